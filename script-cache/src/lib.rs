@@ -1,0 +1,25 @@
+//! Ship Redis/Valkey Lua scripts inside your binary.
+//!
+//! See the README for the overview; the sections below grow with the crate.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod script;
+
+pub use script::{Arity, EmbeddedScript, LegacySource, ScriptMeta, UnknownScriptName};
+
+#[cfg(feature = "macros")]
+pub use script_cache_macros::{Scripts, include_scripts, scripts};
+
+/// The names most programs need: `use script_cache::prelude::*;`.
+pub mod prelude {
+    pub use crate::script::{Arity, EmbeddedScript};
+    #[cfg(feature = "macros")]
+    pub use script_cache_macros::{Scripts, include_scripts, scripts};
+}
+
+/// Paths used by generated code. Not public API: may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::script::{Arity, EmbeddedScript, LegacySource, ScriptMeta, UnknownScriptName};
+    pub use core;
+}
