@@ -2,6 +2,8 @@
 //!
 //! See the README for the overview; the sections below grow with the crate.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod script;
 

