@@ -196,6 +196,21 @@ pub trait EmbeddedScript: Copy + Eq + fmt::Debug + Send + Sync + 'static {
     fn args(self) -> Arity {
         self.meta().args()
     }
+
+    /// An invocation of this script with no keys or arguments yet.
+    fn invocation(self) -> crate::Invocation {
+        crate::Invocation::of(self.meta())
+    }
+
+    /// Starts an invocation with its first key (redis-rs `Script::key`).
+    fn key<K: redis::ToRedisArgs>(self, key: K) -> crate::Invocation {
+        self.invocation().key(key)
+    }
+
+    /// Starts an invocation with its first argument (redis-rs `Script::arg`).
+    fn arg<A: redis::ToRedisArgs>(self, arg: A) -> crate::Invocation {
+        self.invocation().arg(arg)
+    }
 }
 
 /// Error of `FromStr` on a generated script enum: no script has that name.

@@ -325,9 +325,17 @@ impl TestServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    /// A client for this server.
+    /// A client for this server. Its connections skip `CLIENT SETINFO`
+    /// (Redis 6.2 does not know it), so `INFO commandstats` shows only what
+    /// a test sends.
     pub fn client(&self) -> redis::Client {
-        match redis::Client::open(self.url()) {
+        use redis::IntoConnectionInfo;
+        let info = match self.url().into_connection_info() {
+            Ok(info) => info,
+            Err(e) => panic!("bad url {}: {e}", self.url()),
+        };
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        match redis::Client::open(info.set_redis_settings(settings)) {
             Ok(c) => c,
             Err(e) => panic!("bad url {}: {e}", self.url()),
         }

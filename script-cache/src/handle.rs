@@ -1,0 +1,202 @@
+//! One type for "a script the runtime can load and call", whether it was
+//! embedded at build time or registered at run time.
+
+use std::sync::Arc;
+
+use crate::error::ScriptId;
+use crate::script::ScriptMeta;
+
+/// A script registered at run time: the same data the macros produce for
+/// embedded scripts, computed when it is registered.
+#[derive(Debug)]
+pub(crate) struct DynamicScript {
+    pub(crate) id: ScriptId,
+    pub(crate) source: Arc<str>,
+    pub(crate) legacy: Option<(Arc<str>, Arc<str>)>,
+    pub(crate) read_only: bool,
+}
+
+impl DynamicScript {
+    pub(crate) fn new(name: &str, source: &str) -> Self {
+        let sha1: Arc<str> = sha1_hex(source).into();
+        let shebang = Shebang::parse(source);
+        let legacy = shebang.as_ref().map(|_| {
+            let legacy = legacy_source(source);
+            let sha = sha1_hex(&legacy);
+            (Arc::from(legacy), Arc::from(sha))
+        });
+        DynamicScript {
+            id: ScriptId {
+                name: name.into(),
+                sha1,
+            },
+            source: source.into(),
+            legacy,
+            read_only: shebang.is_some_and(|s| s.no_writes),
+        }
+    }
+}
+
+/// SHA-1 of a script body in lowercase hex, as `SCRIPT LOAD` answers.
+pub(crate) fn sha1_hex(source: &str) -> String {
+    sha1_smol::Sha1::from(source.as_bytes())
+        .digest()
+        .to_string()
+}
+
+/// The source with its `#!` shebang turned into a `--!` comment: what a
+/// server without shebang support (Redis before 7.0) accepts, with the same
+/// line numbers. Mirrors what the macros do for embedded scripts.
+pub(crate) fn legacy_source(source: &str) -> String {
+    match source.strip_prefix("#!") {
+        Some(rest) => format!("--!{rest}"),
+        None => source.to_owned(),
+    }
+}
+
+/// What the runtime needs of a `#!lua` first line.
+struct Shebang {
+    no_writes: bool,
+}
+
+impl Shebang {
+    /// Reads `#!lua flags=a,b` leniently: the server validates the flags of
+    /// scripts registered at run time when they are loaded.
+    fn parse(source: &str) -> Option<Shebang> {
+        let first = source.strip_prefix("#!")?.lines().next().unwrap_or("");
+        let no_writes = first
+            .split_whitespace()
+            .filter_map(|word| word.strip_prefix("flags="))
+            .any(|flags| flags.split(',').any(|f| f.trim() == "no-writes"));
+        Some(Shebang { no_writes })
+    }
+}
+
+/// A script the runtime can load and call.
+#[derive(Clone, Debug)]
+pub(crate) enum ScriptHandle {
+    /// Embedded at build time.
+    Static(&'static ScriptMeta),
+    /// Registered at run time.
+    Dynamic(Arc<DynamicScript>),
+}
+
+/// Which body of a script a server gets: the exact source, or the variant
+/// with the shebang commented out for servers without shebang support.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Body<'a> {
+    pub(crate) source: &'a str,
+    pub(crate) sha1: &'a str,
+}
+
+impl ScriptHandle {
+    /// Names the script in an error (allocates for embedded scripts: only
+    /// error paths call it).
+    pub(crate) fn id(&self) -> ScriptId {
+        match self {
+            ScriptHandle::Static(meta) => ScriptId {
+                name: meta.name().into(),
+                sha1: meta.sha1().into(),
+            },
+            ScriptHandle::Dynamic(d) => d.id.clone(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            ScriptHandle::Static(meta) => meta.name(),
+            ScriptHandle::Dynamic(d) => &d.id.name,
+        }
+    }
+
+    pub(crate) fn sha1(&self) -> &str {
+        match self {
+            ScriptHandle::Static(meta) => meta.sha1(),
+            ScriptHandle::Dynamic(d) => &d.id.sha1,
+        }
+    }
+
+    pub(crate) fn read_only(&self) -> bool {
+        match self {
+            ScriptHandle::Static(meta) => meta.read_only(),
+            ScriptHandle::Dynamic(d) => d.read_only,
+        }
+    }
+
+    /// Whether the script has a shebang, and so a legacy body.
+    pub(crate) fn has_shebang(&self) -> bool {
+        match self {
+            ScriptHandle::Static(meta) => meta.legacy().is_some(),
+            ScriptHandle::Dynamic(d) => d.legacy.is_some(),
+        }
+    }
+
+    /// The body to load: `legacy` picks the shebang-less variant.
+    pub(crate) fn body(&self, legacy: bool) -> Body<'_> {
+        match self {
+            ScriptHandle::Static(meta) => match meta.legacy() {
+                Some(l) if legacy => Body {
+                    source: l.source,
+                    sha1: l.sha1,
+                },
+                _ => Body {
+                    source: meta.source(),
+                    sha1: meta.sha1(),
+                },
+            },
+            ScriptHandle::Dynamic(d) => match &d.legacy {
+                Some((source, sha1)) if legacy => Body { source, sha1 },
+                _ => Body {
+                    source: &d.source,
+                    sha1: &d.id.sha1,
+                },
+            },
+        }
+    }
+
+    /// The id a body with SHA-1 `sha1` runs under (the legacy body has its
+    /// own SHA-1).
+    pub(crate) fn id_for(&self, sha1: &str) -> ScriptId {
+        ScriptId {
+            name: self.name().into(),
+            sha1: sha1.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_scripts_get_sha_and_legacy_body() {
+        let plain = DynamicScript::new("get", "return redis.call('GET', KEYS[1])");
+        assert_eq!(
+            &*plain.id.sha1,
+            sha1_hex("return redis.call('GET', KEYS[1])")
+        );
+        assert!(plain.legacy.is_none());
+        assert!(!plain.read_only);
+
+        let src = "#!lua flags=no-writes,allow-stale\nreturn 1\n";
+        let ro = DynamicScript::new("ro", src);
+        assert!(ro.read_only);
+        let (legacy, sha) = ro.legacy.as_ref().expect("legacy body");
+        assert_eq!(&**legacy, "--!lua flags=no-writes,allow-stale\nreturn 1\n");
+        assert_eq!(&**sha, sha1_hex(legacy));
+        assert_eq!(legacy.lines().count(), src.lines().count());
+
+        let writes = DynamicScript::new("w", "#!lua\nreturn 1");
+        assert!(!writes.read_only);
+        assert!(writes.legacy.is_some());
+    }
+
+    #[test]
+    fn sha1_matches_a_known_value() {
+        // SHA-1 of "return 1" as answered by SCRIPT LOAD.
+        assert_eq!(
+            sha1_hex("return 1"),
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+        );
+    }
+}

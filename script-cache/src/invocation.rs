@@ -1,0 +1,108 @@
+//! A script with its keys and arguments, ready to run.
+
+use std::fmt;
+
+use redis::{FromRedisValue, ToRedisArgs};
+
+use crate::cache::ScriptCache;
+use crate::error::{Error, Result};
+use crate::handle::ScriptHandle;
+use crate::script::ScriptMeta;
+
+/// A script call being built: the script plus its `KEYS` and `ARGV`.
+///
+/// Made by [`EmbeddedScript::key`](crate::EmbeddedScript::key) /
+/// [`arg`](crate::EmbeddedScript::arg) on a generated enum, or by
+/// [`ScriptCache::prepare`] for scripts registered at run time. Run it with
+/// [`invoke`](Invocation::invoke) / [`invoke_async`](Invocation::invoke_async)
+/// or add it to a [`Pipeline`](crate::Pipeline).
+///
+/// `Debug` shows the script and how many keys and arguments it has, never
+/// their values (they may be secrets).
+#[derive(Clone)]
+pub struct Invocation {
+    pub(crate) handle: ScriptHandle,
+    pub(crate) keys: Vec<Vec<u8>>,
+    pub(crate) args: Vec<Vec<u8>>,
+}
+
+impl fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invocation")
+            .field("script", &self.handle.name())
+            .field("sha1", &self.handle.sha1())
+            .field("keys", &self.keys.len())
+            .field("args", &self.args.len())
+            .finish()
+    }
+}
+
+impl Invocation {
+    pub(crate) fn new(handle: ScriptHandle) -> Self {
+        Invocation {
+            handle,
+            keys: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// An invocation of an embedded script with no keys or arguments yet.
+    pub fn of(meta: &'static ScriptMeta) -> Self {
+        Self::new(ScriptHandle::Static(meta))
+    }
+
+    /// Appends to `KEYS` (a value that expands to several, like a slice,
+    /// appends them all).
+    pub fn key<K: ToRedisArgs>(mut self, key: K) -> Self {
+        key.write_redis_args(&mut self.keys);
+        self
+    }
+
+    /// Appends to `ARGV` (a value that expands to several appends them all).
+    pub fn arg<A: ToRedisArgs>(mut self, arg: A) -> Self {
+        arg.write_redis_args(&mut self.args);
+        self
+    }
+
+    /// The script's name.
+    pub fn script_name(&self) -> &str {
+        self.handle.name()
+    }
+
+    /// How many keys were given.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// How many arguments were given.
+    pub fn arg_count(&self) -> usize {
+        self.args.len()
+    }
+
+    /// Runs the script on `con` (loading it first if this connection has
+    /// not confirmed it) and converts the reply.
+    pub fn invoke<T, C>(&self, con: &mut ScriptCache<C>) -> Result<T>
+    where
+        T: FromRedisValue,
+        C: redis::ConnectionLike,
+    {
+        let value = con.call_value(self)?;
+        self.convert(value)
+    }
+
+    /// Async [`invoke`](Invocation::invoke).
+    #[cfg(feature = "tokio-comp")]
+    pub async fn invoke_async<T, C>(&self, con: &mut ScriptCache<C>) -> Result<T>
+    where
+        T: FromRedisValue,
+        C: redis::aio::ConnectionLike + Send,
+    {
+        let value = con.call_value_async(self).await?;
+        self.convert(value)
+    }
+
+    pub(crate) fn convert<T: FromRedisValue>(&self, value: redis::Value) -> Result<T> {
+        redis::from_redis_value(value)
+            .map_err(|e| Error::redis(Some(&self.handle.id()), redis::RedisError::from(e)))
+    }
+}

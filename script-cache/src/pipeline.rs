@@ -1,0 +1,439 @@
+//! Pipelines and transactions that mix script calls with other commands.
+
+use std::collections::HashSet;
+
+use redis::{Cmd, FromRedisValue, ToRedisArgs, Value};
+
+use crate::cache::ScriptCache;
+use crate::call::{Reply, caps_from_probe, eval_cmd, load_cmd, probe_cmd, sha_of};
+use crate::error::{Error, Result};
+use crate::invocation::Invocation;
+use crate::state::{Caps, NodeKey};
+
+/// A pipeline of ordinary commands and script calls; see [`pipe`].
+///
+/// Sent in one round trip. Every script of the pipeline that the connection
+/// has not confirmed gets a `SCRIPT LOAD` in front of it in the same round
+/// trip, and the replies of those loads are stripped: the caller's tuple
+/// only sees its own commands.
+///
+/// **Never replayed.** The other commands of a pipeline have run by the time
+/// a `NOSCRIPT` comes back, so a script call that meets `NOSCRIPT` here is
+/// not retried: it becomes [`Error::NoScript`] for that entry, and the
+/// script is marked unloaded so the next use loads it.
+///
+/// **Transactions** ([`atomic`](Pipeline::atomic)): the loads go *inside*
+/// the `MULTI`, ahead of the calls, so they run in the same atomic step as
+/// the calls. Loads put before `MULTI` could be undone by a `SCRIPT FLUSH`
+/// from another client between them and `EXEC`, and `EXEC` would then run
+/// every other queued command with the script calls failing: a half-applied
+/// transaction. With [`always_load`](Pipeline::always_load) even scripts the
+/// connection has confirmed are loaded inside the `MULTI` (at the cost of
+/// sending their source), so that no flush at any time can split the
+/// transaction.
+#[derive(Clone, Debug, Default)]
+pub struct Pipeline {
+    entries: Vec<Entry>,
+    ignored: HashSet<usize>,
+    atomic: bool,
+    always_load: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Entry {
+    Cmd(Cmd),
+    Script(Invocation),
+}
+
+/// A new, empty [`Pipeline`].
+pub fn pipe() -> Pipeline {
+    Pipeline::default()
+}
+
+/// What one entry of the wire pipeline is.
+enum Slot {
+    /// `SCRIPT LOAD` of the script with this body SHA-1 (index into loads).
+    Load(usize),
+    /// The caller's entry with this index.
+    Entry(usize),
+}
+
+/// A pipeline ready to send, and how to read its replies.
+struct Wire {
+    pipe: redis::Pipeline,
+    /// One slot per command between `MULTI` and `EXEC` (or per command).
+    slots: Vec<Slot>,
+    /// (script entry index that caused the load, body SHA-1)
+    loads: Vec<(usize, String)>,
+    /// Body SHA-1 and command used for each script entry.
+    shas: Vec<Option<(String, &'static str)>>,
+}
+
+impl Pipeline {
+    /// An empty pipeline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes it a transaction (`MULTI` / `EXEC`).
+    pub fn atomic(&mut self) -> &mut Self {
+        self.atomic = true;
+        self
+    }
+
+    /// In a transaction, loads every script it calls inside the `MULTI`,
+    /// also those this connection has confirmed, so that even a
+    /// `SCRIPT FLUSH` between two transactions cannot make one half-apply.
+    /// Costs the scripts' source on every transaction.
+    pub fn always_load(&mut self) -> &mut Self {
+        self.always_load = true;
+        self
+    }
+
+    /// Adds a command.
+    pub fn cmd(&mut self, name: &str) -> &mut Self {
+        self.add_command(redis::cmd(name))
+    }
+
+    /// Adds a prepared command.
+    pub fn add_command(&mut self, cmd: Cmd) -> &mut Self {
+        self.entries.push(Entry::Cmd(cmd));
+        self
+    }
+
+    /// Adds an argument to the last command added with
+    /// [`cmd`](Pipeline::cmd) or [`add_command`](Pipeline::add_command);
+    /// does nothing after a script call (give scripts their arguments with
+    /// [`Invocation::arg`]).
+    pub fn arg<A: ToRedisArgs>(&mut self, arg: A) -> &mut Self {
+        if let Some(Entry::Cmd(cmd)) = self.entries.last_mut() {
+            cmd.arg(arg);
+        }
+        self
+    }
+
+    /// Adds a script call.
+    pub fn invoke(&mut self, invocation: Invocation) -> &mut Self {
+        self.entries.push(Entry::Script(invocation));
+        self
+    }
+
+    /// Leaves the reply of the last entry out of the result.
+    pub fn ignore(&mut self) -> &mut Self {
+        if let Some(last) = self.entries.len().checked_sub(1) {
+            self.ignored.insert(last);
+        }
+        self
+    }
+
+    /// How many entries (commands and script calls) it has.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn needs_caps(&self) -> bool {
+        self.entries.iter().any(|e| match e {
+            Entry::Script(inv) => inv.handle.read_only() || inv.handle.has_shebang(),
+            Entry::Cmd(_) => false,
+        })
+    }
+
+    /// Builds the commands to send given what the connection knows.
+    fn wire<C>(&self, con: &ScriptCache<C>, caps: Caps) -> Wire {
+        let node = NodeKey::SINGLE;
+        let loaded = &con.shared.loaded;
+        let mut loads: Vec<(usize, String)> = Vec::new();
+        let mut load_cmds = Vec::new();
+        let mut shas = Vec::with_capacity(self.entries.len());
+        let mut calls = Vec::with_capacity(self.entries.len());
+        for (index, entry) in self.entries.iter().enumerate() {
+            match entry {
+                Entry::Cmd(cmd) => {
+                    shas.push(None);
+                    calls.push(cmd.clone());
+                }
+                Entry::Script(inv) => {
+                    let body = inv.handle.body(caps == Caps::Legacy);
+                    let force = self.atomic && self.always_load;
+                    let queued = loads.iter().any(|(_, sha)| sha == body.sha1);
+                    if !queued && (force || !loaded.is_loaded(&node, body.sha1)) {
+                        loads.push((index, body.sha1.to_owned()));
+                        load_cmds.push(load_cmd(body.source));
+                    }
+                    let command = if inv.handle.read_only() && caps == Caps::Modern {
+                        "EVALSHA_RO"
+                    } else {
+                        "EVALSHA"
+                    };
+                    calls.push(eval_cmd(command, body.sha1, &inv.keys, &inv.args));
+                    shas.push(Some((body.sha1.to_owned(), command)));
+                }
+            }
+        }
+        let mut pipe = redis::pipe();
+        let mut slots = Vec::with_capacity(load_cmds.len() + calls.len());
+        if self.atomic {
+            pipe.cmd("MULTI");
+        }
+        for (i, cmd) in load_cmds.into_iter().enumerate() {
+            pipe.add_command(cmd);
+            slots.push(Slot::Load(i));
+        }
+        for (i, cmd) in calls.into_iter().enumerate() {
+            pipe.add_command(cmd);
+            slots.push(Slot::Entry(i));
+        }
+        if self.atomic {
+            pipe.cmd("EXEC");
+        }
+        Wire {
+            pipe,
+            slots,
+            loads,
+            shas,
+        }
+    }
+
+    /// Reads the raw replies of a [`Wire`] into one result per entry.
+    fn read<C>(
+        &self,
+        con: &ScriptCache<C>,
+        wire: &Wire,
+        replies: redis::RedisResult<Vec<Value>>,
+    ) -> Result<Option<Vec<Result<Value>>>> {
+        let node = NodeKey::SINGLE;
+        let shared = &con.shared;
+        let mut replies = replies?;
+        let n = wire.slots.len();
+        let values: Vec<Value> = if self.atomic {
+            // MULTI's OK, n QUEUED (or queueing errors), then EXEC's reply.
+            let exec = replies.pop();
+            let queued = replies.get(1..).unwrap_or_default();
+            let refused = queued.iter().find_map(|v| match v {
+                Value::ServerError(e) => {
+                    Some(format!("{} {}", e.code(), e.details().unwrap_or_default()))
+                }
+                _ => None,
+            });
+            match exec {
+                Some(Value::Array(items)) if items.len() == n => items,
+                Some(Value::Nil) => return Ok(None),
+                Some(Value::ServerError(e)) => {
+                    return Err(Error::TransactionAborted {
+                        message: refused.unwrap_or_else(|| {
+                            format!("{} {}", e.code(), e.details().unwrap_or_default())
+                        }),
+                    });
+                }
+                other => return Err(unexpected(format!("EXEC answered {other:?}"))),
+            }
+        } else if replies.len() == n {
+            replies
+        } else {
+            return Err(unexpected(format!(
+                "expected {n} replies, got {}",
+                replies.len()
+            )));
+        };
+
+        let mut load_errors: Vec<Option<Error>> = Vec::with_capacity(wire.loads.len());
+        let mut results: Vec<Result<Value>> = Vec::with_capacity(self.entries.len());
+        let mut confirmed = 0;
+        let mut calls = 0;
+        for (slot, value) in wire.slots.iter().zip(values) {
+            match *slot {
+                Slot::Load(i) => {
+                    let (entry, sha1) = &wire.loads[i];
+                    let script = self.script_id(*entry, sha1);
+                    let error = match Reply::from_value(value) {
+                        Reply::Value(v) => match sha_of(&v) {
+                            Some(got) if got.eq_ignore_ascii_case(sha1) => {
+                                shared.loaded.mark_loaded(&node, sha1);
+                                confirmed += 1;
+                                None
+                            }
+                            got => Some(Error::ShaMismatch {
+                                script,
+                                server_sha1: got.unwrap_or_else(|| format!("{v:?}")),
+                            }),
+                        },
+                        Reply::Server(e) => Some(e.into_load_error(&script)),
+                        Reply::Client(e) => Some(Error::redis(Some(&script), e)),
+                    };
+                    load_errors.push(error);
+                }
+                Slot::Entry(i) => {
+                    let result = match (&self.entries[i], &wire.shas[i]) {
+                        (Entry::Script(inv), Some((sha1, command))) => {
+                            calls += 1;
+                            let script = inv.handle.id_for(sha1);
+                            match Reply::from_value(value) {
+                                Reply::Value(v) => Ok(v),
+                                Reply::Server(e) if e.is("NOSCRIPT") => {
+                                    shared.loaded.mark_unloaded(&node, sha1);
+                                    // A failed load explains the NOSCRIPT
+                                    // better than NOSCRIPT itself.
+                                    let cause = wire
+                                        .loads
+                                        .iter()
+                                        .position(|(_, s)| s == sha1)
+                                        .and_then(|l| load_errors.get_mut(l))
+                                        .and_then(Option::take);
+                                    Err(cause.unwrap_or(Error::NoScript {
+                                        script,
+                                        after_reload: false,
+                                    }))
+                                }
+                                Reply::Server(e) => Err(e.into_call_error(&script, command)),
+                                Reply::Client(e) => Err(Error::redis(Some(&script), e)),
+                            }
+                        }
+                        _ => match value {
+                            Value::ServerError(e) => Err(Error::Command {
+                                index: i,
+                                source: e.into(),
+                            }),
+                            v => Ok(v),
+                        },
+                    };
+                    results.push(result);
+                }
+            }
+        }
+        shared.counters.loaded(confirmed);
+        shared.counters.called(calls);
+        // A load that failed while its script's call still succeeded cannot
+        // happen; one whose call was not reached is reported on the first
+        // entry if nothing else failed.
+        if let Some(e) = load_errors.into_iter().flatten().next()
+            && results.iter().all(Result::is_ok)
+        {
+            return Err(e);
+        }
+        Ok(Some(results))
+    }
+
+    fn script_id(&self, entry: usize, sha1: &str) -> crate::ScriptId {
+        match self.entries.get(entry) {
+            Some(Entry::Script(inv)) => inv.handle.id_for(sha1),
+            _ => crate::ScriptId {
+                name: "?".into(),
+                sha1: sha1.into(),
+            },
+        }
+    }
+
+    /// Converts per-entry results into the caller's type: the first error
+    /// wins, ignored entries are dropped.
+    fn finish<T: FromRedisValue>(&self, results: Option<Vec<Result<Value>>>) -> Result<T> {
+        let Some(results) = results else {
+            // A WATCHed key changed: like redis-rs, the transaction's reply
+            // is nil.
+            return redis::from_redis_value(Value::Nil)
+                .map_err(|e| Error::from(redis::RedisError::from(e)));
+        };
+        let mut values = Vec::with_capacity(results.len());
+        for (i, result) in results.into_iter().enumerate() {
+            let value = result?;
+            if !self.ignored.contains(&i) {
+                values.push(value);
+            }
+        }
+        redis::from_redis_value(Value::Array(values))
+            .map_err(|e| Error::from(redis::RedisError::from(e)))
+    }
+
+    /// Sends the pipeline and converts the replies of the non-ignored
+    /// entries into `T` (a tuple, a `Vec`, ...). The first failing entry
+    /// makes it an error; use [`query_each`](Pipeline::query_each) to see
+    /// every entry's outcome.
+    pub fn query<T: FromRedisValue, C: redis::ConnectionLike>(
+        &self,
+        con: &mut ScriptCache<C>,
+    ) -> Result<T> {
+        let results = self.send(con)?;
+        self.finish(results)
+    }
+
+    /// Sends the pipeline and returns each entry's outcome (ignored
+    /// entries included), or `None` when a `WATCH`ed key aborted the
+    /// transaction.
+    pub fn query_each<C: redis::ConnectionLike>(
+        &self,
+        con: &mut ScriptCache<C>,
+    ) -> Result<Option<Vec<Result<Value>>>> {
+        self.send(con)
+    }
+
+    fn send<C: redis::ConnectionLike>(
+        &self,
+        con: &mut ScriptCache<C>,
+    ) -> Result<Option<Vec<Result<Value>>>> {
+        if self.entries.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let node = NodeKey::SINGLE;
+        if self.needs_caps() && con.shared.loaded.caps(&node) == Caps::Unknown {
+            let reply = Reply::from_result(con.conn.req_command(&probe_cmd()));
+            con.shared.loaded.set_caps(&node, caps_from_probe(reply)?);
+        }
+        let wire = self.wire(con, con.shared.loaded.caps(&node));
+        let replies =
+            con.conn
+                .req_packed_commands(&wire.pipe.get_packed_pipeline(), 0, wire.pipe.len());
+        self.read(con, &wire, replies)
+    }
+
+    /// Async [`query`](Pipeline::query).
+    #[cfg(feature = "tokio-comp")]
+    pub async fn query_async<T: FromRedisValue, C: redis::aio::ConnectionLike + Send>(
+        &self,
+        con: &mut ScriptCache<C>,
+    ) -> Result<T> {
+        let results = self.send_async(con).await?;
+        self.finish(results)
+    }
+
+    /// Async [`query_each`](Pipeline::query_each).
+    #[cfg(feature = "tokio-comp")]
+    pub async fn query_each_async<C: redis::aio::ConnectionLike + Send>(
+        &self,
+        con: &mut ScriptCache<C>,
+    ) -> Result<Option<Vec<Result<Value>>>> {
+        self.send_async(con).await
+    }
+
+    #[cfg(feature = "tokio-comp")]
+    async fn send_async<C: redis::aio::ConnectionLike + Send>(
+        &self,
+        con: &mut ScriptCache<C>,
+    ) -> Result<Option<Vec<Result<Value>>>> {
+        if self.entries.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let node = NodeKey::SINGLE;
+        if self.needs_caps() && con.shared.loaded.caps(&node) == Caps::Unknown {
+            let reply = Reply::from_result(con.conn.req_packed_command(&probe_cmd()).await);
+            con.shared.loaded.set_caps(&node, caps_from_probe(reply)?);
+        }
+        let wire = self.wire(con, con.shared.loaded.caps(&node));
+        let replies = con
+            .conn
+            .req_packed_commands(&wire.pipe, 0, wire.pipe.len())
+            .await;
+        self.read(con, &wire, replies)
+    }
+}
+
+fn unexpected(detail: String) -> Error {
+    Error::from(redis::RedisError::from((
+        redis::ErrorKind::UnexpectedReturnType,
+        "script-cache: unexpected pipeline reply",
+        detail,
+    )))
+}

@@ -1,0 +1,237 @@
+//! Scripts registered at run time, by name (the verbs of Perl's
+//! Redis::ScriptCache).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::error::{Error, Result};
+use crate::handle::{DynamicScript, sha1_hex};
+
+/// Name -> script, plus the folder relative file names resolve against.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    scripts: RwLock<BTreeMap<String, Arc<DynamicScript>>>,
+    dir: RwLock<Option<PathBuf>>,
+}
+
+impl Registry {
+    pub(crate) fn get(&self, name: &str) -> Result<Arc<DynamicScript>> {
+        let scripts = self.scripts.read().unwrap_or_else(PoisonError::into_inner);
+        match scripts.get(name) {
+            Some(s) => Ok(s.clone()),
+            None => Err(Error::UnknownScript {
+                name: name.to_owned(),
+                similar: similar_names(name, scripts.keys().map(String::as_str)),
+            }),
+        }
+    }
+
+    /// Registers `source` under `name`. The same name and source again is
+    /// fine; another source is [`Error::NameTaken`] unless `replace`.
+    pub(crate) fn register(&self, name: &str, source: &str, replace: bool) -> Result<String> {
+        if name.is_empty() {
+            return Err(Error::InvalidScript {
+                what: "script name".into(),
+                reason: "the name is empty".into(),
+            });
+        }
+        let mut scripts = self.scripts.write().unwrap_or_else(PoisonError::into_inner);
+        let new_sha1 = sha1_hex(source);
+        if let Some(old) = scripts.get(name) {
+            if *old.id.sha1 == *new_sha1 {
+                return Ok(new_sha1);
+            }
+            if !replace {
+                return Err(Error::NameTaken {
+                    name: name.to_owned(),
+                    registered_sha1: old.id.sha1.to_string(),
+                    new_sha1,
+                });
+            }
+        }
+        scripts.insert(name.to_owned(), Arc::new(DynamicScript::new(name, source)));
+        Ok(new_sha1)
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.scripts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn set_dir(&self, dir: PathBuf) {
+        *self.dir.write().unwrap_or_else(PoisonError::into_inner) = Some(dir);
+    }
+
+    pub(crate) fn dir(&self) -> Option<PathBuf> {
+        self.dir
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Resolves a script file: relative paths against the script folder.
+    pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
+        match self.dir() {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// Reads and registers one file under its stem.
+    pub(crate) fn register_file(&self, path: &Path) -> Result<String> {
+        let path = self.resolve(path);
+        let name = stem_of(&path)?;
+        let source = read_script(&path)?;
+        self.register(&name, &source, false)?;
+        Ok(name)
+    }
+
+    /// Registers every top-level `*.lua` file of `dir`, in sorted order;
+    /// nothing is registered if any file fails.
+    pub(crate) fn register_dir(&self, dir: &Path) -> Result<Vec<String>> {
+        let dir = self.resolve(dir);
+        let io = |source| Error::Io {
+            path: dir.clone(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let is_script = path.extension().is_some_and(|e| e == "lua")
+                && path.is_file()
+                && !path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'));
+            if is_script {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut loaded = Vec::with_capacity(files.len());
+        for path in &files {
+            loaded.push((stem_of(path)?, read_script(path)?));
+        }
+        // Check every name before registering any, so a conflict leaves
+        // the registry as it was.
+        for (name, source) in &loaded {
+            if let Ok(existing) = self.get(name)
+                && *existing.id.sha1 != *sha1_hex(source)
+            {
+                return Err(Error::NameTaken {
+                    name: name.clone(),
+                    registered_sha1: existing.id.sha1.to_string(),
+                    new_sha1: sha1_hex(source),
+                });
+            }
+        }
+        let mut names = Vec::with_capacity(loaded.len());
+        for (name, source) in loaded {
+            self.register(&name, &source, false)?;
+            names.push(name);
+        }
+        Ok(names)
+    }
+}
+
+fn stem_of(path: &Path) -> Result<String> {
+    match path.file_stem().map(|s| s.to_str()) {
+        Some(Some(stem)) if !stem.is_empty() => Ok(stem.to_owned()),
+        _ => Err(Error::InvalidScript {
+            what: path.display().to_string(),
+            reason: "the file name is empty or not UTF-8".into(),
+        }),
+    }
+}
+
+fn read_script(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| Error::InvalidScript {
+        what: path.display().to_string(),
+        reason: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+    })
+}
+
+/// Names within a small edit distance of `name`, closest first, at most 3.
+fn similar_names<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let limit = (name.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = known
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= limit || k.contains(name) || name.contains(k))
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, k)| k.to_owned())
+        .collect()
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        let known = ["rate_limit", "lock_acquire", "lock_release", "enqueue_once"];
+        assert_eq!(
+            similar_names("rate_limt", known.iter().copied()),
+            vec!["rate_limit"]
+        );
+        assert_eq!(
+            similar_names("lock", known.iter().copied()),
+            vec!["lock_acquire", "lock_release"]
+        );
+        assert!(similar_names("zzz", known.iter().copied()).is_empty());
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn same_source_twice_is_fine_other_source_is_not() {
+        let r = Registry::default();
+        let sha = r.register("a", "return 1", false).unwrap();
+        assert_eq!(r.register("a", "return 1", false).unwrap(), sha);
+        let err = r.register("a", "return 2", false).unwrap_err();
+        assert!(matches!(err, Error::NameTaken { .. }), "{err}");
+        assert_eq!(&*r.get("a").unwrap().source, "return 1");
+        r.register("a", "return 2", true).unwrap();
+        assert_eq!(&*r.get("a").unwrap().source, "return 2");
+        assert!(r.register("", "return 1", false).is_err());
+        match r.get("b").unwrap_err() {
+            Error::UnknownScript { name, similar } => {
+                assert_eq!(name, "b");
+                assert_eq!(similar, vec!["a"]);
+            }
+            e => panic!("{e}"),
+        }
+    }
+}

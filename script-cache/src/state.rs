@@ -1,0 +1,209 @@
+//! What a [`ScriptCache`](crate::ScriptCache) remembers: which scripts each
+//! server node has confirmed, what each node supports, and counters.
+//!
+//! The state is keyed by node so that a cluster connection can keep one
+//! entry per node (a script loaded on one node is not loaded on another);
+//! a plain connection uses the single node [`NodeKey::SINGLE`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Which server node a piece of state belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct NodeKey(Option<Arc<str>>);
+
+impl NodeKey {
+    /// The one node behind a non-cluster connection.
+    pub(crate) const SINGLE: NodeKey = NodeKey(None);
+}
+
+/// What the server supports, detected once per node when first needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Caps {
+    /// Not asked yet.
+    #[default]
+    Unknown,
+    /// Redis 7+ / Valkey: `#!lua` shebangs and `EVALSHA_RO`.
+    Modern,
+    /// Redis 6.2 and older: neither.
+    Legacy,
+}
+
+/// Load state of one script on one node.
+#[derive(Debug)]
+enum LoadState {
+    /// The server confirmed `SCRIPT LOAD` with the expected SHA-1.
+    Loaded,
+    /// A task is loading it; wait for the sender to drop.
+    #[cfg(feature = "tokio-comp")]
+    Loading(tokio::sync::watch::Receiver<()>),
+}
+
+#[derive(Debug, Default)]
+struct NodeState {
+    scripts: HashMap<Arc<str>, LoadState>,
+    caps: Caps,
+}
+
+/// Which scripts each node has confirmed. Shared by clones of a cache.
+#[derive(Debug, Default)]
+pub(crate) struct LoadedSet {
+    nodes: Mutex<HashMap<NodeKey, NodeState>>,
+}
+
+/// What a caller should do about a script before calling it.
+#[derive(Debug)]
+pub(crate) enum LoadDecision {
+    /// Confirmed loaded: send `EVALSHA` only.
+    Loaded,
+    /// Not loaded: send `SCRIPT LOAD` with the call. With the `tokio-comp`
+    /// feature, the guard tells concurrent callers when the load is done.
+    Load(LoadGuard),
+    /// Another task is loading it right now: wait, then ask again.
+    #[cfg(feature = "tokio-comp")]
+    Wait(tokio::sync::watch::Receiver<()>),
+}
+
+/// Held by the task loading a script; dropping it releases the tasks that
+/// wait for the load (also when the loading task is cancelled).
+#[derive(Debug)]
+pub(crate) struct LoadGuard {
+    #[cfg(feature = "tokio-comp")]
+    _done: Option<tokio::sync::watch::Sender<()>>,
+}
+
+impl LoadedSet {
+    fn lock(&self) -> MutexGuard<'_, HashMap<NodeKey, NodeState>> {
+        self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `sha1` is confirmed on `node`.
+    pub(crate) fn is_loaded(&self, node: &NodeKey, sha1: &str) -> bool {
+        self.lock()
+            .get(node)
+            .and_then(|n| n.scripts.get(sha1))
+            .is_some_and(|s| matches!(s, LoadState::Loaded))
+    }
+
+    /// Decides how to call a script. `coordinate` makes concurrent callers
+    /// wait for one loader (async, shared connections); without it every
+    /// caller that finds the script unloaded loads it.
+    pub(crate) fn decide(&self, node: &NodeKey, sha1: &str, coordinate: bool) -> LoadDecision {
+        let mut nodes = self.lock();
+        let state = nodes.entry(node.clone()).or_default();
+        match state.scripts.get(sha1) {
+            Some(LoadState::Loaded) => LoadDecision::Loaded,
+            #[cfg(feature = "tokio-comp")]
+            Some(LoadState::Loading(rx)) if coordinate && rx.has_changed().is_ok() => {
+                LoadDecision::Wait(rx.clone())
+            }
+            _ => {
+                #[cfg(feature = "tokio-comp")]
+                if coordinate {
+                    let (tx, rx) = tokio::sync::watch::channel(());
+                    state.scripts.insert(sha1.into(), LoadState::Loading(rx));
+                    return LoadDecision::Load(LoadGuard { _done: Some(tx) });
+                }
+                let _ = coordinate;
+                LoadDecision::Load(LoadGuard {
+                    #[cfg(feature = "tokio-comp")]
+                    _done: None,
+                })
+            }
+        }
+    }
+
+    /// Records a confirmed load.
+    pub(crate) fn mark_loaded(&self, node: &NodeKey, sha1: &str) {
+        self.lock()
+            .entry(node.clone())
+            .or_default()
+            .scripts
+            .insert(sha1.into(), LoadState::Loaded);
+    }
+
+    /// Forgets a script on a node (after `NOSCRIPT`, or a failed load).
+    pub(crate) fn mark_unloaded(&self, node: &NodeKey, sha1: &str) {
+        if let Some(n) = self.lock().get_mut(node) {
+            n.scripts.remove(sha1);
+        }
+    }
+
+    /// Forgets that a load is under way, unless it completed.
+    pub(crate) fn abandon_loading(&self, node: &NodeKey, sha1: &str) {
+        #[cfg(feature = "tokio-comp")]
+        if let Some(n) = self.lock().get_mut(node)
+            && matches!(n.scripts.get(sha1), Some(LoadState::Loading(_)))
+        {
+            n.scripts.remove(sha1);
+        }
+        #[cfg(not(feature = "tokio-comp"))]
+        let _ = (node, sha1);
+    }
+
+    /// Forgets every script on every node (after `SCRIPT FLUSH`).
+    pub(crate) fn clear(&self) {
+        for node in self.lock().values_mut() {
+            node.scripts.clear();
+        }
+    }
+
+    /// How many scripts are confirmed on `node`.
+    pub(crate) fn loaded_count(&self, node: &NodeKey) -> usize {
+        self.lock().get(node).map_or(0, |n| {
+            n.scripts
+                .values()
+                .filter(|s| matches!(s, LoadState::Loaded))
+                .count()
+        })
+    }
+
+    pub(crate) fn caps(&self, node: &NodeKey) -> Caps {
+        self.lock().get(node).map_or(Caps::Unknown, |n| n.caps)
+    }
+
+    pub(crate) fn set_caps(&self, node: &NodeKey, caps: Caps) {
+        self.lock().entry(node.clone()).or_default().caps = caps;
+    }
+}
+
+/// Counters of one cache (shared by its clones).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    loads: AtomicU64,
+    reloads: AtomicU64,
+    calls: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn loaded(&self, n: u64) {
+        self.loads.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn reloaded(&self) {
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn called(&self, n: u64) {
+        self.calls.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            loads: self.loads.load(Ordering::Relaxed),
+            reloads: self.reloads.load(Ordering::Relaxed),
+            calls: self.calls.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What a cache has done so far (see [`ScriptCache::stats`](crate::ScriptCache::stats)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// `SCRIPT LOAD`s the server confirmed.
+    pub loads: u64,
+    /// Reloads after the server answered `NOSCRIPT` for a script it had
+    /// confirmed before (flush, restart, failover).
+    pub reloads: u64,
+    /// Script calls sent (`EVALSHA` / `EVALSHA_RO`), retries included.
+    pub calls: u64,
+}
