@@ -1,24 +1,166 @@
-//! Procedural macros of `script-cache`. Use them through the `script_cache`
-//! crate, which re-exports them.
-use proc_macro::TokenStream;
+//! Procedural macros of `script-cache`: embed a folder of Redis/Valkey Lua
+//! scripts in a Rust enum at compile time. Use them through the
+//! `script_cache` crate, which re-exports them (default `macros` feature).
+//!
+//! # The three forms
+//!
+//! ```ignore
+//! // Whole folder: `pub enum Scripts`, one variant per top-level *.lua file.
+//! script_cache::include_scripts!("lua/");
+//!
+//! // Whole folder into your own (empty) enum: name, visibility, docs and
+//! // attributes are yours.
+//! /// Our scripts.
+//! #[script_cache::scripts(dir = "lua/")]
+//! pub(crate) enum Lua {}
+//!
+//! // Your list of variants: each must have a file.
+//! #[derive(Clone, Copy, Debug, PartialEq, Eq, script_cache::Scripts)]
+//! #[scripts(dir = "lua/")]
+//! enum Locks {
+//!     LockAcquire,                           // lua/lock_acquire.lua
+//!     #[script(file = "lock_release.lua")]
+//!     Release,
+//! }
+//! ```
+//!
+//! Each enum implements `script_cache::EmbeddedScript` (`ALL`, `name()`,
+//! `file()`, `source()`, `sha1()`, `read_only()`, `keys()`, `args()`, ...),
+//! `FromStr` (by name, error `UnknownScriptName`) and `Display` (the name).
+//! The generated code names only `::script_cache::__private` and `::core`,
+//! so the crate using it needs no `redis` dependency.
+//!
+//! # Rules
+//!
+//! * **Folder.** Relative to the manifest directory of the crate using the
+//!   macro (`CARGO_MANIFEST_DIR`, the folder with its `Cargo.toml`); an
+//!   absolute path is an error. The scripts are the top-level files ending
+//!   in `.lua` (lower case), in sorted file-name order. Subfolders (they
+//!   hold snippets for includes), dotfiles and other files are ignored. An
+//!   empty or missing folder is an error.
+//! * **Names.** `name()` is the file stem as written (`rate_limit`); the
+//!   variant is its UpperCamelCase: split on `_` and `-`, upper-case the
+//!   first letter of each part, keep the rest (`rate_limit.lua` and
+//!   `rate-limit.lua` -> `RateLimit`). Stems use ASCII letters, digits, `_`
+//!   and `-`; a stem starting with a digit, one that maps to a keyword
+//!   (`self.lua` -> `Self`) or to nothing (`_.lua`), and two files mapping
+//!   to one variant are errors.
+//! * **Content.** UTF-8 without byte order mark, parsed as Lua 5.1 (what
+//!   Redis and Valkey run): a syntax error is a compile error with
+//!   `file:line:col` and the parser's message. `source()` is the exact
+//!   bytes of the file and `sha1()` their SHA-1, which is what `SCRIPT LOAD`
+//!   answers.
+//! * **Shebang.** A first line `#!lua` or `#!lua flags=a,b` declares Redis 7
+//!   script flags (`no-writes`, `allow-oom`, `allow-stale`, `no-cluster`,
+//!   `allow-cross-slot-keys`); anything else on that line is an error.
+//!   `read_only()` is `flags=no-writes`. Such scripts also carry a legacy
+//!   source (`#!` turned into `--!`) for servers before Redis 7.
+//! * **Docs.** The `---` lines at the top of a file (after the shebang)
+//!   become the variant's rustdoc and `ScriptMeta::doc()`. Other `--`
+//!   comment lines (`-- @key`, `-- @arg`, ...) may sit among them.
+//! * **Arity.** Literal `KEYS[n]` / `ARGV[n]` give `Arity::Exact(max n)`;
+//!   any other use (`KEYS[i]`, `#KEYS`, `unpack(ARGV)`, passing the table)
+//!   gives `Arity::Variadic { min: max n }`.
+//! * **Errors.** Every problem is a compile error naming the file and the
+//!   fix; all of them are reported in one pass, and the enum still gets the
+//!   scripts that are fine, so one bad file does not break every use.
+//!
+//! # Rebuilds
+//!
+//! Changing or deleting a script rebuilds the crate that embeds it (the
+//! macro emits `include_bytes!` of each file). Cargo cannot know that a
+//! *new* file appeared, so add this `build.rs` next to `Cargo.toml`, with
+//! the folder you embed:
+//!
+//! ```ignore
+//! fn main() {
+//!     println!("cargo::rerun-if-changed=lua");
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! This crate only parses the macro input and hands it to `expand`; the
+//! work is done in plain modules that unit tests call directly: `scan`
+//! (the folder), `naming` (file stem -> variant), `lua` (shebang, `---`
+//! header, Lua 5.1 syntax, arity) and `expand` (errors and tokens).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-/// Embeds every top-level `*.lua` file of a folder as `pub enum Scripts`.
+use proc_macro::TokenStream;
+use std::path::PathBuf;
+
+mod expand;
+mod lua;
+mod naming;
+mod scan;
+
+fn manifest_dir() -> Option<PathBuf> {
+    std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from)
+}
+
+/// Embeds every top-level `*.lua` file of a folder as `pub enum Scripts`,
+/// one variant per file, in file-name order.
+///
+/// ```ignore
+/// use script_cache::prelude::*;
+///
+/// script_cache::include_scripts!("lua/");
+///
+/// assert_eq!(Scripts::RateLimit.name(), "rate_limit");
+/// assert_eq!(Scripts::RateLimit.sha1().len(), 40);
+/// assert_eq!("rate_limit".parse(), Ok(Scripts::RateLimit));
+/// ```
+///
+/// The enum derives `Clone, Copy, Debug, PartialEq, Eq, Hash` and
+/// implements `EmbeddedScript`, `FromStr` and `Display`. The folder is
+/// relative to the crate's `Cargo.toml`; add
+/// `println!("cargo::rerun-if-changed=lua");` to `build.rs` so that added
+/// files are picked up. See the crate docs for the naming, docs and arity
+/// rules.
 #[proc_macro]
 pub fn include_scripts(input: TokenStream) -> TokenStream {
-    let _ = input;
-    TokenStream::new()
+    expand::include_scripts(input.into(), manifest_dir().as_deref()).into()
 }
 
-/// Fills an empty enum with one variant per script of a folder.
+/// Fills an empty enum with one variant per top-level `*.lua` file of a
+/// folder, keeping the enum's name, visibility, docs and attributes.
+///
+/// ```ignore
+/// /// The scripts of the billing service.
+/// #[script_cache::scripts(dir = "lua/")]
+/// pub(crate) enum Lua {}
+/// ```
+///
+/// The enum must be empty and not generic. `Clone, Copy, Debug, PartialEq,
+/// Eq, Hash` are derived for you unless your own `#[derive(..)]` already
+/// names them; other derives (`PartialOrd`, `Ord`, `serde`'s ...) are
+/// yours to add. Everything else is as for [`include_scripts!`].
 #[proc_macro_attribute]
 pub fn scripts(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let _ = attr;
-    item
+    expand::attribute(attr.into(), item.into(), manifest_dir().as_deref()).into()
 }
 
-/// Checks that each variant of an enum has a script file.
+/// Implements `EmbeddedScript`, `FromStr` and `Display` for an enum whose
+/// unit variants each name a script.
+///
+/// ```ignore
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, script_cache::Scripts)]
+/// #[scripts(dir = "lua/")]
+/// enum Locks {
+///     LockAcquire,                           // lua/lock_acquire.lua
+///     #[script(file = "locks/release.lua")]  // relative to the folder
+///     Release,
+/// }
+/// ```
+///
+/// A variant without `#[script(file = ..)]` uses the top-level file whose
+/// stem maps to the variant's name; a variant without a file is an error.
+/// An explicit file may sit in a subfolder; its `name()` is its stem, and
+/// names must be unique. The enum must derive `Clone, Copy, Debug,
+/// PartialEq, Eq` (what `EmbeddedScript` requires); `ALL` lists the
+/// variants in declaration order.
 #[proc_macro_derive(Scripts, attributes(scripts, script))]
 pub fn derive_scripts(input: TokenStream) -> TokenStream {
-    let _ = input;
-    TokenStream::new()
+    expand::derive(input.into(), manifest_dir().as_deref()).into()
 }

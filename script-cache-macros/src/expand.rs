@@ -1,0 +1,756 @@
+//! Turning macro input into the enum and its impls.
+//!
+//! Every problem becomes a `syn::Error` spanned on the folder literal (or
+//! the variant, for `#[derive(Scripts)]`); all of them are collected and
+//! emitted together, next to an enum with the scripts that are fine, so one
+//! bad file does not cascade into errors at every use of the enum.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Token};
+
+use crate::lua::{self, Arity};
+use crate::naming;
+use crate::scan::{self, Folder, LuaFile};
+
+/// Collects errors; see the module docs.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, span: Span, message: impl std::fmt::Display) {
+        let e = syn::Error::new(span, message);
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    fn add(&mut self, e: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    fn into_tokens(self) -> TokenStream {
+        self.0.map(|e| e.to_compile_error()).unwrap_or_default()
+    }
+}
+
+/// One script, ready to be emitted.
+struct Entry {
+    variant: Ident,
+    /// The file as shown in messages and docs, e.g. `lua/a.lua`.
+    file_shown: String,
+    file: LuaFile,
+    source: String,
+    flags: Vec<String>,
+    usage: lua::Usage,
+    doc: Vec<String>,
+}
+
+/// `include_scripts!("lua/")`.
+pub(crate) fn include_scripts(input: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
+    let lit: LitStr = match syn::parse2(input) {
+        Ok(lit) => lit,
+        Err(e) => {
+            return syn::Error::new(
+                e.span(),
+                "expected the script folder as a string, e.g. `include_scripts!(\"lua/\")`",
+            )
+            .to_compile_error();
+        }
+    };
+    let mut errors = Errors::default();
+    let entries = folder_entries(&lit, manifest_dir, &mut errors);
+    let doc = format!(
+        " The Lua scripts embedded from `{}`, one variant per file.",
+        lit.value()
+    );
+    let attrs: Vec<Attribute> = vec![syn::parse_quote!(#[doc = #doc])];
+    let ident = Ident::new("Scripts", Span::call_site());
+    let vis: syn::Visibility = syn::parse_quote!(pub);
+    let mut out = emit_enum(&attrs, &vis, &ident, &entries, derives(&[]));
+    out.extend(emit_impls(&ident, &entries));
+    out.extend(errors.into_tokens());
+    out
+}
+
+/// `#[scripts(dir = "lua/")] enum Name {}`.
+pub(crate) fn attribute(
+    attr: TokenStream,
+    item: TokenStream,
+    manifest_dir: Option<&Path>,
+) -> TokenStream {
+    let mut errors = Errors::default();
+    let input: DeriveInput = match syn::parse2(item.clone()) {
+        Ok(input) => input,
+        Err(e) => {
+            let mut out = e.to_compile_error();
+            out.extend(item);
+            return out;
+        }
+    };
+    let data = match &input.data {
+        Data::Enum(data) => data,
+        _ => {
+            let mut out = syn::Error::new(
+                input.ident.span(),
+                "`#[scripts]` goes on an empty enum: `enum Scripts {}`",
+            )
+            .to_compile_error();
+            out.extend(item);
+            return out;
+        }
+    };
+    if !data.variants.is_empty() {
+        errors.push(
+            data.variants.span(),
+            "`#[scripts(dir = ..)]` fills the enum with one variant per file: remove these \
+             variants (`enum Name {}`), or list the variants yourself with \
+             `#[derive(Scripts)]` and `#[scripts(dir = ..)]`",
+        );
+    }
+    if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
+        errors.push(
+            input.generics.span(),
+            "a script enum cannot have generic parameters; remove them",
+        );
+    }
+    let dir = match parse_dir(attr, "#[scripts(dir = \"lua/\")]") {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            errors.add(e);
+            None
+        }
+    };
+    let entries = match &dir {
+        Some(dir) => folder_entries(dir, manifest_dir, &mut errors),
+        None => Vec::new(),
+    };
+    let present = derived(&input.attrs);
+    let mut out = emit_enum(
+        &input.attrs,
+        &input.vis,
+        &input.ident,
+        &entries,
+        derives(&present),
+    );
+    out.extend(emit_impls(&input.ident, &entries));
+    out.extend(errors.into_tokens());
+    out
+}
+
+/// `#[derive(Scripts)] #[scripts(dir = "lua/")] enum Name { A, #[script(file = "x.lua")] B }`.
+pub(crate) fn derive(input: TokenStream, manifest_dir: Option<&Path>) -> TokenStream {
+    let input: DeriveInput = match syn::parse2(input) {
+        Ok(input) => input,
+        Err(e) => return e.to_compile_error(),
+    };
+    let Data::Enum(data) = &input.data else {
+        return syn::Error::new(
+            input.ident.span(),
+            "`#[derive(Scripts)]` works on enums whose unit variants name script files",
+        )
+        .to_compile_error();
+    };
+    let mut errors = Errors::default();
+    let generic = !input.generics.params.is_empty() || input.generics.where_clause.is_some();
+    if generic {
+        errors.push(
+            input.generics.span(),
+            "a script enum cannot have generic parameters; remove them",
+        );
+    }
+    let mut dir = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("scripts")) {
+        match attr.parse_args_with(|p: syn::parse::ParseStream<'_>| {
+            parse_dir(p.parse::<TokenStream>()?, "#[scripts(dir = \"lua/\")]")
+        }) {
+            Ok(lit) if dir.is_none() => dir = Some(lit),
+            Ok(lit) => errors.push(lit.span(), "`dir` is given twice; keep one"),
+            Err(e) => errors.add(e),
+        }
+    }
+    let Some(dir) = dir else {
+        errors.push(
+            input.ident.span(),
+            "`#[derive(Scripts)]` needs the script folder: add `#[scripts(dir = \"lua/\")]` \
+             (relative to the crate's manifest directory)",
+        );
+        return errors.into_tokens();
+    };
+    let folder = match resolve(&dir, manifest_dir) {
+        Ok(folder) => folder,
+        Err(e) => {
+            errors.add(e);
+            return errors.into_tokens();
+        }
+    };
+    // Top-level files by the variant they map to, listed only if needed.
+    let mut by_variant: Option<BTreeMap<String, Vec<String>>> = None;
+    let mut entries = Vec::new();
+    let mut names: BTreeMap<String, Ident> = BTreeMap::new();
+    for variant in &data.variants {
+        if !matches!(variant.fields, Fields::Unit) {
+            errors.push(
+                variant.fields.span(),
+                format!(
+                    "script variants carry no data: write `{}` without fields",
+                    variant.ident
+                ),
+            );
+        }
+        let mut file_attr = None;
+        for attr in variant.attrs.iter().filter(|a| a.path().is_ident("script")) {
+            let parsed = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("file") {
+                    file_attr = Some(meta.value()?.parse::<LitStr>()?);
+                    Ok(())
+                } else {
+                    Err(meta.error("unknown option; expected `#[script(file = \"name.lua\")]`"))
+                }
+            });
+            if let Err(e) = parsed {
+                errors.add(e);
+            }
+        }
+        let span = match &file_attr {
+            Some(lit) => lit.span(),
+            None => variant.ident.span(),
+        };
+        let file = match &file_attr {
+            Some(lit) => {
+                let file = lit.value();
+                if Path::new(&file).is_absolute() {
+                    errors.push(
+                        span,
+                        format!(
+                            "`{file}` is an absolute path; write it relative to the script \
+                             folder `{}`",
+                            folder.written
+                        ),
+                    );
+                    continue;
+                }
+                file
+            }
+            None => {
+                let map = by_variant.get_or_insert_with(|| {
+                    let mut list_errors = Vec::new();
+                    let files = scan::list(&folder, &mut list_errors);
+                    for e in list_errors {
+                        errors.push(dir.span(), e);
+                    }
+                    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                    for f in files {
+                        let stem = f.strip_suffix(".lua").unwrap_or(&f);
+                        if let Ok(v) = naming::variant_name(stem, &f) {
+                            map.entry(v).or_default().push(f);
+                        }
+                    }
+                    map
+                });
+                match map.get(&variant.ident.to_string()).map(Vec::as_slice) {
+                    Some([file]) => file.clone(),
+                    Some(files) if !files.is_empty() => {
+                        errors.push(
+                            span,
+                            format!(
+                                "variant `{}` matches several files: {}; pick one with \
+                                 `#[script(file = \"...\")]` or rename the others",
+                                variant.ident,
+                                files
+                                    .iter()
+                                    .map(|f| format!("`{}`", folder.show(f)))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        );
+                        continue;
+                    }
+                    _ => {
+                        let v = variant.ident.to_string();
+                        errors.push(
+                            span,
+                            format!(
+                                "variant `{v}` has no script: expected `{}` (or another file \
+                                 whose name maps to `{v}`); add the file, or name it with \
+                                 `#[script(file = \"...\")]`",
+                                folder.show(&format!("{}.lua", naming::suggested_stem(&v))),
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            }
+        };
+        let mut file_errors = Vec::new();
+        let Some(lua_file) = scan::read(&folder, &file, &mut file_errors) else {
+            for e in file_errors {
+                errors.push(span, e);
+            }
+            continue;
+        };
+        let entry = analyze(&folder, lua_file, variant.ident.clone(), &mut file_errors);
+        for e in file_errors {
+            errors.push(span, e);
+        }
+        if let Some(other) = names.get(&entry.file.stem) {
+            errors.push(
+                span,
+                format!(
+                    "variants `{other}` and `{}` both use a script named `{}`; names must be \
+                     unique (`from_name`, `FromStr`): rename one of the files",
+                    variant.ident, entry.file.stem
+                ),
+            );
+        } else {
+            names.insert(entry.file.stem.clone(), variant.ident.clone());
+        }
+        entries.push(entry);
+    }
+    // A variant without an entry would leave `meta()` without an arm: then
+    // the errors above are all there is to say.
+    let mut out = if entries.len() == data.variants.len() && !generic {
+        emit_impls(&input.ident, &entries)
+    } else {
+        TokenStream::new()
+    };
+    out.extend(errors.into_tokens());
+    out
+}
+
+/// Parses `dir = "lua/"`.
+fn parse_dir(attr: TokenStream, example: &str) -> syn::Result<LitStr> {
+    let mut dir = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("dir") {
+            dir = Some(meta.value()?.parse::<LitStr>()?);
+            Ok(())
+        } else {
+            Err(meta.error(format!("unknown option; expected `{example}`")))
+        }
+    });
+    let span = attr.span();
+    syn::parse::Parser::parse2(parser, attr)?;
+    dir.ok_or_else(|| syn::Error::new(span, format!("the script folder is missing: `{example}`")))
+}
+
+fn resolve(lit: &LitStr, manifest_dir: Option<&Path>) -> syn::Result<Folder> {
+    let Some(manifest_dir) = manifest_dir else {
+        return Err(syn::Error::new(
+            lit.span(),
+            "CARGO_MANIFEST_DIR is not set; build with cargo",
+        ));
+    };
+    scan::resolve(manifest_dir, &lit.value()).map_err(|e| syn::Error::new(lit.span(), e))
+}
+
+/// Every top-level script of the folder, for the folder-wide forms.
+fn folder_entries(lit: &LitStr, manifest_dir: Option<&Path>, errors: &mut Errors) -> Vec<Entry> {
+    let folder = match resolve(lit, manifest_dir) {
+        Ok(folder) => folder,
+        Err(e) => {
+            errors.add(e);
+            return Vec::new();
+        }
+    };
+    let span = lit.span();
+    let mut messages = Vec::new();
+    let files = scan::list(&folder, &mut messages);
+    if files.is_empty() && messages.is_empty() {
+        messages.push(format!(
+            "the script folder `{}` has no `.lua` files at its top level; add one \
+             (subfolders, dotfiles and other files are not scripts)",
+            folder.written
+        ));
+    }
+    let mut named = Vec::new();
+    for file in files {
+        let stem = file.strip_suffix(".lua").unwrap_or(&file).to_owned();
+        match naming::variant_name(&stem, &folder.show(&file)) {
+            Ok(variant) => named.push((file, variant)),
+            Err(naming::NameError(e)) => messages.push(e),
+        }
+    }
+    let shown: Vec<(String, &str)> = named
+        .iter()
+        .map(|(f, v)| (folder.show(f), v.as_str()))
+        .collect();
+    let clashes = naming::collisions(shown.iter().map(|(f, v)| (f.as_str(), *v)));
+    let mut clashing: Vec<String> = Vec::new();
+    {
+        let mut seen = BTreeMap::new();
+        for (_, v) in &named {
+            *seen.entry(v.clone()).or_insert(0) += 1;
+        }
+        clashing.extend(seen.into_iter().filter(|(_, n)| *n > 1).map(|(v, _)| v));
+    }
+    messages.extend(clashes);
+    let mut entries = Vec::new();
+    for (file, variant) in named {
+        if clashing.contains(&variant) {
+            continue;
+        }
+        let Some(lua_file) = scan::read(&folder, &file, &mut messages) else {
+            continue;
+        };
+        match syn::parse_str::<Ident>(&variant) {
+            Ok(ident) => entries.push(analyze(&folder, lua_file, ident, &mut messages)),
+            Err(_) => messages.push(format!(
+                "`{}` maps to `{variant}`, which is not an identifier; rename the file",
+                folder.show(&file)
+            )),
+        }
+    }
+    for m in messages {
+        errors.push(span, m);
+    }
+    entries
+}
+
+/// Shebang, header, syntax and arity of one file.
+fn analyze(folder: &Folder, file: LuaFile, variant: Ident, errors: &mut Vec<String>) -> Entry {
+    let shown = folder.show(&file.file);
+    let source = file.source.clone().unwrap_or_default();
+    let flags = match lua::shebang(&source) {
+        Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
+        Err(e) => {
+            errors.push(format!("{shown}:1: {e}"));
+            Vec::new()
+        }
+    };
+    let usage = match lua::analyze(&source) {
+        Ok(usage) => usage,
+        Err(e) => {
+            if file.source.is_some() {
+                errors.push(format!(
+                    "{shown}:{}:{}: Lua 5.1 syntax error: {}",
+                    e.line, e.column, e.message
+                ));
+            }
+            lua::Usage::default()
+        }
+    };
+    Entry {
+        variant,
+        file_shown: shown,
+        doc: lua::header_doc(&source),
+        file,
+        source,
+        flags,
+        usage,
+    }
+}
+
+const DERIVES: &[(&str, &str)] = &[
+    ("Clone", "::core::clone::Clone"),
+    ("Copy", "::core::marker::Copy"),
+    ("Debug", "::core::fmt::Debug"),
+    ("PartialEq", "::core::cmp::PartialEq"),
+    ("Eq", "::core::cmp::Eq"),
+    ("Hash", "::core::hash::Hash"),
+];
+
+/// Names (last path segment) of what `attrs` already derive.
+fn derived(attrs: &[Attribute]) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("derive")) {
+        if let Ok(paths) =
+            attr.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated)
+        {
+            out.extend(
+                paths
+                    .iter()
+                    .filter_map(|p| p.segments.last().map(|s| s.ident.to_string())),
+            );
+        }
+    }
+    out
+}
+
+/// `#[derive(..)]` of the standard traits not already in `present`.
+fn derives(present: &[String]) -> TokenStream {
+    let missing: Vec<syn::Path> = DERIVES
+        .iter()
+        .filter(|(name, _)| !present.iter().any(|p| p == name))
+        .filter_map(|(_, path)| syn::parse_str(path).ok())
+        .collect();
+    if missing.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#[derive(#(#missing),*)])
+    }
+}
+
+fn emit_enum(
+    attrs: &[Attribute],
+    vis: &syn::Visibility,
+    ident: &Ident,
+    entries: &[Entry],
+    derives: TokenStream,
+) -> TokenStream {
+    let variants = entries.iter().map(|e| {
+        let docs = variant_docs(e);
+        let v = &e.variant;
+        quote!(#(#[doc = #docs])* #v)
+    });
+    quote! {
+        #(#attrs)*
+        #derives
+        #vis enum #ident {
+            #(#variants,)*
+        }
+    }
+}
+
+fn count(arity: Arity, what: &str) -> String {
+    match arity {
+        Arity::Exact(1) => format!("1 {what}"),
+        Arity::Exact(n) => format!("{n} {what}s"),
+        Arity::Variadic { min: 0 } => format!("any number of {what}s"),
+        Arity::Variadic { min } => format!("{min} or more {what}s"),
+    }
+}
+
+fn variant_docs(e: &Entry) -> Vec<String> {
+    let mut docs: Vec<String> = e.doc.iter().map(|l| format!(" {l}")).collect();
+    if !docs.is_empty() {
+        docs.push(String::new());
+    }
+    let read_only = if e.flags.iter().any(|f| f == "no-writes") {
+        ", read-only"
+    } else {
+        ""
+    };
+    docs.push(format!(
+        " `{}`: {}, {}{read_only}. SHA-1 `{}`.",
+        e.file_shown,
+        count(e.usage.keys, "key"),
+        count(e.usage.args, "arg"),
+        sha1_hex(&e.source),
+    ));
+    docs
+}
+
+fn sha1_hex(source: &str) -> String {
+    sha1_smol::Sha1::from(source.as_bytes())
+        .digest()
+        .to_string()
+}
+
+fn arity_tokens(arity: Arity) -> TokenStream {
+    match arity {
+        Arity::Exact(n) => {
+            let n = Literal::usize_unsuffixed(n);
+            quote!(::script_cache::__private::Arity::Exact(#n))
+        }
+        Arity::Variadic { min } => {
+            let min = Literal::usize_unsuffixed(min);
+            quote!(::script_cache::__private::Arity::Variadic { min: #min })
+        }
+    }
+}
+
+fn emit_impls(ident: &Ident, entries: &[Entry]) -> TokenStream {
+    let p = quote!(::script_cache::__private);
+    let variants: Vec<&Ident> = entries.iter().map(|e| &e.variant).collect();
+    let names: Vec<&str> = entries.iter().map(|e| e.file.stem.as_str()).collect();
+    let tracking = entries.iter().map(|e| {
+        let path = e.file.abs.to_string_lossy().into_owned();
+        quote!(
+            const _: &[u8] = ::core::include_bytes!(#path);
+        )
+    });
+    let metas = entries.iter().map(|e| {
+        let name = &e.file.stem;
+        let file = &e.file.file;
+        let source = &e.source;
+        let sha1 = sha1_hex(source);
+        let legacy = match lua::legacy_source(source) {
+            Some(legacy) => {
+                let legacy_sha1 = sha1_hex(&legacy);
+                quote!(::core::option::Option::Some(#p::LegacySource {
+                    source: #legacy,
+                    sha1: #legacy_sha1,
+                }))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let flags = &e.flags;
+        let keys = arity_tokens(e.usage.keys);
+        let args = arity_tokens(e.usage.args);
+        let doc = e.doc.join("\n");
+        quote! {
+            static META: #p::ScriptMeta = #p::ScriptMeta::__new(
+                #name, #file, #source, #sha1, #legacy, &[#(#flags),*], #keys, #args, #doc,
+            );
+            &META
+        }
+    });
+    quote! {
+        const _: () = {
+            #(#tracking)*
+
+            #[automatically_derived]
+            impl #p::EmbeddedScript for #ident {
+                const ALL: &'static [Self] = &[#(Self::#variants),*];
+
+                fn meta(self) -> &'static #p::ScriptMeta {
+                    match self {
+                        #(Self::#variants => { #metas })*
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl ::core::str::FromStr for #ident {
+                type Err = #p::UnknownScriptName;
+
+                fn from_str(name: &str) -> ::core::result::Result<Self, Self::Err> {
+                    match name {
+                        #(#names => ::core::result::Result::Ok(Self::#variants),)*
+                        _ => ::core::result::Result::Err(#p::UnknownScriptName::__new(
+                            name,
+                            &[#(#names),*],
+                        )),
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl ::core::fmt::Display for #ident {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.write_str(<Self as #p::EmbeddedScript>::name(*self))
+                }
+            }
+        };
+    }
+    .into_token_stream()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn crate_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("lua")).unwrap();
+        for (name, body) in files {
+            fs::write(dir.path().join("lua").join(name), body).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn include_emits_enum_and_impls() {
+        let dir = crate_with(&[
+            ("b_two.lua", "--- Second.\nreturn ARGV[2]"),
+            ("a.lua", "#!lua flags=no-writes\nreturn KEYS[1]"),
+        ]);
+        let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("pub enum Scripts"), "{out}");
+        let a = out.find(" A ,").unwrap();
+        let b = out.find(" BTwo ,").unwrap();
+        assert!(a < b, "sorted by file: {out}");
+        assert!(out.contains("\" Second.\""), "{out}");
+        assert!(out.contains(&sha1_hex("--!lua flags=no-writes\nreturn KEYS[1]")));
+        assert!(out.contains("include_bytes !"), "{out}");
+        assert!(out.contains("\"no-writes\""), "{out}");
+        // Only ::script_cache::__private and ::core paths.
+        assert!(!out.contains("redis"), "{out}");
+    }
+
+    #[test]
+    fn all_errors_in_one_pass() {
+        let dir = crate_with(&[
+            ("1st.lua", "return 1"),
+            ("self.lua", "return 1"),
+            ("a_b.lua", "return 1"),
+            ("a-b.lua", "return 1"),
+            ("broken.lua", "return )"),
+            ("flags.lua", "#!lua flags=nope\nreturn 1"),
+            ("fine.lua", "return 1"),
+        ]);
+        let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+        for want in [
+            "lua/1st.lua",
+            "lua/self.lua",
+            "`lua/a-b.lua` and `lua/a_b.lua` both map to the variant `AB`",
+            "lua/broken.lua:1:8: Lua 5.1 syntax error",
+            "lua/flags.lua:1: unknown shebang flag `nope`",
+        ] {
+            assert!(out.contains(want), "{want}: {out}");
+        }
+        // The skeleton keeps the good scripts, without the clashing ones.
+        assert!(out.contains(" Fine ,"), "{out}");
+        assert!(out.contains(" Broken ,"), "{out}");
+        assert!(!out.contains(" AB ,"), "{out}");
+    }
+
+    #[test]
+    fn attribute_keeps_user_items_and_adds_missing_derives() {
+        let dir = crate_with(&[("x.lua", "return 1")]);
+        let out = attribute(
+            quote!(dir = "lua"),
+            quote!(
+                /// Mine.
+                #[derive(Debug, core::hash::Hash)]
+                pub(crate) enum Lua {}
+            ),
+            Some(dir.path()),
+        )
+        .to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("pub (crate) enum Lua"), "{out}");
+        assert!(out.contains("\" Mine.\""), "{out}");
+        assert!(out.contains(":: core :: clone :: Clone"), "{out}");
+        assert!(!out.contains(":: core :: fmt :: Debug"), "{out}");
+        assert!(!out.contains(":: core :: hash :: Hash"), "{out}");
+    }
+
+    #[test]
+    fn derive_finds_files_and_reports_missing() {
+        let dir = crate_with(&[("rate_limit.lua", "return KEYS[1]")]);
+        fs::create_dir(dir.path().join("lua/locks")).unwrap();
+        fs::write(dir.path().join("lua/locks/release.lua"), "return 1").unwrap();
+        let ok = derive(
+            quote!(
+                #[scripts(dir = "lua/")]
+                enum Lua {
+                    RateLimit,
+                    #[script(file = "locks/release.lua")]
+                    Release,
+                }
+            ),
+            Some(dir.path()),
+        )
+        .to_string();
+        assert!(!ok.contains("compile_error"), "{ok}");
+        assert!(ok.contains("\"locks/release.lua\""), "{ok}");
+        let bad = derive(
+            quote!(
+                #[scripts(dir = "lua/")]
+                enum Lua {
+                    RateLimit,
+                    GetMany,
+                }
+            ),
+            Some(dir.path()),
+        )
+        .to_string();
+        assert!(
+            bad.contains("variant `GetMany` has no script: expected `lua/get_many.lua`"),
+            "{bad}"
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! Finding the script folder and reading its files.
+//!
+//! Only the top-level `*.lua` files of the folder are scripts (lower-case
+//! extension), taken in sorted file-name order. Subfolders (they hold
+//! snippets for includes), dotfiles and files with any other extension are
+//! ignored.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+/// The folder as the user wrote it and where it is on disk.
+#[derive(Debug, Clone)]
+pub(crate) struct Folder {
+    /// As written in the macro, e.g. `"lua/"`.
+    pub(crate) written: String,
+    /// Absolute path: `CARGO_MANIFEST_DIR` joined with `written`.
+    pub(crate) abs: PathBuf,
+}
+
+impl Folder {
+    /// How a file in this folder is named in messages: the folder as
+    /// written, then the file (`lua/` + `a.lua` -> `lua/a.lua`).
+    pub(crate) fn show(&self, file: &str) -> String {
+        if self.written.is_empty() || self.written.ends_with('/') {
+            format!("{}{file}", self.written)
+        } else {
+            format!("{}/{file}", self.written)
+        }
+    }
+}
+
+/// One script file read from disk.
+#[derive(Debug, Clone)]
+pub(crate) struct LuaFile {
+    /// Relative to the folder, e.g. `rate_limit.lua` (or `locks/x.lua` for
+    /// an explicit `#[script(file = ..)]`).
+    pub(crate) file: String,
+    /// The file stem as written, e.g. `rate_limit`.
+    pub(crate) stem: String,
+    /// Absolute path, for `include_bytes!`.
+    pub(crate) abs: PathBuf,
+    /// The content, when it is valid UTF-8 without a byte order mark.
+    pub(crate) source: Option<String>,
+}
+
+/// Resolves the folder the user wrote against the manifest directory.
+pub(crate) fn resolve(manifest_dir: &Path, written: &str) -> Result<Folder, String> {
+    let rel = Path::new(written);
+    if rel.is_absolute() || rel.components().any(|c| matches!(c, Component::Prefix(_))) {
+        return Err(format!(
+            "`{written}` is an absolute path; write the folder relative to the crate's \
+             manifest directory (the folder with Cargo.toml), e.g. \"lua/\""
+        ));
+    }
+    if written.is_empty() {
+        return Err(
+            "the folder is empty; write the script folder relative to the crate's \
+                    manifest directory, e.g. \"lua/\""
+                .to_owned(),
+        );
+    }
+    Ok(Folder {
+        written: written.to_owned(),
+        abs: manifest_dir.join(rel),
+    })
+}
+
+/// The top-level `.lua` file names of `folder`, sorted. Errors (missing
+/// folder, non-UTF-8 names) are pushed to `errors`.
+pub(crate) fn list(folder: &Folder, errors: &mut Vec<String>) -> Vec<String> {
+    let written = &folder.written;
+    let entries = match fs::read_dir(&folder.abs) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            errors.push(format!(
+                "the script folder `{written}` does not exist; paths are relative to the \
+                 crate's manifest directory (the folder with Cargo.toml): create it or fix \
+                 the path"
+            ));
+            return Vec::new();
+        }
+        Err(_) if !folder.abs.is_dir() && folder.abs.exists() => {
+            errors.push(format!(
+                "`{written}` is a file, not a folder; give the folder that holds the `.lua` \
+                 files"
+            ));
+            return Vec::new();
+        }
+        Err(e) => {
+            errors.push(format!("cannot read the script folder `{written}`: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                errors.push(format!("cannot read the script folder `{written}`: {e}"));
+                continue;
+            }
+        };
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "lua") {
+            continue;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            errors.push(format!(
+                "`{}`: the file name is not valid UTF-8; rename the file using only ASCII \
+                 letters, digits, `_` and `-`",
+                folder.show(&entry.file_name().to_string_lossy())
+            ));
+            continue;
+        };
+        // Follows symlinks: a link to a folder is a folder.
+        if name.starts_with('.') || path.is_dir() {
+            continue;
+        }
+        names.push(name);
+    }
+    names.sort();
+    names
+}
+
+/// Reads one script, relative to `folder`. Problems with the content (not
+/// UTF-8, byte order mark) are pushed to `errors`; the file is still
+/// returned so its variant exists and errors do not cascade.
+pub(crate) fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Option<LuaFile> {
+    let shown = folder.show(file);
+    let abs = folder.abs.join(file);
+    let stem = Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = match fs::read(&abs) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            errors.push(format!(
+                "`{shown}` does not exist; paths are relative to the script folder `{}`",
+                folder.written
+            ));
+            return None;
+        }
+        Err(e) => {
+            errors.push(format!("cannot read `{shown}`: {e}"));
+            return None;
+        }
+    };
+    let source = match check_content(&bytes) {
+        Ok(()) => String::from_utf8(bytes).ok(),
+        Err(why) if why.starts_with(':') && !why.starts_with(": ") => {
+            // `file:line:col: ...`, like the compiler's own positions.
+            errors.push(format!("{shown}{why}"));
+            None
+        }
+        Err(why) => {
+            errors.push(format!("`{shown}`{why}"));
+            None
+        }
+    };
+    Some(LuaFile {
+        file: file.to_owned(),
+        stem,
+        abs,
+        source,
+    })
+}
+
+/// Checks that a script's bytes are UTF-8 without a byte order mark. The
+/// error continues a message that starts with the file name.
+pub(crate) fn check_content(bytes: &[u8]) -> Result<(), String> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(
+            ": the file starts with a UTF-8 byte order mark, which Lua cannot parse \
+                    and which would change the SHA-1; save the file as UTF-8 without BOM"
+                .to_owned(),
+        );
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+            Err(format!(
+                ":{line}:{col}: the file is not valid UTF-8; save it as UTF-8 (Redis scripts \
+                 are text)"
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(dir: &Path) -> Folder {
+        Folder {
+            written: "lua/".to_owned(),
+            abs: dir.to_owned(),
+        }
+    }
+
+    #[test]
+    fn resolves_relative_and_refuses_absolute() {
+        let f = resolve(Path::new("/crate"), "lua/").unwrap();
+        assert_eq!(f.abs, Path::new("/crate/lua/"));
+        assert_eq!(f.show("a.lua"), "lua/a.lua");
+        let f = resolve(Path::new("/crate"), "../lua").unwrap();
+        assert_eq!(f.show("a.lua"), "../lua/a.lua");
+        let e = resolve(Path::new("/crate"), "/etc/lua").unwrap_err();
+        assert!(e.contains("`/etc/lua` is an absolute path"), "{e}");
+        assert!(resolve(Path::new("/crate"), "").is_err());
+    }
+
+    #[test]
+    fn lists_only_top_level_lua_files_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for f in ["b.lua", "a.lua", ".hidden.lua", "notes.txt", "x.LUA", "lua"] {
+            fs::write(p.join(f), "return 1").unwrap();
+        }
+        fs::create_dir(p.join("lib")).unwrap();
+        fs::write(p.join("lib/util.lua"), "return 1").unwrap();
+        fs::create_dir(p.join("dir.lua")).unwrap();
+        let mut errors = Vec::new();
+        assert_eq!(list(&folder(p), &mut errors), ["a.lua", "b.lua"]);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn missing_folder_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut errors = Vec::new();
+        assert!(list(&folder(&dir.path().join("nope")), &mut errors).is_empty());
+        assert!(errors[0].contains("`lua/` does not exist"), "{errors:?}");
+        fs::write(dir.path().join("f"), "").unwrap();
+        assert!(list(&folder(&dir.path().join("f")), &mut errors).is_empty());
+        assert!(errors[1].contains("is a file, not a folder"), "{errors:?}");
+        assert!(read(&folder(dir.path()), "x.lua", &mut errors).is_none());
+        assert!(
+            errors[2].contains("`lua/x.lua` does not exist"),
+            "{errors:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_name() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"bad\xFF.lua");
+        fs::write(dir.path().join(name), "return 1").unwrap();
+        fs::write(
+            dir.path().join(std::ffi::OsStr::from_bytes(b"\xFF.txt")),
+            "",
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        assert!(list(&folder(dir.path()), &mut errors).is_empty());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("`lua/bad\u{FFFD}.lua`: the file name is not valid UTF-8"));
+    }
+
+    #[test]
+    fn content_checks() {
+        assert!(check_content(b"return 1").is_ok());
+        assert!(check_content(b"").is_ok());
+        let bom = check_content(b"\xEF\xBB\xBFreturn 1").unwrap_err();
+        assert!(bom.contains("byte order mark"), "{bom}");
+        let bad = check_content(b"-- caf\xE9\nreturn 1").unwrap_err();
+        assert!(bad.starts_with(":1:7: "), "{bad}");
+        let bad = check_content(b"return 1\n\nlocal \xC3\xA9\xFF = 1").unwrap_err();
+        assert!(bad.starts_with(":3:8: "), "{bad}");
+    }
+}

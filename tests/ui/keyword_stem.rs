@@ -1,0 +1,4 @@
+// self.lua maps to `Self`, a keyword.
+script_cache::include_scripts!("fixtures/keyword_stem");
+
+fn main() {}
