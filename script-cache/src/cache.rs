@@ -32,8 +32,8 @@ pub(crate) struct Shared {
 ///   where the server has it.
 ///
 /// It wraps a sync connection (anything [`redis::ConnectionLike`]) or, with
-/// the `tokio-comp` feature, an async one ([`redis::aio::MultiplexedConnection`],
-/// [`redis::aio::ConnectionManager`]); it is itself a connection of the same
+/// the `tokio-comp` feature, an async one (`redis::aio::MultiplexedConnection`,
+/// `redis::aio::ConnectionManager`); it is itself a connection of the same
 /// kind, so other commands go through it unchanged. Clones of an async cache
 /// share what was loaded, so a multiplexed connection loads each script once
 /// however many tasks use it.

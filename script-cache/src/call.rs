@@ -385,3 +385,83 @@ fn is_unknown_command(e: &ServerReply) -> bool {
 fn is_shebang_rejection(e: &ServerReply) -> bool {
     e.message.contains("user_script:1:") && e.message.contains("near '#'")
 }
+
+#[cfg(test)]
+mod tests {
+    //! The state machine fed with replies parsed from real RESP bytes. A
+    //! real server cannot answer NOSCRIPT right after confirming a load on
+    //! the same connection (it runs one client's pipeline back to back), so
+    //! the second-NOSCRIPT bound is checked here.
+    use super::*;
+    use crate::handle::DynamicScript;
+    use std::sync::Arc;
+
+    fn resp(bytes: &[u8]) -> Value {
+        redis::parse_redis_value(bytes).unwrap()
+    }
+
+    fn noscript() -> Value {
+        resp(b"-NOSCRIPT No matching script. Please use EVAL.\r\n")
+    }
+
+    #[test]
+    fn second_noscript_is_an_error_not_a_loop() {
+        let handle = ScriptHandle::Dynamic(Arc::new(DynamicScript::new("s", "return 1")));
+        let sha = handle.sha1().to_owned();
+        let loaded = LoadedSet::default();
+        let counters = Counters::default();
+        let mut call = Call::new(&handle, &[], &[], &loaded, &counters, false);
+
+        // Cold: load + call; the server confirms the load but the call
+        // meets NOSCRIPT (flushed in between).
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected load + call")
+        };
+        assert_eq!(p.len(), 2);
+        let sha_reply = resp(format!("${}\r\n{sha}\r\n", sha.len()).as_bytes());
+        call.feed_many(Ok(vec![sha_reply.clone(), noscript()]));
+        // Retried once, loading again.
+        let Request::Pipeline(_) = call.next() else {
+            panic!("expected a reload")
+        };
+        call.feed_many(Ok(vec![sha_reply, noscript()]));
+        match call.next() {
+            Request::Done(Err(Error::NoScript {
+                script,
+                after_reload: true,
+            })) => {
+                assert_eq!(&*script.name, "s");
+            }
+            _ => panic!("expected NoScript after the retry"),
+        }
+        assert!(!loaded.is_loaded(&NodeKey::SINGLE, &sha));
+        let stats = counters.snapshot();
+        assert_eq!((stats.loads, stats.reloads, stats.calls), (2, 1, 2));
+    }
+
+    #[test]
+    fn warm_noscript_reloads_once_and_succeeds() {
+        let handle = ScriptHandle::Dynamic(Arc::new(DynamicScript::new("s", "return 1")));
+        let sha = handle.sha1().to_owned();
+        let loaded = LoadedSet::default();
+        loaded.mark_loaded(&NodeKey::SINGLE, &sha);
+        let counters = Counters::default();
+        let mut call = Call::new(&handle, &[], &[], &loaded, &counters, false);
+        let Request::One(_) = call.next() else {
+            panic!("expected EVALSHA only")
+        };
+        call.feed_one(Reply::from_value(noscript()));
+        assert!(!loaded.is_loaded(&NodeKey::SINGLE, &sha));
+        let Request::Pipeline(_) = call.next() else {
+            panic!("expected a reload")
+        };
+        let sha_reply = resp(format!("${}\r\n{sha}\r\n", sha.len()).as_bytes());
+        call.feed_many(Ok(vec![sha_reply, resp(b":1\r\n")]));
+        match call.next() {
+            Request::Done(Ok(Value::Int(1))) => {}
+            _ => panic!("expected the retried call's reply"),
+        }
+        assert!(loaded.is_loaded(&NodeKey::SINGLE, &sha));
+        assert_eq!(counters.snapshot().reloads, 1);
+    }
+}

@@ -324,7 +324,14 @@ impl ServerReply {
     }
 
     /// Classifies the error reply of a script call.
-    pub(crate) fn into_call_error(self, script: &ScriptId, command: &'static str) -> Error {
+    pub(crate) fn into_call_error(mut self, script: &ScriptId, command: &'static str) -> Error {
+        // Redis 6.2 wraps errors raised inside a script in ERR; the code of
+        // the command that failed inside is what callers match on.
+        if self.is("ERR")
+            && let Some(inner) = wrapped_code(&self.message)
+        {
+            self.code = inner;
+        }
         if self.is("NOPERM") {
             Error::PermissionDenied {
                 script: script.clone(),
@@ -370,6 +377,34 @@ impl ServerReply {
     }
 }
 
+/// The error code inside a Redis 6.2 script error:
+/// `Error running script (call to f_<sha>): @user_script:8: WRONGTYPE ...`
+/// or `... @user_script:10: @user_script: 10: -OOM command not allowed ...`.
+fn wrapped_code(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Error running script")?;
+    // Skip every `user_script:N:` / `user_script: N:` marker.
+    let mut tail = rest;
+    while let Some(at) = tail.find("user_script:") {
+        let after = &tail[at + "user_script:".len()..];
+        let after = after.trim_start();
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        tail = after[digits..]
+            .strip_prefix(':')
+            .unwrap_or(&after[digits..]);
+    }
+    let word: String = tail
+        .trim_start()
+        .trim_start_matches('-')
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let is_code = word.len() >= 2
+        && word
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit());
+    is_code.then_some(word)
+}
+
 /// The line a server error message blames: the number after
 /// `user_script:` (Redis and Valkey name the script body so; Redis 7 adds
 /// `@user_script:N` at the end as well).
@@ -409,6 +444,31 @@ mod tests {
         ];
         for (message, line) in cases {
             assert_eq!(script_line(message), line, "{message}");
+        }
+    }
+
+    #[test]
+    fn finds_the_code_wrapped_by_redis_6_2() {
+        let cases = [
+            (
+                "Error running script (call to f_a15e): @user_script:8: WRONGTYPE Operation against a key holding the wrong kind of value",
+                Some("WRONGTYPE"),
+            ),
+            (
+                "Error running script (call to f_f5d5): @user_script:10: @user_script: 10: -OOM command not allowed when used memory > 'maxmemory'.",
+                Some("OOM"),
+            ),
+            (
+                "Error running script (call to f_1): @user_script:3: user_script:3: attempt to index local 't' (a nil value)",
+                None,
+            ),
+            (
+                "user_script:1: Script attempted to access nonexistent global variable 'x'",
+                None,
+            ),
+        ];
+        for (message, code) in cases {
+            assert_eq!(wrapped_code(message).as_deref(), code, "{message}");
         }
     }
 

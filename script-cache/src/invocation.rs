@@ -14,8 +14,8 @@ use crate::script::ScriptMeta;
 /// Made by [`EmbeddedScript::key`](crate::EmbeddedScript::key) /
 /// [`arg`](crate::EmbeddedScript::arg) on a generated enum, or by
 /// [`ScriptCache::prepare`] for scripts registered at run time. Run it with
-/// [`invoke`](Invocation::invoke) / [`invoke_async`](Invocation::invoke_async)
-/// or add it to a [`Pipeline`](crate::Pipeline).
+/// [`invoke`](Invocation::invoke) (or `invoke_async` with the `tokio-comp`
+/// feature), or add it to a [`Pipeline`](crate::Pipeline).
 ///
 /// `Debug` shows the script and how many keys and arguments it has, never
 /// their values (they may be secrets).

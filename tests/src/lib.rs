@@ -5,7 +5,10 @@
 //! one `#[test]` per server [`Flavor`], named after it, so the output of
 //! `cargo test` shows which server each result is for.
 
+pub mod recording;
 pub mod server;
+
+pub use recording::{Recording, RoundTrip, RoundTripLog, command_names};
 
 pub use server::{
     Binary, CommandStat, CommandStats, Flavor, HarnessError, MissingServer, PROCESS_MARKER,

@@ -1,0 +1,546 @@
+//! The runtime cache against real servers: load policy, NOSCRIPT recovery,
+//! read-only scripts, pipelines and transactions, runtime registration and
+//! every error kind, on each server flavor.
+
+use script_cache::prelude::*;
+use script_cache::{Error, ScriptCache, pipe};
+use script_cache_tests::{Flavor, Recording, RoundTripLog, TestServer, matrix};
+
+script_cache::include_scripts!("../lua");
+
+fn now_ms() -> u64 {
+    1_700_000_000_000
+}
+
+/// A fresh connection to `server`, wrapped.
+fn cache(server: &TestServer) -> ScriptCache<redis::Connection> {
+    ScriptCache::new(server.connection())
+}
+
+/// A fresh connection that records its round trips, wrapped.
+fn recorded(server: &TestServer) -> (ScriptCache<Recording<redis::Connection>>, RoundTripLog) {
+    let rec = Recording::new(server.connection());
+    let log = rec.log();
+    (ScriptCache::new(rec), log)
+}
+
+fn has_evalsha_ro(flavor: Flavor) -> bool {
+    flavor != Flavor::Redis62
+}
+
+matrix! {
+    fn first_call_loads_in_the_same_round_trip_then_evalsha_only(server) {
+        let (mut con, rec) = recorded(server);
+        server.reset_stats();
+
+        let left: i64 = Scripts::RateLimit
+            .key("bucket")
+            .arg(10).arg(1).arg(now_ms()).arg(1)
+            .invoke(&mut con)
+            .expect("first call");
+        assert_eq!(left, 9);
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("script|load"), 1);
+        assert_eq!(stats.calls("evalsha"), 1);
+        assert_eq!(stats.total_errors(), 0, "{stats:?}");
+        assert_eq!(rec.round_trips(), vec![vec!["SCRIPT LOAD", "EVALSHA"]]);
+        assert!(con.is_loaded(Scripts::RateLimit));
+
+        for _ in 0..100 {
+            let _: i64 = Scripts::RateLimit
+                .key("bucket")
+                .arg(1000).arg(1).arg(now_ms()).arg(0)
+                .invoke(&mut con)
+                .expect("warm call");
+        }
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("script|load"), 1, "no more loads");
+        assert_eq!(stats.calls("evalsha"), 101);
+        assert_eq!(stats.total_errors(), 0);
+        let trips = rec.round_trips();
+        assert_eq!(trips.len(), 101, "one round trip per call");
+        assert!(trips[1..].iter().all(|t| t == &vec!["EVALSHA"]));
+        let counters = con.stats();
+        assert_eq!((counters.loads, counters.reloads, counters.calls), (1, 0, 101));
+    }
+
+    fn recovers_from_script_flush_between_calls(server) {
+        let mut con = cache(server);
+        let seen: i64 = Scripts::EnqueueOnce.key("seen").key("queue").arg("job-1").arg("payload")
+            .invoke(&mut con).expect("first");
+        assert_eq!(seen, 1);
+
+        let mut admin = server.connection();
+        redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut admin).expect("flush");
+        server.reset_stats();
+
+        let again: i64 = Scripts::EnqueueOnce.key("seen").key("queue").arg("job-1").arg("payload")
+            .invoke(&mut con).expect("after flush");
+        assert_eq!(again, 0, "the duplicate is refused: the script ran exactly once");
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("evalsha"), 2, "NOSCRIPT, then the retry");
+        assert_eq!(stats.get("evalsha").failed_calls, 1);
+        assert_eq!(stats.calls("script|load"), 1);
+        assert_eq!(con.stats().reloads, 1);
+        let len: i64 = redis::cmd("LLEN").arg("queue").query(&mut admin).expect("LLEN");
+        assert_eq!(len, 1, "the job was pushed once");
+    }
+
+    async fn recovers_from_a_restart_with_connection_manager(server) {
+        let manager = server.client().get_connection_manager().await.expect("manager");
+        let mut con = ScriptCache::new(manager);
+        let v: i64 = Scripts::CompareAndSet.key("k").arg("").arg("one")
+            .invoke_async(&mut con).await.expect("first");
+        assert_eq!(v, 1);
+
+        server.restart().expect("restart");
+
+        // The manager reconnects by itself; a call that meets the dead
+        // connection fails with a connection error (it may or may not have
+        // run, so it is not retried). Within a bounded time calls succeed,
+        // and the first one on the new server recovers from NOSCRIPT.
+        let mut result = None;
+        for _ in 0..50 {
+            match Scripts::CompareAndSet.key("k").arg("").arg("two")
+                .invoke_async::<i64, _>(&mut con).await
+            {
+                Ok(v) => { result = Some(v); break; }
+                Err(e) => {
+                    assert!(e.is_connection_error(), "only connection errors while reconnecting: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+        assert_eq!(result, Some(1), "the restarted server has no key, so the CAS applies");
+        assert_eq!(con.stats().reloads, 1, "one reload after NOSCRIPT");
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("script|load"), 1);
+    }
+
+    fn read_only_scripts_use_evalsha_ro_where_the_server_has_it(server) {
+        let mut con = cache(server);
+        let mut admin = server.connection();
+        redis::cmd("MSET").arg("c1").arg(2).arg("c2").arg(40).query::<()>(&mut admin).expect("MSET");
+        server.reset_stats();
+
+        assert!(Scripts::SumCounters.read_only());
+        for _ in 0..2 {
+            let total: i64 = Scripts::SumCounters.key("c1").key("c2").key("missing")
+                .invoke(&mut con).expect("sum");
+            assert_eq!(total, 42);
+        }
+        // A flush: the retry uses the same command.
+        redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut admin).expect("flush");
+        let total: i64 = Scripts::SumCounters.key("c1").invoke(&mut con).expect("after flush");
+        assert_eq!(total, 2);
+
+        let stats = server.commandstats();
+        if has_evalsha_ro(server.flavor()) {
+            assert_eq!(stats.calls("evalsha_ro"), 4, "{stats:?}");
+            assert_eq!(stats.calls("evalsha"), 0);
+        } else {
+            assert_eq!(stats.calls("evalsha"), 4, "{stats:?}");
+            assert_eq!(stats.calls("evalsha_ro"), 0);
+        }
+        assert_eq!(stats.calls("command|info"), 1, "capabilities asked once per connection");
+        assert_eq!(con.stats().reloads, 1);
+    }
+
+    fn pipeline_loads_unknown_scripts_in_the_same_round_trip(server) {
+        let (mut con, rec) = recorded(server);
+        server.reset_stats();
+        let mut p = pipe();
+        p.invoke(Scripts::LockAcquire.key("lock").arg("me").arg(10_000))
+            .cmd("SET").arg("plain").arg("x")
+            .invoke(Scripts::CompareAndSet.key("cas").arg("").arg("v"))
+            .cmd("GET").arg("plain")
+            .invoke(Scripts::LockRelease.key("lock").arg("me"));
+        let (acquired, set, cas, get, released): (i64, String, i64, String, i64) =
+            p.query(&mut con).expect("pipeline");
+        assert_eq!((acquired, set.as_str(), cas, get.as_str(), released), (1, "OK", 1, "x", 1));
+        assert_eq!(
+            rec.round_trips(),
+            vec![vec!["SCRIPT LOAD", "SCRIPT LOAD", "SCRIPT LOAD", "EVALSHA", "SET", "EVALSHA", "GET", "EVALSHA"]]
+        );
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("script|load"), 3);
+        assert_eq!(stats.calls("evalsha"), 3);
+        assert_eq!(stats.total_errors(), 0);
+
+        // Now confirmed: the same pipeline sends no loads.
+        rec.clear();
+        let _: (i64, String, i64, String, i64) = p.query(&mut con).expect("again");
+        assert_eq!(rec.round_trips(), vec![vec!["EVALSHA", "SET", "EVALSHA", "GET", "EVALSHA"]]);
+    }
+
+    fn transaction_loads_inside_multi_ahead_of_the_calls(server) {
+        let (mut con, rec) = recorded(server);
+        let mut p = pipe();
+        p.atomic()
+            .invoke(Scripts::LockAcquire.key("lock").arg("me").arg(10_000))
+            .cmd("INCR").arg("n")
+            .invoke(Scripts::LockRelease.key("lock").arg("me"));
+        let (acquired, n, released): (i64, i64, i64) = p.query(&mut con).expect("transaction");
+        assert_eq!((acquired, n, released), (1, 1, 1));
+        assert_eq!(
+            rec.round_trips(),
+            vec![vec!["MULTI", "SCRIPT LOAD", "SCRIPT LOAD", "EVALSHA", "INCR", "EVALSHA", "EXEC"]]
+        );
+        assert!(con.is_loaded(Scripts::LockAcquire) && con.is_loaded(Scripts::LockRelease));
+
+        // Confirmed scripts are not loaded again unless asked for.
+        rec.clear();
+        let _: (i64, i64, i64) = p.query(&mut con).expect("again");
+        assert_eq!(rec.round_trips(), vec![vec!["MULTI", "EVALSHA", "INCR", "EVALSHA", "EXEC"]]);
+        rec.clear();
+        p.always_load();
+        let (_, n, _): (i64, i64, i64) = p.query(&mut con).expect("always_load");
+        assert_eq!(n, 3);
+        assert_eq!(
+            rec.round_trips(),
+            vec![vec!["MULTI", "SCRIPT LOAD", "SCRIPT LOAD", "EVALSHA", "INCR", "EVALSHA", "EXEC"]]
+        );
+    }
+
+    fn pipeline_noscript_is_a_typed_error_and_never_replayed(server) {
+        let mut con = cache(server);
+        let _: i64 = Scripts::CompareAndSet.key("cas").arg("").arg("a").invoke(&mut con).expect("load");
+        let mut admin = server.connection();
+        redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut admin).expect("flush");
+
+        let mut p = pipe();
+        p.cmd("INCR").arg("counter")
+            .invoke(Scripts::CompareAndSet.key("cas").arg("a").arg("b"));
+        let err = p.query::<(i64, i64), _>(&mut con).expect_err("NOSCRIPT inside a pipeline");
+        match &err {
+            Error::NoScript { script, after_reload: false } => assert_eq!(&*script.name, "compare_and_set"),
+            other => panic!("expected NoScript, got {other}"),
+        }
+        let each = p.query_each(&mut con).expect("sent").expect("not a transaction");
+        assert_eq!(each.len(), 2);
+        assert!(each[0].is_ok() && each[1].is_ok(), "marked unloaded, so this time it loads: {each:?}");
+        let counter: i64 = redis::cmd("GET").arg("counter").query(&mut admin).expect("GET");
+        assert_eq!(counter, 2, "the pipeline was sent twice by the caller, never replayed");
+    }
+
+    async fn herd_of_cold_tasks_loads_once(server) {
+        let client = server.client();
+        let shared = ScriptCache::new(client.get_multiplexed_async_connection().await.expect("connect"));
+        server.reset_stats();
+        let mut tasks = Vec::new();
+        for i in 0..500u32 {
+            let mut con = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                Scripts::EnqueueOnce.key("seen").key("queue").arg(i).arg("job")
+                    .invoke_async::<i64, _>(&mut con).await
+            }));
+        }
+        let mut ok = 0;
+        for task in tasks {
+            let len = task.await.expect("join").expect("call");
+            assert!(len >= 1);
+            ok += 1;
+        }
+        assert_eq!(ok, 500);
+        let stats = server.commandstats();
+        // The first task loads; the others wait for its reply instead of
+        // sending the source too (the issue allows up to 3).
+        assert_eq!(stats.calls("script|load"), 1, "{stats:?}");
+        assert_eq!(stats.calls("evalsha"), 500);
+        assert_eq!(stats.total_errors(), 0, "{stats:?}");
+        assert_eq!(shared.stats().calls, 500);
+    }
+
+    async fn async_clones_share_what_is_loaded(server) {
+        let client = server.client();
+        let mut a = ScriptCache::new(client.get_multiplexed_async_connection().await.expect("connect"));
+        let mut b = a.clone();
+        server.reset_stats();
+        let _: i64 = Scripts::LockAcquire.key("l").arg("x").arg(1000).invoke_async(&mut a).await.expect("a");
+        let _: i64 = Scripts::LockRelease.key("l").arg("x").invoke_async(&mut b).await.expect("b");
+        let _: i64 = Scripts::LockAcquire.key("l").arg("y").arg(1000).invoke_async(&mut b).await.expect("b");
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("script|load"), 2);
+        assert_eq!(stats.calls("evalsha"), 3);
+        assert_eq!(a.stats(), b.stats());
+        // Still a normal async connection.
+        let v: Option<String> = redis::cmd("GET").arg("l").query_async(&mut a).await.expect("GET");
+        assert_eq!(v.as_deref(), Some("y"));
+        // Async pipelines too.
+        let mut p = pipe();
+        p.invoke(Scripts::SumCounters.key("nothing")).cmd("PING");
+        let (sum, pong): (i64, String) = p.query_async(&mut b).await.expect("pipeline");
+        assert_eq!((sum, pong.as_str()), (0, "PONG"));
+    }
+
+    fn load_all_preloads_in_one_round_trip(server) {
+        let (mut con, rec) = recorded(server);
+        let n = con.load_all::<Scripts>().expect("load_all");
+        assert_eq!(n, Scripts::ALL.len());
+        let trips = rec.round_trips();
+        assert_eq!(trips.len(), 2, "capability probe, then all loads: {trips:?}");
+        assert_eq!(trips[1].len(), Scripts::ALL.len());
+        assert!(trips[1].iter().all(|c| c == "SCRIPT LOAD"));
+        assert!(Scripts::ALL.iter().all(|s| con.is_loaded(*s)));
+        assert_eq!(con.load_all::<Scripts>().expect("again"), 0, "nothing left to load");
+        rec.clear();
+        let _: i64 = Scripts::LockRelease.key("l").arg("x").invoke(&mut con).expect("call");
+        assert_eq!(rec.round_trips(), vec![vec!["EVALSHA"]]);
+    }
+
+    fn still_a_normal_connection(server) {
+        let mut con = cache(server);
+        redis::cmd("SET").arg("plain").arg("value").query::<()>(&mut con).expect("SET");
+        let v: String = redis::cmd("GET").arg("plain").query(&mut con).expect("GET");
+        assert_eq!(v, "value");
+        let (a, b): (String, i64) = redis::pipe().cmd("GET").arg("plain").cmd("INCR").arg("n")
+            .query(&mut con).expect("redis pipeline");
+        assert_eq!((a.as_str(), b), ("value", 1));
+    }
+
+    fn registration_verbs(server) {
+        let mut con = cache(server);
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("b_get.lua"), "return redis.call('GET', KEYS[1])").expect("write");
+        std::fs::write(dir.path().join("a_set.lua"), "return redis.call('SET', KEYS[1], ARGV[1])").expect("write");
+        std::fs::write(dir.path().join(".hidden.lua"), "return 1").expect("write");
+        std::fs::write(dir.path().join("notes.txt"), "not a script").expect("write");
+        std::fs::create_dir(dir.path().join("lib")).expect("mkdir");
+        std::fs::write(dir.path().join("lib/util.lua"), "return 2").expect("write");
+        std::fs::write(dir.path().join("lib/echo.lua"), "return ARGV[1]").expect("write");
+
+        // register_all_scripts: top-level *.lua, sorted, names returned.
+        let names = con.register_all_scripts(dir.path()).expect("register_all_scripts");
+        assert_eq!(names, vec!["a_set", "b_get"]);
+        // register_file: relative to the script folder.
+        con.set_script_dir(dir.path().join("lib"));
+        assert_eq!(con.register_file("echo.lua").expect("register_file"), "echo");
+        // register_script returns the SHA-1 SCRIPT LOAD will answer.
+        let sha = con.register_script("sum", "return tonumber(ARGV[1]) + tonumber(ARGV[2])").expect("register");
+        let mut admin = server.connection();
+        let server_sha: String = redis::cmd("SCRIPT").arg("LOAD")
+            .arg("return tonumber(ARGV[1]) + tonumber(ARGV[2])").query(&mut admin).expect("load");
+        assert_eq!(sha, server_sha);
+        assert_eq!(con.scripts(), vec!["a_set", "b_get", "echo", "sum"]);
+
+        // run_script
+        let ok: String = con.run_script("a_set", &["k"], &["v"]).expect("run a_set");
+        assert_eq!(ok, "OK");
+        let v: Option<String> = con.run_script("b_get", &["k"], &[] as &[&str]).expect("run b_get");
+        assert_eq!(v.as_deref(), Some("v"));
+        let echo: String = con.run_script("echo", &[] as &[&str], &["hi"]).expect("run echo");
+        assert_eq!(echo, "hi");
+        let sum: i64 = con.run_script("sum", &[] as &[&str], (2, 40)).expect("run sum");
+        assert_eq!(sum, 42);
+
+        // Same name, same source: fine. Other source: refused unless replaced.
+        con.register_script("sum", "return tonumber(ARGV[1]) + tonumber(ARGV[2])").expect("same again");
+        let err = con.register_script("sum", "return 0").expect_err("taken");
+        assert!(matches!(err, Error::NameTaken { ref name, .. } if name == "sum"), "{err}");
+        con.replace_script("sum", "return 7").expect("replace");
+        let seven: i64 = con.run_script("sum", &[] as &[&str], &[] as &[&str]).expect("replaced");
+        assert_eq!(seven, 7);
+
+        // flush_cache: SCRIPT FLUSH, registry kept, next call reloads.
+        server.reset_stats();
+        con.flush_cache().expect("flush");
+        assert_eq!(con.loaded_count(), 0);
+        assert_eq!(con.scripts(), vec!["a_set", "b_get", "echo", "sum"]);
+        let v: Option<String> = con.run_script("b_get", &["k"], &[] as &[&str]).expect("after flush");
+        assert_eq!(v.as_deref(), Some("v"));
+        let stats = server.commandstats();
+        if server.flavor() == Flavor::Redis62 {
+            assert_eq!(stats.calls("script"), 2, "FLUSH and LOAD: 6.2 counts SCRIPT as one command");
+        } else {
+            assert_eq!(stats.calls("script|flush"), 1);
+            assert_eq!(stats.calls("script|load"), 1);
+        }
+        assert_eq!(stats.get("evalsha").failed_calls, 0, "marks forgotten, so no NOSCRIPT");
+    }
+
+    fn registered_script_with_shebang_runs_everywhere(server) {
+        let mut con = cache(server);
+        con.register_script("ro_get", "#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])").expect("register");
+        redis::cmd("SET").arg("k").arg("v").query::<()>(&mut con).expect("SET");
+        server.reset_stats();
+        let v: String = con.run_script("ro_get", &["k"], &[] as &[&str]).expect("run");
+        assert_eq!(v, "v");
+        let stats = server.commandstats();
+        let expected = if has_evalsha_ro(server.flavor()) { "evalsha_ro" } else { "evalsha" };
+        assert_eq!(stats.calls(expected), 1, "{stats:?}");
+    }
+
+    fn unknown_script_names_similar_ones(server) {
+        let mut con = cache(server);
+        con.register_script("rate_limit", "return 1").expect("register");
+        con.register_script("lock_acquire", "return 1").expect("register");
+        let err = con.run_script::<i64>("rate_limt", &[] as &[&str], &[] as &[&str]).expect_err("unknown");
+        match &err {
+            Error::UnknownScript { name, similar } => {
+                assert_eq!(name, "rate_limt");
+                assert_eq!(similar, &vec!["rate_limit".to_owned()]);
+            }
+            other => panic!("expected UnknownScript, got {other}"),
+        }
+        assert!(err.to_string().contains("did you mean `rate_limit`?"), "{err}");
+        // The embedded enum's FromStr agrees on names.
+        assert_eq!("rate_limit".parse::<Scripts>().expect("parse"), Scripts::RateLimit);
+        assert!("rate_limt".parse::<Scripts>().is_err());
+    }
+
+    fn lua_runtime_error_names_script_and_line(server) {
+        let mut con = cache(server);
+        con.register_script("broken", "local t = nil\nlocal x = 1\nreturn t.field").expect("register");
+        let err = con.run_script::<i64>("broken", &[] as &[&str], &[] as &[&str]).expect_err("runtime error");
+        match &err {
+            Error::Script { script, line, message, .. } => {
+                assert_eq!(&*script.name, "broken");
+                assert_eq!(*line, Some(3), "{message}");
+            }
+            other => panic!("expected Script, got {other:?}"),
+        }
+        assert!(err.to_string().contains("script `broken`"), "{err}");
+        assert!(err.to_string().contains("line 3"), "{err}");
+
+        // An error_reply from a real script, with its own message.
+        let err = Scripts::RateLimit.key("b").arg(0).arg(1).arg(now_ms()).arg(1)
+            .invoke::<i64, _>(&mut con).expect_err("capacity 0 is refused");
+        match &err {
+            Error::Script { script, message, .. } => {
+                assert_eq!(&*script.name, "rate_limit");
+                assert_eq!(&*script.sha1, Scripts::RateLimit.sha1());
+                assert!(message.contains("capacity and refill_per_sec must be > 0"), "{message}");
+            }
+            other => panic!("expected Script, got {other:?}"),
+        }
+        // A failing redis.call inside the script keeps the server's code.
+        redis::cmd("RPUSH").arg("a_list").arg(1).query::<()>(&mut con).expect("RPUSH");
+        let err = Scripts::CompareAndSet.key("a_list").arg("").arg("x")
+            .invoke::<i64, _>(&mut con).expect_err("wrong type");
+        match &err {
+            Error::Script { code, .. } => assert_eq!(code, "WRONGTYPE", "{err}"),
+            other => panic!("expected Script, got {other:?}"),
+        }
+    }
+
+    fn acl_refusals_are_permission_errors(server) {
+        let mut admin = server.connection();
+        redis::cmd("ACL").arg("SETUSER").arg("noload").arg("on").arg("nopass").arg("~*").arg("+@all").arg("-script")
+            .query::<()>(&mut admin).expect("ACL SETUSER noload");
+        let mut setuser = redis::cmd("ACL");
+        setuser.arg("SETUSER").arg("nocall").arg("on").arg("nopass").arg("~*").arg("+@all").arg("-evalsha");
+        if has_evalsha_ro(server.flavor()) {
+            setuser.arg("-evalsha_ro");
+        }
+        setuser.query::<()>(&mut admin).expect("ACL SETUSER nocall");
+
+        let mut noload = cache(server);
+        redis::cmd("AUTH").arg("noload").arg("x").query::<()>(&mut noload).expect("AUTH noload");
+        let err = Scripts::LockRelease.key("l").arg("me").invoke::<i64, _>(&mut noload).expect_err("NOPERM");
+        match &err {
+            Error::PermissionDenied { script, command, .. } => {
+                assert_eq!(&*script.name, "lock_release");
+                assert_eq!(*command, "SCRIPT LOAD");
+            }
+            other => panic!("expected PermissionDenied, got {other:?}"),
+        }
+        assert!(!noload.is_loaded(Scripts::LockRelease));
+
+        let mut nocall = cache(server);
+        redis::cmd("AUTH").arg("nocall").arg("x").query::<()>(&mut nocall).expect("AUTH nocall");
+        let err = Scripts::LockRelease.key("l").arg("me").invoke::<i64, _>(&mut nocall).expect_err("NOPERM");
+        match &err {
+            Error::PermissionDenied { command, .. } => assert_eq!(*command, "EVALSHA"),
+            other => panic!("expected PermissionDenied, got {other:?}"),
+        }
+    }
+
+    fn out_of_memory_is_its_own_error(server) {
+        let mut admin = server.connection();
+        redis::cmd("SET").arg("filler").arg("x".repeat(64 * 1024)).query::<()>(&mut admin).expect("SET");
+        let mut con = cache(server);
+        con.load_all::<Scripts>().expect("load before the limit");
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(1).query::<()>(&mut admin).expect("maxmemory");
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("noeviction").query::<()>(&mut admin).expect("policy");
+        let err = Scripts::EnqueueOnce.key("seen").key("q").arg("id").arg("job")
+            .invoke::<i64, _>(&mut con).expect_err("OOM");
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(0).query::<()>(&mut admin).expect("reset");
+        match &err {
+            Error::OutOfMemory { script, .. } => assert_eq!(&*script.name, "enqueue_once"),
+            other => panic!("expected OutOfMemory, got {other:?}"),
+        }
+    }
+
+    fn connection_errors_name_the_script(server) {
+        let mut con = cache(server);
+        server.kill();
+        let err = Scripts::LockRelease.key("l").arg("me").invoke::<i64, _>(&mut con).expect_err("dead server");
+        assert!(err.is_connection_error(), "{err:?}");
+        assert_eq!(err.script().map(|s| &*s.name), Some("lock_release"));
+    }
+}
+
+/// A script whose build-time SHA-1 is stale: what a binary built from an
+/// older file would carry if the SHA were not recomputed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stale {
+    Body,
+}
+
+static STALE_BODY: script_cache::ScriptMeta = script_cache::ScriptMeta::__new(
+    "stale_body",
+    "stale_body.lua",
+    "return 'the new body'",
+    "1111111111111111111111111111111111111111",
+    None,
+    &[],
+    script_cache::Arity::Exact(0),
+    script_cache::Arity::Exact(0),
+    "",
+);
+
+impl EmbeddedScript for Stale {
+    const ALL: &'static [Self] = &[Stale::Body];
+    fn meta(self) -> &'static script_cache::ScriptMeta {
+        &STALE_BODY
+    }
+}
+
+matrix! {
+    fn sha_mismatch_is_an_error_and_never_marks_loaded(server) {
+        let mut con = cache(server);
+        for _ in 0..2 {
+            let err = Stale::Body.invocation().invoke::<String, _>(&mut con).expect_err("mismatch");
+            match &err {
+                Error::ShaMismatch { script, server_sha1 } => {
+                    assert_eq!(&*script.name, "stale_body");
+                    assert_eq!(&*script.sha1, "1111111111111111111111111111111111111111");
+                    let real = sha1_smol::Sha1::from("return 'the new body'").digest().to_string();
+                    assert_eq!(server_sha1, &real, "the server's SHA-1 of the body");
+                }
+                other => panic!("expected ShaMismatch, got {other:?}"),
+            }
+            assert!(!con.is_loaded(Stale::Body));
+        }
+        let err = con.load_all::<Stale>().expect_err("load_all checks too");
+        assert!(matches!(err, Error::ShaMismatch { .. }), "{err}");
+        let err = pipe().invoke(Stale::Body.invocation()).query::<(String,), _>(&mut con).expect_err("pipelines check too");
+        assert!(matches!(err, Error::ShaMismatch { .. }), "{err}");
+        assert_eq!(con.loaded_count(), 0);
+    }
+}
+
+#[test]
+fn invocation_debug_shows_counts_not_values() {
+    let inv = Scripts::LockAcquire
+        .key("secret-key")
+        .arg("secret-owner")
+        .arg(1000);
+    let text = format!("{inv:?}");
+    assert!(text.contains("lock_acquire"), "{text}");
+    assert!(
+        text.contains("keys: 1") && text.contains("args: 2"),
+        "{text}"
+    );
+    assert!(!text.contains("secret"), "{text}");
+}
