@@ -1,6 +1,108 @@
-//! Ship Redis/Valkey Lua scripts inside your binary.
+//! Ship Redis/Valkey Lua scripts inside your binary: checked and hashed at
+//! build time, loaded lazily at run time, safe against `NOSCRIPT`.
 //!
-//! See the README for the overview; the sections below grow with the crate.
+//! # Build time
+//!
+//! [`include_scripts!`] reads the top-level `*.lua` files of a folder
+//! (relative to your `Cargo.toml`), parses each as Lua 5.1, computes its
+//! SHA-1 and generates `pub enum Scripts` with one variant per file
+//! (`rate_limit.lua` -> `Scripts::RateLimit`). [`scripts`](macro@scripts)
+//! fills an enum of your own (name, visibility, docs), and
+//! [`derive(Scripts)`](derive@Scripts) checks an explicit list of variants.
+//! A syntax error, two files with one variant name, an unknown shebang flag
+//! and the like are compile errors naming the file, line and column.
+//!
+//! The metadata is on the [`EmbeddedScript`] trait (in the [`prelude`]):
+//! `name()`, `file()`, `source()`, `sha1()`, `read_only()`, `keys()`,
+//! `args()`, `ALL` and `from_name()`; the enums also implement `FromStr`
+//! and `Display` by name.
+//!
+//! **Add a one-line `build.rs`** so that a *new* file in the folder rebuilds
+//! your crate (changes and deletions are tracked without it):
+//!
+//! ```ignore
+//! fn main() {
+//!     println!("cargo::rerun-if-changed=lua");
+//! }
+//! ```
+//!
+//! # Run time
+//!
+//! [`ScriptCache`] wraps a redis-rs connection (sync, or async with the
+//! `tokio-comp` feature) and remembers which scripts the server confirmed:
+//!
+//! * the first call of a script sends `SCRIPT LOAD` and `EVALSHA` as one
+//!   pipeline: one round trip, no failed call;
+//! * a script is marked loaded only when the server answered the SHA-1
+//!   computed at build time ([`Error::ShaMismatch`] otherwise);
+//! * later calls send `EVALSHA` only;
+//! * a `NOSCRIPT` answer (after `SCRIPT FLUSH`, a restart, a failover) is
+//!   matched by its code, the script is reloaded and called again, once. A
+//!   script that got `NOSCRIPT` never ran, so this cannot run it twice;
+//! * scripts with `#!lua flags=no-writes` go out as `EVALSHA_RO` on Redis
+//!   7+ and Valkey, as `EVALSHA` with the shebang commented out on Redis
+//!   6.2 (asked once per connection with `COMMAND INFO`);
+//! * async clones share what was loaded: many tasks calling a script the
+//!   server has not seen wait for one `SCRIPT LOAD` instead of each sending
+//!   the source.
+//!
+//! ```no_run
+//! use script_cache::prelude::*;
+//! # script_cache::include_scripts!("../lua");
+//! // include_scripts!("lua/");   // in your crate
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = redis::Client::open("redis://127.0.0.1/")?;
+//! let mut con = ScriptCache::new(client.get_connection()?);
+//! let acquired: i64 = Scripts::LockAcquire
+//!     .key("lock:report")
+//!     .arg("worker-7")
+//!     .arg(30_000)
+//!     .invoke(&mut con)?;
+//! // Still a normal connection.
+//! let holder: Option<String> = redis::cmd("GET").arg("lock:report").query(&mut con)?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Pipelines and transactions
+//!
+//! [`pipe()`] mixes script calls with other commands. Scripts the connection
+//! has not confirmed are loaded in the same round trip and their replies
+//! stripped. A pipeline is never replayed: a `NOSCRIPT` inside one becomes
+//! [`Error::NoScript`] for that entry. In a transaction the loads go inside
+//! the `MULTI`, ahead of the calls, so `EXEC` cannot meet `NOSCRIPT` and
+//! half-apply (see [`Pipeline`]).
+//!
+//! ```no_run
+//! # use script_cache::prelude::*;
+//! # script_cache::include_scripts!("../lua");
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let client = redis::Client::open("redis://127.0.0.1/")?;
+//! # let mut con = ScriptCache::new(client.get_connection()?);
+//! let mut tx = script_cache::pipe();
+//! tx.atomic()
+//!     .invoke(Scripts::CompareAndSet.key("config").arg("v1").arg("v2"))
+//!     .cmd("INCR").arg("config:version");
+//! let (swapped, version): (i64, i64) = tx.query(&mut con)?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Scripts known only at run time
+//!
+//! The verbs of Perl's Redis::ScriptCache: [`ScriptCache::register_script`],
+//! [`register_file`](ScriptCache::register_file),
+//! [`register_all_scripts`](ScriptCache::register_all_scripts),
+//! [`run_script`](ScriptCache::run_script), [`scripts`](ScriptCache::scripts)
+//! and [`flush_cache`](ScriptCache::flush_cache) (Perl's
+//! `flush_all_scripts`; unlike it, the registry is kept, so later calls
+//! reload instead of failing).
+//!
+//! # Errors
+//!
+//! One [`Error`] type; each variant about a script names it ([`ScriptId`]:
+//! name and SHA-1): a Lua error with the blamed line, `NOSCRIPT` after the
+//! retry, an ACL refusal of `SCRIPT LOAD` or `EVALSHA`, `OOM`, a SHA-1
+//! mismatch, an unknown name (with similar names), a connection error.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]

@@ -123,9 +123,13 @@ impl LoadedSet {
             .insert(sha1.into(), LoadState::Loaded);
     }
 
-    /// Forgets a script on a node (after `NOSCRIPT`, or a failed load).
+    /// Forgets that a script is loaded on a node (after `NOSCRIPT`). A load
+    /// that another task started meanwhile is left alone, so that many
+    /// tasks meeting `NOSCRIPT` at once (after a restart) still reload once.
     pub(crate) fn mark_unloaded(&self, node: &NodeKey, sha1: &str) {
-        if let Some(n) = self.lock().get_mut(node) {
+        if let Some(n) = self.lock().get_mut(node)
+            && matches!(n.scripts.get(sha1), Some(LoadState::Loaded))
+        {
             n.scripts.remove(sha1);
         }
     }

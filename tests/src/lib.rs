@@ -5,6 +5,12 @@
 //! one `#[test]` per server [`Flavor`], named after it, so the output of
 //! `cargo test` shows which server each result is for.
 
+/// The README's example, compiled as a doctest (`tests/lua` links to the
+/// workspace's `lua/`, so `include_scripts!("lua/")` finds the scripts).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod recording;
 pub mod server;
 

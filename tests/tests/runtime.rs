@@ -251,6 +251,30 @@ matrix! {
         assert_eq!(shared.stats().calls, 500);
     }
 
+    async fn herd_after_a_flush_reloads_once(server) {
+        let client = server.client();
+        let shared = ScriptCache::new(client.get_multiplexed_async_connection().await.expect("connect"));
+        let mut warm = shared.clone();
+        let _: i64 = Scripts::SumCounters.key("x").invoke_async(&mut warm).await.expect("warm up");
+        let mut admin = server.connection();
+        redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut admin).expect("flush");
+        server.reset_stats();
+        let mut tasks = Vec::new();
+        for _ in 0..200 {
+            let mut con = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                Scripts::SumCounters.key("x").invoke_async::<i64, _>(&mut con).await
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.expect("join").expect("call"), 0);
+        }
+        let stats = server.commandstats();
+        // Every task may meet NOSCRIPT, but they wait for one reload.
+        assert!(stats.calls("script|load") <= 3, "{stats:?}");
+        assert!(shared.stats().reloads >= 1);
+    }
+
     async fn async_clones_share_what_is_loaded(server) {
         let client = server.client();
         let mut a = ScriptCache::new(client.get_multiplexed_async_connection().await.expect("connect"));
