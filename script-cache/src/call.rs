@@ -19,7 +19,7 @@ use redis::{Cmd, Pipeline, Value};
 
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::ScriptHandle;
-use crate::state::{Caps, Counters, LoadDecision, LoadGuard, LoadedSet, NodeKey};
+use crate::state::{Caps, Counters, Epoch, LoadDecision, LoadGuard, LoadedSet, NodeKey};
 
 /// Upper bound of requests one call may send, whatever the server answers:
 /// probe, load+call, reload+call, and one re-probe after a server change.
@@ -72,8 +72,15 @@ pub(crate) enum Request {
 enum Sent {
     Nothing,
     Probe,
-    Call { sha1: String, command: &'static str },
-    LoadAndCall { sha1: String, command: &'static str },
+    Call {
+        sha1: String,
+        command: &'static str,
+        epoch: Epoch,
+    },
+    LoadAndCall {
+        sha1: String,
+        command: &'static str,
+    },
 }
 
 /// One script call in progress.
@@ -150,10 +157,11 @@ impl<'a> Call<'a> {
         };
         let call = eval_cmd(command, body.sha1, self.keys, self.args);
         match self.loaded.decide(&self.node, body.sha1, self.coordinate) {
-            LoadDecision::Loaded => {
+            LoadDecision::Loaded(epoch) => {
                 self.sent = Sent::Call {
                     sha1: body.sha1.to_owned(),
                     command,
+                    epoch,
                 };
                 Request::One(call)
             }
@@ -184,9 +192,13 @@ impl<'a> Call<'a> {
                 Ok(caps) => self.loaded.set_caps(&self.node, caps),
                 Err(e) => self.outcome = Some(Err(Error::redis(Some(&self.id()), e))),
             },
-            Sent::Call { sha1, command } => {
+            Sent::Call {
+                sha1,
+                command,
+                epoch,
+            } => {
                 self.counters.called(1);
-                self.read_call(reply, &sha1, command);
+                self.read_call(reply, &sha1, command, epoch);
             }
             Sent::LoadAndCall { .. } | Sent::Nothing => {
                 self.outcome = Some(Err(Error::redis(
@@ -239,13 +251,14 @@ impl<'a> Call<'a> {
         };
         self.counters.called(1);
         let script = self.handle.id_for(&sha1);
-        match load {
+        let epoch = match load {
             Reply::Value(v) => match sha_of(&v) {
                 Some(got) if got.eq_ignore_ascii_case(&sha1) => {
-                    self.loaded.mark_loaded(&self.node, &sha1);
+                    let epoch = self.loaded.mark_loaded(&self.node, &sha1);
                     self.counters.loaded(1);
                     // Wakes the tasks waiting for this load.
                     self.guard = None;
+                    epoch
                 }
                 got => {
                     self.release(&sha1);
@@ -273,8 +286,8 @@ impl<'a> Call<'a> {
                 self.outcome = Some(Err(Error::redis(Some(&script), e)));
                 return;
             }
-        }
-        self.read_call(call, &sha1, command);
+        };
+        self.read_call(call, &sha1, command, epoch);
     }
 
     /// Gives up a load: forget "loading" and wake the waiting tasks, which
@@ -284,22 +297,25 @@ impl<'a> Call<'a> {
         self.guard = None;
     }
 
-    fn read_call(&mut self, reply: Reply, sha1: &str, command: &'static str) {
+    fn read_call(&mut self, reply: Reply, sha1: &str, command: &'static str, epoch: Epoch) {
         let script = self.handle.id_for(sha1);
         match reply {
             Reply::Value(v) => self.outcome = Some(Ok(v)),
             Reply::Server(e) if e.is("NOSCRIPT") => {
-                self.loaded.mark_unloaded(&self.node, sha1);
+                // The next step reloads it (or, if another task reloaded
+                // it since this call was sent, just calls again).
+                let cleared = self.loaded.mark_unloaded(&self.node, sha1, epoch);
                 self.noscripts += 1;
+                if cleared && self.noscripts == 1 {
+                    // Flushed, restarted or failed over: one reload follows
+                    // (by this task or the first one to get there).
+                    self.counters.reloaded();
+                }
                 if self.noscripts > 1 {
                     self.outcome = Some(Err(Error::NoScript {
                         script,
                         after_reload: true,
                     }));
-                } else {
-                    // Flushed, restarted or failed over: the next step
-                    // reloads it and calls again.
-                    self.counters.reloaded();
                 }
             }
             Reply::Server(e) if command == "EVALSHA_RO" && is_unknown_command(&e) => {
@@ -444,7 +460,7 @@ mod tests {
         let handle = ScriptHandle::Dynamic(Arc::new(DynamicScript::new("s", "return 1")));
         let sha = handle.sha1().to_owned();
         let loaded = LoadedSet::default();
-        loaded.mark_loaded(&NodeKey::SINGLE, &sha);
+        let _ = loaded.mark_loaded(&NodeKey::SINGLE, &sha);
         let counters = Counters::default();
         let mut call = Call::new(&handle, &[], &[], &loaded, &counters, false);
         let Request::One(_) = call.next() else {
@@ -463,5 +479,32 @@ mod tests {
         }
         assert!(loaded.is_loaded(&NodeKey::SINGLE, &sha));
         assert_eq!(counters.snapshot().reloads, 1);
+    }
+
+    #[test]
+    fn stale_noscript_does_not_undo_a_newer_load() {
+        let handle = ScriptHandle::Dynamic(Arc::new(DynamicScript::new("s", "return 1")));
+        let sha = handle.sha1().to_owned();
+        let loaded = LoadedSet::default();
+        let _ = loaded.mark_loaded(&NodeKey::SINGLE, &sha);
+        let counters = Counters::default();
+        let mut call = Call::new(&handle, &[], &[], &loaded, &counters, false);
+        let Request::One(_) = call.next() else {
+            panic!("expected EVALSHA only")
+        };
+        // Another task reloads the script before this call's NOSCRIPT (sent
+        // before that reload) is read.
+        let _ = loaded.mark_loaded(&NodeKey::SINGLE, &sha);
+        call.feed_one(Reply::from_value(noscript()));
+        assert!(
+            loaded.is_loaded(&NodeKey::SINGLE, &sha),
+            "the newer load stands"
+        );
+        let Request::One(_) = call.next() else {
+            panic!("expected EVALSHA again, no reload")
+        };
+        call.feed_one(Reply::from_value(resp(b":1\r\n")));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        assert_eq!(counters.snapshot().reloads, 0);
     }
 }

@@ -8,7 +8,7 @@ use crate::cache::ScriptCache;
 use crate::call::{Reply, caps_from_probe, eval_cmd, load_cmd, probe_cmd, sha_of};
 use crate::error::{Error, Result};
 use crate::invocation::Invocation;
-use crate::state::{Caps, NodeKey};
+use crate::state::{Caps, Epoch, NodeKey};
 
 /// A pipeline of ordinary commands and script calls; see [`pipe`].
 ///
@@ -65,8 +65,9 @@ struct Wire {
     slots: Vec<Slot>,
     /// (script entry index that caused the load, body SHA-1)
     loads: Vec<(usize, String)>,
-    /// Body SHA-1 and command used for each script entry.
-    shas: Vec<Option<(String, &'static str)>>,
+    /// Body SHA-1, command, and the load confirmation relied on (if the
+    /// script was confirmed when the pipeline was built), per script entry.
+    shas: Vec<Option<(String, &'static str, Option<Epoch>)>>,
 }
 
 impl Pipeline {
@@ -161,7 +162,8 @@ impl Pipeline {
                     let body = inv.handle.body(caps == Caps::Legacy);
                     let force = self.atomic && self.always_load;
                     let queued = loads.iter().any(|(_, sha)| sha == body.sha1);
-                    if !queued && (force || !loaded.is_loaded(&node, body.sha1)) {
+                    let epoch = loaded.loaded_epoch(&node, body.sha1);
+                    if !queued && (force || epoch.is_none()) {
                         loads.push((index, body.sha1.to_owned()));
                         load_cmds.push(load_cmd(body.source));
                     }
@@ -171,7 +173,7 @@ impl Pipeline {
                         "EVALSHA"
                     };
                     calls.push(eval_cmd(command, body.sha1, &inv.keys, &inv.args));
-                    shas.push(Some((body.sha1.to_owned(), command)));
+                    shas.push(Some((body.sha1.to_owned(), command, epoch)));
                 }
             }
         }
@@ -242,6 +244,7 @@ impl Pipeline {
         };
 
         let mut load_errors: Vec<Option<Error>> = Vec::with_capacity(wire.loads.len());
+        let mut confirmed_now: Vec<(&str, Epoch)> = Vec::with_capacity(wire.loads.len());
         let mut results: Vec<Result<Value>> = Vec::with_capacity(self.entries.len());
         let mut confirmed = 0;
         let mut calls = 0;
@@ -253,7 +256,8 @@ impl Pipeline {
                     let error = match Reply::from_value(value) {
                         Reply::Value(v) => match sha_of(&v) {
                             Some(got) if got.eq_ignore_ascii_case(sha1) => {
-                                shared.loaded.mark_loaded(&node, sha1);
+                                let epoch = shared.loaded.mark_loaded(&node, sha1);
+                                confirmed_now.push((sha1, epoch));
                                 confirmed += 1;
                                 None
                             }
@@ -269,13 +273,20 @@ impl Pipeline {
                 }
                 Slot::Entry(i) => {
                     let result = match (&self.entries[i], &wire.shas[i]) {
-                        (Entry::Script(inv), Some((sha1, command))) => {
+                        (Entry::Script(inv), Some((sha1, command, epoch))) => {
                             calls += 1;
                             let script = inv.handle.id_for(sha1);
                             match Reply::from_value(value) {
                                 Reply::Value(v) => Ok(v),
                                 Reply::Server(e) if e.is("NOSCRIPT") => {
-                                    shared.loaded.mark_unloaded(&node, sha1);
+                                    let relied_on = confirmed_now
+                                        .iter()
+                                        .find(|(s, _)| s == sha1)
+                                        .map(|(_, e)| *e)
+                                        .or(*epoch);
+                                    if let Some(epoch) = relied_on {
+                                        let _ = shared.loaded.mark_unloaded(&node, sha1, epoch);
+                                    }
                                     // A failed load explains the NOSCRIPT
                                     // better than NOSCRIPT itself.
                                     let cause = wire

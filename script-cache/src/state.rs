@@ -30,11 +30,17 @@ pub(crate) enum Caps {
     Legacy,
 }
 
+/// Which confirmation of a load a caller relied on. A `NOSCRIPT` answer
+/// to a call sent before a newer confirmation says nothing about the newer
+/// one, so it must not clear it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Epoch(u64);
+
 /// Load state of one script on one node.
 #[derive(Debug)]
 enum LoadState {
     /// The server confirmed `SCRIPT LOAD` with the expected SHA-1.
-    Loaded,
+    Loaded(Epoch),
     /// A task is loading it; wait for the sender to drop.
     #[cfg(feature = "tokio-comp")]
     Loading(tokio::sync::watch::Receiver<()>),
@@ -50,13 +56,14 @@ struct NodeState {
 #[derive(Debug, Default)]
 pub(crate) struct LoadedSet {
     nodes: Mutex<HashMap<NodeKey, NodeState>>,
+    epochs: AtomicU64,
 }
 
 /// What a caller should do about a script before calling it.
 #[derive(Debug)]
 pub(crate) enum LoadDecision {
     /// Confirmed loaded: send `EVALSHA` only.
-    Loaded,
+    Loaded(Epoch),
     /// Not loaded: send `SCRIPT LOAD` with the call. With the `tokio-comp`
     /// feature, the guard tells concurrent callers when the load is done.
     Load(LoadGuard),
@@ -80,10 +87,16 @@ impl LoadedSet {
 
     /// Whether `sha1` is confirmed on `node`.
     pub(crate) fn is_loaded(&self, node: &NodeKey, sha1: &str) -> bool {
-        self.lock()
-            .get(node)
-            .and_then(|n| n.scripts.get(sha1))
-            .is_some_and(|s| matches!(s, LoadState::Loaded))
+        self.loaded_epoch(node, sha1).is_some()
+    }
+
+    /// The confirmation `sha1` is loaded under on `node`, if it is.
+    pub(crate) fn loaded_epoch(&self, node: &NodeKey, sha1: &str) -> Option<Epoch> {
+        match self.lock().get(node)?.scripts.get(sha1)? {
+            LoadState::Loaded(epoch) => Some(*epoch),
+            #[cfg(feature = "tokio-comp")]
+            LoadState::Loading(_) => None,
+        }
     }
 
     /// Decides how to call a script. `coordinate` makes concurrent callers
@@ -93,7 +106,7 @@ impl LoadedSet {
         let mut nodes = self.lock();
         let state = nodes.entry(node.clone()).or_default();
         match state.scripts.get(sha1) {
-            Some(LoadState::Loaded) => LoadDecision::Loaded,
+            Some(LoadState::Loaded(epoch)) => LoadDecision::Loaded(*epoch),
             #[cfg(feature = "tokio-comp")]
             Some(LoadState::Loading(rx)) if coordinate && rx.has_changed().is_ok() => {
                 LoadDecision::Wait(rx.clone())
@@ -115,23 +128,29 @@ impl LoadedSet {
     }
 
     /// Records a confirmed load.
-    pub(crate) fn mark_loaded(&self, node: &NodeKey, sha1: &str) {
+    pub(crate) fn mark_loaded(&self, node: &NodeKey, sha1: &str) -> Epoch {
+        let epoch = Epoch(self.epochs.fetch_add(1, Ordering::Relaxed));
         self.lock()
             .entry(node.clone())
             .or_default()
             .scripts
-            .insert(sha1.into(), LoadState::Loaded);
+            .insert(sha1.into(), LoadState::Loaded(epoch));
+        epoch
     }
 
-    /// Forgets that a script is loaded on a node (after `NOSCRIPT`). A load
-    /// that another task started meanwhile is left alone, so that many
-    /// tasks meeting `NOSCRIPT` at once (after a restart) still reload once.
-    pub(crate) fn mark_unloaded(&self, node: &NodeKey, sha1: &str) {
+    /// Forgets the confirmation `epoch` of a script on a node, after a call
+    /// that relied on it met `NOSCRIPT`. A newer confirmation, or a load
+    /// another task started meanwhile, is left alone: many tasks meeting
+    /// `NOSCRIPT` at once (after a flush or restart) still reload once.
+    /// Returns whether it was cleared.
+    pub(crate) fn mark_unloaded(&self, node: &NodeKey, sha1: &str, epoch: Epoch) -> bool {
         if let Some(n) = self.lock().get_mut(node)
-            && matches!(n.scripts.get(sha1), Some(LoadState::Loaded))
+            && matches!(n.scripts.get(sha1), Some(LoadState::Loaded(e)) if *e == epoch)
         {
             n.scripts.remove(sha1);
+            return true;
         }
+        false
     }
 
     /// Forgets that a load is under way, unless it completed.
@@ -158,7 +177,7 @@ impl LoadedSet {
         self.lock().get(node).map_or(0, |n| {
             n.scripts
                 .values()
-                .filter(|s| matches!(s, LoadState::Loaded))
+                .filter(|s| matches!(s, LoadState::Loaded(_)))
                 .count()
         })
     }
@@ -205,8 +224,9 @@ impl Counters {
 pub struct Stats {
     /// `SCRIPT LOAD`s the server confirmed.
     pub loads: u64,
-    /// Reloads after the server answered `NOSCRIPT` for a script it had
-    /// confirmed before (flush, restart, failover).
+    /// Scripts the server had confirmed and then answered `NOSCRIPT` for
+    /// (flush, restart, failover): each is one reload. Many tasks meeting
+    /// the same `NOSCRIPT` count once, as they share one reload.
     pub reloads: u64,
     /// Script calls sent (`EVALSHA` / `EVALSHA_RO`), retries included.
     pub calls: u64,
