@@ -590,7 +590,7 @@ fn emit_impls(ident: &Ident, entries: &[Entry]) -> TokenStream {
         let doc = e.doc.join("\n");
         quote! {
             static META: #p::ScriptMeta = #p::ScriptMeta::__new(
-                #name, #file, #source, #sha1, #legacy, &[#(#flags),*], #keys, #args, #doc,
+                #name, #file, #source, #sha1, #legacy, &[#(#flags),*], #keys, #args, #doc, &[],
             );
             &META
         }

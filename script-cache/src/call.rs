@@ -323,7 +323,12 @@ impl<'a> Call<'a> {
                 // again what it supports.
                 self.loaded.set_caps(&self.node, Caps::Unknown);
             }
-            Reply::Server(e) => self.outcome = Some(Err(e.into_call_error(&script, command))),
+            Reply::Server(e) => {
+                let error = e
+                    .into_call_error(&script, command)
+                    .located(|line| self.handle.locate(line));
+                self.outcome = Some(Err(error));
+            }
             Reply::Client(e) => self.outcome = Some(Err(Error::redis(Some(&script), e))),
         }
     }

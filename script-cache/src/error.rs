@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::script::SourceLocation;
+
 /// Which script an error is about: its name and the SHA-1 it runs under.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ScriptId {
@@ -38,8 +40,12 @@ pub enum Error {
         code: String,
         /// The server's message, without the code.
         message: String,
-        /// The line of the script the server blamed (`user_script:N`), if any.
+        /// The line of the source sent to the server that the server blamed
+        /// (`user_script:N`), if any.
         line: Option<u32>,
+        /// That line in the original file: the script, or the snippet it
+        /// included with `-- @include` that holds the line.
+        location: Option<SourceLocation>,
     },
     /// The server answered `NOSCRIPT` again after the script was reloaded,
     /// or inside a pipeline or transaction (which are never replayed).
@@ -170,6 +176,19 @@ impl Error {
         }
     }
 
+    /// Fills in the original file and line of a script error.
+    pub(crate) fn located(mut self, locate: impl FnOnce(u32) -> Option<SourceLocation>) -> Self {
+        if let Error::Script {
+            line: Some(line),
+            location,
+            ..
+        } = &mut self
+        {
+            *location = locate(*line);
+        }
+        self
+    }
+
     pub(crate) fn redis(script: Option<&ScriptId>, source: redis::RedisError) -> Self {
         Error::Redis {
             script: script.cloned(),
@@ -186,10 +205,13 @@ impl fmt::Display for Error {
                 code,
                 message,
                 line,
+                location,
             } => {
                 write!(f, "{script} failed")?;
-                if let Some(line) = line {
-                    write!(f, " at line {line}")?;
+                match (location, line) {
+                    (Some(location), _) => write!(f, " at {location}")?,
+                    (None, Some(line)) => write!(f, " at line {line}")?,
+                    (None, None) => {}
                 }
                 write!(f, ": {code} {message}")
             }
@@ -350,6 +372,7 @@ impl ServerReply {
                 code: self.code,
                 message: self.message,
                 line,
+                location: None,
             }
         }
     }
@@ -486,6 +509,16 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "script `rate_limit` (0123456789ab) failed at line 2: ERR user_script:2: boom"
+        );
+        let e = e.located(|line| {
+            Some(SourceLocation {
+                file: "lib/util.lua".into(),
+                line: line + 10,
+            })
+        });
+        assert_eq!(
+            e.to_string(),
+            "script `rate_limit` (0123456789ab) failed at lib/util.lua:12: ERR user_script:2: boom"
         );
         assert_eq!(e.script(), Some(&script));
         let e = ServerReply {

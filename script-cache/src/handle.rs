@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::ScriptId;
-use crate::script::ScriptMeta;
+use crate::script::{ScriptMeta, SourceLocation};
 
 /// A script registered at run time: the same data the macros produce for
 /// embedded scripts, computed when it is registered.
@@ -151,6 +151,19 @@ impl ScriptHandle {
                     sha1: &d.id.sha1,
                 },
             },
+        }
+    }
+
+    /// The original file and line of a line of the source sent to the
+    /// server (the same for the legacy body, which keeps line numbers).
+    /// Scripts registered at run time are named by their name.
+    pub(crate) fn locate(&self, line: u32) -> Option<SourceLocation> {
+        match self {
+            ScriptHandle::Static(meta) => meta.locate(line),
+            ScriptHandle::Dynamic(d) => (line >= 1).then(|| SourceLocation {
+                file: d.id.name.to_string(),
+                line,
+            }),
         }
     }
 

@@ -1,6 +1,7 @@
 //! A script with its keys and arguments, ready to run.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use redis::{FromRedisValue, ToRedisArgs};
 
@@ -104,5 +105,99 @@ impl Invocation {
     pub(crate) fn convert<T: FromRedisValue>(&self, value: redis::Value) -> Result<T> {
         redis::from_redis_value(value)
             .map_err(|e| Error::redis(Some(&self.handle.id()), redis::RedisError::from(e)))
+    }
+}
+
+/// A script call whose reply type `R` comes from the script's
+/// `-- @return` header: what the typed call functions generated for each
+/// script return (`Scripts::rate_limit(bucket, capacity, ..)`).
+///
+/// [`invoke`](TypedInvocation::invoke) returns `R`;
+/// [`invoke_as`](TypedInvocation::invoke_as) converts to any other type when
+/// the header's type is not what you want. It goes into a
+/// [`Pipeline`](crate::Pipeline) like an [`Invocation`].
+pub struct TypedInvocation<R> {
+    inner: Invocation,
+    reply: PhantomData<fn() -> R>,
+}
+
+impl<R> TypedInvocation<R> {
+    /// Used by generated code; not part of the public API.
+    #[doc(hidden)]
+    pub fn __new(inner: Invocation) -> Self {
+        TypedInvocation {
+            inner,
+            reply: PhantomData,
+        }
+    }
+
+    /// The untyped invocation.
+    pub fn invocation(&self) -> &Invocation {
+        &self.inner
+    }
+
+    /// Turns it into the untyped invocation.
+    pub fn into_invocation(self) -> Invocation {
+        self.inner
+    }
+
+    /// Runs the script and converts the reply to `R`.
+    pub fn invoke<C: redis::ConnectionLike>(&self, con: &mut ScriptCache<C>) -> Result<R>
+    where
+        R: FromRedisValue,
+    {
+        self.inner.invoke(con)
+    }
+
+    /// Runs the script and converts the reply to `T` instead of `R`.
+    pub fn invoke_as<T: FromRedisValue, C: redis::ConnectionLike>(
+        &self,
+        con: &mut ScriptCache<C>,
+    ) -> Result<T> {
+        self.inner.invoke(con)
+    }
+
+    /// Async [`invoke`](TypedInvocation::invoke).
+    #[cfg(feature = "tokio-comp")]
+    pub async fn invoke_async<C>(&self, con: &mut ScriptCache<C>) -> Result<R>
+    where
+        R: FromRedisValue,
+        C: redis::aio::ConnectionLike + Send,
+    {
+        self.inner.invoke_async(con).await
+    }
+
+    /// Async [`invoke_as`](TypedInvocation::invoke_as).
+    #[cfg(feature = "tokio-comp")]
+    pub async fn invoke_as_async<T, C>(&self, con: &mut ScriptCache<C>) -> Result<T>
+    where
+        T: FromRedisValue,
+        C: redis::aio::ConnectionLike + Send,
+    {
+        self.inner.invoke_async(con).await
+    }
+}
+
+impl<R> Clone for TypedInvocation<R> {
+    fn clone(&self) -> Self {
+        TypedInvocation {
+            inner: self.inner.clone(),
+            reply: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for TypedInvocation<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TypedInvocation")
+            .field(&self.inner)
+            .field(&std::any::type_name::<R>())
+            .finish()
+    }
+}
+
+impl<R> From<TypedInvocation<R>> for Invocation {
+    fn from(typed: TypedInvocation<R>) -> Self {
+        typed.inner
     }
 }

@@ -119,9 +119,11 @@ mod state;
 
 pub use cache::ScriptCache;
 pub use error::{Error, Result, ScriptId};
-pub use invocation::Invocation;
+pub use invocation::{Invocation, TypedInvocation};
 pub use pipeline::{Pipeline, pipe};
-pub use script::{Arity, EmbeddedScript, LegacySource, ScriptMeta, UnknownScriptName};
+pub use script::{
+    Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, SourceLocation, UnknownScriptName,
+};
 pub use state::Stats;
 
 #[cfg(feature = "macros")]
@@ -138,6 +140,10 @@ pub mod prelude {
 /// Paths used by generated code. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::script::{Arity, EmbeddedScript, LegacySource, ScriptMeta, UnknownScriptName};
+    pub use crate::invocation::{Invocation, TypedInvocation};
+    pub use crate::script::{
+        Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, UnknownScriptName,
+    };
     pub use core;
+    pub use redis::{ToRedisArgs, Value};
 }

@@ -113,9 +113,10 @@ impl Pipeline {
         self
     }
 
-    /// Adds a script call.
-    pub fn invoke(&mut self, invocation: Invocation) -> &mut Self {
-        self.entries.push(Entry::Script(invocation));
+    /// Adds a script call: an [`Invocation`] or a typed call
+    /// ([`TypedInvocation`](crate::TypedInvocation)).
+    pub fn invoke(&mut self, invocation: impl Into<Invocation>) -> &mut Self {
+        self.entries.push(Entry::Script(invocation.into()));
         self
     }
 
@@ -300,7 +301,9 @@ impl Pipeline {
                                         after_reload: false,
                                     }))
                                 }
-                                Reply::Server(e) => Err(e.into_call_error(&script, command)),
+                                Reply::Server(e) => Err(e
+                                    .into_call_error(&script, command)
+                                    .located(|line| inv.handle.locate(line))),
                                 Reply::Client(e) => Err(Error::redis(Some(&script), e)),
                             }
                         }

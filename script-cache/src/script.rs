@@ -50,6 +50,36 @@ impl fmt::Display for Arity {
     }
 }
 
+/// Where a run of lines of a script's expanded source comes from: the
+/// script file itself or a snippet it includes with `-- @include`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineSpan {
+    /// First line of the run in the expanded source (1-based).
+    pub start: u32,
+    /// How many lines the run has.
+    pub len: u32,
+    /// The file the lines come from, relative to the script folder.
+    pub file: &'static str,
+    /// The line of `file` that `start` corresponds to (1-based).
+    pub first: u32,
+}
+
+/// A line of an original file (script or included snippet).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SourceLocation {
+    /// The file, relative to the script folder (or the name of a script
+    /// registered at run time).
+    pub file: String,
+    /// The line in that file (1-based).
+    pub line: u32,
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
 /// Everything known at build time about one embedded script.
 ///
 /// Values of this type are `'static` data produced by the macros; read them
@@ -65,6 +95,7 @@ pub struct ScriptMeta {
     keys: Arity,
     args: Arity,
     doc: &'static str,
+    lines: &'static [LineSpan],
 }
 
 /// The variant of a script with a `#!lua` shebang that servers without
@@ -92,6 +123,7 @@ impl ScriptMeta {
         keys: Arity,
         args: Arity,
         doc: &'static str,
+        lines: &'static [LineSpan],
     ) -> Self {
         ScriptMeta {
             name,
@@ -103,6 +135,7 @@ impl ScriptMeta {
             keys,
             args,
             doc,
+            lines,
         }
     }
 
@@ -147,6 +180,30 @@ impl ScriptMeta {
     /// The `---` header of the script, one line per line, without the dashes.
     pub const fn doc(&self) -> &'static str {
         self.doc
+    }
+
+    /// Where each run of lines of the expanded source comes from. Empty when
+    /// the script includes nothing (every line is its own).
+    pub const fn lines(&self) -> &'static [LineSpan] {
+        self.lines
+    }
+
+    /// The original file and line of line `line` (1-based) of the source
+    /// sent to the server, following `-- @include` expansions.
+    pub fn locate(&self, line: u32) -> Option<SourceLocation> {
+        if self.lines.is_empty() {
+            return (line >= 1).then(|| SourceLocation {
+                file: self.file.to_owned(),
+                line,
+            });
+        }
+        self.lines
+            .iter()
+            .find(|span| line >= span.start && line - span.start < span.len)
+            .map(|span| SourceLocation {
+                file: span.file.to_owned(),
+                line: span.first + (line - span.start),
+            })
     }
 }
 
@@ -250,3 +307,71 @@ impl fmt::Display for UnknownScriptName {
 }
 
 impl std::error::Error for UnknownScriptName {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SPANS: [LineSpan; 3] = [
+        LineSpan {
+            start: 1,
+            len: 2,
+            file: "main.lua",
+            first: 1,
+        },
+        LineSpan {
+            start: 3,
+            len: 4,
+            file: "lib/util.lua",
+            first: 1,
+        },
+        LineSpan {
+            start: 7,
+            len: 5,
+            file: "main.lua",
+            first: 4,
+        },
+    ];
+
+    static WITH_INCLUDE: ScriptMeta = ScriptMeta::__new(
+        "main",
+        "main.lua",
+        "",
+        "",
+        None,
+        &[],
+        Arity::Exact(0),
+        Arity::Exact(0),
+        "",
+        &SPANS,
+    );
+    static PLAIN: ScriptMeta = ScriptMeta::__new(
+        "plain",
+        "plain.lua",
+        "",
+        "",
+        None,
+        &[],
+        Arity::Exact(0),
+        Arity::Exact(0),
+        "",
+        &[],
+    );
+
+    #[test]
+    fn locate_follows_includes() {
+        let at = |line| WITH_INCLUDE.locate(line).map(|l| l.to_string());
+        assert_eq!(at(1).as_deref(), Some("main.lua:1"));
+        assert_eq!(at(3).as_deref(), Some("lib/util.lua:1"));
+        assert_eq!(at(6).as_deref(), Some("lib/util.lua:4"));
+        assert_eq!(at(7).as_deref(), Some("main.lua:4"));
+        assert_eq!(at(11).as_deref(), Some("main.lua:8"));
+        assert_eq!(at(12), None);
+        assert_eq!(at(0), None);
+        assert_eq!(
+            PLAIN.locate(5).map(|l| l.to_string()).as_deref(),
+            Some("plain.lua:5")
+        );
+        assert_eq!(PLAIN.locate(0), None);
+    }
+}

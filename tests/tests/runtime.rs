@@ -417,14 +417,16 @@ matrix! {
         con.register_script("broken", "local t = nil\nlocal x = 1\nreturn t.field").expect("register");
         let err = con.run_script::<i64>("broken", &[] as &[&str], &[] as &[&str]).expect_err("runtime error");
         match &err {
-            Error::Script { script, line, message, .. } => {
+            Error::Script { script, line, message, location, .. } => {
                 assert_eq!(&*script.name, "broken");
                 assert_eq!(*line, Some(3), "{message}");
+                let location = location.as_ref().expect("a location");
+                assert_eq!((location.file.as_str(), location.line), ("broken", 3));
             }
             other => panic!("expected Script, got {other:?}"),
         }
         assert!(err.to_string().contains("script `broken`"), "{err}");
-        assert!(err.to_string().contains("line 3"), "{err}");
+        assert!(err.to_string().contains("failed at broken:3"), "{err}");
 
         // An error_reply from a real script, with its own message.
         let err = Scripts::RateLimit.key("b").arg(0).arg(1).arg(now_ms()).arg(1)
@@ -521,6 +523,7 @@ static STALE_BODY: script_cache::ScriptMeta = script_cache::ScriptMeta::__new(
     script_cache::Arity::Exact(0),
     script_cache::Arity::Exact(0),
     "",
+    &[],
 );
 
 impl EmbeddedScript for Stale {
