@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use redis::{Cmd, FromRedisValue, Pipeline, ToRedisArgs, Value};
 
-use crate::call::{Call, Reply, Request, caps_from_probe, load_cmd, probe_cmd, sha_of};
+use crate::call::{Call, Reply, Request, caps_from_probe, confirm_load, load_cmd, probe_cmd};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
@@ -194,23 +194,14 @@ impl<C> ScriptCache<C> {
         for (handle, value) in expected.iter().zip(replies) {
             let body = handle.body(caps == Caps::Legacy);
             let script = handle.id_for(body.sha1);
-            let error = match Reply::from_value(value) {
-                Reply::Value(v) => match sha_of(&v) {
-                    Some(got) if got.eq_ignore_ascii_case(body.sha1) => {
-                        self.shared.loaded.mark_loaded(&node, body.sha1);
-                        loaded += 1;
-                        None
-                    }
-                    got => Some(Error::ShaMismatch {
-                        script,
-                        server_sha1: got.unwrap_or_else(|| format!("{v:?}")),
-                    }),
-                },
-                Reply::Server(e) => Some(e.into_load_error(&script)),
-                Reply::Client(e) => Some(Error::redis(Some(&script), e)),
-            };
-            if first_error.is_none() {
-                first_error = error;
+            match confirm_load(Reply::from_value(value), &script) {
+                Ok(()) => {
+                    let _ = self.shared.loaded.mark_loaded(&node, body.sha1);
+                    loaded += 1;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         self.shared.counters.loaded(loaded as u64);

@@ -251,42 +251,26 @@ impl<'a> Call<'a> {
         };
         self.counters.called(1);
         let script = self.handle.id_for(&sha1);
-        let epoch = match load {
-            Reply::Value(v) => match sha_of(&v) {
-                Some(got) if got.eq_ignore_ascii_case(&sha1) => {
-                    let epoch = self.loaded.mark_loaded(&self.node, &sha1);
-                    self.counters.loaded(1);
-                    // Wakes the tasks waiting for this load.
-                    self.guard = None;
-                    epoch
-                }
-                got => {
-                    self.release(&sha1);
-                    self.outcome = Some(Err(Error::ShaMismatch {
-                        script,
-                        server_sha1: got.unwrap_or_else(|| format!("{v:?}")),
-                    }));
-                    return;
-                }
-            },
-            Reply::Server(e) => {
-                self.release(&sha1);
-                if self.handle.has_shebang() && is_shebang_rejection(&e) {
-                    // The server does not take shebangs although it looked
-                    // like it would (COMMAND was refused, or a failover to
-                    // an older server): use the legacy body.
-                    self.loaded.set_caps(&self.node, Caps::Legacy);
-                    return;
-                }
-                self.outcome = Some(Err(e.into_load_error(&script)));
-                return;
-            }
-            Reply::Client(e) => {
-                self.release(&sha1);
-                self.outcome = Some(Err(Error::redis(Some(&script), e)));
-                return;
-            }
-        };
+        if let Reply::Server(e) = &load
+            && self.handle.has_shebang()
+            && is_shebang_rejection(e)
+        {
+            // The server does not take shebangs although it looked like it
+            // would (COMMAND was refused, or a failover to an older server):
+            // use the legacy body.
+            self.release(&sha1);
+            self.loaded.set_caps(&self.node, Caps::Legacy);
+            return;
+        }
+        if let Err(e) = confirm_load(load, &script) {
+            self.release(&sha1);
+            self.outcome = Some(Err(e));
+            return;
+        }
+        let epoch = self.loaded.mark_loaded(&self.node, &sha1);
+        self.counters.loaded(1);
+        // Wakes the tasks waiting for this load.
+        self.guard = None;
         self.read_call(call, &sha1, command, epoch);
     }
 
@@ -388,8 +372,24 @@ pub(crate) fn eval_cmd(command: &str, sha1: &str, keys: &[Vec<u8>], args: &[Vec<
     cmd
 }
 
+/// Reads the reply of `SCRIPT LOAD`: the server must answer the SHA-1 of
+/// `script` (the body that was sent), or the script is not loaded.
+pub(crate) fn confirm_load(reply: Reply, script: &ScriptId) -> Result<(), Error> {
+    match reply {
+        Reply::Value(v) => match sha_of(&v) {
+            Some(got) if got.eq_ignore_ascii_case(&script.sha1) => Ok(()),
+            got => Err(Error::ShaMismatch {
+                script: script.clone(),
+                server_sha1: got.unwrap_or_else(|| format!("{v:?}")),
+            }),
+        },
+        Reply::Server(e) => Err(e.into_load_error(script)),
+        Reply::Client(e) => Err(Error::redis(Some(script), e)),
+    }
+}
+
 /// The SHA-1 in a `SCRIPT LOAD` reply.
-pub(crate) fn sha_of(value: &Value) -> Option<String> {
+fn sha_of(value: &Value) -> Option<String> {
     match value {
         Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
         Value::SimpleString(s) => Some(s.clone()),

@@ -354,48 +354,49 @@ impl ServerReply {
         {
             self.code = inner;
         }
+        match self.refusal(script, command) {
+            Ok(refusal) => refusal,
+            Err(this) => this.into_script_error(script),
+        }
+    }
+
+    /// `NOPERM` and `OOM` refusals of `command`, or the reply back.
+    fn refusal(self, script: &ScriptId, command: &'static str) -> Result<Error, Self> {
         if self.is("NOPERM") {
-            Error::PermissionDenied {
+            Ok(Error::PermissionDenied {
                 script: script.clone(),
                 command,
                 message: self.message,
-            }
+            })
         } else if self.is("OOM") {
-            Error::OutOfMemory {
+            Ok(Error::OutOfMemory {
                 script: script.clone(),
                 message: self.message,
-            }
+            })
         } else {
-            let line = script_line(&self.message);
-            Error::Script {
-                script: script.clone(),
-                code: self.code,
-                message: self.message,
-                line,
-                location: None,
-            }
+            Err(self)
+        }
+    }
+
+    fn into_script_error(self, script: &ScriptId) -> Error {
+        Error::Script {
+            script: script.clone(),
+            line: script_line(&self.message),
+            code: self.code,
+            message: self.message,
+            location: None,
         }
     }
 
     /// Classifies the error reply of `SCRIPT LOAD`.
     pub(crate) fn into_load_error(self, script: &ScriptId) -> Error {
-        if self.is("NOPERM") {
-            Error::PermissionDenied {
+        match self.refusal(script, "SCRIPT LOAD") {
+            Ok(refusal) => refusal,
+            Err(this) => Error::LoadRejected {
                 script: script.clone(),
-                command: "SCRIPT LOAD",
-                message: self.message,
-            }
-        } else if self.is("OOM") {
-            Error::OutOfMemory {
-                script: script.clone(),
-                message: self.message,
-            }
-        } else {
-            Error::LoadRejected {
-                script: script.clone(),
-                code: self.code,
-                message: self.message,
-            }
+                code: this.code,
+                message: this.message,
+            },
         }
     }
 }

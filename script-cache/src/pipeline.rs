@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use redis::{Cmd, FromRedisValue, ToRedisArgs, Value};
 
 use crate::cache::ScriptCache;
-use crate::call::{Reply, caps_from_probe, eval_cmd, load_cmd, probe_cmd, sha_of};
+use crate::call::{Reply, caps_from_probe, confirm_load, eval_cmd, load_cmd, probe_cmd};
 use crate::error::{Error, Result};
 use crate::invocation::Invocation;
 use crate::state::{Caps, Epoch, NodeKey};
@@ -254,22 +254,12 @@ impl Pipeline {
                 Slot::Load(i) => {
                     let (entry, sha1) = &wire.loads[i];
                     let script = self.script_id(*entry, sha1);
-                    let error = match Reply::from_value(value) {
-                        Reply::Value(v) => match sha_of(&v) {
-                            Some(got) if got.eq_ignore_ascii_case(sha1) => {
-                                let epoch = shared.loaded.mark_loaded(&node, sha1);
-                                confirmed_now.push((sha1, epoch));
-                                confirmed += 1;
-                                None
-                            }
-                            got => Some(Error::ShaMismatch {
-                                script,
-                                server_sha1: got.unwrap_or_else(|| format!("{v:?}")),
-                            }),
-                        },
-                        Reply::Server(e) => Some(e.into_load_error(&script)),
-                        Reply::Client(e) => Some(Error::redis(Some(&script), e)),
-                    };
+                    let error = confirm_load(Reply::from_value(value), &script).err();
+                    if error.is_none() {
+                        let epoch = shared.loaded.mark_loaded(&node, sha1);
+                        confirmed_now.push((sha1, epoch));
+                        confirmed += 1;
+                    }
                     load_errors.push(error);
                 }
                 Slot::Entry(i) => {

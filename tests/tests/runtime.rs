@@ -223,6 +223,44 @@ matrix! {
         assert_eq!(counter, 2, "the pipeline was sent twice by the caller, never replayed");
     }
 
+    fn pipeline_command_errors_and_aborted_transactions(server) {
+        let mut con = cache(server);
+        redis::cmd("RPUSH").arg("a_list").arg(1).query::<()>(&mut con).expect("RPUSH");
+        // A plain command failing inside a pipeline names its position.
+        let mut p = pipe();
+        p.invoke(Scripts::SumCounters.key("x")).cmd("INCR").arg("a_list");
+        match p.query::<(i64, i64), _>(&mut con).expect_err("WRONGTYPE") {
+            Error::Command { index, source } => {
+                assert_eq!(index, 1);
+                assert_eq!(source.code(), Some("WRONGTYPE"));
+            }
+            other => panic!("expected Command, got {other:?}"),
+        }
+        // A command refused while queueing aborts the whole transaction:
+        // nothing ran, not even the loads inside MULTI.
+        let mut tx = pipe();
+        tx.atomic()
+            .invoke(Scripts::CompareAndSet.key("cas").arg("").arg("v"))
+            .cmd("INCR"); // wrong number of arguments
+        match tx.query::<(i64, i64), _>(&mut con).expect_err("EXECABORT") {
+            Error::TransactionAborted { message } => assert!(message.contains("ERR"), "{message}"),
+            other => panic!("expected TransactionAborted, got {other:?}"),
+        }
+        assert!(!con.is_loaded(Scripts::CompareAndSet));
+        let v: Option<String> = redis::cmd("GET").arg("cas").query(&mut con).expect("GET");
+        assert_eq!(v, None, "the script did not run");
+        // A WATCHed key changed: the transaction's reply is nil, like redis-rs.
+        redis::cmd("WATCH").arg("w").query::<()>(&mut con).expect("WATCH");
+        let mut admin = server.connection();
+        redis::cmd("SET").arg("w").arg("changed").query::<()>(&mut admin).expect("SET");
+        let mut tx = pipe();
+        tx.atomic().invoke(Scripts::CompareAndSet.key("w").arg("changed").arg("mine"));
+        let reply: Option<(i64,)> = tx.query(&mut con).expect("aborted by WATCH");
+        assert_eq!(reply, None);
+        let w: String = redis::cmd("GET").arg("w").query(&mut admin).expect("GET");
+        assert_eq!(w, "changed");
+    }
+
     async fn herd_of_cold_tasks_loads_once(server) {
         let client = server.client();
         let shared = ScriptCache::new(client.get_multiplexed_async_connection().await.expect("connect"));
