@@ -14,9 +14,12 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Token};
 
+use crate::header::{self, Returns};
+use crate::include::{self, Expanded};
 use crate::lua::{self, Arity};
 use crate::naming;
 use crate::scan::{self, Folder, LuaFile};
+use crate::signature::{self, At, Parameter};
 
 /// Collects errors; see the module docs.
 #[derive(Default)]
@@ -49,10 +52,25 @@ struct Entry {
     /// The file as shown in messages and docs, e.g. `lua/a.lua`.
     file_shown: String,
     file: LuaFile,
+    /// The source with its includes expanded: what is hashed and sent.
     source: String,
+    /// Where the lines of `source` come from; empty without includes.
+    spans: Vec<include::Span>,
+    /// Absolute paths of the included files, for `include_bytes!`.
+    included: Vec<std::path::PathBuf>,
     flags: Vec<String>,
     usage: lua::Usage,
     doc: Vec<String>,
+    /// The typed call function, unless the header or body had problems.
+    typed: Option<Typed>,
+}
+
+/// The typed call function of one script.
+struct Typed {
+    name: Ident,
+    keys: Vec<(Ident, Parameter)>,
+    args: Vec<(Ident, Parameter)>,
+    returns: Option<Returns>,
 }
 
 /// `include_scripts!("lua/")`.
@@ -77,7 +95,7 @@ pub(crate) fn include_scripts(input: TokenStream, manifest_dir: Option<&Path>) -
     let ident = Ident::new("Scripts", Span::call_site());
     let vis: syn::Visibility = syn::parse_quote!(pub);
     let mut out = emit_enum(&attrs, &vis, &ident, &entries, derives(&[]));
-    out.extend(emit_impls(&ident, &entries));
+    out.extend(emit_impls(&ident, &vis, &entries));
     out.extend(errors.into_tokens());
     out
 }
@@ -142,7 +160,7 @@ pub(crate) fn attribute(
         &entries,
         derives(&present),
     );
-    out.extend(emit_impls(&input.ident, &entries));
+    out.extend(emit_impls(&input.ident, &input.vis, &entries));
     out.extend(errors.into_tokens());
     out
 }
@@ -316,10 +334,13 @@ pub(crate) fn derive(input: TokenStream, manifest_dir: Option<&Path>) -> TokenSt
         }
         entries.push(entry);
     }
+    for e in typed_collisions(&mut entries) {
+        errors.push(input.ident.span(), e);
+    }
     // A variant without an entry would leave `meta()` without an arm: then
     // the errors above are all there is to say.
     let mut out = if entries.len() == data.variants.len() && !generic {
-        emit_impls(&input.ident, &entries)
+        emit_impls(&input.ident, &input.vis, &entries)
     } else {
         TokenStream::new()
     };
@@ -410,44 +431,169 @@ fn folder_entries(lit: &LitStr, manifest_dir: Option<&Path>, errors: &mut Errors
             )),
         }
     }
+    messages.extend(typed_collisions(&mut entries));
     for m in messages {
         errors.push(span, m);
     }
     entries
 }
 
-/// Shebang, header, syntax and arity of one file.
+/// Reports typed call functions that two scripts would share, and drops
+/// those functions (the variants stay).
+fn typed_collisions(entries: &mut [Entry]) -> Vec<String> {
+    let names: Vec<(String, String)> = entries
+        .iter()
+        .filter_map(|e| {
+            let t = e.typed.as_ref()?;
+            Some((e.file_shown.clone(), t.name.to_string()))
+        })
+        .collect();
+    let clashes = naming::fn_collisions(names.iter().map(|(f, n)| (f.as_str(), n.as_str())));
+    let mut messages = Vec::new();
+    for (message, files) in clashes {
+        for e in entries.iter_mut() {
+            if files.contains(&e.file_shown) {
+                e.typed = None;
+            }
+        }
+        messages.push(message);
+    }
+    messages
+}
+
+/// Shebang, includes, header, syntax, arity and typed call of one file.
 fn analyze(folder: &Folder, file: LuaFile, variant: Ident, errors: &mut Vec<String>) -> Entry {
     let shown = folder.show(&file.file);
-    let source = file.source.clone().unwrap_or_default();
-    let flags = match lua::shebang(&source) {
+    let errors_before = errors.len();
+    let original = file.source.clone().unwrap_or_default();
+    let flags = match lua::shebang(&original) {
         Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
         Err(e) => {
             errors.push(format!("{shown}:1: {e}"));
             Vec::new()
         }
     };
-    let usage = match lua::analyze(&source) {
+    let (expanded, problems) = include::expand(&file.file, &original, &mut |rel| {
+        scan::read_snippet(folder, rel)
+    });
+    for p in problems {
+        errors.push(format!(
+            "{}:{}:{}: {}",
+            folder.show(&p.file),
+            p.line,
+            p.column,
+            p.message
+        ));
+    }
+    // A message about `line:col` of the expanded source, located in the
+    // original file, with the include chain when that is a snippet.
+    let locate = |(line, column): lua::Position, message: &str| match expanded.locate(line) {
+        Some((f, l)) if f != file.file => format!(
+            "{}:{l}:{column}: {message} (in a snippet, included as {})",
+            folder.show(f),
+            expanded.chain(f).unwrap_or_default()
+        ),
+        Some((_, l)) => format!("{shown}:{l}:{column}: {message}"),
+        None => format!("{shown}:{line}:{column}: {message}"),
+    };
+    let mut parsed = true;
+    let usage = match lua::analyze(&expanded.source) {
         Ok(usage) => usage,
         Err(e) => {
+            parsed = false;
             if file.source.is_some() {
-                errors.push(format!(
-                    "{shown}:{}:{}: Lua 5.1 syntax error: {}",
-                    e.line, e.column, e.message
+                errors.push(locate(
+                    (e.line, e.column),
+                    &format!("Lua 5.1 syntax error: {}", e.message),
                 ));
             }
             lua::Usage::default()
         }
     };
+    let (head, problems) = header::parse(&original);
+    for p in problems {
+        errors.push(format!("{shown}:{}:{}: {}", p.line, p.column, p.message));
+    }
+    let typed = if parsed && file.source.is_some() && errors.len() == errors_before {
+        typed(&file, &shown, &head, &usage, &locate, errors)
+    } else {
+        None
+    };
+    let Expanded {
+        source,
+        spans,
+        included,
+        ..
+    } = expanded;
     Entry {
         variant,
         file_shown: shown,
-        doc: lua::header_doc(&source),
+        doc: lua::header_doc(&original),
+        included: included.iter().map(|rel| folder.abs.join(rel)).collect(),
         file,
         source,
+        spans,
         flags,
         usage,
+        typed,
     }
+}
+
+/// The typed call of a script whose text is fine: its name and parameters,
+/// or the problems with them.
+fn typed(
+    file: &LuaFile,
+    shown: &str,
+    head: &header::Header,
+    usage: &lua::Usage,
+    locate: &dyn Fn(lua::Position, &str) -> String,
+    errors: &mut Vec<String>,
+) -> Option<Typed> {
+    let name = match naming::fn_name(&file.stem, shown) {
+        Ok(name) => name,
+        Err(naming::NameError(e)) => {
+            errors.push(e);
+            return None;
+        }
+    };
+    let sig = match signature::signature(head, usage) {
+        Ok(sig) => sig,
+        Err(problems) => {
+            for p in problems {
+                errors.push(match p.at {
+                    At::Header(line) => format!("{shown}:{line}: {}", p.message),
+                    At::Body(at) => locate(at, &p.message),
+                });
+            }
+            return None;
+        }
+    };
+    let mut ok = true;
+    let mut ident = |text: &str| match syn::parse_str::<Ident>(text) {
+        Ok(ident) => Some(ident),
+        Err(_) => {
+            errors.push(format!(
+                "{shown}: `{text}` is not a Rust identifier; rename it (file or `@key`/`@arg`)"
+            ));
+            ok = false;
+            None
+        }
+    };
+    let name = ident(&name);
+    let mut params = |ps: Vec<Parameter>| -> Vec<(Ident, Parameter)> {
+        ps.into_iter()
+            .filter_map(|p| Some((ident(&p.ident)?, p)))
+            .collect()
+    };
+    let keys = params(sig.keys);
+    let args = params(sig.args);
+    let name = name?;
+    ok.then(|| Typed {
+        name,
+        keys,
+        args,
+        returns: head.returns.clone(),
+    })
 }
 
 const DERIVES: &[(&str, &str)] = &[
@@ -546,6 +692,10 @@ fn sha1_hex(source: &str) -> String {
         .to_string()
 }
 
+fn u32_lit(n: usize) -> Literal {
+    Literal::u32_unsuffixed(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 fn arity_tokens(arity: Arity) -> TokenStream {
     match arity {
         Arity::Exact(n) => {
@@ -559,15 +709,134 @@ fn arity_tokens(arity: Arity) -> TokenStream {
     }
 }
 
-fn emit_impls(ident: &Ident, entries: &[Entry]) -> TokenStream {
+/// The rustdoc of a typed call function.
+fn typed_docs(e: &Entry, t: &Typed) -> Vec<String> {
+    let mut docs: Vec<String> = e.doc.iter().map(|l| format!(" {l}")).collect();
+    if !docs.is_empty() {
+        docs.push(String::new());
+    }
+    let read_only = if e.flags.iter().any(|f| f == "no-writes") {
+        " (read-only)"
+    } else {
+        ""
+    };
+    docs.push(format!(
+        " Calls `{}`{read_only}: run the returned invocation with `invoke`, \
+         `invoke_async` or in a pipeline.",
+        e.file_shown
+    ));
+    let mut list = Vec::new();
+    for (table, params) in [("KEYS", &t.keys), ("ARGV", &t.args)] {
+        for (i, (_, p)) in params.iter().enumerate() {
+            let at = if p.rest {
+                format!("{table}[{}..]", i + 1)
+            } else {
+                format!("{table}[{}]", i + 1)
+            };
+            let doc = if p.doc.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", p.doc)
+            };
+            let all = if p.rest { ", any number" } else { "" };
+            list.push(format!(" * `{}` (`{at}`{all}){doc}", p.name));
+        }
+    }
+    if !list.is_empty() {
+        docs.push(String::new());
+        docs.push(" # Parameters".to_owned());
+        docs.push(String::new());
+        docs.extend(list);
+    }
+    docs.push(String::new());
+    docs.push(" # Reply".to_owned());
+    docs.push(String::new());
+    match &t.returns {
+        Some(r) => {
+            let doc = if r.doc.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.doc)
+            };
+            docs.push(format!(
+                " `{}` (`@return {}`){doc}. `invoke_as::<T>` converts to another type.",
+                r.ty.rust(),
+                r.written
+            ));
+        }
+        None => docs.push(
+            " The script's header has no `-- @return`, so the caller picks the type: \
+             `invoke::<T>(..)` with any `FromRedisValue` type."
+                .to_owned(),
+        ),
+    }
+    docs
+}
+
+fn emit_typed(p: &TokenStream, vis: &syn::Visibility, e: &Entry, t: &Typed) -> TokenStream {
+    let docs = typed_docs(e, t);
+    let name = &t.name;
+    let variant = &e.variant;
+    let param = |(ident, param): &(Ident, Parameter)| {
+        if param.rest {
+            quote!(#ident: &[impl #p::ToRedisArgs])
+        } else {
+            quote!(#ident: impl #p::ToSingleRedisArg)
+        }
+    };
+    let params = t.keys.iter().chain(&t.args).map(param);
+    let keys = t.keys.iter().map(|(ident, _)| ident);
+    let args = t.args.iter().map(|(ident, _)| ident);
+    let invocation = quote! {
+        #p::Invocation::of(<Self as #p::EmbeddedScript>::meta(Self::#variant))
+            #(.key(#keys))*
+            #(.arg(#args))*
+    };
+    let (ret, body) = match &t.returns {
+        Some(r) => {
+            let ty = r.ty.tokens();
+            (
+                quote!(#p::TypedInvocation<#ty>),
+                quote!(#p::TypedInvocation::__new(#invocation)),
+            )
+        }
+        None => (quote!(#p::Invocation), invocation),
+    };
+    quote! {
+        #(#[doc = #docs])*
+        #[must_use = "a script call does nothing until it is invoked"]
+        #vis fn #name(#(#params),*) -> #ret {
+            #body
+        }
+    }
+}
+
+fn emit_impls(ident: &Ident, vis: &syn::Visibility, entries: &[Entry]) -> TokenStream {
     let p = quote!(::script_cache::__private);
     let variants: Vec<&Ident> = entries.iter().map(|e| &e.variant).collect();
     let names: Vec<&str> = entries.iter().map(|e| e.file.stem.as_str()).collect();
-    let tracking = entries.iter().map(|e| {
-        let path = e.file.abs.to_string_lossy().into_owned();
-        quote!(
-            const _: &[u8] = ::core::include_bytes!(#path);
-        )
+    let tracking = entries.iter().flat_map(|e| {
+        std::iter::once(&e.file.abs).chain(&e.included).map(|abs| {
+            let path = abs.to_string_lossy().into_owned();
+            quote!(
+                const _: &[u8] = ::core::include_bytes!(#path);
+            )
+        })
+    });
+    let typed: Vec<TokenStream> = entries
+        .iter()
+        .filter_map(|e| Some(emit_typed(&p, vis, e, e.typed.as_ref()?)))
+        .collect();
+    let typed = (!typed.is_empty()).then(|| {
+        quote! {
+            /// Typed calls: one function per script, with its keys and
+            /// arguments as parameters.
+            #[automatically_derived]
+            #[allow(dead_code, clippy::too_many_arguments)]
+            impl #ident {
+                #(#typed)*
+            }
+        }
     });
     let metas = entries.iter().map(|e| {
         let name = &e.file.stem;
@@ -588,9 +857,15 @@ fn emit_impls(ident: &Ident, entries: &[Entry]) -> TokenStream {
         let keys = arity_tokens(e.usage.keys);
         let args = arity_tokens(e.usage.args);
         let doc = e.doc.join("\n");
+        let spans = e.spans.iter().map(|s| {
+            let (start, len, first) = (u32_lit(s.start), u32_lit(s.len), u32_lit(s.first));
+            let file = &s.file;
+            quote!(#p::LineSpan { start: #start, len: #len, file: #file, first: #first })
+        });
         quote! {
             static META: #p::ScriptMeta = #p::ScriptMeta::__new(
-                #name, #file, #source, #sha1, #legacy, &[#(#flags),*], #keys, #args, #doc, &[],
+                #name, #file, #source, #sha1, #legacy, &[#(#flags),*], #keys, #args, #doc,
+                &[#(#spans),*],
             );
             &META
         }
@@ -631,6 +906,8 @@ fn emit_impls(ident: &Ident, entries: &[Entry]) -> TokenStream {
                     f.write_str(<Self as #p::EmbeddedScript>::name(*self))
                 }
             }
+
+            #typed
         };
     }
     .into_token_stream()
@@ -751,6 +1028,124 @@ mod tests {
         assert!(
             bad.contains("variant `GetMany` has no script: expected `lua/get_many.lua`"),
             "{bad}"
+        );
+    }
+
+    #[test]
+    fn typed_calls_are_emitted() {
+        let dir = crate_with(&[
+            (
+                "rate-limit.lua",
+                "--- Doc.\n-- @key bucket the hash\n-- @arg cost\n-- @return nil-or-integer left\n\
+                 return KEYS[1] .. ARGV[1]",
+            ),
+            (
+                "loop.lua",
+                "return redis.call('MGET', unpack(KEYS)) .. ARGV[2]",
+            ),
+            ("name.lua", "return 1"),
+        ]);
+        let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        for want in [
+            "pub fn rate_limit (bucket : impl :: script_cache :: __private :: ToSingleRedisArg , \
+             cost : impl :: script_cache :: __private :: ToSingleRedisArg) -> :: script_cache :: \
+             __private :: TypedInvocation < :: core :: option :: Option < :: core :: primitive :: i64 > >",
+            ". key (bucket) . arg (cost)",
+            "pub fn r#loop (keys : & [impl :: script_cache :: __private :: ToRedisArgs] , arg1 : \
+             impl :: script_cache :: __private :: ToSingleRedisArg , arg2 : impl :: script_cache \
+             :: __private :: ToSingleRedisArg) -> :: script_cache :: __private :: Invocation",
+            "pub fn name () -> :: script_cache :: __private :: Invocation",
+            "\" * `bucket` (`KEYS[1]`): the hash\"",
+            "\" * `keys` (`KEYS[1..]`, any number)\"",
+            "\" `Option<i64>` (`@return nil-or-integer`): left. `invoke_as::<T>` converts to another type.\"",
+            "& []",
+        ] {
+            assert!(out.contains(want), "{want}: {out}");
+        }
+        assert!(!out.contains("redis ::"), "{out}");
+    }
+
+    #[test]
+    fn includes_are_expanded_tracked_and_mapped() {
+        let dir = crate_with(&[(
+            "main.lua",
+            "-- @key k\n-- @include \"lib/util.lua\"\nreturn f(KEYS[1])\n",
+        )]);
+        fs::create_dir(dir.path().join("lua/lib")).unwrap();
+        fs::write(
+            dir.path().join("lua/lib/util.lua"),
+            "local function f(k)\n  return k\nend\n",
+        )
+        .unwrap();
+        let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        let expanded = "-- @key k\nlocal function f(k)\n  return k\nend\nreturn f(KEYS[1])\n";
+        assert!(out.contains(&sha1_hex(expanded)), "{out}");
+        assert!(
+            out.contains("lua/lib/util.lua\")"),
+            "include_bytes! of the snippet: {out}"
+        );
+        for span in [
+            "LineSpan { start : 1 , len : 1 , file : \"main.lua\" , first : 1 }",
+            "LineSpan { start : 2 , len : 3 , file : \"lib/util.lua\" , first : 1 }",
+            "LineSpan { start : 5 , len : 1 , file : \"main.lua\" , first : 3 }",
+        ] {
+            assert!(out.contains(span), "{span}: {out}");
+        }
+        // A syntax error and a header mismatch inside the snippet name it.
+        fs::write(
+            dir.path().join("lua/lib/util.lua"),
+            "local function f(k)\n  return )\nend\n",
+        )
+        .unwrap();
+        let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+        assert!(
+            out.contains("lua/lib/util.lua:2:3: Lua 5.1 syntax error: expected `end` to close function body block (found `return`) (in a snippet, included as main.lua -> lib/util.lua)"),
+            "{out}"
+        );
+        fs::write(
+            dir.path().join("lua/lib/util.lua"),
+            "local function f(k)\n  return KEYS[2]\nend\n",
+        )
+        .unwrap();
+        let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+        assert!(
+            out.contains(
+                "lua/lib/util.lua:2:10: the script reads KEYS[2] but its header declares 1 key"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn typed_problems_are_reported_once_each() {
+        let dir = crate_with(&[
+            ("super.lua", "return 1"),
+            ("HTTPGet.lua", "return 1"),
+            ("http_get.lua", "return 1"),
+            ("bad_return.lua", "-- @return int\nreturn 1"),
+            ("stale.lua", "-- @key a\n-- @key b\nreturn KEYS[1]"),
+            ("cycle.lua", "-- @include \"cycle.lua\"\nreturn 1"),
+        ]);
+        let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+        for want in [
+            "`lua/super.lua`: the name of its typed call function, `super`, is the keyword",
+            "`lua/HTTPGet.lua` and `lua/http_get.lua` both get the typed call function `http_get`",
+            "lua/bad_return.lua:1:4: `@return int`: unknown type `int`",
+            "lua/stale.lua:2: `@key b` declares KEYS[2], but the script never reads it",
+            "lua/cycle.lua:1:1: include cycle: cycle.lua -> cycle.lua",
+        ] {
+            assert!(out.contains(want), "{want}: {out}");
+        }
+        // The variants stay; the functions with problems are not emitted.
+        assert!(
+            out.contains(" HttpGet ,") && out.contains(" Stale ,"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("fn http_get") && !out.contains("fn stale"),
+            "{out}"
         );
     }
 }

@@ -26,7 +26,8 @@
 //!
 //! Each enum implements `script_cache::EmbeddedScript` (`ALL`, `name()`,
 //! `file()`, `source()`, `sha1()`, `read_only()`, `keys()`, `args()`, ...),
-//! `FromStr` (by name, error `UnknownScriptName`) and `Display` (the name).
+//! `FromStr` (by name, error `UnknownScriptName`) and `Display` (the name),
+//! and has one typed call function per script (see below).
 //! The generated code names only `::script_cache::__private` and `::core`,
 //! so the crate using it needs no `redis` dependency.
 //!
@@ -48,8 +49,8 @@
 //! * **Content.** UTF-8 without byte order mark, parsed as Lua 5.1 (what
 //!   Redis and Valkey run): a syntax error is a compile error with
 //!   `file:line:col` and the parser's message. `source()` is the exact
-//!   bytes of the file and `sha1()` their SHA-1, which is what `SCRIPT LOAD`
-//!   answers.
+//!   bytes of the file (with its includes expanded, see below) and `sha1()`
+//!   their SHA-1, which is what `SCRIPT LOAD` answers.
 //! * **Shebang.** A first line `#!lua` or `#!lua flags=a,b` declares Redis 7
 //!   script flags (`no-writes`, `allow-oom`, `allow-stale`, `no-cluster`,
 //!   `allow-cross-slot-keys`); anything else on that line is an error.
@@ -64,6 +65,88 @@
 //! * **Errors.** Every problem is a compile error naming the file and the
 //!   fix; all of them are reported in one pass, and the enum still gets the
 //!   scripts that are fine, so one bad file does not break every use.
+//!
+//! # Typed calls
+//!
+//! Each script also gets an associated function on the enum, named by the
+//! snake_case of the file stem (`rate-limit.lua` -> `Scripts::rate_limit`;
+//! a keyword becomes a raw identifier, `loop.lua` -> `Scripts::r#loop`;
+//! `self`, `super` and `crate` cannot and are errors; two files with one
+//! function name are an error). Its parameters are the script's keys, then
+//! its args, so a wrong number of arguments does not compile:
+//!
+//! ```lua
+//! --- Take tokens from a bucket.
+//! -- @key bucket      the bucket's hash
+//! -- @arg capacity    tokens when full
+//! -- @arg now_ms
+//! -- @return integer  tokens left, or -1 when refused
+//! ```
+//!
+//! ```ignore
+//! let left: i64 = Scripts::rate_limit("bucket:42", 10, now_ms).invoke(&mut con)?;
+//! ```
+//!
+//! * **Names** come from the `-- @key NAME [doc]` / `-- @arg NAME [doc]`
+//!   lines of the leading comment block, in order (`--- ` lines are docs,
+//!   not tags; an unknown `-- @tag` there is an error). Names are Rust
+//!   identifiers, unique across keys and args; keywords become raw
+//!   (`type` -> `r#type`). Without any `@key`/`@arg`, names are inferred
+//!   from the literal indices the body reads: `key1`, `key2`, ..., `arg1`,
+//!   ....
+//! * **Types.** A fixed parameter is `impl ToSingleRedisArg` (redis-rs'
+//!   marker for values that are exactly one argument: strings, numbers,
+//!   bytes, `bool`, references to those), so a slice or an `Option` cannot
+//!   shift the keys. A script that indexes `KEYS` (or `ARGV`) dynamically
+//!   (`KEYS[i]`, `#KEYS`, `unpack(KEYS)`) takes the rest as one slice
+//!   parameter, `&[impl ToRedisArgs]`: the header names it with a trailing
+//!   `...` on the last `@key` (`-- @key counters...`); inferred, it is
+//!   called `keys` (or `args`), after `key1..keyN` for the literal indices
+//!   the body also reads.
+//! * **Header and body must agree**, else a compile error at the offending
+//!   place: a literal index above the declared count (`KEYS[3]` with two
+//!   `@key`) names the `KEYS[3]`; a declared entry the body never reads
+//!   names the header line (a stale header is a bug; remove the line); a
+//!   dynamic use without a `...` parameter, or a `...` without a dynamic
+//!   use, is an error too. The check runs on the expanded source.
+//! * **`@return TYPE [doc]`** fixes the reply type: the function returns
+//!   `TypedInvocation<R>` (`invoke` gives `R`, `invoke_as::<T>` anything
+//!   else). Without it, the function returns a plain `Invocation` and the
+//!   caller picks the type at `invoke::<T>`. Types (no spaces inside):
+//!
+//!   | `@return`                  | Rust                 |
+//!   |----------------------------|----------------------|
+//!   | `integer`, `number`        | `i64`                |
+//!   | `string`                   | `String`             |
+//!   | `status`                   | `String`             |
+//!   | `boolean`                  | `bool` (Lua `false` replies nil: `false`) |
+//!   | `value`                    | `redis::Value`       |
+//!   | `nil`                      | `()`                 |
+//!   | `array`                    | `Vec<redis::Value>`  |
+//!   | `array<T>`                 | `Vec<T>`             |
+//!   | `nil-or-T`, `T?`           | `Option<T>`          |
+//!
+//!   Anything else is a compile error listing these.
+//! * **Docs.** The function's rustdoc is the script's `---` docs, a
+//!   `# Parameters` list from the header and a `# Reply` line.
+//!
+//! # Includes
+//!
+//! A line holding only `-- @include "lib/util.lua"` is replaced, at build
+//! time, by the lines of that file (a path relative to the including
+//! file's folder, `/`-separated, that must stay inside the script folder;
+//! subfolders hold such snippets and are never scripts). Snippets may
+//! include others. Each file is expanded at most once per script: a later
+//! include of it stays as the comment it is. The SHA-1, the Lua syntax
+//! check and the arity analysis are over the expanded source. A missing
+//! file, a cycle (`a.lua -> lib/x.lua -> lib/y.lua -> lib/x.lua`), a path
+//! leaving the folder and a snippet with a `#!` shebang (only the script's
+//! first line may have one) are compile errors that show the include
+//! chain; a syntax error in a snippet names the snippet's `file:line:col`.
+//! Included files are tracked like scripts (`include_bytes!`), so editing
+//! one rebuilds. The generated `ScriptMeta::lines()` records which lines
+//! of the expanded source come from which file, so a runtime Lua error
+//! (`user_script:12`) is reported at `lib/util.lua:3`.
 //!
 //! # Rebuilds
 //!
@@ -82,8 +165,10 @@
 //!
 //! This crate only parses the macro input and hands it to `expand`; the
 //! work is done in plain modules that unit tests call directly: `scan`
-//! (the folder), `naming` (file stem -> variant), `lua` (shebang, `---`
-//! header, Lua 5.1 syntax, arity) and `expand` (errors and tokens).
+//! (the folder), `naming` (file stem -> variant and function names),
+//! `include` (`@include` expansion and line spans), `lua` (shebang, `---`
+//! docs, Lua 5.1 syntax, arity), `header` (`@key`/`@arg`/`@return`),
+//! `signature` (header against body) and `expand` (errors and tokens).
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -91,9 +176,12 @@ use proc_macro::TokenStream;
 use std::path::PathBuf;
 
 mod expand;
+mod header;
+mod include;
 mod lua;
 mod naming;
 mod scan;
+mod signature;
 
 fn manifest_dir() -> Option<PathBuf> {
     std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from)

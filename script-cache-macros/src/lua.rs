@@ -122,10 +122,34 @@ pub(crate) struct SyntaxError {
 }
 
 /// How a script uses `KEYS` and `ARGV`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Usage {
     pub(crate) keys: Arity,
     pub(crate) args: Arity,
+    /// Where `KEYS` is used, for messages about a header that disagrees.
+    pub(crate) key_uses: Uses,
+    /// Where `ARGV` is used.
+    pub(crate) arg_uses: Uses,
+}
+
+/// A 1-based line and column of the analyzed source.
+pub(crate) type Position = (usize, usize);
+
+/// Where one of the tables is used.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Uses {
+    /// Every literal index (`KEYS[2]`) with where it is, in source order.
+    pub(crate) literals: Vec<(usize, Position)>,
+    /// The first use that is not a literal index (`KEYS[i]`, `#KEYS`,
+    /// `unpack(KEYS)`), if any.
+    pub(crate) dynamic: Option<Position>,
+}
+
+impl Uses {
+    /// The first literal index above `n`, with its position.
+    pub(crate) fn first_above(&self, n: usize) -> Option<(usize, Position)> {
+        self.literals.iter().copied().find(|(i, _)| *i > n)
+    }
 }
 
 /// Mirror of `script_cache::Arity`.
@@ -133,6 +157,20 @@ pub(crate) struct Usage {
 pub(crate) enum Arity {
     Exact(usize),
     Variadic { min: usize },
+}
+
+impl Arity {
+    /// The smallest number of entries the script needs.
+    pub(crate) fn min(self) -> usize {
+        match self {
+            Arity::Exact(n) | Arity::Variadic { min: n } => n,
+        }
+    }
+
+    /// Whether the table is indexed dynamically.
+    pub(crate) fn is_variadic(self) -> bool {
+        matches!(self, Arity::Variadic { .. })
+    }
 }
 
 impl Default for Arity {
@@ -197,6 +235,8 @@ pub(crate) fn analyze(source: &str) -> Result<Usage, SyntaxError> {
     Ok(Usage {
         keys: v.keys.arity(),
         args: v.args.arity(),
+        key_uses: v.keys.uses(),
+        arg_uses: v.args.uses(),
     })
 }
 
@@ -206,6 +246,8 @@ struct Table {
     literal_uses: usize,
     prefix_uses: usize,
     dynamic: bool,
+    literals: Vec<(usize, Position)>,
+    dynamic_at: Vec<Position>,
 }
 
 impl Table {
@@ -218,6 +260,21 @@ impl Table {
             Arity::Exact(self.max_literal)
         }
     }
+
+    fn uses(&self) -> Uses {
+        let mut literals = self.literals.clone();
+        literals.sort_by_key(|(_, at)| *at);
+        let dynamic = match self.arity() {
+            Arity::Variadic { .. } => self.dynamic_at.iter().min().copied(),
+            Arity::Exact(_) => None,
+        };
+        Uses { literals, dynamic }
+    }
+}
+
+fn position(token: &TokenReference) -> Position {
+    let at = token.token().start_position();
+    (at.line().max(1), at.character().max(1))
 }
 
 #[derive(Default)]
@@ -270,6 +327,9 @@ impl ArityVisitor {
         {
             table.literal_uses += 1;
             table.max_literal = table.max_literal.max(n);
+            table.literals.push((n, position(name)));
+        } else {
+            table.dynamic_at.push(position(name));
         }
     }
 }
@@ -296,6 +356,7 @@ impl Visitor for ArityVisitor {
             && let Some(table) = identifier(name).and_then(|n| self.table(n))
         {
             table.dynamic = true;
+            table.dynamic_at.push(position(name));
         }
     }
 }

@@ -6,6 +6,12 @@
 //! `GetMany`. Stems may use ASCII letters, digits, `_` and `-` only; the
 //! mapped name must start with a letter and be a Rust identifier (`self`
 //! maps to the keyword `Self` and is refused).
+//!
+//! The typed call function is the snake_case of the stem: words split on
+//! `_`, `-` and case changes (`rate-limit`, `RateLimit`, `rateLimit` ->
+//! `rate_limit`; `HTTPGet` -> `http_get`). A Rust keyword becomes a raw
+//! identifier (`loop.lua` -> `Scripts::r#loop`); the four keywords that
+//! cannot be raw (`self`, `Self`, `super`, `crate`) are errors.
 
 use std::collections::BTreeMap;
 
@@ -48,6 +54,122 @@ pub(crate) fn variant_name(stem: &str, file: &str) -> Result<String, NameError> 
         ))),
         Some(_) => Ok(out),
     }
+}
+
+/// Every Rust keyword, strict and reserved, of any edition: these need a
+/// raw identifier (`r#loop`) as a function or parameter name.
+const KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
+    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "Self", "static", "struct", "super", "trait", "true", "try", "type",
+    "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+/// Keywords that cannot be raw identifiers.
+const NOT_RAW: &[&str] = &["self", "Self", "super", "crate"];
+
+/// `name` as a Rust identifier: itself, or `r#name` for a keyword. The
+/// error says what is wrong; the caller names the file and the fix.
+pub(crate) fn rust_ident(name: &str) -> Result<String, String> {
+    if name.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
+        return Err(format!(
+            "contains {bad:?}; use only ASCII letters, digits and `_`"
+        ));
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err("starts with a digit".to_owned());
+    }
+    if name == "_" {
+        return Err("is `_`, which cannot name anything".to_owned());
+    }
+    if NOT_RAW.contains(&name) {
+        return Err(format!(
+            "is the keyword `{name}`, which cannot be a raw identifier"
+        ));
+    }
+    if KEYWORDS.contains(&name) {
+        return Ok(format!("r#{name}"));
+    }
+    Ok(name.to_owned())
+}
+
+/// The snake_case of a file stem: words split on `_`, `-` and case
+/// changes, lower-cased and joined by `_`.
+pub(crate) fn snake_case(stem: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for part in stem.split(['_', '-']).filter(|p| !p.is_empty()) {
+        let chars: Vec<char> = part.chars().collect();
+        let mut word = String::new();
+        for (i, &c) in chars.iter().enumerate() {
+            let prev = i.checked_sub(1).and_then(|j| chars.get(j)).copied();
+            let next = chars.get(i + 1).copied();
+            let boundary = c.is_ascii_uppercase()
+                && match prev {
+                    Some(p) if p.is_ascii_lowercase() || p.is_ascii_digit() => true,
+                    Some(p) if p.is_ascii_uppercase() => {
+                        next.is_some_and(|n| n.is_ascii_lowercase())
+                    }
+                    _ => false,
+                };
+            if boundary && !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            word.push(c.to_ascii_lowercase());
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+    }
+    words.join("_")
+}
+
+/// The typed call function of the script with this stem (a raw
+/// identifier for a keyword, e.g. `r#loop`).
+pub(crate) fn fn_name(stem: &str, file: &str) -> Result<String, NameError> {
+    let snake = snake_case(stem);
+    rust_ident(&snake).map_err(|why| {
+        NameError(format!(
+            "`{file}`: the name of its typed call function, `{snake}`, {why}; rename the file"
+        ))
+    })
+}
+
+/// Reports every typed call function name that more than one file maps
+/// to. `entries` are `(file, function)` pairs.
+pub(crate) fn fn_collisions<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<(String, Vec<String>)> {
+    let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (file, name) in entries {
+        by_name.entry(name).or_default().push(file);
+    }
+    by_name
+        .into_iter()
+        .filter(|(_, files)| files.len() > 1)
+        .map(|(name, files)| {
+            let list = files
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            let (all, but) = if files.len() == 2 {
+                ("both", "one")
+            } else {
+                ("all", "all but one")
+            };
+            (
+                format!("{list} {all} get the typed call function `{name}`; rename {but} of them"),
+                files.iter().map(|f| (*f).to_owned()).collect(),
+            )
+        })
+        .collect()
 }
 
 /// The snake_case file stem that maps to `variant`: the suggestion shown
@@ -188,6 +310,78 @@ mod tests {
                 assert!(g.contains("rename "), "{g}");
             }
         }
+    }
+
+    #[test]
+    fn function_names() {
+        let table: &[(&str, Result<&str, &str>)] = &[
+            ("rate_limit", Ok("rate_limit")),
+            ("rate-limit", Ok("rate_limit")),
+            ("RateLimit", Ok("rate_limit")),
+            ("rateLimit", Ok("rate_limit")),
+            ("HTTPGet", Ok("http_get")),
+            ("lock_acquire_v2", Ok("lock_acquire_v2")),
+            ("getV2Items", Ok("get_v2_items")),
+            ("v2_1", Ok("v2_1")),
+            ("__x__y", Ok("x_y")),
+            ("name", Ok("name")),
+            ("read_only", Ok("read_only")),
+            ("loop", Ok("r#loop")),
+            ("Type", Ok("r#type")),
+            ("gen", Ok("r#gen")),
+            ("async", Ok("r#async")),
+            ("union", Ok("union")),
+            (
+                "super",
+                Err("`super`, is the keyword `super`, which cannot be a raw identifier"),
+            ),
+            ("crate", Err("the keyword `crate`")),
+            ("Self", Err("the keyword `self`")),
+        ];
+        for (stem, want) in table {
+            let got = fn_name(stem, &format!("lua/{stem}.lua"));
+            match (want, &got) {
+                (Ok(w), Ok(g)) => {
+                    assert_eq!(w, g, "stem {stem:?}");
+                    assert!(syn::parse_str::<syn::Ident>(g).is_ok(), "{g}");
+                }
+                (Err(w), Err(NameError(g))) => {
+                    assert!(g.contains(w), "stem {stem:?}: {g:?} lacks {w:?}");
+                    assert!(g.contains("rename the file"), "{g}");
+                }
+                _ => panic!("stem {stem:?}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn identifiers() {
+        assert_eq!(rust_ident("bucket").as_deref(), Ok("bucket"));
+        assert_eq!(rust_ident("now_ms2").as_deref(), Ok("now_ms2"));
+        assert_eq!(rust_ident("type").as_deref(), Ok("r#type"));
+        assert_eq!(rust_ident("_x").as_deref(), Ok("_x"));
+        for (bad, why) in [
+            ("", "is empty"),
+            ("2x", "starts with a digit"),
+            ("a-b", "contains '-'"),
+            ("_", "is `_`"),
+            ("self", "cannot be a raw identifier"),
+        ] {
+            let e = rust_ident(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn function_collisions() {
+        let got = fn_collisions([
+            ("HTTPGet.lua", "http_get"),
+            ("http_get.lua", "http_get"),
+            ("a.lua", "a"),
+        ]);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].0.contains("`HTTPGet.lua` and `http_get.lua` both get the typed call function `http_get`; rename one of them"), "{got:?}");
+        assert_eq!(got[0].1, ["HTTPGet.lua", "http_get.lua"]);
     }
 
     #[test]

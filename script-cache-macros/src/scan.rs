@@ -167,6 +167,28 @@ pub(crate) fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Opt
     })
 }
 
+/// Reads a snippet for `-- @include`, relative to `folder`.
+pub(crate) fn read_snippet(
+    folder: &Folder,
+    rel: &str,
+) -> Result<String, crate::include::ReadError> {
+    use crate::include::ReadError;
+    let abs = folder.abs.join(rel);
+    if abs.is_dir() {
+        return Err(ReadError::Other(
+            ": it is a folder; include a `.lua` file".to_owned(),
+        ));
+    }
+    let bytes = match fs::read(&abs) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
+        Err(e) => return Err(ReadError::Other(format!(": {e}"))),
+    };
+    check_content(&bytes).map_err(ReadError::Other)?;
+    String::from_utf8(bytes)
+        .map_err(|_| ReadError::Other(": the file is not valid UTF-8".to_owned()))
+}
+
 /// Checks that a script's bytes are UTF-8 without a byte order mark. The
 /// error continues a message that starts with the file name.
 pub(crate) fn check_content(bytes: &[u8]) -> Result<(), String> {
@@ -262,6 +284,24 @@ mod tests {
         assert!(list(&folder(dir.path()), &mut errors).is_empty());
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].contains("`lua/bad\u{FFFD}.lua`: the file name is not valid UTF-8"));
+    }
+
+    #[test]
+    fn snippets() {
+        use crate::include::ReadError;
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("lib")).unwrap();
+        fs::write(dir.path().join("lib/u.lua"), "return 1").unwrap();
+        fs::write(dir.path().join("lib/bom.lua"), b"\xEF\xBB\xBFreturn 1").unwrap();
+        let f = folder(dir.path());
+        assert_eq!(read_snippet(&f, "lib/u.lua").as_deref(), Ok("return 1"));
+        assert_eq!(read_snippet(&f, "lib/x.lua"), Err(ReadError::Missing));
+        assert!(
+            matches!(read_snippet(&f, "lib"), Err(ReadError::Other(m)) if m.contains("folder"))
+        );
+        assert!(
+            matches!(read_snippet(&f, "lib/bom.lua"), Err(ReadError::Other(m)) if m.contains("byte order mark"))
+        );
     }
 
     #[test]

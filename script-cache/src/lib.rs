@@ -54,7 +54,11 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = redis::Client::open("redis://127.0.0.1/")?;
 //! let mut con = ScriptCache::new(client.get_connection()?);
-//! let acquired: i64 = Scripts::LockAcquire
+//! // lua/lock_acquire.lua: `-- @key lock`, `-- @arg owner`, `-- @arg ttl_ms`,
+//! // `-- @return integer`: a typed call, checked at compile time.
+//! let acquired: i64 = Scripts::lock_acquire("lock:report", "worker-7", 30_000).invoke(&mut con)?;
+//! // The untyped builder does the same.
+//! let again: i64 = Scripts::LockAcquire
 //!     .key("lock:report")
 //!     .arg("worker-7")
 //!     .arg(30_000)
@@ -63,6 +67,44 @@
 //! let holder: Option<String> = redis::cmd("GET").arg("lock:report").query(&mut con)?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Typed calls and includes
+//!
+//! Every script gets an associated function on the enum, named after the
+//! file (`rate_limit.lua` -> `Scripts::rate_limit`, `loop.lua` ->
+//! `Scripts::r#loop`), whose parameters are the script's keys and then its
+//! args, so a wrong number of arguments is a compile error. Names, order
+//! and the reply type come from the script's header:
+//!
+//! ```lua
+//! --- Token-bucket rate limit.
+//! -- @key bucket          hash holding the bucket state
+//! -- @arg capacity        maximum number of tokens
+//! -- @arg refill_per_sec
+//! -- @arg now_ms
+//! -- @arg cost
+//! -- @return integer      tokens left, or -1 when refused
+//! ```
+//!
+//! With `@return`, the function returns a [`TypedInvocation<R>`] whose
+//! `invoke` gives `R` (`integer` -> `i64`, `string` -> `String`,
+//! `nil-or-string` -> `Option<String>`, `array<integer>` -> `Vec<i64>`, ...;
+//! [`TypedInvocation::invoke_as`] converts to any other type). Without, it
+//! returns an [`Invocation`] and `invoke::<T>` picks the type. Without
+//! `@key`/`@arg` lines, the parameters are `key1.., arg1..` from the literal
+//! `KEYS[n]`/`ARGV[n]` the body reads. A script that indexes `KEYS`
+//! dynamically takes a slice (`-- @key counters...`,
+//! `Scripts::sum_counters(&["a", "b"])`). A header that disagrees with the
+//! body is a compile error. The metadata stays on [`EmbeddedScript`], so
+//! `name.lua` still gets `Scripts::name(..)`.
+//!
+//! A line `-- @include "lib/util.lua"` (relative to the including file,
+//! inside the script folder) is replaced by that snippet at build time,
+//! each file once per script; the SHA-1 covers the expanded source, and a
+//! missing file or an include cycle is a compile error showing the chain.
+//! A Lua runtime error is reported at the original file and line
+//! ([`Error::Script`]'s `location`, e.g. `failed at lib/util.lua:6`).
+//! The full rules are in the docs of the `script-cache-macros` crate.
 //!
 //! # Pipelines and transactions
 //!
@@ -81,7 +123,7 @@
 //! # let mut con = ScriptCache::new(client.get_connection()?);
 //! let mut tx = script_cache::pipe();
 //! tx.atomic()
-//!     .invoke(Scripts::CompareAndSet.key("config").arg("v1").arg("v2"))
+//!     .invoke(Scripts::compare_and_set("config", "v1", "v2"))
 //!     .cmd("INCR").arg("config:version");
 //! let (swapped, version): (i64, i64) = tx.query(&mut con)?;
 //! # Ok(()) }
@@ -145,5 +187,7 @@ pub mod __private {
         Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, UnknownScriptName,
     };
     pub use core;
-    pub use redis::{ToRedisArgs, Value};
+    pub use redis::{ToRedisArgs, ToSingleRedisArg, Value};
+    pub use std::string::String;
+    pub use std::vec::Vec;
 }

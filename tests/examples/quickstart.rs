@@ -20,30 +20,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // First call: SCRIPT LOAD + EVALSHA in one round trip. Then EVALSHA only.
     let now_ms = 1_700_000_000_000_u64;
+    // `Scripts::rate_limit` is the typed call: its parameters (bucket,
+    // capacity, refill_per_sec, now_ms, cost) and its reply type (i64) come
+    // from the `-- @key`/`-- @arg`/`-- @return` header of the script.
     for i in 0..3 {
-        let left: i64 = Scripts::RateLimit
-            .key("quickstart:bucket")
-            .arg(2) // capacity
-            .arg(1) // refill per second
-            .arg(now_ms)
-            .arg(1) // cost
-            .invoke(&mut con)?;
+        let left = Scripts::rate_limit("quickstart:bucket", 2, 1, now_ms, 1).invoke(&mut con)?;
         println!("rate_limit call {i}: {left} tokens left (-1: refused)");
     }
 
     // Scripts and plain commands in one pipeline; unloaded scripts are
     // loaded in the same round trip.
     let mut p = pipe();
-    p.invoke(
-        Scripts::LockAcquire
-            .key("quickstart:lock")
-            .arg("me")
-            .arg(5_000),
-    )
-    .cmd("SET")
-    .arg("quickstart:plain")
-    .arg("hello")
-    .invoke(Scripts::LockRelease.key("quickstart:lock").arg("me"));
+    p.invoke(Scripts::lock_acquire("quickstart:lock", "me", 5_000))
+        .cmd("SET")
+        .arg("quickstart:plain")
+        .arg("hello")
+        .invoke(Scripts::lock_release("quickstart:lock", "me"));
     let (acquired, set, released): (i64, String, i64) = p.query(&mut con)?;
     println!("lock acquired={acquired}, SET={set}, released={released}");
 

@@ -6,7 +6,9 @@
 //!    (the macro emits `include_bytes!` of every script);
 //! 2. deleting a script removes its variant (same mechanism);
 //! 3. adding a script adds a variant, thanks to the one-line `build.rs`
-//!    (`cargo::rerun-if-changed=lua`) the docs ask for.
+//!    (`cargo::rerun-if-changed=lua`) the docs ask for;
+//! 4. changing a snippet that a script includes with `-- @include`
+//!    rebuilds too, and the script's SHA follows the expanded source.
 //!
 //! The scratch crate builds into `<target>/rebuild-scratch`, so reruns are
 //! incremental; it reuses the workspace's `Cargo.lock` so no new versions
@@ -172,4 +174,14 @@ fn change_delete_and_add_all_rebuild() {
     let g = "return 3\n";
     s.write("gamma.lua", g);
     assert_eq!(s.build_and_run(), pairs(&[("alpha", a2), ("gamma", g)]));
+
+    // 4. Includes: the snippet is tracked like a script.
+    fs::create_dir_all(s.lua("lib")).unwrap();
+    s.write("lib/util.lua", "local x = 1\n");
+    s.write("gamma.lua", "-- @include \"lib/util.lua\"\nreturn x\n");
+    let g1 = "local x = 1\nreturn x\n";
+    assert_eq!(s.build_and_run(), pairs(&[("alpha", a2), ("gamma", g1)]));
+    s.write("lib/util.lua", "local x = 2\n");
+    let g2 = "local x = 2\nreturn x\n";
+    assert_eq!(s.build_and_run(), pairs(&[("alpha", a2), ("gamma", g2)]));
 }

@@ -1,0 +1,504 @@
+//! `-- @include "path"`: expanding snippets into a script at build time.
+//!
+//! * A line that holds only `-- @include "path"` (leading and trailing
+//!   blanks allowed) is a directive, wherever it is in the file. The path is
+//!   relative to the folder of the including file, uses `/`, and must stay
+//!   inside the script folder.
+//! * The directive line is replaced by the lines of the snippet, expanded
+//!   recursively. Each file is expanded at most once per script: a later
+//!   directive for the same file, and one for an empty snippet, stay as they
+//!   are (a comment), so every line of the result still has a known origin.
+//! * A missing file, a cycle, a path that leaves the folder, a snippet that
+//!   is not UTF-8 or that has a `#!` shebang (only the script's first line
+//!   may) are errors that show the include chain (`a.lua -> lib/x.lua`).
+//! * A script without directives is returned byte for byte. Otherwise the
+//!   result comes with [`Span`]s: which runs of lines come from which file,
+//!   so errors in the expanded source can name the original file and line.
+
+use std::collections::BTreeMap;
+
+/// A run of lines of the expanded source and where it comes from; mirror of
+/// `script_cache::LineSpan`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// First line in the expanded source (1-based).
+    pub(crate) start: usize,
+    /// Number of lines.
+    pub(crate) len: usize,
+    /// The file, relative to the script folder.
+    pub(crate) file: String,
+    /// The line of `file` that `start` is (1-based).
+    pub(crate) first: usize,
+}
+
+/// A script with its includes expanded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Expanded {
+    /// The source to hash, parse and send.
+    pub(crate) source: String,
+    /// Empty when nothing was included (every line is the script's own).
+    pub(crate) spans: Vec<Span>,
+    /// Every included file, relative to the folder, in the order included.
+    pub(crate) included: Vec<String>,
+    /// The chain that included each file (`["a.lua", "lib/x.lua"]`).
+    chains: BTreeMap<String, Vec<String>>,
+}
+
+impl Expanded {
+    /// The original file and line of line `line` of the expanded source;
+    /// `None` when there are no spans (the line is the script's own).
+    pub(crate) fn locate(&self, line: usize) -> Option<(&str, usize)> {
+        self.spans
+            .iter()
+            .find(|s| line >= s.start && line - s.start < s.len)
+            .map(|s| (s.file.as_str(), s.first + (line - s.start)))
+    }
+
+    /// How `file` was included, e.g. `a.lua -> lib/x.lua`; `None` for the
+    /// script itself.
+    pub(crate) fn chain(&self, file: &str) -> Option<String> {
+        self.chains.get(file).map(|c| c.join(" -> "))
+    }
+}
+
+/// Why a file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReadError {
+    /// It does not exist.
+    Missing,
+    /// Anything else; the text continues "cannot include `path`".
+    Other(String),
+}
+
+/// A problem in some file of the script: its path relative to the folder,
+/// 1-based line and column, and a message that says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) message: String,
+}
+
+/// Expands the includes of `source`, the content of `file` (relative to
+/// the folder). `read` gives the content of another file of the folder.
+/// Every problem is returned; the directive of a failed include is kept.
+pub(crate) fn expand(
+    file: &str,
+    source: &str,
+    read: &mut dyn FnMut(&str) -> Result<String, ReadError>,
+) -> (Expanded, Vec<Problem>) {
+    let mut x = Expander {
+        read,
+        lines: Vec::new(),
+        expanded: Expanded::default(),
+        problems: Vec::new(),
+    };
+    let mut chain = vec![file.to_owned()];
+    x.file(file, source, &mut chain);
+    let Expander {
+        lines,
+        mut expanded,
+        problems,
+        ..
+    } = x;
+    if expanded.included.is_empty() {
+        expanded.source = source.to_owned();
+        return (expanded, problems);
+    }
+    for (text, from, line) in lines {
+        expanded.source.push_str(&text);
+        let at = expanded.spans.last_mut();
+        match at {
+            Some(s) if s.file == from && s.first + s.len == line => s.len += 1,
+            _ => {
+                let start = expanded.spans.last().map_or(1, |s| s.start + s.len);
+                expanded.spans.push(Span {
+                    start,
+                    len: 1,
+                    file: from,
+                    first: line,
+                });
+            }
+        }
+    }
+    (expanded, problems)
+}
+
+struct Expander<'r> {
+    read: &'r mut dyn FnMut(&str) -> Result<String, ReadError>,
+    /// (text with its line ending, file, line in that file)
+    lines: Vec<(String, String, usize)>,
+    expanded: Expanded,
+    problems: Vec<Problem>,
+}
+
+impl Expander<'_> {
+    fn file(&mut self, file: &str, text: &str, chain: &mut Vec<String>) {
+        for (i, segment) in text.split_inclusive('\n').enumerate() {
+            let line = i + 1;
+            let keep = |x: &mut Self| x.lines.push((segment.to_owned(), file.to_owned(), line));
+            let Some((column, written)) = directive(segment) else {
+                keep(self);
+                continue;
+            };
+            let problem = |x: &mut Self, message: String| {
+                x.problems.push(Problem {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    message,
+                })
+            };
+            let written = match written {
+                Ok(written) => written,
+                Err(message) => {
+                    problem(self, message);
+                    keep(self);
+                    continue;
+                }
+            };
+            let target = match resolve(file, written) {
+                Ok(target) => target,
+                Err(why) => {
+                    problem(self, format!("cannot include \"{written}\": {why}"));
+                    keep(self);
+                    continue;
+                }
+            };
+            let via = |chain: &[String]| {
+                let mut all = chain.to_vec();
+                all.push(target.clone());
+                all.join(" -> ")
+            };
+            if chain.contains(&target) {
+                let shown = via(chain);
+                problem(
+                    self,
+                    format!(
+                        "include cycle: {shown}; a snippet cannot include itself, directly or \
+                         through others: remove one of these `@include` lines"
+                    ),
+                );
+                keep(self);
+                continue;
+            }
+            if self.expanded.chains.contains_key(&target) {
+                keep(self); // already expanded once in this script
+                continue;
+            }
+            let content = match (self.read)(&target) {
+                Ok(content) => content,
+                Err(ReadError::Missing) => {
+                    let shown = via(chain);
+                    problem(
+                        self,
+                        format!(
+                            "cannot include \"{written}\": `{target}` does not exist (include \
+                             chain: {shown}); paths are relative to the including file's \
+                             folder: create the file or fix the path"
+                        ),
+                    );
+                    keep(self);
+                    continue;
+                }
+                Err(ReadError::Other(why)) => {
+                    let shown = via(chain);
+                    problem(
+                        self,
+                        format!("cannot include `{target}`{why} (include chain: {shown})"),
+                    );
+                    keep(self);
+                    continue;
+                }
+            };
+            if content.starts_with("#!") {
+                let shown = via(chain);
+                self.problems.push(Problem {
+                    file: target.clone(),
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "a snippet cannot have a `#!` shebang (include chain: {shown}); only \
+                         the first line of a script may: move the flags to the script"
+                    ),
+                });
+                keep(self);
+                continue;
+            }
+            chain.push(target.clone());
+            self.expanded.chains.insert(target.clone(), chain.clone());
+            self.expanded.included.push(target.clone());
+            let before = self.lines.len();
+            self.file(&target, &content, chain);
+            chain.pop();
+            if self.lines.len() == before {
+                keep(self); // an empty snippet: the directive stays
+            } else if let Some((last, _, _)) = self.lines.last_mut()
+                && !last.ends_with('\n')
+            {
+                last.push_str(line_ending(segment));
+            }
+        }
+    }
+}
+
+/// `Some((column, path))` when `line` is an include directive, `Some((_,
+/// Err))` when it looks like one but is malformed.
+fn directive(line: &str) -> Option<(usize, Result<&str, String>)> {
+    let trimmed = line.trim();
+    let column = line.len() - line.trim_start().len() + 1;
+    let rest = trimmed.strip_prefix("--")?;
+    if rest.starts_with('-') || rest.starts_with('[') {
+        return None; // `---` docs, `--[[` block comments
+    }
+    let rest = rest.trim_start().strip_prefix("@include")?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace) || rest.starts_with('"')) {
+        return None; // `@included`, ...
+    }
+    let path = rest
+        .trim()
+        .strip_prefix('"')
+        .and_then(|p| p.strip_suffix('"'))
+        .filter(|p| !p.contains('"'));
+    Some((
+        column,
+        path.ok_or_else(|| {
+            "malformed include: write `-- @include \"lib/file.lua\"` (one path in double \
+             quotes, relative to this file's folder, alone on its line)"
+                .to_owned()
+        }),
+    ))
+}
+
+/// The path of `written`, relative to the folder of `from`, as a path
+/// relative to the script folder (`/`-separated, no `.` or `..`).
+pub(crate) fn resolve(from: &str, written: &str) -> Result<String, String> {
+    if written.is_empty() {
+        return Err("the path is empty".to_owned());
+    }
+    if written.starts_with('/') || written.contains('\\') || written.contains(':') {
+        return Err(
+            "write a relative path with `/` separators (relative to the including file's \
+             folder)"
+                .to_owned(),
+        );
+    }
+    let mut parts: Vec<&str> = from.split('/').collect();
+    parts.pop(); // the file name
+    for part in written.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(
+                        "the path leaves the script folder; snippets must be inside it (in a \
+                         subfolder such as `lib/`)"
+                            .to_owned(),
+                    );
+                }
+            }
+            part => parts.push(part),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+fn line_ending(segment: &str) -> &'static str {
+    if segment.ends_with("\r\n") {
+        "\r\n"
+    } else if segment.ends_with('\n') {
+        "\n"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(files: &[(&str, &str)]) -> impl FnMut(&str) -> Result<String, ReadError> {
+        let files: BTreeMap<String, String> = files
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |path| files.get(path).cloned().ok_or(ReadError::Missing)
+    }
+
+    fn spans(e: &Expanded) -> Vec<(usize, usize, &str, usize)> {
+        e.spans
+            .iter()
+            .map(|s| (s.start, s.len, s.file.as_str(), s.first))
+            .collect()
+    }
+
+    #[test]
+    fn no_includes_is_byte_exact() {
+        let src = "-- @key k\nreturn KEYS[1]\r\n-- not @include \"x\"";
+        let (e, problems) = expand("a.lua", src, &mut with(&[]));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(e.source, src);
+        assert!(e.spans.is_empty() && e.included.is_empty());
+    }
+
+    #[test]
+    fn expands_recursively_with_exact_spans() {
+        let mut read = with(&[
+            (
+                "lib/util.lua",
+                "local function f()\n  -- @include \"strings.lua\"\n  return g()\nend\n",
+            ),
+            ("lib/strings.lua", "local function g()\n  return 1\nend"),
+        ]);
+        let src = "#!lua\n-- @include \"lib/util.lua\"\nreturn f()\n";
+        let (e, problems) = expand("main.lua", src, &mut read);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            e.source,
+            "#!lua\nlocal function f()\nlocal function g()\n  return 1\nend\n  return g()\nend\nreturn f()\n"
+        );
+        assert_eq!(
+            spans(&e),
+            [
+                (1, 1, "main.lua", 1),
+                (2, 1, "lib/util.lua", 1),
+                (3, 3, "lib/strings.lua", 1),
+                (6, 2, "lib/util.lua", 3),
+                (8, 1, "main.lua", 3),
+            ]
+        );
+        assert_eq!(e.included, ["lib/util.lua", "lib/strings.lua"]);
+        assert_eq!(e.locate(4), Some(("lib/strings.lua", 2)));
+        assert_eq!(e.locate(7), Some(("lib/util.lua", 4)));
+        assert_eq!(e.locate(8), Some(("main.lua", 3)));
+        assert_eq!(e.locate(9), None);
+        assert_eq!(
+            e.chain("lib/strings.lua").as_deref(),
+            Some("main.lua -> lib/util.lua -> lib/strings.lua")
+        );
+        assert_eq!(e.chain("main.lua"), None);
+        // Every line of the result has exactly one origin.
+        let total: usize = e.spans.iter().map(|s| s.len).sum();
+        assert_eq!(total, e.source.lines().count());
+    }
+
+    #[test]
+    fn each_file_once_and_empty_snippets_keep_the_directive() {
+        let mut read = with(&[
+            ("lib/a.lua", "local a = 1\n-- @include \"b.lua\"\n"),
+            ("lib/b.lua", "local b = 2\n"),
+            ("lib/empty.lua", ""),
+        ]);
+        let src = "-- @include \"lib/a.lua\"\n  --   @include   \"lib/b.lua\"  \r\n-- @include \"lib/empty.lua\"\nreturn a + b";
+        let (e, problems) = expand("s.lua", src, &mut read);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            e.source,
+            "local a = 1\nlocal b = 2\n  --   @include   \"lib/b.lua\"  \r\n-- @include \"lib/empty.lua\"\nreturn a + b"
+        );
+        assert_eq!(
+            spans(&e),
+            [
+                (1, 1, "lib/a.lua", 1),
+                (2, 1, "lib/b.lua", 1),
+                (3, 3, "s.lua", 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn snippet_without_final_newline_gets_the_directive_ending() {
+        let mut read = with(&[("lib/x.lua", "local x = 1")]);
+        let (e, _) = expand(
+            "s.lua",
+            "-- @include \"lib/x.lua\"\r\nreturn x\n",
+            &mut read,
+        );
+        assert_eq!(e.source, "local x = 1\r\nreturn x\n");
+        let (e, _) = expand("s.lua", "return 1\n-- @include \"lib/x.lua\"", &mut read);
+        assert_eq!(e.source, "return 1\nlocal x = 1");
+    }
+
+    #[test]
+    fn missing_cycle_and_bad_paths_show_the_chain() {
+        let mut read = with(&[
+            ("lib/x.lua", "-- @include \"y.lua\"\n"),
+            (
+                "lib/y.lua",
+                "\n-- @include \"x.lua\"\n-- @include \"nope.lua\"\n",
+            ),
+            ("lib/bang.lua", "#!lua\nreturn 1"),
+        ]);
+        let src = "-- @include \"lib/x.lua\"\n-- @include \"../up.lua\"\n-- @include lib/x.lua\n\
+                   -- @include \"lib/bang.lua\"\n-- @include \"/etc/passwd\"\nreturn 1\n";
+        let (e, problems) = expand("a.lua", src, &mut read);
+        let got: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}:{}:{}: {}", p.file, p.line, p.column, p.message))
+            .collect();
+        let want = [
+            "lib/y.lua:2:1: include cycle: a.lua -> lib/x.lua -> lib/y.lua -> lib/x.lua;",
+            "lib/y.lua:3:1: cannot include \"nope.lua\": `lib/nope.lua` does not exist (include chain: a.lua -> lib/x.lua -> lib/y.lua -> lib/nope.lua)",
+            "a.lua:2:1: cannot include \"../up.lua\": the path leaves the script folder",
+            "a.lua:3:1: malformed include: write `-- @include \"lib/file.lua\"`",
+            "lib/bang.lua:1:1: a snippet cannot have a `#!` shebang (include chain: a.lua -> lib/bang.lua)",
+            "a.lua:5:1: cannot include \"/etc/passwd\": write a relative path",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.starts_with(w), "{g:?} does not start with {w:?}");
+        }
+        // Failed directives stay as comments; lines stay accounted for.
+        let total: usize = e.spans.iter().map(|s| s.len).sum();
+        assert_eq!(total, e.source.lines().count());
+    }
+
+    #[test]
+    fn self_include_is_a_cycle() {
+        let (_, problems) = expand("a.lua", "-- @include \"a.lua\"\n", &mut with(&[]));
+        assert!(
+            problems[0]
+                .message
+                .contains("include cycle: a.lua -> a.lua"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn read_errors_are_reported() {
+        let mut read = |_: &str| Err(ReadError::Other(": the file is not valid UTF-8".to_owned()));
+        let (_, problems) = expand("a.lua", "-- @include \"lib/x.lua\"\n", &mut read);
+        assert_eq!(
+            problems[0].message,
+            "cannot include `lib/x.lua`: the file is not valid UTF-8 (include chain: a.lua -> lib/x.lua)"
+        );
+    }
+
+    #[test]
+    fn directives_and_paths() {
+        assert_eq!(directive("-- @include \"a.lua\"\n"), Some((1, Ok("a.lua"))));
+        assert_eq!(
+            directive("  --@include\"a.lua\"\r\n"),
+            Some((3, Ok("a.lua")))
+        );
+        assert_eq!(directive("--- @include \"a.lua\""), None);
+        assert_eq!(directive("-- @included \"a.lua\""), None);
+        assert_eq!(directive("local x -- @include \"a.lua\""), None);
+        assert!(matches!(directive("-- @include"), Some((1, Err(_)))));
+        assert!(matches!(
+            directive("-- @include \"a.lua\" x"),
+            Some((1, Err(_)))
+        ));
+        assert_eq!(resolve("a.lua", "lib/u.lua").as_deref(), Ok("lib/u.lua"));
+        assert_eq!(resolve("lib/u.lua", "v.lua").as_deref(), Ok("lib/v.lua"));
+        assert_eq!(resolve("lib/u.lua", "./../w.lua").as_deref(), Ok("w.lua"));
+        assert_eq!(
+            resolve("lib/deep/u.lua", "../v.lua").as_deref(),
+            Ok("lib/v.lua")
+        );
+        assert!(resolve("lib/u.lua", "../../v.lua").is_err());
+        assert!(resolve("a.lua", "C:\\x.lua").is_err());
+        assert!(resolve("a.lua", "").is_err());
+    }
+}
