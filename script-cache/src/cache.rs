@@ -250,7 +250,6 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
         let shared = &*self.shared;
         let mut call = Call::new(
             &invocation.handle,
-            &invocation.keys,
             &invocation.args,
             &shared.loaded,
             &shared.counters,
@@ -362,10 +361,10 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for ScriptCache<C> {
 #[cfg(feature = "tokio-comp")]
 impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
     pub(crate) async fn call_value_async(&mut self, invocation: &Invocation) -> Result<Value> {
-        let shared = self.shared.clone();
+        // Borrowed, not cloned: no shared reference-count traffic per call.
+        let (conn, shared) = (&mut self.conn, &*self.shared);
         let mut call = Call::new(
             &invocation.handle,
-            &invocation.keys,
             &invocation.args,
             &shared.loaded,
             &shared.counters,
@@ -375,11 +374,11 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
             match call.next() {
                 Request::Done(result) => return result,
                 Request::One(cmd) => {
-                    let reply = self.conn.req_packed_command(&cmd).await;
+                    let reply = conn.req_packed_command(&cmd).await;
                     call.feed_one(Reply::from_result(reply));
                 }
                 Request::Pipeline(pipe) => {
-                    let replies = self.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
+                    let replies = conn.req_packed_commands(&pipe, 0, pipe.len()).await;
                     call.feed_many(replies);
                 }
                 Request::Wait(mut rx) => {

@@ -17,6 +17,7 @@
 
 use redis::{Cmd, Pipeline, Value};
 
+use crate::args::CallArgs;
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::state::{Caps, Counters, Epoch, LoadDecision, LoadGuard, LoadedSet, NodeKey};
@@ -69,16 +70,16 @@ pub(crate) enum Request {
 }
 
 /// What the last request was, to read its reply.
-enum Sent {
+enum Sent<'a> {
     Nothing,
     Probe,
     Call {
-        sha1: String,
+        sha1: &'a str,
         command: &'static str,
         epoch: Epoch,
     },
     LoadAndCall {
-        sha1: String,
+        sha1: &'a str,
         command: &'static str,
     },
 }
@@ -86,13 +87,12 @@ enum Sent {
 /// One script call in progress.
 pub(crate) struct Call<'a> {
     handle: &'a ScriptHandle,
-    keys: &'a [Vec<u8>],
-    args: &'a [Vec<u8>],
+    args: &'a CallArgs,
     loaded: &'a LoadedSet,
     counters: &'a Counters,
     node: NodeKey,
     coordinate: bool,
-    sent: Sent,
+    sent: Sent<'a>,
     guard: Option<LoadGuard>,
     noscripts: u8,
     steps: u8,
@@ -102,15 +102,13 @@ pub(crate) struct Call<'a> {
 impl<'a> Call<'a> {
     pub(crate) fn new(
         handle: &'a ScriptHandle,
-        keys: &'a [Vec<u8>],
-        args: &'a [Vec<u8>],
+        args: &'a CallArgs,
         loaded: &'a LoadedSet,
         counters: &'a Counters,
         coordinate: bool,
     ) -> Self {
         Call {
             handle,
-            keys,
             args,
             loaded,
             counters,
@@ -144,22 +142,26 @@ impl<'a> Call<'a> {
                 after_reload: true,
             }));
         }
-        let caps = self.loaded.caps(&self.node);
-        if self.needs_caps() && caps == Caps::Unknown {
+        let handle: &'a ScriptHandle = self.handle;
+        let Some((caps, body, decision)) = self.loaded.decide_with(
+            &self.node,
+            self.needs_caps(),
+            |caps| handle.body(caps == Caps::Legacy),
+            self.coordinate,
+        ) else {
             self.sent = Sent::Probe;
             return Request::One(probe_cmd());
-        }
-        let body = self.handle.body(caps == Caps::Legacy);
+        };
         let command = if self.handle.read_only() && caps == Caps::Modern {
             "EVALSHA_RO"
         } else {
             "EVALSHA"
         };
-        let call = eval_cmd(command, body.sha1, self.keys, self.args);
-        match self.loaded.decide(&self.node, body.sha1, self.coordinate) {
+        let call = self.args.eval_cmd(command, body.sha1);
+        match decision {
             LoadDecision::Loaded(epoch) => {
                 self.sent = Sent::Call {
-                    sha1: body.sha1.to_owned(),
+                    sha1: body.sha1,
                     command,
                     epoch,
                 };
@@ -168,7 +170,7 @@ impl<'a> Call<'a> {
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
                 self.sent = Sent::LoadAndCall {
-                    sha1: body.sha1.to_owned(),
+                    sha1: body.sha1,
                     command,
                 };
                 let mut pipe = redis::pipe();
@@ -198,7 +200,7 @@ impl<'a> Call<'a> {
                 epoch,
             } => {
                 self.counters.called(1);
-                self.read_call(reply, &sha1, command, epoch);
+                self.read_call(reply, sha1, command, epoch);
             }
             Sent::LoadAndCall { .. } | Sent::Nothing => {
                 self.outcome = Some(Err(Error::redis(
@@ -229,7 +231,7 @@ impl<'a> Call<'a> {
         let mut replies = match replies {
             Ok(values) if values.len() == 2 => values.into_iter().map(Reply::from_value),
             Ok(values) => {
-                self.release(&sha1);
+                self.release(sha1);
                 self.outcome = Some(Err(Error::redis(
                     Some(&self.id()),
                     redis::RedisError::from((
@@ -241,7 +243,7 @@ impl<'a> Call<'a> {
                 return;
             }
             Err(e) => {
-                self.release(&sha1);
+                self.release(sha1);
                 self.outcome = Some(Err(Error::redis(Some(&self.id()), e)));
                 return;
             }
@@ -250,7 +252,7 @@ impl<'a> Call<'a> {
             return;
         };
         self.counters.called(1);
-        let script = self.handle.id_for(&sha1);
+        let script = self.handle.id_for(sha1);
         if let Reply::Server(e) = &load
             && self.handle.has_shebang()
             && is_shebang_rejection(e)
@@ -258,20 +260,20 @@ impl<'a> Call<'a> {
             // The server does not take shebangs although it looked like it
             // would (COMMAND was refused, or a failover to an older server):
             // use the legacy body.
-            self.release(&sha1);
+            self.release(sha1);
             self.loaded.set_caps(&self.node, Caps::Legacy);
             return;
         }
         if let Err(e) = confirm_load(load, &script) {
-            self.release(&sha1);
+            self.release(sha1);
             self.outcome = Some(Err(e));
             return;
         }
-        let epoch = self.loaded.mark_loaded(&self.node, &sha1);
+        let epoch = self.loaded.mark_loaded(&self.node, sha1);
         self.counters.loaded(1);
         // Wakes the tasks waiting for this load.
         self.guard = None;
-        self.read_call(call, &sha1, command, epoch);
+        self.read_call(call, sha1, command, epoch);
     }
 
     /// Gives up a load: forget "loading" and wake the waiting tasks, which
@@ -282,7 +284,8 @@ impl<'a> Call<'a> {
     }
 
     fn read_call(&mut self, reply: Reply, sha1: &str, command: &'static str, epoch: Epoch) {
-        let script = self.handle.id_for(sha1);
+        // Names the script in errors only: the success path allocates nothing.
+        let script = || self.handle.id_for(sha1);
         match reply {
             Reply::Value(v) => self.outcome = Some(Ok(v)),
             Reply::Server(e) if e.is("NOSCRIPT") => {
@@ -297,7 +300,7 @@ impl<'a> Call<'a> {
                 }
                 if self.noscripts > 1 {
                     self.outcome = Some(Err(Error::NoScript {
-                        script,
+                        script: script(),
                         after_reload: true,
                     }));
                 }
@@ -309,11 +312,11 @@ impl<'a> Call<'a> {
             }
             Reply::Server(e) => {
                 let error = e
-                    .into_call_error(&script, command)
+                    .into_call_error(&script(), command)
                     .located(|line| self.handle.locate(line));
                 self.outcome = Some(Err(error));
             }
-            Reply::Client(e) => self.outcome = Some(Err(Error::redis(Some(&script), e))),
+            Reply::Client(e) => self.outcome = Some(Err(Error::redis(Some(&script()), e))),
         }
     }
 }
@@ -356,19 +359,6 @@ pub(crate) fn caps_from_probe(reply: Reply) -> Result<Caps, redis::RedisError> {
 pub(crate) fn load_cmd(source: &str) -> Cmd {
     let mut cmd = redis::cmd("SCRIPT");
     cmd.arg("LOAD").arg(source);
-    cmd
-}
-
-/// `EVALSHA <sha1> <numkeys> keys... args...`.
-pub(crate) fn eval_cmd(command: &str, sha1: &str, keys: &[Vec<u8>], args: &[Vec<u8>]) -> Cmd {
-    let mut cmd = redis::cmd(command);
-    cmd.arg(sha1).arg(keys.len());
-    for key in keys {
-        cmd.arg(key.as_slice());
-    }
-    for arg in args {
-        cmd.arg(arg.as_slice());
-    }
     cmd
 }
 
@@ -431,7 +421,8 @@ mod tests {
         let sha = handle.sha1().to_owned();
         let loaded = LoadedSet::default();
         let counters = Counters::default();
-        let mut call = Call::new(&handle, &[], &[], &loaded, &counters, false);
+        let args = CallArgs::default();
+        let mut call = Call::new(&handle, &args, &loaded, &counters, false);
 
         // Cold: load + call; the server confirms the load but the call
         // meets NOSCRIPT (flushed in between).
@@ -467,7 +458,8 @@ mod tests {
         let loaded = LoadedSet::default();
         let _ = loaded.mark_loaded(&NodeKey::SINGLE, &sha);
         let counters = Counters::default();
-        let mut call = Call::new(&handle, &[], &[], &loaded, &counters, false);
+        let args = CallArgs::default();
+        let mut call = Call::new(&handle, &args, &loaded, &counters, false);
         let Request::One(_) = call.next() else {
             panic!("expected EVALSHA only")
         };
@@ -493,7 +485,8 @@ mod tests {
         let loaded = LoadedSet::default();
         let _ = loaded.mark_loaded(&NodeKey::SINGLE, &sha);
         let counters = Counters::default();
-        let mut call = Call::new(&handle, &[], &[], &loaded, &counters, false);
+        let args = CallArgs::default();
+        let mut call = Call::new(&handle, &args, &loaded, &counters, false);
         let Request::One(_) = call.next() else {
             panic!("expected EVALSHA only")
         };

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 
 use redis::{FromRedisValue, ToRedisArgs};
 
+use crate::args::CallArgs;
 use crate::cache::ScriptCache;
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
@@ -23,8 +24,7 @@ use crate::script::ScriptMeta;
 #[derive(Clone)]
 pub struct Invocation {
     pub(crate) handle: ScriptHandle,
-    pub(crate) keys: Vec<Vec<u8>>,
-    pub(crate) args: Vec<Vec<u8>>,
+    pub(crate) args: CallArgs,
 }
 
 impl fmt::Debug for Invocation {
@@ -32,8 +32,8 @@ impl fmt::Debug for Invocation {
         f.debug_struct("Invocation")
             .field("script", &self.handle.name())
             .field("sha1", &self.handle.sha1())
-            .field("keys", &self.keys.len())
-            .field("args", &self.args.len())
+            .field("keys", &self.args.key_count())
+            .field("args", &self.args.arg_count())
             .finish()
     }
 }
@@ -42,8 +42,7 @@ impl Invocation {
     pub(crate) fn new(handle: ScriptHandle) -> Self {
         Invocation {
             handle,
-            keys: Vec::new(),
-            args: Vec::new(),
+            args: CallArgs::default(),
         }
     }
 
@@ -55,13 +54,13 @@ impl Invocation {
     /// Appends to `KEYS` (a value that expands to several, like a slice,
     /// appends them all).
     pub fn key<K: ToRedisArgs>(mut self, key: K) -> Self {
-        key.write_redis_args(&mut self.keys);
+        self.args.push(&key, true);
         self
     }
 
     /// Appends to `ARGV` (a value that expands to several appends them all).
     pub fn arg<A: ToRedisArgs>(mut self, arg: A) -> Self {
-        arg.write_redis_args(&mut self.args);
+        self.args.push(&arg, false);
         self
     }
 
@@ -72,12 +71,12 @@ impl Invocation {
 
     /// How many keys were given.
     pub fn key_count(&self) -> usize {
-        self.keys.len()
+        self.args.key_count()
     }
 
     /// How many arguments were given.
     pub fn arg_count(&self) -> usize {
-        self.args.len()
+        self.args.arg_count()
     }
 
     /// Runs the script on `con` (loading it first if this connection has

@@ -4,8 +4,9 @@ use std::collections::HashSet;
 
 use redis::{Cmd, FromRedisValue, ToRedisArgs, Value};
 
+use crate::args::CallArgs;
 use crate::cache::ScriptCache;
-use crate::call::{Reply, caps_from_probe, confirm_load, eval_cmd, load_cmd, probe_cmd};
+use crate::call::{Reply, caps_from_probe, confirm_load, load_cmd, probe_cmd};
 use crate::error::{Error, Result};
 use crate::invocation::Invocation;
 use crate::state::{Caps, Epoch, NodeKey};
@@ -50,24 +51,56 @@ pub fn pipe() -> Pipeline {
     Pipeline::default()
 }
 
-/// What one entry of the wire pipeline is.
-enum Slot {
-    /// `SCRIPT LOAD` of the script with this body SHA-1 (index into loads).
-    Load(usize),
-    /// The caller's entry with this index.
-    Entry(usize),
-}
-
-/// A pipeline ready to send, and how to read its replies.
-struct Wire {
-    pipe: redis::Pipeline,
-    /// One slot per command between `MULTI` and `EXEC` (or per command).
-    slots: Vec<Slot>,
-    /// (script entry index that caused the load, body SHA-1)
-    loads: Vec<(usize, String)>,
+/// What to send for a pipeline, given what the connection knows: the loads
+/// to put in front, and per entry the body SHA-1 and command of its script.
+struct Plan<'p> {
+    /// (script entry that caused the load, body SHA-1, body source)
+    loads: Vec<(usize, &'p str, &'p str)>,
     /// Body SHA-1, command, and the load confirmation relied on (if the
     /// script was confirmed when the pipeline was built), per script entry.
-    shas: Vec<Option<(String, &'static str, Option<Epoch>)>>,
+    shas: Vec<Option<(&'p str, &'static str, Option<Epoch>)>>,
+}
+
+impl Plan<'_> {
+    /// Commands sent, `MULTI`/`EXEC` excluded.
+    fn len(&self) -> usize {
+        self.loads.len() + self.shas.len()
+    }
+}
+
+/// Where the commands of a pipeline are written: packed bytes for a sync
+/// connection (no command is copied), a `redis::Pipeline` for an async one
+/// (what its API takes).
+trait Sink {
+    fn command(&mut self, cmd: &Cmd);
+    fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str);
+}
+
+/// Packed bytes; `scratch` is reused for every script call.
+struct Packed {
+    bytes: Vec<u8>,
+    scratch: Cmd,
+}
+
+impl Sink for Packed {
+    fn command(&mut self, cmd: &Cmd) {
+        cmd.write_packed_command(&mut self.bytes);
+    }
+
+    fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str) {
+        args.write_eval(&mut self.scratch, command, sha1);
+        self.scratch.write_packed_command(&mut self.bytes);
+    }
+}
+
+impl Sink for redis::Pipeline {
+    fn command(&mut self, cmd: &Cmd) {
+        self.add_command(cmd.clone());
+    }
+
+    fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str) {
+        self.add_command(args.eval_cmd(command, sha1));
+    }
 }
 
 impl Pipeline {
@@ -145,74 +178,80 @@ impl Pipeline {
         })
     }
 
-    /// Builds the commands to send given what the connection knows.
-    fn wire<C>(&self, con: &ScriptCache<C>, caps: Caps) -> Wire {
+    /// Decides what to send given what the connection knows.
+    fn plan<C>(&self, con: &ScriptCache<C>, caps: Caps) -> Plan<'_> {
         let node = NodeKey::SINGLE;
-        let loaded = &con.shared.loaded;
-        let mut loads: Vec<(usize, String)> = Vec::new();
-        let mut load_cmds = Vec::new();
+        let force = self.atomic && self.always_load;
+        let mut loads: Vec<(usize, &str, &str)> = Vec::new();
         let mut shas = Vec::with_capacity(self.entries.len());
-        let mut calls = Vec::with_capacity(self.entries.len());
+        // One lock for the whole pipeline.
+        let mut epochs = con
+            .shared
+            .loaded
+            .loaded_epochs(
+                &node,
+                self.entries.iter().filter_map(|e| match e {
+                    Entry::Script(inv) => Some(inv.handle.body(caps == Caps::Legacy).sha1),
+                    Entry::Cmd(_) => None,
+                }),
+            )
+            .into_iter();
         for (index, entry) in self.entries.iter().enumerate() {
-            match entry {
-                Entry::Cmd(cmd) => {
-                    shas.push(None);
-                    calls.push(cmd.clone());
+            let Entry::Script(inv) = entry else {
+                shas.push(None);
+                continue;
+            };
+            let body = inv.handle.body(caps == Caps::Legacy);
+            let epoch = epochs.next().flatten();
+            let queued = loads.iter().any(|(_, sha, _)| *sha == body.sha1);
+            if !queued && (force || epoch.is_none()) {
+                loads.push((index, body.sha1, body.source));
+            }
+            let command = if inv.handle.read_only() && caps == Caps::Modern {
+                "EVALSHA_RO"
+            } else {
+                "EVALSHA"
+            };
+            shas.push(Some((body.sha1, command, epoch)));
+        }
+        Plan { loads, shas }
+    }
+
+    /// Writes the commands of `plan`: `MULTI` if atomic, the loads, the
+    /// entries, `EXEC`.
+    fn emit(&self, plan: &Plan<'_>, sink: &mut impl Sink) {
+        if self.atomic {
+            sink.command(&redis::cmd("MULTI"));
+        }
+        for (_, _, source) in &plan.loads {
+            sink.command(&load_cmd(source));
+        }
+        for (entry, sha) in self.entries.iter().zip(&plan.shas) {
+            match (entry, sha) {
+                (Entry::Script(inv), Some((sha1, command, _))) => {
+                    sink.eval(&inv.args, command, sha1)
                 }
-                Entry::Script(inv) => {
-                    let body = inv.handle.body(caps == Caps::Legacy);
-                    let force = self.atomic && self.always_load;
-                    let queued = loads.iter().any(|(_, sha)| sha == body.sha1);
-                    let epoch = loaded.loaded_epoch(&node, body.sha1);
-                    if !queued && (force || epoch.is_none()) {
-                        loads.push((index, body.sha1.to_owned()));
-                        load_cmds.push(load_cmd(body.source));
-                    }
-                    let command = if inv.handle.read_only() && caps == Caps::Modern {
-                        "EVALSHA_RO"
-                    } else {
-                        "EVALSHA"
-                    };
-                    calls.push(eval_cmd(command, body.sha1, &inv.keys, &inv.args));
-                    shas.push(Some((body.sha1.to_owned(), command, epoch)));
-                }
+                (Entry::Cmd(cmd), _) => sink.command(cmd),
+                // A script entry always has its SHA-1 in the plan.
+                (Entry::Script(_), None) => {}
             }
         }
-        let mut pipe = redis::pipe();
-        let mut slots = Vec::with_capacity(load_cmds.len() + calls.len());
         if self.atomic {
-            pipe.cmd("MULTI");
-        }
-        for (i, cmd) in load_cmds.into_iter().enumerate() {
-            pipe.add_command(cmd);
-            slots.push(Slot::Load(i));
-        }
-        for (i, cmd) in calls.into_iter().enumerate() {
-            pipe.add_command(cmd);
-            slots.push(Slot::Entry(i));
-        }
-        if self.atomic {
-            pipe.cmd("EXEC");
-        }
-        Wire {
-            pipe,
-            slots,
-            loads,
-            shas,
+            sink.command(&redis::cmd("EXEC"));
         }
     }
 
-    /// Reads the raw replies of a [`Wire`] into one result per entry.
+    /// Reads the raw replies of a [`Plan`] into one result per entry.
     fn read<C>(
         &self,
         con: &ScriptCache<C>,
-        wire: &Wire,
+        wire: &Plan<'_>,
         replies: redis::RedisResult<Vec<Value>>,
     ) -> Result<Option<Vec<Result<Value>>>> {
         let node = NodeKey::SINGLE;
         let shared = &con.shared;
         let mut replies = replies?;
-        let n = wire.slots.len();
+        let n = wire.len();
         let values: Vec<Value> = if self.atomic {
             // MULTI's OK, n QUEUED (or queueing errors), then EXEC's reply.
             let exec = replies.pop();
@@ -249,65 +288,64 @@ impl Pipeline {
         let mut results: Vec<Result<Value>> = Vec::with_capacity(self.entries.len());
         let mut confirmed = 0;
         let mut calls = 0;
-        for (slot, value) in wire.slots.iter().zip(values) {
-            match *slot {
-                Slot::Load(i) => {
-                    let (entry, sha1) = &wire.loads[i];
-                    let script = self.script_id(*entry, sha1);
-                    let error = confirm_load(Reply::from_value(value), &script).err();
-                    if error.is_none() {
-                        let epoch = shared.loaded.mark_loaded(&node, sha1);
-                        confirmed_now.push((sha1, epoch));
-                        confirmed += 1;
-                    }
-                    load_errors.push(error);
-                }
-                Slot::Entry(i) => {
-                    let result = match (&self.entries[i], &wire.shas[i]) {
-                        (Entry::Script(inv), Some((sha1, command, epoch))) => {
-                            calls += 1;
-                            let script = inv.handle.id_for(sha1);
-                            match Reply::from_value(value) {
-                                Reply::Value(v) => Ok(v),
-                                Reply::Server(e) if e.is("NOSCRIPT") => {
-                                    let relied_on = confirmed_now
-                                        .iter()
-                                        .find(|(s, _)| s == sha1)
-                                        .map(|(_, e)| *e)
-                                        .or(*epoch);
-                                    if let Some(epoch) = relied_on {
-                                        let _ = shared.loaded.mark_unloaded(&node, sha1, epoch);
-                                    }
-                                    // A failed load explains the NOSCRIPT
-                                    // better than NOSCRIPT itself.
-                                    let cause = wire
-                                        .loads
-                                        .iter()
-                                        .position(|(_, s)| s == sha1)
-                                        .and_then(|l| load_errors.get_mut(l))
-                                        .and_then(Option::take);
-                                    Err(cause.unwrap_or(Error::NoScript {
-                                        script,
-                                        after_reload: false,
-                                    }))
-                                }
-                                Reply::Server(e) => Err(e
-                                    .into_call_error(&script, command)
-                                    .located(|line| inv.handle.locate(line))),
-                                Reply::Client(e) => Err(Error::redis(Some(&script), e)),
-                            }
-                        }
-                        _ => match value {
-                            Value::ServerError(e) => Err(Error::Command {
-                                index: i,
-                                source: e.into(),
-                            }),
-                            v => Ok(v),
-                        },
-                    };
-                    results.push(result);
-                }
+        // The loads' replies come first (`zip` stops pulling from `values`
+        // when the loads run out), then one per entry.
+        let mut values = values.into_iter();
+        for (&(entry, sha1, _), value) in wire.loads.iter().zip(values.by_ref()) {
+            let script = self.script_id(entry, sha1);
+            let error = confirm_load(Reply::from_value(value), &script).err();
+            if error.is_none() {
+                let epoch = shared.loaded.mark_loaded(&node, sha1);
+                confirmed_now.push((sha1, epoch));
+                confirmed += 1;
             }
+            load_errors.push(error);
+        }
+        for (i, value) in values.enumerate() {
+            let result = match (&self.entries[i], &wire.shas[i]) {
+                (Entry::Script(inv), Some((sha1, command, epoch))) => {
+                    calls += 1;
+                    // Errors only: success allocates nothing.
+                    let script = || inv.handle.id_for(sha1);
+                    match Reply::from_value(value) {
+                        Reply::Value(v) => Ok(v),
+                        Reply::Server(e) if e.is("NOSCRIPT") => {
+                            let relied_on = confirmed_now
+                                .iter()
+                                .find(|(s, _)| s == sha1)
+                                .map(|(_, e)| *e)
+                                .or(*epoch);
+                            if let Some(epoch) = relied_on {
+                                let _ = shared.loaded.mark_unloaded(&node, sha1, epoch);
+                            }
+                            // A failed load explains the NOSCRIPT
+                            // better than NOSCRIPT itself.
+                            let cause = wire
+                                .loads
+                                .iter()
+                                .position(|(_, s, _)| s == sha1)
+                                .and_then(|l| load_errors.get_mut(l))
+                                .and_then(Option::take);
+                            Err(cause.unwrap_or_else(|| Error::NoScript {
+                                script: script(),
+                                after_reload: false,
+                            }))
+                        }
+                        Reply::Server(e) => Err(e
+                            .into_call_error(&script(), command)
+                            .located(|line| inv.handle.locate(line))),
+                        Reply::Client(e) => Err(Error::redis(Some(&script()), e)),
+                    }
+                }
+                _ => match value {
+                    Value::ServerError(e) => Err(Error::Command {
+                        index: i,
+                        source: e.into(),
+                    }),
+                    v => Ok(v),
+                },
+            };
+            results.push(result);
         }
         shared.counters.loaded(confirmed);
         shared.counters.called(calls);
@@ -344,7 +382,7 @@ impl Pipeline {
         let mut values = Vec::with_capacity(results.len());
         for (i, result) in results.into_iter().enumerate() {
             let value = result?;
-            if !self.ignored.contains(&i) {
+            if self.ignored.is_empty() || !self.ignored.contains(&i) {
                 values.push(value);
             }
         }
@@ -386,11 +424,15 @@ impl Pipeline {
             let reply = Reply::from_result(con.conn.req_command(&probe_cmd()));
             con.shared.loaded.set_caps(&node, caps_from_probe(reply)?);
         }
-        let wire = self.wire(con, con.shared.loaded.caps(&node));
-        let replies =
-            con.conn
-                .req_packed_commands(&wire.pipe.get_packed_pipeline(), 0, wire.pipe.len());
-        self.read(con, &wire, replies)
+        let plan = self.plan(con, con.shared.loaded.caps(&node));
+        let mut packed = Packed {
+            bytes: Vec::with_capacity(64 * (plan.len() + 2)),
+            scratch: Cmd::with_capacity(8, 128),
+        };
+        self.emit(&plan, &mut packed);
+        let count = plan.len() + if self.atomic { 2 } else { 0 };
+        let replies = con.conn.req_packed_commands(&packed.bytes, 0, count);
+        self.read(con, &plan, replies)
     }
 
     /// Async [`query`](Pipeline::query).
@@ -425,12 +467,11 @@ impl Pipeline {
             let reply = Reply::from_result(con.conn.req_packed_command(&probe_cmd()).await);
             con.shared.loaded.set_caps(&node, caps_from_probe(reply)?);
         }
-        let wire = self.wire(con, con.shared.loaded.caps(&node));
-        let replies = con
-            .conn
-            .req_packed_commands(&wire.pipe, 0, wire.pipe.len())
-            .await;
-        self.read(con, &wire, replies)
+        let plan = self.plan(con, con.shared.loaded.caps(&node));
+        let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
+        self.emit(&plan, &mut pipe);
+        let replies = con.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
+        self.read(con, &plan, replies)
     }
 }
 

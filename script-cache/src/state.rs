@@ -9,6 +9,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+/// The keys are SHA-1 hex digests and node addresses chosen by the
+/// application, not by an attacker, so SipHash's flooding resistance buys
+/// nothing here and costs more than the rest of the lookup on every call.
+type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+
 /// Which server node a piece of state belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct NodeKey(Option<Arc<str>>);
@@ -48,14 +53,14 @@ enum LoadState {
 
 #[derive(Debug, Default)]
 struct NodeState {
-    scripts: HashMap<Arc<str>, LoadState>,
+    scripts: FastMap<Arc<str>, LoadState>,
     caps: Caps,
 }
 
 /// Which scripts each node has confirmed. Shared by clones of a cache.
 #[derive(Debug, Default)]
 pub(crate) struct LoadedSet {
-    nodes: Mutex<HashMap<NodeKey, NodeState>>,
+    nodes: Mutex<FastMap<NodeKey, NodeState>>,
     epochs: AtomicU64,
 }
 
@@ -81,8 +86,23 @@ pub(crate) struct LoadGuard {
 }
 
 impl LoadedSet {
-    fn lock(&self) -> MutexGuard<'_, HashMap<NodeKey, NodeState>> {
+    fn lock(&self) -> MutexGuard<'_, FastMap<NodeKey, NodeState>> {
         self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// [`loaded_epoch`](Self::loaded_epoch) of several scripts, under one lock.
+    pub(crate) fn loaded_epochs<'s>(
+        &self,
+        node: &NodeKey,
+        shas: impl Iterator<Item = &'s str>,
+    ) -> Vec<Option<Epoch>> {
+        let nodes = self.lock();
+        let state = nodes.get(node);
+        shas.map(|sha1| match state.and_then(|n| n.scripts.get(sha1)) {
+            Some(LoadState::Loaded(epoch)) => Some(*epoch),
+            _ => None,
+        })
+        .collect()
     }
 
     /// Whether `sha1` is confirmed on `node`.
@@ -99,12 +119,32 @@ impl LoadedSet {
         }
     }
 
+    /// [`caps`](Self::caps) and [`decide`](Self::decide) under one lock:
+    /// `None` when the script needs the capabilities and they are unknown
+    /// (probe first); else the capabilities, the body `body(caps)` picked,
+    /// and the decision for that body.
+    pub(crate) fn decide_with<'b>(
+        &self,
+        node: &NodeKey,
+        needs_caps: bool,
+        body: impl FnOnce(Caps) -> crate::handle::Body<'b>,
+        coordinate: bool,
+    ) -> Option<(Caps, crate::handle::Body<'b>, LoadDecision)> {
+        let mut nodes = self.lock();
+        let state = nodes.entry(node.clone()).or_default();
+        if needs_caps && state.caps == Caps::Unknown {
+            return None;
+        }
+        let caps = state.caps;
+        let body = body(caps);
+        let decision = Self::decide_in(state, body.sha1, coordinate);
+        Some((caps, body, decision))
+    }
+
     /// Decides how to call a script. `coordinate` makes concurrent callers
     /// wait for one loader (async, shared connections); without it every
     /// caller that finds the script unloaded loads it.
-    pub(crate) fn decide(&self, node: &NodeKey, sha1: &str, coordinate: bool) -> LoadDecision {
-        let mut nodes = self.lock();
-        let state = nodes.entry(node.clone()).or_default();
+    fn decide_in(state: &mut NodeState, sha1: &str, coordinate: bool) -> LoadDecision {
         match state.scripts.get(sha1) {
             Some(LoadState::Loaded(epoch)) => LoadDecision::Loaded(*epoch),
             #[cfg(feature = "tokio-comp")]
