@@ -48,6 +48,11 @@ impl CallArgs {
         self.entries.len() - self.keys
     }
 
+    /// About how many bytes the entries take packed (RESP headers included).
+    pub(crate) fn packed_size_hint(&self) -> usize {
+        self.data.len() + 16 * self.entries.len()
+    }
+
     /// The entries that are keys (`true`) or arguments (`false`), in order.
     fn iter(&self, keys: bool) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;

@@ -7,7 +7,7 @@ use redis::{Cmd, FromRedisValue, ToRedisArgs, Value};
 use crate::args::CallArgs;
 use crate::cache::ScriptCache;
 use crate::call::{Reply, caps_from_probe, confirm_load, load_cmd, probe_cmd};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerReply};
 use crate::invocation::Invocation;
 use crate::state::{Caps, Epoch, NodeKey};
 
@@ -66,6 +66,17 @@ impl Plan<'_> {
     fn len(&self) -> usize {
         self.loads.len() + self.shas.len()
     }
+}
+
+/// The replies of a pipeline's entries, loads stripped.
+#[derive(Default)]
+struct Replies {
+    /// One per entry; an entry that failed holds `Nil` here.
+    values: Vec<Value>,
+    /// The failed entries, in order, with why.
+    errors: Vec<(usize, Error)>,
+    /// A failed load whose call did not report it.
+    unreported: Option<Error>,
 }
 
 /// Where the commands of a pipeline are written: packed bytes for a sync
@@ -217,6 +228,21 @@ impl Pipeline {
         Plan { loads, shas }
     }
 
+    /// About how many bytes the packed commands of `plan` take, so the
+    /// buffer is allocated once in the common case.
+    fn packed_size_hint(&self, plan: &Plan<'_>) -> usize {
+        let loads: usize = plan.loads.iter().map(|(_, _, src)| src.len() + 48).sum();
+        let entries: usize = self
+            .entries
+            .iter()
+            .map(|e| match e {
+                Entry::Script(inv) => 96 + inv.args.packed_size_hint(),
+                Entry::Cmd(_) => 64,
+            })
+            .sum();
+        loads + entries + 32
+    }
+
     /// Writes the commands of `plan`: `MULTI` if atomic, the loads, the
     /// entries, `EXEC`.
     fn emit(&self, plan: &Plan<'_>, sink: &mut impl Sink) {
@@ -241,13 +267,15 @@ impl Pipeline {
         }
     }
 
-    /// Reads the raw replies of a [`Plan`] into one result per entry.
+    /// Reads the raw replies of a [`Plan`]: confirms the loads, strips
+    /// their replies, classifies the error replies. `None` when a `WATCH`ed
+    /// key aborted the transaction.
     fn read<C>(
         &self,
         con: &ScriptCache<C>,
         wire: &Plan<'_>,
         replies: redis::RedisResult<Vec<Value>>,
-    ) -> Result<Option<Vec<Result<Value>>>> {
+    ) -> Result<Option<Replies>> {
         let node = NodeKey::SINGLE;
         let shared = &con.shared;
         let mut replies = replies?;
@@ -283,81 +311,78 @@ impl Pipeline {
             )));
         };
 
+        let mut values = values;
         let mut load_errors: Vec<Option<Error>> = Vec::with_capacity(wire.loads.len());
         let mut confirmed_now: Vec<(&str, Epoch)> = Vec::with_capacity(wire.loads.len());
-        let mut results: Vec<Result<Value>> = Vec::with_capacity(self.entries.len());
-        let mut confirmed = 0;
-        let mut calls = 0;
-        // The loads' replies come first (`zip` stops pulling from `values`
-        // when the loads run out), then one per entry.
-        let mut values = values.into_iter();
-        for (&(entry, sha1, _), value) in wire.loads.iter().zip(values.by_ref()) {
+        // The loads' replies come first; what is left is one per entry.
+        for (&(entry, sha1, _), value) in wire.loads.iter().zip(values.drain(..wire.loads.len())) {
             let script = self.script_id(entry, sha1);
             let error = confirm_load(Reply::from_value(value), &script).err();
             if error.is_none() {
-                let epoch = shared.loaded.mark_loaded(&node, sha1);
-                confirmed_now.push((sha1, epoch));
-                confirmed += 1;
+                confirmed_now.push((sha1, shared.loaded.mark_loaded(&node, sha1)));
             }
             load_errors.push(error);
         }
-        for (i, value) in values.enumerate() {
-            let result = match (&self.entries[i], &wire.shas[i]) {
+        shared.counters.loaded(confirmed_now.len() as u64);
+        shared
+            .counters
+            .called(wire.shas.iter().filter(|s| s.is_some()).count() as u64);
+        // Only error replies need more than a look: the values stay where
+        // they are, and each error is classified and taken out.
+        let mut errors = Vec::new();
+        for (i, value) in values.iter_mut().enumerate() {
+            if !matches!(value, Value::ServerError(_)) {
+                continue;
+            }
+            let Value::ServerError(e) = std::mem::take(value) else {
+                continue;
+            };
+            let error = match (&self.entries[i], &wire.shas[i]) {
                 (Entry::Script(inv), Some((sha1, command, epoch))) => {
-                    calls += 1;
-                    // Errors only: success allocates nothing.
-                    let script = || inv.handle.id_for(sha1);
-                    match Reply::from_value(value) {
-                        Reply::Value(v) => Ok(v),
-                        Reply::Server(e) if e.is("NOSCRIPT") => {
-                            let relied_on = confirmed_now
-                                .iter()
-                                .find(|(s, _)| s == sha1)
-                                .map(|(_, e)| *e)
-                                .or(*epoch);
-                            if let Some(epoch) = relied_on {
-                                let _ = shared.loaded.mark_unloaded(&node, sha1, epoch);
-                            }
-                            // A failed load explains the NOSCRIPT
-                            // better than NOSCRIPT itself.
-                            let cause = wire
-                                .loads
-                                .iter()
-                                .position(|(_, s, _)| s == sha1)
-                                .and_then(|l| load_errors.get_mut(l))
-                                .and_then(Option::take);
-                            Err(cause.unwrap_or_else(|| Error::NoScript {
-                                script: script(),
-                                after_reload: false,
-                            }))
+                    let script = inv.handle.id_for(sha1);
+                    let reply = ServerReply::from_server_error(&e);
+                    if reply.is("NOSCRIPT") {
+                        let relied_on = confirmed_now
+                            .iter()
+                            .find(|(s, _)| s == sha1)
+                            .map(|(_, e)| *e)
+                            .or(*epoch);
+                        if let Some(epoch) = relied_on {
+                            let _ = shared.loaded.mark_unloaded(&node, sha1, epoch);
                         }
-                        Reply::Server(e) => Err(e
-                            .into_call_error(&script(), command)
-                            .located(|line| inv.handle.locate(line))),
-                        Reply::Client(e) => Err(Error::redis(Some(&script()), e)),
+                        // A failed load explains the NOSCRIPT better than
+                        // NOSCRIPT itself.
+                        let cause = wire
+                            .loads
+                            .iter()
+                            .position(|(_, s, _)| s == sha1)
+                            .and_then(|l| load_errors.get_mut(l))
+                            .and_then(Option::take);
+                        cause.unwrap_or(Error::NoScript {
+                            script,
+                            after_reload: false,
+                        })
+                    } else {
+                        reply
+                            .into_call_error(&script, command)
+                            .located(|line| inv.handle.locate(line))
                     }
                 }
-                _ => match value {
-                    Value::ServerError(e) => Err(Error::Command {
-                        index: i,
-                        source: e.into(),
-                    }),
-                    v => Ok(v),
+                _ => Error::Command {
+                    index: i,
+                    source: e.into(),
                 },
             };
-            results.push(result);
+            errors.push((i, error));
         }
-        shared.counters.loaded(confirmed);
-        shared.counters.called(calls);
-        // A load that failed while its script's call still succeeded cannot
-        // happen; one whose call was not reached is reported on the first
-        // entry if nothing else failed.
-        if let Some(e) = load_errors.into_iter().flatten().next()
-            && results.iter().all(Result::is_ok)
-        {
-            return Err(e);
-        }
-        Ok(Some(results))
+        // A load that failed while no call reported it (its call was not
+        // reached) is reported on its own.
+        let unreported = load_errors.into_iter().flatten().next();
+        Ok(Some(Replies {
+            values,
+            errors,
+            unreported,
+        }))
     }
 
     fn script_id(&self, entry: usize, sha1: &str) -> crate::ScriptId {
@@ -372,22 +397,53 @@ impl Pipeline {
 
     /// Converts per-entry results into the caller's type: the first error
     /// wins, ignored entries are dropped.
-    fn finish<T: FromRedisValue>(&self, results: Option<Vec<Result<Value>>>) -> Result<T> {
-        let Some(results) = results else {
+    fn finish<T: FromRedisValue>(&self, replies: Option<Replies>) -> Result<T> {
+        let Some(replies) = replies else {
             // A WATCHed key changed: like redis-rs, the transaction's reply
             // is nil.
             return redis::from_redis_value(Value::Nil)
                 .map_err(|e| Error::from(redis::RedisError::from(e)));
         };
-        let mut values = Vec::with_capacity(results.len());
-        for (i, result) in results.into_iter().enumerate() {
-            let value = result?;
-            if self.ignored.is_empty() || !self.ignored.contains(&i) {
-                values.push(value);
-            }
+        if let Some((_, error)) = replies.errors.into_iter().next() {
+            return Err(error);
         }
+        if let Some(error) = replies.unreported {
+            return Err(error);
+        }
+        let values = if self.ignored.is_empty() {
+            replies.values
+        } else {
+            replies
+                .values
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !self.ignored.contains(i))
+                .map(|(_, v)| v)
+                .collect()
+        };
         redis::from_redis_value(Value::Array(values))
             .map_err(|e| Error::from(redis::RedisError::from(e)))
+    }
+
+    /// Every entry's outcome.
+    fn each(replies: Option<Replies>) -> Result<Option<Vec<Result<Value>>>> {
+        let Some(replies) = replies else {
+            return Ok(None);
+        };
+        if let Some(error) = replies.unreported {
+            return Err(error);
+        }
+        let mut errors = replies.errors.into_iter().peekable();
+        let each = replies
+            .values
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| match errors.next_if(|(at, _)| *at == i) {
+                Some((_, error)) => Err(error),
+                None => Ok(value),
+            })
+            .collect();
+        Ok(Some(each))
     }
 
     /// Sends the pipeline and converts the replies of the non-ignored
@@ -409,15 +465,12 @@ impl Pipeline {
         &self,
         con: &mut ScriptCache<C>,
     ) -> Result<Option<Vec<Result<Value>>>> {
-        self.send(con)
+        Self::each(self.send(con)?)
     }
 
-    fn send<C: redis::ConnectionLike>(
-        &self,
-        con: &mut ScriptCache<C>,
-    ) -> Result<Option<Vec<Result<Value>>>> {
+    fn send<C: redis::ConnectionLike>(&self, con: &mut ScriptCache<C>) -> Result<Option<Replies>> {
         if self.entries.is_empty() {
-            return Ok(Some(Vec::new()));
+            return Ok(Some(Replies::default()));
         }
         let node = NodeKey::SINGLE;
         if self.needs_caps() && con.shared.loaded.caps(&node) == Caps::Unknown {
@@ -426,7 +479,7 @@ impl Pipeline {
         }
         let plan = self.plan(con, con.shared.loaded.caps(&node));
         let mut packed = Packed {
-            bytes: Vec::with_capacity(64 * (plan.len() + 2)),
+            bytes: Vec::with_capacity(self.packed_size_hint(&plan)),
             scratch: Cmd::with_capacity(8, 128),
         };
         self.emit(&plan, &mut packed);
@@ -451,16 +504,16 @@ impl Pipeline {
         &self,
         con: &mut ScriptCache<C>,
     ) -> Result<Option<Vec<Result<Value>>>> {
-        self.send_async(con).await
+        Self::each(self.send_async(con).await?)
     }
 
     #[cfg(feature = "tokio-comp")]
     async fn send_async<C: redis::aio::ConnectionLike + Send>(
         &self,
         con: &mut ScriptCache<C>,
-    ) -> Result<Option<Vec<Result<Value>>>> {
+    ) -> Result<Option<Replies>> {
         if self.entries.is_empty() {
-            return Ok(Some(Vec::new()));
+            return Ok(Some(Replies::default()));
         }
         let node = NodeKey::SINGLE;
         if self.needs_caps() && con.shared.loaded.caps(&node) == Caps::Unknown {
