@@ -146,6 +146,35 @@ pub(crate) fn fn_name(stem: &str, file: &str) -> Result<String, NameError> {
 pub(crate) fn fn_collisions<'a>(
     entries: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Vec<(String, Vec<String>)> {
+    clashes(entries)
+        .into_iter()
+        .map(|clash| {
+            (
+                format!(
+                    "{} {} get the typed call function `{}`; rename {} of them",
+                    clash.list, clash.all, clash.name, clash.but
+                ),
+                clash.files.iter().map(|f| (*f).to_owned()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Files that map to one name, and the words to describe them.
+struct Clash<'a> {
+    name: &'a str,
+    files: Vec<&'a str>,
+    /// `` `a.lua` and `b.lua` ``
+    list: String,
+    /// "both" or "all"
+    all: &'static str,
+    /// "one" or "all but one"
+    but: &'static str,
+}
+
+/// Groups `(file, name)` pairs by name and keeps the names that more than
+/// one file maps to, in name order.
+fn clashes<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Clash<'a>> {
     let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (file, name) in entries {
         by_name.entry(name).or_default().push(file);
@@ -164,10 +193,13 @@ pub(crate) fn fn_collisions<'a>(
             } else {
                 ("all", "all but one")
             };
-            (
-                format!("{list} {all} get the typed call function `{name}`; rename {but} of them"),
-                files.iter().map(|f| (*f).to_owned()).collect(),
-            )
+            Clash {
+                name,
+                files,
+                list,
+                all,
+                but,
+            }
         })
         .collect()
 }
@@ -195,27 +227,13 @@ pub(crate) fn suggested_stem(variant: &str) -> String {
 /// Reports every variant name that more than one file maps to. `entries`
 /// are `(file, variant)` pairs; one message per clashing variant.
 pub(crate) fn collisions<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
-    let mut by_variant: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (file, variant) in entries {
-        by_variant.entry(variant).or_default().push(file);
-    }
-    by_variant
+    clashes(entries)
         .into_iter()
-        .filter(|(_, files)| files.len() > 1)
-        .map(|(variant, files)| {
-            let list = files
-                .iter()
-                .map(|f| format!("`{f}`"))
-                .collect::<Vec<_>>()
-                .join(" and ");
-            let (all, but) = if files.len() == 2 {
-                ("both", "one")
-            } else {
-                ("all", "all but one")
-            };
+        .map(|clash| {
             format!(
-                "{list} {all} map to the variant `{variant}`; rename {but} of them \
-                 (`_` and `-` both separate words, so `a_b.lua` and `a-b.lua` clash)"
+                "{} {} map to the variant `{}`; rename {} of them \
+                 (`_` and `-` both separate words, so `a_b.lua` and `a-b.lua` clash)",
+                clash.list, clash.all, clash.name, clash.but
             )
         })
         .collect()

@@ -1,8 +1,10 @@
 //! A connection wrapper that records what goes over a real connection: one
-//! entry per round trip, with the names of the commands sent in it. It
+//! entry per round trip, with the names of the commands sent in it, and the
+//! request bytes. It
 //! forwards everything to the real server unchanged (it is not a mock); tests
 //! use it to count round trips and check command order.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use redis::{Cmd, Pipeline, RedisResult, Value};
@@ -18,32 +20,43 @@ pub struct Recording<C> {
     log: RoundTripLog,
 }
 
-/// The round trips a [`Recording`] saw. Clones share the record.
+/// The round trips a [`Recording`] saw, and the request bytes sent. Clones
+/// share the record.
 #[derive(Clone, Debug, Default)]
-pub struct RoundTripLog(Arc<Mutex<Vec<RoundTrip>>>);
+pub struct RoundTripLog {
+    trips: Arc<Mutex<Vec<RoundTrip>>>,
+    bytes: Arc<AtomicU64>,
+}
 
 impl RoundTripLog {
     /// The round trips so far.
     pub fn round_trips(&self) -> Vec<RoundTrip> {
-        self.0
+        self.trips
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    /// Forgets the round trips so far.
+    /// The request bytes sent so far (packed RESP, as the client wrote them).
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the round trips and bytes so far.
     pub fn clear(&self) {
-        self.0
+        self.trips
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.bytes.store(0, Ordering::Relaxed);
     }
 
-    fn push(&self, trip: RoundTrip) {
-        self.0
+    fn push(&self, packed: &[u8]) {
+        self.bytes.fetch_add(packed.len() as u64, Ordering::Relaxed);
+        self.trips
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(trip);
+            .push(command_names(packed));
     }
 }
 
@@ -62,7 +75,7 @@ impl<C> Recording<C> {
     }
 
     fn record(&self, packed: &[u8]) {
-        self.log.push(command_names(packed));
+        self.log.push(packed);
     }
 }
 

@@ -3,7 +3,6 @@
 //! them (`INFO commandstats`), and the latency of that first call.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use script_cache::ScriptCache;
@@ -12,7 +11,7 @@ use script_cache_tests::{Recording, TestServer};
 use crate::clients::{KEY, Subject};
 use crate::json::Json;
 use crate::stats::{median, micros, percentile};
-use crate::wire::{Counted, script_commands, trips_text};
+use crate::wire::{script_commands, trips_text};
 use crate::{Options, Section};
 
 /// What the server holds before the first call.
@@ -100,8 +99,7 @@ fn first_call(
             .map(drop),
     }
     .expect("prepare the server");
-    let (counted, bytes) = Counted::new(server.connection());
-    let rec = Recording::new(counted);
+    let rec = Recording::new(server.connection());
     let log = rec.log();
     let mut con = ScriptCache::new(rec);
     server.reset_stats();
@@ -133,7 +131,7 @@ fn first_call(
     }
     let wire = Wire {
         trips: log.round_trips(),
-        bytes: bytes.load(Ordering::Relaxed),
+        bytes: log.bytes_sent(),
         server: script_commands(&server.commandstats()),
     };
     (wire, elapsed)

@@ -4,7 +4,6 @@
 //! redis-rs's `Pipeline::invoke_script`, which sends EVALSHA as is.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use script_cache::ScriptCache;
@@ -13,13 +12,13 @@ use script_cache_tests::{Recording, TestServer};
 use crate::clients::{KEY, Subject};
 use crate::json::Json;
 use crate::stats::{median, micros};
-use crate::wire::{Counted, script_commands, trips_text};
+use crate::wire::{script_commands, trips_text};
 use crate::{Options, Section};
 
 /// Calls per pipeline, alternating the two benchmark scripts.
 const DEPTH: usize = 32;
 
-type Con = ScriptCache<Recording<Counted<redis::Connection>>>;
+type Con = ScriptCache<Recording<redis::Connection>>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PipeClient {
@@ -112,8 +111,7 @@ pub(crate) fn run(server: &TestServer, options: &Options) -> Section {
                 .arg("FLUSH")
                 .query::<()>(&mut admin)
                 .expect("SCRIPT FLUSH");
-            let (counted, bytes) = Counted::new(server.connection());
-            let rec = Recording::new(counted);
+            let rec = Recording::new(server.connection());
             let log = rec.log();
             let mut con = ScriptCache::new(rec);
             for (phase, slot) in shots[i].iter_mut().enumerate() {
@@ -124,14 +122,13 @@ pub(crate) fn run(server: &TestServer, options: &Options) -> Section {
                     }
                 }
                 log.clear();
-                bytes.store(0, Ordering::Relaxed);
                 server.reset_stats();
                 let start = Instant::now();
                 let result = send(client, &subjects, &mut con);
                 let latency_us = micros(start.elapsed());
                 slot.push(Shot {
                     trips: log.round_trips(),
-                    bytes: bytes.load(Ordering::Relaxed),
+                    bytes: log.bytes_sent(),
                     server: script_commands(&server.commandstats()),
                     latency_us,
                     error: result.err(),

@@ -1,59 +1,7 @@
-//! What goes over the wire: a byte-counting connection wrapper and a
-//! summary of `INFO commandstats`.
+//! What the server ran: a summary of `INFO commandstats`. (Round trips and
+//! bytes sent come from the harness's `Recording`.)
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use redis::{RedisResult, Value};
 use script_cache_tests::CommandStats;
-
-/// Counts the request bytes sent through a sync connection.
-pub(crate) struct Counted<C> {
-    inner: C,
-    bytes: Arc<AtomicU64>,
-}
-
-impl<C> Counted<C> {
-    pub(crate) fn new(inner: C) -> (Self, Arc<AtomicU64>) {
-        let bytes = Arc::new(AtomicU64::new(0));
-        (
-            Counted {
-                inner,
-                bytes: bytes.clone(),
-            },
-            bytes,
-        )
-    }
-}
-
-impl<C: redis::ConnectionLike> redis::ConnectionLike for Counted<C> {
-    fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
-        self.bytes.fetch_add(cmd.len() as u64, Ordering::Relaxed);
-        self.inner.req_packed_command(cmd)
-    }
-
-    fn req_packed_commands(
-        &mut self,
-        cmd: &[u8],
-        offset: usize,
-        count: usize,
-    ) -> RedisResult<Vec<Value>> {
-        self.bytes.fetch_add(cmd.len() as u64, Ordering::Relaxed);
-        self.inner.req_packed_commands(cmd, offset, count)
-    }
-
-    fn get_db(&self) -> i64 {
-        self.inner.get_db()
-    }
-
-    fn check_connection(&mut self) -> bool {
-        self.inner.check_connection()
-    }
-
-    fn is_open(&self) -> bool {
-        self.inner.is_open()
-    }
-}
 
 /// The script commands the server ran, e.g. `EVALSHA 2 (1 failed), SCRIPT LOAD 1`.
 pub(crate) fn script_commands(stats: &CommandStats) -> String {
