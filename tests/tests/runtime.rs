@@ -313,6 +313,36 @@ matrix! {
         assert!(shared.stats().reloads >= 1);
     }
 
+    async fn cancelled_loaders_do_not_block_the_others(server) {
+        let client = server.client();
+        let shared = ScriptCache::new(client.get_multiplexed_async_connection().await.expect("connect"));
+        // Calls dropped mid-flight, some of them while loading the script:
+        // the "loading" mark they leave must not make later calls wait forever.
+        for _ in 0..20 {
+            let mut con = shared.clone();
+            let call = async move {
+                Scripts::compare_and_set("cancelled", "", "x").invoke_async(&mut con).await
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_micros(50), call).await;
+        }
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let mut con = shared.clone();
+            tasks.push(tokio::spawn(async move {
+                Scripts::sum_counters(&["nothing"]).invoke_async(&mut con).await
+            }));
+        }
+        let all = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            for task in tasks {
+                assert_eq!(task.await.expect("join").expect("call"), 0);
+            }
+        });
+        all.await.expect("no call may hang on an abandoned load");
+        let mut con = shared.clone();
+        let v: i64 = Scripts::compare_and_set("after", "", "y").invoke_async(&mut con).await.expect("after");
+        assert_eq!(v, 1);
+    }
+
     async fn async_clones_share_what_is_loaded(server) {
         let client = server.client();
         let mut a = ScriptCache::new(client.get_multiplexed_async_connection().await.expect("connect"));
