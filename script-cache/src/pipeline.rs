@@ -31,13 +31,16 @@ use crate::state::{Caps, Epoch, NodeKey};
 /// transaction. With [`always_load`](Pipeline::always_load) even scripts the
 /// connection has confirmed are loaded inside the `MULTI` (at the cost of
 /// sending their source), so that no flush at any time can split the
-/// transaction.
+/// transaction. [`loads_before_multi`](Pipeline::loads_before_multi) puts
+/// the loads in front of the `MULTI` instead (same round trip), for
+/// proxies that refuse `SCRIPT` inside a transaction.
 #[derive(Clone, Debug, Default)]
 pub struct Pipeline {
     entries: Vec<Entry>,
     ignored: HashSet<usize>,
     atomic: bool,
     always_load: bool,
+    loads_before_multi: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -132,6 +135,17 @@ impl Pipeline {
     /// Costs the scripts' source on every transaction.
     pub fn always_load(&mut self) -> &mut Self {
         self.always_load = true;
+        self
+    }
+
+    /// In a transaction, sends the loads *before* the `MULTI` instead of
+    /// inside it, still in the same round trip. For proxies or managed
+    /// services that refuse `SCRIPT` inside `MULTI`. The cost: a
+    /// `SCRIPT FLUSH` from another client that lands between the loads and
+    /// `EXEC` makes the calls fail with `NOSCRIPT` while the other queued
+    /// commands run; the default (inside) rules that out.
+    pub fn loads_before_multi(&mut self) -> &mut Self {
+        self.loads_before_multi = true;
         self
     }
 
@@ -243,14 +257,22 @@ impl Pipeline {
         loads + entries + 32
     }
 
-    /// Writes the commands of `plan`: `MULTI` if atomic, the loads, the
-    /// entries, `EXEC`.
+    /// Writes the commands of `plan`: `MULTI` if atomic, the loads (or the
+    /// loads, then `MULTI`), the entries, `EXEC`.
     fn emit(&self, plan: &Plan<'_>, sink: &mut impl Sink) {
+        let outside = self.loads_before_multi;
+        if outside {
+            for (_, _, source) in &plan.loads {
+                sink.command(&load_cmd(source));
+            }
+        }
         if self.atomic {
             sink.command(&redis::cmd("MULTI"));
         }
-        for (_, _, source) in &plan.loads {
-            sink.command(&load_cmd(source));
+        if !outside {
+            for (_, _, source) in &plan.loads {
+                sink.command(&load_cmd(source));
+            }
         }
         for (entry, sha) in self.entries.iter().zip(&plan.shas) {
             match (entry, sha) {
@@ -280,20 +302,51 @@ impl Pipeline {
         let shared = &con.shared;
         let mut replies = replies?;
         let n = wire.len();
-        let values: Vec<Value> = if self.atomic {
-            // MULTI's OK, n QUEUED (or queueing errors), then EXEC's reply.
+        let n_loads = wire.loads.len();
+        // Replies of loads sent before MULTI come first, outside the
+        // transaction; they count even if the transaction is aborted.
+        let outside = self.atomic && self.loads_before_multi;
+        let mut values: Vec<Value> = if self.atomic {
+            if replies.len() < 2 + if outside { n_loads } else { 0 } {
+                return Err(unexpected(format!(
+                    "{} replies to a transaction",
+                    replies.len()
+                )));
+            }
             let exec = replies.pop();
-            let queued = replies.get(1..).unwrap_or_default();
-            let refused = queued.iter().find_map(|v| match v {
-                Value::ServerError(e) => {
-                    Some(format!("{} {}", e.code(), e.details().unwrap_or_default()))
-                }
-                _ => None,
-            });
+            let pre: Vec<Value> = if outside {
+                replies.drain(..n_loads).collect()
+            } else {
+                Vec::new()
+            };
+            // MULTI's OK, then a QUEUED (or a queueing error) per command.
+            let refused = replies
+                .get(1..)
+                .unwrap_or_default()
+                .iter()
+                .find_map(|v| match v {
+                    Value::ServerError(e) => {
+                        Some(format!("{} {}", e.code(), e.details().unwrap_or_default()))
+                    }
+                    _ => None,
+                });
+            let in_multi = if outside { n - n_loads } else { n };
             match exec {
-                Some(Value::Array(items)) if items.len() == n => items,
-                Some(Value::Nil) => return Ok(None),
+                Some(Value::Array(items)) if items.len() == in_multi => {
+                    if outside {
+                        let mut all = pre;
+                        all.extend(items);
+                        all
+                    } else {
+                        items
+                    }
+                }
+                Some(Value::Nil) => {
+                    self.confirm_loads(con, wire, pre);
+                    return Ok(None);
+                }
                 Some(Value::ServerError(e)) => {
+                    self.confirm_loads(con, wire, pre);
                     return Err(Error::TransactionAborted {
                         message: refused.unwrap_or_else(|| {
                             format!("{} {}", e.code(), e.details().unwrap_or_default())
@@ -311,19 +364,10 @@ impl Pipeline {
             )));
         };
 
-        let mut values = values;
-        let mut load_errors: Vec<Option<Error>> = Vec::with_capacity(wire.loads.len());
-        let mut confirmed_now: Vec<(&str, Epoch)> = Vec::with_capacity(wire.loads.len());
         // The loads' replies come first; what is left is one per entry.
-        for (&(entry, sha1, _), value) in wire.loads.iter().zip(values.drain(..wire.loads.len())) {
-            let script = self.script_id(entry, sha1);
-            let error = confirm_load(Reply::from_value(value), &script).err();
-            if error.is_none() {
-                confirmed_now.push((sha1, shared.loaded.mark_loaded(&node, sha1)));
-            }
-            load_errors.push(error);
-        }
-        shared.counters.loaded(confirmed_now.len() as u64);
+        let (load_errors, confirmed_now) =
+            self.confirm_loads(con, wire, values.drain(..n_loads).collect());
+        let mut load_errors = load_errors;
         shared
             .counters
             .called(wire.shas.iter().filter(|s| s.is_some()).count() as u64);
@@ -383,6 +427,30 @@ impl Pipeline {
             errors,
             unreported,
         }))
+    }
+
+    /// Reads the replies of the plan's loads (the first `values.len()` of
+    /// them): marks each confirmed one loaded; returns why each failed, and
+    /// the confirmations made.
+    fn confirm_loads<'p, C>(
+        &self,
+        con: &ScriptCache<C>,
+        wire: &Plan<'p>,
+        values: Vec<Value>,
+    ) -> (Vec<Option<Error>>, Vec<(&'p str, Epoch)>) {
+        let node = NodeKey::SINGLE;
+        let mut errors = Vec::with_capacity(values.len());
+        let mut confirmed = Vec::with_capacity(values.len());
+        for (&(entry, sha1, _), value) in wire.loads.iter().zip(values) {
+            let script = self.script_id(entry, sha1);
+            let error = confirm_load(Reply::from_value(value), &script).err();
+            if error.is_none() {
+                confirmed.push((sha1, con.shared.loaded.mark_loaded(&node, sha1)));
+            }
+            errors.push(error);
+        }
+        con.shared.counters.loaded(confirmed.len() as u64);
+        (errors, confirmed)
     }
 
     fn script_id(&self, entry: usize, sha1: &str) -> crate::ScriptId {

@@ -202,6 +202,37 @@ matrix! {
         );
     }
 
+    fn transaction_loads_before_multi_on_request(server) {
+        let (mut con, rec) = recorded(server);
+        let mut p = pipe();
+        p.atomic()
+            .loads_before_multi()
+            .invoke(Scripts::lock_acquire("lock", "me", 10_000))
+            .cmd("INCR").arg("n")
+            .invoke(Scripts::lock_release("lock", "me"));
+        let (acquired, n, released): (i64, i64, i64) = p.query(&mut con).expect("transaction");
+        assert_eq!((acquired, n, released), (1, 1, 1));
+        assert_eq!(
+            rec.round_trips(),
+            vec![vec!["SCRIPT LOAD", "SCRIPT LOAD", "MULTI", "EVALSHA", "INCR", "EVALSHA", "EXEC"]]
+        );
+        assert!(con.is_loaded(Scripts::LockAcquire) && con.is_loaded(Scripts::LockRelease));
+        rec.clear();
+        let _: (i64, i64, i64) = p.query(&mut con).expect("again");
+        assert_eq!(rec.round_trips(), vec![vec!["MULTI", "EVALSHA", "INCR", "EVALSHA", "EXEC"]]);
+
+        // Loads sent before an aborted transaction still ran: they count.
+        let mut tx = pipe();
+        tx.atomic().loads_before_multi()
+            .invoke(Scripts::compare_and_set("cas", "", "v"))
+            .cmd("INCR"); // wrong number of arguments: EXECABORT
+        let err = tx.query::<(i64, i64), _>(&mut con).expect_err("EXECABORT");
+        assert!(matches!(err, Error::TransactionAborted { .. }), "{err}");
+        assert!(con.is_loaded(Scripts::CompareAndSet));
+        let v: Option<String> = redis::cmd("GET").arg("cas").query(&mut con).expect("GET");
+        assert_eq!(v, None, "the script itself did not run");
+    }
+
     fn pipeline_noscript_is_a_typed_error_and_never_replayed(server) {
         let mut con = cache(server);
         let _: i64 = Scripts::CompareAndSet.key("cas").arg("").arg("a").invoke(&mut con).expect("load");
