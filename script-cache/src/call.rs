@@ -157,7 +157,6 @@ impl<'a> Call<'a> {
         } else {
             "EVALSHA"
         };
-        let call = self.args.eval_cmd(command, body.sha1);
         match decision {
             LoadDecision::Loaded(epoch) => {
                 self.sent = Sent::Call {
@@ -165,7 +164,7 @@ impl<'a> Call<'a> {
                     command,
                     epoch,
                 };
-                Request::One(call)
+                Request::One(self.args.eval_cmd(command, body.sha1))
             }
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
@@ -173,9 +172,9 @@ impl<'a> Call<'a> {
                     sha1: body.sha1,
                     command,
                 };
-                let mut pipe = redis::pipe();
+                let mut pipe = redis::Pipeline::with_capacity(2);
                 pipe.add_command(load_cmd(body.source));
-                pipe.add_command(call);
+                pipe.add_command(self.args.eval_cmd(command, body.sha1));
                 Request::Pipeline(pipe)
             }
             #[cfg(feature = "tokio-comp")]
