@@ -211,11 +211,25 @@ impl<C> ScriptCache<C> {
         }
     }
 
-    fn needs_caps<S: EmbeddedScript>(&self) -> bool {
-        self.shared.loaded.caps(&NodeKey::SINGLE) == Caps::Unknown
-            && S::ALL
-                .iter()
-                .any(|s| s.read_only() || s.meta().legacy().is_some())
+    /// Whether any script of `S` needs to know what the server supports.
+    fn needs_caps<S: EmbeddedScript>() -> bool {
+        S::ALL
+            .iter()
+            .any(|s| s.read_only() || s.meta().legacy().is_some())
+    }
+
+    /// What the server supports, if `needed` and not asked yet: `None`
+    /// means "send the probe and pass its reply to [`Self::caps_probed`]".
+    fn known_caps(&self, needed: bool) -> Option<Caps> {
+        let caps = self.shared.loaded.caps(&NodeKey::SINGLE);
+        (!needed || caps != Caps::Unknown).then_some(caps)
+    }
+
+    /// Records the reply of the capability probe.
+    fn caps_probed(&self, reply: Reply) -> Result<Caps> {
+        let caps = caps_from_probe(reply)?;
+        self.shared.loaded.set_caps(&NodeKey::SINGLE, caps);
+        Ok(caps)
     }
 }
 
@@ -246,6 +260,17 @@ fn flush_cmd() -> Cmd {
 // ----- sync -----
 
 impl<C: redis::ConnectionLike> ScriptCache<C> {
+    /// What the server supports, asked once per connection when `needed`.
+    pub(crate) fn caps(&mut self, needed: bool) -> Result<Caps> {
+        match self.known_caps(needed) {
+            Some(caps) => Ok(caps),
+            None => {
+                let reply = Reply::from_result(self.conn.req_command(&probe_cmd()));
+                self.caps_probed(reply)
+            }
+        }
+    }
+
     pub(crate) fn call_value(&mut self, invocation: &Invocation) -> Result<Value> {
         let shared = &*self.shared;
         let mut call = Call::new(
@@ -296,11 +321,7 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
     /// one round trip (plus one to ask what the server supports, the first
     /// time a script needs it). Returns how many were loaded.
     pub fn load_all<S: EmbeddedScript>(&mut self) -> Result<usize> {
-        if self.needs_caps::<S>() {
-            let caps = caps_from_probe(Reply::from_result(self.conn.req_command(&probe_cmd())))?;
-            self.shared.loaded.set_caps(&NodeKey::SINGLE, caps);
-        }
-        let caps = self.shared.loaded.caps(&NodeKey::SINGLE);
+        let caps = self.caps(Self::needs_caps::<S>())?;
         let (pipe, expected) = self.preload_pipeline::<S>(caps);
         if expected.is_empty() {
             return Ok(0);
@@ -360,6 +381,17 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for ScriptCache<C> {
 
 #[cfg(feature = "tokio-comp")]
 impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
+    /// Async [`caps`](Self::caps).
+    pub(crate) async fn caps_async(&mut self, needed: bool) -> Result<Caps> {
+        match self.known_caps(needed) {
+            Some(caps) => Ok(caps),
+            None => {
+                let reply = self.conn.req_packed_command(&probe_cmd()).await;
+                self.caps_probed(Reply::from_result(reply))
+            }
+        }
+    }
+
     pub(crate) async fn call_value_async(&mut self, invocation: &Invocation) -> Result<Value> {
         // Borrowed, not cloned: no shared reference-count traffic per call.
         let (conn, shared) = (&mut self.conn, &*self.shared);
@@ -403,12 +435,7 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
 
     /// Async [`load_all`](Self::load_all).
     pub async fn load_all_async<S: EmbeddedScript>(&mut self) -> Result<usize> {
-        if self.needs_caps::<S>() {
-            let reply = self.conn.req_packed_command(&probe_cmd()).await;
-            let caps = caps_from_probe(Reply::from_result(reply))?;
-            self.shared.loaded.set_caps(&NodeKey::SINGLE, caps);
-        }
-        let caps = self.shared.loaded.caps(&NodeKey::SINGLE);
+        let caps = self.caps_async(Self::needs_caps::<S>()).await?;
         let (pipe, expected) = self.preload_pipeline::<S>(caps);
         if expected.is_empty() {
             return Ok(0);

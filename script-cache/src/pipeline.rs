@@ -6,7 +6,7 @@ use redis::{Cmd, FromRedisValue, ToRedisArgs, Value};
 
 use crate::args::CallArgs;
 use crate::cache::ScriptCache;
-use crate::call::{Reply, caps_from_probe, confirm_load, load_cmd, probe_cmd};
+use crate::call::{Reply, confirm_load, load_cmd};
 use crate::error::{Error, Result, ServerReply};
 use crate::invocation::Invocation;
 use crate::state::{Caps, Epoch, NodeKey};
@@ -540,12 +540,8 @@ impl Pipeline {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
-        let node = NodeKey::SINGLE;
-        if self.needs_caps() && con.shared.loaded.caps(&node) == Caps::Unknown {
-            let reply = Reply::from_result(con.conn.req_command(&probe_cmd()));
-            con.shared.loaded.set_caps(&node, caps_from_probe(reply)?);
-        }
-        let plan = self.plan(con, con.shared.loaded.caps(&node));
+        let caps = con.caps(self.needs_caps())?;
+        let plan = self.plan(con, caps);
         let mut packed = Packed {
             bytes: Vec::with_capacity(self.packed_size_hint(&plan)),
             scratch: Cmd::with_capacity(8, 128),
@@ -583,12 +579,8 @@ impl Pipeline {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
-        let node = NodeKey::SINGLE;
-        if self.needs_caps() && con.shared.loaded.caps(&node) == Caps::Unknown {
-            let reply = Reply::from_result(con.conn.req_packed_command(&probe_cmd()).await);
-            con.shared.loaded.set_caps(&node, caps_from_probe(reply)?);
-        }
-        let plan = self.plan(con, con.shared.loaded.caps(&node));
+        let caps = con.caps_async(self.needs_caps()).await?;
+        let plan = self.plan(con, caps);
         let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
         self.emit(&plan, &mut pipe);
         let replies = con.conn.req_packed_commands(&pipe, 0, pipe.len()).await;

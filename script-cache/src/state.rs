@@ -90,7 +90,8 @@ impl LoadedSet {
         self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// [`loaded_epoch`](Self::loaded_epoch) of several scripts, under one lock.
+    /// The confirmation each of `shas` is loaded under on `node` (`None`
+    /// for those not confirmed), under one lock.
     pub(crate) fn loaded_epochs<'s>(
         &self,
         node: &NodeKey,
@@ -107,19 +108,10 @@ impl LoadedSet {
 
     /// Whether `sha1` is confirmed on `node`.
     pub(crate) fn is_loaded(&self, node: &NodeKey, sha1: &str) -> bool {
-        self.loaded_epoch(node, sha1).is_some()
+        self.loaded_epochs(node, std::iter::once(sha1))[..] != [None]
     }
 
-    /// The confirmation `sha1` is loaded under on `node`, if it is.
-    pub(crate) fn loaded_epoch(&self, node: &NodeKey, sha1: &str) -> Option<Epoch> {
-        match self.lock().get(node)?.scripts.get(sha1)? {
-            LoadState::Loaded(epoch) => Some(*epoch),
-            #[cfg(feature = "tokio-comp")]
-            LoadState::Loading(_) => None,
-        }
-    }
-
-    /// [`caps`](Self::caps) and [`decide`](Self::decide) under one lock:
+    /// [`caps`](Self::caps) and the load decision under one lock:
     /// `None` when the script needs the capabilities and they are unknown
     /// (probe first); else the capabilities, the body `body(caps)` picked,
     /// and the decision for that body.
