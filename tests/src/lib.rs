@@ -12,14 +12,18 @@
 pub struct ReadmeDoctests;
 
 pub mod recording;
+pub mod sentinel;
 pub mod server;
+pub mod tls;
 
 pub use recording::{Recording, RoundTrip, RoundTripLog, command_names};
 
+pub use sentinel::SentinelSetup;
 pub use server::{
     Binary, CommandStat, CommandStats, Flavor, HarnessError, MissingServer, PROCESS_MARKER,
-    ServerBuilder, TestServer, in_ci, workspace_root,
+    ServerBuilder, TestServer, free_port, in_ci, workspace_root,
 };
+pub use tls::{TlsFiles, TlsServer, supports_tls};
 
 /// Starts a default server of `flavor` for a test, or returns `None` when
 /// the flavor is not installed outside CI (the test then passes as a
