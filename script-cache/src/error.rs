@@ -747,3 +747,77 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Bounded property tests: whatever a server (or something pretending
+    //! to be one) answers, classification never panics and its verdict on
+    //! whether the script ran is consistent.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn script() -> ScriptId {
+        ScriptId {
+            name: "s".into(),
+            sha1: "0123456789abcdef0123456789abcdef01234567".into(),
+        }
+    }
+
+    fn codes() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("ERR".to_owned()),
+            Just("NOPERM".to_owned()),
+            Just("BUSY".to_owned()),
+            Just("OOM".to_owned()),
+            Just("READONLY".to_owned()),
+            Just("NOSCRIPT".to_owned()),
+            Just("MOVED".to_owned()),
+            "[A-Z]{1,12}",
+            ".{0,8}",
+        ]
+    }
+
+    fn messages() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,80}",
+            "Error running script \\(call to f_[a-f0-9]{4}\\): @user_script:[0-9]{1,3}: .{0,40}",
+            ".{0,20}user_script:[0-9]{0,12}.{0,20}",
+            "@user_script: [0-9]{1,4}: -[A-Z]{2,10} .{0,20}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn call_errors_classify_without_panicking(code in codes(), message in messages()) {
+            let reply = ServerReply { code: code.clone(), message: message.clone() };
+            let error = reply.clone().into_call_error(&script(), "EVALSHA");
+            // Conditions and refusals say the script did not run; errors
+            // raised while it ran say it did.
+            match &error {
+                Error::Unavailable { condition, .. } => {
+                    prop_assert_eq!(error.ran(), Ran::No);
+                    prop_assert!(Condition::from_code(condition.code()) == Some(*condition));
+                }
+                Error::PermissionDenied { .. } => prop_assert_eq!(error.ran(), Ran::No),
+                Error::Script { line, .. } => {
+                    prop_assert_eq!(error.ran(), Ran::Yes);
+                    prop_assert_eq!(*line, script_line(&message));
+                }
+                other => prop_assert!(false, "unexpected classification {other:?}"),
+            }
+            prop_assert_eq!(error.is_retry_safe(), error.ran() == Ran::No);
+            prop_assert!(error.to_string().contains("script `s`"));
+            let load = reply.into_load_error(&script());
+            prop_assert_eq!(load.ran(), Ran::No);
+            let _ = load.to_string();
+        }
+
+        #[test]
+        fn line_and_code_extraction_never_panic(message in ".{0,200}") {
+            let _ = script_line(&message);
+            let _ = wrapped_code(&message);
+        }
+    }
+}

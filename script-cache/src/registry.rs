@@ -327,3 +327,56 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Bounded property tests of the registry: any name and source either
+    //! registers or is refused with a typed error, never a panic; a
+    //! registered source is valid Lua and found again under its name.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sources() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("return 1".to_owned()),
+            Just("#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])\n".to_owned()),
+            "return [0-9]{1,6}",
+            "local [a-z]{1,8} = [0-9]{1,3}\nreturn [a-z]{1,8}",
+            ".{0,60}",
+            "#!lua.{0,20}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn register_is_total(name in ".{0,12}", source in sources(), other in sources()) {
+            let registry = Registry::default();
+            match registry.register(&name, &source, false) {
+                Ok(sha) => {
+                    prop_assert!(!name.is_empty());
+                    prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
+                    prop_assert_eq!(&sha, &sha1_hex(&source));
+                    let found = registry.get(&name).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(&*found.source, source.as_str());
+                    // Another source under the same name is refused, or
+                    // taken with `replace`.
+                    match registry.register(&name, &other, false) {
+                        Ok(_) => prop_assert_eq!(sha1_hex(&other), sha),
+                        Err(e) => prop_assert!(
+                            matches!(e, Error::NameTaken { .. } | Error::Syntax { .. }),
+                            "{e}"
+                        ),
+                    }
+                }
+                Err(Error::Syntax { line, .. }) => {
+                    prop_assert!(line >= 1);
+                    prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_err());
+                }
+                Err(Error::InvalidScript { .. }) => prop_assert!(name.is_empty()),
+                Err(e) => prop_assert!(false, "unexpected error {e}"),
+            }
+        }
+    }
+}
