@@ -9,18 +9,23 @@
 //!    another task that is loading it right now;
 //! 2. after a `NOSCRIPT`: if another task is reloading it, wait for that
 //!    and call again; otherwise, and after a second `NOSCRIPT` in any case,
-//!    `MULTI` / `SCRIPT LOAD` / `EVALSHA` / `EXEC`. The server runs the four
-//!    back to back, so the call cannot meet `NOSCRIPT`: a call never fails
-//!    because of `NOSCRIPT`, and since a call that met `NOSCRIPT` did not
-//!    run, no retry can run a script twice.
+//!    `EVAL` (`EVAL_RO`) with the source: one command that loads and runs,
+//!    so it cannot meet `NOSCRIPT`: a call never fails because of
+//!    `NOSCRIPT`, and since a call that met `NOSCRIPT` did not run, no retry
+//!    can run a script twice. (One command, unlike `MULTI` / `SCRIPT LOAD`
+//!    / `EVALSHA` / `EXEC`: a `WATCH` or `MULTI` the caller has open on the
+//!    connection is left alone.) A cold load of a script whose body or
+//!    command depends on the server version asks the capabilities again in
+//!    the same round trip, so a reconnect to another server is noticed
+//!    without a `NOSCRIPT`.
 
 use redis::{Cmd, Pipeline, Value};
 
 use crate::args::CallArgs;
-use crate::error::{Error, ScriptId, ServerReply};
+use crate::error::{Error, ScriptId};
 use crate::handle::ScriptHandle;
 use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
-use crate::state::{Ask, Epoch, LoadDecision, LoadGuard, Ticket, Waiter};
+use crate::state::{Ask, Caps, Epoch, LoadDecision, LoadGuard, Ticket, Waiter};
 
 /// Upper bound of requests one call may send, whatever the server answers:
 /// probe, load+call, call after a wait, atomic retry, and a re-probe or a
@@ -56,14 +61,16 @@ enum Sent<'a> {
         epoch: Option<Epoch>,
         ticket: Ticket,
     },
-    /// `SCRIPT LOAD` + `EVALSHA`.
+    /// `SCRIPT LOAD` + `EVALSHA`, after a capability probe when `caps`
+    /// (what the body and command were chosen for) are to be checked.
     LoadAndCall {
         sha1: &'a str,
         command: &'static str,
         ticket: Ticket,
+        check: Option<Caps>,
     },
-    /// `MULTI` / `SCRIPT LOAD` / `EVALSHA` / `EXEC`.
-    Atomic {
+    /// `EVAL` / `EVAL_RO` with the source: cannot meet `NOSCRIPT`.
+    Eval {
         sha1: &'a str,
         command: &'static str,
         ticket: Ticket,
@@ -84,6 +91,8 @@ pub(crate) struct Call<'a> {
     steps: u8,
     /// The confirmation the last load got, which its call relied on.
     confirmed: Option<Epoch>,
+    /// Whether this call asked the capabilities itself.
+    probed: bool,
     outcome: Option<Result<Value, Error>>,
 }
 
@@ -109,6 +118,7 @@ impl<'a> Call<'a> {
             waits: 0,
             steps: 0,
             confirmed: None,
+            probed: false,
             outcome: None,
         }
     }
@@ -154,28 +164,33 @@ impl<'a> Call<'a> {
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
                 if ask == Ask::First {
+                    // A version-dependent script checks, in the same round
+                    // trip, that the server is still what the state thinks
+                    // (a reconnect to another server sends no NOSCRIPT for
+                    // a script it never had).
+                    let check = (policy::needs_caps(handle) && !self.probed).then_some(caps);
                     self.sent = Sent::LoadAndCall {
                         sha1: body.sha1,
                         command,
                         ticket,
+                        check,
                     };
-                    let mut pipe = Pipeline::with_capacity(2);
+                    let mut pipe = Pipeline::with_capacity(3);
+                    if check.is_some() {
+                        pipe.add_command(policy::probe_cmd());
+                    }
                     pipe.add_command(policy::load_cmd(body.source));
                     pipe.add_command(self.args.eval_cmd(command, body.sha1));
                     Request::Pipeline(pipe)
                 } else {
                     self.scope.state.counters.atomic_retry();
-                    self.sent = Sent::Atomic {
+                    let command = policy::eval_command(command);
+                    self.sent = Sent::Eval {
                         sha1: body.sha1,
                         command,
                         ticket,
                     };
-                    let mut pipe = Pipeline::with_capacity(4);
-                    pipe.add_command(redis::cmd("MULTI"));
-                    pipe.add_command(policy::load_cmd(body.source));
-                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
-                    pipe.add_command(redis::cmd("EXEC"));
-                    Request::Pipeline(pipe)
+                    Request::One(self.args.eval_cmd(command, body.source))
                 }
             }
             LoadDecision::Wait(waiter) => {
@@ -215,9 +230,27 @@ impl<'a> Call<'a> {
     pub(crate) fn feed_one(&mut self, reply: Reply) {
         match std::mem::replace(&mut self.sent, Sent::Nothing) {
             Sent::Probe => match policy::caps_from_probe(reply, Some(&self.id())) {
-                Ok(caps) => self.scope.state.loaded.set_caps(self.scope.node, caps),
+                Ok(caps) => {
+                    self.probed = true;
+                    self.scope.state.loaded.set_caps(self.scope.node, caps);
+                }
                 Err(e) => self.outcome = Some(Err(e)),
             },
+            Sent::Eval {
+                sha1,
+                command,
+                ticket,
+            } => {
+                self.scope.state.counters.called(1);
+                let called = self.scope.read_eval(reply, self.handle, sha1, command);
+                if matches!(called, Called::Value(_)) {
+                    // EVAL caches the script: a hint for the next calls.
+                    let _ = self.scope.ran(sha1, ticket);
+                }
+                // Wakes the tasks waiting for this load, whatever it said.
+                self.release(sha1);
+                self.settle(policy::combine(None, called), sha1, None);
+            }
             Sent::Call {
                 sha1,
                 command,
@@ -239,21 +272,16 @@ impl<'a> Call<'a> {
     /// Reads the replies of a [`Request::Pipeline`] (or the error that
     /// replaced them).
     pub(crate) fn feed_many(&mut self, replies: redis::RedisResult<Vec<Value>>) {
-        let sent = std::mem::replace(&mut self.sent, Sent::Nothing);
-        let (sha1, command, ticket, atomic) = match sent {
-            Sent::LoadAndCall {
-                sha1,
-                command,
-                ticket,
-            } => (sha1, command, ticket, false),
-            Sent::Atomic {
-                sha1,
-                command,
-                ticket,
-            } => (sha1, command, ticket, true),
-            _ => return self.misfed(),
+        let Sent::LoadAndCall {
+            sha1,
+            command,
+            ticket,
+            check,
+        } = std::mem::replace(&mut self.sent, Sent::Nothing)
+        else {
+            return self.misfed();
         };
-        let expected = if atomic { 4 } else { 2 };
+        let expected = 2 + usize::from(check.is_some());
         let values = match replies {
             Ok(values) if values.len() == expected => values,
             Ok(values) => {
@@ -272,15 +300,25 @@ impl<'a> Call<'a> {
             Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
         };
         self.scope.state.counters.called(1);
-        let pair = if atomic {
-            self.read_atomic(values, sha1, command, ticket)
-        } else {
-            let mut values = values.into_iter().map(Reply::from_value);
-            let (Some(load), Some(call)) = (values.next(), values.next()) else {
-                return self.misfed();
-            };
-            self.read_pair(load, call, sha1, command, ticket)
+        let mut values = values.into_iter().map(Reply::from_value);
+        if let Some(assumed) = check
+            && let Some(probe) = values.next()
+        {
+            self.probed = true;
+            if let Ok(caps) = policy::caps_from_probe(probe, None)
+                && caps != assumed
+            {
+                // The server changed: this call went out as the state
+                // thought (both bodies run on a current server; a legacy one
+                // refuses the shebang below and is retried), later ones go
+                // out as the server wants.
+                self.scope.state.loaded.set_caps(self.scope.node, caps);
+            }
+        }
+        let (Some(load), Some(call)) = (values.next(), values.next()) else {
+            return self.misfed();
         };
+        let pair = self.read_pair(load, call, sha1, command, ticket);
         // Wakes the tasks waiting for this load, whatever it said.
         self.release(sha1);
         let confirmed = self.confirmed.take();
@@ -307,89 +345,6 @@ impl<'a> Call<'a> {
             let _ = self.scope.ran(sha1, ticket);
         }
         policy::combine(Some(loaded), called)
-    }
-
-    /// Reads the replies of `MULTI` / `SCRIPT LOAD` / `EVALSHA` / `EXEC`.
-    fn read_atomic(
-        &mut self,
-        values: Vec<Value>,
-        sha1: &'a str,
-        command: &'static str,
-        ticket: Ticket,
-    ) -> Pair {
-        let mut values = values.into_iter();
-        let (Some(multi), Some(queued_load), Some(queued_call), Some(exec)) =
-            (values.next(), values.next(), values.next(), values.next())
-        else {
-            return Pair::Failed(Error::redis(
-                Some(&self.id()),
-                redis::RedisError::from((
-                    redis::ErrorKind::Client,
-                    "script-cache: missing replies",
-                )),
-            ));
-        };
-        if let Value::ServerError(_) = multi {
-            // MULTI was refused (BUSY, say): the load and the call ran, or
-            // were refused, as plain commands.
-            return self.read_pair(
-                Reply::from_value(queued_load),
-                Reply::from_value(queued_call),
-                sha1,
-                command,
-                ticket,
-            );
-        }
-        match exec {
-            Value::Array(items) if items.len() == 2 => {
-                let mut items = items.into_iter().map(Reply::from_value);
-                let (Some(load), Some(call)) = (items.next(), items.next()) else {
-                    return Pair::NoScript;
-                };
-                self.read_pair(load, call, sha1, command, ticket)
-            }
-            Value::ServerError(e) => {
-                // EXECABORT: a command was refused while queued, nothing ran.
-                // The refusal of the load or of the call says why.
-                if let Value::ServerError(load_error) = queued_load {
-                    let loaded = self.scope.read_load(
-                        Reply::Server(ServerReply::from_server_error(&load_error)),
-                        self.handle,
-                        sha1,
-                        ticket,
-                    );
-                    match loaded {
-                        Loaded::ShebangRejected => return Pair::Redecide,
-                        Loaded::Failed(e) => return Pair::Failed(e),
-                        Loaded::Confirmed(_) => {}
-                    }
-                }
-                let message = match queued_call {
-                    Value::ServerError(call_error) => {
-                        let reply = ServerReply::from_server_error(&call_error);
-                        let error = reply.clone().into_call_error(&self.id(), command);
-                        if error.ran() == crate::Ran::No {
-                            return Pair::Failed(error);
-                        }
-                        format!("{} {}", reply.code, reply.message)
-                    }
-                    _ => format!("{} {}", e.code(), e.details().unwrap_or_default()),
-                };
-                Pair::Failed(Error::TransactionAborted { message })
-            }
-            // A WATCH of the caller's on this connection aborted it.
-            Value::Nil => Pair::Failed(Error::TransactionAborted {
-                message: "a WATCHed key changed".into(),
-            }),
-            other => Pair::Failed(Error::redis(
-                Some(&self.id()),
-                redis::RedisError::from((
-                    redis::ErrorKind::UnexpectedReturnType,
-                    "script-cache: unexpected EXEC reply",
-                    format!("{other:?}"),
-                )),
-            )),
-        }
     }
 
     /// Acts on the outcome of a load and/or call.
@@ -441,7 +396,7 @@ impl Drop for Call<'_> {
     fn drop(&mut self) {
         // A call dropped between sending a load and reading its reply (an
         // async task cancelled mid-flight) must not leave "loading" behind.
-        if let (Some(_), Sent::LoadAndCall { sha1, .. } | Sent::Atomic { sha1, .. }) =
+        if let (Some(_), Sent::LoadAndCall { sha1, .. } | Sent::Eval { sha1, .. }) =
             (&self.guard, &self.sent)
         {
             self.scope
@@ -493,8 +448,17 @@ mod tests {
             .collect()
     }
 
+    fn cmd_names(cmd: &Cmd) -> Vec<String> {
+        cmd.args_iter()
+            .map(|a| match a {
+                redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            })
+            .collect()
+    }
+
     #[test]
-    fn noscript_after_a_cold_load_retries_atomically() {
+    fn noscript_after_a_cold_load_retries_with_eval() {
         let handle = handle();
         let sha = handle.sha1().to_owned();
         let state = StateInner::default();
@@ -510,20 +474,15 @@ mod tests {
         assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
         // The load is confirmed but a flush lands before the call.
         call.feed_many(Ok(vec![sha_reply(&sha), noscript()]));
-        let Request::Pipeline(p) = call.next() else {
-            panic!("expected the atomic retry")
+        let Request::One(eval) = call.next() else {
+            panic!("expected the EVAL retry")
         };
-        assert_eq!(names(&p), ["MULTI", "SCRIPT", "EVALSHA", "EXEC"]);
-        call.feed_many(Ok(vec![
-            resp(b"+OK\r\n"),
-            resp(b"+QUEUED\r\n"),
-            resp(b"+QUEUED\r\n"),
-            resp(format!("*2\r\n${}\r\n{sha}\r\n:1\r\n", sha.len()).as_bytes()),
-        ]));
+        assert_eq!(cmd_names(&eval), ["EVAL", "return 1", "0"]);
+        call.feed_one(Reply::from_value(resp(b":1\r\n")));
         assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
         assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
         let stats = state.counters.snapshot();
-        assert_eq!((stats.loads, stats.calls, stats.atomic_retries), (2, 2, 1));
+        assert_eq!((stats.loads, stats.calls, stats.atomic_retries), (1, 2, 1));
     }
 
     #[test]
@@ -549,25 +508,27 @@ mod tests {
         assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
         assert_eq!(state.counters.snapshot().refused_loads, 1);
 
-        // Nothing preloaded on a refusing node: EVALSHA first, then the
-        // atomic retry is aborted at queue time: did not run.
+        // Nothing preloaded on a refusing node, EVAL refused too: EVALSHA
+        // first, then the EVAL retry is refused: did not run.
         state.loaded.clear();
         let mut call = Call::new(&handle, &args, scope, false);
-        let Request::One(_) = call.next() else {
+        let Request::One(first) = call.next() else {
             panic!("expected EVALSHA first")
         };
+        assert_eq!(cmd_names(&first)[0], "EVALSHA");
         call.feed_one(Reply::from_value(noscript()));
-        let Request::Pipeline(_) = call.next() else {
-            panic!("expected the atomic retry")
+        let Request::One(_) = call.next() else {
+            panic!("expected the EVAL retry")
         };
-        call.feed_many(Ok(vec![
-            resp(b"+OK\r\n"),
-            resp(b"-NOPERM User u has no permissions to run the 'script|load' command\r\n"),
-            resp(b"+QUEUED\r\n"),
-            resp(b"-EXECABORT Transaction discarded because of previous errors.\r\n"),
-        ]));
+        call.feed_one(Reply::from_value(resp(
+            b"-NOPERM User u has no permissions to run the 'eval' command\r\n",
+        )));
         match call.next() {
-            Request::Done(Err(e @ Error::PermissionDenied { .. })) => {
+            Request::Done(Err(
+                e @ Error::PermissionDenied {
+                    command: "EVAL", ..
+                },
+            )) => {
                 assert_eq!(e.ran(), crate::Ran::No);
             }
             _ => panic!("expected PermissionDenied"),
@@ -598,16 +559,47 @@ mod tests {
             .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state));
         call.feed_one(Reply::from_value(noscript()));
         assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
-        let Request::One(_) = call.next() else {
+        let Request::One(again) = call.next() else {
             panic!("expected EVALSHA again, no reload")
         };
+        assert_eq!(cmd_names(&again)[0], "EVALSHA");
         call.feed_one(Reply::from_value(noscript()));
-        // A second NOSCRIPT: load and call atomically.
-        let Request::Pipeline(p) = call.next() else {
-            panic!("expected the atomic retry")
+        // A second NOSCRIPT: EVAL.
+        let Request::One(eval) = call.next() else {
+            panic!("expected the EVAL retry")
         };
-        assert_eq!(p.len(), 4);
+        assert_eq!(cmd_names(&eval)[0], "EVAL");
         assert_eq!(state.counters.snapshot().reloads, 0);
+    }
+
+    #[test]
+    fn a_cold_load_of_a_version_dependent_script_checks_the_capabilities() {
+        let handle = ScriptHandle::Dynamic(Arc::new(DynamicScript::new(
+            "ro",
+            "#!lua flags=no-writes\nreturn 1\n",
+        )));
+        let state = StateInner::default();
+        // The state thinks the server is a 6.2 (it was, before a reconnect).
+        state.loaded.set_caps(&NodeKey::SINGLE, Caps::Legacy);
+        let args = CallArgs::default();
+        let scope = Scope {
+            state: &state,
+            node: &NodeKey::SINGLE,
+        };
+        let mut call = Call::new(&handle, &args, scope, false);
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected probe + load + call")
+        };
+        assert_eq!(names(&p), ["COMMAND", "SCRIPT", "EVALSHA"]);
+        let legacy_sha = handle.body(true).sha1.to_owned();
+        call.feed_many(Ok(vec![
+            resp(b"*1\r\n*1\r\n$10\r\nevalsha_ro\r\n"),
+            sha_reply(&legacy_sha),
+            resp(b":1\r\n"),
+        ]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        // Now known as a current server: the next call goes out as one.
+        assert_eq!(state.loaded.caps(&NodeKey::SINGLE), Caps::Modern);
     }
 
     #[test]

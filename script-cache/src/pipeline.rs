@@ -35,8 +35,13 @@ use crate::state::{Caps, Epoch, LoadMode, NodeKey, Ticket};
 /// [`trust_marks`](Pipeline::trust_marks) and
 /// [`loads_before_multi`](Pipeline::loads_before_multi) trade the guarantee
 /// away, for documented reasons. On a server that refuses `SCRIPT LOAD`
-/// (see [`LoadMode`](crate::LoadMode)) no loads can be sent: the scripts
-/// must be preloaded there.
+/// (see [`LoadMode`](crate::LoadMode)) a transaction calls its scripts with
+/// `EVAL` (the source inside the `MULTI`), which cannot meet `NOSCRIPT`
+/// either. A transaction the server aborts as a whole (`EXECABORT`: nothing
+/// ran) because of what the state assumed about it — a `SCRIPT LOAD` it
+/// refuses, an `EVALSHA_RO` it does not know after a reconnect to an older
+/// server — is planned again with what the refusal taught and sent once
+/// more.
 #[derive(Clone, Debug, Default)]
 pub struct Pipeline {
     entries: Vec<Entry>,
@@ -71,6 +76,8 @@ struct PlannedCall<'p> {
     command: &'static str,
     epoch: Option<Epoch>,
     load: Option<usize>,
+    /// Sent as `EVAL <source>` (`command` is then `EVAL` or `EVAL_RO`).
+    eval: Option<&'p str>,
 }
 
 /// What to send for a pipeline, given what the state knows.
@@ -86,6 +93,15 @@ impl Plan<'_> {
     fn len(&self) -> usize {
         self.loads.len() + self.calls.len()
     }
+}
+
+/// What reading a pipeline's replies concluded.
+enum Read {
+    /// The replies (`None`: a `WATCH`ed key aborted the transaction).
+    Done(Option<Replies>),
+    /// The transaction was aborted as a whole because of something the
+    /// state assumed and now knows better: plan and send it again.
+    Replan(Error),
 }
 
 /// The replies of a pipeline's entries, loads stripped.
@@ -246,6 +262,18 @@ impl Pipeline {
             };
             let target = policy::target(&inv.handle, caps);
             let epoch = epochs.next().flatten();
+            if refused && self.atomic {
+                // No load can go inside the MULTI: EVAL loads and runs in
+                // one command, so the transaction cannot half-apply.
+                calls.push(Some(PlannedCall {
+                    sha1: target.body.sha1,
+                    command: policy::eval_command(target.command),
+                    epoch,
+                    load: None,
+                    eval: Some(target.body.source),
+                }));
+                continue;
+            }
             let wanted = if refused {
                 // The server refuses SCRIPT LOAD: in a transaction the
                 // refusal would abort it all.
@@ -273,6 +301,7 @@ impl Pipeline {
                 command: target.command,
                 epoch,
                 load,
+                eval: None,
             }));
         }
         Plan {
@@ -294,7 +323,13 @@ impl Pipeline {
                 Entry::Cmd(_) => 64,
             })
             .sum();
-        loads + entries + 32
+        let evals: usize = plan
+            .calls
+            .iter()
+            .flatten()
+            .filter_map(|c| c.eval.map(str::len))
+            .sum();
+        loads + entries + evals + 32
     }
 
     /// Writes the commands of `plan`: `MULTI` if atomic, the loads (or the
@@ -316,7 +351,9 @@ impl Pipeline {
         }
         for (entry, call) in self.entries.iter().zip(&plan.calls) {
             match (entry, call) {
-                (Entry::Script(inv), Some(call)) => sink.eval(&inv.args, call.command, call.sha1),
+                (Entry::Script(inv), Some(call)) => {
+                    sink.eval(&inv.args, call.command, call.eval.unwrap_or(call.sha1))
+                }
                 (Entry::Cmd(cmd), _) => sink.command(cmd),
                 // A script entry always has its call in the plan.
                 (Entry::Script(_), None) => {}
@@ -335,7 +372,7 @@ impl Pipeline {
         con: &ScriptCache<C>,
         plan: &Plan<'_>,
         replies: redis::RedisResult<Vec<Value>>,
-    ) -> Result<Option<Replies>> {
+    ) -> Result<Read> {
         let scope = Scope {
             state: &con.state.inner,
             node: &NodeKey::SINGLE,
@@ -380,11 +417,11 @@ impl Pipeline {
                 }
                 Some(Value::Nil) => {
                     self.read_loads(scope, plan, pre);
-                    return Ok(None);
+                    return Ok(Read::Done(None));
                 }
                 Some(Value::ServerError(e)) => {
                     self.read_loads(scope, plan, pre);
-                    return Err(self.aborted(scope, plan, &queued, &e));
+                    return self.aborted(scope, plan, &queued, &e);
                 }
                 other => return Err(unexpected(format!("EXEC answered {other:?}"))),
             }
@@ -427,14 +464,19 @@ impl Pipeline {
                 _ => None,
             };
             if !matches!(value, Value::ServerError(_)) {
-                if confirmed.is_none() && call.epoch.is_none() {
+                if confirmed.is_none() && (call.epoch.is_none() || call.eval.is_some()) {
                     // Ran without a confirmed load: the server has it.
                     let _ = scope.ran(call.sha1, plan.ticket);
                 }
                 continue;
             }
             let reply = Reply::from_value(std::mem::take(value));
-            let error = match scope.read_call(reply, &inv.handle, call.sha1, call.command) {
+            let called = if call.eval.is_some() {
+                scope.read_eval(reply, &inv.handle, call.sha1, call.command)
+            } else {
+                scope.read_call(reply, &inv.handle, call.sha1, call.command)
+            };
+            let error = match called {
                 Called::NoScript => {
                     let relied_on = confirmed.flatten().or(call.epoch);
                     let _ = scope.lost(call.sha1, relied_on);
@@ -460,7 +502,7 @@ impl Pipeline {
             };
             errors.push((i, error));
         }
-        Ok(Some(Replies { values, errors }))
+        Ok(Read::Done(Some(Replies { values, errors })))
     }
 
     /// Reads the replies of the plan's loads (the first `values.len()` of
@@ -485,16 +527,20 @@ impl Pipeline {
             .collect()
     }
 
-    /// Why `EXEC` aborted a transaction (nothing ran): a refused load is a
-    /// [`Error::PermissionDenied`] naming the script (and switches the node
-    /// to `EVALSHA` first), anything else [`Error::TransactionAborted`].
+    /// Why `EXEC` aborted a transaction (nothing ran). A load the server
+    /// refuses (the node then calls scripts with `EVAL` in transactions),
+    /// or an `EVALSHA_RO` / `EVAL_RO` it does not know (a reconnect to an
+    /// older server: capabilities are asked again), is something the state
+    /// assumed: [`Read::Replan`]. Anything else is the error:
+    /// [`Error::PermissionDenied`] naming the script for a refused call,
+    /// else [`Error::TransactionAborted`].
     fn aborted(
         &self,
         scope: Scope<'_>,
         plan: &Plan<'_>,
         queued: &[Value],
         exec: &redis::ServerError,
-    ) -> Error {
+    ) -> Result<Read> {
         let inside = if self.loads_before_multi {
             0
         } else {
@@ -503,11 +549,32 @@ impl Pipeline {
         for (load, value) in plan.loads.iter().zip(&queued[..inside.min(queued.len())]) {
             if let Value::ServerError(e) = value {
                 let reply = Reply::Server(ServerReply::from_server_error(e));
-                if let Loaded::Failed(error) =
-                    scope.read_load(reply, load.handle, load.sha1, plan.ticket)
-                {
-                    return error;
+                match scope.read_load(reply, load.handle, load.sha1, plan.ticket) {
+                    Loaded::Failed(error @ Error::PermissionDenied { .. }) => {
+                        return Ok(Read::Replan(error));
+                    }
+                    Loaded::Failed(error) => return Err(error),
+                    Loaded::ShebangRejected | Loaded::Confirmed(_) => {}
                 }
+            }
+        }
+        let entries = queued.get(inside..).unwrap_or_default();
+        for ((entry, call), value) in self.entries.iter().zip(&plan.calls).zip(entries) {
+            let (Entry::Script(inv), Some(call), Value::ServerError(e)) = (entry, call, value)
+            else {
+                continue;
+            };
+            let reply = Reply::Server(ServerReply::from_server_error(e));
+            match scope.read_call(reply, &inv.handle, call.sha1, call.command) {
+                Called::UnknownCommand => {
+                    return Ok(Read::Replan(Error::TransactionAborted {
+                        message: format!("{} is unknown to this server", call.command),
+                    }));
+                }
+                Called::Failed(error) if error.ran() == crate::Ran::No => {
+                    return Err(error);
+                }
+                _ => {}
             }
         }
         let refused = queued.iter().find_map(|v| match v {
@@ -516,11 +583,11 @@ impl Pipeline {
             }
             _ => None,
         });
-        Error::TransactionAborted {
+        Err(Error::TransactionAborted {
             message: refused.unwrap_or_else(|| {
                 format!("{} {}", exec.code(), exec.details().unwrap_or_default())
             }),
-        }
+        })
     }
 
     /// Converts per-entry results into the caller's type: the first error
@@ -596,16 +663,25 @@ impl Pipeline {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
-        let caps = con.caps(self.needs_caps())?;
-        let plan = self.plan(con, caps);
-        let mut packed = Packed {
-            bytes: Vec::with_capacity(self.packed_size_hint(&plan)),
-            scratch: Cmd::with_capacity(8, 128),
-        };
-        self.emit(&plan, &mut packed);
-        let count = plan.len() + if self.atomic { 2 } else { 0 };
-        let replies = con.conn.req_packed_commands(&packed.bytes, 0, count);
-        self.read(con, &plan, replies)
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let caps = con.caps(self.needs_caps())?;
+            let plan = self.plan(con, caps);
+            let mut packed = Packed {
+                bytes: Vec::with_capacity(self.packed_size_hint(&plan)),
+                scratch: Cmd::with_capacity(8, 128),
+            };
+            self.emit(&plan, &mut packed);
+            let count = plan.len() + if self.atomic { 2 } else { 0 };
+            let replies = con.conn.req_packed_commands(&packed.bytes, 0, count);
+            match self.read(con, &plan, replies)? {
+                Read::Done(replies) => return Ok(replies),
+                // Nothing ran: one more try with what the abort taught.
+                Read::Replan(error) if attempts >= 2 => return Err(error),
+                Read::Replan(_) => {}
+            }
+        }
     }
 
     /// Async [`query`](Pipeline::query).
@@ -635,12 +711,21 @@ impl Pipeline {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
-        let caps = con.caps_async(self.needs_caps()).await?;
-        let plan = self.plan(con, caps);
-        let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
-        self.emit(&plan, &mut pipe);
-        let replies = con.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
-        self.read(con, &plan, replies)
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let caps = con.caps_async(self.needs_caps()).await?;
+            let plan = self.plan(con, caps);
+            let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
+            self.emit(&plan, &mut pipe);
+            let replies = con.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
+            match self.read(con, &plan, replies)? {
+                Read::Done(replies) => return Ok(replies),
+                // Nothing ran: one more try with what the abort taught.
+                Read::Replan(error) if attempts >= 2 => return Err(error),
+                Read::Replan(_) => {}
+            }
+        }
     }
 }
 

@@ -80,6 +80,16 @@ pub(crate) fn command_for(handle: &ScriptHandle, caps: Caps) -> &'static str {
     }
 }
 
+/// The command that loads and runs a body in one step, for `command`
+/// (`EVALSHA` -> `EVAL`, `EVALSHA_RO` -> `EVAL_RO`).
+pub(crate) fn eval_command(command: &'static str) -> &'static str {
+    if command == "EVALSHA_RO" {
+        "EVAL_RO"
+    } else {
+        "EVAL"
+    }
+}
+
 /// The body and command of `handle` on a server with `caps`.
 pub(crate) fn target(handle: &ScriptHandle, caps: Caps) -> Target<'_> {
     Target {
@@ -177,7 +187,7 @@ impl Scope<'_> {
         match reply {
             Reply::Value(v) => Called::Value(v),
             Reply::Server(e) if e.is("NOSCRIPT") => Called::NoScript,
-            Reply::Server(e) if command == "EVALSHA_RO" && is_unknown_command(&e) => {
+            Reply::Server(e) if command.ends_with("_RO") && is_unknown_command(&e) => {
                 self.state.loaded.set_caps(self.node, Caps::Unknown);
                 Called::UnknownCommand
             }
@@ -186,6 +196,24 @@ impl Scope<'_> {
                     .located(|line| handle.locate(line)),
             ),
             Reply::Client(e) => Called::Failed(Error::redis(Some(&handle.id_for(sha1)), e)),
+        }
+    }
+
+    /// Reads the reply of `EVAL <body>` (`EVAL_RO`): like a call, and a
+    /// shebang refused by a legacy server means "decide again".
+    pub(crate) fn read_eval(
+        &self,
+        reply: Reply,
+        handle: &ScriptHandle,
+        sha1: &str,
+        command: &'static str,
+    ) -> Called {
+        match reply {
+            Reply::Server(e) if handle.has_shebang() && is_shebang_rejection(&e) => {
+                self.state.loaded.set_caps(self.node, Caps::Legacy);
+                Called::UnknownCommand
+            }
+            reply => self.read_call(reply, handle, sha1, command),
         }
     }
 
