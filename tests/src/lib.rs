@@ -11,8 +11,13 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod faults;
 pub mod recording;
 pub mod server;
+
+pub use faults::{
+    AclUser, BusyScript, FlushStorm, MemoryFull, StormEnd, fill_memory, start_replica,
+};
 
 pub use recording::{Recording, RoundTrip, RoundTripLog, command_names};
 
