@@ -422,28 +422,48 @@ impl Drop for BusyScript {
 // maxmemory
 
 /// `maxmemory` reached under `noeviction`: sets `maxmemory-policy
-/// noeviction` and `maxmemory 1mb`, then writes 64 KiB values until the
-/// server answers `OOM` (bounded: 200 writes). Dropping it (or
-/// [`MemoryFull::release`]) sets `maxmemory` back to 0.
+/// noeviction` and `maxmemory 1mb`, writes 64 KiB values until the server
+/// answers `OOM` (bounded: 200 writes), then lowers `maxmemory` to 256 KiB
+/// under what is used, so that memory freed by a closing client cannot
+/// bring the server back under it (a refused 64 KiB write is counted while
+/// its request is in the buffer; a one-byte write may still pass right at
+/// the limit). Dropping it (or [`MemoryFull::release`]) sets `maxmemory`
+/// back to 0.
 #[derive(Debug)]
 pub struct MemoryFull {
     client: redis::Client,
     released: bool,
     /// The filler writes that succeeded before `OOM`.
     pub filler_keys: usize,
+    /// `used_memory` when the limit was lowered.
+    pub used_memory: u64,
 }
 
-/// Fills `server`'s memory up to `maxmemory 1mb` (see [`MemoryFull`]).
+fn used_memory(con: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(con)
+        .unwrap_or_else(|e| panic!("INFO memory: {e}"));
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no used_memory in INFO memory"))
+}
+
+fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query::<()>(con)
+        .unwrap_or_else(|e| panic!("CONFIG SET {name} {value}: {e}"));
+}
+
+/// Fills `server`'s memory up to `maxmemory` (see [`MemoryFull`]).
 pub fn fill_memory(server: &TestServer) -> MemoryFull {
     let mut admin = server.connection();
-    for (name, value) in [("maxmemory-policy", "noeviction"), ("maxmemory", "1mb")] {
-        redis::cmd("CONFIG")
-            .arg("SET")
-            .arg(name)
-            .arg(value)
-            .query::<()>(&mut admin)
-            .unwrap_or_else(|e| panic!("CONFIG SET {name}: {e}"));
-    }
+    config_set(&mut admin, "maxmemory-policy", "noeviction");
+    config_set(&mut admin, "maxmemory", "1mb");
     let value = "x".repeat(64 * 1024);
     let mut filler_keys = 0;
     for i in 0..200 {
@@ -454,10 +474,22 @@ pub fn fill_memory(server: &TestServer) -> MemoryFull {
         {
             Ok(()) => filler_keys += 1,
             Err(e) if e.code() == Some("OOM") => {
+                let used = used_memory(&mut admin);
+                let limit = used.saturating_sub(256 * 1024).max(1);
+                config_set(&mut admin, "maxmemory", &limit.to_string());
+                match redis::cmd("SET")
+                    .arg("probe")
+                    .arg(1)
+                    .query::<()>(&mut admin)
+                {
+                    Err(e) if e.code() == Some("OOM") => {}
+                    other => panic!("a one-byte write under a full memory gave {other:?}"),
+                }
                 return MemoryFull {
                     client: server.client(),
                     released: false,
                     filler_keys,
+                    used_memory: used,
                 };
             }
             Err(e) => panic!("filling memory: {e}"),
