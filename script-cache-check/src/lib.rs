@@ -5,6 +5,7 @@
 //! with a vendored Lua 5.1.5 (through `mlua`), the way the servers do on
 //! `SCRIPT LOAD`, without running it, so its verdict is the server's.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use std::fmt;
 

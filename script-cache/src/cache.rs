@@ -1,66 +1,69 @@
-//! [`ScriptCache`]: a connection that remembers which scripts it loaded.
+//! [`ScriptCache`]: a connection plus the [`ScriptState`] it shares.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use redis::{Cmd, FromRedisValue, Pipeline, ToRedisArgs, Value};
 
-use crate::call::{Call, Reply, Request, caps_from_probe, confirm_load, load_cmd, probe_cmd};
+use crate::call::{Call, Request};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
-use crate::registry::Registry;
+use crate::policy::{self, Loaded, Reply, Scope};
 use crate::script::EmbeddedScript;
-use crate::state::{Caps, Counters, LoadedSet, NodeKey, Stats};
+use crate::state::{Caps, NodeKey, ScriptState, Stats};
 
-/// What clones of one cache share.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    pub(crate) loaded: LoadedSet,
-    pub(crate) counters: Counters,
-    pub(crate) registry: Registry,
-}
-
-/// A redis-rs connection plus what it knows about the server's script
-/// cache.
+/// A redis-rs connection plus a [`ScriptState`]: what is known about the
+/// server's script cache, shared with every connection given the same
+/// state.
 ///
-/// * The first call of a script sends `SCRIPT LOAD` and `EVALSHA` together
-///   (one round trip); later calls send `EVALSHA` only.
-/// * A `NOSCRIPT` answer (after `SCRIPT FLUSH`, a restart or a failover)
-///   reloads the script and calls it again, once.
+/// * The first call of a script on a server sends `SCRIPT LOAD` and
+///   `EVALSHA` together (one round trip); later calls, from any connection
+///   sharing the state, send `EVALSHA` only.
+/// * A call never fails because of `NOSCRIPT` (after `SCRIPT FLUSH`, a
+///   restart or a failover): it is retried once as `MULTI` / `SCRIPT LOAD`
+///   / `EVALSHA` / `EXEC`, which cannot meet `NOSCRIPT`.
 /// * Read-only scripts (`#!lua flags=no-writes`) go out as `EVALSHA_RO`
 ///   where the server has it.
 ///
 /// It wraps a sync connection (anything [`redis::ConnectionLike`]) or, with
 /// the `tokio-comp` feature, an async one (`redis::aio::MultiplexedConnection`,
 /// `redis::aio::ConnectionManager`); it is itself a connection of the same
-/// kind, so other commands go through it unchanged. Clones of an async cache
-/// share what was loaded, so a multiplexed connection loads each script once
-/// however many tasks use it.
+/// kind, so other commands go through it unchanged. Clones share the state,
+/// so a multiplexed connection loads each script once however many tasks
+/// use it.
 #[derive(Debug)]
 pub struct ScriptCache<C> {
     pub(crate) conn: C,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) state: ScriptState,
 }
 
 impl<C: Clone> Clone for ScriptCache<C> {
-    /// A clone of the connection that shares the load state, counters and
-    /// registered scripts.
+    /// A clone of the connection that shares the state.
     fn clone(&self) -> Self {
         ScriptCache {
             conn: self.conn.clone(),
-            shared: self.shared.clone(),
+            state: self.state.clone(),
         }
     }
 }
 
 impl<C> ScriptCache<C> {
-    /// Wraps a connection. Nothing is sent until a script is called.
+    /// Wraps a connection with a fresh [`ScriptState`]. Nothing is sent
+    /// until a script is called.
     pub fn new(conn: C) -> Self {
-        ScriptCache {
-            conn,
-            shared: Arc::default(),
-        }
+        Self::with_state(conn, ScriptState::new())
+    }
+
+    /// Wraps a connection with a state shared with other connections to
+    /// the same server (a pool's checkouts, say): a script another of them
+    /// loaded is called with `EVALSHA` only.
+    pub fn with_state(conn: C, state: ScriptState) -> Self {
+        ScriptCache { conn, state }
+    }
+
+    /// The state this connection shares.
+    pub fn state(&self) -> &ScriptState {
+        &self.state
     }
 
     /// The wrapped connection.
@@ -80,78 +83,81 @@ impl<C> ScriptCache<C> {
         self.conn
     }
 
-    /// What this cache (and its clones) did so far.
-    pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+    /// Unwraps the connection and the state.
+    pub fn into_parts(self) -> (C, ScriptState) {
+        (self.conn, self.state)
     }
 
-    /// Whether the server confirmed loading `script` on this connection.
+    /// What the connections sharing this state did so far.
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            state: &self.state.inner,
+            node: &NodeKey::SINGLE,
+        }
+    }
+
+    /// Whether the server confirmed `script` (as far as the state knows).
     pub fn is_loaded<S: EmbeddedScript>(&self, script: S) -> bool {
         let meta = script.meta();
+        let loaded = &self.state.inner.loaded;
         let node = NodeKey::SINGLE;
-        self.shared.loaded.is_loaded(&node, meta.sha1())
+        loaded.is_loaded(&node, meta.sha1())
             || meta
                 .legacy()
-                .is_some_and(|l| self.shared.loaded.is_loaded(&node, l.sha1))
+                .is_some_and(|l| loaded.is_loaded(&node, l.sha1))
     }
 
-    /// How many scripts the server confirmed on this connection.
+    /// How many scripts the server confirmed (as far as the state knows).
     pub fn loaded_count(&self) -> usize {
-        self.shared.loaded.loaded_count(&NodeKey::SINGLE)
+        self.state.inner.loaded.loaded_count(&NodeKey::SINGLE)
     }
 
     /// Forgets which scripts are loaded, without telling the server: each
     /// script is loaded again on its next call.
     pub fn forget_loaded(&self) {
-        self.shared.loaded.clear();
+        self.state.forget_loaded();
     }
 
     // ----- runtime registration (Perl Redis::ScriptCache's verbs) -----
 
-    /// Registers a script under `name` and returns its SHA-1. Registering
-    /// the same source under the same name again is a no-op; another source
-    /// under a taken name is [`Error::NameTaken`] (use
-    /// [`replace_script`](Self::replace_script)). Nothing is sent: the
-    /// script is loaded on its first call, like an embedded one.
+    /// [`ScriptState::register_script`] on this connection's state.
     pub fn register_script(&self, name: &str, source: &str) -> Result<String> {
-        self.shared.registry.register(name, source, false)
+        self.state.register_script(name, source)
     }
 
-    /// Registers a script under `name`, replacing any script of that name.
+    /// [`ScriptState::replace_script`] on this connection's state.
     pub fn replace_script(&self, name: &str, source: &str) -> Result<String> {
-        self.shared.registry.register(name, source, true)
+        self.state.replace_script(name, source)
     }
 
-    /// Sets the folder that relative paths of
-    /// [`register_file`](Self::register_file) and
-    /// [`register_all_scripts`](Self::register_all_scripts) resolve against.
+    /// [`ScriptState::set_script_dir`] on this connection's state.
     pub fn set_script_dir(&self, dir: impl AsRef<Path>) {
-        self.shared.registry.set_dir(dir.as_ref().to_path_buf());
+        self.state.set_script_dir(dir);
     }
 
-    /// Registers one file under its stem (`lua/rate_limit.lua` ->
-    /// `rate_limit`) and returns the name. Relative paths resolve against
-    /// the script folder, if one was set.
+    /// [`ScriptState::register_file`] on this connection's state.
     pub fn register_file(&self, path: impl AsRef<Path>) -> Result<String> {
-        self.shared.registry.register_file(path.as_ref())
+        self.state.register_file(path)
     }
 
-    /// Registers every top-level `*.lua` file of `dir` (dotfiles and
-    /// subfolders skipped) in sorted order and returns their names. Either
-    /// all are registered or, on an error, none.
+    /// [`ScriptState::register_all_scripts`] on this connection's state.
     pub fn register_all_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
-        self.shared.registry.register_dir(dir.as_ref())
+        self.state.register_all_scripts(dir)
     }
 
     /// The names of the scripts registered at run time, sorted.
     pub fn scripts(&self) -> Vec<String> {
-        self.shared.registry.names()
+        self.state.scripts()
     }
 
     /// An invocation of a registered script, to add keys and arguments to.
     /// An unknown name is [`Error::UnknownScript`] with similar names.
     pub fn prepare(&self, name: &str) -> Result<Invocation> {
-        let script = self.shared.registry.get(name)?;
+        let script = self.state.inner.registry.get(name)?;
         Ok(Invocation::new(ScriptHandle::Dynamic(script)))
     }
 
@@ -164,47 +170,60 @@ impl<C> ScriptCache<C> {
         Ok(self.prepare(name)?.key(keys).arg(args))
     }
 
-    /// The pipeline that loads every script of `S` this connection has not
-    /// confirmed yet, and the SHA-1s it should answer.
-    fn preload_pipeline<S: EmbeddedScript>(&self, caps: Caps) -> (Pipeline, Vec<ScriptHandle>) {
+    /// The loads of every script of `S` the state has not confirmed, as
+    /// one pipeline, and the scripts they are for.
+    fn preload_pipeline<S: EmbeddedScript>(
+        &self,
+        caps: Caps,
+    ) -> (Pipeline, Vec<ScriptHandle>, crate::state::Ticket) {
         let node = NodeKey::SINGLE;
+        let handles: Vec<ScriptHandle> = S::ALL
+            .iter()
+            .map(|s| ScriptHandle::Static(s.meta()))
+            .collect();
+        let (epochs, ticket) = self.state.inner.loaded.loaded_epochs(
+            &node,
+            handles.iter().map(|h| policy::target(h, caps).body.sha1),
+        );
         let mut pipe = redis::pipe();
         let mut expected = Vec::new();
-        for script in S::ALL {
-            let handle = ScriptHandle::Static(script.meta());
-            let body = handle.body(caps == Caps::Legacy);
-            if !self.shared.loaded.is_loaded(&node, body.sha1) {
-                pipe.add_command(load_cmd(body.source));
+        for (handle, epoch) in handles.into_iter().zip(epochs) {
+            if epoch.is_none() {
+                pipe.add_command(policy::load_cmd(policy::target(&handle, caps).body.source));
                 expected.push(handle);
             }
         }
-        (pipe, expected)
+        (pipe, expected, ticket)
     }
 
     fn preload_finish(
         &self,
         caps: Caps,
         expected: &[ScriptHandle],
+        ticket: crate::state::Ticket,
         replies: redis::RedisResult<Vec<Value>>,
     ) -> Result<usize> {
-        let node = NodeKey::SINGLE;
         let replies = replies?;
+        let scope = self.scope();
         let mut first_error = None;
         let mut loaded = 0;
         for (handle, value) in expected.iter().zip(replies) {
-            let body = handle.body(caps == Caps::Legacy);
-            let script = handle.id_for(body.sha1);
-            match confirm_load(Reply::from_value(value), &script) {
-                Ok(()) => {
-                    let _ = self.shared.loaded.mark_loaded(&node, body.sha1);
-                    loaded += 1;
+            let sha1 = policy::target(handle, caps).body.sha1;
+            match scope.read_load(Reply::from_value(value), handle, sha1, ticket) {
+                Loaded::Confirmed(_) => loaded += 1,
+                Loaded::ShebangRejected => {
+                    first_error.get_or_insert(Error::LoadRejected {
+                        script: handle.id_for(sha1),
+                        code: "ERR".into(),
+                        message: "the server does not take `#!` shebangs; call load_all again"
+                            .into(),
+                    });
                 }
-                Err(e) => {
+                Loaded::Failed(e) => {
                     first_error.get_or_insert(e);
                 }
             }
         }
-        self.shared.counters.loaded(loaded as u64);
         match first_error {
             Some(e) => Err(e),
             None => Ok(loaded),
@@ -215,46 +234,33 @@ impl<C> ScriptCache<C> {
     fn needs_caps<S: EmbeddedScript>() -> bool {
         S::ALL
             .iter()
-            .any(|s| s.read_only() || s.meta().legacy().is_some())
+            .any(|s| policy::needs_caps(&ScriptHandle::Static(s.meta())))
     }
 
     /// What the server supports, if `needed` and not asked yet: `None`
     /// means "send the probe and pass its reply to [`Self::caps_probed`]".
     fn known_caps(&self, needed: bool) -> Option<Caps> {
-        let caps = self.shared.loaded.caps(&NodeKey::SINGLE);
+        let caps = self.state.inner.loaded.caps(&NodeKey::SINGLE);
         (!needed || caps != Caps::Unknown).then_some(caps)
     }
 
     /// Records the reply of the capability probe.
     fn caps_probed(&self, reply: Reply) -> Result<Caps> {
-        let caps = caps_from_probe(reply)?;
-        self.shared.loaded.set_caps(&NodeKey::SINGLE, caps);
+        let caps = policy::caps_from_probe(reply, None)?;
+        self.state.inner.loaded.set_caps(&NodeKey::SINGLE, caps);
         Ok(caps)
     }
-}
 
-impl<C> ScriptCache<C> {
-    /// Reads the reply of `SCRIPT FLUSH`: forget the marks once it is done.
+    /// Reads the reply of `SCRIPT FLUSH`: forget the marks again once it
+    /// is done (they were forgotten when it was sent).
     fn flushed(&self, reply: Reply) -> Result<()> {
+        self.state.inner.loaded.flush_done();
         match reply {
-            Reply::Value(_) => {
-                self.shared.loaded.clear();
-                Ok(())
-            }
-            Reply::Server(e) => Err(Error::from(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "SCRIPT FLUSH refused",
-                format!("{} {}", e.code, e.message),
-            )))),
+            Reply::Value(_) => Ok(()),
+            Reply::Server(e) => Err(e.into_other_error(None, "SCRIPT FLUSH refused")),
             Reply::Client(e) => Err(e.into()),
         }
     }
-}
-
-fn flush_cmd() -> Cmd {
-    let mut cmd = redis::cmd("SCRIPT");
-    cmd.arg("FLUSH");
-    cmd
 }
 
 // ----- sync -----
@@ -265,21 +271,18 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
         match self.known_caps(needed) {
             Some(caps) => Ok(caps),
             None => {
-                let reply = Reply::from_result(self.conn.req_command(&probe_cmd()));
+                let reply = Reply::from_result(self.conn.req_command(&policy::probe_cmd()));
                 self.caps_probed(reply)
             }
         }
     }
 
     pub(crate) fn call_value(&mut self, invocation: &Invocation) -> Result<Value> {
-        let shared = &*self.shared;
-        let mut call = Call::new(
-            &invocation.handle,
-            &invocation.args,
-            &shared.loaded,
-            &shared.counters,
-            false,
-        );
+        let scope = Scope {
+            state: &self.state.inner,
+            node: &NodeKey::SINGLE,
+        };
+        let mut call = Call::new(&invocation.handle, &invocation.args, scope, false);
         loop {
             match call.next() {
                 Request::Done(result) => return result,
@@ -322,14 +325,14 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
     /// time a script needs it). Returns how many were loaded.
     pub fn load_all<S: EmbeddedScript>(&mut self) -> Result<usize> {
         let caps = self.caps(Self::needs_caps::<S>())?;
-        let (pipe, expected) = self.preload_pipeline::<S>(caps);
+        let (pipe, expected, ticket) = self.preload_pipeline::<S>(caps);
         if expected.is_empty() {
             return Ok(0);
         }
         let replies = self
             .conn
             .req_packed_commands(&pipe.get_packed_pipeline(), 0, pipe.len());
-        self.preload_finish(caps, &expected, replies)
+        self.preload_finish(caps, &expected, ticket, replies)
     }
 
     /// Sends `SCRIPT FLUSH` and forgets which scripts were loaded. Scripts
@@ -337,7 +340,8 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
     /// `flush_all_scripts`, which also empties its registry so that every
     /// later `run_script` fails): they are loaded again on their next call.
     pub fn flush_cache(&mut self) -> Result<()> {
-        let reply = Reply::from_result(self.conn.req_command(&flush_cmd()));
+        self.state.inner.loaded.clear();
+        let reply = Reply::from_result(self.conn.req_command(&policy::flush_cmd()));
         self.flushed(reply)
     }
 }
@@ -386,7 +390,7 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
         match self.known_caps(needed) {
             Some(caps) => Ok(caps),
             None => {
-                let reply = self.conn.req_packed_command(&probe_cmd()).await;
+                let reply = self.conn.req_packed_command(&policy::probe_cmd()).await;
                 self.caps_probed(Reply::from_result(reply))
             }
         }
@@ -394,14 +398,12 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
 
     pub(crate) async fn call_value_async(&mut self, invocation: &Invocation) -> Result<Value> {
         // Borrowed, not cloned: no shared reference-count traffic per call.
-        let (conn, shared) = (&mut self.conn, &*self.shared);
-        let mut call = Call::new(
-            &invocation.handle,
-            &invocation.args,
-            &shared.loaded,
-            &shared.counters,
-            true,
-        );
+        let conn = &mut self.conn;
+        let scope = Scope {
+            state: &self.state.inner,
+            node: &NodeKey::SINGLE,
+        };
+        let mut call = Call::new(&invocation.handle, &invocation.args, scope, true);
         loop {
             match call.next() {
                 Request::Done(result) => return result,
@@ -436,17 +438,18 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
     /// Async [`load_all`](Self::load_all).
     pub async fn load_all_async<S: EmbeddedScript>(&mut self) -> Result<usize> {
         let caps = self.caps_async(Self::needs_caps::<S>()).await?;
-        let (pipe, expected) = self.preload_pipeline::<S>(caps);
+        let (pipe, expected, ticket) = self.preload_pipeline::<S>(caps);
         if expected.is_empty() {
             return Ok(0);
         }
         let replies = self.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
-        self.preload_finish(caps, &expected, replies)
+        self.preload_finish(caps, &expected, ticket, replies)
     }
 
     /// Async [`flush_cache`](Self::flush_cache).
     pub async fn flush_cache_async(&mut self) -> Result<()> {
-        let reply = Reply::from_result(self.conn.req_packed_command(&flush_cmd()).await);
+        self.state.inner.loaded.clear();
+        let reply = Reply::from_result(self.conn.req_packed_command(&policy::flush_cmd()).await);
         self.flushed(reply)
     }
 }

@@ -1,65 +1,37 @@
-//! The load policy of one script call, written once for the sync and the
-//! async connection: a small state machine that says what to send next and
-//! reads what came back. The drivers (`sync_conn`, `async_conn`) only move
-//! bytes.
+//! One script call as a state machine with no I/O: it says what to send
+//! next ([`Request`]) and reads what came back. The sync and async drivers
+//! in [`cache`](crate::cache) only move bytes. The decisions come from
+//! [`policy`](crate::policy):
 //!
-//! Policy:
-//! * confirmed on this node: `EVALSHA` (or `EVALSHA_RO`) only;
-//! * not confirmed: `SCRIPT LOAD` and `EVALSHA` as one pipeline, one round
-//!   trip; the script is marked loaded only when the server answered the
-//!   expected SHA-1;
-//! * `NOSCRIPT` (matched on the error code): forget the mark, load and call
-//!   again, once; a second `NOSCRIPT` is [`Error::NoScript`]. A script that
-//!   got `NOSCRIPT` never ran, so the retry cannot run it twice;
-//! * scripts with a `#!lua` shebang or the `no-writes` flag need to know
-//!   whether the server has shebangs and `EVALSHA_RO` (Redis 7+, Valkey):
-//!   asked once per node with `COMMAND INFO EVALSHA_RO`.
+//! 1. first attempt: `EVALSHA` if the state has the script confirmed (or
+//!    the node is called `EVALSHA` first); else `SCRIPT LOAD` + `EVALSHA`
+//!    as one pipeline (one round trip), or, for an async task, waiting for
+//!    another task that is loading it right now;
+//! 2. after a `NOSCRIPT`: if another task is reloading it, wait for that
+//!    and call again; otherwise, and after a second `NOSCRIPT` in any case,
+//!    `MULTI` / `SCRIPT LOAD` / `EVALSHA` / `EXEC`. The server runs the four
+//!    back to back, so the call cannot meet `NOSCRIPT`: a call never fails
+//!    because of `NOSCRIPT`, and since a call that met `NOSCRIPT` did not
+//!    run, no retry can run a script twice.
 
 use redis::{Cmd, Pipeline, Value};
 
 use crate::args::CallArgs;
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::ScriptHandle;
-use crate::state::{Caps, Counters, Epoch, LoadDecision, LoadGuard, LoadedSet, NodeKey};
+use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
+use crate::state::{Ask, Epoch, LoadDecision, LoadGuard, Ticket};
 
 /// Upper bound of requests one call may send, whatever the server answers:
-/// probe, load+call, reload+call, and one re-probe after a server change.
-const MAX_STEPS: u8 = 6;
-
-/// A server reply, or why there is none.
-pub(crate) enum Reply {
-    /// A value (never `Value::ServerError`).
-    Value(Value),
-    /// An error reply from the server.
-    Server(ServerReply),
-    /// No reply: connection or protocol error.
-    Client(redis::RedisError),
-}
-
-impl Reply {
-    pub(crate) fn from_value(value: Value) -> Reply {
-        match value {
-            Value::ServerError(e) => Reply::Server(ServerReply::from_server_error(&e)),
-            v => Reply::Value(v),
-        }
-    }
-
-    pub(crate) fn from_result(result: redis::RedisResult<Value>) -> Reply {
-        match result {
-            Ok(v) => Reply::from_value(v),
-            Err(e) => match ServerReply::from_redis_error(&e) {
-                Some(s) => Reply::Server(s),
-                None => Reply::Client(e),
-            },
-        }
-    }
-}
+/// probe, load+call, call after a wait, atomic retry, and a re-probe or a
+/// switch of body after a server change on the way.
+const MAX_STEPS: u8 = 8;
 
 /// What a driver must do next.
 pub(crate) enum Request {
     /// Send one command, feed back its reply with [`Call::feed_one`].
     One(Cmd),
-    /// Send a two-command pipeline, feed back both replies with
+    /// Send these commands as one pipeline, feed back every reply with
     /// [`Call::feed_many`].
     Pipeline(Pipeline),
     /// Wait until another task finished loading, then ask again.
@@ -73,14 +45,25 @@ pub(crate) enum Request {
 enum Sent<'a> {
     Nothing,
     Probe,
+    /// `EVALSHA` alone, relying on confirmation `epoch` (none when called
+    /// `EVALSHA` first without a mark).
     Call {
         sha1: &'a str,
         command: &'static str,
-        epoch: Epoch,
+        epoch: Option<Epoch>,
+        ticket: Ticket,
     },
+    /// `SCRIPT LOAD` + `EVALSHA`.
     LoadAndCall {
         sha1: &'a str,
         command: &'static str,
+        ticket: Ticket,
+    },
+    /// `MULTI` / `SCRIPT LOAD` / `EVALSHA` / `EXEC`.
+    Atomic {
+        sha1: &'a str,
+        command: &'static str,
+        ticket: Ticket,
     },
 }
 
@@ -88,46 +71,45 @@ enum Sent<'a> {
 pub(crate) struct Call<'a> {
     handle: &'a ScriptHandle,
     args: &'a CallArgs,
-    loaded: &'a LoadedSet,
-    counters: &'a Counters,
-    node: NodeKey,
+    scope: Scope<'a>,
     coordinate: bool,
     sent: Sent<'a>,
     guard: Option<LoadGuard>,
     noscripts: u8,
+    waited: bool,
     steps: u8,
+    /// The confirmation the last load got, which its call relied on.
+    confirmed: Option<Epoch>,
     outcome: Option<Result<Value, Error>>,
 }
 
 impl<'a> Call<'a> {
+    /// A call of `handle` with `args`, recorded in `scope`. `coordinate`
+    /// makes it wait for another task's load instead of loading too (async
+    /// clones sharing a state).
     pub(crate) fn new(
         handle: &'a ScriptHandle,
         args: &'a CallArgs,
-        loaded: &'a LoadedSet,
-        counters: &'a Counters,
+        scope: Scope<'a>,
         coordinate: bool,
     ) -> Self {
         Call {
             handle,
             args,
-            loaded,
-            counters,
-            node: NodeKey::SINGLE,
+            scope,
             coordinate,
             sent: Sent::Nothing,
             guard: None,
             noscripts: 0,
+            waited: false,
             steps: 0,
+            confirmed: None,
             outcome: None,
         }
     }
 
     fn id(&self) -> ScriptId {
         self.handle.id()
-    }
-
-    fn needs_caps(&self) -> bool {
-        self.handle.read_only() || self.handle.has_shebang()
     }
 
     /// The next thing to send.
@@ -142,181 +124,306 @@ impl<'a> Call<'a> {
                 after_reload: true,
             }));
         }
+        let ask = match (self.noscripts, self.waited) {
+            (0, _) => Ask::First,
+            (1, false) => Ask::AfterNoScript,
+            (1, true) => Ask::AfterWait,
+            _ => Ask::MustLoad,
+        };
         let handle: &'a ScriptHandle = self.handle;
-        let Some((caps, body, decision)) = self.loaded.decide_with(
-            &self.node,
-            self.needs_caps(),
-            |caps| handle.body(caps == Caps::Legacy),
+        let Some((caps, body, decision, ticket)) = self.scope.state.loaded.decide_with(
+            self.scope.node,
+            policy::needs_caps(handle),
+            |caps| handle.body(caps == crate::state::Caps::Legacy),
+            ask,
+            self.scope.state.mode,
             self.coordinate,
         ) else {
             self.sent = Sent::Probe;
-            return Request::One(probe_cmd());
+            return Request::One(policy::probe_cmd());
         };
-        let command = if self.handle.read_only() && caps == Caps::Modern {
-            "EVALSHA_RO"
-        } else {
-            "EVALSHA"
-        };
+        let command = policy::command_for(handle, caps);
         match decision {
-            LoadDecision::Loaded(epoch) => {
-                self.sent = Sent::Call {
-                    sha1: body.sha1,
-                    command,
-                    epoch,
-                };
-                Request::One(self.args.eval_cmd(command, body.sha1))
-            }
+            LoadDecision::Loaded(epoch) => self.call(body.sha1, command, Some(epoch), ticket),
+            LoadDecision::CallFirst => self.call(body.sha1, command, None, ticket),
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
-                self.sent = Sent::LoadAndCall {
-                    sha1: body.sha1,
-                    command,
-                };
-                let mut pipe = redis::Pipeline::with_capacity(2);
-                pipe.add_command(load_cmd(body.source));
-                pipe.add_command(self.args.eval_cmd(command, body.sha1));
-                Request::Pipeline(pipe)
+                if ask == Ask::First {
+                    self.sent = Sent::LoadAndCall {
+                        sha1: body.sha1,
+                        command,
+                        ticket,
+                    };
+                    let mut pipe = Pipeline::with_capacity(2);
+                    pipe.add_command(policy::load_cmd(body.source));
+                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    Request::Pipeline(pipe)
+                } else {
+                    self.scope.state.counters.atomic_retry();
+                    self.sent = Sent::Atomic {
+                        sha1: body.sha1,
+                        command,
+                        ticket,
+                    };
+                    let mut pipe = Pipeline::with_capacity(4);
+                    pipe.add_command(redis::cmd("MULTI"));
+                    pipe.add_command(policy::load_cmd(body.source));
+                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    pipe.add_command(redis::cmd("EXEC"));
+                    Request::Pipeline(pipe)
+                }
             }
             #[cfg(feature = "tokio-comp")]
             LoadDecision::Wait(rx) => {
                 // Waiting is not a request to the server.
                 self.steps -= 1;
+                if self.noscripts > 0 {
+                    self.waited = true;
+                }
                 Request::Wait(rx)
             }
         }
     }
 
+    fn call(
+        &mut self,
+        sha1: &'a str,
+        command: &'static str,
+        epoch: Option<Epoch>,
+        ticket: Ticket,
+    ) -> Request {
+        self.sent = Sent::Call {
+            sha1,
+            command,
+            epoch,
+            ticket,
+        };
+        Request::One(self.args.eval_cmd(command, sha1))
+    }
+
     /// Reads the reply of a [`Request::One`].
     pub(crate) fn feed_one(&mut self, reply: Reply) {
         match std::mem::replace(&mut self.sent, Sent::Nothing) {
-            Sent::Probe => match caps_from_probe(reply) {
-                Ok(caps) => self.loaded.set_caps(&self.node, caps),
-                Err(e) => self.outcome = Some(Err(Error::redis(Some(&self.id()), e))),
+            Sent::Probe => match policy::caps_from_probe(reply, Some(&self.id())) {
+                Ok(caps) => self.scope.state.loaded.set_caps(self.scope.node, caps),
+                Err(e) => self.outcome = Some(Err(e)),
             },
             Sent::Call {
                 sha1,
                 command,
                 epoch,
+                ticket,
             } => {
-                self.counters.called(1);
-                self.read_call(reply, sha1, command, epoch);
+                self.scope.state.counters.called(1);
+                let called = self.scope.read_call(reply, self.handle, sha1, command);
+                if matches!(called, Called::Value(_)) && epoch.is_none() {
+                    // Called EVALSHA first, and the server had it.
+                    let _ = self.scope.ran(sha1, ticket);
+                }
+                self.settle(policy::combine(None, called), sha1, epoch);
             }
-            Sent::LoadAndCall { .. } | Sent::Nothing => {
-                self.outcome = Some(Err(Error::redis(
-                    Some(&self.id()),
-                    redis::RedisError::from((
-                        redis::ErrorKind::Client,
-                        "script-cache: reply fed to the wrong request",
-                    )),
-                )));
-            }
+            _ => self.misfed(),
         }
     }
 
     /// Reads the replies of a [`Request::Pipeline`] (or the error that
     /// replaced them).
     pub(crate) fn feed_many(&mut self, replies: redis::RedisResult<Vec<Value>>) {
-        let Sent::LoadAndCall { sha1, command } = std::mem::replace(&mut self.sent, Sent::Nothing)
+        let sent = std::mem::replace(&mut self.sent, Sent::Nothing);
+        let (sha1, command, ticket, atomic) = match sent {
+            Sent::LoadAndCall {
+                sha1,
+                command,
+                ticket,
+            } => (sha1, command, ticket, false),
+            Sent::Atomic {
+                sha1,
+                command,
+                ticket,
+            } => (sha1, command, ticket, true),
+            _ => return self.misfed(),
+        };
+        let expected = if atomic { 4 } else { 2 };
+        let values = match replies {
+            Ok(values) if values.len() == expected => values,
+            Ok(values) => {
+                return self.fail(
+                    sha1,
+                    Error::redis(
+                        Some(&self.id()),
+                        redis::RedisError::from((
+                            redis::ErrorKind::UnexpectedReturnType,
+                            "script-cache: unexpected number of replies",
+                            format!("expected {expected}, got {}", values.len()),
+                        )),
+                    ),
+                );
+            }
+            Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
+        };
+        self.scope.state.counters.called(1);
+        let pair = if atomic {
+            self.read_atomic(values, sha1, command, ticket)
+        } else {
+            let mut values = values.into_iter().map(Reply::from_value);
+            let (Some(load), Some(call)) = (values.next(), values.next()) else {
+                return self.misfed();
+            };
+            self.read_pair(load, call, sha1, command, ticket)
+        };
+        // Wakes the tasks waiting for this load, whatever it said.
+        self.release(sha1);
+        let confirmed = self.confirmed.take();
+        self.settle(pair, sha1, confirmed);
+    }
+
+    /// Reads `SCRIPT LOAD` and `EVALSHA` replies that belong together.
+    fn read_pair(
+        &mut self,
+        load: Reply,
+        call: Reply,
+        sha1: &'a str,
+        command: &'static str,
+        ticket: Ticket,
+    ) -> Pair {
+        let loaded = self.scope.read_load(load, self.handle, sha1, ticket);
+        let confirmed = matches!(loaded, Loaded::Confirmed(_));
+        if let Loaded::Confirmed(epoch) = loaded {
+            self.confirmed = epoch;
+        }
+        let called = self.scope.read_call(call, self.handle, sha1, command);
+        if !confirmed && matches!(called, Called::Value(_)) {
+            // The load failed (refused, say) but the server had the script.
+            let _ = self.scope.ran(sha1, ticket);
+        }
+        policy::combine(Some(loaded), called)
+    }
+
+    /// Reads the replies of `MULTI` / `SCRIPT LOAD` / `EVALSHA` / `EXEC`.
+    fn read_atomic(
+        &mut self,
+        values: Vec<Value>,
+        sha1: &'a str,
+        command: &'static str,
+        ticket: Ticket,
+    ) -> Pair {
+        let mut values = values.into_iter();
+        let (Some(multi), Some(queued_load), Some(queued_call), Some(exec)) =
+            (values.next(), values.next(), values.next(), values.next())
         else {
-            self.outcome = Some(Err(Error::redis(
+            return Pair::Failed(Error::redis(
                 Some(&self.id()),
                 redis::RedisError::from((
                     redis::ErrorKind::Client,
-                    "script-cache: replies fed to the wrong request",
+                    "script-cache: missing replies",
                 )),
-            )));
-            return;
+            ));
         };
-        let mut replies = match replies {
-            Ok(values) if values.len() == 2 => values.into_iter().map(Reply::from_value),
-            Ok(values) => {
-                self.release(sha1);
-                self.outcome = Some(Err(Error::redis(
-                    Some(&self.id()),
-                    redis::RedisError::from((
-                        redis::ErrorKind::UnexpectedReturnType,
-                        "script-cache: expected 2 replies to SCRIPT LOAD + EVALSHA",
-                        format!("got {}", values.len()),
-                    )),
-                )));
-                return;
-            }
-            Err(e) => {
-                self.release(sha1);
-                self.outcome = Some(Err(Error::redis(Some(&self.id()), e)));
-                return;
-            }
-        };
-        let (Some(load), Some(call)) = (replies.next(), replies.next()) else {
-            return;
-        };
-        self.counters.called(1);
-        let script = self.handle.id_for(sha1);
-        if let Reply::Server(e) = &load
-            && self.handle.has_shebang()
-            && is_shebang_rejection(e)
-        {
-            // The server does not take shebangs although it looked like it
-            // would (COMMAND was refused, or a failover to an older server):
-            // use the legacy body.
-            self.release(sha1);
-            self.loaded.set_caps(&self.node, Caps::Legacy);
-            return;
+        if let Value::ServerError(_) = multi {
+            // MULTI was refused (BUSY, say): the load and the call ran, or
+            // were refused, as plain commands.
+            return self.read_pair(
+                Reply::from_value(queued_load),
+                Reply::from_value(queued_call),
+                sha1,
+                command,
+                ticket,
+            );
         }
-        if let Err(e) = confirm_load(load, &script) {
-            self.release(sha1);
-            self.outcome = Some(Err(e));
-            return;
+        match exec {
+            Value::Array(items) if items.len() == 2 => {
+                let mut items = items.into_iter().map(Reply::from_value);
+                let (Some(load), Some(call)) = (items.next(), items.next()) else {
+                    return Pair::NoScript;
+                };
+                self.read_pair(load, call, sha1, command, ticket)
+            }
+            Value::ServerError(e) => {
+                // EXECABORT: a command was refused while queued, nothing ran.
+                // The refusal of the load or of the call says why.
+                if let Value::ServerError(load_error) = queued_load {
+                    let loaded = self.scope.read_load(
+                        Reply::Server(ServerReply::from_server_error(&load_error)),
+                        self.handle,
+                        sha1,
+                        ticket,
+                    );
+                    match loaded {
+                        Loaded::ShebangRejected => return Pair::Redecide,
+                        Loaded::Failed(e) => return Pair::Failed(e),
+                        Loaded::Confirmed(_) => {}
+                    }
+                }
+                let message = match queued_call {
+                    Value::ServerError(call_error) => {
+                        let reply = ServerReply::from_server_error(&call_error);
+                        let error = reply.clone().into_call_error(&self.id(), command);
+                        if error.ran() == crate::Ran::No {
+                            return Pair::Failed(error);
+                        }
+                        format!("{} {}", reply.code, reply.message)
+                    }
+                    _ => format!("{} {}", e.code(), e.details().unwrap_or_default()),
+                };
+                Pair::Failed(Error::TransactionAborted { message })
+            }
+            // A WATCH of the caller's on this connection aborted it.
+            Value::Nil => Pair::Failed(Error::TransactionAborted {
+                message: "a WATCHed key changed".into(),
+            }),
+            other => Pair::Failed(Error::redis(
+                Some(&self.id()),
+                redis::RedisError::from((
+                    redis::ErrorKind::UnexpectedReturnType,
+                    "script-cache: unexpected EXEC reply",
+                    format!("{other:?}"),
+                )),
+            )),
         }
-        let epoch = self.loaded.mark_loaded(&self.node, sha1);
-        self.counters.loaded(1);
-        // Wakes the tasks waiting for this load.
-        self.guard = None;
-        self.read_call(call, sha1, command, epoch);
     }
 
-    /// Gives up a load: forget "loading" and wake the waiting tasks, which
-    /// then load it themselves.
-    fn release(&mut self, sha1: &str) {
-        self.loaded.abandon_loading(&self.node, sha1);
-        self.guard = None;
-    }
-
-    fn read_call(&mut self, reply: Reply, sha1: &str, command: &'static str, epoch: Epoch) {
-        // Names the script in errors only: the success path allocates nothing.
-        let script = || self.handle.id_for(sha1);
-        match reply {
-            Reply::Value(v) => self.outcome = Some(Ok(v)),
-            Reply::Server(e) if e.is("NOSCRIPT") => {
-                // The next step reloads it (or, if another task reloaded
-                // it since this call was sent, just calls again).
-                let cleared = self.loaded.mark_unloaded(&self.node, sha1, epoch);
-                self.noscripts += 1;
+    /// Acts on the outcome of a load and/or call.
+    fn settle(&mut self, pair: Pair, sha1: &str, epoch: Option<Epoch>) {
+        match pair {
+            Pair::Value(v) => self.outcome = Some(Ok(v)),
+            Pair::Failed(e) => self.outcome = Some(Err(e)),
+            Pair::Redecide => {}
+            Pair::NoScript => {
+                let cleared = self.scope.lost(sha1, epoch);
+                self.noscripts = self.noscripts.saturating_add(1);
                 if cleared && self.noscripts == 1 {
                     // Flushed, restarted or failed over: one reload follows
                     // (by this task or the first one to get there).
-                    self.counters.reloaded();
-                }
-                if self.noscripts > 1 {
-                    self.outcome = Some(Err(Error::NoScript {
-                        script: script(),
-                        after_reload: true,
-                    }));
+                    self.scope.state.counters.reloaded();
                 }
             }
-            Reply::Server(e) if command == "EVALSHA_RO" && is_unknown_command(&e) => {
-                // The server changed under a reconnecting connection: ask
-                // again what it supports.
-                self.loaded.set_caps(&self.node, Caps::Unknown);
-            }
-            Reply::Server(e) => {
-                let error = e
-                    .into_call_error(&script(), command)
-                    .located(|line| self.handle.locate(line));
-                self.outcome = Some(Err(error));
-            }
-            Reply::Client(e) => self.outcome = Some(Err(Error::redis(Some(&script()), e))),
         }
+    }
+
+    /// Gives up a load: forget "loading" and wake the waiting tasks, which
+    /// then decide again.
+    fn release(&mut self, sha1: &str) {
+        if self.guard.take().is_some() {
+            self.scope
+                .state
+                .loaded
+                .abandon_loading(self.scope.node, sha1);
+        }
+    }
+
+    fn fail(&mut self, sha1: &str, error: Error) {
+        self.release(sha1);
+        self.outcome = Some(Err(error));
+    }
+
+    fn misfed(&mut self) {
+        self.outcome = Some(Err(Error::redis(
+            Some(&self.id()),
+            redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "script-cache: reply fed to the wrong request",
+            )),
+        )));
     }
 }
 
@@ -324,86 +431,24 @@ impl Drop for Call<'_> {
     fn drop(&mut self) {
         // A call dropped between sending a load and reading its reply (an
         // async task cancelled mid-flight) must not leave "loading" behind.
-        if let (Some(_), Sent::LoadAndCall { sha1, .. }) = (&self.guard, &self.sent) {
-            self.loaded.abandon_loading(&self.node, sha1);
+        if let (Some(_), Sent::LoadAndCall { sha1, .. } | Sent::Atomic { sha1, .. }) =
+            (&self.guard, &self.sent)
+        {
+            self.scope
+                .state
+                .loaded
+                .abandon_loading(self.scope.node, sha1);
         }
     }
-}
-
-/// Asks whether the server knows `EVALSHA_RO` (Redis 7+, Valkey), which
-/// goes with `#!lua` shebang support.
-pub(crate) fn probe_cmd() -> Cmd {
-    let mut cmd = redis::cmd("COMMAND");
-    cmd.arg("INFO").arg("EVALSHA_RO");
-    cmd
-}
-
-/// Reads the reply of [`probe_cmd`].
-pub(crate) fn caps_from_probe(reply: Reply) -> Result<Caps, redis::RedisError> {
-    match reply {
-        // `[nil]`: the server does not know EVALSHA_RO.
-        Reply::Value(Value::Array(items)) if matches!(items.first(), Some(Value::Nil)) => {
-            Ok(Caps::Legacy)
-        }
-        Reply::Value(_) => Ok(Caps::Modern),
-        // COMMAND refused (ACL) or failed: assume a current server; a wrong
-        // guess shows as a shebang rejection or an unknown EVALSHA_RO and is
-        // corrected then.
-        Reply::Server(_) => Ok(Caps::Modern),
-        Reply::Client(e) => Err(e),
-    }
-}
-
-/// `SCRIPT LOAD <source>`.
-pub(crate) fn load_cmd(source: &str) -> Cmd {
-    let mut cmd = redis::cmd("SCRIPT");
-    cmd.arg("LOAD").arg(source);
-    cmd
-}
-
-/// Reads the reply of `SCRIPT LOAD`: the server must answer the SHA-1 of
-/// `script` (the body that was sent), or the script is not loaded.
-pub(crate) fn confirm_load(reply: Reply, script: &ScriptId) -> Result<(), Error> {
-    match reply {
-        Reply::Value(v) => match sha_of(&v) {
-            Some(got) if got.eq_ignore_ascii_case(&script.sha1) => Ok(()),
-            got => Err(Error::ShaMismatch {
-                script: script.clone(),
-                server_sha1: got.unwrap_or_else(|| format!("{v:?}")),
-            }),
-        },
-        Reply::Server(e) => Err(e.into_load_error(script)),
-        Reply::Client(e) => Err(Error::redis(Some(script), e)),
-    }
-}
-
-/// The SHA-1 in a `SCRIPT LOAD` reply.
-fn sha_of(value: &Value) -> Option<String> {
-    match value {
-        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        _ => None,
-    }
-}
-
-fn is_unknown_command(e: &ServerReply) -> bool {
-    e.is("ERR") && e.message.to_ascii_lowercase().contains("unknown command")
-}
-
-/// Redis before 7.0 reads `#!lua` as Lua and fails on the `#`.
-fn is_shebang_rejection(e: &ServerReply) -> bool {
-    e.message.contains("user_script:1:") && e.message.contains("near '#'")
 }
 
 #[cfg(test)]
 mod tests {
-    //! The state machine fed with replies parsed from real RESP bytes. A
-    //! real server cannot answer NOSCRIPT right after confirming a load on
-    //! the same connection (it runs one client's pipeline back to back), so
-    //! the second-NOSCRIPT bound is checked here.
+    //! The state machine fed with replies parsed from real RESP bytes, for
+    //! the interleavings a real server cannot be made to produce on cue.
     use super::*;
     use crate::handle::DynamicScript;
+    use crate::state::{LoadMode, NodeKey, StateInner};
     use std::sync::Arc;
 
     fn resp(bytes: &[u8]) -> Value {
@@ -414,94 +459,165 @@ mod tests {
         resp(b"-NOSCRIPT No matching script. Please use EVAL.\r\n")
     }
 
-    #[test]
-    fn second_noscript_is_an_error_not_a_loop() {
-        let handle = ScriptHandle::Dynamic(Arc::new(DynamicScript::new("s", "return 1")));
-        let sha = handle.sha1().to_owned();
-        let loaded = LoadedSet::default();
-        let counters = Counters::default();
-        let args = CallArgs::default();
-        let mut call = Call::new(&handle, &args, &loaded, &counters, false);
+    fn sha_reply(sha: &str) -> Value {
+        resp(format!("${}\r\n{sha}\r\n", sha.len()).as_bytes())
+    }
 
-        // Cold: load + call; the server confirms the load but the call
-        // meets NOSCRIPT (flushed in between).
-        let Request::Pipeline(p) = call.next() else {
-            panic!("expected load + call")
-        };
-        assert_eq!(p.len(), 2);
-        let sha_reply = resp(format!("${}\r\n{sha}\r\n", sha.len()).as_bytes());
-        call.feed_many(Ok(vec![sha_reply.clone(), noscript()]));
-        // Retried once, loading again.
-        let Request::Pipeline(_) = call.next() else {
-            panic!("expected a reload")
-        };
-        call.feed_many(Ok(vec![sha_reply, noscript()]));
-        match call.next() {
-            Request::Done(Err(Error::NoScript {
-                script,
-                after_reload: true,
-            })) => {
-                assert_eq!(&*script.name, "s");
-            }
-            _ => panic!("expected NoScript after the retry"),
-        }
-        assert!(!loaded.is_loaded(&NodeKey::SINGLE, &sha));
-        let stats = counters.snapshot();
-        assert_eq!((stats.loads, stats.reloads, stats.calls), (2, 1, 2));
+    fn handle() -> ScriptHandle {
+        ScriptHandle::Dynamic(Arc::new(DynamicScript::new("s", "return 1")))
+    }
+
+    fn ticket(state: &StateInner) -> Ticket {
+        state
+            .loaded
+            .loaded_epochs(&NodeKey::SINGLE, std::iter::empty())
+            .1
+    }
+
+    fn names(p: &Pipeline) -> Vec<String> {
+        p.cmd_iter()
+            .map(|c| match c.args_iter().next() {
+                Some(redis::Arg::Simple(b)) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            })
+            .collect()
     }
 
     #[test]
-    fn warm_noscript_reloads_once_and_succeeds() {
-        let handle = ScriptHandle::Dynamic(Arc::new(DynamicScript::new("s", "return 1")));
+    fn noscript_after_a_cold_load_retries_atomically() {
+        let handle = handle();
         let sha = handle.sha1().to_owned();
-        let loaded = LoadedSet::default();
-        let _ = loaded.mark_loaded(&NodeKey::SINGLE, &sha);
-        let counters = Counters::default();
+        let state = StateInner::default();
         let args = CallArgs::default();
-        let mut call = Call::new(&handle, &args, &loaded, &counters, false);
+        let scope = Scope {
+            state: &state,
+            node: &NodeKey::SINGLE,
+        };
+        let mut call = Call::new(&handle, &args, scope, false);
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected load + call")
+        };
+        assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
+        // The load is confirmed but a flush lands before the call.
+        call.feed_many(Ok(vec![sha_reply(&sha), noscript()]));
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected the atomic retry")
+        };
+        assert_eq!(names(&p), ["MULTI", "SCRIPT", "EVALSHA", "EXEC"]);
+        call.feed_many(Ok(vec![
+            resp(b"+OK\r\n"),
+            resp(b"+QUEUED\r\n"),
+            resp(b"+QUEUED\r\n"),
+            resp(format!("*2\r\n${}\r\n{sha}\r\n:1\r\n", sha.len()).as_bytes()),
+        ]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
+        let stats = state.counters.snapshot();
+        assert_eq!((stats.loads, stats.calls, stats.atomic_retries), (2, 2, 1));
+    }
+
+    #[test]
+    fn a_refused_load_never_hides_the_reply_and_switches_to_evalsha_first() {
+        let handle = handle();
+        let sha = handle.sha1().to_owned();
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope {
+            state: &state,
+            node: &NodeKey::SINGLE,
+        };
+        let mut call = Call::new(&handle, &args, scope, false);
+        let Request::Pipeline(_) = call.next() else {
+            panic!("expected load + call")
+        };
+        call.feed_many(Ok(vec![
+            resp(b"-NOPERM User u has no permissions to run the 'script|load' command\r\n"),
+            resp(b":7\r\n"),
+        ]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(7)))));
+        assert!(state.loaded.load_refused(&NodeKey::SINGLE));
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
+        assert_eq!(state.counters.snapshot().refused_loads, 1);
+
+        // Nothing preloaded on a refusing node: EVALSHA first, then the
+        // atomic retry is aborted at queue time: did not run.
+        state.loaded.clear();
+        let mut call = Call::new(&handle, &args, scope, false);
         let Request::One(_) = call.next() else {
-            panic!("expected EVALSHA only")
+            panic!("expected EVALSHA first")
         };
         call.feed_one(Reply::from_value(noscript()));
-        assert!(!loaded.is_loaded(&NodeKey::SINGLE, &sha));
         let Request::Pipeline(_) = call.next() else {
-            panic!("expected a reload")
+            panic!("expected the atomic retry")
         };
-        let sha_reply = resp(format!("${}\r\n{sha}\r\n", sha.len()).as_bytes());
-        call.feed_many(Ok(vec![sha_reply, resp(b":1\r\n")]));
+        call.feed_many(Ok(vec![
+            resp(b"+OK\r\n"),
+            resp(b"-NOPERM User u has no permissions to run the 'script|load' command\r\n"),
+            resp(b"+QUEUED\r\n"),
+            resp(b"-EXECABORT Transaction discarded because of previous errors.\r\n"),
+        ]));
         match call.next() {
-            Request::Done(Ok(Value::Int(1))) => {}
-            _ => panic!("expected the retried call's reply"),
+            Request::Done(Err(e @ Error::PermissionDenied { .. })) => {
+                assert_eq!(e.ran(), crate::Ran::No);
+            }
+            _ => panic!("expected PermissionDenied"),
         }
-        assert!(loaded.is_loaded(&NodeKey::SINGLE, &sha));
-        assert_eq!(counters.snapshot().reloads, 1);
     }
 
     #[test]
     fn stale_noscript_does_not_undo_a_newer_load() {
-        let handle = ScriptHandle::Dynamic(Arc::new(DynamicScript::new("s", "return 1")));
+        let handle = handle();
         let sha = handle.sha1().to_owned();
-        let loaded = LoadedSet::default();
-        let _ = loaded.mark_loaded(&NodeKey::SINGLE, &sha);
-        let counters = Counters::default();
+        let state = StateInner::default();
+        let _ = state
+            .loaded
+            .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state));
         let args = CallArgs::default();
-        let mut call = Call::new(&handle, &args, &loaded, &counters, false);
+        let scope = Scope {
+            state: &state,
+            node: &NodeKey::SINGLE,
+        };
+        let mut call = Call::new(&handle, &args, scope, false);
         let Request::One(_) = call.next() else {
             panic!("expected EVALSHA only")
         };
         // Another task reloads the script before this call's NOSCRIPT (sent
         // before that reload) is read.
-        let _ = loaded.mark_loaded(&NodeKey::SINGLE, &sha);
+        let _ = state
+            .loaded
+            .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state));
         call.feed_one(Reply::from_value(noscript()));
-        assert!(
-            loaded.is_loaded(&NodeKey::SINGLE, &sha),
-            "the newer load stands"
-        );
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
         let Request::One(_) = call.next() else {
             panic!("expected EVALSHA again, no reload")
         };
-        call.feed_one(Reply::from_value(resp(b":1\r\n")));
-        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
-        assert_eq!(counters.snapshot().reloads, 0);
+        call.feed_one(Reply::from_value(noscript()));
+        // A second NOSCRIPT: load and call atomically.
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected the atomic retry")
+        };
+        assert_eq!(p.len(), 4);
+        assert_eq!(state.counters.snapshot().reloads, 0);
+    }
+
+    #[test]
+    fn evalsha_first_mode_loads_only_after_noscript() {
+        let handle = handle();
+        let state = StateInner {
+            mode: LoadMode::EvalshaFirst,
+            ..StateInner::default()
+        };
+        let args = CallArgs::default();
+        let scope = Scope {
+            state: &state,
+            node: &NodeKey::SINGLE,
+        };
+        let mut call = Call::new(&handle, &args, scope, false);
+        let Request::One(_) = call.next() else {
+            panic!("expected EVALSHA first")
+        };
+        call.feed_one(Reply::from_value(resp(b":3\r\n")));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(3)))));
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, handle.sha1()));
     }
 }

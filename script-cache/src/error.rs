@@ -64,12 +64,28 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
-    /// The server refused to load or run the script because it is out of
-    /// memory (`OOM`).
-    OutOfMemory {
-        /// The script.
-        script: ScriptId,
-        /// The server's message.
+    /// The server could not take the call right now: a condition of the
+    /// server, not an error of the script (see [`Condition`]). The script
+    /// did not run, or stopped at its first write with nothing applied
+    /// (`READONLY`, `OOM`): [`ran`](Error::ran) is [`Ran::No`], and the
+    /// same call may be retried once the condition is over.
+    Unavailable {
+        /// The script, if the refusal concerned one.
+        script: Option<ScriptId>,
+        /// What the server said it is going through.
+        condition: Condition,
+        /// The server's message, without the code.
+        message: String,
+    },
+    /// A script registered at run time is not valid Lua 5.1 (checked with
+    /// the same checker as the build-time macros). It was not registered,
+    /// and nothing was sent.
+    Syntax {
+        /// The name it was to be registered under.
+        name: String,
+        /// The line Lua blamed (1-based).
+        line: u32,
+        /// Lua's message.
         message: String,
     },
     /// `SCRIPT LOAD` was refused for another reason (for scripts registered
@@ -137,8 +153,14 @@ pub enum Error {
         /// The error.
         source: redis::RedisError,
     },
-    /// A connection error, a protocol error, or a reply that did not convert
-    /// to the requested type.
+    /// The script ran, but its reply did not convert to the requested type.
+    Reply {
+        /// The script.
+        script: ScriptId,
+        /// The conversion error from redis-rs.
+        source: redis::RedisError,
+    },
+    /// A connection error or a protocol error.
     Redis {
         /// The script being run, if any.
         script: Option<ScriptId>,
@@ -154,10 +176,53 @@ impl Error {
             Error::Script { script, .. }
             | Error::NoScript { script, .. }
             | Error::PermissionDenied { script, .. }
-            | Error::OutOfMemory { script, .. }
             | Error::LoadRejected { script, .. }
-            | Error::ShaMismatch { script, .. } => Some(script),
-            Error::Redis { script, .. } => script.as_ref(),
+            | Error::ShaMismatch { script, .. }
+            | Error::Reply { script, .. } => Some(script),
+            Error::Redis { script, .. } | Error::Unavailable { script, .. } => script.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the script ran.
+    ///
+    /// * [`Ran::No`]: provably not, or stopped before anything took effect:
+    ///   `NOSCRIPT`, a refused `SCRIPT LOAD` or `EVALSHA`, a transaction
+    ///   aborted as a whole, a server condition ([`Error::Unavailable`]),
+    ///   a check before sending (syntax, unknown name, ...).
+    /// * [`Ran::Unknown`]: the request was sent and no reply came (I/O
+    ///   error, dropped connection, timeout).
+    /// * [`Ran::Yes`]: it ran: it raised an error ([`Error::Script`], which
+    ///   may follow writes: Redis does not roll back), or its reply did not
+    ///   convert ([`Error::Reply`]).
+    ///
+    /// For an entry of a pipeline this speaks of that entry only: the other
+    /// commands of a non-atomic pipeline ran.
+    pub fn ran(&self) -> Ran {
+        match self {
+            Error::Script { .. } | Error::Reply { .. } => Ran::Yes,
+            Error::Redis { source, .. } | Error::Command { source, .. } => {
+                if source.is_connection_refusal() {
+                    Ran::No
+                } else {
+                    Ran::Unknown
+                }
+            }
+            _ => Ran::No,
+        }
+    }
+
+    /// Whether calling the script again cannot make it run twice: true
+    /// exactly when [`ran`](Error::ran) is [`Ran::No`]. (Whether a retry
+    /// can succeed is another matter: a syntax error stays one.)
+    pub fn is_retry_safe(&self) -> bool {
+        self.ran() == Ran::No
+    }
+
+    /// The server condition behind the error, if it is one.
+    pub fn condition(&self) -> Option<Condition> {
+        match self {
+            Error::Unavailable { condition, .. } => Some(*condition),
             _ => None,
         }
     }
@@ -234,7 +299,32 @@ impl fmt::Display for Error {
                 command,
                 message,
             } => write!(f, "{script}: {command} refused: NOPERM {message}"),
-            Error::OutOfMemory { script, message } => write!(f, "{script}: OOM {message}"),
+            Error::Unavailable {
+                script,
+                condition,
+                message,
+            } => {
+                if let Some(script) = script {
+                    write!(f, "{script}: ")?;
+                }
+                write!(
+                    f,
+                    "server unavailable ({}): {} {message}; the script did not run",
+                    condition.describe(),
+                    condition.code()
+                )
+            }
+            Error::Syntax {
+                name,
+                line,
+                message,
+            } => write!(
+                f,
+                "script `{name}` is not valid Lua 5.1 (line {line}: {message}); it was not registered"
+            ),
+            Error::Reply { script, source } => {
+                write!(f, "{script} ran, but its reply did not convert: {source}")
+            }
             Error::LoadRejected {
                 script,
                 code,
@@ -297,7 +387,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
-            Error::Redis { source, .. } | Error::Command { source, .. } => Some(source),
+            Error::Redis { source, .. }
+            | Error::Command { source, .. }
+            | Error::Reply { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -345,7 +437,9 @@ impl ServerReply {
         self.code.eq_ignore_ascii_case(code)
     }
 
-    /// Classifies the error reply of a script call.
+    /// Classifies the error reply of a script call (`EVALSHA`,
+    /// `EVALSHA_RO`): a server condition, a refusal of the command itself,
+    /// or an error the script raised while running.
     pub(crate) fn into_call_error(mut self, script: &ScriptId, command: &'static str) -> Error {
         // Redis 6.2 wraps errors raised inside a script in ERR; the code of
         // the command that failed inside is what callers match on.
@@ -354,31 +448,25 @@ impl ServerReply {
         {
             self.code = inner;
         }
-        match self.refusal(script, command) {
-            Ok(refusal) => refusal,
-            Err(this) => this.into_script_error(script),
+        // A `user_script:N` marker: the error was raised while the script
+        // ran (by Lua, or by a command it called).
+        let inside = script_line(&self.message).is_some();
+        if let Some(condition) = Condition::from_code(&self.code) {
+            // A script stopped by READONLY or OOM stopped at its first
+            // write: servers refuse those before anything was written.
+            return Error::Unavailable {
+                script: Some(script.clone()),
+                condition,
+                message: self.message,
+            };
         }
-    }
-
-    /// `NOPERM` and `OOM` refusals of `command`, or the reply back.
-    fn refusal(self, script: &ScriptId, command: &'static str) -> Result<Error, Self> {
-        if self.is("NOPERM") {
-            Ok(Error::PermissionDenied {
+        if self.is("NOPERM") && !inside {
+            return Error::PermissionDenied {
                 script: script.clone(),
                 command,
                 message: self.message,
-            })
-        } else if self.is("OOM") {
-            Ok(Error::OutOfMemory {
-                script: script.clone(),
-                message: self.message,
-            })
-        } else {
-            Err(self)
+            };
         }
-    }
-
-    fn into_script_error(self, script: &ScriptId) -> Error {
         Error::Script {
             script: script.clone(),
             line: script_line(&self.message),
@@ -390,13 +478,135 @@ impl ServerReply {
 
     /// Classifies the error reply of `SCRIPT LOAD`.
     pub(crate) fn into_load_error(self, script: &ScriptId) -> Error {
-        match self.refusal(script, "SCRIPT LOAD") {
-            Ok(refusal) => refusal,
-            Err(this) => Error::LoadRejected {
+        if let Some(condition) = Condition::from_code(&self.code) {
+            return Error::Unavailable {
+                script: Some(script.clone()),
+                condition,
+                message: self.message,
+            };
+        }
+        if self.is("NOPERM") {
+            return Error::PermissionDenied {
                 script: script.clone(),
-                code: this.code,
-                message: this.message,
-            },
+                command: "SCRIPT LOAD",
+                message: self.message,
+            };
+        }
+        Error::LoadRejected {
+            script: script.clone(),
+            code: self.code,
+            message: self.message,
+        }
+    }
+
+    /// Classifies the error reply of a command that is not a script call
+    /// (the capability probe, `SCRIPT FLUSH`, `MULTI`).
+    pub(crate) fn into_other_error(self, script: Option<&ScriptId>, what: &'static str) -> Error {
+        if let Some(condition) = Condition::from_code(&self.code) {
+            return Error::Unavailable {
+                script: script.cloned(),
+                condition,
+                message: self.message,
+            };
+        }
+        Error::redis(
+            script,
+            redis::RedisError::from((
+                redis::ErrorKind::Client,
+                what,
+                format!("{} {}", self.code, self.message),
+            )),
+        )
+    }
+}
+
+/// Whether a script ran; see [`Error::ran`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ran {
+    /// It did not run, or stopped before anything took effect: calling it
+    /// again cannot apply it twice.
+    No,
+    /// The request was sent and no answer came: it may have run.
+    Unknown,
+    /// It ran (and raised an error, or its reply did not convert).
+    Yes,
+}
+
+/// A condition of the server that refused a call, told apart from errors
+/// a script raises ([`Error::Unavailable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Condition {
+    /// `BUSY`: another script (or function) is running past the busy
+    /// threshold. Retry after it ends or after `SCRIPT KILL`.
+    Busy,
+    /// `READONLY`: a write on a replica.
+    ReadOnly,
+    /// `LOADING`: the server is loading its dataset.
+    Loading,
+    /// `MASTERDOWN`: a replica lost its primary and serves no stale data.
+    MasterDown,
+    /// `NOREPLICAS`: not enough good replicas to accept writes.
+    NoReplicas,
+    /// `OOM`: over `maxmemory`; the write was refused.
+    OutOfMemory,
+    /// `TRYAGAIN`: a cluster slot is being migrated (multi-key call).
+    TryAgain,
+    /// `CLUSTERDOWN`: the cluster cannot serve the slot.
+    ClusterDown,
+    /// `MOVED`: the slot lives on another node.
+    Moved,
+    /// `ASK`: the slot is being migrated to another node.
+    Ask,
+}
+
+impl Condition {
+    /// The condition an error code stands for, if any.
+    pub fn from_code(code: &str) -> Option<Condition> {
+        let code = code.trim_start_matches('-');
+        Some(match code.to_ascii_uppercase().as_str() {
+            "BUSY" => Condition::Busy,
+            "READONLY" => Condition::ReadOnly,
+            "LOADING" => Condition::Loading,
+            "MASTERDOWN" => Condition::MasterDown,
+            "NOREPLICAS" => Condition::NoReplicas,
+            "OOM" => Condition::OutOfMemory,
+            "TRYAGAIN" => Condition::TryAgain,
+            "CLUSTERDOWN" => Condition::ClusterDown,
+            "MOVED" => Condition::Moved,
+            "ASK" => Condition::Ask,
+            _ => return None,
+        })
+    }
+
+    /// The server's error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Condition::Busy => "BUSY",
+            Condition::ReadOnly => "READONLY",
+            Condition::Loading => "LOADING",
+            Condition::MasterDown => "MASTERDOWN",
+            Condition::NoReplicas => "NOREPLICAS",
+            Condition::OutOfMemory => "OOM",
+            Condition::TryAgain => "TRYAGAIN",
+            Condition::ClusterDown => "CLUSTERDOWN",
+            Condition::Moved => "MOVED",
+            Condition::Ask => "ASK",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Condition::Busy => "busy running another script",
+            Condition::ReadOnly => "a read-only replica",
+            Condition::Loading => "loading its dataset",
+            Condition::MasterDown => "a replica without its primary",
+            Condition::NoReplicas => "not enough replicas",
+            Condition::OutOfMemory => "out of memory",
+            Condition::TryAgain => "slot migrating",
+            Condition::ClusterDown => "cluster down",
+            Condition::Moved => "slot moved",
+            Condition::Ask => "slot migrating",
         }
     }
 }
@@ -527,6 +737,7 @@ mod tests {
             message: "no permission".into(),
         }
         .into_load_error(&script);
+        assert_eq!(e.ran(), Ran::No);
         assert!(matches!(
             e,
             Error::PermissionDenied {

@@ -81,29 +81,39 @@ impl Invocation {
 
     /// Runs the script on `con` (loading it first if this connection has
     /// not confirmed it) and converts the reply.
-    pub fn invoke<T, C>(&self, con: &mut ScriptCache<C>) -> Result<T>
-    where
-        T: FromRedisValue,
-        C: redis::ConnectionLike,
-    {
+    ///
+    /// ```no_run
+    /// # use script_cache::prelude::*;
+    /// # script_cache::include_scripts!("../lua");
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = redis::Client::open("redis://127.0.0.1/")?;
+    /// let mut con = ScriptCache::new(client.get_connection()?);
+    /// let v = Scripts::LockAcquire.key("l").arg("me").arg(1000).invoke::<i64>(&mut con)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn invoke<T: FromRedisValue>(
+        &self,
+        con: &mut ScriptCache<impl redis::ConnectionLike>,
+    ) -> Result<T> {
         let value = con.call_value(self)?;
         self.convert(value)
     }
 
     /// Async [`invoke`](Invocation::invoke).
     #[cfg(feature = "tokio-comp")]
-    pub async fn invoke_async<T, C>(&self, con: &mut ScriptCache<C>) -> Result<T>
-    where
-        T: FromRedisValue,
-        C: redis::aio::ConnectionLike + Send,
-    {
+    pub async fn invoke_async<T: FromRedisValue>(
+        &self,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+    ) -> Result<T> {
         let value = con.call_value_async(self).await?;
         self.convert(value)
     }
 
     pub(crate) fn convert<T: FromRedisValue>(&self, value: redis::Value) -> Result<T> {
-        redis::from_redis_value(value)
-            .map_err(|e| Error::redis(Some(&self.handle.id()), redis::RedisError::from(e)))
+        redis::from_redis_value(value).map_err(|e| Error::Reply {
+            script: self.handle.id(),
+            source: redis::RedisError::from(e),
+        })
     }
 }
 
@@ -141,7 +151,7 @@ impl<R> TypedInvocation<R> {
     }
 
     /// Runs the script and converts the reply to `R`.
-    pub fn invoke<C: redis::ConnectionLike>(&self, con: &mut ScriptCache<C>) -> Result<R>
+    pub fn invoke(&self, con: &mut ScriptCache<impl redis::ConnectionLike>) -> Result<R>
     where
         R: FromRedisValue,
     {
@@ -149,30 +159,31 @@ impl<R> TypedInvocation<R> {
     }
 
     /// Runs the script and converts the reply to `T` instead of `R`.
-    pub fn invoke_as<T: FromRedisValue, C: redis::ConnectionLike>(
+    pub fn invoke_as<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<C>,
+        con: &mut ScriptCache<impl redis::ConnectionLike>,
     ) -> Result<T> {
         self.inner.invoke(con)
     }
 
     /// Async [`invoke`](TypedInvocation::invoke).
     #[cfg(feature = "tokio-comp")]
-    pub async fn invoke_async<C>(&self, con: &mut ScriptCache<C>) -> Result<R>
+    pub async fn invoke_async(
+        &self,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+    ) -> Result<R>
     where
         R: FromRedisValue,
-        C: redis::aio::ConnectionLike + Send,
     {
         self.inner.invoke_async(con).await
     }
 
     /// Async [`invoke_as`](TypedInvocation::invoke_as).
     #[cfg(feature = "tokio-comp")]
-    pub async fn invoke_as_async<T, C>(&self, con: &mut ScriptCache<C>) -> Result<T>
-    where
-        T: FromRedisValue,
-        C: redis::aio::ConnectionLike + Send,
-    {
+    pub async fn invoke_as_async<T: FromRedisValue>(
+        &self,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+    ) -> Result<T> {
         self.inner.invoke_async(con).await
     }
 }

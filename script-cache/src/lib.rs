@@ -156,18 +156,20 @@ mod error;
 mod handle;
 mod invocation;
 mod pipeline;
+mod policy;
 mod registry;
 mod script;
 mod state;
 
 pub use cache::ScriptCache;
-pub use error::{Error, Result, ScriptId};
+pub use error::{Condition, Error, Ran, Result, ScriptId};
 pub use invocation::{Invocation, TypedInvocation};
 pub use pipeline::{Pipeline, pipe};
+pub use registry::MAX_SCRIPT_FILE_BYTES;
 pub use script::{
     Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, SourceLocation, UnknownScriptName,
 };
-pub use state::Stats;
+pub use state::{LoadMode, ScriptState, Stats};
 
 #[cfg(feature = "macros")]
 pub use script_cache_macros::{Scripts, include_scripts, scripts};
@@ -176,6 +178,7 @@ pub use script_cache_macros::{Scripts, include_scripts, scripts};
 pub mod prelude {
     pub use crate::cache::ScriptCache;
     pub use crate::script::{Arity, EmbeddedScript};
+    pub use crate::state::ScriptState;
     #[cfg(feature = "macros")]
     pub use script_cache_macros::{Scripts, include_scripts, scripts};
 }

@@ -1,4 +1,6 @@
 //! Pipelines and transactions that mix script calls with other commands.
+//! What to load and how to read the replies comes from
+//! [`policy`](crate::policy), as for single calls.
 
 use std::collections::HashSet;
 
@@ -6,40 +8,41 @@ use redis::{Cmd, FromRedisValue, ToRedisArgs, Value};
 
 use crate::args::CallArgs;
 use crate::cache::ScriptCache;
-use crate::call::{Reply, confirm_load, load_cmd};
 use crate::error::{Error, Result, ServerReply};
+use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
-use crate::state::{Caps, Epoch, NodeKey};
+use crate::policy::{self, Called, Loaded, Reply, Scope};
+use crate::state::{Caps, Epoch, LoadMode, NodeKey, Ticket};
 
 /// A pipeline of ordinary commands and script calls; see [`pipe`].
 ///
-/// Sent in one round trip. Every script of the pipeline that the connection
-/// has not confirmed gets a `SCRIPT LOAD` in front of it in the same round
+/// Sent in one round trip. Every script of the pipeline that the state has
+/// not confirmed gets a `SCRIPT LOAD` in front of it in the same round
 /// trip, and the replies of those loads are stripped: the caller's tuple
-/// only sees its own commands.
+/// only sees its own commands. A load the server refuses never hides the
+/// reply of a call that ran.
 ///
 /// **Never replayed.** The other commands of a pipeline have run by the time
 /// a `NOSCRIPT` comes back, so a script call that meets `NOSCRIPT` here is
-/// not retried: it becomes [`Error::NoScript`] for that entry, and the
-/// script is marked unloaded so the next use loads it.
+/// not retried: it becomes [`Error::NoScript`] for that entry (it did not
+/// run), and the script is marked unloaded so the next use loads it.
 ///
-/// **Transactions** ([`atomic`](Pipeline::atomic)): the loads go *inside*
-/// the `MULTI`, ahead of the calls, so they run in the same atomic step as
-/// the calls. Loads put before `MULTI` could be undone by a `SCRIPT FLUSH`
-/// from another client between them and `EXEC`, and `EXEC` would then run
-/// every other queued command with the script calls failing: a half-applied
-/// transaction. With [`always_load`](Pipeline::always_load) even scripts the
-/// connection has confirmed are loaded inside the `MULTI` (at the cost of
-/// sending their source), so that no flush at any time can split the
-/// transaction. [`loads_before_multi`](Pipeline::loads_before_multi) puts
-/// the loads in front of the `MULTI` instead (same round trip), for
-/// proxies that refuse `SCRIPT` inside a transaction.
+/// **Transactions** ([`atomic`](Pipeline::atomic)) never half-apply: every
+/// script the transaction calls is loaded *inside* its `MULTI`, ahead of
+/// the calls, whatever the state's marks say, so `EXEC` cannot meet
+/// `NOSCRIPT` even if a `SCRIPT FLUSH`, a restart or a failover came just
+/// before. That costs each script's source on every transaction;
+/// [`trust_marks`](Pipeline::trust_marks) and
+/// [`loads_before_multi`](Pipeline::loads_before_multi) trade the guarantee
+/// away, for documented reasons. On a server that refuses `SCRIPT LOAD`
+/// (see [`LoadMode`](crate::LoadMode)) no loads can be sent: the scripts
+/// must be preloaded there.
 #[derive(Clone, Debug, Default)]
 pub struct Pipeline {
     entries: Vec<Entry>,
     ignored: HashSet<usize>,
     atomic: bool,
-    always_load: bool,
+    trust_marks: bool,
     loads_before_multi: bool,
 }
 
@@ -54,20 +57,34 @@ pub fn pipe() -> Pipeline {
     Pipeline::default()
 }
 
-/// What to send for a pipeline, given what the connection knows: the loads
-/// to put in front, and per entry the body SHA-1 and command of its script.
+/// A `SCRIPT LOAD` planned in front of a pipeline's calls.
+struct PlannedLoad<'p> {
+    handle: &'p ScriptHandle,
+    sha1: &'p str,
+    source: &'p str,
+}
+
+/// A planned script call: the body and command it goes out with, the
+/// confirmation it relies on, and the load planned for it (if any).
+struct PlannedCall<'p> {
+    sha1: &'p str,
+    command: &'static str,
+    epoch: Option<Epoch>,
+    load: Option<usize>,
+}
+
+/// What to send for a pipeline, given what the state knows.
 struct Plan<'p> {
-    /// (script entry that caused the load, body SHA-1, body source)
-    loads: Vec<(usize, &'p str, &'p str)>,
-    /// Body SHA-1, command, and the load confirmation relied on (if the
-    /// script was confirmed when the pipeline was built), per script entry.
-    shas: Vec<Option<(&'p str, &'static str, Option<Epoch>)>>,
+    loads: Vec<PlannedLoad<'p>>,
+    /// One per entry: `None` for a plain command.
+    calls: Vec<Option<PlannedCall<'p>>>,
+    ticket: Ticket,
 }
 
 impl Plan<'_> {
     /// Commands sent, `MULTI`/`EXEC` excluded.
     fn len(&self) -> usize {
-        self.loads.len() + self.shas.len()
+        self.loads.len() + self.calls.len()
     }
 }
 
@@ -78,8 +95,6 @@ struct Replies {
     values: Vec<Value>,
     /// The failed entries, in order, with why.
     errors: Vec<(usize, Error)>,
-    /// A failed load whose call did not report it.
-    unreported: Option<Error>,
 }
 
 /// Where the commands of a pipeline are written: packed bytes for a sync
@@ -129,12 +144,15 @@ impl Pipeline {
         self
     }
 
-    /// In a transaction, loads every script it calls inside the `MULTI`,
-    /// also those this connection has confirmed, so that even a
-    /// `SCRIPT FLUSH` between two transactions cannot make one half-apply.
-    /// Costs the scripts' source on every transaction.
-    pub fn always_load(&mut self) -> &mut Self {
-        self.always_load = true;
+    /// In a transaction, loads inside the `MULTI` only the scripts the
+    /// state has not confirmed, instead of every script (the default):
+    /// saves sending the sources on every transaction, at a price: a
+    /// `SCRIPT FLUSH`, restart or failover since the last confirmation
+    /// makes `EXEC` meet `NOSCRIPT` for those scripts while the other queued
+    /// commands run, a **half-applied transaction**. Only for servers whose
+    /// script cache nothing flushes.
+    pub fn trust_marks(&mut self) -> &mut Self {
+        self.trust_marks = true;
         self
     }
 
@@ -143,7 +161,8 @@ impl Pipeline {
     /// services that refuse `SCRIPT` inside `MULTI`. The cost: a
     /// `SCRIPT FLUSH` from another client that lands between the loads and
     /// `EXEC` makes the calls fail with `NOSCRIPT` while the other queued
-    /// commands run; the default (inside) rules that out.
+    /// commands run (a half-applied transaction); the default (inside)
+    /// rules that out.
     pub fn loads_before_multi(&mut self) -> &mut Self {
         self.loads_before_multi = true;
         self
@@ -198,54 +217,75 @@ impl Pipeline {
 
     fn needs_caps(&self) -> bool {
         self.entries.iter().any(|e| match e {
-            Entry::Script(inv) => inv.handle.read_only() || inv.handle.has_shebang(),
+            Entry::Script(inv) => policy::needs_caps(&inv.handle),
             Entry::Cmd(_) => false,
         })
     }
 
-    /// Decides what to send given what the connection knows.
+    /// Decides what to send given what the state knows.
     fn plan<C>(&self, con: &ScriptCache<C>, caps: Caps) -> Plan<'_> {
         let node = NodeKey::SINGLE;
-        let force = self.atomic && self.always_load;
-        let mut loads: Vec<(usize, &str, &str)> = Vec::new();
-        let mut shas = Vec::with_capacity(self.entries.len());
+        let loaded = &con.state.inner.loaded;
         // One lock for the whole pipeline.
-        let mut epochs = con
-            .shared
-            .loaded
-            .loaded_epochs(
-                &node,
-                self.entries.iter().filter_map(|e| match e {
-                    Entry::Script(inv) => Some(inv.handle.body(caps == Caps::Legacy).sha1),
-                    Entry::Cmd(_) => None,
-                }),
-            )
-            .into_iter();
-        for (index, entry) in self.entries.iter().enumerate() {
+        let (epochs, ticket) = loaded.loaded_epochs(
+            &node,
+            self.entries.iter().filter_map(|e| match e {
+                Entry::Script(inv) => Some(policy::target(&inv.handle, caps).body.sha1),
+                Entry::Cmd(_) => None,
+            }),
+        );
+        let refused = loaded.load_refused(&node);
+        let call_first = refused || con.state.inner.mode == LoadMode::EvalshaFirst;
+        let mut epochs = epochs.into_iter();
+        let mut loads: Vec<PlannedLoad<'_>> = Vec::new();
+        let mut calls = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
             let Entry::Script(inv) = entry else {
-                shas.push(None);
+                calls.push(None);
                 continue;
             };
-            let body = inv.handle.body(caps == Caps::Legacy);
+            let target = policy::target(&inv.handle, caps);
             let epoch = epochs.next().flatten();
-            let queued = loads.iter().any(|(_, sha, _)| *sha == body.sha1);
-            if !queued && (force || epoch.is_none()) {
-                loads.push((index, body.sha1, body.source));
-            }
-            let command = if inv.handle.read_only() && caps == Caps::Modern {
-                "EVALSHA_RO"
+            let wanted = if refused {
+                // The server refuses SCRIPT LOAD: in a transaction the
+                // refusal would abort it all.
+                false
+            } else if self.atomic && !self.trust_marks {
+                true
             } else {
-                "EVALSHA"
+                !call_first && epoch.is_none()
             };
-            shas.push(Some((body.sha1, command, epoch)));
+            let queued = loads.iter().position(|l| l.sha1 == target.body.sha1);
+            let load = match queued {
+                Some(at) => Some(at),
+                None if wanted => {
+                    loads.push(PlannedLoad {
+                        handle: &inv.handle,
+                        sha1: target.body.sha1,
+                        source: target.body.source,
+                    });
+                    Some(loads.len() - 1)
+                }
+                None => None,
+            };
+            calls.push(Some(PlannedCall {
+                sha1: target.body.sha1,
+                command: target.command,
+                epoch,
+                load,
+            }));
         }
-        Plan { loads, shas }
+        Plan {
+            loads,
+            calls,
+            ticket,
+        }
     }
 
     /// About how many bytes the packed commands of `plan` take, so the
     /// buffer is allocated once in the common case.
     fn packed_size_hint(&self, plan: &Plan<'_>) -> usize {
-        let loads: usize = plan.loads.iter().map(|(_, _, src)| src.len() + 48).sum();
+        let loads: usize = plan.loads.iter().map(|l| l.source.len() + 48).sum();
         let entries: usize = self
             .entries
             .iter()
@@ -262,25 +302,23 @@ impl Pipeline {
     fn emit(&self, plan: &Plan<'_>, sink: &mut impl Sink) {
         let outside = self.loads_before_multi;
         if outside {
-            for (_, _, source) in &plan.loads {
-                sink.command(&load_cmd(source));
+            for load in &plan.loads {
+                sink.command(&policy::load_cmd(load.source));
             }
         }
         if self.atomic {
             sink.command(&redis::cmd("MULTI"));
         }
         if !outside {
-            for (_, _, source) in &plan.loads {
-                sink.command(&load_cmd(source));
+            for load in &plan.loads {
+                sink.command(&policy::load_cmd(load.source));
             }
         }
-        for (entry, sha) in self.entries.iter().zip(&plan.shas) {
-            match (entry, sha) {
-                (Entry::Script(inv), Some((sha1, command, _))) => {
-                    sink.eval(&inv.args, command, sha1)
-                }
+        for (entry, call) in self.entries.iter().zip(&plan.calls) {
+            match (entry, call) {
+                (Entry::Script(inv), Some(call)) => sink.eval(&inv.args, call.command, call.sha1),
                 (Entry::Cmd(cmd), _) => sink.command(cmd),
-                // A script entry always has its SHA-1 in the plan.
+                // A script entry always has its call in the plan.
                 (Entry::Script(_), None) => {}
             }
         }
@@ -289,69 +327,64 @@ impl Pipeline {
         }
     }
 
-    /// Reads the raw replies of a [`Plan`]: confirms the loads, strips
-    /// their replies, classifies the error replies. `None` when a `WATCH`ed
-    /// key aborted the transaction.
+    /// Reads the raw replies of a [`Plan`]: reads the loads, strips their
+    /// replies, classifies the error replies. `None` when a `WATCH`ed key
+    /// aborted the transaction.
     fn read<C>(
         &self,
         con: &ScriptCache<C>,
-        wire: &Plan<'_>,
+        plan: &Plan<'_>,
         replies: redis::RedisResult<Vec<Value>>,
     ) -> Result<Option<Replies>> {
-        let node = NodeKey::SINGLE;
-        let shared = &con.shared;
+        let scope = Scope {
+            state: &con.state.inner,
+            node: &NodeKey::SINGLE,
+        };
         let mut replies = replies?;
-        let n = wire.len();
-        let n_loads = wire.loads.len();
-        // Replies of loads sent before MULTI come first, outside the
-        // transaction; they count even if the transaction is aborted.
+        let n = plan.len();
+        let n_loads = plan.loads.len();
         let outside = self.atomic && self.loads_before_multi;
         let mut values: Vec<Value> = if self.atomic {
-            if replies.len() < 2 + if outside { n_loads } else { 0 } {
+            let before = if outside { n_loads } else { 0 };
+            if replies.len() != n + 2 {
                 return Err(unexpected(format!(
-                    "{} replies to a transaction",
+                    "{} replies to a transaction of {n} commands",
                     replies.len()
                 )));
             }
             let exec = replies.pop();
-            let pre: Vec<Value> = if outside {
-                replies.drain(..n_loads).collect()
-            } else {
-                Vec::new()
-            };
+            let mut pre: Vec<Value> = replies.drain(..before).collect();
             // MULTI's OK, then a QUEUED (or a queueing error) per command.
-            let refused = replies
-                .get(1..)
-                .unwrap_or_default()
-                .iter()
-                .find_map(|v| match v {
-                    Value::ServerError(e) => {
-                        Some(format!("{} {}", e.code(), e.details().unwrap_or_default()))
-                    }
-                    _ => None,
-                });
-            let in_multi = if outside { n - n_loads } else { n };
+            let mut queued = replies.into_iter();
+            let multi = queued.next();
+            let queued: Vec<Value> = queued.collect();
+            if let Some(Value::ServerError(e)) = multi {
+                // MULTI refused (BUSY, LOADING...): the commands after it
+                // were not queued but run (or refused) one by one.
+                self.read_loads(scope, plan, pre);
+                let all_refused = queued.iter().all(|v| matches!(v, Value::ServerError(_)));
+                let error =
+                    ServerReply::from_server_error(&e).into_other_error(None, "MULTI refused");
+                return if all_refused {
+                    Err(error)
+                } else {
+                    Err(unexpected(format!(
+                        "MULTI was refused ({error}) and some commands ran outside a transaction"
+                    )))
+                };
+            }
             match exec {
-                Some(Value::Array(items)) if items.len() == in_multi => {
-                    if outside {
-                        let mut all = pre;
-                        all.extend(items);
-                        all
-                    } else {
-                        items
-                    }
+                Some(Value::Array(items)) if items.len() == n - before => {
+                    pre.extend(items);
+                    pre
                 }
                 Some(Value::Nil) => {
-                    self.confirm_loads(con, wire, pre);
+                    self.read_loads(scope, plan, pre);
                     return Ok(None);
                 }
                 Some(Value::ServerError(e)) => {
-                    self.confirm_loads(con, wire, pre);
-                    return Err(Error::TransactionAborted {
-                        message: refused.unwrap_or_else(|| {
-                            format!("{} {}", e.code(), e.details().unwrap_or_default())
-                        }),
-                    });
+                    self.read_loads(scope, plan, pre);
+                    return Err(self.aborted(scope, plan, &queued, &e));
                 }
                 other => return Err(unexpected(format!("EXEC answered {other:?}"))),
             }
@@ -365,101 +398,128 @@ impl Pipeline {
         };
 
         // The loads' replies come first; what is left is one per entry.
-        let (load_errors, confirmed_now) =
-            self.confirm_loads(con, wire, values.drain(..n_loads).collect());
-        let mut load_errors = load_errors;
-        shared
+        let mut loads = self.read_loads(scope, plan, values.drain(..n_loads).collect());
+        scope
+            .state
             .counters
-            .called(wire.shas.iter().filter(|s| s.is_some()).count() as u64);
+            .called(plan.calls.iter().filter(|c| c.is_some()).count() as u64);
         // Only error replies need more than a look: the values stay where
         // they are, and each error is classified and taken out.
         let mut errors = Vec::new();
         for (i, value) in values.iter_mut().enumerate() {
-            if !matches!(value, Value::ServerError(_)) {
-                continue;
-            }
-            let Value::ServerError(e) = std::mem::take(value) else {
+            let (Entry::Script(inv), Some(call)) = (&self.entries[i], &plan.calls[i]) else {
+                if matches!(value, Value::ServerError(_))
+                    && let Value::ServerError(e) = std::mem::take(value)
+                {
+                    errors.push((
+                        i,
+                        Error::Command {
+                            index: i,
+                            source: e.into(),
+                        },
+                    ));
+                }
                 continue;
             };
-            let error = match (&self.entries[i], &wire.shas[i]) {
-                (Entry::Script(inv), Some((sha1, command, epoch))) => {
-                    let script = inv.handle.id_for(sha1);
-                    let reply = ServerReply::from_server_error(&e);
-                    if reply.is("NOSCRIPT") {
-                        let relied_on = confirmed_now
-                            .iter()
-                            .find(|(s, _)| s == sha1)
-                            .map(|(_, e)| *e)
-                            .or(*epoch);
-                        if let Some(epoch) = relied_on {
-                            let _ = shared.loaded.mark_unloaded(&node, sha1, epoch);
-                        }
-                        // A failed load explains the NOSCRIPT better than
-                        // NOSCRIPT itself.
-                        let cause = wire
-                            .loads
-                            .iter()
-                            .position(|(_, s, _)| s == sha1)
-                            .and_then(|l| load_errors.get_mut(l))
-                            .and_then(Option::take);
-                        cause.unwrap_or(Error::NoScript {
-                            script,
+            let load = call.load.and_then(|l| loads.get_mut(l));
+            let confirmed = match load.as_deref() {
+                Some(Some(Loaded::Confirmed(epoch))) => Some(*epoch),
+                _ => None,
+            };
+            if !matches!(value, Value::ServerError(_)) {
+                if confirmed.is_none() && call.epoch.is_none() {
+                    // Ran without a confirmed load: the server has it.
+                    let _ = scope.ran(call.sha1, plan.ticket);
+                }
+                continue;
+            }
+            let reply = Reply::from_value(std::mem::take(value));
+            let error = match scope.read_call(reply, &inv.handle, call.sha1, call.command) {
+                Called::NoScript => {
+                    let relied_on = confirmed.flatten().or(call.epoch);
+                    let _ = scope.lost(call.sha1, relied_on);
+                    // A failed load explains the NOSCRIPT better than
+                    // NOSCRIPT itself.
+                    match load.and_then(Option::take) {
+                        Some(Loaded::Failed(e)) => e,
+                        _ => Error::NoScript {
+                            script: inv.handle.id_for(call.sha1),
                             after_reload: false,
-                        })
-                    } else {
-                        reply
-                            .into_call_error(&script, command)
-                            .located(|line| inv.handle.locate(line))
+                        },
                     }
                 }
-                _ => Error::Command {
-                    index: i,
-                    source: e.into(),
-                },
+                Called::UnknownCommand => Error::redis(
+                    Some(&inv.handle.id_for(call.sha1)),
+                    redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "script-cache: the server does not know EVALSHA_RO (it changed under the connection)",
+                    )),
+                ),
+                Called::Failed(e) => e,
+                Called::Value(_) => continue,
             };
             errors.push((i, error));
         }
-        // A load that failed while no call reported it (its call was not
-        // reached) is reported on its own.
-        let unreported = load_errors.into_iter().flatten().next();
-        Ok(Some(Replies {
-            values,
-            errors,
-            unreported,
-        }))
+        Ok(Some(Replies { values, errors }))
     }
 
     /// Reads the replies of the plan's loads (the first `values.len()` of
-    /// them): marks each confirmed one loaded; returns why each failed, and
-    /// the confirmations made.
-    fn confirm_loads<'p, C>(
+    /// them) and records what they say.
+    fn read_loads(
         &self,
-        con: &ScriptCache<C>,
-        wire: &Plan<'p>,
+        scope: Scope<'_>,
+        plan: &Plan<'_>,
         values: Vec<Value>,
-    ) -> (Vec<Option<Error>>, Vec<(&'p str, Epoch)>) {
-        let node = NodeKey::SINGLE;
-        let mut errors = Vec::with_capacity(values.len());
-        let mut confirmed = Vec::with_capacity(values.len());
-        for (&(entry, sha1, _), value) in wire.loads.iter().zip(values) {
-            let script = self.script_id(entry, sha1);
-            let error = confirm_load(Reply::from_value(value), &script).err();
-            if error.is_none() {
-                confirmed.push((sha1, con.shared.loaded.mark_loaded(&node, sha1)));
-            }
-            errors.push(error);
-        }
-        con.shared.counters.loaded(confirmed.len() as u64);
-        (errors, confirmed)
+    ) -> Vec<Option<Loaded>> {
+        plan.loads
+            .iter()
+            .zip(values)
+            .map(|(load, value)| {
+                Some(scope.read_load(
+                    Reply::from_value(value),
+                    load.handle,
+                    load.sha1,
+                    plan.ticket,
+                ))
+            })
+            .collect()
     }
 
-    fn script_id(&self, entry: usize, sha1: &str) -> crate::ScriptId {
-        match self.entries.get(entry) {
-            Some(Entry::Script(inv)) => inv.handle.id_for(sha1),
-            _ => crate::ScriptId {
-                name: "?".into(),
-                sha1: sha1.into(),
-            },
+    /// Why `EXEC` aborted a transaction (nothing ran): a refused load is a
+    /// [`Error::PermissionDenied`] naming the script (and switches the node
+    /// to `EVALSHA` first), anything else [`Error::TransactionAborted`].
+    fn aborted(
+        &self,
+        scope: Scope<'_>,
+        plan: &Plan<'_>,
+        queued: &[Value],
+        exec: &redis::ServerError,
+    ) -> Error {
+        let inside = if self.loads_before_multi {
+            0
+        } else {
+            plan.loads.len()
+        };
+        for (load, value) in plan.loads.iter().zip(&queued[..inside.min(queued.len())]) {
+            if let Value::ServerError(e) = value {
+                let reply = Reply::Server(ServerReply::from_server_error(e));
+                if let Loaded::Failed(error) =
+                    scope.read_load(reply, load.handle, load.sha1, plan.ticket)
+                {
+                    return error;
+                }
+            }
+        }
+        let refused = queued.iter().find_map(|v| match v {
+            Value::ServerError(e) => {
+                Some(format!("{} {}", e.code(), e.details().unwrap_or_default()))
+            }
+            _ => None,
+        });
+        Error::TransactionAborted {
+            message: refused.unwrap_or_else(|| {
+                format!("{} {}", exec.code(), exec.details().unwrap_or_default())
+            }),
         }
     }
 
@@ -468,14 +528,13 @@ impl Pipeline {
     fn finish<T: FromRedisValue>(&self, replies: Option<Replies>) -> Result<T> {
         let Some(replies) = replies else {
             // A WATCHed key changed: like redis-rs, the transaction's reply
-            // is nil.
-            return redis::from_redis_value(Value::Nil)
-                .map_err(|e| Error::from(redis::RedisError::from(e)));
+            // is nil (`Option<T>` gives `None`); a type that cannot be nil
+            // gets the error that says so.
+            return redis::from_redis_value(Value::Nil).map_err(|_| Error::TransactionAborted {
+                message: "a WATCHed key changed".into(),
+            });
         };
         if let Some((_, error)) = replies.errors.into_iter().next() {
-            return Err(error);
-        }
-        if let Some(error) = replies.unreported {
             return Err(error);
         }
         let values = if self.ignored.is_empty() {
@@ -498,9 +557,6 @@ impl Pipeline {
         let Some(replies) = replies else {
             return Ok(None);
         };
-        if let Some(error) = replies.unreported {
-            return Err(error);
-        }
         let mut errors = replies.errors.into_iter().peekable();
         let each = replies
             .values
@@ -518,9 +574,9 @@ impl Pipeline {
     /// entries into `T` (a tuple, a `Vec`, ...). The first failing entry
     /// makes it an error; use [`query_each`](Pipeline::query_each) to see
     /// every entry's outcome.
-    pub fn query<T: FromRedisValue, C: redis::ConnectionLike>(
+    pub fn query<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<C>,
+        con: &mut ScriptCache<impl redis::ConnectionLike>,
     ) -> Result<T> {
         let results = self.send(con)?;
         self.finish(results)
@@ -529,9 +585,9 @@ impl Pipeline {
     /// Sends the pipeline and returns each entry's outcome (ignored
     /// entries included), or `None` when a `WATCH`ed key aborted the
     /// transaction.
-    pub fn query_each<C: redis::ConnectionLike>(
+    pub fn query_each(
         &self,
-        con: &mut ScriptCache<C>,
+        con: &mut ScriptCache<impl redis::ConnectionLike>,
     ) -> Result<Option<Vec<Result<Value>>>> {
         Self::each(self.send(con)?)
     }
@@ -554,9 +610,9 @@ impl Pipeline {
 
     /// Async [`query`](Pipeline::query).
     #[cfg(feature = "tokio-comp")]
-    pub async fn query_async<T: FromRedisValue, C: redis::aio::ConnectionLike + Send>(
+    pub async fn query_async<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<C>,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
     ) -> Result<T> {
         let results = self.send_async(con).await?;
         self.finish(results)
@@ -564,9 +620,9 @@ impl Pipeline {
 
     /// Async [`query_each`](Pipeline::query_each).
     #[cfg(feature = "tokio-comp")]
-    pub async fn query_each_async<C: redis::aio::ConnectionLike + Send>(
+    pub async fn query_each_async(
         &self,
-        con: &mut ScriptCache<C>,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
     ) -> Result<Option<Vec<Result<Value>>>> {
         Self::each(self.send_async(con).await?)
     }

@@ -2,11 +2,17 @@
 //! Redis::ScriptCache).
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::error::{Error, Result};
 use crate::handle::{DynamicScript, sha1_hex};
+
+/// The largest script file [`register_file`](crate::ScriptState::register_file)
+/// and [`register_all_scripts`](crate::ScriptState::register_all_scripts)
+/// read: 1 MiB. Larger files are refused without being read.
+pub const MAX_SCRIPT_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Name -> script, plus the folder relative file names resolve against.
 #[derive(Debug, Default)]
@@ -34,6 +40,16 @@ impl Registry {
             return Err(Error::InvalidScript {
                 what: "script name".into(),
                 reason: "the name is empty".into(),
+            });
+        }
+        // The same checker as the build-time macros: nothing invalid reaches
+        // a server (a syntax error reply can carry bytes that are not
+        // UTF-8, which break the connection's reply parser).
+        if let Err(e) = script_cache_check::check_syntax(source.as_bytes()) {
+            return Err(Error::Syntax {
+                name: name.to_owned(),
+                line: e.line,
+                message: e.message,
             });
         }
         let mut scripts = self.scripts.write().unwrap_or_else(PoisonError::into_inner);
@@ -74,17 +90,38 @@ impl Registry {
             .clone()
     }
 
-    /// Resolves a script file: relative paths against the script folder.
-    pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
-        match self.dir() {
-            Some(dir) if path.is_relative() => dir.join(path),
-            _ => path.to_path_buf(),
+    /// Resolves a script file: relative paths against the script folder;
+    /// with a folder set, the file (symlinks followed) must be inside it.
+    pub(crate) fn resolve(&self, path: &Path) -> Result<PathBuf> {
+        let Some(dir) = self.dir() else {
+            return Ok(path.to_path_buf());
+        };
+        let joined = if path.is_relative() {
+            dir.join(path)
+        } else {
+            path.to_path_buf()
+        };
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| Error::Io { path: p, source }
+        };
+        let real_dir = dir.canonicalize().map_err(io(&dir))?;
+        let real = joined.canonicalize().map_err(io(&joined))?;
+        if !real.starts_with(&real_dir) {
+            return Err(Error::InvalidScript {
+                what: path.display().to_string(),
+                reason: format!(
+                    "the file is outside the script folder {} (`..`, an absolute path or a symlink leads out of it)",
+                    dir.display()
+                ),
+            });
         }
+        Ok(joined)
     }
 
     /// Reads and registers one file under its stem.
     pub(crate) fn register_file(&self, path: &Path) -> Result<String> {
-        let path = self.resolve(path);
+        let path = self.resolve(path)?;
         let name = stem_of(&path)?;
         let source = read_script(&path)?;
         self.register(&name, &source, false)?;
@@ -94,7 +131,10 @@ impl Registry {
     /// Registers every top-level `*.lua` file of `dir`, in sorted order;
     /// nothing is registered if any file fails.
     pub(crate) fn register_dir(&self, dir: &Path) -> Result<Vec<String>> {
-        let dir = self.resolve(dir);
+        let dir = match self.dir() {
+            Some(base) if dir.is_relative() => base.join(dir),
+            _ => dir.to_path_buf(),
+        };
         let io = |source| Error::Io {
             path: dir.clone(),
             source,
@@ -103,7 +143,6 @@ impl Registry {
         for entry in std::fs::read_dir(&dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
             let is_script = path.extension().is_some_and(|e| e == "lua")
-                && path.is_file()
                 && !path
                     .file_name()
                     .and_then(|n| n.to_str())
@@ -113,8 +152,24 @@ impl Registry {
             }
         }
         files.sort();
+        let real_dir = dir.canonicalize().map_err(io)?;
         let mut loaded = Vec::with_capacity(files.len());
         for path in &files {
+            // A `*.lua` symlink leading out of the folder is refused like
+            // one given to register_file.
+            let real = path.canonicalize().map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if !real.starts_with(&real_dir) {
+                return Err(Error::InvalidScript {
+                    what: path.display().to_string(),
+                    reason: format!(
+                        "a symlink leading out of the script folder {}",
+                        dir.display()
+                    ),
+                });
+            }
             loaded.push((stem_of(path)?, read_script(path)?));
         }
         // Check every name before registering any, so a conflict leaves
@@ -149,11 +204,48 @@ fn stem_of(path: &Path) -> Result<String> {
     }
 }
 
+/// Reads a script file: a regular file (symlinks followed) of at most
+/// [`MAX_SCRIPT_FILE_BYTES`], UTF-8. A FIFO or device is refused before it
+/// is opened, and the file is opened non-blocking and checked again, so a
+/// FIFO swapped in meanwhile cannot make this hang either.
 fn read_script(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let not_regular = || Error::InvalidScript {
+        what: path.display().to_string(),
+        reason: "not a regular file (a FIFO, device, socket or folder is never read)".into(),
+    };
+    let too_big = |len: u64| Error::InvalidScript {
+        what: path.display().to_string(),
+        reason: format!("{len} bytes: larger than the limit of {MAX_SCRIPT_FILE_BYTES} bytes"),
+    };
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io)?;
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        return Err(not_regular());
+    }
+    if metadata.len() > MAX_SCRIPT_FILE_BYTES {
+        return Err(too_big(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_SCRIPT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_SCRIPT_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
     String::from_utf8(bytes).map_err(|e| Error::InvalidScript {
         what: path.display().to_string(),
         reason: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),

@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .key("herd:queue")
                 .arg(i % 100) // every id twice: the second enqueue is refused
                 .arg(format!("job {i}"))
-                .invoke_async::<i64, _>(&mut con)
+                .invoke_async::<i64>(&mut con)
                 .await
         }));
     }

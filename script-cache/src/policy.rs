@@ -1,0 +1,295 @@
+//! The load policy: which body and command a script goes out with, and how
+//! the replies of a load and a call are read. Written once; single calls
+//! ([`call`](crate::call)), pipelines and transactions
+//! ([`pipeline`](crate::pipeline)) and `load_all` use it, and the sync and
+//! async drivers only move bytes.
+//!
+//! The rules:
+//! * **body and command**: a script with a `#!lua` shebang goes out with
+//!   its legacy body (shebang commented out) on Redis 6.2; a `no-writes`
+//!   script as `EVALSHA_RO` on Redis 7+ and Valkey, `EVALSHA` elsewhere.
+//!   Capabilities are asked once per node (`COMMAND INFO EVALSHA_RO`) and
+//!   asked again on a sign the server changed (a `NOSCRIPT` on a 6.2, an
+//!   unknown `EVALSHA_RO`, a refused shebang);
+//! * **marks**: a script is marked loaded when `SCRIPT LOAD` answered its
+//!   SHA-1 or an `EVALSHA` of it ran, unless a `flush_cache` started in
+//!   between; a mark is a hint, and every path below is correct when it is
+//!   stale;
+//! * **a reply is never dropped**: when a load and a call travel together,
+//!   the call's value is returned whatever happened to the load;
+//! * **a refused load** (`NOPERM`) switches the node to `EVALSHA` first;
+//! * **`NOSCRIPT`** on a single call: retried as `MULTI` / `SCRIPT LOAD` /
+//!   `EVALSHA` / `EXEC`, which cannot meet `NOSCRIPT`; in a pipeline it is
+//!   a typed error for that entry (pipelines are never replayed); in a
+//!   transaction it cannot happen by default, as every script is loaded
+//!   inside the `MULTI`.
+
+use redis::{Cmd, Value};
+
+use crate::error::{Error, ScriptId, ServerReply};
+use crate::handle::{Body, ScriptHandle};
+use crate::state::{Caps, Epoch, NodeKey, StateInner, Ticket};
+
+/// A server reply, or why there is none.
+pub(crate) enum Reply {
+    /// A value (never `Value::ServerError`).
+    Value(Value),
+    /// An error reply from the server.
+    Server(ServerReply),
+    /// No reply: connection or protocol error.
+    Client(redis::RedisError),
+}
+
+impl Reply {
+    pub(crate) fn from_value(value: Value) -> Reply {
+        match value {
+            Value::ServerError(e) => Reply::Server(ServerReply::from_server_error(&e)),
+            v => Reply::Value(v),
+        }
+    }
+
+    pub(crate) fn from_result(result: redis::RedisResult<Value>) -> Reply {
+        match result {
+            Ok(v) => Reply::from_value(v),
+            Err(e) => match ServerReply::from_redis_error(&e) {
+                Some(s) => Reply::Server(s),
+                None => Reply::Client(e),
+            },
+        }
+    }
+}
+
+/// The body and command a script goes out with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target<'a> {
+    pub(crate) body: Body<'a>,
+    pub(crate) command: &'static str,
+}
+
+/// Whether the body or command of `handle` depends on the server version.
+pub(crate) fn needs_caps(handle: &ScriptHandle) -> bool {
+    handle.read_only() || handle.has_shebang()
+}
+
+/// The command a script goes out with on a server with `caps`.
+pub(crate) fn command_for(handle: &ScriptHandle, caps: Caps) -> &'static str {
+    if handle.read_only() && caps == Caps::Modern {
+        "EVALSHA_RO"
+    } else {
+        "EVALSHA"
+    }
+}
+
+/// The body and command of `handle` on a server with `caps`.
+pub(crate) fn target(handle: &ScriptHandle, caps: Caps) -> Target<'_> {
+    Target {
+        body: handle.body(caps == Caps::Legacy),
+        command: command_for(handle, caps),
+    }
+}
+
+/// The part of a [`ScriptState`](crate::ScriptState) one node's replies
+/// are recorded in.
+#[derive(Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    pub(crate) state: &'a StateInner,
+    pub(crate) node: &'a NodeKey,
+}
+
+/// What the reply to a `SCRIPT LOAD` said.
+pub(crate) enum Loaded {
+    /// The server answered the expected SHA-1 (the confirmation, unless a
+    /// flush voided it).
+    Confirmed(Option<Epoch>),
+    /// The server does not take `#!` shebangs (Redis 6.2): the node is
+    /// now known as legacy, and the legacy body is to be loaded.
+    ShebangRejected,
+    /// The load failed; the error says why (`NOPERM`, `OOM`, a Lua error,
+    /// another SHA-1).
+    Failed(Error),
+}
+
+/// What the reply to an `EVALSHA` said.
+pub(crate) enum Called {
+    /// The script ran and answered.
+    Value(Value),
+    /// `NOSCRIPT`: it did not run.
+    NoScript,
+    /// `EVALSHA_RO` is unknown to this server (it changed under a
+    /// reconnecting connection): it did not run; capabilities are to be
+    /// asked again.
+    UnknownCommand,
+    /// Any other error, classified.
+    Failed(Error),
+}
+
+impl Scope<'_> {
+    /// Reads the reply of `SCRIPT LOAD <body>` for `handle`, sent under
+    /// `ticket`, and records what it says.
+    pub(crate) fn read_load(
+        &self,
+        reply: Reply,
+        handle: &ScriptHandle,
+        sha1: &str,
+        ticket: Ticket,
+    ) -> Loaded {
+        let script = || handle.id_for(sha1);
+        let loaded = &self.state.loaded;
+        match reply {
+            Reply::Value(v) => match sha_of(&v) {
+                Some(got) if got.eq_ignore_ascii_case(sha1) => {
+                    self.state.counters.loaded(1);
+                    if loaded.load_refused(self.node) {
+                        // Loads are allowed again (the ACL changed).
+                        loaded.set_load_refused(self.node, false);
+                    }
+                    Loaded::Confirmed(loaded.mark_loaded(self.node, sha1, ticket))
+                }
+                got => Loaded::Failed(Error::ShaMismatch {
+                    script: script(),
+                    server_sha1: got.unwrap_or_else(|| format!("{v:?}")),
+                }),
+            },
+            Reply::Server(e) if handle.has_shebang() && is_shebang_rejection(&e) => {
+                loaded.set_caps(self.node, Caps::Legacy);
+                Loaded::ShebangRejected
+            }
+            Reply::Server(e) => {
+                let error = e.into_load_error(&script());
+                if matches!(error, Error::PermissionDenied { .. }) {
+                    self.state.counters.load_refused();
+                    loaded.set_load_refused(self.node, true);
+                }
+                Loaded::Failed(error)
+            }
+            Reply::Client(e) => Loaded::Failed(Error::redis(Some(&script()), e)),
+        }
+    }
+
+    /// Reads the reply of a call of `handle` (body `sha1`, `command`).
+    pub(crate) fn read_call(
+        &self,
+        reply: Reply,
+        handle: &ScriptHandle,
+        sha1: &str,
+        command: &'static str,
+    ) -> Called {
+        match reply {
+            Reply::Value(v) => Called::Value(v),
+            Reply::Server(e) if e.is("NOSCRIPT") => Called::NoScript,
+            Reply::Server(e) if command == "EVALSHA_RO" && is_unknown_command(&e) => {
+                self.state.loaded.set_caps(self.node, Caps::Unknown);
+                Called::UnknownCommand
+            }
+            Reply::Server(e) => Called::Failed(
+                e.into_call_error(&handle.id_for(sha1), command)
+                    .located(|line| handle.locate(line)),
+            ),
+            Reply::Client(e) => Called::Failed(Error::redis(Some(&handle.id_for(sha1)), e)),
+        }
+    }
+
+    /// Records that `sha1` ran on the node, so the server has it (a call
+    /// that succeeded although its load failed or was not sent).
+    pub(crate) fn ran(&self, sha1: &str, ticket: Ticket) -> Option<Epoch> {
+        self.state.loaded.mark_loaded(self.node, sha1, ticket)
+    }
+
+    /// A `NOSCRIPT` met by a call that relied on confirmation `epoch`:
+    /// forgets the mark (unless newer), and on a legacy node asks the
+    /// capabilities again (the server behind the connection may have
+    /// changed). Returns whether the mark was cleared.
+    pub(crate) fn lost(&self, sha1: &str, epoch: Option<Epoch>) -> bool {
+        let loaded = &self.state.loaded;
+        loaded.reset_caps_if(self.node, Caps::Legacy);
+        epoch.is_some_and(|epoch| loaded.mark_unloaded(self.node, sha1, epoch))
+    }
+}
+
+/// The outcome of a load and a call sent together, for one script call.
+pub(crate) enum Pair {
+    /// The call ran and answered: its value, whatever the load said.
+    Value(Value),
+    /// The call met `NOSCRIPT` although its load (if any) succeeded: a
+    /// flush came in between.
+    NoScript,
+    /// The server is not what the state thought (shebangs, `EVALSHA_RO`):
+    /// nothing ran; decide again.
+    Redecide,
+    /// It failed; the error says whether it ran.
+    Failed(Error),
+}
+
+/// Combines what a load (if one was sent) and the call after it said.
+/// The call's value always wins; a failed load explains a `NOSCRIPT`
+/// better than `NOSCRIPT` itself.
+pub(crate) fn combine(load: Option<Loaded>, call: Called) -> Pair {
+    match (load, call) {
+        (_, Called::Value(v)) => Pair::Value(v),
+        (Some(Loaded::ShebangRejected), _) | (_, Called::UnknownCommand) => Pair::Redecide,
+        (Some(Loaded::Failed(e)), Called::NoScript) => Pair::Failed(e),
+        (_, Called::NoScript) => Pair::NoScript,
+        (_, Called::Failed(e)) => Pair::Failed(e),
+    }
+}
+
+/// Asks whether the server knows `EVALSHA_RO` (Redis 7+, Valkey), which
+/// goes with `#!lua` shebang support.
+pub(crate) fn probe_cmd() -> Cmd {
+    let mut cmd = redis::cmd("COMMAND");
+    cmd.arg("INFO").arg("EVALSHA_RO");
+    cmd
+}
+
+/// Reads the reply of [`probe_cmd`]. A server condition (`LOADING`,
+/// `BUSY`) is an error: guessing would pick the wrong body.
+pub(crate) fn caps_from_probe(reply: Reply, script: Option<&ScriptId>) -> Result<Caps, Error> {
+    match reply {
+        // `[nil]`: the server does not know EVALSHA_RO.
+        Reply::Value(Value::Array(items)) if matches!(items.first(), Some(Value::Nil)) => {
+            Ok(Caps::Legacy)
+        }
+        Reply::Value(_) => Ok(Caps::Modern),
+        Reply::Server(e) if crate::error::Condition::from_code(&e.code).is_some() => {
+            Err(e.into_other_error(script, "COMMAND INFO refused"))
+        }
+        // COMMAND refused (ACL) or failed: assume a current server; a wrong
+        // guess shows as a shebang rejection or an unknown EVALSHA_RO and is
+        // corrected then.
+        Reply::Server(_) => Ok(Caps::Modern),
+        Reply::Client(e) => Err(Error::redis(script, e)),
+    }
+}
+
+/// `SCRIPT LOAD <source>`.
+pub(crate) fn load_cmd(source: &str) -> Cmd {
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("LOAD").arg(source);
+    cmd
+}
+
+/// `SCRIPT FLUSH`.
+pub(crate) fn flush_cmd() -> Cmd {
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("FLUSH");
+    cmd
+}
+
+/// The SHA-1 in a `SCRIPT LOAD` reply.
+fn sha_of(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+fn is_unknown_command(e: &ServerReply) -> bool {
+    e.is("ERR") && e.message.to_ascii_lowercase().contains("unknown command")
+}
+
+/// Redis before 7.0 reads `#!lua` as Lua and fails on the `#`.
+fn is_shebang_rejection(e: &ServerReply) -> bool {
+    e.message.contains("user_script:1:") && e.message.contains("near '#'")
+}
