@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use script_cache::prelude::*;
-use script_cache::{Error, ScriptCache, pipe};
+use script_cache::{Error, Ran, ScriptCache, ScriptState, pipe};
 use script_cache_tests::faults::{counter, scripts_exist, within};
-use script_cache_tests::{FlushStorm, TestServer, matrix};
+use script_cache_tests::{FlushStorm, Recording, RoundTripLog, TestServer, matrix};
 
 script_cache::include_scripts!("fixtures/guarantees");
 
@@ -39,6 +39,22 @@ fn two_script_transaction(prefix: &str) -> script_cache::Pipeline {
 
 const CAFE: &str = "local café = 1\nreturn café\n";
 
+fn assert_cafe_syntax_error(err: &Error) {
+    match err {
+        Error::Syntax {
+            name,
+            line,
+            message,
+        } => {
+            assert_eq!(name, "cafe");
+            assert_eq!(*line, 1, "{message}");
+        }
+        other => panic!("expected Syntax, got {other:?}"),
+    }
+    assert!(err.to_string().contains("cafe"), "names the script: {err}");
+    assert_eq!(err.ran(), Ran::No);
+}
+
 matrix! {
     /// Guarantee 3: ≥5,000 two-script transactions (two scripts on two
     /// keys + a plain INCR) under a flush every 1–2 ms: every EXEC applied
@@ -57,7 +73,7 @@ matrix! {
         while sent < TRANSACTIONS || (started.elapsed() < MIN_STORM && sent < 100_000) {
             assert!(Instant::now() < deadline, "{sent} transactions took over 90 s");
             sent += 1;
-            match tx.query::<(i64, i64, i64), _>(&mut con) {
+            match tx.query::<(i64, i64, i64)>(&mut con) {
                 Ok((a, b, c)) => {
                     let next = [a, b, c];
                     if next == last.map(|v| v + 1) {
@@ -116,7 +132,7 @@ matrix! {
         // answer from the new server must apply fully.
         let mut outcome = None;
         for _ in 0..100 {
-            match tx.query_async::<(i64, i64, i64), _>(&mut con).await {
+            match tx.query_async::<(i64, i64, i64)>(&mut con).await {
                 Err(e) if e.is_connection_error() => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -142,8 +158,10 @@ matrix! {
         let mut con = ScriptCache::new(server.connection());
         server.reset_stats();
         let err = con.register_script("cafe", CAFE).expect_err("a Lua 5.1 syntax error");
-        assert!(err.to_string().contains("cafe"), "names the script: {err}");
+        assert_cafe_syntax_error(&err);
         assert!(con.scripts().is_empty(), "nothing registered");
+        let err = con.run_script::<i64>("cafe", &[] as &[&str], &[] as &[&str]).expect_err("not registered");
+        assert!(matches!(err, Error::UnknownScript { .. }), "{err:?}");
         let pong: String = redis::cmd("PING").query(&mut con).expect("the connection still answers");
         assert_eq!(pong, "PONG");
         assert_eq!(server.commandstats().calls("script|load"), 0, "nothing was sent");
@@ -154,8 +172,8 @@ matrix! {
             server.client().get_multiplexed_async_connection().await.expect("connect"),
         );
         let mut other = con.clone();
-        let err = con.register_script("cafe", CAFE).expect_err("a Lua 5.1 syntax error");
-        assert!(err.to_string().contains("cafe"), "names the script: {err}");
+        let err = con.state().register_script("cafe", CAFE).expect_err("a Lua 5.1 syntax error");
+        assert_cafe_syntax_error(&err);
         let pong: String = redis::cmd("PING").query_async(&mut con).await.expect("PING");
         assert_eq!(pong, "PONG");
         let pong: String = redis::cmd("PING").query_async(&mut other).await.expect("PING on a clone");
@@ -202,8 +220,9 @@ matrix! {
         let tx = two_script_transaction("w");
         redis::cmd("WATCH").arg("w:watched").query::<()>(&mut con).expect("WATCH");
         redis::cmd("INCR").arg("w:watched").query::<()>(&mut admin).expect("INCR");
-        let err = tx.query::<(i64, i64, i64), _>(&mut con).expect_err("aborted by WATCH");
+        let err = tx.query::<(i64, i64, i64)>(&mut con).expect_err("aborted by WATCH");
         assert!(matches!(err, Error::TransactionAborted { .. }), "{err:?}");
+        assert_eq!(err.ran(), Ran::No);
         assert_eq!(three_counters(server, "w"), [0, 0, 0], "nothing ran");
 
         redis::cmd("WATCH").arg("w:watched").query::<()>(&mut con).expect("WATCH");
@@ -275,13 +294,14 @@ matrix! {
         let con = ScriptCache::new(server.connection());
         con.set_script_dir(folders.scripts());
         let outcome = within(Duration::from_secs(5), move || {
-            con.register_file("x.lua").map_err(|e| format!("{e:?}"))
+            con.register_file("x.lua").map_err(|e| format!("{e:?}: {e}"))
         });
         if outcome.is_none() {
             release_fifo_reader(&fifo);
         }
         let result = outcome.expect("register_file on a FIFO returned within 5 s");
         let err = result.expect_err("a FIFO is not a script file");
+        assert!(err.starts_with("InvalidScript"), "{err}");
         assert!(err.contains("x.lua"), "names the file: {err}");
     }
 
@@ -295,25 +315,199 @@ matrix! {
         assert_eq!(con.register_file("ok.lua").expect("inside"), "ok");
 
         let err = con.register_file("../x.lua").expect_err("`..` leaves the folder");
+        assert!(matches!(err, Error::InvalidScript { .. }), "{err:?}");
         assert!(err.to_string().contains("x.lua"), "{err}");
         let err = con.register_file(folders.outside()).expect_err("absolute path outside");
+        assert!(matches!(err, Error::InvalidScript { .. }), "{err:?}");
         assert!(err.to_string().contains("x.lua"), "{err}");
         std::os::unix::fs::symlink(folders.outside(), folders.scripts().join("link.lua")).expect("symlink");
         let err = con.register_file("link.lua").expect_err("a symlink leaving the folder");
+        assert!(matches!(err, Error::InvalidScript { .. }), "{err:?}");
         assert!(err.to_string().contains("link.lua"), "{err}");
 
-        // Just over 1 MiB of valid Lua (a comment and a return).
+        // Just over the limit (1 MiB) of valid Lua (a comment and a return),
+        // and a file exactly at the limit, which is fine.
+        let limit = usize::try_from(script_cache::MAX_SCRIPT_FILE_BYTES).expect("limit");
+        assert_eq!(limit, 1024 * 1024);
         let mut big = String::from("return 1\n");
-        while big.len() <= 1024 * 1024 {
+        while big.len() <= limit {
             big.push_str("-- padding padding padding padding padding padding padding padding\n");
         }
         std::fs::write(folders.scripts().join("big.lua"), &big).expect("write");
         let err = con.register_file("big.lua").expect_err("over the size limit");
+        assert!(matches!(err, Error::InvalidScript { .. }), "{err:?}");
         assert!(err.to_string().contains("big.lua"), "{err}");
+        let mut at_limit = String::from("return 2\n");
+        at_limit.push_str(&"-".repeat(limit - at_limit.len()));
+        assert_eq!(at_limit.len(), limit);
+        std::fs::write(folders.scripts().join("at_limit.lua"), &at_limit).expect("write");
+        assert_eq!(con.register_file("at_limit.lua").expect("at the limit"), "at_limit");
 
-        assert_eq!(con.scripts(), vec!["ok"], "only the file inside was registered");
+        assert_eq!(con.scripts(), vec!["at_limit", "ok"], "only the files inside were registered");
         let mut con = con;
         let v: String = con.run_script("ok", &[] as &[&str], &[] as &[&str]).expect("run ok");
         assert_eq!(v, "inside");
+    }
+}
+
+/// A connection that records what it sends, wrapped with a shared state.
+fn recorded_with(
+    server: &TestServer,
+    state: &ScriptState,
+) -> (ScriptCache<Recording<redis::Connection>>, RoundTripLog) {
+    let rec = Recording::new(server.connection());
+    let log = rec.log();
+    (ScriptCache::with_state(rec, state.clone()), log)
+}
+
+matrix! {
+    /// Guarantee 1 with a shared state: two connections, one state, one
+    /// SCRIPT LOAD in `INFO commandstats`; the second connection's first
+    /// call is one round trip with EVALSHA alone (no source bytes).
+    fn two_connections_sharing_a_state_load_once(server) {
+        let state = ScriptState::new();
+        let (mut a, log_a) = recorded_with(server, &state);
+        let (mut b, log_b) = recorded_with(server, &state);
+        server.reset_stats();
+        assert_eq!(Scripts::big_incr("share:n").invoke(&mut a).expect("a"), 1);
+        assert_eq!(log_a.round_trips(), vec![vec!["SCRIPT LOAD", "EVALSHA"]]);
+        assert_eq!(Scripts::big_incr("share:n").invoke(&mut b).expect("b"), 2);
+        assert_eq!(log_b.round_trips(), vec![vec!["EVALSHA"]], "EVALSHA only");
+        let source = Scripts::BigIncr.source().len() as u64;
+        assert!(source > 4000);
+        assert!(log_b.bytes_sent() < 200, "no source sent: {} bytes", log_b.bytes_sent());
+        assert!(log_a.bytes_sent() > source, "a sent the source once");
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("script|load"), 1, "{stats:?}");
+        assert_eq!(stats.calls("evalsha"), 2, "{stats:?}");
+        assert_eq!(stats.total_errors(), 0, "{stats:?}");
+        let counters = state.stats();
+        assert_eq!((counters.loads, counters.calls), (1, 2), "{counters:?}");
+        assert_eq!(a.stats(), b.stats(), "one state, one set of counters");
+    }
+
+    async fn two_async_connections_sharing_a_state_load_once(server) {
+        let state = ScriptState::new();
+        let client = server.client();
+        let mut a = ScriptCache::with_state(client.get_multiplexed_async_connection().await.expect("a"), state.clone());
+        let rec = Recording::new(client.get_multiplexed_async_connection().await.expect("b"));
+        let log_b = rec.log();
+        let mut b = ScriptCache::with_state(rec, state.clone());
+        server.reset_stats();
+        assert_eq!(Scripts::big_incr("share:n").invoke_async(&mut a).await.expect("a"), 1);
+        assert_eq!(Scripts::big_incr("share:n").invoke_async(&mut b).await.expect("b"), 2);
+        assert_eq!(log_b.round_trips(), vec![vec!["EVALSHA"]]);
+        assert!(log_b.bytes_sent() < 200, "{} bytes", log_b.bytes_sent());
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("script|load"), 1, "{stats:?}");
+        assert_eq!(stats.calls("evalsha"), 2, "{stats:?}");
+    }
+
+    /// Guarantee 3's opt-out: `trust_marks()` sends no source for a script
+    /// marked loaded (the default sends it inside MULTI every time).
+    fn trust_marks_sends_no_source_for_marked_scripts(server) {
+        let state = ScriptState::new();
+        let (mut con, log) = recorded_with(server, &state);
+        assert_eq!(Scripts::big_incr("tm:n").invoke(&mut con).expect("mark it loaded"), 1);
+        let source = Scripts::BigIncr.source().len() as u64;
+
+        let mut trusting = pipe();
+        trusting.atomic().trust_marks().invoke(Scripts::big_incr("tm:n")).cmd("INCR").arg("tm:c");
+        log.clear();
+        let reply: (i64, i64) = trusting.query(&mut con).expect("trusting");
+        assert_eq!(reply, (2, 1));
+        assert_eq!(log.round_trips(), vec![vec!["MULTI", "EVALSHA", "INCR", "EXEC"]]);
+        assert!(log.bytes_sent() < 300, "no source: {} bytes", log.bytes_sent());
+
+        let mut default = pipe();
+        default.atomic().invoke(Scripts::big_incr("tm:n")).cmd("INCR").arg("tm:c");
+        log.clear();
+        let reply: (i64, i64) = default.query(&mut con).expect("default");
+        assert_eq!(reply, (3, 2));
+        assert_eq!(log.round_trips(), vec![vec!["MULTI", "SCRIPT LOAD", "EVALSHA", "INCR", "EXEC"]]);
+        assert!(log.bytes_sent() > source, "the default loads inside MULTI: {} bytes", log.bytes_sent());
+
+        // A script not marked loaded is loaded inside MULTI even when
+        // trusting marks.
+        let mut cold = pipe();
+        cold.atomic().trust_marks().invoke(Scripts::incr_by("tm:m", 5));
+        log.clear();
+        let reply: (i64,) = cold.query(&mut con).expect("cold");
+        assert_eq!(reply, (5,));
+        assert_eq!(log.round_trips(), vec![vec!["MULTI", "SCRIPT LOAD", "EVALSHA", "EXEC"]]);
+    }
+
+    /// Guarantee 3 after a restart, sync: the state marks the scripts
+    /// loaded, a new connection to the restarted server shares it; the
+    /// first transaction applies fully.
+    fn transaction_on_a_new_connection_after_restart_applies_fully(server) {
+        let state = ScriptState::new();
+        let tx = two_script_transaction("rs");
+        let mut con = ScriptCache::with_state(server.connection(), state.clone());
+        let first: (i64, i64, i64) = tx.query(&mut con).expect("first");
+        assert_eq!(first, (1, 1, 1));
+        assert!(con.is_loaded(Scripts::Incr) && con.is_loaded(Scripts::IncrBy));
+        server.restart().expect("restart");
+        let mut con = ScriptCache::with_state(server.connection(), state.clone());
+        let reply: (i64, i64, i64) = tx.query(&mut con).expect("after the restart");
+        assert_eq!(reply, (1, 1, 1));
+        assert_eq!(three_counters(server, "rs"), [1, 1, 1]);
+    }
+
+    /// `flush_cache` on one connection racing a cold call on another
+    /// connection sharing the state, 2,000 times (threads started together
+    /// by a barrier): every call succeeds, and once both are done no script
+    /// is marked loaded that the server lacks.
+    fn flush_cache_racing_cold_calls_on_other_connections(server) {
+        use std::sync::{Arc, Barrier};
+        const TRIES: usize = 2_000;
+        let state = ScriptState::new();
+        let mut checker = ScriptCache::with_state(server.connection(), state.clone());
+        let mut flusher = ScriptCache::with_state(server.connection(), state.clone());
+        let mut caller = ScriptCache::with_state(server.connection(), state.clone());
+        let start = Arc::new(Barrier::new(3));
+        let done = Arc::new(Barrier::new(3));
+        let flushing = {
+            let (start, done) = (Arc::clone(&start), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                for _ in 0..TRIES {
+                    start.wait();
+                    if let Err(e) = flusher.flush_cache() { failures.push(format!("{e:?}")); }
+                    done.wait();
+                }
+                failures
+            })
+        };
+        let calling = {
+            let (start, done) = (Arc::clone(&start), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                for _ in 0..TRIES {
+                    start.wait();
+                    if let Err(e) = Scripts::incr("stale:n").invoke(&mut caller) { failures.push(format!("{e:?}")); }
+                    done.wait();
+                }
+                failures
+            })
+        };
+        let mut stale = 0;
+        let started = Instant::now();
+        for _ in 0..TRIES {
+            // Cold start: SCRIPT FLUSH and no marks.
+            checker.flush_cache().expect("cold start");
+            start.wait();
+            done.wait();
+            if checker.is_loaded(Scripts::Incr) && !scripts_exist(server, &[Scripts::Incr.sha1()])[0] {
+                stale += 1;
+            }
+        }
+        let flush_failures = flushing.join().expect("flusher");
+        let call_failures = calling.join().expect("caller");
+        assert!(flush_failures.is_empty(), "{flush_failures:?}");
+        assert!(call_failures.is_empty(), "{} calls failed, e.g. {:?}", call_failures.len(), call_failures.first());
+        eprintln!("stale-mark race on {}: {TRIES} tries in {:?}, {stale} stale", server.flavor(), started.elapsed());
+        assert_eq!(stale, 0, "tries that left a stale mark, of {TRIES}");
+        assert_eq!(counter(server, "stale:n"), TRIES as i64, "every call ran once");
     }
 }

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use script_cache::ScriptCache;
+use script_cache::{ScriptCache, ScriptState};
 use script_cache_tests::faults::counter;
 use script_cache_tests::{FlushStorm, TestServer, matrix};
 
@@ -91,17 +91,18 @@ fn report(server: &TestServer, what: &str, tally: &Tally, flushes: u64, key: &st
     );
 }
 
-/// `threads` threads, each with its own connection, calling `incr(key)`
-/// until `deadline`.
+/// `threads` threads, each with its own connection sharing `state`,
+/// calling `incr(key)` until `deadline`.
 fn sync_workers(
     server: &TestServer,
+    state: &ScriptState,
     threads: usize,
     key: &'static str,
     deadline: Instant,
 ) -> Vec<std::thread::JoinHandle<Tally>> {
     (0..threads)
         .map(|_| {
-            let mut con = ScriptCache::new(server.connection());
+            let mut con = ScriptCache::with_state(server.connection(), state.clone());
             std::thread::spawn(move || {
                 let mut tally = Tally::default();
                 while Instant::now() < deadline && tally.calls < MAX_CALLS_PER_WORKER {
@@ -170,12 +171,13 @@ fn start_storm(server: &TestServer) -> FlushStorm {
 }
 
 matrix! {
-    /// (a) 4 threads, each with its own connection, calling an INCR-ing
-    /// script under a flush storm.
+    /// (a) 4 threads, each with its own connection, sharing one
+    /// `ScriptState`, calling an INCR-ing script under a flush storm.
     fn sync_threads_under_flush_storm(server) {
+        let state = ScriptState::new();
         let storm = start_storm(server);
         let deadline = Instant::now() + storm_time();
-        let tally = join_threads(sync_workers(server, 4, "storm:sync", deadline));
+        let tally = join_threads(sync_workers(server, &state, 4, "storm:sync", deadline));
         let end = storm.stop();
         report(server, "sync-4-threads", &tally, end.flushes, "storm:sync");
     }
@@ -193,14 +195,18 @@ matrix! {
         report(server, "async-16-tasks", &tally, end.flushes, "storm:async");
     }
 
-    /// (c) Both at once, on one counter: 4 sync threads and 16 async tasks.
+    /// (c) Both at once, on one counter and one state: 4 sync threads with
+    /// their own connections and 16 async tasks on one multiplexed
+    /// connection.
     async fn sync_and_async_at_once_under_flush_storm(server) {
-        let con = ScriptCache::new(
+        let state = ScriptState::new();
+        let con = ScriptCache::with_state(
             server.client().get_multiplexed_async_connection().await.expect("connect"),
+            state.clone(),
         );
         let storm = start_storm(server);
         let deadline = Instant::now() + storm_time();
-        let threads = sync_workers(server, 4, "storm:both", deadline);
+        let threads = sync_workers(server, &state, 4, "storm:both", deadline);
         let mut tally = join_tasks(async_workers(&con, 16, "storm:both", deadline)).await;
         let sync = tokio::task::spawn_blocking(move || join_threads(threads))
             .await
