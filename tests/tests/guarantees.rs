@@ -37,6 +37,15 @@ fn two_script_transaction(prefix: &str) -> script_cache::Pipeline {
     p
 }
 
+/// The storm's transaction: [`two_script_transaction`] plus a read-only
+/// script (`EVALSHA_RO` where the server has it, a body without the
+/// shebang on 6.2) reading the first counter.
+fn storm_transaction(prefix: &str) -> script_cache::Pipeline {
+    let mut p = two_script_transaction(prefix);
+    p.invoke(Scripts::read_counter(format!("{prefix}:a")));
+    p
+}
+
 const CAFE: &str = "local café = 1\nreturn café\n";
 
 fn assert_cafe_syntax_error(err: &Error) {
@@ -61,7 +70,7 @@ matrix! {
     /// fully or failed as a whole; the three counters end equal.
     fn transactions_never_half_apply_under_flush_storm(server) {
         let mut con = ScriptCache::new(server.connection());
-        let tx = two_script_transaction("tx");
+        let tx = storm_transaction("tx");
         let storm = FlushStorm::start(server, Duration::from_secs(120));
         assert!(storm.wait_for(1, Duration::from_secs(10)), "the flush storm did not start");
         let started = Instant::now();
@@ -73,15 +82,15 @@ matrix! {
         while sent < TRANSACTIONS || (started.elapsed() < MIN_STORM && sent < 100_000) {
             assert!(Instant::now() < deadline, "{sent} transactions took over 90 s");
             sent += 1;
-            match tx.query::<(i64, i64, i64)>(&mut con) {
-                Ok((a, b, c)) => {
+            match tx.query::<(i64, i64, i64, i64)>(&mut con) {
+                Ok((a, b, c, read)) => {
                     let next = [a, b, c];
-                    if next == last.map(|v| v + 1) {
+                    if next == last.map(|v| v + 1) && read == a {
                         applied += 1;
                     } else {
                         half += 1;
                         if samples.len() < 5 {
-                            samples.push(format!("Ok({next:?}) after {last:?}"));
+                            samples.push(format!("Ok({next:?}, read {read}) after {last:?}"));
                         }
                     }
                     last = next;
@@ -186,12 +195,17 @@ matrix! {
     /// state, 2,000 times: every call succeeds, and once nothing is in
     /// flight no script is marked loaded that the server lacks.
     async fn flush_cache_racing_cold_calls_leaves_no_stale_mark(server) {
-        let base = ScriptCache::new(
-            server.client().get_multiplexed_async_connection().await.expect("connect"),
+        let state = ScriptState::new();
+        let client = server.client();
+        let mut flusher = ScriptCache::with_state(
+            client.get_multiplexed_async_connection().await.expect("connect"),
+            state.clone(),
         );
-        let mut flusher = base.clone();
-        let mut caller = base.clone();
-        let mut stale = 0u32;
+        let mut caller = ScriptCache::with_state(
+            client.get_multiplexed_async_connection().await.expect("connect"),
+            state.clone(),
+        );
+        let (mut stale, mut gone) = (0u32, 0u32);
         let deadline = Instant::now() + Duration::from_secs(60);
         for i in 0..2_000u32 {
             assert!(Instant::now() < deadline, "2,000 tries took over 60 s (at {i})");
@@ -204,12 +218,97 @@ matrix! {
             flushed.expect("flush_cache");
             called.unwrap_or_else(|e| panic!("try {i}: the call failed: {e:?}"));
             let exists = scripts_exist(server, &[Scripts::Incr.sha1()])[0];
-            if base.is_loaded(Scripts::Incr) && !exists {
-                stale += 1;
+            if !exists {
+                gone += 1;
+                if caller.is_loaded(Scripts::Incr) {
+                    stale += 1;
+                }
             }
         }
+        eprintln!("async stale-mark race on {}: 2000 tries, flush last in {gone}, {stale} stale", server.flavor());
+        assert!(gone > 0, "the flush never came after the load: the race did not race");
         assert_eq!(stale, 0, "tries that left a stale mark");
         assert_eq!(counter(server, "stale:n"), 2_000, "every call ran once");
+    }
+
+    /// Guarantee 2 with a `WATCH` in place: a single call that meets
+    /// NOSCRIPT succeeds (it does not fail because a WATCHed key changed),
+    /// and the caller's WATCH still guards the caller's own transaction.
+    fn single_call_under_watch_survives_a_flush_and_keeps_the_watch(server) {
+        let mut con = ScriptCache::new(server.connection());
+        let mut admin = server.connection();
+        assert_eq!(Scripts::incr("wr:n").invoke(&mut con).expect("warm"), 1);
+        redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut admin).expect("flush");
+        redis::cmd("WATCH").arg("wr:w").query::<()>(&mut con).expect("WATCH");
+        redis::cmd("SET").arg("wr:w").arg("theirs").query::<()>(&mut admin).expect("SET");
+        let n = Scripts::incr("wr:n").invoke(&mut con);
+        assert!(matches!(n, Ok(2)), "a single call does not fail because of NOSCRIPT: {n:?}");
+        let mut tx = pipe();
+        tx.atomic().cmd("SET").arg("wr:w").arg("mine");
+        let reply: Option<(String,)> = tx.query(&mut con).expect("the caller's transaction");
+        assert_eq!(reply, None, "the WATCHed key changed: the caller's transaction must abort");
+        let w: String = redis::cmd("GET").arg("wr:w").query(&mut admin).expect("GET");
+        assert_eq!(w, "theirs");
+        assert_eq!(counter(server, "wr:n"), 2);
+    }
+
+    /// Guarantee 7 under a flush storm: a non-atomic pipeline (a script,
+    /// a plain INCR, a read-only script) is sent once and never replayed.
+    /// The plain INCR runs exactly once per pipeline; a script entry that
+    /// meets NOSCRIPT is `Error::NoScript` and did not run; the script's
+    /// counter counts exactly the entries that succeeded.
+    fn pipelines_are_never_replayed_under_flush_storm(server) {
+        let mut con = ScriptCache::new(server.connection());
+        let mut p = pipe();
+        p.invoke(Scripts::incr("pl:s"))
+            .cmd("INCR")
+            .arg("pl:c")
+            .invoke(Scripts::read_counter("pl:s"));
+        let storm = FlushStorm::start(server, Duration::from_secs(120));
+        assert!(storm.wait_for(1, Duration::from_secs(10)), "the flush storm did not start");
+        let started = Instant::now();
+        let (mut sent, mut script_ok, mut noscript) = (0i64, 0i64, 0u64);
+        while sent < 2_000 || (started.elapsed() < MIN_STORM && sent < 100_000) {
+            assert!(started.elapsed() < Duration::from_secs(90), "{sent} pipelines took over 90 s");
+            let each = p
+                .query_each(&mut con)
+                .unwrap_or_else(|e| panic!("pipeline {sent}: {e:?}"))
+                .expect("not a transaction");
+            sent += 1;
+            assert_eq!(each.len(), 3);
+            let plain: i64 = match &each[1] {
+                Ok(v) => redis::from_redis_value(v.clone()).expect("an integer"),
+                Err(e) => panic!("the plain INCR failed: {e:?}"),
+            };
+            assert_eq!(plain, sent, "the plain INCR ran once per pipeline");
+            match &each[0] {
+                Ok(v) => {
+                    script_ok += 1;
+                    let n: i64 = redis::from_redis_value(v.clone()).expect("an integer");
+                    assert_eq!(n, script_ok, "the script ran once per success");
+                }
+                Err(e) => {
+                    assert!(matches!(e, Error::NoScript { .. }), "{e:?}");
+                    assert_eq!(e.ran(), Ran::No, "{e:?}");
+                    noscript += 1;
+                }
+            }
+            match &each[2] {
+                Ok(v) => {
+                    let n: i64 = redis::from_redis_value(v.clone()).expect("an integer");
+                    assert_eq!(n, script_ok, "the read sees every increment so far");
+                }
+                Err(e) => assert!(matches!(e, Error::NoScript { .. }) && e.ran() == Ran::No, "{e:?}"),
+            }
+        }
+        let end = storm.stop();
+        eprintln!(
+            "STORM pipelines on {}: pipelines={sent} script_ok={script_ok} noscript={noscript} flushes={} in {:?}",
+            server.flavor(), end.flushes, started.elapsed()
+        );
+        assert!(end.flushes >= 100, "only {} flushes", end.flushes);
+        assert_eq!(counter(server, "pl:c"), sent);
+        assert_eq!(counter(server, "pl:s"), script_ok);
     }
 
     /// A WATCHed key changed: read into a plain tuple, the abort is
@@ -491,22 +590,30 @@ matrix! {
                 failures
             })
         };
-        let mut stale = 0;
+        let (mut stale, mut gone) = (0, 0);
         let started = Instant::now();
         for _ in 0..TRIES {
             // Cold start: SCRIPT FLUSH and no marks.
             checker.flush_cache().expect("cold start");
             start.wait();
             done.wait();
-            if checker.is_loaded(Scripts::Incr) && !scripts_exist(server, &[Scripts::Incr.sha1()])[0] {
-                stale += 1;
+            if !scripts_exist(server, &[Scripts::Incr.sha1()])[0] {
+                gone += 1;
+                if checker.is_loaded(Scripts::Incr) {
+                    stale += 1;
+                }
             }
         }
         let flush_failures = flushing.join().expect("flusher");
         let call_failures = calling.join().expect("caller");
         assert!(flush_failures.is_empty(), "{flush_failures:?}");
         assert!(call_failures.is_empty(), "{} calls failed, e.g. {:?}", call_failures.len(), call_failures.first());
-        eprintln!("stale-mark race on {}: {TRIES} tries in {:?}, {stale} stale", server.flavor(), started.elapsed());
+        eprintln!(
+            "stale-mark race on {}: {TRIES} tries in {:?}, flush last in {gone}, {stale} stale",
+            server.flavor(),
+            started.elapsed()
+        );
+        assert!(gone > 0, "the flush never came after the load: the race did not race");
         assert_eq!(stale, 0, "tries that left a stale mark, of {TRIES}");
         assert_eq!(counter(server, "stale:n"), TRIES as i64, "every call ran once");
     }

@@ -64,15 +64,29 @@ impl Tally {
     }
 }
 
-fn report(server: &TestServer, what: &str, tally: &Tally, flushes: u64, key: &str) {
+fn report(
+    server: &TestServer,
+    what: &str,
+    tally: &Tally,
+    flushes: u64,
+    key: &str,
+    state: &ScriptState,
+) {
     let applied = counter(server, key);
+    let stats = state.stats();
     eprintln!(
-        "STORM {what} on {}: calls={} failures={} counter={} flushes={}",
+        "STORM {what} on {}: calls={} failures={} counter={} flushes={} reloads={} atomic_retries={}",
         server.flavor(),
         tally.calls,
         tally.failures,
         applied,
-        flushes
+        flushes,
+        stats.reloads,
+        stats.atomic_retries
+    );
+    assert!(
+        stats.reloads > 0 && stats.atomic_retries > 0,
+        "the calls never met NOSCRIPT: the storm did not reach them ({stats:?})"
     );
     assert!(
         flushes >= MIN_FLUSHES,
@@ -179,7 +193,7 @@ matrix! {
         let deadline = Instant::now() + storm_time();
         let tally = join_threads(sync_workers(server, &state, 4, "storm:sync", deadline));
         let end = storm.stop();
-        report(server, "sync-4-threads", &tally, end.flushes, "storm:sync");
+        report(server, "sync-4-threads", &tally, end.flushes, "storm:sync", &state);
     }
 
     /// (b) 16 tasks sharing one multiplexed connection (clones of one
@@ -192,7 +206,7 @@ matrix! {
         let deadline = Instant::now() + storm_time();
         let tally = join_tasks(async_workers(&con, 16, "storm:async", deadline)).await;
         let end = storm.stop();
-        report(server, "async-16-tasks", &tally, end.flushes, "storm:async");
+        report(server, "async-16-tasks", &tally, end.flushes, "storm:async", con.state());
     }
 
     /// (c) Both at once, on one counter and one state: 4 sync threads with
@@ -213,6 +227,6 @@ matrix! {
             .expect("join the threads");
         tally.add(sync);
         let end = storm.stop();
-        report(server, "sync+async", &tally, end.flushes, "storm:both");
+        report(server, "sync+async", &tally, end.flushes, "storm:both", &state);
     }
 }
