@@ -29,22 +29,45 @@
 //! # Run time
 //!
 //! [`ScriptCache`] wraps a redis-rs connection (sync, or async with the
-//! `tokio-comp` feature) and remembers which scripts the server confirmed:
+//! `tokio-comp` feature) together with a [`ScriptState`]: what is known
+//! about the server's script cache (which scripts it confirmed, what it
+//! supports), counters and the scripts registered at run time. A server's
+//! script cache is server-wide, so one state can be shared by every
+//! connection to it ([`ScriptCache::with_state`]): a pooled checkout or a
+//! new connection calls a script another one loaded with `EVALSHA` only.
 //!
-//! * the first call of a script sends `SCRIPT LOAD` and `EVALSHA` as one
-//!   pipeline: one round trip, no failed call;
-//! * a script is marked loaded only when the server answered the SHA-1
-//!   computed at build time ([`Error::ShaMismatch`] otherwise);
-//! * later calls send `EVALSHA` only;
-//! * a `NOSCRIPT` answer (after `SCRIPT FLUSH`, a restart, a failover) is
-//!   matched by its code, the script is reloaded and called again, once. A
-//!   script that got `NOSCRIPT` never ran, so this cannot run it twice;
-//! * scripts with `#!lua flags=no-writes` go out as `EVALSHA_RO` on Redis
-//!   7+ and Valkey, as `EVALSHA` with the shebang commented out on Redis
-//!   6.2 (asked once per connection with `COMMAND INFO`);
-//! * async clones share what was loaded: many tasks calling a script the
-//!   server has not seen wait for one `SCRIPT LOAD` instead of each sending
-//!   the source.
+//! The guarantees, each tested against Redis 7.0, Redis 6.2 and Valkey 9.1
+//! under the fault that would break it:
+//!
+//! 1. **First call: one round trip, no failed command**: `SCRIPT LOAD` and
+//!    `EVALSHA` as one pipeline, unless the state knows the server has it.
+//!    A script is marked loaded only when the server answered the SHA-1
+//!    computed at build time ([`Error::ShaMismatch`] otherwise).
+//! 2. **A single call never fails because of `NOSCRIPT`** (after
+//!    `SCRIPT FLUSH`, a restart, a failover): the retry is `MULTI` /
+//!    `SCRIPT LOAD` / `EVALSHA` / `EXEC`, which the server runs back to back,
+//!    so it cannot meet `NOSCRIPT` again; a script that got `NOSCRIPT` never
+//!    ran, so nothing runs twice. Many async tasks meeting one flush wait
+//!    for one reload.
+//! 3. **A transaction never half-applies**: every script it calls is loaded
+//!    inside its `MULTI` ([`Pipeline`]).
+//! 4. **A reply the server sent is never dropped**: if `SCRIPT LOAD` is
+//!    refused (an ACL without it) but the `EVALSHA` next to it ran, the call
+//!    returns its result, and the server is called `EVALSHA` first from then
+//!    on ([`LoadMode`]).
+//! 5. **Every error says whether the script ran** ([`Error::ran`]), and
+//!    server conditions (`BUSY`, `READONLY`, `LOADING`, `OOM`, ...) are
+//!    [`Error::Unavailable`], not errors of the script.
+//! 6. **Nothing invalid reaches the server from the registry**: scripts
+//!    registered at run time are checked as Lua 5.1 by the same checker as
+//!    the macros.
+//! 7. **Pipelines are never replayed**: a `NOSCRIPT` inside one is
+//!    [`Error::NoScript`] for that entry.
+//!
+//! Scripts with `#!lua flags=no-writes` go out as `EVALSHA_RO` on Redis 7+
+//! and Valkey, as `EVALSHA` with the shebang commented out on Redis 6.2
+//! (asked once per server with `COMMAND INFO`, and again after a sign that
+//! the server behind the connection changed).
 //!
 //! ```no_run
 //! use script_cache::prelude::*;
@@ -106,14 +129,31 @@
 //! ([`Error::Script`]'s `location`, e.g. `failed at lib/util.lua:6`).
 //! The full rules are in the docs of the `script-cache-macros` crate.
 //!
+//! # Sharing a state
+//!
+//! ```no_run
+//! use script_cache::prelude::*;
+//! # script_cache::include_scripts!("../lua");
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = redis::Client::open("redis://127.0.0.1/")?;
+//! let state = ScriptState::new();
+//! let mut a = ScriptCache::with_state(client.get_connection()?, state.clone());
+//! let mut b = ScriptCache::with_state(client.get_connection()?, state.clone());
+//! let _: i64 = Scripts::lock_acquire("l", "a", 1_000).invoke(&mut a)?; // SCRIPT LOAD + EVALSHA
+//! let _: i64 = Scripts::lock_acquire("l", "b", 1_000).invoke(&mut b)?; // EVALSHA only
+//! assert_eq!(state.stats().loads, 1);
+//! # Ok(()) }
+//! ```
+//!
 //! # Pipelines and transactions
 //!
-//! [`pipe()`] mixes script calls with other commands. Scripts the connection
-//! has not confirmed are loaded in the same round trip and their replies
+//! [`pipe()`] mixes script calls with other commands. Scripts the state has
+//! not confirmed are loaded in the same round trip and their replies
 //! stripped. A pipeline is never replayed: a `NOSCRIPT` inside one becomes
-//! [`Error::NoScript`] for that entry. In a transaction the loads go inside
-//! the `MULTI`, ahead of the calls, so `EXEC` cannot meet `NOSCRIPT` and
-//! half-apply (see [`Pipeline`]).
+//! [`Error::NoScript`] for that entry. A transaction loads every script it
+//! calls inside the `MULTI`, ahead of the calls, so `EXEC` cannot meet
+//! `NOSCRIPT` and half-apply (see [`Pipeline`] for the opt-outs and their
+//! price).
 //!
 //! ```no_run
 //! # use script_cache::prelude::*;
@@ -142,9 +182,12 @@
 //! # Errors
 //!
 //! One [`Error`] type; each variant about a script names it ([`ScriptId`]:
-//! name and SHA-1): a Lua error with the blamed line, `NOSCRIPT` after the
-//! retry, an ACL refusal of `SCRIPT LOAD` or `EVALSHA`, `OOM`, a SHA-1
-//! mismatch, an unknown name (with similar names), a connection error.
+//! name and SHA-1): a Lua error with the blamed line, an ACL refusal of
+//! `SCRIPT LOAD` or `EVALSHA`, a server condition ([`Condition`]), a SHA-1
+//! mismatch, a syntax error at registration, an unknown name (with similar
+//! names), a connection error. [`Error::ran`] says whether the script ran
+//! ([`Ran::No`]: provably not, so a retry cannot apply it twice;
+//! [`Ran::Unknown`]: sent, no answer; [`Ran::Yes`]).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
