@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use script_cache::{Condition, Error, Ran, ScriptCache};
+use script_cache::{Condition, Error, Ran, ScriptCache, pipe};
 use script_cache_tests::faults::counter;
 use script_cache_tests::{BusyScript, Flavor, TestServer, fill_memory, matrix, start_replica};
 
@@ -31,7 +31,67 @@ fn assert_unavailable(err: &Error, condition: Condition, script: &str) {
     assert_eq!(err.script().map(|s| &*s.name), Some(script));
 }
 
+/// Two scripts and a plain INCR in one transaction, on `prefix:{a,b,c}`.
+fn transaction(prefix: &str) -> script_cache::Pipeline {
+    let mut t = pipe();
+    t.atomic()
+        .invoke(Scripts::incr(format!("{prefix}:a")))
+        .invoke(Scripts::incr_by(format!("{prefix}:b"), 1))
+        .cmd("INCR")
+        .arg(format!("{prefix}:c"));
+    t
+}
+
+fn counters(server: &TestServer, prefix: &str) -> [i64; 3] {
+    ["a", "b", "c"].map(|k| counter(server, &format!("{prefix}:{k}")))
+}
+
+/// A transaction refused by a server condition failed as a whole: it did
+/// not run, it is not a script error, and nothing of it was applied.
+fn assert_refused_as_a_whole(err: &Error, what: &str) {
+    assert_eq!(err.ran(), Ran::No, "{what}: {err:?}");
+    assert!(err.is_retry_safe(), "{what}: {err:?}");
+    assert!(
+        !matches!(err, Error::Script { .. }),
+        "{what}: a condition, not a script error: {err:?}"
+    );
+}
+
 matrix! {
+    /// Transactions under BUSY, OOM and on a replica: each fails as a
+    /// whole (did not run, nothing applied, not a script error), and
+    /// applies fully once the condition is gone.
+    fn transactions_under_server_conditions_fail_as_a_whole(server) {
+        let mut con = ScriptCache::new(server.connection());
+        let tx = transaction("tc");
+        let warm: (i64, i64, i64) = tx.query(&mut con).expect("warm");
+        assert_eq!(warm, (1, 1, 1));
+
+        let busy = BusyScript::start(server, Duration::from_secs(5));
+        let err = tx.query::<(i64, i64, i64)>(&mut con).expect_err("BUSY");
+        assert_refused_as_a_whole(&err, "BUSY");
+        let killed = busy.kill();
+        assert!(killed.is_err(), "{killed:?}");
+        assert_eq!(counters(server, "tc"), [1, 1, 1], "nothing applied under BUSY");
+        let reply: (i64, i64, i64) = tx.query(&mut con).expect("after SCRIPT KILL");
+        assert_eq!(reply, (2, 2, 2));
+
+        let full = fill_memory(server);
+        let err = tx.query::<(i64, i64, i64)>(&mut con).expect_err("OOM");
+        assert_refused_as_a_whole(&err, "OOM");
+        full.release();
+        assert_eq!(counters(server, "tc"), [2, 2, 2], "nothing applied under OOM");
+        let reply: (i64, i64, i64) = tx.query(&mut con).expect("after the memory is released");
+        assert_eq!(reply, (3, 3, 3));
+
+        let replica = start_replica(server).expect("replica");
+        let mut on_replica = ScriptCache::new(replica.connection());
+        let err = tx.query::<(i64, i64, i64)>(&mut on_replica).expect_err("READONLY");
+        assert_refused_as_a_whole(&err, "READONLY");
+        assert_eq!(counters(server, "tc"), [3, 3, 3], "nothing applied on the replica");
+        assert_eq!(counters(&replica, "tc"), [3, 3, 3]);
+    }
+
     /// BUSY: a script keeps the server busy; a call of a loaded script and
     /// the first call of another are `Unavailable(Busy)` and did not run;
     /// after SCRIPT KILL the same calls succeed.

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use script_cache::{ScriptCache, ScriptState};
+use script_cache::{ScriptCache, ScriptState, pipe};
 use script_cache_tests::faults::counter;
 use script_cache_tests::{FlushStorm, TestServer, matrix};
 
@@ -228,5 +228,62 @@ matrix! {
         tally.add(sync);
         let end = storm.stop();
         report(server, "sync+async", &tally, end.flushes, "storm:both", &state);
+    }
+}
+
+matrix! {
+    /// (d) Transactions from 8 async tasks sharing one multiplexed
+    /// connection under a flush storm: two scripts and a plain INCR each.
+    /// Every EXEC is atomic, so each reply has three equal counters; no
+    /// transaction fails; the counters end equal to the transactions.
+    async fn async_transactions_under_flush_storm(server) {
+        let con = ScriptCache::new(
+            server.client().get_multiplexed_async_connection().await.expect("connect"),
+        );
+        let mut tx = pipe();
+        tx.atomic()
+            .invoke(Scripts::incr("storm:tx:a"))
+            .invoke(Scripts::incr_by("storm:tx:b", 1))
+            .cmd("INCR")
+            .arg("storm:tx:c");
+        let storm = start_storm(server);
+        let deadline = Instant::now() + storm_time();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let mut con = con.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let (mut tally, mut torn) = (Tally::default(), Vec::new());
+                    while Instant::now() < deadline && tally.calls < MAX_CALLS_PER_WORKER {
+                        let reply = tx.query_async::<(i64, i64, i64)>(&mut con).await;
+                        if let Ok((a, b, c)) = reply
+                            && (a != b || b != c)
+                        {
+                            torn.push((a, b, c));
+                        }
+                        tally.record(reply.map(|(a, _, _)| a));
+                    }
+                    (tally, torn)
+                })
+            })
+            .collect();
+        let mut tally = Tally::default();
+        let mut torn = Vec::new();
+        for t in tasks {
+            let (t, mut bad) = t.await.expect("join");
+            tally.add(t);
+            torn.append(&mut bad);
+        }
+        let end = storm.stop();
+        let counters = ["a", "b", "c"].map(|k| counter(server, &format!("storm:tx:{k}")));
+        eprintln!(
+            "STORM async-transactions on {}: transactions={} failures={} torn={} counters={counters:?} flushes={}",
+            server.flavor(), tally.calls, tally.failures, torn.len(), end.flushes
+        );
+        assert!(end.flushes >= MIN_FLUSHES, "only {} flushes", end.flushes);
+        assert!(torn.is_empty(), "replies with unequal counters: {:?}", &torn[..torn.len().min(5)]);
+        assert_eq!(tally.failures, 0, "failed transactions, e.g. {:#?}", tally.samples);
+        let n = i64::try_from(tally.calls).unwrap_or(i64::MAX);
+        assert_eq!(counters, [n, n, n], "every transaction applied fully, once");
     }
 }
