@@ -301,6 +301,26 @@ fn wait_link_up(con: &mut redis::Connection, within: Duration) -> Result<(), Har
     }
 }
 
+/// Blocks until `replica` reports `master_link_status:down` (its primary
+/// was killed), bounded by `within`; returns whether it did.
+pub fn wait_link_down(replica: &TestServer, within: Duration) -> bool {
+    let mut con = replica.connection();
+    let deadline = Instant::now() + within;
+    loop {
+        let info: String = match redis::cmd("INFO").arg("replication").query(&mut con) {
+            Ok(info) => info,
+            Err(_) => return false,
+        };
+        if info.lines().any(|l| l.trim() == "master_link_status:down") {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Blocks until `replica` has processed everything `primary` wrote so far
 /// (`WAIT 1` on the primary, bounded to 5 s); returns whether it has.
 pub fn wait_replicated(primary: &TestServer) -> bool {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use script_cache::{Condition, Error, Ran, ScriptCache, pipe};
-use script_cache_tests::faults::counter;
+use script_cache_tests::faults::{counter, wait_link_down};
 use script_cache_tests::{BusyScript, Flavor, TestServer, fill_memory, matrix, start_replica};
 
 script_cache::include_scripts!("fixtures/guarantees");
@@ -149,6 +149,40 @@ matrix! {
         assert_eq!(counter(&replica, "ro:n"), 41, "nothing written on the replica");
         let v = Scripts::read_counter("ro:n").invoke(&mut con).expect("a read-only script runs on the replica");
         assert_eq!(v, 41);
+    }
+
+    /// NOREPLICAS: `min-replicas-to-write 1` and no replica: a writing
+    /// script (cold, then loaded) is `Unavailable(NoReplicas)`, did not
+    /// run; with the setting back to 0 it runs.
+    fn writing_script_without_enough_replicas_is_unavailable(server) {
+        let mut admin = server.connection();
+        let mut con = ScriptCache::new(server.connection());
+        redis::cmd("CONFIG").arg("SET").arg("min-replicas-to-write").arg(1).query::<()>(&mut admin).expect("CONFIG SET");
+        for _ in 0..2 {
+            let err = Scripts::incr("nr:n").invoke(&mut con).expect_err("NOREPLICAS");
+            assert_unavailable(&err, Condition::NoReplicas, "incr");
+        }
+        assert_eq!(counter(server, "nr:n"), 0);
+        redis::cmd("CONFIG").arg("SET").arg("min-replicas-to-write").arg(0).query::<()>(&mut admin).expect("CONFIG SET");
+        assert_eq!(Scripts::incr("nr:n").invoke(&mut con).expect("with the setting back"), 1);
+    }
+
+    /// MASTERDOWN: a replica with `replica-serve-stale-data no` whose
+    /// primary died answers `Unavailable(MasterDown)` to a loaded
+    /// read-only script and to cold scripts.
+    fn replica_without_its_primary_is_unavailable_master_down(server) {
+        let replica = start_replica(server).expect("replica");
+        let mut on_replica = replica.connection();
+        redis::cmd("CONFIG").arg("SET").arg("replica-serve-stale-data").arg("no")
+            .query::<()>(&mut on_replica).expect("CONFIG SET");
+        let mut con = ScriptCache::new(replica.connection());
+        assert_eq!(Scripts::read_counter("md:n").invoke(&mut con).expect("while the link is up"), 0);
+        server.kill();
+        assert!(wait_link_down(&replica, Duration::from_secs(10)), "the replica saw its primary go");
+        let err = Scripts::read_counter("md:n").invoke(&mut con).expect_err("MASTERDOWN");
+        assert_unavailable(&err, Condition::MasterDown, "read_counter");
+        let err = Scripts::incr("md:n").invoke(&mut con).expect_err("MASTERDOWN");
+        assert_unavailable(&err, Condition::MasterDown, "incr");
     }
 
     /// OOM: under maxmemory with noeviction, a writing script (loaded or
