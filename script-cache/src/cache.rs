@@ -282,7 +282,9 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
             state: &self.state.inner,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&invocation.handle, &invocation.args, scope, false);
+        // Threads sharing the state wait for one load instead of each
+        // sending the source.
+        let mut call = Call::new(&invocation.handle, &invocation.args, scope, true);
         loop {
             match call.next() {
                 Request::Done(result) => return result,
@@ -293,10 +295,7 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
                             .req_packed_commands(&pipe.get_packed_pipeline(), 0, pipe.len());
                     call.feed_many(replies);
                 }
-                #[cfg(feature = "tokio-comp")]
-                Request::Wait(_) => {
-                    // Only async callers coordinate; a sync call never waits.
-                }
+                Request::Wait(waiter) => waiter.wait_blocking(),
             }
         }
     }
@@ -415,10 +414,10 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
                     let replies = conn.req_packed_commands(&pipe, 0, pipe.len()).await;
                     call.feed_many(replies);
                 }
-                Request::Wait(mut rx) => {
+                Request::Wait(waiter) => {
                     // Returns when the loading task finishes, succeeds or
-                    // not, or is cancelled (its sender is dropped).
-                    let _ = rx.changed().await;
+                    // not, or is cancelled (its guard is dropped).
+                    waiter.wait().await;
                 }
             }
         }

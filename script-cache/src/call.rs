@@ -20,12 +20,16 @@ use crate::args::CallArgs;
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
-use crate::state::{Ask, Epoch, LoadDecision, LoadGuard, Ticket};
+use crate::state::{Ask, Epoch, LoadDecision, LoadGuard, Ticket, Waiter};
 
 /// Upper bound of requests one call may send, whatever the server answers:
 /// probe, load+call, call after a wait, atomic retry, and a re-probe or a
 /// switch of body after a server change on the way.
 const MAX_STEPS: u8 = 8;
+
+/// How many times one call waits for other callers' loads (a sync wait
+/// lasts at most a second each time) before it loads by itself.
+const MAX_WAITS: u8 = 30;
 
 /// What a driver must do next.
 pub(crate) enum Request {
@@ -34,9 +38,8 @@ pub(crate) enum Request {
     /// Send these commands as one pipeline, feed back every reply with
     /// [`Call::feed_many`].
     Pipeline(Pipeline),
-    /// Wait until another task finished loading, then ask again.
-    #[cfg(feature = "tokio-comp")]
-    Wait(tokio::sync::watch::Receiver<()>),
+    /// Wait until another caller finished loading, then ask again.
+    Wait(Waiter),
     /// Finished.
     Done(Result<Value, Error>),
 }
@@ -77,6 +80,7 @@ pub(crate) struct Call<'a> {
     guard: Option<LoadGuard>,
     noscripts: u8,
     waited: bool,
+    waits: u8,
     steps: u8,
     /// The confirmation the last load got, which its call relied on.
     confirmed: Option<Epoch>,
@@ -102,6 +106,7 @@ impl<'a> Call<'a> {
             guard: None,
             noscripts: 0,
             waited: false,
+            waits: 0,
             steps: 0,
             confirmed: None,
             outcome: None,
@@ -173,14 +178,19 @@ impl<'a> Call<'a> {
                     Request::Pipeline(pipe)
                 }
             }
-            #[cfg(feature = "tokio-comp")]
-            LoadDecision::Wait(rx) => {
-                // Waiting is not a request to the server.
+            LoadDecision::Wait(waiter) => {
+                // Waiting is not a request to the server; a loader that
+                // takes very long is waited for a bounded number of times,
+                // then this call loads by itself.
                 self.steps -= 1;
+                self.waits += 1;
+                if self.waits >= MAX_WAITS {
+                    self.coordinate = false;
+                }
                 if self.noscripts > 0 {
                     self.waited = true;
                 }
-                Request::Wait(rx)
+                Request::Wait(waiter)
             }
         }
     }

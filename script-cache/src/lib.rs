@@ -200,6 +200,7 @@ mod handle;
 mod invocation;
 mod pipeline;
 mod policy;
+mod pool;
 mod registry;
 mod script;
 mod state;
@@ -208,6 +209,9 @@ pub use cache::ScriptCache;
 pub use error::{Condition, Error, Ran, Result, ScriptId};
 pub use invocation::{Invocation, TypedInvocation};
 pub use pipeline::{Pipeline, pipe};
+#[cfg(feature = "bb8")]
+pub use pool::Bb8Connection;
+pub use pool::ScriptPool;
 pub use registry::MAX_SCRIPT_FILE_BYTES;
 pub use script::{
     Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, SourceLocation, UnknownScriptName,

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::error::Result;
 use crate::registry::Registry;
@@ -92,9 +92,65 @@ enum LoadState {
     /// The server confirmed the script (a `SCRIPT LOAD` answered the
     /// expected SHA-1, or an `EVALSHA` of it ran).
     Loaded(Epoch),
-    /// A task is loading it; wait for the sender to drop.
+    /// A caller is loading it; others wait for it to finish.
+    Loading(Waiter),
+}
+
+/// Set once when a load finishes (confirmed, failed or abandoned).
+#[derive(Debug, Default)]
+struct Latch {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Latch {
+    fn is_done(&self) -> bool {
+        *self.done.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn open(&self) {
+        *self.done.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.cv.notify_all();
+    }
+}
+
+/// How a caller waits for another caller's load: a sync thread blocks on
+/// the latch, an async task awaits the channel (its sender is dropped with
+/// the loader's guard, also when the loading task is cancelled).
+#[derive(Clone, Debug)]
+pub(crate) struct Waiter {
+    latch: Arc<Latch>,
     #[cfg(feature = "tokio-comp")]
-    Loading(tokio::sync::watch::Receiver<()>),
+    rx: tokio::sync::watch::Receiver<()>,
+}
+
+impl Waiter {
+    fn pending(&self) -> bool {
+        !self.latch.is_done()
+    }
+
+    /// Blocks until the load is over. Bounded: a loader whose reply takes
+    /// longer than this is waited for again after a fresh decision.
+    pub(crate) fn wait_blocking(&self) {
+        let done = self
+            .latch
+            .done
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .latch
+            .cv
+            .wait_timeout_while(done, std::time::Duration::from_secs(1), |done| !*done);
+    }
+
+    /// Waits until the load is over.
+    #[cfg(feature = "tokio-comp")]
+    pub(crate) async fn wait(mut self) {
+        if self.pending() {
+            // Returns when the loader's guard is dropped.
+            let _ = self.rx.changed().await;
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -124,20 +180,28 @@ pub(crate) enum LoadDecision {
     /// Not confirmed, and this node is called `EVALSHA` first (mode, or a
     /// refused load): send `EVALSHA` only, load after `NOSCRIPT`.
     CallFirst,
-    /// Not loaded: send `SCRIPT LOAD` with the call. With the `tokio-comp`
-    /// feature, the guard tells concurrent callers when the load is done.
+    /// Not loaded: send `SCRIPT LOAD` with the call. The guard tells
+    /// concurrent callers when the load is done.
     Load(LoadGuard),
-    /// Another task is loading it right now: wait, then ask again.
-    #[cfg(feature = "tokio-comp")]
-    Wait(tokio::sync::watch::Receiver<()>),
+    /// Another caller is loading it right now: wait, then ask again.
+    Wait(Waiter),
 }
 
-/// Held by the task loading a script; dropping it releases the tasks that
-/// wait for the load (also when the loading task is cancelled).
+/// Held by the caller loading a script; dropping it releases the callers
+/// that wait for the load (also when an async loading task is cancelled).
 #[derive(Debug, Default)]
 pub(crate) struct LoadGuard {
+    latch: Option<Arc<Latch>>,
     #[cfg(feature = "tokio-comp")]
     _done: Option<tokio::sync::watch::Sender<()>>,
+}
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        if let Some(latch) = &self.latch {
+            latch.open();
+        }
+    }
 }
 
 /// How a decision is asked for.
@@ -231,8 +295,8 @@ impl LoadedSet {
     }
 
     /// Decides how to call a script. `coordinate` makes concurrent callers
-    /// wait for one loader (async, shared connections); without it every
-    /// caller that finds the script unloaded loads it.
+    /// wait for one loader; without it every caller that finds the script
+    /// unloaded loads it.
     fn decide_in(
         state: &mut NodeState,
         sha1: &str,
@@ -244,23 +308,33 @@ impl LoadedSet {
             (Some(LoadState::Loaded(epoch)), Ask::First | Ask::AfterNoScript | Ask::AfterWait) => {
                 return LoadDecision::Loaded(*epoch);
             }
-            #[cfg(feature = "tokio-comp")]
-            (Some(LoadState::Loading(rx)), Ask::First | Ask::AfterNoScript)
-                if coordinate && rx.has_changed().is_ok() =>
+            (Some(LoadState::Loading(waiter)), Ask::First | Ask::AfterNoScript)
+                if coordinate && waiter.pending() =>
             {
-                return LoadDecision::Wait(rx.clone());
+                return LoadDecision::Wait(waiter.clone());
             }
             (_, Ask::First) if call_first => return LoadDecision::CallFirst,
             _ => {}
         }
-        #[cfg(feature = "tokio-comp")]
-        if coordinate {
-            let (tx, rx) = tokio::sync::watch::channel(());
-            state.scripts.insert(sha1.into(), LoadState::Loading(rx));
-            return LoadDecision::Load(LoadGuard { _done: Some(tx) });
+        if !coordinate {
+            return LoadDecision::Load(LoadGuard::default());
         }
-        let _ = coordinate;
-        LoadDecision::Load(LoadGuard::default())
+        let latch = Arc::new(Latch::default());
+        #[cfg(feature = "tokio-comp")]
+        let (tx, rx) = tokio::sync::watch::channel(());
+        let waiter = Waiter {
+            latch: latch.clone(),
+            #[cfg(feature = "tokio-comp")]
+            rx,
+        };
+        state
+            .scripts
+            .insert(sha1.into(), LoadState::Loading(waiter));
+        LoadDecision::Load(LoadGuard {
+            latch: Some(latch),
+            #[cfg(feature = "tokio-comp")]
+            _done: Some(tx),
+        })
     }
 
     /// Records that the server has `sha1` (a confirmed load, or a call of
@@ -297,14 +371,11 @@ impl LoadedSet {
 
     /// Forgets that a load is under way, unless it completed.
     pub(crate) fn abandon_loading(&self, node: &NodeKey, sha1: &str) {
-        #[cfg(feature = "tokio-comp")]
         if let Some(n) = self.lock().get_mut(node)
             && matches!(n.scripts.get(sha1), Some(LoadState::Loading(_)))
         {
             n.scripts.remove(sha1);
         }
-        #[cfg(not(feature = "tokio-comp"))]
-        let _ = (node, sha1);
     }
 
     /// Forgets every script on every node. Also called when a `SCRIPT FLUSH`
