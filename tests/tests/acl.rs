@@ -174,6 +174,29 @@ matrix! {
         assert_eq!(pong, "PONG");
     }
 
+    /// Preloaded, then flushed by an admin: the user's call meets NOSCRIPT,
+    /// cannot load, and is `PermissionDenied` that did not run (never a
+    /// hidden run, never a loop); once the admin preloads again, the same
+    /// connection's calls succeed.
+    fn flushed_under_a_user_without_script_load(server) {
+        preload_scripts(server);
+        let user = AclUser::without_script_load(server, "app");
+        let mut con = ScriptCache::new(user.connection());
+        assert_eq!(Scripts::incr("acl:n").invoke(&mut con).expect("preloaded"), 1);
+        let mut admin = server.connection();
+        redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut admin).expect("flush");
+        let err = Scripts::incr("acl:n").invoke(&mut con).expect_err("NOSCRIPT, then NOPERM");
+        match &err {
+            Error::PermissionDenied { script, .. } => assert_eq!(&*script.name, "incr"),
+            other => panic!("expected PermissionDenied, got {other:?}"),
+        }
+        assert_eq!(err.ran(), Ran::No);
+        assert_eq!(counter(server, "acl:n"), 1, "the refused call did not run");
+        preload_scripts(server);
+        assert_eq!(Scripts::incr("acl:n").invoke(&mut con).expect("preloaded again"), 2);
+        assert_eq!(counter(server, "acl:n"), 2);
+    }
+
     /// `LoadMode::EvalshaFirst`: a preloaded script's first call is one
     /// round trip with EVALSHA alone; a script not preloaded is loaded on
     /// NOSCRIPT (as the admin) and still runs once.
