@@ -202,6 +202,49 @@ matrix! {
         assert_eq!(Scripts::incr_by("oom:m", 3).invoke(&mut con).expect("after release"), 3);
     }
 
+    /// Like the test below, but the first call after the swap is of a
+    /// script the state never loaded (so no NOSCRIPT tells the state that
+    /// the server changed): it must still go out as the new server wants
+    /// it.
+    async fn reconnect_then_a_cold_read_only_script_uses_the_new_capabilities(server) {
+        let new_flavor = server.flavor();
+        let old_flavor = if new_flavor == Flavor::Redis62 { Flavor::Redis7 } else { Flavor::Redis62 };
+        let port = server.port();
+        server.kill();
+        let mut old = TestServer::builder(old_flavor).start_on_port(port).expect("old server");
+        let manager = old.client().get_connection_manager().await.expect("manager");
+        let mut con = ScriptCache::new(manager);
+        assert_eq!(Scripts::read_counter("rc:n").invoke_async(&mut con).await.expect("old"), 0);
+        old.kill();
+        drop(old);
+        server.restart().expect("the new server on the same port");
+        let mut first = None;
+        for _ in 0..100 {
+            match Scripts::read_sum("rc:a", "rc:b").invoke_async(&mut con).await {
+                Ok(v) => {
+                    first = Some(v);
+                    break;
+                }
+                Err(e) => {
+                    assert!(e.is_connection_error(), "only connection errors while reconnecting: {e:?}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        assert_eq!(first, Some(0), "a call succeeded on the new server within 5 s");
+        server.reset_stats();
+        for _ in 0..3 {
+            assert_eq!(Scripts::read_sum("rc:a", "rc:b").invoke_async(&mut con).await.expect("new"), 0);
+        }
+        let stats = server.commandstats();
+        let (ro, plain) = (stats.calls("evalsha_ro"), stats.calls("evalsha"));
+        if new_flavor == Flavor::Redis62 {
+            assert_eq!((ro, plain), (0, 3), "6.2 has no EVALSHA_RO: {stats:?}");
+        } else {
+            assert_eq!((ro, plain), (3, 0), "{new_flavor} has EVALSHA_RO: {stats:?}");
+        }
+    }
+
     /// A ConnectionManager whose server is replaced by one of another
     /// version on the same port: the capabilities are asked again, so a
     /// read-only script goes out as EVALSHA_RO where the new server has it
