@@ -245,6 +245,48 @@ matrix! {
         }
     }
 
+    /// Transactions and pipelines with a read-only script across a
+    /// reconnect to another version: once the manager reaches the new
+    /// server, the first transaction that gets an answer applies fully
+    /// (no `EVALSHA_RO` sent to 6.2, no shebang body loaded there), and so
+    /// does a non-atomic pipeline.
+    async fn transactions_after_a_reconnect_to_another_version(server) {
+        let new_flavor = server.flavor();
+        let old_flavor = if new_flavor == Flavor::Redis62 { Flavor::Redis7 } else { Flavor::Redis62 };
+        let port = server.port();
+        server.kill();
+        let mut old = TestServer::builder(old_flavor).start_on_port(port).expect("old server");
+        let manager = old.client().get_connection_manager().await.expect("manager");
+        let mut con = ScriptCache::new(manager);
+        let mut tx = pipe();
+        tx.atomic().invoke(Scripts::incr("rt:n")).invoke(Scripts::read_counter("rt:n"));
+        let first: (i64, i64) = tx.query_async(&mut con).await.expect("on the old server");
+        assert_eq!(first, (1, 1));
+        old.kill();
+        drop(old);
+        server.restart().expect("the new server on the same port");
+
+        let mut outcome = None;
+        for _ in 0..100 {
+            match tx.query_async::<(i64, i64)>(&mut con).await {
+                Err(e) if e.is_connection_error() => tokio::time::sleep(Duration::from_millis(50)).await,
+                other => {
+                    outcome = Some(other);
+                    break;
+                }
+            }
+        }
+        let outcome = outcome.expect("the manager reached the new server within 5 s");
+        assert!(matches!(outcome, Ok((1, 1))), "{old_flavor} -> {new_flavor}: first transaction: {outcome:?}");
+        let again = tx.query_async::<(i64, i64)>(&mut con).await;
+        assert!(matches!(again, Ok((2, 2))), "{old_flavor} -> {new_flavor}: second transaction: {again:?}");
+
+        let mut p = pipe();
+        p.invoke(Scripts::read_counter("rt:n")).invoke(Scripts::read_sum("rt:n", "rt:none"));
+        let reply = p.query_async::<(i64, i64)>(&mut con).await;
+        assert!(matches!(reply, Ok((2, 2))), "{old_flavor} -> {new_flavor}: pipeline: {reply:?}");
+    }
+
     /// A ConnectionManager whose server is replaced by one of another
     /// version on the same port: the capabilities are asked again, so a
     /// read-only script goes out as EVALSHA_RO where the new server has it
