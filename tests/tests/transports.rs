@@ -1,0 +1,195 @@
+//! The runtime's core paths over RESP3 (every flavor) and over TLS (Redis
+//! 7.0: of the matrix's binaries only Debian's Redis 7.0 is built with TLS,
+//! see `supports_tls`): first
+//! call in one round trip, recovery from SCRIPT FLUSH, read-only scripts,
+//! pipelines and transactions with cold scripts, sync and async.
+
+use script_cache::{ScriptCache, pipe};
+use script_cache_tests::{Flavor, TestServer, TlsServer, matrix, server_for};
+
+script_cache::include_scripts!("../lua");
+
+fn has_evalsha_ro(flavor: Flavor) -> bool {
+    !matches!(flavor, Flavor::Redis62)
+}
+
+fn flush(server: &TestServer) {
+    let mut admin = server.connection();
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query::<()>(&mut admin)
+        .expect("flush");
+}
+
+/// The core paths on a sync connection from `client`; `server` is the same
+/// server reached through the harness (plain port) for stats and faults.
+fn exercise_sync(server: &TestServer, client: &redis::Client) {
+    let mut con = ScriptCache::new(client.get_connection().expect("connect"));
+    server.reset_stats();
+    let acquired: i64 = Scripts::lock_acquire("lock", "me", 10_000)
+        .invoke(&mut con)
+        .expect("first call");
+    assert_eq!(acquired, 1);
+    let stats = server.commandstats();
+    assert_eq!(
+        (stats.calls("script|load"), stats.calls("evalsha")),
+        (1, 1),
+        "{stats:?}"
+    );
+
+    flush(server);
+    let released: i64 = Scripts::lock_release("lock", "me")
+        .invoke(&mut con)
+        .expect("after flush");
+    assert_eq!(released, 1);
+    let again: i64 = Scripts::lock_acquire("lock", "me", 10_000)
+        .invoke(&mut con)
+        .expect("reload");
+    assert_eq!(again, 1);
+    assert_eq!(con.stats().reloads, 1);
+
+    let mut admin = server.connection();
+    redis::cmd("MSET")
+        .arg("c1")
+        .arg(2)
+        .arg("c2")
+        .arg(40)
+        .query::<()>(&mut admin)
+        .expect("MSET");
+    let total: i64 = Scripts::sum_counters(&["c1", "c2"])
+        .invoke(&mut con)
+        .expect("read-only");
+    assert_eq!(total, 42);
+    let ro = server.commandstats().calls("evalsha_ro");
+    assert_eq!(ro, u64::from(has_evalsha_ro(server.flavor())));
+
+    flush(server);
+    let mut p = pipe();
+    p.invoke(Scripts::compare_and_set("cas", "", "v1"))
+        .cmd("GET")
+        .arg("cas");
+    let (swapped, value): (i64, String) = p.query(&mut con).expect("pipeline");
+    assert_eq!((swapped, value.as_str()), (1, "v1"));
+
+    flush(server);
+    let mut tx = pipe();
+    tx.atomic()
+        .invoke(Scripts::compare_and_set("cas", "v1", "v2"))
+        .cmd("INCR")
+        .arg("version");
+    let (swapped, version): (i64, i64) = tx.query(&mut con).expect("transaction");
+    assert_eq!((swapped, version), (1, 1));
+    let ping: String = redis::cmd("PING")
+        .query(&mut con)
+        .expect("still a connection");
+    assert_eq!(ping, "PONG");
+}
+
+/// The same on a multiplexed async connection shared by 32 tasks.
+async fn exercise_async(server: &TestServer, client: &redis::Client) {
+    let con = ScriptCache::new(
+        client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect"),
+    );
+    server.reset_stats();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let mut con = con.clone();
+        tasks.push(tokio::spawn(async move {
+            Scripts::lock_acquire(format!("lock:{i}"), "me", 10_000)
+                .invoke_async(&mut con)
+                .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("join").expect("call"), 1);
+    }
+    assert_eq!(
+        server.commandstats().calls("script|load"),
+        1,
+        "one load for 32 cold tasks"
+    );
+
+    flush(server);
+    let mut c = con.clone();
+    let released: i64 = Scripts::lock_release("lock:0", "me")
+        .invoke_async(&mut c)
+        .await
+        .expect("after flush");
+    assert_eq!(released, 1);
+
+    flush(server);
+    let mut tx = pipe();
+    tx.atomic()
+        .invoke(Scripts::compare_and_set("acas", "", "v"))
+        .cmd("INCR")
+        .arg("aversion");
+    let (swapped, version): (i64, i64) = tx.query_async(&mut c).await.expect("transaction");
+    assert_eq!((swapped, version), (1, 1));
+}
+
+fn resp3_client(server: &TestServer) -> redis::Client {
+    redis::Client::open(format!("{}?protocol=resp3", server.url())).expect("resp3 url")
+}
+
+matrix! {
+    fn resp3_sync(server) {
+        let client = resp3_client(server);
+        let mut probe = client.get_connection().expect("connect");
+        let hello: redis::Value = redis::cmd("HELLO").query(&mut probe).expect("HELLO");
+        assert!(format!("{hello:?}").contains("proto"), "{hello:?}");
+        assert!(matches!(hello, redis::Value::Map(_)), "RESP3 replies maps: {hello:?}");
+        exercise_sync(server, &client);
+    }
+
+    async fn resp3_async(server) {
+        exercise_async(server, &resp3_client(server)).await;
+    }
+}
+
+fn tls(flavor: Flavor) {
+    // A missing flavor is a skip outside CI and a failure in CI, like every
+    // matrix test.
+    let Some(plain) = server_for(flavor) else {
+        return;
+    };
+    drop(plain);
+    let tls = TlsServer::start(flavor).expect("TLS server");
+    let client = tls.client();
+    // Really TLS: a plain-text client cannot talk to the TLS port.
+    let plain_to_tls = redis::Client::open(format!("redis://127.0.0.1:{}/", tls.tls_port))
+        .expect("url")
+        .get_connection_with_timeout(std::time::Duration::from_secs(2));
+    assert!(plain_to_tls.is_err(), "the TLS port refuses plain text");
+    exercise_sync(&tls.server, &client);
+    script_cache_tests::runtime().block_on(exercise_async(&tls.server, &client));
+}
+
+#[test]
+fn tls_redis_7_0() {
+    tls(Flavor::Redis7);
+}
+
+/// The matrix's Valkey 9.1 and Redis 6.2 binaries refuse a TLS port: if a
+/// later build of either gains TLS, this fails, and `supports_tls` and the
+/// TLS tests above must grow to cover it.
+#[test]
+fn binaries_without_tls_refuse_a_tls_port() {
+    use script_cache_tests::supports_tls;
+    for flavor in [Flavor::Valkey9, Flavor::Redis62] {
+        if server_for(flavor).is_none() {
+            continue;
+        }
+        assert!(!supports_tls(flavor));
+        let error = match TlsServer::start(flavor) {
+            Ok(_) => panic!("{flavor} started with a TLS port: extend the TLS tests to it"),
+            Err(e) => format!("{e:?}"),
+        };
+        assert!(
+            error.contains("TLS") || error.contains("tls"),
+            "{flavor} failed for another reason: {error}"
+        );
+    }
+}
