@@ -124,6 +124,21 @@ matrix! {
         assert_loads_refused_at_most(server, 2);
     }
 
+    async fn pipelines_for_a_user_without_script_load_async(server) {
+        preload_scripts(server);
+        let user = AclUser::without_script_load(server, "app");
+        server.reset_stats();
+        let mut con = ScriptCache::new(user.client().get_multiplexed_async_connection().await.expect("connect"));
+        let mut p = pipe();
+        p.invoke(Scripts::incr("acl:a")).invoke(Scripts::incr_by("acl:b", 1)).cmd("INCR").arg("acl:c");
+        for i in 1..=10 {
+            let reply: (i64, i64, i64) = p.query_async(&mut con).await.unwrap_or_else(|e| panic!("pipeline {i}: {e:?}"));
+            assert_eq!(reply, (i, i, i));
+        }
+        assert_eq!(["acl:a", "acl:b", "acl:c"].map(|k| counter(server, k)), [10, 10, 10]);
+        assert_loads_refused_at_most(server, 2);
+    }
+
     /// A transaction as the user: loads inside MULTI would abort it
     /// (NOPERM at queue time), so once the state knows the server refuses
     /// SCRIPT LOAD the preloaded scripts' transaction applies.

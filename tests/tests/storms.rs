@@ -196,6 +196,18 @@ matrix! {
         report(server, "sync-4-threads", &tally, end.flushes, "storm:sync", &state);
     }
 
+    /// (a') The same with a state in `LoadMode::EvalshaFirst`: every
+    /// first call is a bare EVALSHA, every NOSCRIPT goes to the atomic
+    /// retry.
+    fn sync_threads_evalsha_first_under_flush_storm(server) {
+        let state = ScriptState::with_mode(script_cache::LoadMode::EvalshaFirst);
+        let storm = start_storm(server);
+        let deadline = Instant::now() + storm_time();
+        let tally = join_threads(sync_workers(server, &state, 4, "storm:ef", deadline));
+        let end = storm.stop();
+        report(server, "sync-4-threads-evalsha-first", &tally, end.flushes, "storm:ef", &state);
+    }
+
     /// (b) 16 tasks sharing one multiplexed connection (clones of one
     /// `ScriptCache`) under a flush storm.
     async fn async_tasks_under_flush_storm(server) {
