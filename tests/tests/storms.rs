@@ -299,3 +299,78 @@ matrix! {
         assert_eq!(counters, [n, n, n], "every transaction applied fully, once");
     }
 }
+
+matrix! {
+    /// (e) 16 async tasks on one multiplexed connection under a flush
+    /// storm, with a third of the calls cancelled after 0–300 µs (some
+    /// mid-load, some mid-retry). Calls that finish never fail; the counter
+    /// counts every finished call and at most every cancelled one too; no
+    /// call waits forever on a cancelled loader.
+    async fn cancelled_calls_under_flush_storm(server) {
+        let con = ScriptCache::new(
+            server.client().get_multiplexed_async_connection().await.expect("connect"),
+        );
+        let storm = start_storm(server);
+        let deadline = Instant::now() + storm_time();
+        let tasks: Vec<_> = (0..16u64)
+            .map(|task| {
+                let mut con = con.clone();
+                tokio::spawn(async move {
+                    let (mut tally, mut cancelled) = (Tally::default(), 0u64);
+                    let mut seed = task.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                    while Instant::now() < deadline && tally.calls < MAX_CALLS_PER_WORKER {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let inv = Scripts::incr("storm:cancel");
+                        if seed % 3 == 0 {
+                            let limit = Duration::from_micros(seed % 300);
+                            match tokio::time::timeout(limit, inv.invoke_async(&mut con)).await {
+                                Ok(result) => tally.record(result),
+                                Err(_) => cancelled += 1,
+                            }
+                        } else {
+                            // Bounded: a call waiting on an abandoned load
+                            // fails the test instead of hanging it.
+                            match tokio::time::timeout(Duration::from_secs(10), inv.invoke_async(&mut con)).await {
+                                Ok(result) => tally.record(result),
+                                Err(_) => panic!("a call took over 10 s"),
+                            }
+                        }
+                    }
+                    (tally, cancelled)
+                })
+            })
+            .collect();
+        let (mut tally, mut cancelled) = (Tally::default(), 0u64);
+        for t in tasks {
+            let (t, c) = t.await.expect("join");
+            tally.add(t);
+            cancelled += c;
+        }
+        let end = storm.stop();
+        // A cancelled call may still run on the server: wait until the
+        // connection has delivered every reply (a PING after them all).
+        let mut last = con.clone();
+        let _: String = redis::cmd("PING").query_async(&mut last).await.expect("PING");
+        let applied = u64::try_from(counter(server, "storm:cancel")).unwrap_or(0);
+        eprintln!(
+            "STORM async-cancelled on {}: finished={} failures={} cancelled={cancelled} counter={applied} flushes={}",
+            server.flavor(), tally.calls, tally.failures, end.flushes
+        );
+        assert!(end.flushes >= MIN_FLUSHES, "only {} flushes", end.flushes);
+        assert!(cancelled > 0, "no call was cancelled");
+        assert_eq!(tally.failures, 0, "failed calls, e.g. {:#?}", tally.samples);
+        assert!(
+            applied >= tally.calls && applied <= tally.calls + cancelled,
+            "counter {applied} outside [{}, {}]",
+            tally.calls,
+            tally.calls + cancelled
+        );
+        let v = tokio::time::timeout(Duration::from_secs(5), Scripts::incr("storm:cancel").invoke_async(&mut last))
+            .await
+            .expect("a call after the storm does not hang")
+            .expect("a call after the storm succeeds");
+        assert_eq!(u64::try_from(v).unwrap_or(0), applied + 1);
+    }
+}
