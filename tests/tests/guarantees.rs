@@ -125,8 +125,8 @@ matrix! {
 
     /// Guarantee 3 after a restart: the state still marks the scripts
     /// loaded, the new server has none; the next transaction applies fully
-    /// (deterministic: today the plain INCR runs and the scripts meet
-    /// NOSCRIPT).
+    /// (deterministic: a transaction that trusted the marks would run the
+    /// plain INCR while both scripts meet NOSCRIPT).
     async fn transaction_after_restart_applies_fully(server) {
         let manager = server.client().get_connection_manager().await.expect("manager");
         let mut con = ScriptCache::new(manager);
@@ -309,6 +309,24 @@ matrix! {
         assert!(end.flushes >= 100, "only {} flushes", end.flushes);
         assert_eq!(counter(server, "pl:c"), sent);
         assert_eq!(counter(server, "pl:s"), script_ok);
+    }
+
+    /// `invoke::<T>` and `invoke_async::<T>` take one type argument, as
+    /// README and rustdoc write them; so do `query::<T>` and `run_script::<T>`.
+    async fn one_turbofish_type_argument(server) {
+        let mut con = ScriptCache::new(server.connection());
+        let v = Scripts::Incr.key("tf:n").invoke::<i64>(&mut con).expect("invoke::<T>");
+        assert_eq!(v, 1);
+        let mut acon = ScriptCache::new(server.client().get_multiplexed_async_connection().await.expect("connect"));
+        let v = Scripts::Incr.key("tf:n").invoke_async::<i64>(&mut acon).await.expect("invoke_async::<T>");
+        assert_eq!(v, 2);
+        let mut p = pipe();
+        p.invoke(Scripts::incr("tf:n"));
+        assert_eq!(p.query::<(i64,)>(&mut con).expect("query::<T>"), (3,));
+        assert_eq!(p.query_async::<(i64,)>(&mut acon).await.expect("query_async::<T>"), (4,));
+        con.register_script("get", "return redis.call('GET', KEYS[1])").expect("register");
+        let v = con.run_script::<String>("get", &["tf:n"], &[] as &[&str]).expect("run_script::<T>");
+        assert_eq!(v, "4");
     }
 
     /// A WATCHed key changed: read into a plain tuple, the abort is
