@@ -7,8 +7,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/install-servers.sh
 cargo test --workspace --all-features "$@"
-# Servers started by the harness carry this marker in their process title.
-if leaked="$(pgrep -af 'script-cache-test')"; then
+# Servers started by the harness carry this marker at the end of their
+# process title ("redis-server 127.0.0.1:PORT script-cache-test"); cargo
+# commands naming the script-cache-tests package do not match.
+if leaked="$(pgrep -af '(redis|valkey)-(server|sentinel).* script-cache-test$')"; then
     echo "test.sh: servers left running by the suite:" >&2
     echo "$leaked" >&2
     exit 1

@@ -11,7 +11,7 @@ use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// A marker in every server's process title, so a leak check can find
@@ -462,7 +462,7 @@ impl TestServer {
 
     fn spawn(&mut self) -> Result<(), HarnessError> {
         let _ = std::fs::remove_file(self.log_path());
-        let mut cmd = Command::new(&self.binary.path);
+        let mut cmd = parent_bound_command(&self.binary.path);
         if let Some(conf) = &self.conf {
             let path = self.dir.path().join("node.conf");
             if !path.exists() {
@@ -497,7 +497,7 @@ impl TestServer {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let child = cmd.spawn().map_err(|e| {
+        let child = spawn_from_harness_thread(cmd).map_err(|e| {
             HarnessError::new(format!("cannot run {}: {e}", self.binary.path.display()))
         })?;
         self.child = Some(child);
@@ -545,6 +545,67 @@ impl TestServer {
         }
         Err(format!("no PONG within {START_TIMEOUT:?} ({last})"))
     }
+}
+
+/// A command that runs `binary` so that it is killed when the test
+/// process dies, even by SIGKILL (which runs no destructor): through
+/// util-linux's `setpriv --pdeathsig KILL` where it exists, as the
+/// workspace forbids the `unsafe` a `prctl` call would need. Without
+/// `setpriv` the server is still killed on drop, as before.
+fn parent_bound_command(binary: &std::path::Path) -> Command {
+    static SETPRIV: OnceLock<bool> = OnceLock::new();
+    let has_setpriv = *SETPRIV.get_or_init(|| {
+        Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if has_setpriv {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--pdeathsig", "KILL", "--"]).arg(binary);
+        cmd
+    } else {
+        Command::new(binary)
+    }
+}
+
+/// A request to the spawner thread.
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Spawns `cmd` from one thread that lives as long as the test process.
+/// The parent-death signal fires when the *thread* that forked the child
+/// ends, and every test runs on a thread of its own: a server shared by
+/// several tests (a cluster) must not die with the test that started it.
+fn spawn_from_harness_thread(cmd: Command) -> std::io::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        let started = std::thread::Builder::new()
+            .name("script-cache-spawner".into())
+            .spawn(move || {
+                // Ends when the process does (the sender lives in a static).
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            });
+        if let Err(e) = started {
+            panic!("cannot start the server spawner thread: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (reply, answer) = mpsc::channel();
+    let sent = spawner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send((cmd, reply));
+    if sent.is_err() {
+        return Err(std::io::Error::other("the server spawner thread is gone"));
+    }
+    answer
+        .recv()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the server spawner thread is gone")))
 }
 
 /// One PING over a raw socket, so readiness does not depend on the client

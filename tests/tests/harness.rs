@@ -160,3 +160,86 @@ fn commandstats_parse_both_spellings() {
     );
     assert_eq!(stats.calls("evalsha"), 0);
 }
+
+/// Started by [`servers_die_when_the_test_process_is_killed`] in a child
+/// process; not meant to run on its own.
+#[test]
+#[ignore = "run in a child process by servers_die_when_the_test_process_is_killed"]
+fn child_process_holding_servers() {
+    let servers: Vec<TestServer> = Flavor::ALL.into_iter().filter_map(server_for).collect();
+    for server in &servers {
+        println!("SERVER_PID {}", server.pid().expect("running"));
+    }
+    println!("READY");
+    // The parent kills this process long before this ends.
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn servers_die_when_the_test_process_is_killed() {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "child_process_holding_servers",
+            "--nocapture",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child test process");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut pids = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line == "READY" => break,
+            Ok(line) => {
+                if let Some(pid) = line.strip_prefix("SERVER_PID ") {
+                    pids.push(pid.parse::<u32>().expect("pid"));
+                }
+            }
+            Err(e) => {
+                let _ = child.kill();
+                panic!("the child process did not get ready: {e}");
+            }
+        }
+    }
+    assert!(!pids.is_empty(), "the child started no server");
+    // SIGKILL: no destructor runs in the child.
+    child.kill().expect("kill -9 the child");
+    child.wait().expect("reap the child");
+    for pid in pids {
+        assert!(
+            process_gone(pid),
+            "server {pid} outlived its killed test process"
+        );
+    }
+}
+
+#[test]
+fn a_server_outlives_the_test_thread_that_started_it() {
+    // Shared fixtures (a cluster for a whole test binary) are started by
+    // whichever test comes first; they must not die with its thread.
+    let server = std::thread::spawn(|| TestServer::start(Flavor::Redis7))
+        .join()
+        .expect("starter thread");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut con = server.connection();
+    let pong: String = redis::cmd("PING").query(&mut con).expect("still alive");
+    assert_eq!(pong, "PONG");
+}
