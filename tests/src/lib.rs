@@ -11,10 +11,15 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod faults;
 pub mod recording;
 pub mod sentinel;
 pub mod server;
 pub mod tls;
+
+pub use faults::{
+    AclUser, BusyScript, FlushStorm, MemoryFull, StormEnd, fill_memory, start_replica,
+};
 
 pub use recording::{Recording, RoundTrip, RoundTripLog, command_names};
 

@@ -243,6 +243,30 @@ impl ServerBuilder {
         }
         Err(last.unwrap_or_else(|| HarnessError::new("no attempt made to start a server")))
     }
+
+    /// Starts the server on a given loopback `port`, e.g. the port of a
+    /// server of another flavor that was just killed, so clients that
+    /// reconnect by address meet a different server. Retries for up to ten
+    /// seconds while the port is still taken.
+    pub fn start_on_port(self, port: u16) -> Result<TestServer, HarnessError> {
+        let binary = self.flavor.binary()?.clone();
+        let dir = tempfile::Builder::new()
+            .prefix("script-cache-test-")
+            .tempdir()
+            .map_err(|e| HarnessError::new(format!("cannot create a temp dir: {e}")))?;
+        let mut server = TestServer {
+            flavor: self.flavor,
+            binary,
+            args: self.args,
+            conf: self.conf,
+            sentinel: self.sentinel,
+            port,
+            dir,
+            child: None,
+        };
+        server.restart()?;
+        Ok(server)
+    }
 }
 
 /// Something went wrong starting or talking to a test server.
