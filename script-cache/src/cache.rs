@@ -20,8 +20,8 @@ use crate::state::{Caps, NodeKey, ScriptState, Stats};
 ///   `EVALSHA` together (one round trip); later calls, from any connection
 ///   sharing the state, send `EVALSHA` only.
 /// * A call never fails because of `NOSCRIPT` (after `SCRIPT FLUSH`, a
-///   restart or a failover): it is retried once as `MULTI` / `SCRIPT LOAD`
-///   / `EVALSHA` / `EXEC`, which cannot meet `NOSCRIPT`.
+///   restart or a failover): it is retried as one `EVAL` with the source,
+///   which cannot meet `NOSCRIPT`.
 /// * Read-only scripts (`#!lua flags=no-writes`) go out as `EVALSHA_RO`
 ///   where the server has it.
 ///

@@ -44,13 +44,15 @@
 //!    A script is marked loaded only when the server answered the SHA-1
 //!    computed at build time ([`Error::ShaMismatch`] otherwise).
 //! 2. **A single call never fails because of `NOSCRIPT`** (after
-//!    `SCRIPT FLUSH`, a restart, a failover): the retry is `MULTI` /
-//!    `SCRIPT LOAD` / `EVALSHA` / `EXEC`, which the server runs back to back,
-//!    so it cannot meet `NOSCRIPT` again; a script that got `NOSCRIPT` never
-//!    ran, so nothing runs twice. Many async tasks meeting one flush wait
+//!    `SCRIPT FLUSH`, a restart, a failover): the retry is one `EVAL`
+//!    (`EVAL_RO`) with the source, which loads and runs in one step, so it
+//!    cannot meet `NOSCRIPT` again, and leaves a `WATCH` or `MULTI` the
+//!    caller has open on the connection alone; a script that got `NOSCRIPT`
+//!    never ran, so nothing runs twice. Many tasks meeting one flush wait
 //!    for one reload.
 //! 3. **A transaction never half-applies**: every script it calls is loaded
-//!    inside its `MULTI` ([`Pipeline`]).
+//!    inside its `MULTI` ([`Pipeline`]); an `EXECABORT` caused by what the
+//!    state assumed about the server is planned again and sent once more.
 //! 4. **A reply the server sent is never dropped**: if `SCRIPT LOAD` is
 //!    refused (an ACL without it) but the `EVALSHA` next to it ran, the call
 //!    returns its result, and the server is called `EVALSHA` first from then

@@ -18,8 +18,8 @@
 //! * **a reply is never dropped**: when a load and a call travel together,
 //!   the call's value is returned whatever happened to the load;
 //! * **a refused load** (`NOPERM`) switches the node to `EVALSHA` first;
-//! * **`NOSCRIPT`** on a single call: retried as `MULTI` / `SCRIPT LOAD` /
-//!   `EVALSHA` / `EXEC`, which cannot meet `NOSCRIPT`; in a pipeline it is
+//! * **`NOSCRIPT`** on a single call: retried as one `EVAL` (`EVAL_RO`)
+//!   with the source, which cannot meet `NOSCRIPT`; in a pipeline it is
 //!   a typed error for that entry (pipelines are never replayed); in a
 //!   transaction it cannot happen by default, as every script is loaded
 //!   inside the `MULTI`.
@@ -255,6 +255,10 @@ pub(crate) fn combine(load: Option<Loaded>, call: Called) -> Pair {
     match (load, call) {
         (_, Called::Value(v)) => Pair::Value(v),
         (Some(Loaded::ShebangRejected), _) | (_, Called::UnknownCommand) => Pair::Redecide,
+        // SCRIPT LOAD refused, the call did not run: a single call goes on
+        // to EVAL, which the server may allow (its refusal is the error
+        // then).
+        (Some(Loaded::Failed(Error::PermissionDenied { .. })), Called::NoScript) => Pair::NoScript,
         (Some(Loaded::Failed(e)), Called::NoScript) => Pair::Failed(e),
         (_, Called::NoScript) => Pair::NoScript,
         (_, Called::Failed(e)) => Pair::Failed(e),

@@ -55,9 +55,8 @@ pub(crate) enum Caps {
 
 /// How a state decides whether to send `SCRIPT LOAD` with a call.
 ///
-/// Whatever the mode, a call that meets `NOSCRIPT` is retried once as
-/// `MULTI` / `SCRIPT LOAD` / `EVALSHA` / `EXEC`, which cannot meet
-/// `NOSCRIPT` again.
+/// Whatever the mode, a call that meets `NOSCRIPT` is retried as one
+/// `EVAL` with the source, which cannot meet `NOSCRIPT` again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LoadMode {
@@ -477,8 +476,8 @@ pub struct Stats {
     /// `SCRIPT LOAD`s the server refused for lack of permission (`NOPERM`);
     /// after the first, that server is called `EVALSHA` first.
     pub refused_loads: u64,
-    /// Calls retried as `MULTI` / `SCRIPT LOAD` / `EVALSHA` / `EXEC` after
-    /// `NOSCRIPT`.
+    /// Calls retried after `NOSCRIPT` as one `EVAL` (`EVAL_RO`) with the
+    /// source, which loads and runs atomically.
     pub atomic_retries: u64,
 }
 

@@ -191,11 +191,26 @@ impl AclUser {
     /// Creates `name` on `server` with a password, allowed everything but
     /// loading scripts. Panics when the server refuses (for tests).
     pub fn without_script_load(server: &TestServer, name: &str) -> AclUser {
-        let password = format!("{name}-secret");
-        let deny = match server.flavor() {
-            crate::Flavor::Redis62 => "-script",
-            _ => "-script|load",
+        let deny: &[&str] = match server.flavor() {
+            crate::Flavor::Redis62 => &["-script"],
+            _ => &["-script|load"],
         };
+        Self::denied(server, name, deny)
+    }
+
+    /// A user who may only call scripts an admin preloaded: no
+    /// `SCRIPT LOAD` and no `EVAL`/`EVAL_RO` (Redis 6.2 has no `EVAL_RO`
+    /// and no subcommand rules: `-script -eval`).
+    pub fn preloaded_scripts_only(server: &TestServer, name: &str) -> AclUser {
+        let deny: &[&str] = match server.flavor() {
+            crate::Flavor::Redis62 => &["-script", "-eval"],
+            _ => &["-script|load", "-eval", "-eval_ro"],
+        };
+        Self::denied(server, name, deny)
+    }
+
+    fn denied(server: &TestServer, name: &str, deny: &[&str]) -> AclUser {
+        let password = format!("{name}-secret");
         let mut admin = server.connection();
         let set: redis::RedisResult<()> = redis::cmd("ACL")
             .arg("SETUSER")

@@ -166,17 +166,21 @@ matrix! {
         assert_eq!(["acl:a", "acl:b", "acl:c"].map(|k| counter(server, k)), [4, 3, 3]);
     }
 
-    /// Nothing preloaded: `PermissionDenied` naming the script, did not
-    /// run, safe to retry; the counter did not move; the same in a pipeline.
+    /// Nothing preloaded, for a user who may call preloaded scripts only
+    /// (no SCRIPT LOAD, no EVAL): `PermissionDenied` naming the script, did
+    /// not run, safe to retry; the counter did not move.
     fn nothing_preloaded_is_permission_denied_and_did_not_run(server) {
-        let user = AclUser::without_script_load(server, "app");
+        let user = AclUser::preloaded_scripts_only(server, "app");
         let mut con = ScriptCache::new(user.connection());
-        for _ in 0..2 {
+        for attempt in 0..2 {
             let err = Scripts::incr("acl:n").invoke(&mut con).expect_err("NOPERM");
             match &err {
                 Error::PermissionDenied { script, command, .. } => {
                     assert_eq!(&*script.name, "incr");
-                    assert_eq!(*command, "SCRIPT LOAD", "{err:?}");
+                    // The first call learns that SCRIPT LOAD is refused and
+                    // goes on to EVAL; the next ones call EVALSHA first, then
+                    // EVAL: the refusal of EVAL is the last word.
+                    assert_eq!(*command, "EVAL", "call {attempt}: {err:?}");
                 }
                 other => panic!("expected PermissionDenied, got {other:?}"),
             }
@@ -189,13 +193,30 @@ matrix! {
         assert_eq!(pong, "PONG");
     }
 
-    /// Preloaded, then flushed by an admin: the user's call meets NOSCRIPT,
-    /// cannot load, and is `PermissionDenied` that did not run (never a
-    /// hidden run, never a loop); once the admin preloads again, the same
+    /// Nothing preloaded, for a user without SCRIPT LOAD who may EVAL: the
+    /// first call's load is refused and its EVALSHA meets NOSCRIPT (nothing
+    /// ran), so it runs by EVAL; from then on calls go EVALSHA first (the
+    /// EVAL cached the script). Counter == calls.
+    fn nothing_preloaded_runs_by_eval_where_eval_is_allowed(server) {
+        let user = AclUser::without_script_load(server, "app");
+        let mut con = ScriptCache::new(user.connection());
+        for n in 1..=3 {
+            assert_eq!(Scripts::incr("acl:e").invoke(&mut con).expect("by EVAL, then EVALSHA"), n);
+        }
+        assert_eq!(counter(server, "acl:e"), 3);
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("eval"), 1, "one EVAL; it cached the script: {stats:?}");
+        assert_eq!(con.stats().refused_loads, 1, "SCRIPT LOAD tried once");
+    }
+
+    /// Preloaded, then flushed by an admin, for a user who may call
+    /// preloaded scripts only: the call meets NOSCRIPT, cannot load or
+    /// EVAL, and is `PermissionDenied` that did not run (never a hidden
+    /// run, never a loop); once the admin preloads again, the same
     /// connection's calls succeed.
     fn flushed_under_a_user_without_script_load(server) {
         preload_scripts(server);
-        let user = AclUser::without_script_load(server, "app");
+        let user = AclUser::preloaded_scripts_only(server, "app");
         let mut con = ScriptCache::new(user.connection());
         assert_eq!(Scripts::incr("acl:n").invoke(&mut con).expect("preloaded"), 1);
         let mut admin = server.connection();

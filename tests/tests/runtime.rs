@@ -78,10 +78,18 @@ matrix! {
             .invoke(&mut con).expect("after flush");
         assert_eq!(again, 0, "the duplicate is refused: the script ran exactly once");
         let stats = server.commandstats();
-        assert_eq!(stats.calls("evalsha"), 2, "NOSCRIPT, then the retry");
+        assert_eq!(stats.calls("evalsha"), 1, "NOSCRIPT");
         assert_eq!(stats.get("evalsha").failed_calls, 1);
-        assert_eq!(stats.calls("script|load"), 1);
+        assert_eq!(stats.calls("eval"), 1, "the retry: one EVAL, which cannot meet NOSCRIPT");
+        assert_eq!(stats.calls("script|load"), 0);
         assert_eq!(con.stats().reloads, 1);
+        // The EVAL cached it: the next call is EVALSHA only.
+        server.reset_stats();
+        let third: i64 = Scripts::EnqueueOnce.key("seen").key("queue").arg("job-1").arg("payload")
+            .invoke(&mut con).expect("third");
+        assert_eq!(third, 0);
+        assert_eq!(server.commandstats().calls("evalsha"), 1);
+        assert_eq!(server.commandstats().total_errors(), 0);
         let len: i64 = redis::cmd("LLEN").arg("queue").query(&mut admin).expect("LLEN");
         assert_eq!(len, 1, "the job was pushed once");
     }
@@ -114,7 +122,7 @@ matrix! {
         assert_eq!(result, Some(1), "the restarted server has no key, so the CAS applies");
         assert_eq!(con.stats().reloads, 1, "one reload after NOSCRIPT");
         let stats = server.commandstats();
-        assert_eq!(stats.calls("script|load"), 1);
+        assert_eq!((stats.calls("script|load"), stats.calls("eval")), (0, 1), "{stats:?}");
     }
 
     fn read_only_scripts_use_evalsha_ro_where_the_server_has_it(server) {
@@ -129,18 +137,18 @@ matrix! {
                 .invoke(&mut con).expect("sum");
             assert_eq!(total, 42);
         }
-        // A flush: the retry uses the same command.
+        // A flush: the retry is the read-only EVAL where there is one.
         redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut admin).expect("flush");
         let total: i64 = Scripts::SumCounters.key("c1").invoke(&mut con).expect("after flush");
         assert_eq!(total, 2);
 
         let stats = server.commandstats();
         if has_evalsha_ro(server.flavor()) {
-            assert_eq!(stats.calls("evalsha_ro"), 4, "{stats:?}");
-            assert_eq!(stats.calls("evalsha"), 0);
+            assert_eq!((stats.calls("evalsha_ro"), stats.calls("eval_ro")), (3, 1), "{stats:?}");
+            assert_eq!((stats.calls("evalsha"), stats.calls("eval")), (0, 0));
         } else {
-            assert_eq!(stats.calls("evalsha"), 4, "{stats:?}");
-            assert_eq!(stats.calls("evalsha_ro"), 0);
+            assert_eq!((stats.calls("evalsha"), stats.calls("eval")), (3, 1), "{stats:?}");
+            assert_eq!((stats.calls("evalsha_ro"), stats.calls("eval_ro")), (0, 0));
         }
         // Asked once; on Redis 6.2 once more after the NOSCRIPT, in case the
         // server behind the connection was upgraded.
@@ -348,8 +356,10 @@ matrix! {
             assert_eq!(task.await.expect("join").expect("call"), 0);
         }
         let stats = server.commandstats();
-        // Every task meets NOSCRIPT, but they wait for one reload.
-        assert_eq!(stats.calls("script|load"), 1, "{stats:?}");
+        // Every task meets NOSCRIPT, but they wait for one reload (an
+        // EVAL_RO, or EVAL on 6.2), then call EVALSHA again.
+        let reloads = stats.calls("eval") + stats.calls("eval_ro");
+        assert_eq!((reloads, stats.calls("script|load")), (1, 0), "{stats:?}");
         assert_eq!(shared.stats().reloads, 1);
     }
 
@@ -559,8 +569,13 @@ matrix! {
 
     fn acl_refusals_are_permission_errors(server) {
         let mut admin = server.connection();
-        redis::cmd("ACL").arg("SETUSER").arg("noload").arg("on").arg("nopass").arg("~*").arg("+@all").arg("-script")
-            .query::<()>(&mut admin).expect("ACL SETUSER noload");
+        // No SCRIPT LOAD and no EVAL: only scripts an admin preloaded run.
+        let mut noload_rules = redis::cmd("ACL");
+        noload_rules.arg("SETUSER").arg("noload").arg("on").arg("nopass").arg("~*").arg("+@all").arg("-script").arg("-eval");
+        if has_evalsha_ro(server.flavor()) {
+            noload_rules.arg("-eval_ro");
+        }
+        noload_rules.query::<()>(&mut admin).expect("ACL SETUSER noload");
         let mut setuser = redis::cmd("ACL");
         setuser.arg("SETUSER").arg("nocall").arg("on").arg("nopass").arg("~*").arg("+@all").arg("-evalsha");
         if has_evalsha_ro(server.flavor()) {
@@ -574,7 +589,8 @@ matrix! {
         match &err {
             Error::PermissionDenied { script, command, .. } => {
                 assert_eq!(&*script.name, "lock_release");
-                assert_eq!(*command, "SCRIPT LOAD");
+                // SCRIPT LOAD refused, then EVAL refused: the last word.
+                assert_eq!(*command, "EVAL");
             }
             other => panic!("expected PermissionDenied, got {other:?}"),
         }
