@@ -20,7 +20,7 @@ use crate::args::CallArgs;
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
-use crate::state::{Ask, Epoch, LoadDecision, LoadGuard, Ticket};
+use crate::state::{Ask, Caps, Decided, Epoch, Hints, LoadDecision, LoadGuard, Ticket};
 
 /// Upper bound of requests one call may send, whatever the server answers:
 /// probe, load+call, call after a wait, atomic retry, and a re-probe or a
@@ -28,7 +28,15 @@ use crate::state::{Ask, Epoch, LoadDecision, LoadGuard, Ticket};
 const MAX_STEPS: u8 = 8;
 
 /// What a driver must do next.
-pub(crate) enum Request {
+pub(crate) enum Request<'a> {
+    /// Send `<command> <sha1> <numkeys> keys... args...` with the call's
+    /// arguments (written by the driver into a buffer it reuses, see
+    /// [`CallArgs::write_packed_eval`]), feed back its reply with
+    /// [`Call::feed_one`].
+    Eval {
+        command: &'static str,
+        sha1: &'a str,
+    },
     /// Send one command, feed back its reply with [`Call::feed_one`].
     One(Cmd),
     /// Send these commands as one pipeline, feed back every reply with
@@ -72,6 +80,9 @@ pub(crate) struct Call<'a> {
     handle: &'a ScriptHandle,
     args: &'a CallArgs,
     scope: Scope<'a>,
+    /// The connection's remembered decisions, if it keeps them for this
+    /// node.
+    hints: Option<&'a mut Hints>,
     coordinate: bool,
     sent: Sent<'a>,
     guard: Option<LoadGuard>,
@@ -86,17 +97,21 @@ pub(crate) struct Call<'a> {
 impl<'a> Call<'a> {
     /// A call of `handle` with `args`, recorded in `scope`. `coordinate`
     /// makes it wait for another task's load instead of loading too (async
-    /// clones sharing a state).
+    /// clones sharing a state). `hints` are the connection's remembered
+    /// decisions for `scope`'s node: a first attempt they cover decides
+    /// without the state's lock.
     pub(crate) fn new(
         handle: &'a ScriptHandle,
         args: &'a CallArgs,
         scope: Scope<'a>,
         coordinate: bool,
+        hints: Option<&'a mut Hints>,
     ) -> Self {
         Call {
             handle,
             args,
             scope,
+            hints,
             coordinate,
             sent: Sent::Nothing,
             guard: None,
@@ -113,7 +128,7 @@ impl<'a> Call<'a> {
     }
 
     /// The next thing to send.
-    pub(crate) fn next(&mut self) -> Request {
+    pub(crate) fn next(&mut self) -> Request<'a> {
         if let Some(outcome) = self.outcome.take() {
             return Request::Done(outcome);
         }
@@ -131,18 +146,41 @@ impl<'a> Call<'a> {
             _ => Ask::MustLoad,
         };
         let handle: &'a ScriptHandle = self.handle;
-        let Some((caps, body, decision, ticket)) = self.scope.state.loaded.decide_with(
+        let loaded = &self.scope.state.loaded;
+        if ask == Ask::First
+            && let Some(hints) = &self.hints
+            && let Some((caps, epoch)) = hints.get(loaded, handle.sha1())
+        {
+            // Nothing changed since this connection last decided this
+            // script was confirmed: the lock would say the same.
+            let body = handle.body(caps == Caps::Legacy);
+            let command = policy::command_for(handle, caps);
+            return self.call(body.sha1, command, Some(epoch), loaded.ticket());
+        }
+        let Some(Decided {
+            caps,
+            body,
+            decision,
+            ticket,
+            version,
+        }) = loaded.decide_with(
             self.scope.node,
             policy::needs_caps(handle),
-            |caps| handle.body(caps == crate::state::Caps::Legacy),
+            |caps| handle.body(caps == Caps::Legacy),
             ask,
             self.scope.state.mode,
             self.coordinate,
-        ) else {
+        )
+        else {
             self.sent = Sent::Probe;
             return Request::One(policy::probe_cmd());
         };
         let command = policy::command_for(handle, caps);
+        if let (Ask::First, LoadDecision::Loaded(epoch), Some(hints)) =
+            (ask, &decision, &mut self.hints)
+        {
+            hints.put(handle.sha1(), caps, *epoch, version);
+        }
         match decision {
             LoadDecision::Loaded(epoch) => self.call(body.sha1, command, Some(epoch), ticket),
             LoadDecision::CallFirst => self.call(body.sha1, command, None, ticket),
@@ -191,14 +229,14 @@ impl<'a> Call<'a> {
         command: &'static str,
         epoch: Option<Epoch>,
         ticket: Ticket,
-    ) -> Request {
+    ) -> Request<'a> {
         self.sent = Sent::Call {
             sha1,
             command,
             epoch,
             ticket,
         };
-        Request::One(self.args.eval_cmd(command, sha1))
+        Request::Eval { command, sha1 }
     }
 
     /// Reads the reply of a [`Request::One`].
@@ -215,6 +253,19 @@ impl<'a> Call<'a> {
                 ticket,
             } => {
                 self.scope.state.counters.called(1);
+                let reply = match reply {
+                    // The steady case, short: what `read_call`, `combine`
+                    // and `settle` make of a value.
+                    Reply::Value(v) => {
+                        if epoch.is_none() {
+                            // Called EVALSHA first, and the server had it.
+                            let _ = self.scope.ran(sha1, ticket);
+                        }
+                        self.outcome = Some(Ok(v));
+                        return;
+                    }
+                    other => other,
+                };
                 let called = self.scope.read_call(reply, self.handle, sha1, command);
                 if matches!(called, Called::Value(_)) && epoch.is_none() {
                     // Called EVALSHA first, and the server had it.
@@ -493,7 +544,7 @@ mod tests {
             state: &state,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&handle, &args, scope, false);
+        let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Pipeline(p) = call.next() else {
             panic!("expected load + call")
         };
@@ -526,7 +577,7 @@ mod tests {
             state: &state,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&handle, &args, scope, false);
+        let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Pipeline(_) = call.next() else {
             panic!("expected load + call")
         };
@@ -542,8 +593,8 @@ mod tests {
         // Nothing preloaded on a refusing node: EVALSHA first, then the
         // atomic retry is aborted at queue time: did not run.
         state.loaded.clear();
-        let mut call = Call::new(&handle, &args, scope, false);
-        let Request::One(_) = call.next() else {
+        let mut call = Call::new(&handle, &args, scope, false, None);
+        let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA first")
         };
         call.feed_one(Reply::from_value(noscript()));
@@ -577,8 +628,8 @@ mod tests {
             state: &state,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&handle, &args, scope, false);
-        let Request::One(_) = call.next() else {
+        let mut call = Call::new(&handle, &args, scope, false, None);
+        let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA only")
         };
         // Another task reloads the script before this call's NOSCRIPT (sent
@@ -588,7 +639,7 @@ mod tests {
             .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state));
         call.feed_one(Reply::from_value(noscript()));
         assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
-        let Request::One(_) = call.next() else {
+        let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA again, no reload")
         };
         call.feed_one(Reply::from_value(noscript()));
@@ -612,8 +663,8 @@ mod tests {
             state: &state,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&handle, &args, scope, false);
-        let Request::One(_) = call.next() else {
+        let mut call = Call::new(&handle, &args, scope, false, None);
+        let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA first")
         };
         call.feed_one(Reply::from_value(resp(b":3\r\n")));

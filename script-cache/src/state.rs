@@ -114,6 +114,91 @@ pub(crate) struct LoadedSet {
     /// Bumped when a `flush_cache` is sent and when it is answered; read
     /// and compared under the `nodes` lock.
     generation: AtomicU64,
+    /// Bumped (under the `nodes` lock) by every change of a mark, of what
+    /// a node supports or of whether it refuses loads: a [`Hints`] entry
+    /// taken at the current version is what a decision would say now.
+    version: AtomicU64,
+}
+
+/// A decision taken under the lock, and what it depended on.
+#[derive(Debug)]
+pub(crate) struct Decided<'b> {
+    pub(crate) caps: Caps,
+    pub(crate) body: crate::handle::Body<'b>,
+    pub(crate) decision: LoadDecision,
+    pub(crate) ticket: Ticket,
+    /// The [`LoadedSet`] version the decision was taken at.
+    pub(crate) version: u64,
+}
+
+/// How many scripts a connection remembers the last decision of.
+const HINTS: usize = 4;
+
+/// One remembered decision: `sha1` (a script's canonical SHA-1) was
+/// confirmed under `epoch` with `caps` when the state was at `version`.
+#[derive(Clone, Copy, Debug)]
+struct Hint {
+    sha1: [u8; 40],
+    caps: Caps,
+    epoch: Epoch,
+    version: u64,
+}
+
+/// The last "confirmed, call `EVALSHA` only" decisions of one connection
+/// (for [`NodeKey::SINGLE`]), so that a steady call decides without the
+/// state's lock. An entry is used only while the state's version is the
+/// one it was taken at: nothing changed since, so the decision under the
+/// lock would be the same. Like every mark it is a hint: a stale one costs
+/// the `NOSCRIPT` and atomic retry that any stale mark costs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Hints {
+    entries: [Option<Hint>; HINTS],
+    next: usize,
+}
+
+impl Hints {
+    /// The capabilities and confirmation remembered for the script with
+    /// canonical SHA-1 `sha1`, if the state has not changed since.
+    #[inline]
+    pub(crate) fn get(&self, loaded: &LoadedSet, sha1: &str) -> Option<(Caps, Epoch)> {
+        let version = loaded.version.load(Ordering::Acquire);
+        self.entries
+            .iter()
+            .flatten()
+            .find(|h| h.version == version && h.sha1[..] == *sha1.as_bytes())
+            .map(|h| (h.caps, h.epoch))
+    }
+
+    /// Remembers a "confirmed" decision taken at `version`.
+    pub(crate) fn put(&mut self, sha1: &str, caps: Caps, epoch: Epoch, version: u64) {
+        let Ok(key) = <[u8; 40]>::try_from(sha1.as_bytes()) else {
+            return;
+        };
+        let hint = Hint {
+            sha1: key,
+            caps,
+            epoch,
+            version,
+        };
+        // Replace this script's entry, else a stale one, else in turn.
+        let slot = self
+            .entries
+            .iter()
+            .position(|h| h.is_some_and(|h| h.sha1 == key))
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .position(|h| h.is_none_or(|h| h.version != version))
+            });
+        let slot = slot.unwrap_or_else(|| {
+            let slot = self.next % HINTS;
+            self.next = self.next.wrapping_add(1);
+            slot
+        });
+        if let Some(entry) = self.entries.get_mut(slot) {
+            *entry = Some(hint);
+        }
+    }
 }
 
 /// What a caller should do about a script before calling it.
@@ -161,8 +246,13 @@ impl LoadedSet {
         self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn ticket(&self) -> Ticket {
+    pub(crate) fn ticket(&self) -> Ticket {
         Ticket(self.generation.load(Ordering::Acquire))
+    }
+
+    /// Records a change that may alter a decision (called under the lock).
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::Release);
     }
 
     /// The confirmation each of `shas` is loaded under on `node` (`None`
@@ -202,13 +292,17 @@ impl LoadedSet {
         let state = nodes.entry(node.clone()).or_default();
         let changed = state.load_refused != refused;
         state.load_refused = refused;
+        if changed {
+            self.changed();
+        }
         changed
     }
 
     /// [`caps`](Self::caps) and the load decision under one lock:
     /// `None` when the script needs the capabilities and they are unknown
     /// (probe first); else the capabilities, the body `body(caps)` picked,
-    /// the decision for that body and the ticket to confirm a load with.
+    /// the decision for that body, the ticket to confirm a load with and
+    /// the version it was taken at.
     pub(crate) fn decide_with<'b>(
         &self,
         node: &NodeKey,
@@ -217,7 +311,7 @@ impl LoadedSet {
         ask: Ask,
         mode: LoadMode,
         coordinate: bool,
-    ) -> Option<(Caps, crate::handle::Body<'b>, LoadDecision, Ticket)> {
+    ) -> Option<Decided<'b>> {
         let mut nodes = self.lock();
         let state = nodes.entry(node.clone()).or_default();
         if needs_caps && state.caps == Caps::Unknown {
@@ -227,7 +321,17 @@ impl LoadedSet {
         let body = body(caps);
         let call_first = mode == LoadMode::EvalshaFirst || state.load_refused;
         let decision = Self::decide_in(state, body.sha1, ask, call_first, coordinate);
-        Some((caps, body, decision, self.ticket()))
+        if matches!(decision, LoadDecision::Load(_)) && coordinate {
+            // A "loading" entry went in (possibly over a mark).
+            self.changed();
+        }
+        Some(Decided {
+            caps,
+            body,
+            decision,
+            ticket: self.ticket(),
+            version: self.version.load(Ordering::Relaxed),
+        })
     }
 
     /// Decides how to call a script. `coordinate` makes concurrent callers
@@ -277,6 +381,7 @@ impl LoadedSet {
             .or_default()
             .scripts
             .insert(sha1.into(), LoadState::Loaded(epoch));
+        self.changed();
         Some(epoch)
     }
 
@@ -290,6 +395,7 @@ impl LoadedSet {
             && matches!(n.scripts.get(sha1), Some(LoadState::Loaded(e)) if *e == epoch)
         {
             n.scripts.remove(sha1);
+            self.changed();
             return true;
         }
         false
@@ -302,6 +408,7 @@ impl LoadedSet {
             && matches!(n.scripts.get(sha1), Some(LoadState::Loading(_)))
         {
             n.scripts.remove(sha1);
+            self.changed();
         }
         #[cfg(not(feature = "tokio-comp"))]
         let _ = (node, sha1);
@@ -317,6 +424,7 @@ impl LoadedSet {
         for node in nodes.values_mut() {
             node.scripts.clear();
         }
+        self.changed();
     }
 
     /// The `SCRIPT FLUSH` was answered: forget again what was confirmed
@@ -340,7 +448,12 @@ impl LoadedSet {
     }
 
     pub(crate) fn set_caps(&self, node: &NodeKey, caps: Caps) {
-        self.lock().entry(node.clone()).or_default().caps = caps;
+        let mut nodes = self.lock();
+        let state = nodes.entry(node.clone()).or_default();
+        if state.caps != caps {
+            state.caps = caps;
+            self.changed();
+        }
     }
 
     /// Forgets the capabilities of `node` if they are `was`, so they are
@@ -348,8 +461,10 @@ impl LoadedSet {
     pub(crate) fn reset_caps_if(&self, node: &NodeKey, was: Caps) {
         if let Some(n) = self.lock().get_mut(node)
             && n.caps == was
+            && was != Caps::Unknown
         {
             n.caps = Caps::Unknown;
+            self.changed();
         }
     }
 }
@@ -573,7 +688,7 @@ mod tests {
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
             set.decide_with(&node, false, body("s"), ask, mode, false)
-                .map(|(_, _, d, _)| d)
+                .map(|d| d.decision)
         };
         assert!(matches!(
             decide(Ask::First, LoadMode::Lazy),
