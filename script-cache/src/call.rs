@@ -652,6 +652,62 @@ mod tests {
     }
 
     #[test]
+    fn a_hint_skips_the_lock_and_a_stale_one_ends_in_the_atomic_retry() {
+        let handle = handle();
+        let sha = handle.sha1().to_owned();
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope {
+            state: &state,
+            node: &NodeKey::SINGLE,
+        };
+        let mut hints = Hints::default();
+        let epoch = state
+            .loaded
+            .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state))
+            .unwrap();
+        // The first call decides under the lock and remembers it.
+        let mut call = Call::new(&handle, &args, scope, false, Some(&mut hints));
+        let Request::Eval { sha1, .. } = call.next() else {
+            panic!("expected EVALSHA only")
+        };
+        assert_eq!(sha1, sha);
+        call.feed_one(Reply::from_value(resp(b":1\r\n")));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        drop(call);
+        assert_eq!(
+            hints.get(&state.loaded, &sha),
+            Some((crate::state::Caps::Unknown, epoch))
+        );
+
+        // The server lost the script without the state knowing (a flush
+        // from another client): the hint is stale, the call meets NOSCRIPT,
+        // and the retry is the atomic one, as with any stale mark.
+        let mut call = Call::new(&handle, &args, scope, false, Some(&mut hints));
+        let Request::Eval { .. } = call.next() else {
+            panic!("expected EVALSHA only")
+        };
+        call.feed_one(Reply::from_value(noscript()));
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected the atomic retry")
+        };
+        assert_eq!(names(&p), ["MULTI", "SCRIPT", "EVALSHA", "EXEC"]);
+        call.feed_many(Ok(vec![
+            resp(b"+OK\r\n"),
+            resp(b"+QUEUED\r\n"),
+            resp(b"+QUEUED\r\n"),
+            resp(format!("*2\r\n${}\r\n{sha}\r\n:2\r\n", sha.len()).as_bytes()),
+        ]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(2)))));
+        drop(call);
+        let stats = state.counters.snapshot();
+        assert_eq!((stats.reloads, stats.atomic_retries), (1, 1));
+        // The old hint is void; the new mark is what counts.
+        assert_eq!(hints.get(&state.loaded, &sha), None);
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
+    }
+
+    #[test]
     fn evalsha_first_mode_loads_only_after_noscript() {
         let handle = handle();
         let state = StateInner {

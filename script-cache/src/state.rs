@@ -683,6 +683,74 @@ mod tests {
     }
 
     #[test]
+    fn hints_hold_only_while_nothing_changed() {
+        let set = LoadedSet::default();
+        let node = NodeKey::SINGLE;
+        let sha = |i: u8| format!("{i:040}");
+        let decide = |sha1: &str| {
+            let sha1: &'static str = Box::leak(sha1.to_owned().into_boxed_str());
+            set.decide_with(&node, false, body(sha1), Ask::First, LoadMode::Lazy, false)
+                .unwrap()
+        };
+        let mut hints = Hints::default();
+        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
+        let e1 = set.mark_loaded(&node, &sha(1), t).unwrap();
+        let d = decide(&sha(1));
+        assert!(matches!(d.decision, LoadDecision::Loaded(e) if e == e1));
+        hints.put(&sha(1), d.caps, e1, d.version);
+        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Unknown, e1)));
+        assert_eq!(hints.get(&set, &sha(2)), None);
+        // Not a SHA-1: never remembered.
+        hints.put("short", Caps::Modern, e1, d.version);
+        assert_eq!(hints.get(&set, "short"), None);
+
+        // Any change voids every hint: a mark...
+        let e2 = set.mark_loaded(&node, &sha(2), t).unwrap();
+        assert_eq!(hints.get(&set, &sha(1)), None);
+        let d = decide(&sha(1));
+        hints.put(&sha(1), d.caps, e1, d.version);
+        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Unknown, e1)));
+        // ...what the node supports (only when it changes)...
+        set.set_caps(&node, Caps::Unknown);
+        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Unknown, e1)));
+        set.set_caps(&node, Caps::Modern);
+        assert_eq!(hints.get(&set, &sha(1)), None);
+        let d = decide(&sha(1));
+        hints.put(&sha(1), d.caps, e1, d.version);
+        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Modern, e1)));
+        // ...a NOSCRIPT that clears a mark (a stale one clears nothing)...
+        assert!(!set.mark_unloaded(&node, &sha(1), e2));
+        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Modern, e1)));
+        assert!(set.mark_unloaded(&node, &sha(1), e1));
+        assert_eq!(hints.get(&set, &sha(1)), None);
+        // ...a refusal, a flush.
+        let d = decide(&sha(2));
+        hints.put(&sha(2), d.caps, e2, d.version);
+        set.set_load_refused(&node, true);
+        assert_eq!(hints.get(&set, &sha(2)), None);
+        let d = decide(&sha(2));
+        hints.put(&sha(2), d.caps, e2, d.version);
+        assert_eq!(hints.get(&set, &sha(2)), Some((Caps::Modern, e2)));
+        set.clear();
+        assert_eq!(hints.get(&set, &sha(2)), None);
+
+        // More scripts than entries: the oldest make room.
+        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
+        let epochs: Vec<Epoch> = (10..16)
+            .map(|i| set.mark_loaded(&node, &sha(i), t).unwrap())
+            .collect();
+        for (i, e) in (10..16).zip(&epochs) {
+            let d = decide(&sha(i));
+            hints.put(&sha(i), d.caps, *e, d.version);
+        }
+        let held = (10..16)
+            .filter(|&i| hints.get(&set, &sha(i)).is_some())
+            .count();
+        assert_eq!(held, HINTS);
+        assert_eq!(hints.get(&set, &sha(15)), Some((Caps::Modern, epochs[5])));
+    }
+
+    #[test]
     fn decisions_follow_marks_mode_and_refusals() {
         let set = LoadedSet::default();
         let node = NodeKey::SINGLE;
