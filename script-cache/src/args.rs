@@ -50,10 +50,27 @@ fn decimal(mut value: usize, out: &mut [u8; 20]) -> usize {
     }
 }
 
+/// Appends `value` in decimal (short lengths without a buffer).
+#[inline]
+fn write_decimal(out: &mut Vec<u8>, value: usize) {
+    if value < 10 {
+        out.push(b'0' + value as u8);
+    } else if value < 100 {
+        out.extend_from_slice(&[b'0' + (value / 10) as u8, b'0' + (value % 10) as u8]);
+    } else {
+        let mut digits = [0u8; 20];
+        let n = decimal(value, &mut digits);
+        out.extend_from_slice(&digits[20 - n..]);
+    }
+}
+
 /// Appends `bytes` as a RESP bulk string.
+#[inline]
 fn write_bulk(out: &mut Vec<u8>, bytes: &[u8]) {
-    let (header, n) = bulk_header(bytes.len());
-    out.extend_from_slice(&header[..n]);
+    out.reserve(bytes.len() + 24);
+    out.push(b'$');
+    write_decimal(out, bytes.len());
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n");
 }
@@ -103,16 +120,16 @@ impl CallArgs {
     /// Appends `<command> <sha1> <numkeys> keys... args...` to `out` in
     /// the wire format, as `Cmd::write_packed_command` would.
     pub(crate) fn write_packed_eval(&self, out: &mut Vec<u8>, command: &str, sha1: &str) {
-        let mut digits = [0u8; 20];
-        let n = decimal(3 + self.keys + self.args, &mut digits);
-        out.reserve(24 + command.len() + sha1.len() + 32 + self.packed.len());
+        out.reserve(96 + command.len() + sha1.len() + self.packed.len());
         out.push(b'*');
-        out.extend_from_slice(&digits[20 - n..]);
+        write_decimal(out, 3 + self.keys + self.args);
         out.extend_from_slice(b"\r\n");
         write_bulk(out, command.as_bytes());
         write_bulk(out, sha1.as_bytes());
-        let n = decimal(self.keys, &mut digits);
-        write_bulk(out, &digits[20 - n..]);
+        // The number of keys as a bulk string.
+        let mut numkeys = [0u8; 20];
+        let n = decimal(self.keys, &mut numkeys);
+        write_bulk(out, &numkeys[20 - n..]);
         out.extend_from_slice(&self.packed);
     }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use redis::{Cmd, FromRedisValue, Pipeline, ToRedisArgs, Value};
 
-use crate::call::{Call, Request};
+use crate::call::{Call, Request, Steady};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
@@ -319,15 +319,33 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
             state: &self.state.inner,
             node: &NodeKey::SINGLE,
         };
-        let args = &invocation.args;
+        let (handle, args) = (&invocation.handle, &invocation.args);
         let local = &mut self.local;
-        let mut call = Call::new(
-            &invocation.handle,
-            args,
-            scope,
-            false,
-            Some(&mut local.hints),
-        );
+        let mut call = match Steady::hinted(handle, scope, &local.hints) {
+            Some(steady) => {
+                // Packed straight from the arguments into a buffer this
+                // connection reuses: no `Cmd` per call.
+                local.buf.clear();
+                args.write_packed_eval(&mut local.buf, steady.command, steady.sha1);
+                let reply = self.conn.req_packed_command(&local.buf);
+                match steady.finish(scope, reply) {
+                    Ok(value) => {
+                        local.trim(args.packed_size_hint());
+                        return Ok(value);
+                    }
+                    Err(reply) => Call::resumed(
+                        steady,
+                        handle,
+                        args,
+                        scope,
+                        false,
+                        Some(&mut local.hints),
+                        reply,
+                    ),
+                }
+            }
+            None => Call::new(handle, args, scope, false, Some(&mut local.hints)),
+        };
         loop {
             match call.next() {
                 Request::Done(result) => {
@@ -336,8 +354,6 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
                     return result;
                 }
                 Request::Eval { command, sha1 } => {
-                    // Packed straight from the arguments into a buffer
-                    // this connection reuses: no `Cmd` per call.
                     local.buf.clear();
                     args.write_packed_eval(&mut local.buf, command, sha1);
                     let reply = self.conn.req_packed_command(&local.buf);
@@ -460,15 +476,33 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
             state: &self.state.inner,
             node: &NodeKey::SINGLE,
         };
-        let args = &invocation.args;
+        let (handle, args) = (&invocation.handle, &invocation.args);
         let local = &mut self.local;
-        let mut call = Call::new(
-            &invocation.handle,
-            args,
-            scope,
-            true,
-            Some(&mut local.hints),
-        );
+        let mut call = match Steady::hinted(handle, scope, &local.hints) {
+            Some(steady) => {
+                // This connection's `Cmd`, refilled: no allocation for it
+                // per call. If this future is dropped while the request is
+                // in flight, the next call clears it.
+                args.write_eval(&mut local.cmd, steady.command, steady.sha1);
+                let reply = conn.req_packed_command(&local.cmd).await;
+                match steady.finish(scope, reply) {
+                    Ok(value) => {
+                        local.trim(args.packed_size_hint());
+                        return Ok(value);
+                    }
+                    Err(reply) => Call::resumed(
+                        steady,
+                        handle,
+                        args,
+                        scope,
+                        true,
+                        Some(&mut local.hints),
+                        reply,
+                    ),
+                }
+            }
+            None => Call::new(handle, args, scope, true, Some(&mut local.hints)),
+        };
         loop {
             match call.next() {
                 Request::Done(result) => {
@@ -477,9 +511,6 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
                     return result;
                 }
                 Request::Eval { command, sha1 } => {
-                    // This connection's `Cmd`, refilled: no allocation for
-                    // it per call. If this future is dropped while the
-                    // request is in flight, the next call clears it.
                     args.write_eval(&mut local.cmd, command, sha1);
                     let reply = conn.req_packed_command(&local.cmd).await;
                     call.feed_one(Reply::from_result(reply));

@@ -20,7 +20,7 @@ use crate::args::CallArgs;
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
-use crate::state::{Ask, Caps, Decided, Epoch, Hints, LoadDecision, LoadGuard, Ticket};
+use crate::state::{Ask, Caps, Decided, Epoch, Hinted, Hints, LoadDecision, LoadGuard, Ticket};
 
 /// Upper bound of requests one call may send, whatever the server answers:
 /// probe, load+call, call after a wait, atomic retry, and a re-probe or a
@@ -47,6 +47,58 @@ pub(crate) enum Request<'a> {
     Wait(tokio::sync::watch::Receiver<()>),
     /// Finished.
     Done(Result<Value, Error>),
+}
+
+/// A first attempt the connection's [`Hints`] decide without the state's
+/// lock: `EVALSHA` only, relying on a confirmation. The steady case, kept
+/// out of the state machine: a value ends the call, anything else is
+/// handed to a [`Call`] ([`Call::resumed`]) as if it had sent the request.
+pub(crate) struct Steady<'a> {
+    pub(crate) sha1: &'a str,
+    pub(crate) command: &'static str,
+    epoch: Epoch,
+}
+
+impl<'a> Steady<'a> {
+    /// The hinted first attempt of `handle`, if nothing changed in the
+    /// state since this connection decided the script was confirmed.
+    #[inline]
+    pub(crate) fn hinted(
+        handle: &'a ScriptHandle,
+        scope: Scope<'_>,
+        hints: &Hints,
+    ) -> Option<Steady<'a>> {
+        let sha1 = handle.sha1();
+        let Hinted {
+            epoch,
+            command,
+            legacy,
+        } = hints.get(&scope.state.loaded, sha1)?;
+        let sha1 = if legacy { handle.body(true).sha1 } else { sha1 };
+        Some(Steady {
+            sha1,
+            command,
+            epoch,
+        })
+    }
+
+    /// Reads the reply: the value, or the reply for [`Call::resumed`].
+    #[inline]
+    pub(crate) fn finish(
+        &self,
+        scope: Scope<'_>,
+        reply: redis::RedisResult<Value>,
+    ) -> Result<Value, Reply> {
+        match reply {
+            Ok(Value::ServerError(e)) => Err(Reply::from_value(Value::ServerError(e))),
+            Ok(value) => {
+                // What `Call::feed_one` does with a value.
+                scope.state.counters.called(1);
+                Ok(value)
+            }
+            Err(e) => Err(Reply::from_result(Err(e))),
+        }
+    }
 }
 
 /// What the last request was, to read its reply.
@@ -123,6 +175,31 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// The call after a [`Steady`] attempt that did not answer a value:
+    /// where [`next`](Self::next) and [`feed_one`](Self::feed_one) would be
+    /// had they sent it.
+    pub(crate) fn resumed(
+        steady: Steady<'a>,
+        handle: &'a ScriptHandle,
+        args: &'a CallArgs,
+        scope: Scope<'a>,
+        coordinate: bool,
+        hints: Option<&'a mut Hints>,
+        reply: Reply,
+    ) -> Self {
+        let mut call = Call::new(handle, args, scope, coordinate, hints);
+        call.steps = 1;
+        call.sent = Sent::Call {
+            sha1: steady.sha1,
+            command: steady.command,
+            epoch: Some(steady.epoch),
+            // Only read for a call without a confirmation.
+            ticket: scope.state.loaded.ticket(),
+        };
+        call.feed_one(reply);
+        call
+    }
+
     fn id(&self) -> ScriptId {
         self.handle.id()
     }
@@ -147,16 +224,6 @@ impl<'a> Call<'a> {
         };
         let handle: &'a ScriptHandle = self.handle;
         let loaded = &self.scope.state.loaded;
-        if ask == Ask::First
-            && let Some(hints) = &self.hints
-            && let Some((caps, epoch)) = hints.get(loaded, handle.sha1())
-        {
-            // Nothing changed since this connection last decided this
-            // script was confirmed: the lock would say the same.
-            let body = handle.body(caps == Caps::Legacy);
-            let command = policy::command_for(handle, caps);
-            return self.call(body.sha1, command, Some(epoch), loaded.ticket());
-        }
         let Some(Decided {
             caps,
             body,
@@ -179,7 +246,14 @@ impl<'a> Call<'a> {
         if let (Ask::First, LoadDecision::Loaded(epoch), Some(hints)) =
             (ask, &decision, &mut self.hints)
         {
-            hints.put(handle.sha1(), caps, *epoch, version);
+            // The next first attempt of this script on this connection is
+            // a `Steady` one while nothing changes.
+            let hinted = Hinted {
+                epoch: *epoch,
+                command,
+                legacy: caps == Caps::Legacy,
+            };
+            hints.put(handle.sha1(), hinted, version);
         }
         match decision {
             LoadDecision::Loaded(epoch) => self.call(body.sha1, command, Some(epoch), ticket),
@@ -675,19 +749,31 @@ mod tests {
         call.feed_one(Reply::from_value(resp(b":1\r\n")));
         assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
         drop(call);
-        assert_eq!(
-            hints.get(&state.loaded, &sha),
-            Some((crate::state::Caps::Unknown, epoch))
-        );
+        let steady = Steady::hinted(&handle, scope, &hints).expect("a hint");
+        assert_eq!((steady.sha1, steady.command), (&sha[..], "EVALSHA"));
+        assert_eq!(steady.epoch, epoch);
+        assert!(matches!(
+            steady.finish(scope, Ok(Value::Int(2))),
+            Ok(Value::Int(2))
+        ));
+        assert_eq!(state.counters.snapshot().calls, 2);
 
         // The server lost the script without the state knowing (a flush
         // from another client): the hint is stale, the call meets NOSCRIPT,
         // and the retry is the atomic one, as with any stale mark.
-        let mut call = Call::new(&handle, &args, scope, false, Some(&mut hints));
-        let Request::Eval { .. } = call.next() else {
-            panic!("expected EVALSHA only")
+        let steady = Steady::hinted(&handle, scope, &hints).expect("a hint");
+        let Err(reply) = steady.finish(scope, Ok(noscript())) else {
+            panic!("NOSCRIPT is not a value")
         };
-        call.feed_one(Reply::from_value(noscript()));
+        let mut call = Call::resumed(
+            steady,
+            &handle,
+            &args,
+            scope,
+            false,
+            Some(&mut hints),
+            reply,
+        );
         let Request::Pipeline(p) = call.next() else {
             panic!("expected the atomic retry")
         };
@@ -703,7 +789,7 @@ mod tests {
         let stats = state.counters.snapshot();
         assert_eq!((stats.reloads, stats.atomic_retries), (1, 1));
         // The old hint is void; the new mark is what counts.
-        assert_eq!(hints.get(&state.loaded, &sha), None);
+        assert!(Steady::hinted(&handle, scope, &hints).is_none());
         assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
     }
 

@@ -134,14 +134,23 @@ pub(crate) struct Decided<'b> {
 /// How many scripts a connection remembers the last decision of.
 const HINTS: usize = 4;
 
-/// One remembered decision: `sha1` (a script's canonical SHA-1) was
-/// confirmed under `epoch` with `caps` when the state was at `version`.
+/// One remembered decision: the script with canonical SHA-1 `sha1` goes
+/// out as `command` with its legacy body or not, confirmed under `epoch`,
+/// when the state was at `version`.
 #[derive(Clone, Copy, Debug)]
 struct Hint {
     sha1: [u8; 40],
-    caps: Caps,
-    epoch: Epoch,
+    hinted: Hinted,
     version: u64,
+}
+
+/// What a hint says: call `EVALSHA` only, relying on `epoch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hinted {
+    pub(crate) epoch: Epoch,
+    pub(crate) command: &'static str,
+    /// Whether the body is the legacy one (shebang commented out).
+    pub(crate) legacy: bool,
 }
 
 /// The last "confirmed, call `EVALSHA` only" decisions of one connection
@@ -157,27 +166,26 @@ pub(crate) struct Hints {
 }
 
 impl Hints {
-    /// The capabilities and confirmation remembered for the script with
-    /// canonical SHA-1 `sha1`, if the state has not changed since.
+    /// The decision remembered for the script with canonical SHA-1
+    /// `sha1`, if the state has not changed since.
     #[inline]
-    pub(crate) fn get(&self, loaded: &LoadedSet, sha1: &str) -> Option<(Caps, Epoch)> {
+    pub(crate) fn get(&self, loaded: &LoadedSet, sha1: &str) -> Option<Hinted> {
         let version = loaded.version.load(Ordering::Acquire);
         self.entries
             .iter()
             .flatten()
             .find(|h| h.version == version && h.sha1[..] == *sha1.as_bytes())
-            .map(|h| (h.caps, h.epoch))
+            .map(|h| h.hinted)
     }
 
     /// Remembers a "confirmed" decision taken at `version`.
-    pub(crate) fn put(&mut self, sha1: &str, caps: Caps, epoch: Epoch, version: u64) {
+    pub(crate) fn put(&mut self, sha1: &str, hinted: Hinted, version: u64) {
         let Ok(key) = <[u8; 40]>::try_from(sha1.as_bytes()) else {
             return;
         };
         let hint = Hint {
             sha1: key,
-            caps,
-            epoch,
+            hinted,
             version,
         };
         // Replace this script's entry, else a stale one, else in turn.
@@ -692,45 +700,54 @@ mod tests {
             set.decide_with(&node, false, body(sha1), Ask::First, LoadMode::Lazy, false)
                 .unwrap()
         };
+        let hint = |epoch, caps| Hinted {
+            epoch,
+            command: if caps == Caps::Modern {
+                "EVALSHA_RO"
+            } else {
+                "EVALSHA"
+            },
+            legacy: caps == Caps::Legacy,
+        };
         let mut hints = Hints::default();
         let (_, t) = set.loaded_epochs(&node, std::iter::empty());
         let e1 = set.mark_loaded(&node, &sha(1), t).unwrap();
         let d = decide(&sha(1));
         assert!(matches!(d.decision, LoadDecision::Loaded(e) if e == e1));
-        hints.put(&sha(1), d.caps, e1, d.version);
-        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Unknown, e1)));
+        hints.put(&sha(1), hint(e1, d.caps), d.version);
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Unknown)));
         assert_eq!(hints.get(&set, &sha(2)), None);
         // Not a SHA-1: never remembered.
-        hints.put("short", Caps::Modern, e1, d.version);
+        hints.put("short", hint(e1, Caps::Modern), d.version);
         assert_eq!(hints.get(&set, "short"), None);
 
         // Any change voids every hint: a mark...
         let e2 = set.mark_loaded(&node, &sha(2), t).unwrap();
         assert_eq!(hints.get(&set, &sha(1)), None);
         let d = decide(&sha(1));
-        hints.put(&sha(1), d.caps, e1, d.version);
-        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Unknown, e1)));
+        hints.put(&sha(1), hint(e1, d.caps), d.version);
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Unknown)));
         // ...what the node supports (only when it changes)...
         set.set_caps(&node, Caps::Unknown);
-        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Unknown, e1)));
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Unknown)));
         set.set_caps(&node, Caps::Modern);
         assert_eq!(hints.get(&set, &sha(1)), None);
         let d = decide(&sha(1));
-        hints.put(&sha(1), d.caps, e1, d.version);
-        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Modern, e1)));
+        hints.put(&sha(1), hint(e1, d.caps), d.version);
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Modern)));
         // ...a NOSCRIPT that clears a mark (a stale one clears nothing)...
         assert!(!set.mark_unloaded(&node, &sha(1), e2));
-        assert_eq!(hints.get(&set, &sha(1)), Some((Caps::Modern, e1)));
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Modern)));
         assert!(set.mark_unloaded(&node, &sha(1), e1));
         assert_eq!(hints.get(&set, &sha(1)), None);
         // ...a refusal, a flush.
         let d = decide(&sha(2));
-        hints.put(&sha(2), d.caps, e2, d.version);
+        hints.put(&sha(2), hint(e2, d.caps), d.version);
         set.set_load_refused(&node, true);
         assert_eq!(hints.get(&set, &sha(2)), None);
         let d = decide(&sha(2));
-        hints.put(&sha(2), d.caps, e2, d.version);
-        assert_eq!(hints.get(&set, &sha(2)), Some((Caps::Modern, e2)));
+        hints.put(&sha(2), hint(e2, d.caps), d.version);
+        assert_eq!(hints.get(&set, &sha(2)), Some(hint(e2, Caps::Modern)));
         set.clear();
         assert_eq!(hints.get(&set, &sha(2)), None);
 
@@ -741,13 +758,16 @@ mod tests {
             .collect();
         for (i, e) in (10..16).zip(&epochs) {
             let d = decide(&sha(i));
-            hints.put(&sha(i), d.caps, *e, d.version);
+            hints.put(&sha(i), hint(*e, d.caps), d.version);
         }
         let held = (10..16)
             .filter(|&i| hints.get(&set, &sha(i)).is_some())
             .count();
         assert_eq!(held, HINTS);
-        assert_eq!(hints.get(&set, &sha(15)), Some((Caps::Modern, epochs[5])));
+        assert_eq!(
+            hints.get(&set, &sha(15)),
+            Some(hint(epochs[5], Caps::Modern))
+        );
     }
 
     #[test]
