@@ -1,16 +1,17 @@
 //! [`ScriptCache`]: a connection plus the [`ScriptState`] it shares.
 
+use std::fmt;
 use std::path::Path;
 
 use redis::{Cmd, FromRedisValue, Pipeline, ToRedisArgs, Value};
 
-use crate::call::{Call, Request};
+use crate::call::{Call, Request, Steady};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::policy::{self, Loaded, Reply, Scope};
 use crate::script::EmbeddedScript;
-use crate::state::{Caps, NodeKey, ScriptState, Stats};
+use crate::state::{Caps, Hints, NodeKey, ScriptState, Stats};
 
 /// A redis-rs connection plus a [`ScriptState`]: what is known about the
 /// server's script cache, shared with every connection given the same
@@ -31,19 +32,51 @@ use crate::state::{Caps, NodeKey, ScriptState, Stats};
 /// kind, so other commands go through it unchanged. Clones share the state,
 /// so a multiplexed connection loads each script once however many tasks
 /// use it.
-#[derive(Debug)]
 pub struct ScriptCache<C> {
     pub(crate) conn: C,
     pub(crate) state: ScriptState,
+    pub(crate) local: Local,
+}
+
+/// What one connection keeps for itself (a clone starts afresh): buffers
+/// reused by every call, and the decisions it last took.
+#[derive(Default)]
+pub(crate) struct Local {
+    /// A sync call's packed `EVALSHA`.
+    pub(crate) buf: Vec<u8>,
+    /// An async call's `EVALSHA` (the async API takes a `Cmd`).
+    pub(crate) cmd: Cmd,
+    pub(crate) hints: Hints,
+}
+
+/// Buffers that grew past this for one large call are given back.
+const KEEP_BUFFER: usize = 64 * 1024;
+
+impl Local {
+    /// Gives back what a call with `packed` bytes of arguments made the
+    /// buffers grow to, when that is more than is worth keeping.
+    pub(crate) fn trim(&mut self, packed: usize) {
+        if packed > KEEP_BUFFER {
+            self.buf = Vec::new();
+            self.cmd = Cmd::new();
+        }
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for ScriptCache<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The buffers hold the last call's keys and arguments: not shown.
+        f.debug_struct("ScriptCache")
+            .field("conn", &self.conn)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<C: Clone> Clone for ScriptCache<C> {
     /// A clone of the connection that shares the state.
     fn clone(&self) -> Self {
-        ScriptCache {
-            conn: self.conn.clone(),
-            state: self.state.clone(),
-        }
+        ScriptCache::with_state(self.conn.clone(), self.state.clone())
     }
 }
 
@@ -58,7 +91,11 @@ impl<C> ScriptCache<C> {
     /// the same server (a pool's checkouts, say): a script another of them
     /// loaded is called with `EVALSHA` only.
     pub fn with_state(conn: C, state: ScriptState) -> Self {
-        ScriptCache { conn, state }
+        ScriptCache {
+            conn,
+            state,
+            local: Local::default(),
+        }
     }
 
     /// The state this connection shares.
@@ -282,12 +319,48 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
             state: &self.state.inner,
             node: &NodeKey::SINGLE,
         };
-        // Threads sharing the state wait for one load instead of each
-        // sending the source.
-        let mut call = Call::new(&invocation.handle, &invocation.args, scope, true);
+        let (handle, args) = (&invocation.handle, &invocation.args);
+        let local = &mut self.local;
+        let mut call = match Steady::hinted(handle, scope, &local.hints) {
+            Some(steady) => {
+                // Packed straight from the arguments into a buffer this
+                // connection reuses: no `Cmd` per call.
+                local.buf.clear();
+                args.write_packed_eval(&mut local.buf, steady.command, steady.sha1);
+                let reply = self.conn.req_packed_command(&local.buf);
+                match steady.finish(scope, reply) {
+                    Ok(value) => {
+                        local.trim(args.packed_size_hint());
+                        return Ok(value);
+                    }
+                    Err(reply) => Call::resumed(
+                        steady,
+                        handle,
+                        args,
+                        scope,
+                        // Threads sharing the state wait for one load
+                        // instead of each sending the source.
+                        true,
+                        Some(&mut local.hints),
+                        reply,
+                    ),
+                }
+            }
+            None => Call::new(handle, args, scope, true, Some(&mut local.hints)),
+        };
         loop {
             match call.next() {
-                Request::Done(result) => return result,
+                Request::Done(result) => {
+                    drop(call);
+                    local.trim(args.packed_size_hint());
+                    return result;
+                }
+                Request::Eval { command, sha1 } => {
+                    local.buf.clear();
+                    args.write_packed_eval(&mut local.buf, command, sha1);
+                    let reply = self.conn.req_packed_command(&local.buf);
+                    call.feed_one(Reply::from_result(reply));
+                }
                 Request::One(cmd) => call.feed_one(Reply::from_result(self.conn.req_command(&cmd))),
                 Request::Pipeline(pipe) => {
                     let replies =
@@ -402,10 +475,45 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
             state: &self.state.inner,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&invocation.handle, &invocation.args, scope, true);
+        let (handle, args) = (&invocation.handle, &invocation.args);
+        let local = &mut self.local;
+        let mut call = match Steady::hinted(handle, scope, &local.hints) {
+            Some(steady) => {
+                // This connection's `Cmd`, refilled: no allocation for it
+                // per call. If this future is dropped while the request is
+                // in flight, the next call clears it.
+                args.write_eval(&mut local.cmd, steady.command, steady.sha1);
+                let reply = conn.req_packed_command(&local.cmd).await;
+                match steady.finish(scope, reply) {
+                    Ok(value) => {
+                        local.trim(args.packed_size_hint());
+                        return Ok(value);
+                    }
+                    Err(reply) => Call::resumed(
+                        steady,
+                        handle,
+                        args,
+                        scope,
+                        true,
+                        Some(&mut local.hints),
+                        reply,
+                    ),
+                }
+            }
+            None => Call::new(handle, args, scope, true, Some(&mut local.hints)),
+        };
         loop {
             match call.next() {
-                Request::Done(result) => return result,
+                Request::Done(result) => {
+                    drop(call);
+                    local.trim(args.packed_size_hint());
+                    return result;
+                }
+                Request::Eval { command, sha1 } => {
+                    args.write_eval(&mut local.cmd, command, sha1);
+                    let reply = conn.req_packed_command(&local.cmd).await;
+                    call.feed_one(Reply::from_result(reply));
+                }
                 Request::One(cmd) => {
                     let reply = conn.req_packed_command(&cmd).await;
                     call.feed_one(Reply::from_result(reply));

@@ -25,7 +25,9 @@ use crate::args::CallArgs;
 use crate::error::{Error, ScriptId};
 use crate::handle::ScriptHandle;
 use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
-use crate::state::{Ask, Caps, Epoch, LoadDecision, LoadGuard, Ticket, Waiter};
+use crate::state::{
+    Ask, Caps, Decided, Epoch, Hinted, Hints, LoadDecision, LoadGuard, Ticket, Waiter,
+};
 
 /// Upper bound of requests one call may send, whatever the server answers:
 /// probe, load+call, call after a wait, atomic retry, and a re-probe or a
@@ -37,7 +39,15 @@ const MAX_STEPS: u8 = 8;
 const MAX_WAITS: u8 = 30;
 
 /// What a driver must do next.
-pub(crate) enum Request {
+pub(crate) enum Request<'a> {
+    /// Send `<command> <sha1> <numkeys> keys... args...` with the call's
+    /// arguments (written by the driver into a buffer it reuses, see
+    /// [`CallArgs::write_packed_eval`]), feed back its reply with
+    /// [`Call::feed_one`].
+    Eval {
+        command: &'static str,
+        sha1: &'a str,
+    },
     /// Send one command, feed back its reply with [`Call::feed_one`].
     One(Cmd),
     /// Send these commands as one pipeline, feed back every reply with
@@ -47,6 +57,58 @@ pub(crate) enum Request {
     Wait(Waiter),
     /// Finished.
     Done(Result<Value, Error>),
+}
+
+/// A first attempt the connection's [`Hints`] decide without the state's
+/// lock: `EVALSHA` only, relying on a confirmation. The steady case, kept
+/// out of the state machine: a value ends the call, anything else is
+/// handed to a [`Call`] ([`Call::resumed`]) as if it had sent the request.
+pub(crate) struct Steady<'a> {
+    pub(crate) sha1: &'a str,
+    pub(crate) command: &'static str,
+    epoch: Epoch,
+}
+
+impl<'a> Steady<'a> {
+    /// The hinted first attempt of `handle`, if nothing changed in the
+    /// state since this connection decided the script was confirmed.
+    #[inline]
+    pub(crate) fn hinted(
+        handle: &'a ScriptHandle,
+        scope: Scope<'_>,
+        hints: &Hints,
+    ) -> Option<Steady<'a>> {
+        let sha1 = handle.sha1();
+        let Hinted {
+            epoch,
+            command,
+            legacy,
+        } = hints.get(&scope.state.loaded, sha1)?;
+        let sha1 = if legacy { handle.body(true).sha1 } else { sha1 };
+        Some(Steady {
+            sha1,
+            command,
+            epoch,
+        })
+    }
+
+    /// Reads the reply: the value, or the reply for [`Call::resumed`].
+    #[inline]
+    pub(crate) fn finish(
+        &self,
+        scope: Scope<'_>,
+        reply: redis::RedisResult<Value>,
+    ) -> Result<Value, Reply> {
+        match reply {
+            Ok(Value::ServerError(e)) => Err(Reply::from_value(Value::ServerError(e))),
+            Ok(value) => {
+                // What `Call::feed_one` does with a value.
+                scope.state.counters.called(1);
+                Ok(value)
+            }
+            Err(e) => Err(Reply::from_result(Err(e))),
+        }
+    }
 }
 
 /// What the last request was, to read its reply.
@@ -69,11 +131,13 @@ enum Sent<'a> {
         ticket: Ticket,
         check: Option<Caps>,
     },
-    /// `EVAL` / `EVAL_RO` with the source: cannot meet `NOSCRIPT`.
-    Eval {
+    /// `EVAL` / `EVAL_RO` with the source (cannot meet `NOSCRIPT`), after a
+    /// capability probe when `check` is set.
+    Reload {
         sha1: &'a str,
         command: &'static str,
         ticket: Ticket,
+        check: Option<Caps>,
     },
 }
 
@@ -82,6 +146,9 @@ pub(crate) struct Call<'a> {
     handle: &'a ScriptHandle,
     args: &'a CallArgs,
     scope: Scope<'a>,
+    /// The connection's remembered decisions, if it keeps them for this
+    /// node.
+    hints: Option<&'a mut Hints>,
     coordinate: bool,
     sent: Sent<'a>,
     guard: Option<LoadGuard>,
@@ -99,17 +166,21 @@ pub(crate) struct Call<'a> {
 impl<'a> Call<'a> {
     /// A call of `handle` with `args`, recorded in `scope`. `coordinate`
     /// makes it wait for another task's load instead of loading too (async
-    /// clones sharing a state).
+    /// clones sharing a state). `hints` are the connection's remembered
+    /// decisions for `scope`'s node: a first attempt they cover decides
+    /// without the state's lock.
     pub(crate) fn new(
         handle: &'a ScriptHandle,
         args: &'a CallArgs,
         scope: Scope<'a>,
         coordinate: bool,
+        hints: Option<&'a mut Hints>,
     ) -> Self {
         Call {
             handle,
             args,
             scope,
+            hints,
             coordinate,
             sent: Sent::Nothing,
             guard: None,
@@ -123,12 +194,37 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// The call after a [`Steady`] attempt that did not answer a value:
+    /// where [`next`](Self::next) and [`feed_one`](Self::feed_one) would be
+    /// had they sent it.
+    pub(crate) fn resumed(
+        steady: Steady<'a>,
+        handle: &'a ScriptHandle,
+        args: &'a CallArgs,
+        scope: Scope<'a>,
+        coordinate: bool,
+        hints: Option<&'a mut Hints>,
+        reply: Reply,
+    ) -> Self {
+        let mut call = Call::new(handle, args, scope, coordinate, hints);
+        call.steps = 1;
+        call.sent = Sent::Call {
+            sha1: steady.sha1,
+            command: steady.command,
+            epoch: Some(steady.epoch),
+            // Only read for a call without a confirmation.
+            ticket: scope.state.loaded.ticket(),
+        };
+        call.feed_one(reply);
+        call
+    }
+
     fn id(&self) -> ScriptId {
         self.handle.id()
     }
 
     /// The next thing to send.
-    pub(crate) fn next(&mut self) -> Request {
+    pub(crate) fn next(&mut self) -> Request<'a> {
         if let Some(outcome) = self.outcome.take() {
             return Request::Done(outcome);
         }
@@ -146,18 +242,38 @@ impl<'a> Call<'a> {
             _ => Ask::MustLoad,
         };
         let handle: &'a ScriptHandle = self.handle;
-        let Some((caps, body, decision, ticket)) = self.scope.state.loaded.decide_with(
+        let loaded = &self.scope.state.loaded;
+        let Some(Decided {
+            caps,
+            body,
+            decision,
+            ticket,
+            version,
+        }) = loaded.decide_with(
             self.scope.node,
             policy::needs_caps(handle),
-            |caps| handle.body(caps == crate::state::Caps::Legacy),
+            |caps| handle.body(caps == Caps::Legacy),
             ask,
             self.scope.state.mode,
             self.coordinate,
-        ) else {
+        )
+        else {
             self.sent = Sent::Probe;
             return Request::One(policy::probe_cmd());
         };
         let command = policy::command_for(handle, caps);
+        if let (Ask::First, LoadDecision::Loaded(epoch), Some(hints)) =
+            (ask, &decision, &mut self.hints)
+        {
+            // The next first attempt of this script on this connection is
+            // a `Steady` one while nothing changes.
+            let hinted = Hinted {
+                epoch: *epoch,
+                command,
+                legacy: caps == Caps::Legacy,
+            };
+            hints.put(handle.sha1(), hinted, version);
+        }
         match decision {
             LoadDecision::Loaded(epoch) => self.call(body.sha1, command, Some(epoch), ticket),
             LoadDecision::CallFirst => self.call(body.sha1, command, None, ticket),
@@ -185,12 +301,25 @@ impl<'a> Call<'a> {
                 } else {
                     self.scope.state.counters.atomic_retry();
                     let command = policy::eval_command(command);
-                    self.sent = Sent::Eval {
+                    // A version-dependent script checks the capabilities in
+                    // the same round trip: a server that lost the script may
+                    // be another server (a reconnect after an upgrade).
+                    let check = (policy::needs_caps(handle) && !self.probed).then_some(caps);
+                    self.sent = Sent::Reload {
                         sha1: body.sha1,
                         command,
                         ticket,
+                        check,
                     };
-                    Request::One(self.args.eval_cmd(command, body.source))
+                    let eval = self.args.eval_cmd(command, body.source);
+                    if check.is_some() {
+                        let mut pipe = Pipeline::with_capacity(2);
+                        pipe.add_command(policy::probe_cmd());
+                        pipe.add_command(eval);
+                        Request::Pipeline(pipe)
+                    } else {
+                        Request::One(eval)
+                    }
                 }
             }
             LoadDecision::Wait(waiter) => {
@@ -216,14 +345,14 @@ impl<'a> Call<'a> {
         command: &'static str,
         epoch: Option<Epoch>,
         ticket: Ticket,
-    ) -> Request {
+    ) -> Request<'a> {
         self.sent = Sent::Call {
             sha1,
             command,
             epoch,
             ticket,
         };
-        Request::One(self.args.eval_cmd(command, sha1))
+        Request::Eval { command, sha1 }
     }
 
     /// Reads the reply of a [`Request::One`].
@@ -236,21 +365,12 @@ impl<'a> Call<'a> {
                 }
                 Err(e) => self.outcome = Some(Err(e)),
             },
-            Sent::Eval {
+            Sent::Reload {
                 sha1,
                 command,
                 ticket,
-            } => {
-                self.scope.state.counters.called(1);
-                let called = self.scope.read_eval(reply, self.handle, sha1, command);
-                if matches!(called, Called::Value(_)) {
-                    // EVAL caches the script: a hint for the next calls.
-                    let _ = self.scope.ran(sha1, ticket);
-                }
-                // Wakes the tasks waiting for this load, whatever it said.
-                self.release(sha1);
-                self.settle(policy::combine(None, called), sha1, None);
-            }
+                check: None,
+            } => self.read_reload(reply, sha1, command, ticket),
             Sent::Call {
                 sha1,
                 command,
@@ -258,6 +378,19 @@ impl<'a> Call<'a> {
                 ticket,
             } => {
                 self.scope.state.counters.called(1);
+                let reply = match reply {
+                    // The steady case, short: what `read_call`, `combine`
+                    // and `settle` make of a value.
+                    Reply::Value(v) => {
+                        if epoch.is_none() {
+                            // Called EVALSHA first, and the server had it.
+                            let _ = self.scope.ran(sha1, ticket);
+                        }
+                        self.outcome = Some(Ok(v));
+                        return;
+                    }
+                    other => other,
+                };
                 let called = self.scope.read_call(reply, self.handle, sha1, command);
                 if matches!(called, Called::Value(_)) && epoch.is_none() {
                     // Called EVALSHA first, and the server had it.
@@ -271,13 +404,61 @@ impl<'a> Call<'a> {
 
     /// Reads the replies of a [`Request::Pipeline`] (or the error that
     /// replaced them).
+    /// Reads the reply of `EVAL <source>`.
+    fn read_reload(&mut self, reply: Reply, sha1: &'a str, command: &'static str, ticket: Ticket) {
+        self.scope.state.counters.called(1);
+        let called = self.scope.read_eval(reply, self.handle, sha1, command);
+        if matches!(called, Called::Value(_)) {
+            // EVAL caches the script: a hint for the next calls.
+            let _ = self.scope.ran(sha1, ticket);
+        }
+        // Wakes the tasks waiting for this load, whatever it said.
+        self.release(sha1);
+        self.settle(policy::combine(None, called), sha1, None);
+    }
+
+    /// Reads a capability probe sent ahead of a load: a server other than
+    /// the state thought updates the state (the request itself went out as
+    /// the state thought: both bodies run on a current server, and a legacy
+    /// one refuses the shebang, which is retried).
+    fn read_check(&mut self, assumed: Caps, probe: Reply) {
+        self.probed = true;
+        if let Ok(caps) = policy::caps_from_probe(probe, None)
+            && caps != assumed
+        {
+            self.scope.state.loaded.set_caps(self.scope.node, caps);
+        }
+    }
+
     pub(crate) fn feed_many(&mut self, replies: redis::RedisResult<Vec<Value>>) {
+        let sent = std::mem::replace(&mut self.sent, Sent::Nothing);
+        if let Sent::Reload {
+            sha1,
+            command,
+            ticket,
+            check: Some(assumed),
+        } = sent
+        {
+            let mut values = match replies {
+                Ok(values) if values.len() == 2 => values.into_iter().map(Reply::from_value),
+                Ok(values) => {
+                    let error = unexpected_count(&self.id(), 2, values.len());
+                    return self.fail(sha1, error);
+                }
+                Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
+            };
+            let (Some(probe), Some(reply)) = (values.next(), values.next()) else {
+                return self.misfed();
+            };
+            self.read_check(assumed, probe);
+            return self.read_reload(reply, sha1, command, ticket);
+        }
         let Sent::LoadAndCall {
             sha1,
             command,
             ticket,
             check,
-        } = std::mem::replace(&mut self.sent, Sent::Nothing)
+        } = sent
         else {
             return self.misfed();
         };
@@ -304,16 +485,7 @@ impl<'a> Call<'a> {
         if let Some(assumed) = check
             && let Some(probe) = values.next()
         {
-            self.probed = true;
-            if let Ok(caps) = policy::caps_from_probe(probe, None)
-                && caps != assumed
-            {
-                // The server changed: this call went out as the state
-                // thought (both bodies run on a current server; a legacy one
-                // refuses the shebang below and is retried), later ones go
-                // out as the server wants.
-                self.scope.state.loaded.set_caps(self.scope.node, caps);
-            }
+            self.read_check(assumed, probe);
         }
         let (Some(load), Some(call)) = (values.next(), values.next()) else {
             return self.misfed();
@@ -392,11 +564,23 @@ impl<'a> Call<'a> {
     }
 }
 
+/// The error of a reply count that does not match the request.
+fn unexpected_count(script: &ScriptId, expected: usize, got: usize) -> Error {
+    Error::redis(
+        Some(script),
+        redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "script-cache: unexpected number of replies",
+            format!("expected {expected}, got {got}"),
+        )),
+    )
+}
+
 impl Drop for Call<'_> {
     fn drop(&mut self) {
         // A call dropped between sending a load and reading its reply (an
         // async task cancelled mid-flight) must not leave "loading" behind.
-        if let (Some(_), Sent::LoadAndCall { sha1, .. } | Sent::Eval { sha1, .. }) =
+        if let (Some(_), Sent::LoadAndCall { sha1, .. } | Sent::Reload { sha1, .. }) =
             (&self.guard, &self.sent)
         {
             self.scope
@@ -467,7 +651,7 @@ mod tests {
             state: &state,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&handle, &args, scope, false);
+        let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Pipeline(p) = call.next() else {
             panic!("expected load + call")
         };
@@ -495,7 +679,7 @@ mod tests {
             state: &state,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&handle, &args, scope, false);
+        let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Pipeline(_) = call.next() else {
             panic!("expected load + call")
         };
@@ -511,11 +695,11 @@ mod tests {
         // Nothing preloaded on a refusing node, EVAL refused too: EVALSHA
         // first, then the EVAL retry is refused: did not run.
         state.loaded.clear();
-        let mut call = Call::new(&handle, &args, scope, false);
-        let Request::One(first) = call.next() else {
+        let mut call = Call::new(&handle, &args, scope, false, None);
+        let Request::Eval { command, .. } = call.next() else {
             panic!("expected EVALSHA first")
         };
-        assert_eq!(cmd_names(&first)[0], "EVALSHA");
+        assert_eq!(command, "EVALSHA");
         call.feed_one(Reply::from_value(noscript()));
         let Request::One(_) = call.next() else {
             panic!("expected the EVAL retry")
@@ -548,8 +732,8 @@ mod tests {
             state: &state,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&handle, &args, scope, false);
-        let Request::One(_) = call.next() else {
+        let mut call = Call::new(&handle, &args, scope, false, None);
+        let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA only")
         };
         // Another task reloads the script before this call's NOSCRIPT (sent
@@ -559,10 +743,10 @@ mod tests {
             .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state));
         call.feed_one(Reply::from_value(noscript()));
         assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
-        let Request::One(again) = call.next() else {
+        let Request::Eval { command, .. } = call.next() else {
             panic!("expected EVALSHA again, no reload")
         };
-        assert_eq!(cmd_names(&again)[0], "EVALSHA");
+        assert_eq!(command, "EVALSHA");
         call.feed_one(Reply::from_value(noscript()));
         // A second NOSCRIPT: EVAL.
         let Request::One(eval) = call.next() else {
@@ -586,7 +770,7 @@ mod tests {
             state: &state,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&handle, &args, scope, false);
+        let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Pipeline(p) = call.next() else {
             panic!("expected probe + load + call")
         };
@@ -603,6 +787,69 @@ mod tests {
     }
 
     #[test]
+    fn a_hint_skips_the_lock_and_a_stale_one_ends_in_the_eval_retry() {
+        let handle = handle();
+        let sha = handle.sha1().to_owned();
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope {
+            state: &state,
+            node: &NodeKey::SINGLE,
+        };
+        let mut hints = Hints::default();
+        let epoch = state
+            .loaded
+            .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state))
+            .unwrap();
+        // The first call decides under the lock and remembers it.
+        let mut call = Call::new(&handle, &args, scope, false, Some(&mut hints));
+        let Request::Eval { sha1, .. } = call.next() else {
+            panic!("expected EVALSHA only")
+        };
+        assert_eq!(sha1, sha);
+        call.feed_one(Reply::from_value(resp(b":1\r\n")));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        drop(call);
+        let steady = Steady::hinted(&handle, scope, &hints).expect("a hint");
+        assert_eq!((steady.sha1, steady.command), (&sha[..], "EVALSHA"));
+        assert_eq!(steady.epoch, epoch);
+        assert!(matches!(
+            steady.finish(scope, Ok(Value::Int(2))),
+            Ok(Value::Int(2))
+        ));
+        assert_eq!(state.counters.snapshot().calls, 2);
+
+        // The server lost the script without the state knowing (a flush
+        // from another client): the hint is stale, the call meets NOSCRIPT,
+        // and the retry is the EVAL one, as with any stale mark.
+        let steady = Steady::hinted(&handle, scope, &hints).expect("a hint");
+        let Err(reply) = steady.finish(scope, Ok(noscript())) else {
+            panic!("NOSCRIPT is not a value")
+        };
+        let mut call = Call::resumed(
+            steady,
+            &handle,
+            &args,
+            scope,
+            false,
+            Some(&mut hints),
+            reply,
+        );
+        let Request::One(eval) = call.next() else {
+            panic!("expected the EVAL retry")
+        };
+        assert_eq!(cmd_names(&eval)[0], "EVAL");
+        call.feed_one(Reply::from_value(resp(b":2\r\n")));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(2)))));
+        drop(call);
+        let stats = state.counters.snapshot();
+        assert_eq!((stats.reloads, stats.atomic_retries), (1, 1));
+        // The old hint is void; the new mark is what counts.
+        assert!(Steady::hinted(&handle, scope, &hints).is_none());
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
+    }
+
+    #[test]
     fn evalsha_first_mode_loads_only_after_noscript() {
         let handle = handle();
         let state = StateInner {
@@ -614,8 +861,8 @@ mod tests {
             state: &state,
             node: &NodeKey::SINGLE,
         };
-        let mut call = Call::new(&handle, &args, scope, false);
-        let Request::One(_) = call.next() else {
+        let mut call = Call::new(&handle, &args, scope, false, None);
+        let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA first")
         };
         call.feed_one(Reply::from_value(resp(b":3\r\n")));

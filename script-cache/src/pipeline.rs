@@ -121,10 +121,9 @@ trait Sink {
     fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str);
 }
 
-/// Packed bytes; `scratch` is reused for every script call.
+/// Packed bytes; script calls are packed straight from their arguments.
 struct Packed {
     bytes: Vec<u8>,
-    scratch: Cmd,
 }
 
 impl Sink for Packed {
@@ -133,8 +132,7 @@ impl Sink for Packed {
     }
 
     fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str) {
-        args.write_eval(&mut self.scratch, command, sha1);
-        self.scratch.write_packed_command(&mut self.bytes);
+        args.write_packed_eval(&mut self.bytes, command, sha1);
     }
 }
 
@@ -319,7 +317,7 @@ impl Pipeline {
             .entries
             .iter()
             .map(|e| match e {
-                Entry::Script(inv) => 96 + inv.args.packed_size_hint(),
+                Entry::Script(inv) => 80 + inv.args.packed_size_hint(),
                 Entry::Cmd(_) => 64,
             })
             .sum();
@@ -668,13 +666,17 @@ impl Pipeline {
             attempts += 1;
             let caps = con.caps(self.needs_caps())?;
             let plan = self.plan(con, caps);
-            let mut packed = Packed {
-                bytes: Vec::with_capacity(self.packed_size_hint(&plan)),
-                scratch: Cmd::with_capacity(8, 128),
-            };
+            // The connection's buffer, reused from one request to the next.
+            let mut bytes = std::mem::take(&mut con.local.buf);
+            bytes.clear();
+            bytes.reserve(self.packed_size_hint(&plan));
+            let mut packed = Packed { bytes };
             self.emit(&plan, &mut packed);
             let count = plan.len() + if self.atomic { 2 } else { 0 };
             let replies = con.conn.req_packed_commands(&packed.bytes, 0, count);
+            let size = packed.bytes.len();
+            con.local.buf = packed.bytes;
+            con.local.trim(size);
             match self.read(con, &plan, replies)? {
                 Read::Done(replies) => return Ok(replies),
                 // Nothing ran: one more try with what the abort taught.

@@ -224,13 +224,11 @@ impl Scope<'_> {
     }
 
     /// A `NOSCRIPT` met by a call that relied on confirmation `epoch`:
-    /// forgets the mark (unless newer), and on a legacy node asks the
-    /// capabilities again (the server behind the connection may have
-    /// changed). Returns whether the mark was cleared.
+    /// forgets the mark (unless newer). (The capabilities are checked by
+    /// the reload that follows, in the same round trip.) Returns whether
+    /// the mark was cleared.
     pub(crate) fn lost(&self, sha1: &str, epoch: Option<Epoch>) -> bool {
-        let loaded = &self.state.loaded;
-        loaded.reset_caps_if(self.node, Caps::Legacy);
-        epoch.is_some_and(|epoch| loaded.mark_unloaded(self.node, sha1, epoch))
+        epoch.is_some_and(|epoch| self.state.loaded.mark_unloaded(self.node, sha1, epoch))
     }
 }
 

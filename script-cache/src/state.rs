@@ -169,6 +169,99 @@ pub(crate) struct LoadedSet {
     /// Bumped when a `flush_cache` is sent and when it is answered; read
     /// and compared under the `nodes` lock.
     generation: AtomicU64,
+    /// Bumped (under the `nodes` lock) by every change of a mark, of what
+    /// a node supports or of whether it refuses loads: a [`Hints`] entry
+    /// taken at the current version is what a decision would say now.
+    version: AtomicU64,
+}
+
+/// A decision taken under the lock, and what it depended on.
+#[derive(Debug)]
+pub(crate) struct Decided<'b> {
+    pub(crate) caps: Caps,
+    pub(crate) body: crate::handle::Body<'b>,
+    pub(crate) decision: LoadDecision,
+    pub(crate) ticket: Ticket,
+    /// The [`LoadedSet`] version the decision was taken at.
+    pub(crate) version: u64,
+}
+
+/// How many scripts a connection remembers the last decision of.
+const HINTS: usize = 4;
+
+/// One remembered decision: the script with canonical SHA-1 `sha1` goes
+/// out as `command` with its legacy body or not, confirmed under `epoch`,
+/// when the state was at `version`.
+#[derive(Clone, Copy, Debug)]
+struct Hint {
+    sha1: [u8; 40],
+    hinted: Hinted,
+    version: u64,
+}
+
+/// What a hint says: call `EVALSHA` only, relying on `epoch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hinted {
+    pub(crate) epoch: Epoch,
+    pub(crate) command: &'static str,
+    /// Whether the body is the legacy one (shebang commented out).
+    pub(crate) legacy: bool,
+}
+
+/// The last "confirmed, call `EVALSHA` only" decisions of one connection
+/// (for [`NodeKey::SINGLE`]), so that a steady call decides without the
+/// state's lock. An entry is used only while the state's version is the
+/// one it was taken at: nothing changed since, so the decision under the
+/// lock would be the same. Like every mark it is a hint: a stale one costs
+/// the `NOSCRIPT` and atomic retry that any stale mark costs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Hints {
+    entries: [Option<Hint>; HINTS],
+    next: usize,
+}
+
+impl Hints {
+    /// The decision remembered for the script with canonical SHA-1
+    /// `sha1`, if the state has not changed since.
+    #[inline]
+    pub(crate) fn get(&self, loaded: &LoadedSet, sha1: &str) -> Option<Hinted> {
+        let version = loaded.version.load(Ordering::Acquire);
+        self.entries
+            .iter()
+            .flatten()
+            .find(|h| h.version == version && h.sha1[..] == *sha1.as_bytes())
+            .map(|h| h.hinted)
+    }
+
+    /// Remembers a "confirmed" decision taken at `version`.
+    pub(crate) fn put(&mut self, sha1: &str, hinted: Hinted, version: u64) {
+        let Ok(key) = <[u8; 40]>::try_from(sha1.as_bytes()) else {
+            return;
+        };
+        let hint = Hint {
+            sha1: key,
+            hinted,
+            version,
+        };
+        // Replace this script's entry, else a stale one, else in turn.
+        let slot = self
+            .entries
+            .iter()
+            .position(|h| h.is_some_and(|h| h.sha1 == key))
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .position(|h| h.is_none_or(|h| h.version != version))
+            });
+        let slot = slot.unwrap_or_else(|| {
+            let slot = self.next % HINTS;
+            self.next = self.next.wrapping_add(1);
+            slot
+        });
+        if let Some(entry) = self.entries.get_mut(slot) {
+            *entry = Some(hint);
+        }
+    }
 }
 
 /// What a caller should do about a script before calling it.
@@ -224,8 +317,13 @@ impl LoadedSet {
         self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn ticket(&self) -> Ticket {
+    pub(crate) fn ticket(&self) -> Ticket {
         Ticket(self.generation.load(Ordering::Acquire))
+    }
+
+    /// Records a change that may alter a decision (called under the lock).
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::Release);
     }
 
     /// The confirmation each of `shas` is loaded under on `node` (`None`
@@ -265,13 +363,17 @@ impl LoadedSet {
         let state = nodes.entry(node.clone()).or_default();
         let changed = state.load_refused != refused;
         state.load_refused = refused;
+        if changed {
+            self.changed();
+        }
         changed
     }
 
     /// [`caps`](Self::caps) and the load decision under one lock:
     /// `None` when the script needs the capabilities and they are unknown
     /// (probe first); else the capabilities, the body `body(caps)` picked,
-    /// the decision for that body and the ticket to confirm a load with.
+    /// the decision for that body, the ticket to confirm a load with and
+    /// the version it was taken at.
     pub(crate) fn decide_with<'b>(
         &self,
         node: &NodeKey,
@@ -280,7 +382,7 @@ impl LoadedSet {
         ask: Ask,
         mode: LoadMode,
         coordinate: bool,
-    ) -> Option<(Caps, crate::handle::Body<'b>, LoadDecision, Ticket)> {
+    ) -> Option<Decided<'b>> {
         let mut nodes = self.lock();
         let state = nodes.entry(node.clone()).or_default();
         if needs_caps && state.caps == Caps::Unknown {
@@ -290,7 +392,17 @@ impl LoadedSet {
         let body = body(caps);
         let call_first = mode == LoadMode::EvalshaFirst || state.load_refused;
         let decision = Self::decide_in(state, body.sha1, ask, call_first, coordinate);
-        Some((caps, body, decision, self.ticket()))
+        if matches!(decision, LoadDecision::Load(_)) && coordinate {
+            // A "loading" entry went in (possibly over a mark).
+            self.changed();
+        }
+        Some(Decided {
+            caps,
+            body,
+            decision,
+            ticket: self.ticket(),
+            version: self.version.load(Ordering::Relaxed),
+        })
     }
 
     /// Decides how to call a script. `coordinate` makes concurrent callers
@@ -350,6 +462,7 @@ impl LoadedSet {
             .or_default()
             .scripts
             .insert(sha1.into(), LoadState::Loaded(epoch));
+        self.changed();
         Some(epoch)
     }
 
@@ -363,6 +476,7 @@ impl LoadedSet {
             && matches!(n.scripts.get(sha1), Some(LoadState::Loaded(e)) if *e == epoch)
         {
             n.scripts.remove(sha1);
+            self.changed();
             return true;
         }
         false
@@ -374,6 +488,7 @@ impl LoadedSet {
             && matches!(n.scripts.get(sha1), Some(LoadState::Loading(_)))
         {
             n.scripts.remove(sha1);
+            self.changed();
         }
     }
 
@@ -387,6 +502,7 @@ impl LoadedSet {
         for node in nodes.values_mut() {
             node.scripts.clear();
         }
+        self.changed();
     }
 
     /// The `SCRIPT FLUSH` was answered: forget again what was confirmed
@@ -410,16 +526,11 @@ impl LoadedSet {
     }
 
     pub(crate) fn set_caps(&self, node: &NodeKey, caps: Caps) {
-        self.lock().entry(node.clone()).or_default().caps = caps;
-    }
-
-    /// Forgets the capabilities of `node` if they are `was`, so they are
-    /// asked again (a sign the server behind a connection changed).
-    pub(crate) fn reset_caps_if(&self, node: &NodeKey, was: Caps) {
-        if let Some(n) = self.lock().get_mut(node)
-            && n.caps == was
-        {
-            n.caps = Caps::Unknown;
+        let mut nodes = self.lock();
+        let state = nodes.entry(node.clone()).or_default();
+        if state.caps != caps {
+            state.caps = caps;
+            self.changed();
         }
     }
 }
@@ -638,12 +749,92 @@ mod tests {
     }
 
     #[test]
+    fn hints_hold_only_while_nothing_changed() {
+        let set = LoadedSet::default();
+        let node = NodeKey::SINGLE;
+        let sha = |i: u8| format!("{i:040}");
+        let decide = |sha1: &str| {
+            let sha1: &'static str = Box::leak(sha1.to_owned().into_boxed_str());
+            set.decide_with(&node, false, body(sha1), Ask::First, LoadMode::Lazy, false)
+                .unwrap()
+        };
+        let hint = |epoch, caps| Hinted {
+            epoch,
+            command: if caps == Caps::Modern {
+                "EVALSHA_RO"
+            } else {
+                "EVALSHA"
+            },
+            legacy: caps == Caps::Legacy,
+        };
+        let mut hints = Hints::default();
+        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
+        let e1 = set.mark_loaded(&node, &sha(1), t).unwrap();
+        let d = decide(&sha(1));
+        assert!(matches!(d.decision, LoadDecision::Loaded(e) if e == e1));
+        hints.put(&sha(1), hint(e1, d.caps), d.version);
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Unknown)));
+        assert_eq!(hints.get(&set, &sha(2)), None);
+        // Not a SHA-1: never remembered.
+        hints.put("short", hint(e1, Caps::Modern), d.version);
+        assert_eq!(hints.get(&set, "short"), None);
+
+        // Any change voids every hint: a mark...
+        let e2 = set.mark_loaded(&node, &sha(2), t).unwrap();
+        assert_eq!(hints.get(&set, &sha(1)), None);
+        let d = decide(&sha(1));
+        hints.put(&sha(1), hint(e1, d.caps), d.version);
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Unknown)));
+        // ...what the node supports (only when it changes)...
+        set.set_caps(&node, Caps::Unknown);
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Unknown)));
+        set.set_caps(&node, Caps::Modern);
+        assert_eq!(hints.get(&set, &sha(1)), None);
+        let d = decide(&sha(1));
+        hints.put(&sha(1), hint(e1, d.caps), d.version);
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Modern)));
+        // ...a NOSCRIPT that clears a mark (a stale one clears nothing)...
+        assert!(!set.mark_unloaded(&node, &sha(1), e2));
+        assert_eq!(hints.get(&set, &sha(1)), Some(hint(e1, Caps::Modern)));
+        assert!(set.mark_unloaded(&node, &sha(1), e1));
+        assert_eq!(hints.get(&set, &sha(1)), None);
+        // ...a refusal, a flush.
+        let d = decide(&sha(2));
+        hints.put(&sha(2), hint(e2, d.caps), d.version);
+        set.set_load_refused(&node, true);
+        assert_eq!(hints.get(&set, &sha(2)), None);
+        let d = decide(&sha(2));
+        hints.put(&sha(2), hint(e2, d.caps), d.version);
+        assert_eq!(hints.get(&set, &sha(2)), Some(hint(e2, Caps::Modern)));
+        set.clear();
+        assert_eq!(hints.get(&set, &sha(2)), None);
+
+        // More scripts than entries: the oldest make room.
+        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
+        let epochs: Vec<Epoch> = (10..16)
+            .map(|i| set.mark_loaded(&node, &sha(i), t).unwrap())
+            .collect();
+        for (i, e) in (10..16).zip(&epochs) {
+            let d = decide(&sha(i));
+            hints.put(&sha(i), hint(*e, d.caps), d.version);
+        }
+        let held = (10..16)
+            .filter(|&i| hints.get(&set, &sha(i)).is_some())
+            .count();
+        assert_eq!(held, HINTS);
+        assert_eq!(
+            hints.get(&set, &sha(15)),
+            Some(hint(epochs[5], Caps::Modern))
+        );
+    }
+
+    #[test]
     fn decisions_follow_marks_mode_and_refusals() {
         let set = LoadedSet::default();
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
             set.decide_with(&node, false, body("s"), ask, mode, false)
-                .map(|(_, _, d, _)| d)
+                .map(|d| d.decision)
         };
         assert!(matches!(
             decide(Ask::First, LoadMode::Lazy),

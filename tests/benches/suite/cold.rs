@@ -21,6 +21,10 @@ enum ServerState {
     Flushed,
     /// Another client loaded it earlier; only this connection is new.
     Loaded,
+    /// The server has it, and the new connection shares a `ScriptState`
+    /// with a connection that called it
+    /// (`ScriptCache::with_state(new_conn, state.clone())`).
+    Shared,
 }
 
 impl ServerState {
@@ -28,6 +32,7 @@ impl ServerState {
         match self {
             ServerState::Flushed => "server never saw the script",
             ServerState::Loaded => "server already has it",
+            ServerState::Shared => "server already has it, shared ScriptState",
         }
     }
 
@@ -35,6 +40,7 @@ impl ServerState {
         match self {
             ServerState::Flushed => "flushed",
             ServerState::Loaded => "loaded",
+            ServerState::Shared => "shared_state",
         }
     }
 }
@@ -71,6 +77,8 @@ impl ColdClient {
                 ColdClient::RedisScript,
                 ColdClient::HandEvalsha,
             ],
+            // Only script-cache has a state to share.
+            ServerState::Shared => &[ColdClient::ScriptCache],
         }
     }
 }
@@ -92,7 +100,7 @@ fn first_call(
 ) -> (Wire, f64) {
     match state {
         ServerState::Flushed => redis::cmd("SCRIPT").arg("FLUSH").query::<()>(admin),
-        ServerState::Loaded => redis::cmd("SCRIPT")
+        ServerState::Loaded | ServerState::Shared => redis::cmd("SCRIPT")
             .arg("LOAD")
             .arg(s.source())
             .query::<String>(admin)
@@ -101,7 +109,18 @@ fn first_call(
     .expect("prepare the server");
     let rec = Recording::new(server.connection());
     let log = rec.log();
-    let mut con = ScriptCache::new(rec);
+    let mut con = if state == ServerState::Shared {
+        // Another connection with the same state called the script first.
+        let shared = script_cache::ScriptState::new();
+        let mut other = ScriptCache::with_state(server.connection(), shared.clone());
+        let _: i64 = s
+            .call(KEY)
+            .invoke(&mut other)
+            .expect("call on the other connection");
+        ScriptCache::with_state(rec, shared)
+    } else {
+        ScriptCache::new(rec)
+    };
     server.reset_stats();
 
     let start = Instant::now();
@@ -155,7 +174,11 @@ pub(crate) fn run(server: &TestServer, options: &Options) -> Section {
          |---|---|---|---:|---|---:|---|---:|"
     );
     let mut rows = Vec::new();
-    for state in [ServerState::Flushed, ServerState::Loaded] {
+    for state in [
+        ServerState::Flushed,
+        ServerState::Loaded,
+        ServerState::Shared,
+    ] {
         for s in Subject::all() {
             eprintln!("cold: {} / {} ...", state.label(), s.name());
             let clients = ColdClient::for_state(state);

@@ -7,7 +7,7 @@
 //! cargo bench -p script-cache-tests --bench suite -- steady cold  # some sections only
 //! ```
 //!
-//! Sections: `steady`, `cold`, `herd`, `pipeline`, `server`, `build`.
+//! Sections: `steady`, `cold`, `herd`, `pipeline`, `txn`, `server`, `build`.
 //! Every number is measured in this run against baselines of the same run
 //! on the same server; the tables go to stdout and to
 //! `<target>/script-cache-bench/results.md`, the raw numbers to
@@ -26,6 +26,7 @@ mod report;
 mod server_limit;
 mod stats;
 mod steady;
+mod txn;
 mod unloaded;
 mod wire;
 
@@ -50,7 +51,9 @@ pub(crate) struct Options {
     profile: Option<Vec<(String, String)>>,
 }
 
-const SECTIONS: [&str; 6] = ["steady", "cold", "herd", "pipeline", "server", "build"];
+const SECTIONS: [&str; 7] = [
+    "steady", "cold", "herd", "pipeline", "txn", "server", "build",
+];
 
 impl Options {
     fn parse() -> Options {
@@ -217,6 +220,9 @@ fn main() {
     }
     if options.wants("pipeline") {
         report.section("pipeline", unloaded::run(&server, &options));
+    }
+    if options.wants("txn") {
+        report.section("txn", txn::run(&server, &options));
     }
     drop(server);
     if options.wants("build") {

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Client instructions per steady call under callgrind, script-cache against a
+# hand-written EVALSHA on the same connection, in every steady-state mode of
+# the benchmark suite (see BENCHMARKS.md):
+#
+#   per call = (Ir(2N) - Ir(N)) / N      (set-up and teardown cancel out)
+#   ratio    = script-cache per call / hand-written EVALSHA per call
+#
+# Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k]
+#
+# Each (mode, client, N) is run R times (default 3) and the median Ir is
+# used: sync and pipelined counts repeat exactly, async ones move a little
+# with how tokio's two workers interleave. Instruction counts do not depend
+# on the machine's load, unlike the wall-clock suite.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+calls=3200
+repeat=3
+script=incr
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --calls) calls="$2"; shift 2 ;;
+        --repeat) repeat="$2"; shift 2 ;;
+        --script) script="$2"; shift 2 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
+
+# Build the suite and find its binary.
+bin="$(cargo bench -p script-cache-tests --bench suite --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "suite" and m.get("executable"):
+        print(m["executable"])')"
+[ -x "$bin" ] || { echo "could not find the suite binary" >&2; exit 1; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# Median Ir of `repeat` runs of one client in one mode.
+ir() {
+    local mode="$1" client="$2" n="$3" i out
+    local counts=()
+    for ((i = 0; i < repeat; i++)); do
+        out="$work/$mode-$client-$n-$i.out"
+        valgrind --tool=callgrind --callgrind-out-file="$out" \
+            "$bin" profile --mode "$mode" --client "$client" --script "$script" --calls "$n" \
+            >/dev/null 2>&1
+        counts+=("$(sed -n 's/^summary: //p' "$out")")
+    done
+    printf '%s\n' "${counts[@]}" | sort -n | sed -n "$(((repeat + 1) / 2))p"
+}
+
+echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- script-cache tests || echo ' (with uncommitted changes)')"
+echo "binary: $bin"
+echo "script: $script, N = $calls, median of $repeat run(s) per count"
+echo
+printf '| mode | script-cache instr/call | EVALSHA by hand instr/call | ratio |\n'
+printf '|---|---:|---:|---:|\n'
+for mode in sync async64 pipeline32; do
+    declare -A per=()
+    for client in script_cache evalsha; do
+        one="$(ir "$mode" "$client" "$calls")"
+        two="$(ir "$mode" "$client" "$((2 * calls))")"
+        per[$client]=$(((two - one) / calls))
+    done
+    ratio="$(python3 -c "print(f'{${per[script_cache]} / ${per[evalsha]}:.3f}')")"
+    printf '| %s | %s | %s | %s |\n' "$mode" "${per[script_cache]}" "${per[evalsha]}" "$ratio"
+    unset per
+done
