@@ -54,6 +54,10 @@ pub struct Lexed {
     pub tokens: Vec<Token>,
     /// Byte offset of the first byte of each line, as Lua counts lines.
     pub line_starts: Vec<usize>,
+    /// The content (between the brackets) of every `[[...]]` string and
+    /// `--[[...]]` comment of level 0, which is where Lua 5.1.5 as
+    /// vendored refuses a nested `[[` that the servers' build accepts.
+    pub level0_long: Vec<std::ops::Range<usize>>,
 }
 
 impl Lexed {
@@ -99,6 +103,7 @@ pub fn lex(source: &[u8]) -> Lexed {
         out: Lexed {
             tokens: Vec::new(),
             line_starts: vec![0],
+            level0_long: Vec::new(),
         },
     };
     l.run();
@@ -174,6 +179,19 @@ impl Lexer<'_> {
 
     /// Reads up to and including the `]=*]` of `level`, or to the end.
     fn long_body(&mut self, level: usize) {
+        let start = self.at;
+        self.long_content(level);
+        if level == 0 {
+            let end = if self.src.get(self.at.saturating_sub(2)..self.at) == Some(b"]]") {
+                self.at - 2
+            } else {
+                self.at
+            };
+            self.out.level0_long.push(start..end.max(start));
+        }
+    }
+
+    fn long_content(&mut self, level: usize) {
         while let Some(b) = self.peek(0) {
             if is_newline(b) {
                 self.newline();
@@ -362,6 +380,14 @@ mod tests {
         let lexed = lex(b"x = [[\n\n]] y");
         assert_eq!(lexed.tokens[2].end_line, 3);
         assert_eq!(lexed.tokens[3].line, 3);
+    }
+
+    #[test]
+    fn finds_level0_long_brackets() {
+        let src = b"x = [[ a [[ b ]] --[[ c ]] --[=[ d ]=] [[e";
+        let lexed = lex(src);
+        let parts: Vec<&[u8]> = lexed.level0_long.iter().map(|r| &src[r.clone()]).collect();
+        assert_eq!(parts, [&b" a [[ b "[..], b" c ", b"e"]);
     }
 
     #[test]

@@ -38,7 +38,8 @@ use std::fmt;
 pub struct SyntaxError {
     /// The line of the problem (1-based). For a block that is never
     /// closed (`'end' expected (to close 'if' at line 2)`), the line of
-    /// its opener; otherwise the line Lua blamed.
+    /// its opener; for an error at the end of the input, the line of the
+    /// last token; otherwise the line Lua blamed.
     pub line: u32,
     /// Lua's message without the `user_script:N:` prefix, e.g.
     /// `'=' expected near 'x'`. Always valid UTF-8 (bytes that are not are
@@ -74,31 +75,97 @@ pub fn lua_body(source: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Compiles `source` as the servers do on `SCRIPT LOAD` (Redis 7+ and
-/// Valkey: a `#!` first line is the shebang and is not Lua; the newline
-/// that ends it is kept, so line numbers stay the same) and reports the
-/// first syntax error. Nothing is run. The shebang's own content is
-/// checked by [`shebang::parse`].
+/// A server build, for [`check_syntax_for`]: their Lua 5.1.5 builds differ
+/// in one corner (a `[[` inside a level-0 long string or comment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Target {
+    /// Redis 6.2: no shebang support; a nested `[[` is refused ("nesting of
+    /// [[...]] is deprecated").
+    Redis6,
+    /// Redis 7: `#!lua` shebang; a nested `[[` is text.
+    Redis7,
+    /// Valkey: as Redis 7 for the body.
+    Valkey,
+}
+
+/// The build-time verdict: compiles `source` so that it loads on every
+/// [`Target`] (Redis 7+ and Valkey: a `#!` first line is the shebang and is
+/// not Lua; the newline that ends it is kept, so line numbers stay the
+/// same; Redis 6.2 gets the same text with `#!` turned into `--!`, a
+/// comment) and reports the first syntax error. Nothing is run. The
+/// shebang's own content is checked by [`shebang::parse`].
 ///
-/// Redis 6.2 has no shebang support; the runtime sends it the same text
-/// with `#!` turned into `--!`, which Lua reads as a comment, so the
-/// verdict is the same there.
+/// Where the servers' builds differ (a `[[` inside a level-0 long string
+/// or comment, which Redis 6.2 refuses), the stricter verdict wins.
 pub fn check_syntax(source: &[u8]) -> Result<(), SyntaxError> {
     let Some(body) = lua_body(source) else {
-        return Err(SyntaxError {
-            line: 1,
-            message: "the `#!` shebang line must end with a newline".into(),
-            column: Some(
-                u32::try_from(source.len())
-                    .unwrap_or(u32::MAX)
-                    .saturating_add(1),
-            ),
-        });
+        return Err(no_newline(source));
     };
     match compile(body) {
         None => Ok(()),
         Some(text) => Err(locate(body, &text)),
     }
+}
+
+/// The verdict of one server build on `source`, the text exactly as sent
+/// to it with `SCRIPT LOAD` (for [`Target::Redis6`], a first line `#!...`
+/// is Lua and refused: the runtime sends [`shebang::legacy_source`]).
+pub fn check_syntax_for(source: &[u8], target: Target) -> Result<(), SyntaxError> {
+    match target {
+        Target::Redis6 => match compile(source) {
+            None => Ok(()),
+            Some(text) => Err(locate(source, &text)),
+        },
+        Target::Redis7 | Target::Valkey => {
+            let Some(body) = lua_body(source) else {
+                return Err(no_newline(source));
+            };
+            let body = servers_view(body);
+            match compile(&body) {
+                None => Ok(()),
+                Some(text) => Err(locate(&body, &text)),
+            }
+        }
+    }
+}
+
+fn no_newline(source: &[u8]) -> SyntaxError {
+    SyntaxError {
+        line: 1,
+        message: "the `#!` shebang line must end with a newline".into(),
+        column: Some(
+            u32::try_from(source.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1),
+        ),
+    }
+}
+
+/// `body` as the Redis 7 and Valkey builds of Lua read it, for the vendored
+/// one. They build Lua 5.1.5 without the `LUA_COMPAT_LSTR` check, so a
+/// `[[` inside a level-0 long string or comment is plain text there
+/// (`[[ [[ x ]]` loads), while the vendored build, like Redis 6.2's,
+/// refuses it ("nesting of [[...]] is deprecated"). Every `[` inside such
+/// content is replaced by a space: same length, same lines, same verdict.
+fn servers_view(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let lexed = lex::lex(body);
+    let nested = |r: &std::ops::Range<usize>| {
+        body.get(r.clone())
+            .is_some_and(|content| content.windows(2).any(|w| w == b"[["))
+    };
+    if !lexed.level0_long.iter().any(nested) {
+        return body.into();
+    }
+    let mut out = body.to_vec();
+    for range in lexed.level0_long.iter().filter(|r| nested(r)) {
+        if let Some(content) = out.get_mut(range.clone()) {
+            for b in content.iter_mut().filter(|b| **b == b'[') {
+                *b = b' ';
+            }
+        }
+    }
+    out.into()
 }
 
 /// Compiles `body` with Lua 5.1.5; the error text when it does not.
@@ -125,6 +192,17 @@ fn locate(body: &[u8], text: &str) -> SyntaxError {
             line: opener_line,
             message: format!("`{opener}` is never closed: {message} at line {line}"),
             column,
+        };
+    }
+    if message.ends_with("near '<eof>'")
+        && let Some(last) = lexed.tokens.last()
+        && last.end_line < line
+    {
+        // Lua blames the line after the last token; point just after it.
+        return SyntaxError {
+            line: last.end_line,
+            column: Some(lexed.column(body, last.end_line, last.end)),
+            message: format!("{message} (the file ends here)"),
         };
     }
     let column = near_column(body, &lexed, line, &message, text);
@@ -229,6 +307,21 @@ mod tests {
     }
 
     #[test]
+    fn nested_long_brackets_differ_per_server() {
+        for src in [&b"return [[ [[ nested ]]"[..], b"--[[ [[ ]] return 1"] {
+            assert!(check_syntax(src).is_err());
+            assert!(check_syntax_for(src, Target::Redis6).is_err());
+            assert_eq!(check_syntax_for(src, Target::Redis7), Ok(()));
+            assert_eq!(check_syntax_for(src, Target::Valkey), Ok(()));
+        }
+        assert!(check_syntax_for(b"#!lua\nreturn 1", Target::Redis6).is_err());
+        assert_eq!(
+            check_syntax_for(b"--!lua\nreturn 1", Target::Redis6),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn reports_line_column_and_message() {
         let e = check_syntax(b"local x = 1\nlocal = 2\n").unwrap_err();
         assert_eq!((e.line, e.column), (2, Some(7)), "{e}");
@@ -244,6 +337,8 @@ mod tests {
         assert_eq!((e.line, e.column), (1, Some(6)), "{e}");
         let e = check_syntax(b"return 1\nreturn 2").unwrap_err();
         assert_eq!((e.line, e.column), (2, Some(1)), "{e}");
+        let e = check_syntax(b"return 1 +\n\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, Some(11)), "{e}");
         let e = check_syntax(b"return '\\400'").unwrap_err();
         assert!(e.message.contains("escape sequence too large"), "{e}");
         assert_eq!(e.column, Some(8), "{e}");

@@ -466,10 +466,10 @@ fn analyze(folder: &Folder, file: LuaFile, variant: Ident, errors: &mut Vec<Stri
     let shown = folder.show(&file.file);
     let errors_before = errors.len();
     let original = file.source.clone().unwrap_or_default();
-    let flags = match lua::shebang(&original) {
+    let flags = match lua::shebang(original.as_bytes()) {
         Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
         Err(e) => {
-            errors.push(format!("{shown}:1: {e}"));
+            errors.push(format!("{shown}:1:{}: {}", e.column, e.message));
             Vec::new()
         }
     };
@@ -487,7 +487,9 @@ fn analyze(folder: &Folder, file: LuaFile, variant: Ident, errors: &mut Vec<Stri
     }
     // A message about `line:col` of the expanded source, located in the
     // original file, with the include chain when that is a snippet.
-    let locate = |(line, column): lua::Position, message: &str| match expanded.locate(line) {
+    let locate = |(line, column): lua::Position, message: &str| match expanded
+        .locate(usize::try_from(line).unwrap_or(usize::MAX))
+    {
         Some((f, l)) if f != file.file => format!(
             "{}:{l}:{column}: {message} (in a snippet, included as {})",
             folder.show(f),
@@ -502,10 +504,7 @@ fn analyze(folder: &Folder, file: LuaFile, variant: Ident, errors: &mut Vec<Stri
         Err(e) => {
             parsed = false;
             if file.source.is_some() {
-                errors.push(locate(
-                    (e.line, e.column),
-                    &format!("Lua 5.1 syntax error: {}", e.message),
-                ));
+                errors.push(locate((e.line, e.column), &e.message));
             }
             lua::Usage::default()
         }
@@ -964,7 +963,7 @@ mod tests {
             "lua/self.lua",
             "`lua/a-b.lua` and `lua/a_b.lua` both map to the variant `AB`",
             "lua/broken.lua:1:8: Lua 5.1 syntax error",
-            "lua/flags.lua:1: unknown shebang flag `nope`",
+            "lua/flags.lua:1:7: unknown shebang flag `nope`",
         ] {
             assert!(out.contains(want), "{want}: {out}");
         }
@@ -1101,7 +1100,7 @@ mod tests {
         .unwrap();
         let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
         assert!(
-            out.contains("lua/lib/util.lua:2:3: Lua 5.1 syntax error: expected `end` to close function body block (found `return`) (in a snippet, included as main.lua -> lib/util.lua)"),
+            out.contains("lua/lib/util.lua:2:10: Lua 5.1 syntax error: unexpected symbol near ')' (in a snippet, included as main.lua -> lib/util.lua)"),
             "{out}"
         );
         fs::write(
