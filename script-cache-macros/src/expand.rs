@@ -926,6 +926,102 @@ mod tests {
         dir
     }
 
+    /// No input crashes or hangs the macro: each hostile file gives an
+    /// error naming `file:line:col` (or compiles), quickly. Timings are
+    /// printed (`cargo test -p script-cache-macros large -- --nocapture`);
+    /// the bound is loose, to catch a quadratic blow-up, not to benchmark.
+    #[test]
+    fn large_and_hostile_inputs_are_errors_not_crashes() {
+        // Globals only: Lua refuses a function that declares more than
+        // 32767 locals in all, as the servers do.
+        let big: String = {
+            let unit = "x = redis.call('GET', KEYS[1]) .. ARGV[2]\n\
+                        if x then y = { x, #x } end -- and a comment\n";
+            unit.repeat((1 << 20) / unit.len() + 1)
+        };
+        let many_locals = "do local function f() return KEYS[1] end end\n".repeat(40_000);
+        let cases: Vec<(&str, String, Option<&str>)> = vec![
+            ("one_mb.lua", big.clone(), None),
+            ("ten_mb.lua", big.repeat(10), None),
+            ("locals.lua", many_locals, Some("too many local variables")),
+            (
+                "parens.lua",
+                format!("return {}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+                Some("lua/parens.lua:1:"),
+            ),
+            (
+                "ifs.lua",
+                "if x then ".repeat(100_000),
+                Some("lua/ifs.lua:1:"),
+            ),
+            (
+                "tables.lua",
+                format!("return {}", "{".repeat(100_000)),
+                Some("lua/tables.lua:1:"),
+            ),
+            (
+                "nots.lua",
+                format!("return {}x", "not ".repeat(100_000)),
+                Some("lua/nots.lua:1:"),
+            ),
+            (
+                "minus.lua",
+                format!("return {}x", "- ".repeat(100_000)),
+                Some("lua/minus.lua:1:"),
+            ),
+            (
+                "concat.lua",
+                format!("return x{}", " .. x".repeat(100_000)),
+                Some("lua/concat.lua:1:"),
+            ),
+            (
+                "index.lua",
+                "return KEYS[1000000]".to_owned(),
+                Some("lua/index.lua:1:8: `KEYS[1000000]`"),
+            ),
+            (
+                "junk.lua",
+                (0..200_000u32)
+                    .map(|i| char::from_u32(i % 0x7F + 1).unwrap_or('x'))
+                    .collect(),
+                Some("lua/junk.lua:"),
+            ),
+            (
+                "backtick.lua",
+                "return `x`".to_owned(),
+                Some("lua/backtick.lua:1:8:"),
+            ),
+            (
+                "cr.lua",
+                "-- note\rredis.call('SET', 'hidden', 'ran') return 1".to_owned(),
+                None,
+            ),
+        ];
+        for (name, body, want) in cases {
+            let dir = crate_with(&[(name, &body)]);
+            let start = std::time::Instant::now();
+            let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+            let took = start.elapsed();
+            println!("{name}: {} bytes in {took:.2?}", body.len());
+            assert!(
+                took < std::time::Duration::from_secs(20),
+                "{name} took {took:?}"
+            );
+            match want {
+                Some(want) => assert!(
+                    out.contains(want),
+                    "{name}: {}",
+                    &out[out.len().saturating_sub(600)..]
+                ),
+                None => assert!(
+                    !out.contains("compile_error"),
+                    "{name}: {}",
+                    &out[out.len().saturating_sub(600)..]
+                ),
+            }
+        }
+    }
+
     #[test]
     fn include_emits_enum_and_impls() {
         let dir = crate_with(&[

@@ -58,6 +58,20 @@ fn checker(flavor: Flavor, input: &[u8]) -> Result<(), String> {
     check_syntax_for(&body, target).map_err(|e| e.to_string())
 }
 
+/// Valkey-only leniency in the shebang line, which the checker does not
+/// model per flavor: Valkey takes the engine name in any case (`#!LUA`) and
+/// skips some bytes 0xFF in it (`flags=no-w\xffrites` loads). Redis 7
+/// refuses both, so the build-time verdict refuses them: the test asserts
+/// that, and prints how many inputs were such.
+fn valkey_only_leniency(input: &[u8]) -> bool {
+    let line = input.split(|&b| b == b'\n').next().unwrap_or_default();
+    input.starts_with(b"#!")
+        && (line.contains(&0xFF)
+            || line
+                .get(..5)
+                .is_some_and(|e| e.eq_ignore_ascii_case(b"#!lua") && e != b"#!lua"))
+}
+
 /// The build-time verdict, as the macros give it: the shebang and
 /// `check_syntax`, on the script as written.
 fn build_time(input: &[u8]) -> bool {
@@ -147,6 +161,7 @@ fn build_time_verdict_is_script_load_verdict_on_every_flavor() {
         let check_time = started.elapsed();
         let mut disagreements = Vec::new();
         let mut loaded = 0;
+        let mut lenient = 0;
         for ((input, server), check) in inputs.iter().zip(&verdicts).zip(&checks) {
             if let Ok(sha) = server {
                 loaded += 1;
@@ -157,6 +172,15 @@ fn build_time_verdict_is_script_load_verdict_on_every_flavor() {
                     "SHA-1 of {}",
                     input.origin
                 );
+            }
+            if flavor == Flavor::Valkey9
+                && valkey_only_leniency(&input.bytes)
+                && server.is_ok()
+                && check.is_err()
+            {
+                assert!(!build_time(&input.bytes), "{} compiles", input.origin);
+                lenient += 1;
+                continue;
             }
             if server.is_ok() != check.is_ok() {
                 disagreements.push(format!(
@@ -171,10 +195,18 @@ fn build_time_verdict_is_script_load_verdict_on_every_flavor() {
         }
         println!(
             "differential {flavor}: {} inputs, {loaded} loaded, {} refused, {} disagreements \
-             (SCRIPT LOAD {server_time:.2?}, checker {check_time:.2?})",
+             (SCRIPT LOAD {server_time:.2?}, checker {check_time:.2?}){}",
             inputs.len(),
             inputs.len() - loaded,
-            disagreements.len()
+            disagreements.len(),
+            if lenient > 0 {
+                format!(
+                    "; {lenient} shebangs only Valkey loads (`#!LUA`, bytes 0xFF), refused at \
+                     build time as Redis 7 refuses them"
+                )
+            } else {
+                String::new()
+            }
         );
         for d in disagreements.iter().take(20) {
             println!("  {d}");
