@@ -1,9 +1,16 @@
 //! `-- @include "path"`: expanding snippets into a script at build time.
 //!
 //! * A line that holds only `-- @include "path"` (leading and trailing
-//!   blanks allowed) is a directive, wherever it is in the file. The path is
-//!   relative to the folder of the including file, uses `/`, and must stay
-//!   inside the script folder.
+//!   blanks allowed) is a directive, wherever it is in the file. As in
+//!   BullMQ's script folders, the comment may start with `---`, the path
+//!   may be in single quotes, a `;` may follow, and `.lua` may be left out
+//!   (`--- @include "includes/addJob"` includes `includes/addJob.lua` when
+//!   `includes/addJob` does not exist). The path is relative to the folder
+//!   of the including file, uses `/`, and must stay inside the script
+//!   folder.
+//! * A line that looks like an include and is not one (`@include` after
+//!   code, a malformed path) is an error, never a silent comment. A missing
+//!   file gets "did you mean" suggestions.
 //! * The directive line is replaced by the lines of the snippet, expanded
 //!   recursively. Each file is expanded at most once per script: a later
 //!   directive for the same file, and one for an empty snippet, stay as they
@@ -64,8 +71,9 @@ impl Expanded {
 /// Why a file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ReadError {
-    /// It does not exist.
-    Missing,
+    /// It does not exist; the files of the folder with a similar name
+    /// (relative to the script folder), best first.
+    Missing(Vec<String>),
     /// Anything else; the text continues "cannot include `path`".
     Other(String),
 }
@@ -125,6 +133,38 @@ pub(crate) fn expand(
     (expanded, problems)
 }
 
+/// `chain -> target`, for messages.
+fn via(chain: &[String], target: &str) -> String {
+    let mut all = chain.to_vec();
+    all.push(target.to_owned());
+    all.join(" -> ")
+}
+
+/// Reads `target`, or `target.lua` when `target` does not exist and has
+/// no `.lua` extension; the path found and its content.
+fn read_implied(
+    read: &mut dyn FnMut(&str) -> Result<String, ReadError>,
+    target: &str,
+) -> Result<(String, String), ReadError> {
+    match read(target) {
+        Ok(content) => Ok((target.to_owned(), content)),
+        Err(ReadError::Missing(similar)) if !target.ends_with(".lua") => {
+            let with_ext = format!("{target}.lua");
+            match read(&with_ext) {
+                Ok(content) => Ok((with_ext, content)),
+                Err(ReadError::Missing(more)) => {
+                    let mut all = more;
+                    all.extend(similar.into_iter().filter(|s| s != target));
+                    all.dedup();
+                    Err(ReadError::Missing(all))
+                }
+                Err(other) => Err(other),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 struct Expander<'r> {
     read: &'r mut dyn FnMut(&str) -> Result<String, ReadError>,
     /// (text with its line ending, file, line in that file)
@@ -166,13 +206,55 @@ impl Expander<'_> {
                     continue;
                 }
             };
-            let via = |chain: &[String]| {
-                let mut all = chain.to_vec();
-                all.push(target.clone());
-                all.join(" -> ")
+            if chain.contains(&target) {
+                let shown = via(chain, &target);
+                problem(
+                    self,
+                    format!(
+                        "include cycle: {shown}; a snippet cannot include itself, directly or \
+                         through others: remove one of these `@include` lines"
+                    ),
+                );
+                keep(self);
+                continue;
+            }
+            let (target, content) = match read_implied(self.read, &target) {
+                Ok(found) => found,
+                Err(ReadError::Missing(similar)) => {
+                    let shown = via(chain, &target);
+                    let tried = if target.ends_with(".lua") {
+                        format!("`{target}` does not exist")
+                    } else {
+                        format!("neither `{target}` nor `{target}.lua` exists")
+                    };
+                    let hint = match similar.as_slice() {
+                        [] => String::new(),
+                        [one] => format!("did you mean `{one}`? "),
+                        more => format!("did you mean one of `{}`? ", more.join("`, `")),
+                    };
+                    problem(
+                        self,
+                        format!(
+                            "cannot include \"{written}\": {tried} (include chain: {shown}); \
+                             {hint}paths are relative to the including file's folder: create the \
+                             file or fix the path"
+                        ),
+                    );
+                    keep(self);
+                    continue;
+                }
+                Err(ReadError::Other(why)) => {
+                    let shown = via(chain, &target);
+                    problem(
+                        self,
+                        format!("cannot include `{target}`{why} (include chain: {shown})"),
+                    );
+                    keep(self);
+                    continue;
+                }
             };
             if chain.contains(&target) {
-                let shown = via(chain);
+                let shown = via(chain, &target);
                 problem(
                     self,
                     format!(
@@ -187,33 +269,8 @@ impl Expander<'_> {
                 keep(self); // already expanded once in this script
                 continue;
             }
-            let content = match (self.read)(&target) {
-                Ok(content) => content,
-                Err(ReadError::Missing) => {
-                    let shown = via(chain);
-                    problem(
-                        self,
-                        format!(
-                            "cannot include \"{written}\": `{target}` does not exist (include \
-                             chain: {shown}); paths are relative to the including file's \
-                             folder: create the file or fix the path"
-                        ),
-                    );
-                    keep(self);
-                    continue;
-                }
-                Err(ReadError::Other(why)) => {
-                    let shown = via(chain);
-                    problem(
-                        self,
-                        format!("cannot include `{target}`{why} (include chain: {shown})"),
-                    );
-                    keep(self);
-                    continue;
-                }
-            };
             if content.starts_with("#!") {
-                let shown = via(chain);
+                let shown = via(chain, &target);
                 self.problems.push(Problem {
                     file: target.clone(),
                     line: 1,
@@ -244,31 +301,69 @@ impl Expander<'_> {
 }
 
 /// `Some((column, path))` when `line` is an include directive, `Some((_,
-/// Err))` when it looks like one but is malformed.
+/// Err))` when it looks like one but is malformed or not alone on its
+/// line (it would not be expanded).
 fn directive(line: &str) -> Option<(usize, Result<&str, String>)> {
     let trimmed = line.trim();
     let column = line.len() - line.trim_start().len() + 1;
-    let rest = trimmed.strip_prefix("--")?;
-    if rest.starts_with('-') || rest.starts_with('[') {
-        return None; // `---` docs, `--[[` block comments
-    }
-    let rest = rest.trim_start().strip_prefix("@include")?;
-    if !(rest.is_empty() || rest.starts_with(char::is_whitespace) || rest.starts_with('"')) {
-        return None; // `@included`, ...
-    }
-    let path = rest
-        .trim()
-        .strip_prefix('"')
-        .and_then(|p| p.strip_suffix('"'))
-        .filter(|p| !p.contains('"'));
+    let Some(rest) = trimmed
+        .strip_prefix("--")
+        .map(|r| r.trim_start_matches('-'))
+        .and_then(|r| r.trim_start().strip_prefix("@include"))
+        .filter(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+    else {
+        return stray(line).map(|at| {
+            (
+                at,
+                Err(
+                    "`@include` must be alone on its line, as `-- @include \"lib/file.lua\"`; \
+                     after code it would not be expanded"
+                        .to_owned(),
+                ),
+            )
+        });
+    };
+    let rest = rest.trim();
+    let rest = rest.strip_suffix(';').map_or(rest, str::trim_end);
+    let path = ['"', '\''].into_iter().find_map(|q| {
+        rest.strip_prefix(q)
+            .and_then(|p| p.strip_suffix(q))
+            .filter(|p| !p.contains(['"', '\'']))
+    });
     Some((
         column,
         path.ok_or_else(|| {
-            "malformed include: write `-- @include \"lib/file.lua\"` (one path in double \
-             quotes, relative to this file's folder, alone on its line)"
+            "malformed include: write `-- @include \"lib/file.lua\"` (one path in quotes, \
+             relative to this file's folder, alone on its line)"
                 .to_owned()
         }),
     ))
+}
+
+/// The column of an `@include` comment after code on `line` (`x = 1 --
+/// @include "y"`), outside quotes; `None` if there is none.
+fn stray(line: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut chars = line.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '-') if line[at..].starts_with("--") => {
+                let after = line[at..].trim_start_matches('-').trim_start();
+                let looks = after
+                    .strip_prefix("@include")
+                    .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'));
+                return looks.then(|| line[..at].chars().count() + 1);
+            }
+            (None, _) => {}
+        }
+    }
+    None
 }
 
 /// The path of `written`, relative to the folder of `from`, as a path
@@ -323,7 +418,12 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        move |path| files.get(path).cloned().ok_or(ReadError::Missing)
+        move |path| {
+            files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| ReadError::Missing(Vec::new()))
+        }
     }
 
     fn spans(e: &Expanded) -> Vec<(usize, usize, &str, usize)> {
@@ -455,6 +555,34 @@ mod tests {
     }
 
     #[test]
+    fn lua_extension_is_implied_and_missing_files_get_suggestions() {
+        let files = [
+            ("includes/addJob.lua", "local function addJob() end\n"),
+            ("includes/removeJob.lua", "local function removeJob() end\n"),
+        ];
+        let mut read = with(&files);
+        let src =
+            "--- @include \"includes/addJob\"\n--- @include 'includes/addJob.lua';\nreturn 1\n";
+        let (e, problems) = expand("add-9.lua", src, &mut read);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(e.included, ["includes/addJob.lua"]);
+        assert!(e.source.starts_with("local function addJob() end\n"));
+        let mut read = |path: &str| match path {
+            "includes/addJob.lua" => Ok(String::new()),
+            _ => Err(ReadError::Missing(vec!["includes/addJob.lua".to_owned()])),
+        };
+        let (_, problems) = expand("a.lua", "-- @include \"includes/adJob\"\n", &mut read);
+        assert!(
+            problems[0].message.starts_with(
+                "cannot include \"includes/adJob\": neither `includes/adJob` nor \
+                 `includes/adJob.lua` exists (include chain: a.lua -> includes/adJob); did \
+                 you mean `includes/addJob.lua`? paths"
+            ),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn self_include_is_a_cycle() {
         let (_, problems) = expand("a.lua", "-- @include \"a.lua\"\n", &mut with(&[]));
         assert!(
@@ -482,9 +610,20 @@ mod tests {
             directive("  --@include\"a.lua\"\r\n"),
             Some((3, Ok("a.lua")))
         );
-        assert_eq!(directive("--- @include \"a.lua\""), None);
+        assert_eq!(directive("--- @include \"a.lua\""), Some((1, Ok("a.lua"))));
+        assert_eq!(directive("---@include 'inc/a';  "), Some((1, Ok("inc/a"))));
+        assert_eq!(directive("-- @include \"a\" ;"), Some((1, Ok("a"))));
         assert_eq!(directive("-- @included \"a.lua\""), None);
-        assert_eq!(directive("local x -- @include \"a.lua\""), None);
+        assert_eq!(directive("-- see @include docs"), None);
+        assert_eq!(directive("local s = \"-- @include x\""), None);
+        assert!(matches!(
+            directive("local x -- @include \"a.lua\""),
+            Some((9, Err(m))) if m.contains("alone on its line")
+        ));
+        assert!(matches!(
+            directive("-- @include \"a.lua'"),
+            Some((1, Err(_)))
+        ));
         assert!(matches!(directive("-- @include"), Some((1, Err(_)))));
         assert!(matches!(
             directive("-- @include \"a.lua\" x"),

@@ -181,12 +181,61 @@ pub(crate) fn read_snippet(
     }
     let bytes = match fs::read(&abs) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ReadError::Missing(similar(folder, rel)));
+        }
         Err(e) => return Err(ReadError::Other(format!(": {e}"))),
     };
     check_content(&bytes).map_err(ReadError::Other)?;
     String::from_utf8(bytes)
         .map_err(|_| ReadError::Other(": the file is not valid UTF-8".to_owned()))
+}
+
+/// Files of the folder of `rel` whose name is close to it ("did you
+/// mean"): the same name in another case, or within two edits of the
+/// name, with or without `.lua`; paths relative to the script folder.
+fn similar(folder: &Folder, rel: &str) -> Vec<String> {
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let Ok(entries) = fs::read_dir(folder.abs.join(dir)) else {
+        return Vec::new();
+    };
+    let want = name.strip_suffix(".lua").unwrap_or(name).to_lowercase();
+    let mut found: Vec<(usize, String)> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".lua"))
+        .filter_map(|f| {
+            let stem = f.strip_suffix(".lua").unwrap_or(&f).to_lowercase();
+            let d = edit_distance(&want, &stem);
+            (d <= 2.min(want.len() / 2)).then(|| {
+                let shown = if dir.is_empty() {
+                    f.clone()
+                } else {
+                    format!("{dir}/{f}")
+                };
+                (d, shown)
+            })
+        })
+        .collect();
+    found.sort();
+    found.into_iter().take(3).map(|(_, f)| f).collect()
+}
+
+/// Levenshtein distance of two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diag + usize::from(ca != *cb));
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// Checks that a script's bytes are UTF-8 without a byte order mark. The
@@ -295,7 +344,15 @@ mod tests {
         fs::write(dir.path().join("lib/bom.lua"), b"\xEF\xBB\xBFreturn 1").unwrap();
         let f = folder(dir.path());
         assert_eq!(read_snippet(&f, "lib/u.lua").as_deref(), Ok("return 1"));
-        assert_eq!(read_snippet(&f, "lib/x.lua"), Err(ReadError::Missing));
+        assert_eq!(
+            read_snippet(&f, "lib/x.lua"),
+            Err(ReadError::Missing(vec![]))
+        );
+        assert_eq!(
+            read_snippet(&f, "lib/U.lua"),
+            Err(ReadError::Missing(vec!["lib/u.lua".to_owned()]))
+        );
+        assert_eq!(edit_distance("addjob", "adjob"), 1);
         assert!(
             matches!(read_snippet(&f, "lib"), Err(ReadError::Other(m)) if m.contains("folder"))
         );
