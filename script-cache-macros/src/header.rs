@@ -39,6 +39,9 @@ pub(crate) struct Param {
     pub(crate) rest: bool,
     /// The description after the name (may be empty).
     pub(crate) doc: String,
+    /// `-- @key name (routing)`: a key passed for cluster routing only;
+    /// the body need not read it.
+    pub(crate) routing: bool,
     /// 1-based line of the header line in the script file.
     pub(crate) line: usize,
 }
@@ -192,26 +195,12 @@ impl ReturnType {
 pub(crate) fn parse(source: &str) -> (Header, Vec<Problem>) {
     let mut header = Header::default();
     let mut problems = Vec::new();
-    for (i, line) in source.split('\n').enumerate() {
-        let line_no = i + 1;
-        if i == 0 && line.starts_with("#!") {
-            continue;
-        }
-        let line = line.trim_end();
-        let Some(comment) = line.strip_prefix("--") else {
-            break;
-        };
-        if comment.starts_with("[[") || comment.starts_with("[=") {
-            break;
-        }
-        if comment.starts_with('-') {
-            continue; // `---` docs
-        }
-        let body = comment.trim_start();
-        let Some(tagged) = body.strip_prefix('@') else {
+    for comment in script_cache_check::comments::leading_comments(source) {
+        let Some(tagged) = comment.tag() else {
             continue;
         };
-        let column = line.len() - body.len() + 1;
+        let line_no = usize::try_from(comment.line).unwrap_or(usize::MAX);
+        let column = usize::try_from(comment.tag_column()).unwrap_or(1);
         let (tag, rest) = split_word(tagged);
         let mut problem = |message: String| {
             problems.push(Problem {
@@ -250,11 +239,23 @@ pub(crate) fn parse(source: &str) -> (Header, Vec<Problem>) {
                 }
             }
             "include" => {}
-            "param" => problem(
-                "`@param` is not a script-cache tag: declare `KEYS` entries with \
-                 `-- @key name` and `ARGV` entries with `-- @arg name`"
+            "param" | "tparam" => problem(format!(
+                "`@{tag}` is an LDoc tag, which script-cache does not read: declare `KEYS` \
+                 entries with `-- @key name` and `ARGV` entries with `-- @arg name` (in \
+                 order), or write the line without the `@`"
+            )),
+            "treturn" => problem(
+                "`@treturn` is an LDoc tag, which script-cache does not read: write \
+                 `-- @return TYPE` with one of the reply types (integer, string, ...), or \
+                 write the line without the `@`"
                     .to_owned(),
             ),
+            "usage" | "see" | "raise" | "author" | "module" | "script" | "function" | "local"
+            | "table" | "field" | "release" | "license" | "copyright" => problem(format!(
+                "`@{tag}` is an LDoc tag, which script-cache does not read; the header \
+                     knows `@key`, `@arg`, `@return` and `@include`: write the line \
+                     without the `@`"
+            )),
             _ => problem(format!(
                 "unknown header tag `@{tag}`; the header knows `@key`, `@arg`, `@return` \
                  and `@include` (write other notes without the `@`)"
@@ -292,11 +293,28 @@ fn param(tag: &str, rest: &str, line: usize) -> Result<Param, String> {
              identifier like `{example}`"
         )
     })?;
+    let (routing, doc) = match doc.strip_prefix("(routing)") {
+        Some(_) if tag != "key" => {
+            return Err(format!(
+                "`@{tag} {written} (routing)`: only keys route a call in a cluster; remove \
+                 `(routing)`"
+            ));
+        }
+        Some(_) if rest => {
+            return Err(format!(
+                "`@key {written} (routing)`: a routing-only key is one key; remove the `...` \
+                 or the `(routing)`"
+            ));
+        }
+        Some(more) => (true, more.trim_start()),
+        None => (false, doc),
+    };
     Ok(Param {
         name: name.to_owned(),
         ident,
         rest,
         doc: doc.to_owned(),
+        routing,
         line,
     })
 }
@@ -386,8 +404,8 @@ mod tests {
             ),
             // Tags after the leading block are ordinary comments.
             ("return 1\n-- @key late", &[], &[], None, &[]),
-            ("-- @key a\n\n-- @key b", &["a"], &[], None, &[]),
-            ("--- @key doc\nreturn 1", &[], &[], None, &[]),
+            ("-- @key a\n\n-- @key b", &["a", "b"], &[], None, &[]),
+            ("--- @key doc\nreturn 1", &["doc"], &[], None, &[]),
             (
                 "-- @include \"lib/x.lua\"\n-- @arg a",
                 &[],
@@ -445,10 +463,7 @@ mod tests {
                 &[],
                 &[],
                 None,
-                &[
-                    "`@param` is not a script-cache tag",
-                    "unknown header tag `@see`",
-                ],
+                &["`@param` is an LDoc tag", "`@see` is an LDoc tag"],
             ),
         ];
         for (src, keys, args, ret, problems) in table {
@@ -468,6 +483,28 @@ mod tests {
             for (g, w) in got.iter().zip(problems.iter()) {
                 assert!(g.contains(w), "{src:?}: {g:?} lacks {w:?}");
             }
+        }
+    }
+
+    #[test]
+    fn routing_keys_and_ldoc_tags() {
+        let (h, problems) = parse("-- @key k (routing) owner of the slot\n-- @key j\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(h.keys[0].routing && !h.keys[1].routing);
+        assert_eq!(h.keys[0].doc, "owner of the slot");
+        for (src, want) in [
+            ("-- @arg a (routing)\n", "only keys route"),
+            ("-- @key ks... (routing)\n", "one key"),
+            ("-- @param x the x\n", "`@param` is an LDoc tag"),
+            ("--- @tparam string x\n", "`@tparam` is an LDoc tag"),
+            ("--[[\n  @treturn int\n]]\n", "`@treturn` is an LDoc tag"),
+            ("-- @usage f()\n", "`@usage` is an LDoc tag"),
+            ("-- @return int\n", "unknown type `int`"),
+            ("-- @return {string,...}\n", "unknown type `{string,...}`"),
+        ] {
+            let (_, problems) = parse(src);
+            assert_eq!(problems.len(), 1, "{src:?}: {problems:?}");
+            assert!(problems[0].message.contains(want), "{src:?}: {problems:?}");
         }
     }
 

@@ -5,28 +5,64 @@
 pub(crate) use script_cache_check::shebang::{legacy_source, parse as shebang};
 pub(crate) use script_cache_check::usage::{Arity, Position, Usage, Uses};
 
-/// The `---` lines of the leading comment block (after an optional
-/// shebang), without the dashes and one following space.
+/// The docs of a script, from its leading comment block (the one reader,
+/// `script_cache_check::comments`): `---` lines as written (without the
+/// dashes and one space), and the text of `--[[ ... ]]` blocks as a
+/// preformatted `text` block (their indentation would otherwise turn into
+/// Markdown code blocks, which rustdoc would test as Rust). Tag lines are
+/// not docs.
 pub(crate) fn header_doc(source: &str) -> Vec<String> {
-    let mut lines = source.lines();
-    let mut doc = Vec::new();
-    let mut first = true;
-    for line in lines.by_ref() {
-        if first && line.starts_with("#!") {
-            first = false;
+    use script_cache_check::comments::{CommentKind, leading_comments};
+    let lines = leading_comments(source);
+    let mut doc: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(line) = lines.get(i) {
+        i += 1;
+        if line.tag().is_some() {
             continue;
         }
-        first = false;
-        let line = line.trim_end();
-        let Some(comment) = line.strip_prefix("--") else {
-            break;
-        };
-        if comment.starts_with("[[") || comment.starts_with("[=") {
-            break;
+        match line.kind {
+            CommentKind::Doc => doc.push(line.text.to_owned()),
+            CommentKind::Blank => {
+                if doc.last().is_some_and(|l| !l.is_empty()) {
+                    doc.push(String::new());
+                }
+            }
+            CommentKind::Plain => {}
+            CommentKind::Block => {
+                // The run of block lines (blank ones included), dedented.
+                let mut run = vec![line.text];
+                while let Some(next) = lines.get(i) {
+                    match next.kind {
+                        CommentKind::Block if next.tag().is_none() => run.push(next.text),
+                        CommentKind::Blank => run.push(""),
+                        _ => break,
+                    }
+                    i += 1;
+                }
+                while run.last().is_some_and(|l| l.trim().is_empty()) {
+                    run.pop();
+                }
+                let indent = run
+                    .iter()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| l.len() - l.trim_start().len())
+                    .min()
+                    .unwrap_or(0);
+                if doc.last().is_some_and(|l| !l.is_empty()) {
+                    doc.push(String::new());
+                }
+                doc.push("```text".to_owned());
+                for l in run {
+                    let l = l.trim_end();
+                    doc.push(l.get(indent..).unwrap_or(l.trim_start()).to_owned());
+                }
+                doc.push("```".to_owned());
+            }
         }
-        if let Some(text) = comment.strip_prefix('-') {
-            doc.push(text.strip_prefix(' ').unwrap_or(text).to_owned());
-        }
+    }
+    while doc.last().is_some_and(String::is_empty) {
+        doc.pop();
     }
     doc
 }
@@ -95,10 +131,26 @@ mod tests {
                 &["Doc.", "After."],
             ),
             ("-- plain comment\n--- doc\nreturn 1", &["doc"]),
-            ("--- doc\n\n--- not doc\nreturn 1", &["doc"]),
+            ("--- doc\n\n--- more\nreturn 1", &["doc", "", "more"]),
             ("--- doc \r\nreturn 1", &["doc"]),
             ("local x = 1\n--- late\nreturn x", &[]),
-            ("--[[ block\n--- no\n]]", &[]),
+            (
+                "--[[ block\n--- no\n]]",
+                &["```text", "block", "--- no", "```"],
+            ),
+            (
+                "--[[\n  Adds a job.\n\n    Input:\n      KEYS[1] 'wait'\n]]\n--- More.\n-- @key k\n",
+                &[
+                    "```text",
+                    "Adds a job.",
+                    "",
+                    "  Input:",
+                    "    KEYS[1] 'wait'",
+                    "```",
+                    "More.",
+                ],
+            ),
+            ("--- @return integer\n--- Doc.", &["Doc."]),
         ];
         for (src, want) in table {
             assert_eq!(header_doc(src), *want, "{src:?}");

@@ -174,14 +174,28 @@ fn part(
                         ordinal(n)
                     ),
                 });
-            } else if let Some(unused) = declared.get(max) {
+            } else if let Some((index, unused)) = declared
+                .iter()
+                .enumerate()
+                .take(fixed)
+                .skip(max)
+                .find(|(_, p)| !p.routing)
+            {
+                // Routing-only keys need not be read.
                 problems.push(Problem {
                     at: At::Header(unused.line),
                     message: format!(
                         "`{tag} {}` declares {lua}[{}], but the script never reads it (the \
-                         highest index it reads is {max}); remove the line, or use the {word}",
+                         highest index it reads is {max}); remove the line, or use the \
+                         {word}{}",
                         unused.name,
-                        max + 1
+                        index + 1,
+                        if word == "key" {
+                            ", or mark it `(routing)` if it is passed only to route the call \
+                             in a cluster (`-- @key name (routing)`)"
+                        } else {
+                            ""
+                        }
                     ),
                 });
             }
@@ -236,6 +250,14 @@ mod tests {
     }
 
     #[test]
+    fn unread_keys_must_be_routing() {
+        let e = sig("-- @key k\n-- @key a (routing)\n-- @key b\nreturn KEYS[1]").unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("`@key b` declares KEYS[3]"), "{e:?}");
+        assert!(e[0].contains("(routing)"), "{e:?}");
+    }
+
+    #[test]
     fn inferred_without_a_header() {
         let table: &[(&str, &[&str], &[&str])] = &[
             ("return 1", &[], &[]),
@@ -273,6 +295,17 @@ mod tests {
             ("-- @key all...\nreturn KEYS[3], #KEYS", &["all..."], &[]),
             // Keys only: ARGV unused.
             ("-- @key k\nreturn KEYS[1]", &["k"], &[]),
+            // A routing-only key the body never reads.
+            (
+                "-- @key k\n-- @key shard (routing) the slot owner\nreturn KEYS[1]",
+                &["k", "shard"],
+                &[],
+            ),
+            (
+                "--[[\n  @key a (routing)\n  @key b\n]]\nreturn KEYS[2]",
+                &["a", "b"],
+                &[],
+            ),
         ];
         for (src, keys, args) in ok {
             let (k, a) = sig(src).unwrap_or_else(|e| panic!("{src:?}: {e:?}"));

@@ -56,7 +56,10 @@ fn sha1s_match_script_load_and_scripts_run() {
                 .unwrap_or_else(|e| panic!("{flavor}: SCRIPT LOAD {}: {e}", script.file()));
             assert_eq!(sha, script.sha1(), "{flavor}: {}", script.file());
         }
-        println!("{flavor}: {} SHA-1s equal SCRIPT LOAD's", Scripts::ALL.len());
+        println!(
+            "{flavor}: {} SHA-1s equal SCRIPT LOAD's",
+            Scripts::ALL.len()
+        );
 
         let mut cache = ScriptCache::new(server.connection());
         let key = |name: &str| format!("bull:q:{name}");
