@@ -21,28 +21,45 @@ use crate::naming;
 use crate::scan::{self, Folder, LuaFile};
 use crate::signature::{self, At, Parameter};
 
-/// Collects errors; see the module docs.
+/// Collects errors; see the module docs. A problem in a snippet that
+/// several scripts include is reported once, with the first include chain.
 #[derive(Default)]
-struct Errors(Option<syn::Error>);
+struct Errors {
+    all: Option<syn::Error>,
+    seen: std::collections::BTreeSet<String>,
+}
+
+/// A message without its include chain: the same problem in a snippet
+/// reached from several scripts has one key.
+fn dedupe_key(message: &str) -> String {
+    let mut key = message.to_owned();
+    for marker in [" (in a snippet, included as ", " (include chain: "] {
+        while let Some(at) = key.find(marker) {
+            let end = key[at..].find(')').map_or(key.len(), |e| at + e + 1);
+            key.replace_range(at..end, "");
+        }
+    }
+    key
+}
 
 impl Errors {
     fn push(&mut self, span: Span, message: impl std::fmt::Display) {
-        let e = syn::Error::new(span, message);
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
+        let message = message.to_string();
+        if !self.seen.insert(dedupe_key(&message)) {
+            return;
         }
+        self.add(syn::Error::new(span, message));
     }
 
     fn add(&mut self, e: syn::Error) {
-        match &mut self.0 {
+        match &mut self.all {
             Some(all) => all.combine(e),
-            None => self.0 = Some(e),
+            None => self.all = Some(e),
         }
     }
 
     fn into_tokens(self) -> TokenStream {
-        self.0.map(|e| e.to_compile_error()).unwrap_or_default()
+        self.all.map(|e| e.to_compile_error()).unwrap_or_default()
     }
 }
 
@@ -95,7 +112,7 @@ pub(crate) fn include_scripts(input: TokenStream, manifest_dir: Option<&Path>) -
     let ident = Ident::new("Scripts", Span::call_site());
     let vis: syn::Visibility = syn::parse_quote!(pub);
     let mut out = emit_enum(&attrs, &vis, &ident, &entries, derives(&[]));
-    out.extend(emit_impls(&ident, &vis, &entries));
+    out.extend(emit_impls(&ident, &vis, &entries, None));
     out.extend(errors.into_tokens());
     out
 }
@@ -160,7 +177,7 @@ pub(crate) fn attribute(
         &entries,
         derives(&present),
     );
-    out.extend(emit_impls(&input.ident, &input.vis, &entries));
+    out.extend(emit_impls(&input.ident, &input.vis, &entries, None));
     out.extend(errors.into_tokens());
     out
 }
@@ -202,13 +219,29 @@ pub(crate) fn derive(input: TokenStream, manifest_dir: Option<&Path>) -> TokenSt
             "`#[derive(Scripts)]` needs the script folder: add `#[scripts(dir = \"lua/\")]` \
              (relative to the crate's manifest directory)",
         );
-        return errors.into_tokens();
+        let all: Vec<Ident> = data.variants.iter().map(|v| v.ident.clone()).collect();
+        let mut out = fallback_impls(
+            &input,
+            generic,
+            |all_of| emit_impls(&input.ident, &input.vis, &[], Some(all_of)),
+            &all,
+        );
+        out.extend(errors.into_tokens());
+        return out;
     };
     let folder = match resolve(&dir, manifest_dir) {
         Ok(folder) => folder,
         Err(e) => {
             errors.add(e);
-            return errors.into_tokens();
+            let all: Vec<Ident> = data.variants.iter().map(|v| v.ident.clone()).collect();
+            let mut out = fallback_impls(
+                &input,
+                generic,
+                |all_of| emit_impls(&input.ident, &input.vis, &[], Some(all_of)),
+                &all,
+            );
+            out.extend(errors.into_tokens());
+            return out;
         }
     };
     // Top-level files by the variant they map to, listed only if needed.
@@ -337,13 +370,16 @@ pub(crate) fn derive(input: TokenStream, manifest_dir: Option<&Path>) -> TokenSt
     for e in typed_collisions(&mut entries) {
         errors.push(input.ident.span(), e);
     }
-    // A variant without an entry would leave `meta()` without an arm: then
-    // the errors above are all there is to say.
-    let mut out = if entries.len() == data.variants.len() && !generic {
-        emit_impls(&input.ident, &input.vis, &entries)
-    } else {
-        TokenStream::new()
-    };
+    // Variants without an entry (a missing file, ...) still get their
+    // impls, with `unreachable!()` bodies (thiserror's fallback), so the
+    // errors above are the only ones: no E0599 at each use.
+    let all: Vec<Ident> = data.variants.iter().map(|v| v.ident.clone()).collect();
+    let mut out = fallback_impls(
+        &input,
+        generic,
+        |all_of| emit_impls(&input.ident, &input.vis, &entries, Some(all_of)),
+        &all,
+    );
     out.extend(errors.into_tokens());
     out
 }
@@ -810,9 +846,49 @@ fn emit_typed(p: &TokenStream, vis: &syn::Visibility, e: &Entry, t: &Typed) -> T
     }
 }
 
-fn emit_impls(ident: &Ident, vis: &syn::Visibility, entries: &[Entry]) -> TokenStream {
+/// The impls of a derive whose enum is usable (unit variants, no
+/// generics), else nothing: `emit` gets every variant in declaration order.
+fn fallback_impls(
+    input: &DeriveInput,
+    generic: bool,
+    emit: impl FnOnce(&[Ident]) -> TokenStream,
+    all: &[Ident],
+) -> TokenStream {
+    let Data::Enum(data) = &input.data else {
+        return TokenStream::new();
+    };
+    if generic
+        || data
+            .variants
+            .iter()
+            .any(|v| !matches!(v.fields, Fields::Unit))
+    {
+        return TokenStream::new();
+    }
+    emit(all)
+}
+
+/// `EmbeddedScript`, `FromStr`, `Display` and the typed calls. `all` is
+/// every variant in declaration order when some have no entry (a derive
+/// with errors): their `meta()` arm is `unreachable!()`, as the crate does
+/// not compile anyway, and no use of the enum gets a follow-on error.
+fn emit_impls(
+    ident: &Ident,
+    vis: &syn::Visibility,
+    entries: &[Entry],
+    all: Option<&[Ident]>,
+) -> TokenStream {
     let p = quote!(::script_cache::__private);
     let variants: Vec<&Ident> = entries.iter().map(|e| &e.variant).collect();
+    let missing: Vec<&Ident> = all
+        .unwrap_or_default()
+        .iter()
+        .filter(|v| !variants.contains(v))
+        .collect();
+    let listed: Vec<&Ident> = match all {
+        Some(all) => all.iter().collect(),
+        None => variants.clone(),
+    };
     let names: Vec<&str> = entries.iter().map(|e| e.file.stem.as_str()).collect();
     let tracking = entries.iter().flat_map(|e| {
         std::iter::once(&e.file.abs).chain(&e.included).map(|abs| {
@@ -875,11 +951,12 @@ fn emit_impls(ident: &Ident, vis: &syn::Visibility, entries: &[Entry]) -> TokenS
 
             #[automatically_derived]
             impl #p::EmbeddedScript for #ident {
-                const ALL: &'static [Self] = &[#(Self::#variants),*];
+                const ALL: &'static [Self] = &[#(Self::#listed),*];
 
                 fn meta(self) -> &'static #p::ScriptMeta {
                     match self {
                         #(Self::#variants => { #metas })*
+                        #(Self::#missing => ::core::unreachable!(),)*
                     }
                 }
             }
@@ -1123,6 +1200,60 @@ mod tests {
         assert!(
             bad.contains("variant `GetMany` has no script: expected `lua/get_many.lua`"),
             "{bad}"
+        );
+        // The impls are still there (thiserror's fallback): no follow-on
+        // errors at each use of the enum.
+        assert!(
+            bad.contains("const ALL : & 'static [Self] = & [Self :: RateLimit , Self :: GetMany]"),
+            "{bad}"
+        );
+        assert!(
+            bad.contains("Self :: GetMany => :: core :: unreachable ! ()"),
+            "{bad}"
+        );
+        let no_dir = derive(
+            quote!(
+                enum Lua {
+                    RateLimit,
+                }
+            ),
+            Some(dir.path()),
+        )
+        .to_string();
+        assert!(no_dir.contains("EmbeddedScript for Lua"), "{no_dir}");
+    }
+
+    #[test]
+    fn a_snippet_error_is_reported_once() {
+        let mut files: Vec<(String, String)> = (0..17)
+            .map(|i| {
+                (
+                    format!("s{i}.lua"),
+                    "-- @include \"lib/bad.lua\"\nreturn f()\n".to_owned(),
+                )
+            })
+            .collect();
+        files.push(("lib_dummy.lua".to_owned(), "return 1".to_owned()));
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let dir = crate_with(&refs);
+        fs::create_dir(dir.path().join("lua/lib")).unwrap();
+        fs::write(
+            dir.path().join("lua/lib/bad.lua"),
+            "local function f()\n  if x then\n  return 1\nend\n",
+        )
+        .unwrap();
+        let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(
+            out.contains("lua/lib/bad.lua:1:7: Lua 5.1 syntax error: `function` is never closed"),
+            "{out}"
+        );
+        assert!(
+            out.contains("(in a snippet, included as s0.lua -> lib/bad.lua)"),
+            "{out}"
         );
     }
 
