@@ -189,9 +189,11 @@ fn locate(body: &[u8], text: &str) -> SyntaxError {
             .iter()
             .find(|t| t.line == opener_line && t.text(body) == opener.as_bytes())
             .map(|t| lexed.column(body, t.line, t.start));
+        let marker = format!(" (to close '{opener}' at line {opener_line})");
+        let said = message.replacen(&marker, "", 1);
         return SyntaxError {
             line: opener_line,
-            message: format!("`{opener}` is never closed: {message} at line {line}"),
+            message: format!("`{opener}` is not closed: {said} (line {line})"),
             column,
         };
     }
@@ -349,12 +351,10 @@ mod tests {
     fn unclosed_block_points_at_its_opener() {
         let e = check_syntax(b"local x = 1\n  if x then\n  return x\n\n").unwrap_err();
         assert_eq!((e.line, e.column), (2, Some(3)), "{e}");
-        assert!(
-            e.message
-                .starts_with("`if` is never closed: 'end' expected"),
-            "{e}"
+        assert_eq!(
+            e.message,
+            "`if` is not closed: 'end' expected near '<eof>' (line 5)"
         );
-        assert!(e.message.ends_with("at line 5"), "{e}");
     }
 
     #[test]

@@ -1248,7 +1248,7 @@ mod tests {
         let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
         assert_eq!(out.matches("compile_error").count(), 1, "{out}");
         assert!(
-            out.contains("lua/lib/bad.lua:1:7: Lua 5.1 syntax error: `function` is never closed"),
+            out.contains("lua/lib/bad.lua:1:7: Lua 5.1 syntax error: `function` is not closed"),
             "{out}"
         );
         assert!(

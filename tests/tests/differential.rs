@@ -16,7 +16,7 @@
 //! written) must be "compiles" exactly when every flavor loads the script.
 //!
 //! The count of inputs is 5,000 by default; the full run:
-//! `SCRIPT_CACHE_DIFFERENTIAL_INPUTS=100000 cargo test -p
+//! `SCRIPT_CACHE_DIFFERENTIAL_INPUTS=50000 cargo test -p
 //! script-cache-tests --test differential -- --nocapture`.
 
 use std::time::Instant;
