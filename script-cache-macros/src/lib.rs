@@ -181,7 +181,10 @@
 //! `include` (`@include` expansion and line spans), `lua` (docs, and the
 //! Lua 5.1 verdict and arity through `script-cache-check`), `header`
 //! (`@key`/`@arg`/`@return`, from the shared leading-comment reader),
-//! `signature` (header against body) and `expand` (errors and tokens).
+//! `signature` (header against body) and `expand`, split by stage: its
+//! root reads the input of the three forms and collects the errors,
+//! `expand::analysis` turns each file into an entry, `expand::codegen`
+//! emits the tokens.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
