@@ -99,6 +99,7 @@ impl fmt::Display for Diagnostic {
             // Tabs would misplace the caret; control bytes would garble it.
             let shown: String = text
                 .chars()
+                .filter(|c| *c != '\u{feff}')
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .take(200)
                 .collect();

@@ -193,7 +193,7 @@ fn locate(body: &[u8], text: &str) -> SyntaxError {
         let said = message.replacen(&marker, "", 1);
         return SyntaxError {
             line: opener_line,
-            message: format!("`{opener}` is not closed: {said} (line {line})"),
+            message: format!("`{opener}` is not closed: {said}"),
             column,
         };
     }
@@ -351,10 +351,7 @@ mod tests {
     fn unclosed_block_points_at_its_opener() {
         let e = check_syntax(b"local x = 1\n  if x then\n  return x\n\n").unwrap_err();
         assert_eq!((e.line, e.column), (2, Some(3)), "{e}");
-        assert_eq!(
-            e.message,
-            "`if` is not closed: 'end' expected near '<eof>' (line 5)"
-        );
+        assert_eq!(e.message, "`if` is not closed: 'end' expected near '<eof>'");
     }
 
     #[test]

@@ -210,16 +210,26 @@ pub fn parse(source: &[u8]) -> Result<Option<Shebang>, ShebangError> {
         if list.is_empty() {
             continue;
         }
+        let mut offset = 0;
         for flag in list.split(|&b| b == b',') {
+            let flag_at = offset;
+            offset += flag.len() + 1;
             let Some(known) = KNOWN_FLAGS.iter().find(|k| k.as_bytes() == flag) else {
-                return Err(err(
-                    word,
-                    format!(
+                // Point at the flag itself when the word is written plainly.
+                let quoted = matches!(line.get(word.at), Some(b'"' | b'\''));
+                let at = if quoted {
+                    word.at
+                } else {
+                    word.at + "flags=".len() + flag_at
+                };
+                return Err(ShebangError {
+                    column: column(source, at),
+                    message: format!(
                         "unknown shebang flag `{}`; the flags Redis knows are: {}",
                         String::from_utf8_lossy(flag),
                         KNOWN_FLAGS.join(", ")
                     ),
-                ));
+                });
             };
             if !flags.iter().any(|f| f == known) {
                 flags.push((*known).to_owned());
@@ -279,12 +289,12 @@ mod tests {
             (
                 "#!lua flags=no-write\n",
                 "unknown shebang flag `no-write`",
-                7,
+                13,
             ),
             (
                 "#!lua flags=no-writes,,allow-oom\n",
                 "unknown shebang flag ``",
-                7,
+                23,
             ),
             ("#!lua name=mylib\n", "unknown shebang option `name`", 7),
             ("#!python\n", "unknown script engine `python`", 1),

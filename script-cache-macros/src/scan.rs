@@ -149,13 +149,10 @@ pub(crate) fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Opt
     };
     let source = match check_content(&bytes) {
         Ok(()) => String::from_utf8(bytes).ok(),
-        Err(why) if why.starts_with(':') && !why.starts_with(": ") => {
-            // `file:line:col: ...`, like the compiler's own positions.
-            errors.push(format!("{shown}{why}"));
-            None
-        }
-        Err(why) => {
-            errors.push(format!("`{shown}`{why}"));
+        Err(e) => {
+            let d = script_cache_check::Diagnostic::new(&shown, e.line, Some(e.column), e.message)
+                .with_source(&bytes);
+            errors.push(d.to_string());
             None
         }
     };
@@ -186,7 +183,8 @@ pub(crate) fn read_snippet(
         }
         Err(e) => return Err(ReadError::Other(format!(": {e}"))),
     };
-    check_content(&bytes).map_err(ReadError::Other)?;
+    check_content(&bytes)
+        .map_err(|e| ReadError::Other(format!(":{}:{}: {}", e.line, e.column, e.message)))?;
     String::from_utf8(bytes)
         .map_err(|_| ReadError::Other(": the file is not valid UTF-8".to_owned()))
 }
@@ -238,27 +236,40 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Checks that a script's bytes are UTF-8 without a byte order mark. The
-/// error continues a message that starts with the file name.
-pub(crate) fn check_content(bytes: &[u8]) -> Result<(), String> {
+/// Why a file's bytes cannot be a script: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContentError {
+    pub(crate) line: u32,
+    pub(crate) column: u32,
+    pub(crate) message: String,
+}
+
+/// Checks that a script's bytes are UTF-8 without a byte order mark.
+pub(crate) fn check_content(bytes: &[u8]) -> Result<(), ContentError> {
     if bytes.starts_with(b"\xEF\xBB\xBF") {
-        return Err(
-            ": the file starts with a UTF-8 byte order mark, which Lua cannot parse \
-                    and which would change the SHA-1; save the file as UTF-8 without BOM"
+        return Err(ContentError {
+            line: 1,
+            column: 1,
+            message: "the file starts with a UTF-8 byte order mark, which Lua cannot parse \
+                      and which would change the SHA-1; save the file as UTF-8 without BOM"
                 .to_owned(),
-        );
+        });
     }
     match std::str::from_utf8(bytes) {
         Ok(_) => Ok(()),
         Err(e) => {
-            let good = &bytes[..e.valid_up_to()];
-            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
-            let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
-            Err(format!(
-                ":{line}:{col}: the file is not valid UTF-8; save it as UTF-8 (Redis scripts \
-                 are text)"
-            ))
+            // Lines and columns as Lua counts them (a bare CR ends a line).
+            let lexed = script_cache_check::lex::lex(bytes);
+            let at = e.valid_up_to();
+            let line = lexed.line_starts.partition_point(|&start| start <= at);
+            let line = u32::try_from(line.max(1)).unwrap_or(u32::MAX);
+            Err(ContentError {
+                line,
+                column: lexed.column(bytes, line, at),
+                message: "the file is not valid UTF-8; save it as UTF-8 (Redis scripts are \
+                          text)"
+                    .to_owned(),
+            })
         }
     }
 }
@@ -366,10 +377,13 @@ mod tests {
         assert!(check_content(b"return 1").is_ok());
         assert!(check_content(b"").is_ok());
         let bom = check_content(b"\xEF\xBB\xBFreturn 1").unwrap_err();
-        assert!(bom.contains("byte order mark"), "{bom}");
+        assert!(bom.message.contains("byte order mark"), "{bom:?}");
+        assert_eq!((bom.line, bom.column), (1, 1));
         let bad = check_content(b"-- caf\xE9\nreturn 1").unwrap_err();
-        assert!(bad.starts_with(":1:7: "), "{bad}");
+        assert_eq!((bad.line, bad.column), (1, 7), "{bad:?}");
         let bad = check_content(b"return 1\n\nlocal \xC3\xA9\xFF = 1").unwrap_err();
-        assert!(bad.starts_with(":3:8: "), "{bad}");
+        assert_eq!((bad.line, bad.column), (3, 8), "{bad:?}");
+        let bad = check_content(b"-- a\rb \xFF").unwrap_err();
+        assert_eq!((bad.line, bad.column), (2, 3), "{bad:?}");
     }
 }

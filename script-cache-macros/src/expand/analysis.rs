@@ -1,6 +1,7 @@
 //! Analysis: one script file from text to an [`Entry`] (shebang, includes,
 //! header, Lua verdict, arity, typed call), and the checks across scripts.
 
+use script_cache_check::Diagnostic;
 use syn::Ident;
 
 use crate::header::{self, Returns};
@@ -70,10 +71,14 @@ pub(super) fn analyze(
     let shown = folder.show(&file.file);
     let errors_before = errors.len();
     let original = file.source.clone().unwrap_or_default();
+    // One renderer for every problem with a place in a file.
+    let at_script = |line: usize, column: Option<usize>, message: &str| {
+        render(&shown, Some(&original), line, column, message, None)
+    };
     let flags = match lua::shebang(original.as_bytes()) {
         Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
         Err(e) => {
-            errors.push(format!("{shown}:1:{}: {}", e.column, e.message));
+            errors.push(at_script(1, usize::try_from(e.column).ok(), &e.message));
             Vec::new()
         }
     };
@@ -81,26 +86,40 @@ pub(super) fn analyze(
         scan::read_snippet(folder, rel)
     });
     for p in problems {
-        errors.push(format!(
-            "{}:{}:{}: {}",
-            folder.show(&p.file),
+        let source = if p.file == file.file {
+            Some(original.clone())
+        } else {
+            scan::read_snippet(folder, &p.file).ok()
+        };
+        errors.push(render(
+            &folder.show(&p.file),
+            source.as_deref(),
             p.line,
-            p.column,
-            p.message
+            Some(p.column),
+            &p.message,
+            None,
         ));
     }
     // A message about `line:col` of the expanded source, located in the
     // original file, with the include chain when that is a snippet.
-    let locate = |(line, column): lua::Position, message: &str| match expanded
-        .locate(usize::try_from(line).unwrap_or(usize::MAX))
-    {
-        Some((f, l)) if f != file.file => format!(
-            "{}:{l}:{column}: {message} (in a snippet, included as {})",
-            folder.show(f),
-            expanded.chain(f).unwrap_or_default()
-        ),
-        Some((_, l)) => format!("{shown}:{l}:{column}: {message}"),
-        None => format!("{shown}:{line}:{column}: {message}"),
+    let locate = |(line, column): lua::Position, message: &str| {
+        let line_in_expanded = usize::try_from(line).unwrap_or(usize::MAX);
+        let column = usize::try_from(column).ok();
+        match expanded.locate(line_in_expanded) {
+            Some((f, l)) if f != file.file => render(
+                &folder.show(f),
+                scan::read_snippet(folder, f).ok().as_deref(),
+                l,
+                column,
+                message,
+                Some(format!(
+                    "in a snippet, included as {}",
+                    expanded.chain(f).unwrap_or_default()
+                )),
+            ),
+            Some((_, l)) => at_script(l, column, message),
+            None => at_script(line_in_expanded, column, message),
+        }
     };
     let mut parsed = true;
     let usage = match lua::analyze(&expanded.source) {
@@ -115,10 +134,10 @@ pub(super) fn analyze(
     };
     let (head, problems) = header::parse(&original);
     for p in problems {
-        errors.push(format!("{shown}:{}:{}: {}", p.line, p.column, p.message));
+        errors.push(at_script(p.line, Some(p.column), &p.message));
     }
     let typed = if parsed && file.source.is_some() && errors.len() == errors_before {
-        typed(&file, &shown, &head, &usage, &locate, errors)
+        typed(&file, &shown, &head, &usage, &locate, &at_script, errors)
     } else {
         None
     };
@@ -142,6 +161,29 @@ pub(super) fn analyze(
     }
 }
 
+/// A problem at `line:column` of `file` (as shown to the user), rendered
+/// by the one renderer, `script_cache_check::Diagnostic`: the message,
+/// `--> file:line:col`, the line of `source` and a caret, and a note.
+fn render(
+    file: &str,
+    source: Option<&str>,
+    line: usize,
+    column: Option<usize>,
+    message: &str,
+    note: Option<String>,
+) -> String {
+    let line = u32::try_from(line).unwrap_or(u32::MAX);
+    let column = column.and_then(|c| u32::try_from(c).ok());
+    let mut d = Diagnostic::new(file, line, column, message);
+    if let Some(source) = source {
+        d = d.with_source(source.as_bytes());
+    }
+    if let Some(note) = note {
+        d = d.with_note(note);
+    }
+    d.to_string()
+}
+
 /// The typed call of a script whose text is fine: its name and parameters,
 /// or the problems with them.
 pub(super) fn typed(
@@ -150,6 +192,7 @@ pub(super) fn typed(
     head: &header::Header,
     usage: &lua::Usage,
     locate: &dyn Fn(lua::Position, &str) -> String,
+    at_script: &dyn Fn(usize, Option<usize>, &str) -> String,
     errors: &mut Vec<String>,
 ) -> Option<Typed> {
     let name = match naming::fn_name(&file.stem, shown) {
@@ -164,7 +207,7 @@ pub(super) fn typed(
         Err(problems) => {
             for p in problems {
                 errors.push(match p.at {
-                    At::Header(line) => format!("{shown}:{line}: {}", p.message),
+                    At::Header(line) => at_script(line, None, &p.message),
                     At::Body(at) => locate(at, &p.message),
                 });
             }

@@ -39,9 +39,14 @@ struct Errors {
 /// reached from several scripts has one key.
 fn dedupe_key(message: &str) -> String {
     let mut key = message.to_owned();
-    for marker in [" (in a snippet, included as ", " (include chain: "] {
+    for (marker, close) in [
+        ("\n  = note: in a snippet, included as ", '\n'),
+        (" (include chain: ", ')'),
+    ] {
         while let Some(at) = key.find(marker) {
-            let end = key[at..].find(')').map_or(key.len(), |e| at + e + 1);
+            let end = key[at + 1..]
+                .find(close)
+                .map_or(key.len(), |e| at + 1 + e + usize::from(close == ')'));
             key.replace_range(at..end, "");
         }
     }
