@@ -17,6 +17,11 @@
 //!   analysis and diagnostics see what Lua sees (never recursive, linear).
 //! * [`usage`]: the `KEYS`/`ARGV` arity, read from the tokens.
 //! * [`shebang`]: the `#!lua flags=...` first line, as Redis 7 reads it.
+//! * [`comments`]: the leading comment block, the one reader behind a
+//!   script's docs and header tags (`---`, `--`, `--[[ ]]`).
+//! * [`include`]: `-- @include "path"` expansion (BullMQ's `---
+//!   @include "includes/x"` too), with the line spans that map the
+//!   expanded source back to its files.
 //! * [`Diagnostic`]: one problem in a script file, with one renderer
 //!   (`--> lua/x.lua:3:7`, the line and a caret).
 //!
@@ -26,6 +31,7 @@
 
 pub mod comments;
 mod diagnostic;
+pub mod include;
 pub mod lex;
 pub mod shebang;
 pub mod usage;

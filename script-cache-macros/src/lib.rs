@@ -193,7 +193,6 @@ use std::path::PathBuf;
 
 mod expand;
 mod header;
-mod include;
 mod lua;
 mod naming;
 mod scan;

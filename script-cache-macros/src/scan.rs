@@ -168,8 +168,8 @@ pub(crate) fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Opt
 pub(crate) fn read_snippet(
     folder: &Folder,
     rel: &str,
-) -> Result<String, crate::include::ReadError> {
-    use crate::include::ReadError;
+) -> Result<String, script_cache_check::include::ReadError> {
+    use script_cache_check::include::ReadError;
     let abs = folder.abs.join(rel);
     if abs.is_dir() {
         return Err(ReadError::Other(
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn snippets() {
-        use crate::include::ReadError;
+        use script_cache_check::include::ReadError;
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("lib")).unwrap();
         fs::write(dir.path().join("lib/u.lua"), "return 1").unwrap();

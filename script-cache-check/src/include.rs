@@ -1,5 +1,9 @@
 //! `-- @include "path"`: expanding snippets into a script at build time.
 //!
+//! Plain text in, text out: the caller gives the content of other files
+//! through a `read` function (the macros read the script folder; a command
+//! line or the runtime may read something else).
+//!
 //! * A line that holds only `-- @include "path"` (leading and trailing
 //!   blanks allowed) is a directive, wherever it is in the file. As in
 //!   BullMQ's script folders, the comment may start with `---`, the path
@@ -27,26 +31,26 @@ use std::collections::BTreeMap;
 /// A run of lines of the expanded source and where it comes from; mirror of
 /// `script_cache::LineSpan`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Span {
+pub struct Span {
     /// First line in the expanded source (1-based).
-    pub(crate) start: usize,
+    pub start: usize,
     /// Number of lines.
-    pub(crate) len: usize,
+    pub len: usize,
     /// The file, relative to the script folder.
-    pub(crate) file: String,
+    pub file: String,
     /// The line of `file` that `start` is (1-based).
-    pub(crate) first: usize,
+    pub first: usize,
 }
 
 /// A script with its includes expanded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Expanded {
+pub struct Expanded {
     /// The source to hash, parse and send.
-    pub(crate) source: String,
+    pub source: String,
     /// Empty when nothing was included (every line is the script's own).
-    pub(crate) spans: Vec<Span>,
+    pub spans: Vec<Span>,
     /// Every included file, relative to the folder, in the order included.
-    pub(crate) included: Vec<String>,
+    pub included: Vec<String>,
     /// The chain that included each file (`["a.lua", "lib/x.lua"]`).
     chains: BTreeMap<String, Vec<String>>,
 }
@@ -54,7 +58,7 @@ pub(crate) struct Expanded {
 impl Expanded {
     /// The original file and line of line `line` of the expanded source;
     /// `None` when there are no spans (the line is the script's own).
-    pub(crate) fn locate(&self, line: usize) -> Option<(&str, usize)> {
+    pub fn locate(&self, line: usize) -> Option<(&str, usize)> {
         self.spans
             .iter()
             .find(|s| line >= s.start && line - s.start < s.len)
@@ -63,14 +67,14 @@ impl Expanded {
 
     /// How `file` was included, e.g. `a.lua -> lib/x.lua`; `None` for the
     /// script itself.
-    pub(crate) fn chain(&self, file: &str) -> Option<String> {
+    pub fn chain(&self, file: &str) -> Option<String> {
         self.chains.get(file).map(|c| c.join(" -> "))
     }
 }
 
 /// Why a file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ReadError {
+pub enum ReadError {
     /// It does not exist; the files of the folder with a similar name
     /// (relative to the script folder), best first.
     Missing(Vec<String>),
@@ -81,17 +85,21 @@ pub(crate) enum ReadError {
 /// A problem in some file of the script: its path relative to the folder,
 /// 1-based line and column, and a message that says how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    pub(crate) file: String,
-    pub(crate) line: usize,
-    pub(crate) column: usize,
-    pub(crate) message: String,
+pub struct Problem {
+    /// The file that has the problem, relative to the script folder.
+    pub file: String,
+    /// 1-based line in that file.
+    pub line: usize,
+    /// 1-based column, counted in bytes.
+    pub column: usize,
+    /// What is wrong and how to fix it.
+    pub message: String,
 }
 
 /// Expands the includes of `source`, the content of `file` (relative to
 /// the folder). `read` gives the content of another file of the folder.
 /// Every problem is returned; the directive of a failed include is kept.
-pub(crate) fn expand(
+pub fn expand(
     file: &str,
     source: &str,
     read: &mut dyn FnMut(&str) -> Result<String, ReadError>,
@@ -368,7 +376,7 @@ fn stray(line: &str) -> Option<usize> {
 
 /// The path of `written`, relative to the folder of `from`, as a path
 /// relative to the script folder (`/`-separated, no `.` or `..`).
-pub(crate) fn resolve(from: &str, written: &str) -> Result<String, String> {
+pub fn resolve(from: &str, written: &str) -> Result<String, String> {
     if written.is_empty() {
         return Err("the path is empty".to_owned());
     }
