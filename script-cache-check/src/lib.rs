@@ -19,7 +19,7 @@
 //! * [`shebang`]: the `#!lua flags=...` first line, as Redis 7 reads it.
 //! * [`comments`]: the leading comment block, the one reader behind a
 //!   script's docs and header tags (`---`, `--`, `--[[ ]]`).
-//! * [`include`]: `-- @include "path"` expansion (BullMQ's `---
+//! * [`include`](mod@include): `-- @include "path"` expansion (BullMQ's `---
 //!   @include "includes/x"` too), with the line spans that map the
 //!   expanded source back to its files.
 //! * [`Diagnostic`]: one problem in a script file, with one renderer
