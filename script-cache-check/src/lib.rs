@@ -19,6 +19,8 @@
 //! * [`shebang`]: the `#!lua flags=...` first line, as Redis 7 reads it.
 //! * [`comments`]: the leading comment block, the one reader behind a
 //!   script's docs and header tags (`---`, `--`, `--[[ ]]`).
+//! * [`header`]: the typed-call header (`-- @key`, `-- @arg`, `-- @return`,
+//!   routing-only keys), read from the leading comment block.
 //! * [`include`](mod@include): `-- @include "path"` expansion (BullMQ's `---
 //!   @include "includes/x"` too), with the line spans that map the
 //!   expanded source back to its files.
@@ -31,6 +33,7 @@
 
 pub mod comments;
 mod diagnostic;
+pub mod header;
 pub mod include;
 pub mod lex;
 pub mod shebang;

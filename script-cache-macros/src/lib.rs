@@ -192,7 +192,6 @@ use proc_macro::TokenStream;
 use std::path::PathBuf;
 
 mod expand;
-mod header;
 mod lua;
 mod naming;
 mod scan;

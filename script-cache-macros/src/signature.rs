@@ -15,8 +15,8 @@
 //!   - a dynamically indexed table needs the last declaration to take the
 //!     rest (`-- @key counters...`), and a rest needs a dynamic use.
 
-use crate::header::{Header, Param};
 use crate::lua::{Arity, Position, Usage, Uses};
+use script_cache_check::header::{Header, Param};
 
 /// One parameter of the typed call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,7 +226,8 @@ fn ordinal(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{header, lua};
+    use crate::lua;
+    use script_cache_check::header;
 
     fn sig(src: &str) -> Result<(Vec<String>, Vec<String>), Vec<String>> {
         let (h, problems) = header::parse(src);

@@ -4,11 +4,11 @@
 use script_cache_check::Diagnostic;
 use syn::Ident;
 
-use crate::header::{self, Returns};
 use crate::lua;
 use crate::naming;
 use crate::scan::{self, Folder, LuaFile};
 use crate::signature::{self, At, Parameter};
+use script_cache_check::header::{self, Returns};
 use script_cache_check::include::{self, Expanded};
 
 /// One script, ready to be emitted.

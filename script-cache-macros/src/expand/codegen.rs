@@ -9,6 +9,8 @@ use syn::{Attribute, Data, DeriveInput, Fields, Ident, Token};
 use crate::lua::{self, Arity};
 use crate::signature::Parameter;
 
+use script_cache_check::header::ReturnType;
+
 use super::analysis::{Entry, Typed};
 
 pub(super) const DERIVES: &[(&str, &str)] = &[
@@ -214,7 +216,7 @@ pub(super) fn emit_typed(
     };
     let (ret, body) = match &t.returns {
         Some(r) => {
-            let ty = r.ty.tokens();
+            let ty = return_type_tokens(&r.ty);
             (
                 quote!(#p::TypedInvocation<#ty>),
                 quote!(#p::TypedInvocation::__new(#invocation)),
@@ -372,4 +374,26 @@ pub(super) fn emit_impls(
         };
     }
     .into_token_stream()
+}
+
+/// The Rust type of a `@return` type, naming only
+/// `::script_cache::__private` and `::core`.
+pub(super) fn return_type_tokens(ty: &ReturnType) -> TokenStream {
+    let p = quote!(::script_cache::__private);
+    match ty {
+        ReturnType::Integer => quote!(::core::primitive::i64),
+        ReturnType::String | ReturnType::Status => quote!(#p::String),
+        ReturnType::Boolean => quote!(::core::primitive::bool),
+        ReturnType::Value => quote!(#p::Value),
+        ReturnType::Nil => quote!(()),
+        ReturnType::Array(None) => quote!(#p::Vec<#p::Value>),
+        ReturnType::Array(Some(inner)) => {
+            let inner = return_type_tokens(inner);
+            quote!(#p::Vec<#inner>)
+        }
+        ReturnType::Optional(inner) => {
+            let inner = return_type_tokens(inner);
+            quote!(::core::option::Option<#inner>)
+        }
+    }
 }

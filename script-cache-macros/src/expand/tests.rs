@@ -427,3 +427,12 @@ fn typed_problems_are_reported_once_each() {
         "{out}"
     );
 }
+
+#[test]
+fn return_types_name_only_private_paths() {
+    let ty = script_cache_check::header::ReturnType::parse("nil-or-array<string>").unwrap();
+    assert_eq!(
+        super::codegen::return_type_tokens(&ty).to_string(),
+        ":: core :: option :: Option < :: script_cache :: __private :: Vec < :: script_cache :: __private :: String > >"
+    );
+}
