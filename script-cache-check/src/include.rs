@@ -183,7 +183,7 @@ struct Expander<'r> {
 
 impl Expander<'_> {
     fn file(&mut self, file: &str, text: &str, chain: &mut Vec<String>) {
-        for (i, segment) in text.split_inclusive('\n').enumerate() {
+        for (i, segment) in lua_lines(text).into_iter().enumerate() {
             let line = i + 1;
             let keep = |x: &mut Self| x.lines.push((segment.to_owned(), file.to_owned(), line));
             let Some((column, written)) = directive(segment) else {
@@ -300,7 +300,7 @@ impl Expander<'_> {
             if self.lines.len() == before {
                 keep(self); // an empty snippet: the directive stays
             } else if let Some((last, _, _)) = self.lines.last_mut()
-                && !last.ends_with('\n')
+                && !last.ends_with(['\n', '\r'])
             {
                 last.push_str(line_ending(segment));
             }
@@ -407,14 +407,40 @@ pub fn resolve(from: &str, written: &str) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
-fn line_ending(segment: &str) -> &'static str {
-    if segment.ends_with("\r\n") {
-        "\r\n"
-    } else if segment.ends_with('\n') {
-        "\n"
-    } else {
-        ""
+fn line_ending(segment: &str) -> &str {
+    let body = segment.trim_end_matches(['\n', '\r']);
+    &segment[body.len()..]
+}
+
+/// The lines of `text` as Lua counts them, each with its line break:
+/// `\n`, `\r`, `\r\n` or `\n\r` (a bare CR ends a line, and a comment),
+/// so that line numbers here are Lua's.
+fn lua_lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\n' || b == b'\r' {
+            let mut end = i + 1;
+            if let Some(&next) = bytes.get(end)
+                && (next == b'\n' || next == b'\r')
+                && next != b
+            {
+                end += 1;
+            }
+            out.push(&text[start..end]);
+            start = end;
+            i = end;
+        } else {
+            i += 1;
+        }
     }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -588,6 +614,21 @@ mod tests {
             ),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn lines_are_counted_as_lua_counts_them() {
+        assert_eq!(
+            lua_lines("a\r\nb\rc\n\rd\n\ne"),
+            ["a\r\n", "b\r", "c\n\r", "d\n", "\n", "e"]
+        );
+        let mut read = with(&[("lib/x.lua", "local x = 1\r")]);
+        let src = "-- a\r-- @include \"lib/x.lua\"\rreturn x\n";
+        let (e, problems) = expand("s.lua", src, &mut read);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(e.source, "-- a\rlocal x = 1\rreturn x\n");
+        assert_eq!(e.locate(2), Some(("lib/x.lua", 1)));
+        assert_eq!(e.locate(3), Some(("s.lua", 3)));
     }
 
     #[test]
