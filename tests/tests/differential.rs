@@ -15,11 +15,22 @@
 //! The macros' verdict (`shebang::parse` and `check_syntax` on the script as
 //! written) must be "compiles" exactly when every flavor loads the script.
 //!
-//! The count of inputs is 5,000 by default; the full run:
+//! The counts per flavor are printed to stderr, past the harness's capture,
+//! so they show in a plain `cargo test`. The count of inputs is 5,000 by
+//! default; the full run:
 //! `SCRIPT_CACHE_DIFFERENTIAL_INPUTS=50000 cargo test -p
 //! script-cache-tests --test differential -- --nocapture`.
 
+use std::io::Write as _;
 use std::time::Instant;
+
+/// Prints past the test harness's capture (it captures `println!`, not
+/// the stderr handle), so the counts show in a plain `cargo test`.
+macro_rules! report {
+    ($($arg:tt)*) => {
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    };
+}
 
 use redis::Value;
 use script_cache_tests::differential::{self, Input};
@@ -193,7 +204,7 @@ fn build_time_verdict_is_script_load_verdict_on_every_flavor() {
         for (all, server) in all_flavors_load.iter_mut().zip(&verdicts) {
             *all &= server.is_ok();
         }
-        println!(
+        report!(
             "differential {flavor}: {} inputs, {loaded} loaded, {} refused, {} disagreements \
              (SCRIPT LOAD {server_time:.2?}, checker {check_time:.2?}){}",
             inputs.len(),
@@ -209,7 +220,7 @@ fn build_time_verdict_is_script_load_verdict_on_every_flavor() {
             }
         );
         for d in disagreements.iter().take(20) {
-            println!("  {d}");
+            report!("  {d}");
         }
         total_disagreements += disagreements.len();
     }
@@ -220,7 +231,7 @@ fn build_time_verdict_is_script_load_verdict_on_every_flavor() {
         .filter(|(input, all)| build_time(&input.bytes) != **all)
         .count();
     let compiles = all_flavors_load.iter().filter(|a| **a).count();
-    println!(
+    report!(
         "differential build-time verdict (every flavor): {} inputs, {compiles} load everywhere, \
          {compile_disagreements} disagreements",
         inputs.len()
