@@ -41,6 +41,18 @@ fn msgpack_array(items: &[Pack<'_>]) -> Vec<u8> {
 fn sha1s_match_script_load_and_scripts_run() {
     println!("{} BullMQ scripts embedded", Scripts::ALL.len());
     assert!(Scripts::ALL.len() >= 60, "{} scripts", Scripts::ALL.len());
+    // The docs come from the `--[[ ... ]]` block that opens each script.
+    let doc = Scripts::AddStandardJob9.meta().doc();
+    assert!(doc.contains("Adds a job to the queue"), "{doc}");
+    let documented = Scripts::ALL
+        .iter()
+        .filter(|s| !s.meta().doc().is_empty())
+        .count();
+    println!("{documented} of {} scripts documented", Scripts::ALL.len());
+    assert!(
+        documented * 10 >= Scripts::ALL.len() * 9,
+        "{documented} documented"
+    );
     let mut flavors = 0;
     for flavor in Flavor::ALL {
         let Some(server) = server_for(flavor) else {
