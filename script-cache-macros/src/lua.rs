@@ -95,16 +95,11 @@ pub(crate) fn analyze(source: &str) -> Result<Usage, SyntaxError> {
         column: e.at.1,
         message: format!(
             "`{}[{}]`: literal indices above {} are not supported (a typed call takes one \
-             parameter per entry); index with a variable (`{0}[i]`) or declare `{3}` in the \
-             header to take a slice",
+             parameter per entry); index with a variable (`{0}[i]`), and the typed call takes \
+             a slice",
             e.table,
             e.written,
             script_cache_check::usage::MAX_LITERAL_INDEX,
-            if e.table == "KEYS" {
-                "-- @key keys..."
-            } else {
-                "-- @arg args..."
-            },
         ),
     })
 }

@@ -76,7 +76,7 @@ fn large_and_hostile_inputs_are_errors_not_crashes() {
             "index.lua",
             "return KEYS[1000000]".to_owned(),
             Some(
-                "`KEYS[1000000]`: literal indices above 256 are not supported (a typed call takes one parameter per entry); index with a variable (`KEYS[i]`) or declare `-- @key keys...` in the header to take a slice\\n  --> lua/index.lua:1:8",
+                "`KEYS[1000000]`: literal indices above 256 are not supported (a typed call takes one parameter per entry); index with a variable (`KEYS[i]`), and the typed call takes a slice\\n  --> lua/index.lua:1:8",
             ),
         ),
         (
