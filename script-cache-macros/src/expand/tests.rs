@@ -295,6 +295,31 @@ fn a_snippet_error_is_reported_once() {
 }
 
 #[test]
+fn block_headers_and_routing_keys() {
+    let dir = crate_with(&[(
+        "move_job.lua",
+        "--[[\n  Moves a job.\n\n    Input:\n      KEYS[1] source\n  @key source the list\n  \
+         @key shard (routing) owner of the slot\n  @arg id\n]]\n\n-- @return integer\n\
+         return redis.call('LREM', KEYS[1], 0, ARGV[1])\n",
+    )]);
+    let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+    assert!(!out.contains("compile_error"), "{out}");
+    assert!(
+        out.contains(
+            "pub fn move_job (source : impl :: script_cache :: __private :: ToSingleRedisArg , \
+             shard : impl :: script_cache :: __private :: ToSingleRedisArg , id : impl :: \
+             script_cache :: __private :: ToSingleRedisArg)"
+        ),
+        "{out}"
+    );
+    // The block is the variant's doc, as preformatted text.
+    assert!(
+        out.contains("```text\\nMoves a job.\\n\\n  Input:\\n    KEYS[1] source\\n```"),
+        "{out}"
+    );
+}
+
+#[test]
 fn typed_calls_are_emitted() {
     let dir = crate_with(&[
         (
