@@ -183,13 +183,33 @@ struct Expander<'r> {
 
 impl Expander<'_> {
     fn file(&mut self, file: &str, text: &str, chain: &mut Vec<String>) {
+        // Where Lua sees long comments and strings: a directive there is
+        // text, not code, and would silently not take effect.
+        let long = crate::lex::lex(text.as_bytes()).long;
+        let mut offset = 0;
         for (i, segment) in lua_lines(text).into_iter().enumerate() {
             let line = i + 1;
+            let at = offset;
+            offset += segment.len();
             let keep = |x: &mut Self| x.lines.push((segment.to_owned(), file.to_owned(), line));
             let Some((column, written)) = directive(segment) else {
                 keep(self);
                 continue;
             };
+            let starts = at + column - 1;
+            if long.iter().any(|r| r.start <= starts && starts < r.end) {
+                self.problems.push(Problem {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    message: "this `@include` is inside a `--[[ ]]` comment or a long string, \
+                              where Lua reads it as text and it would not take effect: move it \
+                              out of the block (on a line of its own)"
+                        .to_owned(),
+                });
+                keep(self);
+                continue;
+            }
             let problem = |x: &mut Self, message: String| {
                 x.problems.push(Problem {
                     file: file.to_owned(),
@@ -320,6 +340,23 @@ fn directive(line: &str) -> Option<(usize, Result<&str, String>)> {
         .and_then(|r| r.trim_start().strip_prefix("@include"))
         .filter(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
     else {
+        // `--[[ @include "x" ]]`: a block comment that looks like an include.
+        let in_block = trimmed
+            .strip_prefix("--[")
+            .map(|r| r.trim_start_matches('='))
+            .and_then(|r| r.strip_prefix('['))
+            .and_then(|r| r.trim_start().strip_prefix("@include"))
+            .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'));
+        if in_block {
+            return Some((
+                column,
+                Err(
+                    "this `@include` is inside a `--[[ ]]` comment, where it would not be \
+                     expanded: write it as `-- @include \"lib/file.lua\"` on a line of its own"
+                        .to_owned(),
+                ),
+            ));
+        }
         return stray(line).map(|at| {
             (
                 at,
@@ -632,6 +669,20 @@ mod tests {
     }
 
     #[test]
+    fn an_include_inside_a_long_comment_is_an_error() {
+        let mut read = with(&[("lib/x.lua", "local x = 1\n")]);
+        let src = "--[[ docs\n-- @include \"lib/x.lua\"\n]]\nlocal s = [==[\n-- @include \"lib/x.lua\"\n]==]\n";
+        let (e, problems) = expand("s.lua", src, &mut read);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!((problems[0].line, problems[1].line), (2, 5));
+        assert!(problems[0].message.contains("inside a `--[[ ]]` comment"));
+        assert!(e.included.is_empty());
+        let (e, problems) = expand("s.lua", "--[[ x ]]\n-- @include \"lib/x.lua\"\n", &mut read);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(e.included, ["lib/x.lua"]);
+    }
+
+    #[test]
     fn self_include_is_a_cycle() {
         let (_, problems) = expand("a.lua", "-- @include \"a.lua\"\n", &mut with(&[]));
         assert!(
@@ -674,6 +725,11 @@ mod tests {
             Some((1, Err(_)))
         ));
         assert!(matches!(directive("-- @include"), Some((1, Err(_)))));
+        assert!(matches!(
+            directive("--[[ @include \"a.lua\" ]]"),
+            Some((1, Err(m))) if m.contains("inside a `--[[ ]]` comment")
+        ));
+        assert_eq!(directive("--[[ see @include ]]"), None);
         assert!(matches!(
             directive("-- @include \"a.lua\" x"),
             Some((1, Err(_)))

@@ -58,6 +58,8 @@ pub struct Lexed {
     /// `--[[...]]` comment of level 0, which is where Lua 5.1.5 as
     /// vendored refuses a nested `[[` that the servers' build accepts.
     pub level0_long: Vec<std::ops::Range<usize>>,
+    /// The content of every long string and long comment, any level.
+    pub long: Vec<std::ops::Range<usize>>,
 }
 
 impl Lexed {
@@ -104,6 +106,7 @@ pub fn lex(source: &[u8]) -> Lexed {
             tokens: Vec::new(),
             line_starts: vec![0],
             level0_long: Vec::new(),
+            long: Vec::new(),
         },
     };
     l.run();
@@ -181,12 +184,15 @@ impl Lexer<'_> {
     fn long_body(&mut self, level: usize) {
         let start = self.at;
         self.long_content(level);
+        let closer = level + 2;
+        let closed = self.at >= start + closer
+            && self
+                .src
+                .get(self.at - closer..self.at)
+                .is_some_and(|c| c.first() == Some(&b']') && c.last() == Some(&b']'));
+        let end = if closed { self.at - closer } else { self.at };
+        self.out.long.push(start..end.max(start));
         if level == 0 {
-            let end = if self.src.get(self.at.saturating_sub(2)..self.at) == Some(b"]]") {
-                self.at - 2
-            } else {
-                self.at
-            };
             self.out.level0_long.push(start..end.max(start));
         }
     }
