@@ -46,9 +46,16 @@
 //!   and `-`; a stem starting with a digit, one that maps to a keyword
 //!   (`self.lua` -> `Self`) or to nothing (`_.lua`), and two files mapping
 //!   to one variant are errors.
-//! * **Content.** UTF-8 without byte order mark, parsed as Lua 5.1 (what
-//!   Redis and Valkey run): a syntax error is a compile error with
-//!   `file:line:col` and the parser's message. `source()` is the exact
+//! * **Content.** UTF-8 without byte order mark, compiled by a vendored
+//!   Lua 5.1.5, the interpreter Redis and Valkey embed (through the shared
+//!   `script-cache-check` crate), so a script compiles exactly when every
+//!   server flavor loads it (a bare CR ends a `--` comment, code after
+//!   `return` and `break` outside a loop are refused; where the servers
+//!   differ, the stricter wins). A syntax error is a compile error with
+//!   `file:line:col` and Lua's message; a missing `end` points at the
+//!   block's opener. The `KEYS`/`ARGV` analysis reads the tokens Lua reads
+//!   (no recursion: no input crashes or hangs the build); a literal index
+//!   above 256 is an error. `source()` is the exact
 //!   bytes of the file (with its includes expanded, see below) and `sha1()`
 //!   their SHA-1, which is what `SCRIPT LOAD` answers.
 //! * **Shebang.** A first line `#!lua` or `#!lua flags=a,b` declares Redis 7
@@ -56,8 +63,9 @@
 //!   `allow-cross-slot-keys`); anything else on that line is an error.
 //!   `read_only()` is `flags=no-writes`. Such scripts also carry a legacy
 //!   source (`#!` turned into `--!`) for servers before Redis 7.
-//! * **Docs.** The `---` lines at the top of a file (after the shebang)
-//!   become the variant's rustdoc and `ScriptMeta::doc()`. Other `--`
+//! * **Docs.** The leading comment block (after the shebang) becomes the
+//!   variant's rustdoc: `---` lines as written, and `--[[ ... ]]` blocks as
+//!   preformatted text and `ScriptMeta::doc()`. Other `--`
 //!   comment lines (`-- @key`, `-- @arg`, ...) may sit among them.
 //! * **Arity.** Literal `KEYS[n]` / `ARGV[n]` give `Arity::Exact(max n)`;
 //!   any other use (`KEYS[i]`, `#KEYS`, `unpack(ARGV)`, passing the table)
@@ -133,7 +141,10 @@
 //! # Includes
 //!
 //! A line holding only `-- @include "lib/util.lua"` is replaced, at build
-//! time, by the lines of that file (a path relative to the including
+//! time, by the lines of that file (as BullMQ writes them, `---
+//! @include 'includes/x';` works too: three dashes, single quotes, a `;`,
+//! `.lua` implied; an `@include` after code is an error, and a missing
+//! file gets "did you mean") (a path relative to the including
 //! file's folder, `/`-separated, that must stay inside the script folder;
 //! subfolders hold such snippets and are never scripts). Snippets may
 //! include others. Each file is expanded at most once per script: a later
@@ -142,7 +153,8 @@
 //! file, a cycle (`a.lua -> lib/x.lua -> lib/y.lua -> lib/x.lua`), a path
 //! leaving the folder and a snippet with a `#!` shebang (only the script's
 //! first line may have one) are compile errors that show the include
-//! chain; a syntax error in a snippet names the snippet's `file:line:col`.
+//! chain; a syntax error in a snippet names the snippet's `file:line:col`,
+//! once, however many scripts include it.
 //! Included files are tracked like scripts (`include_bytes!`), so editing
 //! one rebuilds. The generated `ScriptMeta::lines()` records which lines
 //! of the expanded source come from which file, so a runtime Lua error
@@ -166,9 +178,13 @@
 //! This crate only parses the macro input and hands it to `expand`; the
 //! work is done in plain modules that unit tests call directly: `scan`
 //! (the folder), `naming` (file stem -> variant and function names),
-//! `include` (`@include` expansion and line spans), `lua` (shebang, `---`
-//! docs, Lua 5.1 syntax, arity), `header` (`@key`/`@arg`/`@return`),
-//! `signature` (header against body) and `expand` (errors and tokens).
+//! `include` (`@include` expansion and line spans), `lua` (docs, and the
+//! Lua 5.1 verdict and arity through `script-cache-check`), `header`
+//! (`@key`/`@arg`/`@return`, from the shared leading-comment reader),
+//! `signature` (header against body) and `expand`, split by stage: its
+//! root reads the input of the three forms and collects the errors,
+//! `expand::analysis` turns each file into an entry, `expand::codegen`
+//! emits the tokens.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -176,8 +192,6 @@ use proc_macro::TokenStream;
 use std::path::PathBuf;
 
 mod expand;
-mod header;
-mod include;
 mod lua;
 mod naming;
 mod scan;

@@ -15,6 +15,8 @@
 
 use std::collections::BTreeMap;
 
+use script_cache_check::header::rust_ident;
+
 /// Why a stem cannot name a variant. The message names the file and says
 /// how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,50 +56,6 @@ pub(crate) fn variant_name(stem: &str, file: &str) -> Result<String, NameError> 
         ))),
         Some(_) => Ok(out),
     }
-}
-
-/// Every Rust keyword, strict and reserved, of any edition: these need a
-/// raw identifier (`r#loop`) as a function or parameter name.
-const KEYWORDS: &[&str] = &[
-    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
-    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
-    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
-    "return", "self", "Self", "static", "struct", "super", "trait", "true", "try", "type",
-    "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
-];
-
-/// Keywords that cannot be raw identifiers.
-const NOT_RAW: &[&str] = &["self", "Self", "super", "crate"];
-
-/// `name` as a Rust identifier: itself, or `r#name` for a keyword. The
-/// error says what is wrong; the caller names the file and the fix.
-pub(crate) fn rust_ident(name: &str) -> Result<String, String> {
-    if name.is_empty() {
-        return Err("is empty".to_owned());
-    }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-    {
-        return Err(format!(
-            "contains {bad:?}; use only ASCII letters, digits and `_`"
-        ));
-    }
-    if name.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err("starts with a digit".to_owned());
-    }
-    if name == "_" {
-        return Err("is `_`, which cannot name anything".to_owned());
-    }
-    if NOT_RAW.contains(&name) {
-        return Err(format!(
-            "is the keyword `{name}`, which cannot be a raw identifier"
-        ));
-    }
-    if KEYWORDS.contains(&name) {
-        return Ok(format!("r#{name}"));
-    }
-    Ok(name.to_owned())
 }
 
 /// The snake_case of a file stem: words split on `_`, `-` and case

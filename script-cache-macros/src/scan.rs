@@ -149,13 +149,10 @@ pub(crate) fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Opt
     };
     let source = match check_content(&bytes) {
         Ok(()) => String::from_utf8(bytes).ok(),
-        Err(why) if why.starts_with(':') && !why.starts_with(": ") => {
-            // `file:line:col: ...`, like the compiler's own positions.
-            errors.push(format!("{shown}{why}"));
-            None
-        }
-        Err(why) => {
-            errors.push(format!("`{shown}`{why}"));
+        Err(e) => {
+            let d = script_cache_check::Diagnostic::new(&shown, e.line, Some(e.column), e.message)
+                .with_source(&bytes);
+            errors.push(d.to_string());
             None
         }
     };
@@ -171,8 +168,8 @@ pub(crate) fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Opt
 pub(crate) fn read_snippet(
     folder: &Folder,
     rel: &str,
-) -> Result<String, crate::include::ReadError> {
-    use crate::include::ReadError;
+) -> Result<String, script_cache_check::include::ReadError> {
+    use script_cache_check::include::ReadError;
     let abs = folder.abs.join(rel);
     if abs.is_dir() {
         return Err(ReadError::Other(
@@ -181,35 +178,98 @@ pub(crate) fn read_snippet(
     }
     let bytes = match fs::read(&abs) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ReadError::Missing(similar(folder, rel)));
+        }
         Err(e) => return Err(ReadError::Other(format!(": {e}"))),
     };
-    check_content(&bytes).map_err(ReadError::Other)?;
+    check_content(&bytes)
+        .map_err(|e| ReadError::Other(format!(":{}:{}: {}", e.line, e.column, e.message)))?;
     String::from_utf8(bytes)
         .map_err(|_| ReadError::Other(": the file is not valid UTF-8".to_owned()))
 }
 
-/// Checks that a script's bytes are UTF-8 without a byte order mark. The
-/// error continues a message that starts with the file name.
-pub(crate) fn check_content(bytes: &[u8]) -> Result<(), String> {
+/// Files of the folder of `rel` whose name is close to it ("did you
+/// mean"): the same name in another case, or within two edits of the
+/// name, with or without `.lua`; paths relative to the script folder.
+fn similar(folder: &Folder, rel: &str) -> Vec<String> {
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let Ok(entries) = fs::read_dir(folder.abs.join(dir)) else {
+        return Vec::new();
+    };
+    let want = name.strip_suffix(".lua").unwrap_or(name).to_lowercase();
+    let mut found: Vec<(usize, String)> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".lua"))
+        .filter_map(|f| {
+            let stem = f.strip_suffix(".lua").unwrap_or(&f).to_lowercase();
+            let d = edit_distance(&want, &stem);
+            (d <= 2.min(want.len() / 2)).then(|| {
+                let shown = if dir.is_empty() {
+                    f.clone()
+                } else {
+                    format!("{dir}/{f}")
+                };
+                (d, shown)
+            })
+        })
+        .collect();
+    found.sort();
+    found.into_iter().take(3).map(|(_, f)| f).collect()
+}
+
+/// Levenshtein distance of two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diag + usize::from(ca != *cb));
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// Why a file's bytes cannot be a script: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContentError {
+    pub(crate) line: u32,
+    pub(crate) column: u32,
+    pub(crate) message: String,
+}
+
+/// Checks that a script's bytes are UTF-8 without a byte order mark.
+pub(crate) fn check_content(bytes: &[u8]) -> Result<(), ContentError> {
     if bytes.starts_with(b"\xEF\xBB\xBF") {
-        return Err(
-            ": the file starts with a UTF-8 byte order mark, which Lua cannot parse \
-                    and which would change the SHA-1; save the file as UTF-8 without BOM"
+        return Err(ContentError {
+            line: 1,
+            column: 1,
+            message: "the file starts with a UTF-8 byte order mark, which Lua cannot parse \
+                      and which would change the SHA-1; save the file as UTF-8 without BOM"
                 .to_owned(),
-        );
+        });
     }
     match std::str::from_utf8(bytes) {
         Ok(_) => Ok(()),
         Err(e) => {
-            let good = &bytes[..e.valid_up_to()];
-            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
-            let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
-            Err(format!(
-                ":{line}:{col}: the file is not valid UTF-8; save it as UTF-8 (Redis scripts \
-                 are text)"
-            ))
+            // Lines and columns as Lua counts them (a bare CR ends a line).
+            let lexed = script_cache_check::lex::lex(bytes);
+            let at = e.valid_up_to();
+            let line = lexed.line_starts.partition_point(|&start| start <= at);
+            let line = u32::try_from(line.max(1)).unwrap_or(u32::MAX);
+            Err(ContentError {
+                line,
+                column: lexed.column(bytes, line, at),
+                message: "the file is not valid UTF-8; save it as UTF-8 (Redis scripts are \
+                          text)"
+                    .to_owned(),
+            })
         }
     }
 }
@@ -288,14 +348,22 @@ mod tests {
 
     #[test]
     fn snippets() {
-        use crate::include::ReadError;
+        use script_cache_check::include::ReadError;
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("lib")).unwrap();
         fs::write(dir.path().join("lib/u.lua"), "return 1").unwrap();
         fs::write(dir.path().join("lib/bom.lua"), b"\xEF\xBB\xBFreturn 1").unwrap();
         let f = folder(dir.path());
         assert_eq!(read_snippet(&f, "lib/u.lua").as_deref(), Ok("return 1"));
-        assert_eq!(read_snippet(&f, "lib/x.lua"), Err(ReadError::Missing));
+        assert_eq!(
+            read_snippet(&f, "lib/x.lua"),
+            Err(ReadError::Missing(vec![]))
+        );
+        assert_eq!(
+            read_snippet(&f, "lib/U.lua"),
+            Err(ReadError::Missing(vec!["lib/u.lua".to_owned()]))
+        );
+        assert_eq!(edit_distance("addjob", "adjob"), 1);
         assert!(
             matches!(read_snippet(&f, "lib"), Err(ReadError::Other(m)) if m.contains("folder"))
         );
@@ -309,10 +377,13 @@ mod tests {
         assert!(check_content(b"return 1").is_ok());
         assert!(check_content(b"").is_ok());
         let bom = check_content(b"\xEF\xBB\xBFreturn 1").unwrap_err();
-        assert!(bom.contains("byte order mark"), "{bom}");
+        assert!(bom.message.contains("byte order mark"), "{bom:?}");
+        assert_eq!((bom.line, bom.column), (1, 1));
         let bad = check_content(b"-- caf\xE9\nreturn 1").unwrap_err();
-        assert!(bad.starts_with(":1:7: "), "{bad}");
+        assert_eq!((bad.line, bad.column), (1, 7), "{bad:?}");
         let bad = check_content(b"return 1\n\nlocal \xC3\xA9\xFF = 1").unwrap_err();
-        assert!(bad.starts_with(":3:8: "), "{bad}");
+        assert_eq!((bad.line, bad.column), (3, 8), "{bad:?}");
+        let bad = check_content(b"-- a\rb \xFF").unwrap_err();
+        assert_eq!((bad.line, bad.column), (2, 3), "{bad:?}");
     }
 }

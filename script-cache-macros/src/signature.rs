@@ -15,8 +15,8 @@
 //!   - a dynamically indexed table needs the last declaration to take the
 //!     rest (`-- @key counters...`), and a rest needs a dynamic use.
 
-use crate::header::{Header, Param};
 use crate::lua::{Arity, Position, Usage, Uses};
+use script_cache_check::header::{Header, Param};
 
 /// One parameter of the typed call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,14 +174,28 @@ fn part(
                         ordinal(n)
                     ),
                 });
-            } else if let Some(unused) = declared.get(max) {
+            } else if let Some((index, unused)) = declared
+                .iter()
+                .enumerate()
+                .take(fixed)
+                .skip(max)
+                .find(|(_, p)| !p.routing)
+            {
+                // Routing-only keys need not be read.
                 problems.push(Problem {
                     at: At::Header(unused.line),
                     message: format!(
                         "`{tag} {}` declares {lua}[{}], but the script never reads it (the \
-                         highest index it reads is {max}); remove the line, or use the {word}",
+                         highest index it reads is {max}); remove the line, or use the \
+                         {word}{}",
                         unused.name,
-                        max + 1
+                        index + 1,
+                        if word == "key" {
+                            ", or mark it `(routing)` if it is passed only to route the call \
+                             in a cluster (`-- @key name (routing)`)"
+                        } else {
+                            ""
+                        }
                     ),
                 });
             }
@@ -212,7 +226,8 @@ fn ordinal(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{header, lua};
+    use crate::lua;
+    use script_cache_check::header;
 
     fn sig(src: &str) -> Result<(Vec<String>, Vec<String>), Vec<String>> {
         let (h, problems) = header::parse(src);
@@ -233,6 +248,14 @@ mod tests {
                     })
                     .collect()
             })
+    }
+
+    #[test]
+    fn unread_keys_must_be_routing() {
+        let e = sig("-- @key k\n-- @key a (routing)\n-- @key b\nreturn KEYS[1]").unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("`@key b` declares KEYS[3]"), "{e:?}");
+        assert!(e[0].contains("(routing)"), "{e:?}");
     }
 
     #[test]
@@ -273,6 +296,17 @@ mod tests {
             ("-- @key all...\nreturn KEYS[3], #KEYS", &["all..."], &[]),
             // Keys only: ARGV unused.
             ("-- @key k\nreturn KEYS[1]", &["k"], &[]),
+            // A routing-only key the body never reads.
+            (
+                "-- @key k\n-- @key shard (routing) the slot owner\nreturn KEYS[1]",
+                &["k", "shard"],
+                &[],
+            ),
+            (
+                "--[[\n  @key a (routing)\n  @key b\n]]\nreturn KEYS[2]",
+                &["a", "b"],
+                &[],
+            ),
         ];
         for (src, keys, args) in ok {
             let (k, a) = sig(src).unwrap_or_else(|e| panic!("{src:?}: {e:?}"));

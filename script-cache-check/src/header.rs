@@ -15,56 +15,66 @@
 //!   unique across keys and args. `NAME...` (the last `@key` or `@arg`
 //!   only) takes all the remaining entries, for scripts that index the
 //!   table dynamically.
+//! * `-- @key NAME (routing) [description]` declares a key passed only to
+//!   route the call in a cluster: the body need not read it, the typed
+//!   call still takes it.
 //! * `-- @return TYPE [description]` fixes the reply type; see
 //!   [`ReturnType::parse`].
-//! * `-- @include "path"` is handled by `include`; any other `-- @tag` in
-//!   the block is an error (it is most likely a typo).
+//! * `-- @include "path"` is handled by [`crate::include`]; LDoc tags
+//!   (`@param`, `@tparam`, `@treturn`, `@usage`, ...) and any other
+//!   `-- @tag` are errors that say what to write instead (never silently
+//!   misread).
 //!
-//! The block is the run of `--` lines at the top of the file (after an
-//! optional shebang), as for the `---` docs; `--- ` lines are docs, never
-//! tags.
-
-use quote::quote;
-
-use crate::naming;
+//! The lines come from the one reader of the leading comment block,
+//! [`crate::comments`]: `--` and `---` lines, blank lines and `--[[ ]]`
+//! blocks before the first line of code (after an optional shebang).
 
 /// One `@key` or `@arg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Param {
+pub struct Param {
     /// As written, without `...`: used in docs.
-    pub(crate) name: String,
+    pub name: String,
     /// The Rust identifier (`r#type` for `type`).
-    pub(crate) ident: String,
+    pub ident: String,
     /// `NAME...`: takes the rest of the table.
-    pub(crate) rest: bool,
+    pub rest: bool,
     /// The description after the name (may be empty).
-    pub(crate) doc: String,
+    pub doc: String,
+    /// `-- @key name (routing)`: a key passed for cluster routing only;
+    /// the body need not read it.
+    pub routing: bool,
     /// 1-based line of the header line in the script file.
-    pub(crate) line: usize,
+    pub line: usize,
 }
 
 /// The `@return` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Returns {
-    pub(crate) ty: ReturnType,
+pub struct Returns {
+    /// The reply type.
+    pub ty: ReturnType,
     /// The type as written, e.g. `nil-or-string`.
-    pub(crate) written: String,
-    pub(crate) doc: String,
-    pub(crate) line: usize,
+    pub written: String,
+    /// The description after the type (may be empty).
+    pub doc: String,
+    /// 1-based line of the `@return` line in the script file.
+    pub line: usize,
 }
 
 /// What a script's header declares.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Header {
-    pub(crate) keys: Vec<Param>,
-    pub(crate) args: Vec<Param>,
-    pub(crate) returns: Option<Returns>,
+pub struct Header {
+    /// `@key` lines, in order: `KEYS[1]`, `KEYS[2]`, ...
+    pub keys: Vec<Param>,
+    /// `@arg` lines, in order: `ARGV[1]`, ...
+    pub args: Vec<Param>,
+    /// The `@return` line, if any.
+    pub returns: Option<Returns>,
 }
 
 impl Header {
     /// Whether the header names the parameters (any `@key` or `@arg`);
     /// without, they are inferred from the body.
-    pub(crate) fn declares_params(&self) -> bool {
+    pub fn declares_params(&self) -> bool {
         !self.keys.is_empty() || !self.args.is_empty()
     }
 }
@@ -72,15 +82,18 @@ impl Header {
 /// A problem in the header: 1-based line and column in the script file,
 /// and a message that says how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    pub(crate) line: usize,
-    pub(crate) column: usize,
-    pub(crate) message: String,
+pub struct Problem {
+    /// 1-based line in the script file.
+    pub line: usize,
+    /// 1-based column of the tag's `@`.
+    pub column: usize,
+    /// What is wrong and how to fix it.
+    pub message: String,
 }
 
 /// The reply type of a typed call, from `@return`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ReturnType {
+pub enum ReturnType {
     /// `integer` / `number` -> `i64` (Lua numbers reply as integers).
     Integer,
     /// `string` -> `String`.
@@ -100,14 +113,14 @@ pub(crate) enum ReturnType {
 }
 
 /// The accepted `@return` types, for messages.
-pub(crate) const RETURN_TYPES: &str = "integer (or number), string, status, boolean, value, nil, \
+pub const RETURN_TYPES: &str = "integer (or number), string, status, boolean, value, nil, \
      array, array<T>, nil-or-T (or T?)";
 
 impl ReturnType {
     /// Parses a `@return` type. Grammar (no spaces): `integer`, `number`,
     /// `string`, `status`, `boolean`, `value`, `nil`, `array`, `array<T>`,
     /// `nil-or-T` and `T?`. `nil` only at the top, no option of an option.
-    pub(crate) fn parse(text: &str) -> Result<ReturnType, String> {
+    pub fn parse(text: &str) -> Result<ReturnType, String> {
         let ty = Self::parse_inner(text)?;
         Ok(ty)
     }
@@ -151,29 +164,8 @@ impl ReturnType {
         })
     }
 
-    /// The Rust type, naming only `::script_cache::__private` and `::core`.
-    pub(crate) fn tokens(&self) -> proc_macro2::TokenStream {
-        let p = quote!(::script_cache::__private);
-        match self {
-            ReturnType::Integer => quote!(::core::primitive::i64),
-            ReturnType::String | ReturnType::Status => quote!(#p::String),
-            ReturnType::Boolean => quote!(::core::primitive::bool),
-            ReturnType::Value => quote!(#p::Value),
-            ReturnType::Nil => quote!(()),
-            ReturnType::Array(None) => quote!(#p::Vec<#p::Value>),
-            ReturnType::Array(Some(inner)) => {
-                let inner = inner.tokens();
-                quote!(#p::Vec<#inner>)
-            }
-            ReturnType::Optional(inner) => {
-                let inner = inner.tokens();
-                quote!(::core::option::Option<#inner>)
-            }
-        }
-    }
-
     /// The Rust type as users read it in docs, e.g. `Option<String>`.
-    pub(crate) fn rust(&self) -> String {
+    pub fn rust(&self) -> String {
         match self {
             ReturnType::Integer => "i64".to_owned(),
             ReturnType::String | ReturnType::Status => "String".to_owned(),
@@ -189,29 +181,15 @@ impl ReturnType {
 
 /// Reads the header of `source` (the script file as written). Every
 /// problem is returned, next to what could be read.
-pub(crate) fn parse(source: &str) -> (Header, Vec<Problem>) {
+pub fn parse(source: &str) -> (Header, Vec<Problem>) {
     let mut header = Header::default();
     let mut problems = Vec::new();
-    for (i, line) in source.split('\n').enumerate() {
-        let line_no = i + 1;
-        if i == 0 && line.starts_with("#!") {
-            continue;
-        }
-        let line = line.trim_end();
-        let Some(comment) = line.strip_prefix("--") else {
-            break;
-        };
-        if comment.starts_with("[[") || comment.starts_with("[=") {
-            break;
-        }
-        if comment.starts_with('-') {
-            continue; // `---` docs
-        }
-        let body = comment.trim_start();
-        let Some(tagged) = body.strip_prefix('@') else {
+    for comment in crate::comments::leading_comments(source) {
+        let Some(tagged) = comment.tag() else {
             continue;
         };
-        let column = line.len() - body.len() + 1;
+        let line_no = usize::try_from(comment.line).unwrap_or(usize::MAX);
+        let column = usize::try_from(comment.tag_column()).unwrap_or(1);
         let (tag, rest) = split_word(tagged);
         let mut problem = |message: String| {
             problems.push(Problem {
@@ -250,11 +228,23 @@ pub(crate) fn parse(source: &str) -> (Header, Vec<Problem>) {
                 }
             }
             "include" => {}
-            "param" => problem(
-                "`@param` is not a script-cache tag: declare `KEYS` entries with \
-                 `-- @key name` and `ARGV` entries with `-- @arg name`"
+            "param" | "tparam" => problem(format!(
+                "`@{tag}` is an LDoc tag, which script-cache does not read: declare `KEYS` \
+                 entries with `-- @key name` and `ARGV` entries with `-- @arg name` (in \
+                 order), or write the line without the `@`"
+            )),
+            "treturn" => problem(
+                "`@treturn` is an LDoc tag, which script-cache does not read: write \
+                 `-- @return TYPE` with one of the reply types (integer, string, ...), or \
+                 write the line without the `@`"
                     .to_owned(),
             ),
+            "usage" | "see" | "raise" | "author" | "module" | "script" | "function" | "local"
+            | "table" | "field" | "release" | "license" | "copyright" => problem(format!(
+                "`@{tag}` is an LDoc tag, which script-cache does not read; the header \
+                     knows `@key`, `@arg`, `@return` and `@include`: write the line \
+                     without the `@`"
+            )),
             _ => problem(format!(
                 "unknown header tag `@{tag}`; the header knows `@key`, `@arg`, `@return` \
                  and `@include` (write other notes without the `@`)"
@@ -263,6 +253,50 @@ pub(crate) fn parse(source: &str) -> (Header, Vec<Problem>) {
     }
     check_params(&mut header, &mut problems);
     (header, problems)
+}
+
+/// Every Rust keyword, strict and reserved, of any edition: these need a
+/// raw identifier (`r#loop`) as a function or parameter name.
+const KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
+    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "Self", "static", "struct", "super", "trait", "true", "try", "type",
+    "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+/// Keywords that cannot be raw identifiers.
+const NOT_RAW: &[&str] = &["self", "Self", "super", "crate"];
+
+/// `name` as a Rust identifier: itself, or `r#name` for a keyword. The
+/// error says what is wrong; the caller names the file and the fix.
+pub fn rust_ident(name: &str) -> Result<String, String> {
+    if name.is_empty() {
+        return Err("is empty".to_owned());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
+        return Err(format!(
+            "contains {bad:?}; use only ASCII letters, digits and `_`"
+        ));
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err("starts with a digit".to_owned());
+    }
+    if name == "_" {
+        return Err("is `_`, which cannot name anything".to_owned());
+    }
+    if NOT_RAW.contains(&name) {
+        return Err(format!(
+            "is the keyword `{name}`, which cannot be a raw identifier"
+        ));
+    }
+    if KEYWORDS.contains(&name) {
+        return Ok(format!("r#{name}"));
+    }
+    Ok(name.to_owned())
 }
 
 /// Splits off the first whitespace-separated word; the rest is trimmed.
@@ -286,17 +320,34 @@ fn param(tag: &str, rest: &str, line: usize) -> Result<Param, String> {
         Some(name) => (name, true),
         None => (written, false),
     };
-    let ident = naming::rust_ident(name).map_err(|why| {
+    let ident = rust_ident(name).map_err(|why| {
         format!(
             "`@{tag} {written}`: the name {why}; it becomes a Rust parameter, so write an \
              identifier like `{example}`"
         )
     })?;
+    let (routing, doc) = match doc.strip_prefix("(routing)") {
+        Some(_) if tag != "key" => {
+            return Err(format!(
+                "`@{tag} {written} (routing)`: only keys route a call in a cluster; remove \
+                 `(routing)`"
+            ));
+        }
+        Some(_) if rest => {
+            return Err(format!(
+                "`@key {written} (routing)`: a routing-only key is one key; remove the `...` \
+                 or the `(routing)`"
+            ));
+        }
+        Some(more) => (true, more.trim_start()),
+        None => (false, doc),
+    };
     Ok(Param {
         name: name.to_owned(),
         ident,
         rest,
         doc: doc.to_owned(),
+        routing,
         line,
     })
 }
@@ -386,8 +437,8 @@ mod tests {
             ),
             // Tags after the leading block are ordinary comments.
             ("return 1\n-- @key late", &[], &[], None, &[]),
-            ("-- @key a\n\n-- @key b", &["a"], &[], None, &[]),
-            ("--- @key doc\nreturn 1", &[], &[], None, &[]),
+            ("-- @key a\n\n-- @key b", &["a", "b"], &[], None, &[]),
+            ("--- @key doc\nreturn 1", &["doc"], &[], None, &[]),
             (
                 "-- @include \"lib/x.lua\"\n-- @arg a",
                 &[],
@@ -445,10 +496,7 @@ mod tests {
                 &[],
                 &[],
                 None,
-                &[
-                    "`@param` is not a script-cache tag",
-                    "unknown header tag `@see`",
-                ],
+                &["`@param` is an LDoc tag", "`@see` is an LDoc tag"],
             ),
         ];
         for (src, keys, args, ret, problems) in table {
@@ -468,6 +516,28 @@ mod tests {
             for (g, w) in got.iter().zip(problems.iter()) {
                 assert!(g.contains(w), "{src:?}: {g:?} lacks {w:?}");
             }
+        }
+    }
+
+    #[test]
+    fn routing_keys_and_ldoc_tags() {
+        let (h, problems) = parse("-- @key k (routing) owner of the slot\n-- @key j\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(h.keys[0].routing && !h.keys[1].routing);
+        assert_eq!(h.keys[0].doc, "owner of the slot");
+        for (src, want) in [
+            ("-- @arg a (routing)\n", "only keys route"),
+            ("-- @key ks... (routing)\n", "one key"),
+            ("-- @param x the x\n", "`@param` is an LDoc tag"),
+            ("--- @tparam string x\n", "`@tparam` is an LDoc tag"),
+            ("--[[\n  @treturn int\n]]\n", "`@treturn` is an LDoc tag"),
+            ("-- @usage f()\n", "`@usage` is an LDoc tag"),
+            ("-- @return int\n", "unknown type `int`"),
+            ("-- @return {string,...}\n", "unknown type `{string,...}`"),
+        ] {
+            let (_, problems) = parse(src);
+            assert_eq!(problems.len(), 1, "{src:?}: {problems:?}");
+            assert!(problems[0].message.contains(want), "{src:?}: {problems:?}");
         }
     }
 
@@ -522,13 +592,5 @@ mod tests {
                 _ => panic!("{text:?}: want {want:?}, got {got:?}"),
             }
         }
-        let tokens = ReturnType::parse("nil-or-array<string>")
-            .unwrap()
-            .tokens()
-            .to_string();
-        assert_eq!(
-            tokens,
-            ":: core :: option :: Option < :: script_cache :: __private :: Vec < :: script_cache :: __private :: String > >"
-        );
     }
 }

@@ -1,9 +1,20 @@
 //! `-- @include "path"`: expanding snippets into a script at build time.
 //!
+//! Plain text in, text out: the caller gives the content of other files
+//! through a `read` function (the macros read the script folder; a command
+//! line or the runtime may read something else).
+//!
 //! * A line that holds only `-- @include "path"` (leading and trailing
-//!   blanks allowed) is a directive, wherever it is in the file. The path is
-//!   relative to the folder of the including file, uses `/`, and must stay
-//!   inside the script folder.
+//!   blanks allowed) is a directive, wherever it is in the file. As in
+//!   BullMQ's script folders, the comment may start with `---`, the path
+//!   may be in single quotes, a `;` may follow, and `.lua` may be left out
+//!   (`--- @include "includes/addJob"` includes `includes/addJob.lua` when
+//!   `includes/addJob` does not exist). The path is relative to the folder
+//!   of the including file, uses `/`, and must stay inside the script
+//!   folder.
+//! * A line that looks like an include and is not one (`@include` after
+//!   code, a malformed path) is an error, never a silent comment. A missing
+//!   file gets "did you mean" suggestions.
 //! * The directive line is replaced by the lines of the snippet, expanded
 //!   recursively. Each file is expanded at most once per script: a later
 //!   directive for the same file, and one for an empty snippet, stay as they
@@ -20,26 +31,26 @@ use std::collections::BTreeMap;
 /// A run of lines of the expanded source and where it comes from; mirror of
 /// `script_cache::LineSpan`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Span {
+pub struct Span {
     /// First line in the expanded source (1-based).
-    pub(crate) start: usize,
+    pub start: usize,
     /// Number of lines.
-    pub(crate) len: usize,
+    pub len: usize,
     /// The file, relative to the script folder.
-    pub(crate) file: String,
+    pub file: String,
     /// The line of `file` that `start` is (1-based).
-    pub(crate) first: usize,
+    pub first: usize,
 }
 
 /// A script with its includes expanded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Expanded {
+pub struct Expanded {
     /// The source to hash, parse and send.
-    pub(crate) source: String,
+    pub source: String,
     /// Empty when nothing was included (every line is the script's own).
-    pub(crate) spans: Vec<Span>,
+    pub spans: Vec<Span>,
     /// Every included file, relative to the folder, in the order included.
-    pub(crate) included: Vec<String>,
+    pub included: Vec<String>,
     /// The chain that included each file (`["a.lua", "lib/x.lua"]`).
     chains: BTreeMap<String, Vec<String>>,
 }
@@ -47,7 +58,7 @@ pub(crate) struct Expanded {
 impl Expanded {
     /// The original file and line of line `line` of the expanded source;
     /// `None` when there are no spans (the line is the script's own).
-    pub(crate) fn locate(&self, line: usize) -> Option<(&str, usize)> {
+    pub fn locate(&self, line: usize) -> Option<(&str, usize)> {
         self.spans
             .iter()
             .find(|s| line >= s.start && line - s.start < s.len)
@@ -56,16 +67,17 @@ impl Expanded {
 
     /// How `file` was included, e.g. `a.lua -> lib/x.lua`; `None` for the
     /// script itself.
-    pub(crate) fn chain(&self, file: &str) -> Option<String> {
+    pub fn chain(&self, file: &str) -> Option<String> {
         self.chains.get(file).map(|c| c.join(" -> "))
     }
 }
 
 /// Why a file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ReadError {
-    /// It does not exist.
-    Missing,
+pub enum ReadError {
+    /// It does not exist; the files of the folder with a similar name
+    /// (relative to the script folder), best first.
+    Missing(Vec<String>),
     /// Anything else; the text continues "cannot include `path`".
     Other(String),
 }
@@ -73,17 +85,21 @@ pub(crate) enum ReadError {
 /// A problem in some file of the script: its path relative to the folder,
 /// 1-based line and column, and a message that says how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    pub(crate) file: String,
-    pub(crate) line: usize,
-    pub(crate) column: usize,
-    pub(crate) message: String,
+pub struct Problem {
+    /// The file that has the problem, relative to the script folder.
+    pub file: String,
+    /// 1-based line in that file.
+    pub line: usize,
+    /// 1-based column, counted in bytes.
+    pub column: usize,
+    /// What is wrong and how to fix it.
+    pub message: String,
 }
 
 /// Expands the includes of `source`, the content of `file` (relative to
 /// the folder). `read` gives the content of another file of the folder.
 /// Every problem is returned; the directive of a failed include is kept.
-pub(crate) fn expand(
+pub fn expand(
     file: &str,
     source: &str,
     read: &mut dyn FnMut(&str) -> Result<String, ReadError>,
@@ -125,6 +141,38 @@ pub(crate) fn expand(
     (expanded, problems)
 }
 
+/// `chain -> target`, for messages.
+fn via(chain: &[String], target: &str) -> String {
+    let mut all = chain.to_vec();
+    all.push(target.to_owned());
+    all.join(" -> ")
+}
+
+/// Reads `target`, or `target.lua` when `target` does not exist and has
+/// no `.lua` extension; the path found and its content.
+fn read_implied(
+    read: &mut dyn FnMut(&str) -> Result<String, ReadError>,
+    target: &str,
+) -> Result<(String, String), ReadError> {
+    match read(target) {
+        Ok(content) => Ok((target.to_owned(), content)),
+        Err(ReadError::Missing(similar)) if !target.ends_with(".lua") => {
+            let with_ext = format!("{target}.lua");
+            match read(&with_ext) {
+                Ok(content) => Ok((with_ext, content)),
+                Err(ReadError::Missing(more)) => {
+                    let mut all = more;
+                    all.extend(similar.into_iter().filter(|s| s != target));
+                    all.dedup();
+                    Err(ReadError::Missing(all))
+                }
+                Err(other) => Err(other),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 struct Expander<'r> {
     read: &'r mut dyn FnMut(&str) -> Result<String, ReadError>,
     /// (text with its line ending, file, line in that file)
@@ -135,13 +183,33 @@ struct Expander<'r> {
 
 impl Expander<'_> {
     fn file(&mut self, file: &str, text: &str, chain: &mut Vec<String>) {
-        for (i, segment) in text.split_inclusive('\n').enumerate() {
+        // Where Lua sees long comments and strings: a directive there is
+        // text, not code, and would silently not take effect.
+        let long = crate::lex::lex(text.as_bytes()).long;
+        let mut offset = 0;
+        for (i, segment) in lua_lines(text).into_iter().enumerate() {
             let line = i + 1;
+            let at = offset;
+            offset += segment.len();
             let keep = |x: &mut Self| x.lines.push((segment.to_owned(), file.to_owned(), line));
             let Some((column, written)) = directive(segment) else {
                 keep(self);
                 continue;
             };
+            let starts = at + column - 1;
+            if long.iter().any(|r| r.start <= starts && starts < r.end) {
+                self.problems.push(Problem {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    message: "this `@include` is inside a `--[[ ]]` comment or a long string, \
+                              where Lua reads it as text and it would not take effect: move it \
+                              out of the block (on a line of its own)"
+                        .to_owned(),
+                });
+                keep(self);
+                continue;
+            }
             let problem = |x: &mut Self, message: String| {
                 x.problems.push(Problem {
                     file: file.to_owned(),
@@ -166,13 +234,55 @@ impl Expander<'_> {
                     continue;
                 }
             };
-            let via = |chain: &[String]| {
-                let mut all = chain.to_vec();
-                all.push(target.clone());
-                all.join(" -> ")
+            if chain.contains(&target) {
+                let shown = via(chain, &target);
+                problem(
+                    self,
+                    format!(
+                        "include cycle: {shown}; a snippet cannot include itself, directly or \
+                         through others: remove one of these `@include` lines"
+                    ),
+                );
+                keep(self);
+                continue;
+            }
+            let (target, content) = match read_implied(self.read, &target) {
+                Ok(found) => found,
+                Err(ReadError::Missing(similar)) => {
+                    let shown = via(chain, &target);
+                    let tried = if target.ends_with(".lua") {
+                        format!("`{target}` does not exist")
+                    } else {
+                        format!("neither `{target}` nor `{target}.lua` exists")
+                    };
+                    let hint = match similar.as_slice() {
+                        [] => String::new(),
+                        [one] => format!("did you mean `{one}`? "),
+                        more => format!("did you mean one of `{}`? ", more.join("`, `")),
+                    };
+                    problem(
+                        self,
+                        format!(
+                            "cannot include \"{written}\": {tried} (include chain: {shown}); \
+                             {hint}paths are relative to the including file's folder: create the \
+                             file or fix the path"
+                        ),
+                    );
+                    keep(self);
+                    continue;
+                }
+                Err(ReadError::Other(why)) => {
+                    let shown = via(chain, &target);
+                    problem(
+                        self,
+                        format!("cannot include `{target}`{why} (include chain: {shown})"),
+                    );
+                    keep(self);
+                    continue;
+                }
             };
             if chain.contains(&target) {
-                let shown = via(chain);
+                let shown = via(chain, &target);
                 problem(
                     self,
                     format!(
@@ -187,33 +297,8 @@ impl Expander<'_> {
                 keep(self); // already expanded once in this script
                 continue;
             }
-            let content = match (self.read)(&target) {
-                Ok(content) => content,
-                Err(ReadError::Missing) => {
-                    let shown = via(chain);
-                    problem(
-                        self,
-                        format!(
-                            "cannot include \"{written}\": `{target}` does not exist (include \
-                             chain: {shown}); paths are relative to the including file's \
-                             folder: create the file or fix the path"
-                        ),
-                    );
-                    keep(self);
-                    continue;
-                }
-                Err(ReadError::Other(why)) => {
-                    let shown = via(chain);
-                    problem(
-                        self,
-                        format!("cannot include `{target}`{why} (include chain: {shown})"),
-                    );
-                    keep(self);
-                    continue;
-                }
-            };
             if content.starts_with("#!") {
-                let shown = via(chain);
+                let shown = via(chain, &target);
                 self.problems.push(Problem {
                     file: target.clone(),
                     line: 1,
@@ -235,7 +320,7 @@ impl Expander<'_> {
             if self.lines.len() == before {
                 keep(self); // an empty snippet: the directive stays
             } else if let Some((last, _, _)) = self.lines.last_mut()
-                && !last.ends_with('\n')
+                && !last.ends_with(['\n', '\r'])
             {
                 last.push_str(line_ending(segment));
             }
@@ -244,36 +329,91 @@ impl Expander<'_> {
 }
 
 /// `Some((column, path))` when `line` is an include directive, `Some((_,
-/// Err))` when it looks like one but is malformed.
+/// Err))` when it looks like one but is malformed or not alone on its
+/// line (it would not be expanded).
 fn directive(line: &str) -> Option<(usize, Result<&str, String>)> {
     let trimmed = line.trim();
     let column = line.len() - line.trim_start().len() + 1;
-    let rest = trimmed.strip_prefix("--")?;
-    if rest.starts_with('-') || rest.starts_with('[') {
-        return None; // `---` docs, `--[[` block comments
-    }
-    let rest = rest.trim_start().strip_prefix("@include")?;
-    if !(rest.is_empty() || rest.starts_with(char::is_whitespace) || rest.starts_with('"')) {
-        return None; // `@included`, ...
-    }
-    let path = rest
-        .trim()
-        .strip_prefix('"')
-        .and_then(|p| p.strip_suffix('"'))
-        .filter(|p| !p.contains('"'));
+    let Some(rest) = trimmed
+        .strip_prefix("--")
+        .map(|r| r.trim_start_matches('-'))
+        .and_then(|r| r.trim_start().strip_prefix("@include"))
+        .filter(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+    else {
+        // `--[[ @include "x" ]]`: a block comment that looks like an include.
+        let in_block = trimmed
+            .strip_prefix("--[")
+            .map(|r| r.trim_start_matches('='))
+            .and_then(|r| r.strip_prefix('['))
+            .and_then(|r| r.trim_start().strip_prefix("@include"))
+            .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'));
+        if in_block {
+            return Some((
+                column,
+                Err(
+                    "this `@include` is inside a `--[[ ]]` comment, where it would not be \
+                     expanded: write it as `-- @include \"lib/file.lua\"` on a line of its own"
+                        .to_owned(),
+                ),
+            ));
+        }
+        return stray(line).map(|at| {
+            (
+                at,
+                Err(
+                    "`@include` must be alone on its line, as `-- @include \"lib/file.lua\"`; \
+                     after code it would not be expanded"
+                        .to_owned(),
+                ),
+            )
+        });
+    };
+    let rest = rest.trim();
+    let rest = rest.strip_suffix(';').map_or(rest, str::trim_end);
+    let path = ['"', '\''].into_iter().find_map(|q| {
+        rest.strip_prefix(q)
+            .and_then(|p| p.strip_suffix(q))
+            .filter(|p| !p.contains(['"', '\'']))
+    });
     Some((
         column,
         path.ok_or_else(|| {
-            "malformed include: write `-- @include \"lib/file.lua\"` (one path in double \
-             quotes, relative to this file's folder, alone on its line)"
+            "malformed include: write `-- @include \"lib/file.lua\"` (one path in quotes, \
+             relative to this file's folder, alone on its line)"
                 .to_owned()
         }),
     ))
 }
 
+/// The column of an `@include` comment after code on `line` (`x = 1 --
+/// @include "y"`), outside quotes; `None` if there is none.
+fn stray(line: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut chars = line.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '-') if line[at..].starts_with("--") => {
+                let after = line[at..].trim_start_matches('-').trim_start();
+                let looks = after
+                    .strip_prefix("@include")
+                    .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'));
+                return looks.then(|| line[..at].chars().count() + 1);
+            }
+            (None, _) => {}
+        }
+    }
+    None
+}
+
 /// The path of `written`, relative to the folder of `from`, as a path
 /// relative to the script folder (`/`-separated, no `.` or `..`).
-pub(crate) fn resolve(from: &str, written: &str) -> Result<String, String> {
+pub fn resolve(from: &str, written: &str) -> Result<String, String> {
     if written.is_empty() {
         return Err("the path is empty".to_owned());
     }
@@ -304,14 +444,40 @@ pub(crate) fn resolve(from: &str, written: &str) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
-fn line_ending(segment: &str) -> &'static str {
-    if segment.ends_with("\r\n") {
-        "\r\n"
-    } else if segment.ends_with('\n') {
-        "\n"
-    } else {
-        ""
+fn line_ending(segment: &str) -> &str {
+    let body = segment.trim_end_matches(['\n', '\r']);
+    &segment[body.len()..]
+}
+
+/// The lines of `text` as Lua counts them, each with its line break:
+/// `\n`, `\r`, `\r\n` or `\n\r` (a bare CR ends a line, and a comment),
+/// so that line numbers here are Lua's.
+fn lua_lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\n' || b == b'\r' {
+            let mut end = i + 1;
+            if let Some(&next) = bytes.get(end)
+                && (next == b'\n' || next == b'\r')
+                && next != b
+            {
+                end += 1;
+            }
+            out.push(&text[start..end]);
+            start = end;
+            i = end;
+        } else {
+            i += 1;
+        }
     }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -323,7 +489,12 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        move |path| files.get(path).cloned().ok_or(ReadError::Missing)
+        move |path| {
+            files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| ReadError::Missing(Vec::new()))
+        }
     }
 
     fn spans(e: &Expanded) -> Vec<(usize, usize, &str, usize)> {
@@ -455,6 +626,63 @@ mod tests {
     }
 
     #[test]
+    fn lua_extension_is_implied_and_missing_files_get_suggestions() {
+        let files = [
+            ("includes/addJob.lua", "local function addJob() end\n"),
+            ("includes/removeJob.lua", "local function removeJob() end\n"),
+        ];
+        let mut read = with(&files);
+        let src =
+            "--- @include \"includes/addJob\"\n--- @include 'includes/addJob.lua';\nreturn 1\n";
+        let (e, problems) = expand("add-9.lua", src, &mut read);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(e.included, ["includes/addJob.lua"]);
+        assert!(e.source.starts_with("local function addJob() end\n"));
+        let mut read = |path: &str| match path {
+            "includes/addJob.lua" => Ok(String::new()),
+            _ => Err(ReadError::Missing(vec!["includes/addJob.lua".to_owned()])),
+        };
+        let (_, problems) = expand("a.lua", "-- @include \"includes/adJob\"\n", &mut read);
+        assert!(
+            problems[0].message.starts_with(
+                "cannot include \"includes/adJob\": neither `includes/adJob` nor \
+                 `includes/adJob.lua` exists (include chain: a.lua -> includes/adJob); did \
+                 you mean `includes/addJob.lua`? paths"
+            ),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn lines_are_counted_as_lua_counts_them() {
+        assert_eq!(
+            lua_lines("a\r\nb\rc\n\rd\n\ne"),
+            ["a\r\n", "b\r", "c\n\r", "d\n", "\n", "e"]
+        );
+        let mut read = with(&[("lib/x.lua", "local x = 1\r")]);
+        let src = "-- a\r-- @include \"lib/x.lua\"\rreturn x\n";
+        let (e, problems) = expand("s.lua", src, &mut read);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(e.source, "-- a\rlocal x = 1\rreturn x\n");
+        assert_eq!(e.locate(2), Some(("lib/x.lua", 1)));
+        assert_eq!(e.locate(3), Some(("s.lua", 3)));
+    }
+
+    #[test]
+    fn an_include_inside_a_long_comment_is_an_error() {
+        let mut read = with(&[("lib/x.lua", "local x = 1\n")]);
+        let src = "--[[ docs\n-- @include \"lib/x.lua\"\n]]\nlocal s = [==[\n-- @include \"lib/x.lua\"\n]==]\n";
+        let (e, problems) = expand("s.lua", src, &mut read);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!((problems[0].line, problems[1].line), (2, 5));
+        assert!(problems[0].message.contains("inside a `--[[ ]]` comment"));
+        assert!(e.included.is_empty());
+        let (e, problems) = expand("s.lua", "--[[ x ]]\n-- @include \"lib/x.lua\"\n", &mut read);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(e.included, ["lib/x.lua"]);
+    }
+
+    #[test]
     fn self_include_is_a_cycle() {
         let (_, problems) = expand("a.lua", "-- @include \"a.lua\"\n", &mut with(&[]));
         assert!(
@@ -482,10 +710,26 @@ mod tests {
             directive("  --@include\"a.lua\"\r\n"),
             Some((3, Ok("a.lua")))
         );
-        assert_eq!(directive("--- @include \"a.lua\""), None);
+        assert_eq!(directive("--- @include \"a.lua\""), Some((1, Ok("a.lua"))));
+        assert_eq!(directive("---@include 'inc/a';  "), Some((1, Ok("inc/a"))));
+        assert_eq!(directive("-- @include \"a\" ;"), Some((1, Ok("a"))));
         assert_eq!(directive("-- @included \"a.lua\""), None);
-        assert_eq!(directive("local x -- @include \"a.lua\""), None);
+        assert_eq!(directive("-- see @include docs"), None);
+        assert_eq!(directive("local s = \"-- @include x\""), None);
+        assert!(matches!(
+            directive("local x -- @include \"a.lua\""),
+            Some((9, Err(m))) if m.contains("alone on its line")
+        ));
+        assert!(matches!(
+            directive("-- @include \"a.lua'"),
+            Some((1, Err(_)))
+        ));
         assert!(matches!(directive("-- @include"), Some((1, Err(_)))));
+        assert!(matches!(
+            directive("--[[ @include \"a.lua\" ]]"),
+            Some((1, Err(m))) if m.contains("inside a `--[[ ]]` comment")
+        ));
+        assert_eq!(directive("--[[ see @include ]]"), None);
         assert!(matches!(
             directive("-- @include \"a.lua\" x"),
             Some((1, Err(_)))

@@ -1,0 +1,399 @@
+//! Code generation: the enum, its impls, the typed calls and their docs,
+//! from analysed [`Entry`]s.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{ToTokens, quote};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Data, DeriveInput, Fields, Ident, Token};
+
+use crate::lua::{self, Arity};
+use crate::signature::Parameter;
+
+use script_cache_check::header::ReturnType;
+
+use super::analysis::{Entry, Typed};
+
+pub(super) const DERIVES: &[(&str, &str)] = &[
+    ("Clone", "::core::clone::Clone"),
+    ("Copy", "::core::marker::Copy"),
+    ("Debug", "::core::fmt::Debug"),
+    ("PartialEq", "::core::cmp::PartialEq"),
+    ("Eq", "::core::cmp::Eq"),
+    ("Hash", "::core::hash::Hash"),
+];
+
+/// Names (last path segment) of what `attrs` already derive.
+pub(super) fn derived(attrs: &[Attribute]) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("derive")) {
+        if let Ok(paths) =
+            attr.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated)
+        {
+            out.extend(
+                paths
+                    .iter()
+                    .filter_map(|p| p.segments.last().map(|s| s.ident.to_string())),
+            );
+        }
+    }
+    out
+}
+
+/// `#[derive(..)]` of the standard traits not already in `present`.
+pub(super) fn derives(present: &[String]) -> TokenStream {
+    let missing: Vec<syn::Path> = DERIVES
+        .iter()
+        .filter(|(name, _)| !present.iter().any(|p| p == name))
+        .filter_map(|(_, path)| syn::parse_str(path).ok())
+        .collect();
+    if missing.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#[derive(#(#missing),*)])
+    }
+}
+
+pub(super) fn emit_enum(
+    attrs: &[Attribute],
+    vis: &syn::Visibility,
+    ident: &Ident,
+    entries: &[Entry],
+    derives: TokenStream,
+) -> TokenStream {
+    let variants = entries.iter().map(|e| {
+        let docs = variant_docs(e);
+        let v = &e.variant;
+        quote!(#(#[doc = #docs])* #v)
+    });
+    quote! {
+        #(#attrs)*
+        #derives
+        #vis enum #ident {
+            #(#variants,)*
+        }
+    }
+}
+
+pub(super) fn count(arity: Arity, what: &str) -> String {
+    match arity {
+        Arity::Exact(1) => format!("1 {what}"),
+        Arity::Exact(n) => format!("{n} {what}s"),
+        Arity::Variadic { min: 0 } => format!("any number of {what}s"),
+        Arity::Variadic { min } => format!("{min} or more {what}s"),
+    }
+}
+
+pub(super) fn variant_docs(e: &Entry) -> Vec<String> {
+    let mut docs: Vec<String> = e.doc.iter().map(|l| format!(" {l}")).collect();
+    if !docs.is_empty() {
+        docs.push(String::new());
+    }
+    let read_only = if e.flags.iter().any(|f| f == "no-writes") {
+        ", read-only"
+    } else {
+        ""
+    };
+    docs.push(format!(
+        " `{}`: {}, {}{read_only}. SHA-1 `{}`.",
+        e.file_shown,
+        count(e.usage.keys, "key"),
+        count(e.usage.args, "arg"),
+        sha1_hex(&e.source),
+    ));
+    docs
+}
+
+pub(super) fn sha1_hex(source: &str) -> String {
+    sha1_smol::Sha1::from(source.as_bytes())
+        .digest()
+        .to_string()
+}
+
+pub(super) fn u32_lit(n: usize) -> Literal {
+    Literal::u32_unsuffixed(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+pub(super) fn arity_tokens(arity: Arity) -> TokenStream {
+    match arity {
+        Arity::Exact(n) => {
+            let n = Literal::usize_unsuffixed(n);
+            quote!(::script_cache::__private::Arity::Exact(#n))
+        }
+        Arity::Variadic { min } => {
+            let min = Literal::usize_unsuffixed(min);
+            quote!(::script_cache::__private::Arity::Variadic { min: #min })
+        }
+    }
+}
+
+/// The rustdoc of a typed call function.
+pub(super) fn typed_docs(e: &Entry, t: &Typed) -> Vec<String> {
+    let mut docs: Vec<String> = e.doc.iter().map(|l| format!(" {l}")).collect();
+    if !docs.is_empty() {
+        docs.push(String::new());
+    }
+    let read_only = if e.flags.iter().any(|f| f == "no-writes") {
+        " (read-only)"
+    } else {
+        ""
+    };
+    docs.push(format!(
+        " Calls `{}`{read_only}: run the returned invocation with `invoke`, \
+         `invoke_async` or in a pipeline.",
+        e.file_shown
+    ));
+    let mut list = Vec::new();
+    for (table, params) in [("KEYS", &t.keys), ("ARGV", &t.args)] {
+        for (i, (_, p)) in params.iter().enumerate() {
+            let at = if p.rest {
+                format!("{table}[{}..]", i + 1)
+            } else {
+                format!("{table}[{}]", i + 1)
+            };
+            let doc = if p.doc.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", p.doc)
+            };
+            let all = if p.rest { ", any number" } else { "" };
+            list.push(format!(" * `{}` (`{at}`{all}){doc}", p.name));
+        }
+    }
+    if !list.is_empty() {
+        docs.push(String::new());
+        docs.push(" # Parameters".to_owned());
+        docs.push(String::new());
+        docs.extend(list);
+    }
+    docs.push(String::new());
+    docs.push(" # Reply".to_owned());
+    docs.push(String::new());
+    match &t.returns {
+        Some(r) => {
+            let doc = if r.doc.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", r.doc)
+            };
+            docs.push(format!(
+                " `{}` (`@return {}`){doc}. `invoke_as::<T>` converts to another type.",
+                r.ty.rust(),
+                r.written
+            ));
+        }
+        None => docs.push(
+            " The script's header has no `-- @return`, so the caller picks the type: \
+             `invoke::<T>(..)` with any `FromRedisValue` type."
+                .to_owned(),
+        ),
+    }
+    docs
+}
+
+pub(super) fn emit_typed(
+    p: &TokenStream,
+    vis: &syn::Visibility,
+    e: &Entry,
+    t: &Typed,
+) -> TokenStream {
+    let docs = typed_docs(e, t);
+    let name = &t.name;
+    let variant = &e.variant;
+    let param = |(ident, param): &(Ident, Parameter)| {
+        if param.rest {
+            quote!(#ident: &[impl #p::ToRedisArgs])
+        } else {
+            quote!(#ident: impl #p::ToSingleRedisArg)
+        }
+    };
+    let params = t.keys.iter().chain(&t.args).map(param);
+    let keys = t.keys.iter().map(|(ident, _)| ident);
+    let args = t.args.iter().map(|(ident, _)| ident);
+    let invocation = quote! {
+        #p::Invocation::of(<Self as #p::EmbeddedScript>::meta(Self::#variant))
+            #(.key(#keys))*
+            #(.arg(#args))*
+    };
+    let (ret, body) = match &t.returns {
+        Some(r) => {
+            let ty = return_type_tokens(&r.ty);
+            (
+                quote!(#p::TypedInvocation<#ty>),
+                quote!(#p::TypedInvocation::__new(#invocation)),
+            )
+        }
+        None => (quote!(#p::Invocation), invocation),
+    };
+    quote! {
+        #(#[doc = #docs])*
+        #[must_use = "a script call does nothing until it is invoked"]
+        #vis fn #name(#(#params),*) -> #ret {
+            #body
+        }
+    }
+}
+
+/// The impls of a derive whose enum is usable (unit variants, no
+/// generics), else nothing: `emit` gets every variant in declaration order.
+pub(super) fn fallback_impls(
+    input: &DeriveInput,
+    generic: bool,
+    emit: impl FnOnce(&[Ident]) -> TokenStream,
+    all: &[Ident],
+) -> TokenStream {
+    let Data::Enum(data) = &input.data else {
+        return TokenStream::new();
+    };
+    if generic
+        || data
+            .variants
+            .iter()
+            .any(|v| !matches!(v.fields, Fields::Unit))
+    {
+        return TokenStream::new();
+    }
+    emit(all)
+}
+
+/// `EmbeddedScript`, `FromStr`, `Display` and the typed calls. `all` is
+/// every variant in declaration order when some have no entry (a derive
+/// with errors): their `meta()` arm is `unreachable!()`, as the crate does
+/// not compile anyway, and no use of the enum gets a follow-on error.
+pub(super) fn emit_impls(
+    ident: &Ident,
+    vis: &syn::Visibility,
+    entries: &[Entry],
+    all: Option<&[Ident]>,
+) -> TokenStream {
+    let p = quote!(::script_cache::__private);
+    let variants: Vec<&Ident> = entries.iter().map(|e| &e.variant).collect();
+    let missing: Vec<&Ident> = all
+        .unwrap_or_default()
+        .iter()
+        .filter(|v| !variants.contains(v))
+        .collect();
+    let listed: Vec<&Ident> = match all {
+        Some(all) => all.iter().collect(),
+        None => variants.clone(),
+    };
+    let names: Vec<&str> = entries.iter().map(|e| e.file.stem.as_str()).collect();
+    let tracking = entries.iter().flat_map(|e| {
+        std::iter::once(&e.file.abs).chain(&e.included).map(|abs| {
+            let path = abs.to_string_lossy().into_owned();
+            quote!(
+                const _: &[u8] = ::core::include_bytes!(#path);
+            )
+        })
+    });
+    let typed: Vec<TokenStream> = entries
+        .iter()
+        .filter_map(|e| Some(emit_typed(&p, vis, e, e.typed.as_ref()?)))
+        .collect();
+    let typed = (!typed.is_empty()).then(|| {
+        quote! {
+            /// Typed calls: one function per script, with its keys and
+            /// arguments as parameters.
+            #[automatically_derived]
+            #[allow(dead_code, clippy::too_many_arguments)]
+            impl #ident {
+                #(#typed)*
+            }
+        }
+    });
+    let metas = entries.iter().map(|e| {
+        let name = &e.file.stem;
+        let file = &e.file.file;
+        let source = &e.source;
+        let sha1 = sha1_hex(source);
+        let legacy = match lua::legacy_source(source) {
+            Some(legacy) => {
+                let legacy_sha1 = sha1_hex(&legacy);
+                quote!(::core::option::Option::Some(#p::LegacySource {
+                    source: #legacy,
+                    sha1: #legacy_sha1,
+                }))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let flags = &e.flags;
+        let keys = arity_tokens(e.usage.keys);
+        let args = arity_tokens(e.usage.args);
+        let doc = e.doc.join("\n");
+        let spans = e.spans.iter().map(|s| {
+            let (start, len, first) = (u32_lit(s.start), u32_lit(s.len), u32_lit(s.first));
+            let file = &s.file;
+            quote!(#p::LineSpan { start: #start, len: #len, file: #file, first: #first })
+        });
+        quote! {
+            static META: #p::ScriptMeta = #p::ScriptMeta::__new(
+                #name, #file, #source, #sha1, #legacy, &[#(#flags),*], #keys, #args, #doc,
+                &[#(#spans),*],
+            );
+            &META
+        }
+    });
+    quote! {
+        const _: () = {
+            #(#tracking)*
+
+            #[automatically_derived]
+            impl #p::EmbeddedScript for #ident {
+                const ALL: &'static [Self] = &[#(Self::#listed),*];
+
+                fn meta(self) -> &'static #p::ScriptMeta {
+                    match self {
+                        #(Self::#variants => { #metas })*
+                        #(Self::#missing => ::core::unreachable!(),)*
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl ::core::str::FromStr for #ident {
+                type Err = #p::UnknownScriptName;
+
+                fn from_str(name: &str) -> ::core::result::Result<Self, Self::Err> {
+                    match name {
+                        #(#names => ::core::result::Result::Ok(Self::#variants),)*
+                        _ => ::core::result::Result::Err(#p::UnknownScriptName::__new(
+                            name,
+                            &[#(#names),*],
+                        )),
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl ::core::fmt::Display for #ident {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.write_str(<Self as #p::EmbeddedScript>::name(*self))
+                }
+            }
+
+            #typed
+        };
+    }
+    .into_token_stream()
+}
+
+/// The Rust type of a `@return` type, naming only
+/// `::script_cache::__private` and `::core`.
+pub(super) fn return_type_tokens(ty: &ReturnType) -> TokenStream {
+    let p = quote!(::script_cache::__private);
+    match ty {
+        ReturnType::Integer => quote!(::core::primitive::i64),
+        ReturnType::String | ReturnType::Status => quote!(#p::String),
+        ReturnType::Boolean => quote!(::core::primitive::bool),
+        ReturnType::Value => quote!(#p::Value),
+        ReturnType::Nil => quote!(()),
+        ReturnType::Array(None) => quote!(#p::Vec<#p::Value>),
+        ReturnType::Array(Some(inner)) => {
+            let inner = return_type_tokens(inner);
+            quote!(#p::Vec<#inner>)
+        }
+        ReturnType::Optional(inner) => {
+            let inner = return_type_tokens(inner);
+            quote!(::core::option::Option<#inner>)
+        }
+    }
+}
