@@ -195,6 +195,10 @@
 mod args;
 mod cache;
 mod call;
+#[cfg(feature = "cluster")]
+pub mod cluster;
+#[cfg(feature = "cluster-async")]
+mod cluster_async;
 mod error;
 mod handle;
 mod invocation;

@@ -576,7 +576,7 @@ impl Pipeline {
     /// every entry's outcome.
     pub fn query<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike>,
+        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
     ) -> Result<T> {
         let results = self.send(con)?;
         self.finish(results)
@@ -587,12 +587,15 @@ impl Pipeline {
     /// transaction.
     pub fn query_each(
         &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike>,
+        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
     ) -> Result<Option<Vec<Result<Value>>>> {
         Self::each(self.send(con)?)
     }
 
-    fn send<C: redis::ConnectionLike>(&self, con: &mut ScriptCache<C>) -> Result<Option<Replies>> {
+    fn send<C: redis::ConnectionLike + 'static>(
+        &self,
+        con: &mut ScriptCache<C>,
+    ) -> Result<Option<Replies>> {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
@@ -612,7 +615,7 @@ impl Pipeline {
     #[cfg(feature = "tokio-comp")]
     pub async fn query_async<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
     ) -> Result<T> {
         let results = self.send_async(con).await?;
         self.finish(results)
@@ -622,13 +625,13 @@ impl Pipeline {
     #[cfg(feature = "tokio-comp")]
     pub async fn query_each_async(
         &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
     ) -> Result<Option<Vec<Result<Value>>>> {
         Self::each(self.send_async(con).await?)
     }
 
     #[cfg(feature = "tokio-comp")]
-    async fn send_async<C: redis::aio::ConnectionLike + Send>(
+    async fn send_async<C: redis::aio::ConnectionLike + Send + 'static>(
         &self,
         con: &mut ScriptCache<C>,
     ) -> Result<Option<Replies>> {

@@ -190,12 +190,20 @@ pub fn in_ci() -> bool {
 pub struct ServerBuilder {
     flavor: Flavor,
     args: Vec<(String, String)>,
+    port: Option<u16>,
 }
 
 impl ServerBuilder {
     /// Adds `--name value` to the command line.
     pub fn config(mut self, name: &str, value: &str) -> Self {
         self.args.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Listens on `port` instead of a free port found at start (a cluster
+    /// node needs `port + 10000` free too). One attempt only.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
         self
     }
 
@@ -216,6 +224,11 @@ impl ServerBuilder {
         };
         // A port taken between choosing and binding makes the start fail:
         // choose again, a bounded number of times.
+        if let Some(port) = self.port {
+            server.port = port;
+            server.spawn()?;
+            return Ok(server);
+        }
         let mut last = None;
         for _ in 0..5 {
             server.port = free_port()?;
@@ -293,6 +306,7 @@ impl TestServer {
         ServerBuilder {
             flavor,
             args: Vec::new(),
+            port: None,
         }
     }
 
