@@ -382,21 +382,17 @@ impl Seen {
     }
 
     pub(crate) fn replies(&mut self, replies: &redis::RedisResult<Vec<Value>>) {
-        if let Ok(values) = replies {
-            for v in values {
-                match v {
-                    Value::ServerError(e) if e.code() == "NOSCRIPT" => self.noscript = true,
-                    Value::Array(items) => {
-                        if items
-                            .iter()
-                            .any(|i| matches!(i, Value::ServerError(e) if e.code() == "NOSCRIPT"))
-                        {
-                            self.noscript = true;
-                        }
-                    }
-                    _ => {}
-                }
+        fn noscript(v: &Value) -> bool {
+            match v {
+                Value::ServerError(e) => e.code() == "NOSCRIPT",
+                Value::Array(items) => items.iter().any(noscript),
+                _ => false,
             }
+        }
+        if let Ok(values) = replies
+            && values.iter().any(noscript)
+        {
+            self.noscript = true;
         }
     }
 
@@ -404,6 +400,7 @@ impl Seen {
     /// failed as a whole: if with a cluster redirect or condition, its
     /// `EVALSHA` met that condition on every attempt redis-rs made, so the
     /// script did not run.
+    #[cfg(feature = "cluster-async")]
     pub(crate) fn pipeline_failed(&mut self, e: &redis::RedisError, len: usize) {
         if is_cluster_condition(e) {
             self.escaped = Some(e.clone());
@@ -412,6 +409,7 @@ impl Seen {
     }
 }
 
+#[cfg(feature = "cluster-async")]
 fn is_cluster_condition(e: &redis::RedisError) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
     e.is_cluster_error()

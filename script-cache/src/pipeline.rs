@@ -52,6 +52,11 @@ enum Entry {
     Script(Invocation),
 }
 
+/// Cluster pipelines: a child module, to reuse the planning and reading.
+#[cfg(feature = "cluster")]
+#[path = "cluster_pipeline.rs"]
+mod cluster;
+
 /// A new, empty [`Pipeline`].
 pub fn pipe() -> Pipeline {
     Pipeline::default()
@@ -223,8 +228,7 @@ impl Pipeline {
     }
 
     /// Decides what to send given what the state knows.
-    fn plan<C>(&self, con: &ScriptCache<C>, caps: Caps) -> Plan<'_> {
-        let node = NodeKey::SINGLE;
+    fn plan<C>(&self, con: &ScriptCache<C>, caps: Caps, node: &NodeKey) -> Plan<'_> {
         let loaded = &con.state.inner.loaded;
         // One lock for the whole pipeline.
         let (epochs, ticket) = loaded.loaded_epochs(
@@ -335,10 +339,11 @@ impl Pipeline {
         con: &ScriptCache<C>,
         plan: &Plan<'_>,
         replies: redis::RedisResult<Vec<Value>>,
+        node: &NodeKey,
     ) -> Result<Option<Replies>> {
         let scope = Scope {
             state: &con.state.inner,
-            node: &NodeKey::SINGLE,
+            node,
         };
         let mut replies = replies?;
         let n = plan.len();
@@ -599,8 +604,12 @@ impl Pipeline {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
+        #[cfg(feature = "cluster")]
+        if let Some(conn) = crate::cluster::as_sync(&mut con.conn) {
+            return self.send_cluster(conn, &con.state);
+        }
         let caps = con.caps(self.needs_caps())?;
-        let plan = self.plan(con, caps);
+        let plan = self.plan(con, caps, &NodeKey::SINGLE);
         let mut packed = Packed {
             bytes: Vec::with_capacity(self.packed_size_hint(&plan)),
             scratch: Cmd::with_capacity(8, 128),
@@ -608,7 +617,7 @@ impl Pipeline {
         self.emit(&plan, &mut packed);
         let count = plan.len() + if self.atomic { 2 } else { 0 };
         let replies = con.conn.req_packed_commands(&packed.bytes, 0, count);
-        self.read(con, &plan, replies)
+        self.read(con, &plan, replies, &NodeKey::SINGLE)
     }
 
     /// Async [`query`](Pipeline::query).
@@ -638,12 +647,16 @@ impl Pipeline {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
+        #[cfg(feature = "cluster-async")]
+        if let Some(conn) = crate::cluster::as_async(&mut con.conn) {
+            return self.send_cluster_async(conn, &con.state).await;
+        }
         let caps = con.caps_async(self.needs_caps()).await?;
-        let plan = self.plan(con, caps);
+        let plan = self.plan(con, caps, &NodeKey::SINGLE);
         let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
         self.emit(&plan, &mut pipe);
         let replies = con.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
-        self.read(con, &plan, replies)
+        self.read(con, &plan, replies, &NodeKey::SINGLE)
     }
 }
 

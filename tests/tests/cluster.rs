@@ -240,6 +240,53 @@ fn routing_checks(cluster: &TestCluster) {
             "{flavor}: preloaded, EVALSHA only"
         );
 
+        // ---- pipelines and transactions within one slot ----
+        let pk = keys[&first].clone();
+        let mut fresh_pipe: AsyncCon =
+            ScriptCache::new(client.get_async_connection().await.unwrap());
+        cluster.reset_stats();
+        let mut p = script_cache::pipe();
+        p.invoke(Scripts::lock_acquire(pk.clone() + ":pl", "me", 10_000))
+            .invoke(Scripts::sum_counters(&[pk.as_str()]))
+            .cmd("INCR")
+            .arg(pk.clone() + ":n");
+        let (locked, _sum, n): (i64, i64, i64) =
+            p.query_async(&mut fresh_pipe).await.expect("pipeline");
+        assert_eq!((locked, n), (1, 1));
+        let mut tx = script_cache::pipe();
+        tx.atomic()
+            .invoke(Scripts::compare_and_set(pk.clone() + ":cas", "", "v1"))
+            .cmd("INCR")
+            .arg(pk.clone() + ":n");
+        let (swapped, n): (i64, i64) = tx.query_async(&mut fresh_pipe).await.expect("transaction");
+        assert_eq!((swapped, n), (1, 2));
+        let stats = cluster.all_commandstats();
+        for (i, s) in &stats {
+            if *i == first {
+                assert_eq!(evalshas(s), 3, "{flavor}: pipeline on its slot's node");
+                assert_eq!(s.calls("exec"), 1);
+                assert_eq!(s.total_errors(), 0, "{flavor}");
+            } else {
+                assert_eq!(evalshas(s), 0, "{flavor}: node {i}");
+            }
+        }
+        let mut cross = script_cache::pipe();
+        cross
+            .invoke(Scripts::lock_acquire("{x}l", "me", 1000))
+            .cmd("GET")
+            .arg("{y}g");
+        let err = cross
+            .query_async::<(i64, Option<String>)>(&mut fresh_pipe)
+            .await
+            .expect_err("cross-slot pipeline");
+        assert!(matches!(err, Error::CrossSlot { .. }), "{err}");
+        let stats = cluster.all_commandstats();
+        let total: u64 = stats.values().map(evalshas).sum();
+        assert_eq!(
+            total, 3,
+            "{flavor}: nothing sent for the cross-slot pipeline"
+        );
+
         // ---- read-only scripts on replicas, cold ----
         let ro_client = cluster
             .client_builder()
@@ -384,7 +431,7 @@ fn under_load(
     keys: Vec<String>,
     strict: bool,
     fault: impl FnOnce(&mut TestCluster) + Send,
-) {
+) -> u64 {
     let flavor = cluster.flavor();
     let rt = runtime();
     let client = cluster.client();
@@ -439,6 +486,7 @@ fn under_load(
         "{flavor}: counters {total}, successes {ok}, maybe ran {}",
         during.maybe_ran
     );
+    con.stats().reloads
 }
 
 fn failover_scenario(flavor: Flavor) {
@@ -448,10 +496,14 @@ fn failover_scenario(flavor: Flavor) {
     routing_checks(&cluster);
     let keys: Vec<String> = keys_per_shard(&cluster, "fo").into_values().collect();
     let victim = cluster.key_owner(&keys[0]);
-    under_load(&mut cluster, keys, true, |c| {
+    let reloads = under_load(&mut cluster, keys, true, |c| {
         let new = c.failover(victim);
         assert_ne!(new, victim);
     });
+    if flavor != Flavor::Redis62 {
+        // The new primary never had the script: NOSCRIPT, recovered.
+        assert!(reloads >= 1, "{flavor}: reloads {reloads}");
+    }
 }
 
 fn kill_scenario(flavor: Flavor) {
@@ -460,7 +512,7 @@ fn kill_scenario(flavor: Flavor) {
     };
     let keys: Vec<String> = keys_per_shard(&cluster, "kill").into_values().collect();
     let victim = cluster.key_owner(&keys[0]);
-    under_load(&mut cluster, keys, false, |c| {
+    let _ = under_load(&mut cluster, keys, false, |c| {
         let new = c.kill_primary(victim);
         assert_ne!(new, victim);
     });
@@ -474,7 +526,7 @@ fn migration_scenario(flavor: Flavor) {
     let slot = key_slot(keys[0].as_bytes());
     let from = cluster.slot_owner(slot);
     let to = *cluster.primaries().iter().find(|p| **p != from).unwrap();
-    under_load(&mut cluster, keys, true, |c| {
+    let _ = under_load(&mut cluster, keys, true, |c| {
         c.move_slot(slot, to, 2, Duration::from_millis(15));
         assert_eq!(c.slot_owner(slot), to);
     });
