@@ -232,13 +232,13 @@ impl Pipeline {
         let loaded = &con.state.inner.loaded;
         // One lock for the whole pipeline.
         let (epochs, ticket) = loaded.loaded_epochs(
-            &node,
+            node,
             self.entries.iter().filter_map(|e| match e {
                 Entry::Script(inv) => Some(policy::target(&inv.handle, caps).body.sha1),
                 Entry::Cmd(_) => None,
             }),
         );
-        let refused = loaded.load_refused(&node);
+        let refused = loaded.load_refused(node);
         let call_first = refused || con.state.inner.mode == LoadMode::EvalshaFirst;
         let mut epochs = epochs.into_iter();
         let mut loads: Vec<PlannedLoad<'_>> = Vec::new();
