@@ -18,6 +18,7 @@
 
 mod build_cost;
 mod clients;
+mod cluster;
 mod cold;
 mod herd;
 mod json;
@@ -50,7 +51,9 @@ pub(crate) struct Options {
     profile: Option<Vec<(String, String)>>,
 }
 
-const SECTIONS: [&str; 6] = ["steady", "cold", "herd", "pipeline", "server", "build"];
+const SECTIONS: [&str; 7] = [
+    "steady", "cold", "herd", "pipeline", "server", "build", "cluster",
+];
 
 impl Options {
     fn parse() -> Options {
@@ -219,6 +222,9 @@ fn main() {
         report.section("pipeline", unloaded::run(&server, &options));
     }
     drop(server);
+    if options.wants("cluster") {
+        report.section("cluster", cluster::run(&options));
+    }
     if options.wants("build") {
         report.section("build", build_cost::run(&options));
     }
