@@ -483,6 +483,46 @@ impl TestCluster {
         }
     }
 
+    /// Moves `slot` with its keys to primary `to` with Valkey 9's atomic
+    /// slot migration (`CLUSTER MIGRATESLOTS SLOTSRANGE s s NODE <id>` on
+    /// the source), and waits until every node agrees. Valkey only.
+    pub fn migrate_slot_atomic(&self, slot: u16, to: usize) {
+        let from = self.slot_owner(slot);
+        let s = slot.to_string();
+        let to_id = self.nodes[to].id.clone();
+        if let Err(e) = query::<redis::Value>(
+            &self.nodes[from],
+            &cmd(&[
+                "CLUSTER",
+                "MIGRATESLOTS",
+                "SLOTSRANGE",
+                &s,
+                &s,
+                "NODE",
+                &to_id,
+            ]),
+        ) {
+            panic!("CLUSTER MIGRATESLOTS: {e}");
+        }
+        let port = self.nodes[to].port();
+        let result = self.wait_until("every node agrees on the migrated slot", |c| {
+            for node in c.live() {
+                let owners = slot_owners(node)?;
+                let owner = owners
+                    .iter()
+                    .find(|((a, b), _)| (*a..=*b).contains(&slot))
+                    .map(|(_, (p, _))| *p);
+                if owner != Some(port) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        });
+        if let Err(e) = result.and_then(|()| self.wait_ready()) {
+            panic!("{e}");
+        }
+    }
+
     fn try_move_slot(
         &self,
         slot: u16,
