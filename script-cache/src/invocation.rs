@@ -26,7 +26,8 @@ pub struct Invocation {
     pub(crate) handle: ScriptHandle,
     pub(crate) args: CallArgs,
     /// The cluster slot the caller routed the call to, if any
-    /// ([`route_key`](Invocation::route_key)).
+    /// (`route_key`, with the `cluster` feature).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) route: Option<u16>,
 }
 
