@@ -119,26 +119,26 @@ impl Invocation {
     /// slot derived from its SHA-1. Keys in different slots (or a route
     /// that differs from the keys' slot) are [`Error::CrossSlot`].
     pub fn cluster_slot(&self) -> Result<u16> {
+        let mut keys = self.args.keys().map(key_slot);
+        let first = keys.next().or(self.route);
+        let Some(first) = first else {
+            return Ok(key_slot(self.handle.sha1().as_bytes()));
+        };
+        let agree = keys.all(|s| s == first) && self.route.is_none_or(|r| r == first);
+        if agree {
+            return Ok(first);
+        }
+        // Slow path, for the error only.
         let mut slots: Vec<u16> = Vec::new();
-        for key in self.args.keys() {
-            let slot = key_slot(key);
+        for slot in self.args.keys().map(key_slot).chain(self.route) {
             if !slots.contains(&slot) {
                 slots.push(slot);
             }
         }
-        if let Some(route) = self.route
-            && !slots.contains(&route)
-        {
-            slots.push(route);
-        }
-        match slots[..] {
-            [] => Ok(key_slot(self.handle.sha1().as_bytes())),
-            [slot] => Ok(slot),
-            _ => Err(Error::CrossSlot {
-                script: Some(self.handle.id()),
-                slots,
-            }),
-        }
+        Err(Error::CrossSlot {
+            script: Some(self.handle.id()),
+            slots,
+        })
     }
 }
 
@@ -621,18 +621,30 @@ pub(crate) mod sync {
         inv: &Invocation,
     ) -> Result<Value> {
         let slot = inv.cluster_slot()?;
-        if state.cluster.table().is_none() {
-            refresh(conn, state);
-        }
+        let needs = policy::needs_caps(&inv.handle);
         let mut attempt = 0;
         loop {
-            let caps = caps(conn, state, policy::needs_caps(&inv.handle))?;
-            let table = state.cluster.table();
-            let target = target(table.as_deref(), slot, read_only(&inv.handle, caps));
-            seed_caps(state, &target.node);
+            let caps = caps(conn, state, needs)?;
+            let table = match state.cluster.table() {
+                Some(table) => Some(table),
+                None => {
+                    refresh(conn, state);
+                    state.cluster.table()
+                }
+            };
+            let target = target(
+                table.as_deref(),
+                slot,
+                needs && read_only(&inv.handle, caps),
+            );
+            if needs {
+                seed_caps(state, &target.node);
+            }
             let mut seen = Seen::default();
             let result = run(conn, state, inv, &target, &mut seen);
-            learn_caps(state, &target.node);
+            if needs {
+                learn_caps(state, &target.node);
+            }
             if seen.noscript || seen.escaped.is_some() || result.is_err() {
                 refresh(conn, state);
             }

@@ -55,19 +55,31 @@ pub(crate) async fn call(
     inv: &Invocation,
 ) -> Result<Value> {
     let slot = inv.cluster_slot()?;
-    if state.cluster.table().is_none() {
-        refresh(conn, state).await;
-    }
+    let needs = policy::needs_caps(&inv.handle);
     let mut attempt = 0;
     loop {
-        let caps = caps(conn, state, policy::needs_caps(&inv.handle)).await?;
-        let table = state.cluster.table();
-        let target = target(table.as_deref(), slot, read_only(&inv.handle, caps));
+        let caps = caps(conn, state, needs).await?;
+        let table = match state.cluster.table() {
+            Some(table) => Some(table),
+            None => {
+                refresh(conn, state).await;
+                state.cluster.table()
+            }
+        };
+        let target = target(
+            table.as_deref(),
+            slot,
+            needs && read_only(&inv.handle, caps),
+        );
         drop(table);
-        seed_caps(state, &target.node);
+        if needs {
+            seed_caps(state, &target.node);
+        }
         let mut seen = Seen::default();
         let result = run(conn, state, inv, &target, &mut seen).await;
-        learn_caps(state, &target.node);
+        if needs {
+            learn_caps(state, &target.node);
+        }
         if seen.noscript || seen.escaped.is_some() || result.is_err() {
             refresh(conn, state).await;
         }
