@@ -78,6 +78,30 @@ fn routing_checks(cluster: &TestCluster) {
     let first = *keys.keys().next().expect("a shard");
     let replicates_loads = flavor == Flavor::Redis62;
 
+    // The client's slot function agrees with the server's.
+    let mut node = cluster.nodes()[0].server.connection();
+    for key in [
+        "",
+        "a",
+        "foo",
+        "{user1000}.following",
+        "foo{}{bar}",
+        "foo{{bar}}zap",
+        "ключ",
+        "{x}a",
+    ] {
+        let server_slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut node)
+            .unwrap();
+        assert_eq!(
+            key_slot(key.as_bytes()),
+            server_slot,
+            "{flavor}: slot of {key:?}"
+        );
+    }
+
     // ---- async: cold calls on every shard ----
     let rt = runtime();
     rt.block_on(async {
