@@ -295,6 +295,13 @@ impl Topology {
         self.refreshing.store(false, Ordering::Release);
     }
 
+    /// The target of a call to `slot`, looked up under the lock (no clone
+    /// of the table); `None` before the first slot map.
+    pub(crate) fn target(&self, slot: u16, read_only: bool) -> Option<Target> {
+        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        table.as_deref().map(|t| target(Some(t), slot, read_only))
+    }
+
     pub(crate) fn caps(&self) -> Caps {
         *self.caps.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -617,8 +624,11 @@ pub(crate) mod sync {
     }
 
     fn caps(conn: &mut ClusterConnection, state: &StateInner, needed: bool) -> Result<Caps> {
+        if !needed {
+            return Ok(Caps::Unknown);
+        }
         let caps = state.cluster.caps();
-        if !needed || caps != Caps::Unknown {
+        if caps != Caps::Unknown {
             return Ok(caps);
         }
         let reply = conn.route_command(
@@ -639,18 +649,17 @@ pub(crate) mod sync {
         let mut attempt = 0;
         loop {
             let caps = caps(conn, state, needs)?;
-            let table = match state.cluster.table() {
-                Some(table) => Some(table),
+            let ro = needs && read_only(&inv.handle, caps);
+            let target = match state.cluster.target(slot, ro) {
+                Some(target) => target,
                 None => {
                     refresh(conn, state);
-                    state.cluster.table()
+                    state
+                        .cluster
+                        .target(slot, ro)
+                        .unwrap_or_else(|| target(None, slot, ro))
                 }
             };
-            let target = target(
-                table.as_deref(),
-                slot,
-                needs && read_only(&inv.handle, caps),
-            );
             if needs {
                 seed_caps(state, &target.node);
             }

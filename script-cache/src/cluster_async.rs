@@ -35,8 +35,11 @@ pub(crate) async fn caps(
     state: &StateInner,
     needed: bool,
 ) -> Result<Caps> {
+    if !needed {
+        return Ok(Caps::Unknown);
+    }
     let caps = state.cluster.caps();
-    if !needed || caps != Caps::Unknown {
+    if caps != Caps::Unknown {
         return Ok(caps);
     }
     let reply = conn
@@ -59,19 +62,17 @@ pub(crate) async fn call(
     let mut attempt = 0;
     loop {
         let caps = caps(conn, state, needs).await?;
-        let table = match state.cluster.table() {
-            Some(table) => Some(table),
+        let ro = needs && read_only(&inv.handle, caps);
+        let target = match state.cluster.target(slot, ro) {
+            Some(target) => target,
             None => {
                 refresh(conn, state).await;
-                state.cluster.table()
+                state
+                    .cluster
+                    .target(slot, ro)
+                    .unwrap_or_else(|| target(None, slot, ro))
             }
         };
-        let target = target(
-            table.as_deref(),
-            slot,
-            needs && read_only(&inv.handle, caps),
-        );
-        drop(table);
         if needs {
             seed_caps(state, &target.node);
         }

@@ -123,7 +123,7 @@ pub(crate) fn run(options: &Options) -> Section {
         "## cluster\n\nRedis 7.0 cluster, 3 primaries on loopback, one \
          `cluster_async::ClusterConnection` shared by {TASKS} tasks, one key per \
          task (spread over the shards), script `{SCRIPT}`; {rounds} interleaved \
-         rounds of {} calls, median.\n",
+         rounds of {} calls (order alternated), median.\n",
         TASKS * per_task
     );
 
@@ -135,9 +135,15 @@ pub(crate) fn run(options: &Options) -> Section {
         run_once(Client::RoutedEvalsha, &con, &keys, 5).await;
         let mut sc = Vec::new();
         let mut routed = Vec::new();
-        for _ in 0..rounds {
-            sc.push(run_once(Client::ScriptCache, &con, &keys, per_task).await);
-            routed.push(run_once(Client::RoutedEvalsha, &con, &keys, per_task).await);
+        for round in 0..rounds {
+            // Order rotated each round.
+            if round % 2 == 0 {
+                sc.push(run_once(Client::ScriptCache, &con, &keys, per_task).await);
+                routed.push(run_once(Client::RoutedEvalsha, &con, &keys, per_task).await);
+            } else {
+                routed.push(run_once(Client::RoutedEvalsha, &con, &keys, per_task).await);
+                sc.push(run_once(Client::ScriptCache, &con, &keys, per_task).await);
+            }
         }
         (sc, routed)
     });
