@@ -54,8 +54,9 @@ async fn run_once(
     con: &ScriptCache<ClusterConnection>,
     keys: &Arc<Vec<String>>,
     per_task: usize,
-) -> f64 {
+) -> (f64, Option<f64>) {
     let sha = Arc::new(sha1(SCRIPT));
+    let cpu = crate::stats::process_cpu_ns();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(TASKS);
     for t in 0..TASKS {
@@ -93,7 +94,13 @@ async fn run_once(
     for task in tasks {
         task.await.expect("task");
     }
-    (TASKS * per_task) as f64 / started.elapsed().as_secs_f64()
+    let ops = (TASKS * per_task) as f64;
+    let rate = ops / started.elapsed().as_secs_f64();
+    let cpu = match (cpu, crate::stats::process_cpu_ns()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / ops),
+        _ => None,
+    };
+    (rate, cpu)
 }
 
 /// Commands the servers counted, summed over the nodes.
@@ -128,42 +135,65 @@ pub(crate) fn run(options: &Options) -> Section {
     );
 
     // ---- steady state ----
-    let (sc, routed) = rt.block_on(async {
+    let (sc, routed, sc_cpu, routed_cpu) = rt.block_on(async {
         let con = ScriptCache::new(client.get_async_connection().await.expect("connect"));
         // Warm up: every shard has the script, both clients connected.
         run_once(Client::ScriptCache, &con, &keys, 5).await;
         run_once(Client::RoutedEvalsha, &con, &keys, 5).await;
         let mut sc = Vec::new();
         let mut routed = Vec::new();
+        let mut sc_cpu = Vec::new();
+        let mut routed_cpu = Vec::new();
         for round in 0..rounds {
             // Order rotated each round.
-            if round % 2 == 0 {
-                sc.push(run_once(Client::ScriptCache, &con, &keys, per_task).await);
-                routed.push(run_once(Client::RoutedEvalsha, &con, &keys, per_task).await);
+            let order = if round % 2 == 0 {
+                [Client::ScriptCache, Client::RoutedEvalsha]
             } else {
-                routed.push(run_once(Client::RoutedEvalsha, &con, &keys, per_task).await);
-                sc.push(run_once(Client::ScriptCache, &con, &keys, per_task).await);
+                [Client::RoutedEvalsha, Client::ScriptCache]
+            };
+            for client in order {
+                let (rate, cpu) = run_once(client, &con, &keys, per_task).await;
+                let (rates, cpus) = match client {
+                    Client::ScriptCache => (&mut sc, &mut sc_cpu),
+                    Client::RoutedEvalsha => (&mut routed, &mut routed_cpu),
+                };
+                rates.push(rate);
+                if let Some(cpu) = cpu {
+                    cpus.push(cpu / 1000.0);
+                }
             }
         }
-        (sc, routed)
+        (sc, routed, sc_cpu, routed_cpu)
     });
     let (sc_med, routed_med) = (median(&sc), median(&routed));
     // Ratio per round (the two runs of a round are back to back), median.
     let ratios: Vec<f64> = sc.iter().zip(&routed).map(|(a, b)| a / b).collect();
     let ratio = median(&ratios);
     let (rmin, rmax) = (crate::stats::min(&ratios), crate::stats::max(&ratios));
-    let _ = writeln!(md, "| client | calls/s (median) |\n|---|---|");
+    let cpu = |v: &[f64]| {
+        if v.is_empty() {
+            "n/a".to_owned()
+        } else {
+            format!("{:.2}", median(v))
+        }
+    };
     let _ = writeln!(
         md,
-        "| {} | {} |",
-        Client::ScriptCache.label(),
-        thousands(sc_med)
+        "| client | calls/s (median) | client CPU µs/call (median) |\n|---|---|---|"
     );
     let _ = writeln!(
         md,
-        "| {} | {} |",
+        "| {} | {} | {} |",
+        Client::ScriptCache.label(),
+        thousands(sc_med),
+        cpu(&sc_cpu)
+    );
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} |",
         Client::RoutedEvalsha.label(),
-        thousands(routed_med)
+        thousands(routed_med),
+        cpu(&routed_cpu)
     );
     let _ = writeln!(
         md,
