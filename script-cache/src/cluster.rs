@@ -268,6 +268,20 @@ pub(crate) struct Topology {
     /// the table they have).
     refreshing: AtomicBool,
     refreshes: AtomicU64,
+    /// Wakes the tasks waiting for the first slot map.
+    #[cfg(feature = "tokio-comp")]
+    pub(crate) refreshed: tokio::sync::Notify,
+}
+
+/// A claimed slot-map refresh; see [`Topology::begin_refresh`].
+pub(crate) struct RefreshGuard<'a>(&'a Topology);
+
+impl Drop for RefreshGuard<'_> {
+    fn drop(&mut self) {
+        self.0.refreshing.store(false, Ordering::Release);
+        #[cfg(feature = "tokio-comp")]
+        self.0.refreshed.notify_waiters();
+    }
 }
 
 impl Topology {
@@ -278,13 +292,16 @@ impl Topology {
             .clone()
     }
 
-    /// Claims the refresh; `false` when another caller is refreshing.
-    pub(crate) fn begin_refresh(&self) -> bool {
-        !self.refreshing.swap(true, Ordering::AcqRel)
+    /// Claims the refresh; `None` when another caller is refreshing. The
+    /// claim ends when the guard is dropped (also when the task holding it
+    /// is cancelled).
+    pub(crate) fn begin_refresh(&self) -> Option<RefreshGuard<'_>> {
+        (!self.refreshing.swap(true, Ordering::AcqRel)).then_some(RefreshGuard(self))
     }
 
-    /// Ends a refresh claimed with [`begin_refresh`](Self::begin_refresh).
-    pub(crate) fn end_refresh(&self, reply: redis::RedisResult<Value>) {
+    /// Stores the slot map of a `CLUSTER SLOTS` reply (a failed or empty
+    /// one keeps the map there was).
+    pub(crate) fn store(&self, reply: redis::RedisResult<Value>) {
         if let Ok(value) = reply
             && let Some(table) = SlotTable::parse(&value)
             && !table.shards.is_empty()
@@ -292,7 +309,13 @@ impl Topology {
             *self.table.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(table));
             self.refreshes.fetch_add(1, Ordering::Relaxed);
         }
-        self.refreshing.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn has_table(&self) -> bool {
+        self.table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     /// The target of a call to `slot`, looked up under the lock (no clone
@@ -614,13 +637,19 @@ pub(crate) mod sync {
     use redis::cluster::ClusterConnection;
 
     fn refresh(conn: &mut ClusterConnection, state: &StateInner) {
-        if state.cluster.begin_refresh() {
-            let reply = conn.route_command(
-                &slots_cmd(),
-                RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-            );
-            state.cluster.end_refresh(reply);
+        if let Some(_claim) = state.cluster.begin_refresh() {
+            fetch(conn, state);
         }
+    }
+
+    /// Asks `CLUSTER SLOTS` whatever else is in flight (the first map:
+    /// without it, loads could not be keyed by node).
+    pub(crate) fn fetch(conn: &mut ClusterConnection, state: &StateInner) {
+        let reply = conn.route_command(
+            &slots_cmd(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+        );
+        state.cluster.store(reply);
     }
 
     fn caps(conn: &mut ClusterConnection, state: &StateInner, needed: bool) -> Result<Caps> {
@@ -653,7 +682,7 @@ pub(crate) mod sync {
             let target = match state.cluster.target(slot, ro) {
                 Some(target) => target,
                 None => {
-                    refresh(conn, state);
+                    fetch(conn, state);
                     state
                         .cluster
                         .target(slot, ro)
@@ -754,7 +783,7 @@ pub(crate) mod sync {
         handles: &[ScriptHandle],
     ) -> Result<usize> {
         let needs = handles.iter().any(policy::needs_caps);
-        refresh(conn, state);
+        fetch(conn, state);
         let caps = caps(conn, state, needs)?;
         let Some(table) = state.cluster.table() else {
             return Err(no_slot_map());

@@ -18,14 +18,36 @@ use crate::state::{Caps, StateInner};
 
 /// Asks `CLUSTER SLOTS` unless another task is asking right now.
 pub(crate) async fn refresh(conn: &mut ClusterConnection, state: &StateInner) {
-    if state.cluster.begin_refresh() {
-        let reply = conn
-            .route_command(
-                slots_cmd(),
-                RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-            )
-            .await;
-        state.cluster.end_refresh(reply);
+    if let Some(_claim) = state.cluster.begin_refresh() {
+        fetch(conn, state).await;
+    }
+}
+
+async fn fetch(conn: &mut ClusterConnection, state: &StateInner) {
+    let reply = conn
+        .route_command(
+            slots_cmd(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+        )
+        .await;
+    state.cluster.store(reply);
+}
+
+/// The first slot map: fetched by one task while the others wait for it
+/// (so that concurrent first calls key their loads by node, not by a
+/// placeholder). Bounded: a fetch that gives no map is tried three times.
+pub(crate) async fn first_map(conn: &mut ClusterConnection, state: &StateInner) {
+    for _ in 0..3 {
+        let notified = state.cluster.refreshed.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if state.cluster.has_table() {
+            return;
+        }
+        match state.cluster.begin_refresh() {
+            Some(_claim) => fetch(conn, state).await,
+            None => notified.await,
+        }
     }
 }
 
@@ -66,7 +88,7 @@ pub(crate) async fn call(
         let target = match state.cluster.target(slot, ro) {
             Some(target) => target,
             None => {
-                refresh(conn, state).await;
+                first_map(conn, state).await;
                 state
                     .cluster
                     .target(slot, ro)
@@ -139,6 +161,7 @@ pub(crate) async fn load_all(
 ) -> Result<usize> {
     let needs = handles.iter().any(policy::needs_caps);
     refresh(conn, state).await;
+    first_map(conn, state).await;
     let caps = caps(conn, state, needs).await?;
     let Some(table) = state.cluster.table() else {
         return Err(no_slot_map());

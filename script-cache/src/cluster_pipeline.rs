@@ -160,8 +160,8 @@ impl Pipeline {
         let inner = &state.inner;
         let slot = self.cluster_slot()?;
         let caps = crate::cluster_async::caps(conn, inner, self.needs_caps()).await?;
-        if inner.cluster.table().is_none() {
-            crate::cluster_async::refresh(conn, inner).await;
+        if !inner.cluster.has_table() {
+            crate::cluster_async::first_map(conn, inner).await;
         }
         let table = inner.cluster.table();
         let target = cluster::target(table.as_deref(), slot, self.read_only_on(caps));
@@ -213,8 +213,8 @@ impl Pipeline {
         } else {
             inner.cluster.caps()
         };
-        if inner.cluster.table().is_none() {
-            refresh_sync(conn, inner);
+        if !inner.cluster.has_table() {
+            cluster::sync::fetch(conn, inner);
         }
         let table = inner.cluster.table();
         let target = cluster::target(table.as_deref(), slot, self.read_only_on(caps));
@@ -252,11 +252,7 @@ impl Pipeline {
 }
 
 fn refresh_sync(conn: &mut redis::cluster::ClusterConnection, state: &crate::state::StateInner) {
-    if state.cluster.begin_refresh() {
-        let reply = conn.route_command(
-            &cluster::slots_cmd(),
-            RoutingInfo::SingleNode(redis::cluster_routing::SingleNodeRoutingInfo::RandomPrimary),
-        );
-        state.cluster.end_refresh(reply);
+    if let Some(_claim) = state.cluster.begin_refresh() {
+        cluster::sync::fetch(conn, state);
     }
 }

@@ -455,7 +455,7 @@ fn under_load(
     keys: Vec<String>,
     strict: bool,
     fault: impl FnOnce(&mut TestCluster) + Send,
-) -> u64 {
+) -> script_cache::Stats {
     let flavor = cluster.flavor();
     let rt = runtime();
     let client = cluster.client();
@@ -475,6 +475,14 @@ fn under_load(
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
+    // 16 tasks started cold on one fresh state: one load per primary used.
+    let shards: std::collections::BTreeSet<usize> =
+        keys.iter().map(|k| cluster.key_owner(k)).collect();
+    assert_eq!(
+        con.stats().loads,
+        shards.len() as u64,
+        "{flavor}: one SCRIPT LOAD per primary for 16 cold tasks"
+    );
     fault(cluster);
     stop.store(true, Ordering::Release);
     let during = rt.block_on(run).expect("load");
@@ -510,7 +518,9 @@ fn under_load(
         "{flavor}: counters {total}, successes {ok}, maybe ran {}",
         during.maybe_ran
     );
-    con.stats().reloads
+    let stats = con.stats();
+    eprintln!("{flavor}: {stats:?}");
+    stats
 }
 
 fn failover_scenario(flavor: Flavor) {
@@ -520,13 +530,13 @@ fn failover_scenario(flavor: Flavor) {
     routing_checks(&cluster);
     let keys: Vec<String> = keys_per_shard(&cluster, "fo").into_values().collect();
     let victim = cluster.key_owner(&keys[0]);
-    let reloads = under_load(&mut cluster, keys, true, |c| {
+    let stats = under_load(&mut cluster, keys, true, |c| {
         let new = c.failover(victim);
         assert_ne!(new, victim);
     });
     if flavor != Flavor::Redis62 {
         // The new primary never had the script: NOSCRIPT, recovered.
-        assert!(reloads >= 1, "{flavor}: reloads {reloads}");
+        assert!(stats.reloads >= 1, "{flavor}: {stats:?}");
     }
 }
 
@@ -550,10 +560,15 @@ fn migration_scenario(flavor: Flavor) {
     let slot = key_slot(keys[0].as_bytes());
     let from = cluster.slot_owner(slot);
     let to = *cluster.primaries().iter().find(|p| **p != from).unwrap();
-    let _ = under_load(&mut cluster, keys, true, |c| {
+    let stats = under_load(&mut cluster, keys, true, |c| {
         c.move_slot(slot, to, 2, Duration::from_millis(15));
         assert_eq!(c.slot_owner(slot), to);
     });
+    // The target never had the script: met as NOSCRIPT, recovered.
+    assert!(
+        stats.reloads + stats.atomic_retries >= 1,
+        "{flavor}: {stats:?}"
+    );
     if flavor == Flavor::Valkey9 {
         // Atomic slot migration moves the data, never the script cache:
         // the old owner (which had the script) gets the slot back here, and
@@ -564,10 +579,14 @@ fn migration_scenario(flavor: Flavor) {
             .find(|p| **p != from && **p != to)
             .unwrap();
         let keys: Vec<String> = (0..40).map(|i| format!("{{mig}}:b{i}")).collect();
-        let _ = under_load(&mut cluster, keys, true, |c| {
+        let stats = under_load(&mut cluster, keys, true, |c| {
             c.migrate_slot_atomic(slot, third);
             assert_eq!(c.slot_owner(slot), third);
         });
+        assert!(
+            stats.reloads + stats.atomic_retries >= 1,
+            "{flavor}: {stats:?}"
+        );
     }
 }
 
