@@ -40,12 +40,30 @@
 //!   retry after `NOSCRIPT` is a routed load and call again, not a
 //!   transaction: a flush landing between the two is met as `NOSCRIPT`
 //!   and retried (bounded).
+//! * Pipelines and transactions ([`Pipeline`](crate::Pipeline)) must stay
+//!   in one slot: the keys of their script calls and routes, and the keys
+//!   of common commands (`GET`, `SET`, `INCR`, `DEL`, `MGET`, hash, list,
+//!   set and sorted-set commands, ...), are checked before sending
+//!   ([`Error::CrossSlot`]); other commands' keys are the caller's
+//!   business. Note that redis-rs re-sends a whole cluster pipeline when
+//!   one of its replies is a redirect; a transaction is safe from that
+//!   (its commands are queued, and a redirect at queue time aborts it).
 //! * A redirect redis-rs gave up on (a slot in live migration, where the
 //!   `ASKING` redis-rs sends covers only the first command of a pipeline),
 //!   `TRYAGAIN`, `CLUSTERDOWN` and the like, met by a call that provably
 //!   did not run, refresh the slot map and retry the call a bounded number
 //!   of times with a short back-off; then the error is returned, typed
 //!   ([`Error::Unavailable`], [`Error::ran`] is [`Ran::No`](crate::Ran)).
+//! * What is not cluster-aware: [`ScriptCache::is_loaded`] and
+//!   [`ScriptCache::loaded_count`] report the single-server marks only
+//!   (use [`ScriptCache::stats`]); the cluster path is taken only for the
+//!   two redis-rs types themselves, not for wrappers of them (a pool's
+//!   connection type, say), which take the single-server path and get
+//!   redis-rs's own routing.
+//!
+//! [`ScriptCache::is_loaded`]: crate::ScriptCache::is_loaded
+//! [`ScriptCache::loaded_count`]: crate::ScriptCache::loaded_count
+//! [`ScriptCache::stats`]: crate::ScriptCache::stats
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
