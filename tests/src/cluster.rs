@@ -126,6 +126,35 @@ fn free_cluster_port() -> Result<u16, HarnessError> {
     ))))
 }
 
+/// Starts one empty cluster-enabled node of `flavor`.
+fn spawn_node(flavor: Flavor) -> Result<ClusterNode, HarnessError> {
+    let mut last = None;
+    for _ in 0..5 {
+        let port = free_cluster_port()?;
+        match TestServer::builder(flavor)
+            .port(port)
+            .config("cluster-enabled", "yes")
+            .config("cluster-config-file", "nodes.conf")
+            .config("cluster-node-timeout", &NODE_TIMEOUT_MS.to_string())
+            .config("repl-diskless-sync-delay", "0")
+            .config("repl-ping-replica-period", "1")
+            .start()
+        {
+            Ok(server) => {
+                let mut node = ClusterNode {
+                    server,
+                    id: String::new(),
+                    alive: true,
+                };
+                node.id = query(&node, &cmd(&["CLUSTER", "MYID"]))?;
+                return Ok(node);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| harness_error("no node started".into())))
+}
+
 fn harness_error(msg: String) -> HarnessError {
     HarnessError::from(redis::RedisError::from((
         redis::ErrorKind::Client,
@@ -150,39 +179,7 @@ impl TestCluster {
         let total = primaries * (1 + replicas);
         let mut nodes = Vec::with_capacity(total);
         for _ in 0..total {
-            let mut last = None;
-            let mut started = None;
-            for _ in 0..5 {
-                let port = free_cluster_port()?;
-                match TestServer::builder(flavor)
-                    .port(port)
-                    .config("cluster-enabled", "yes")
-                    .config("cluster-config-file", "nodes.conf")
-                    .config("cluster-node-timeout", &NODE_TIMEOUT_MS.to_string())
-                    .config("repl-diskless-sync-delay", "0")
-                    .config("repl-ping-replica-period", "1")
-                    .start()
-                {
-                    Ok(s) => {
-                        started = Some(s);
-                        break;
-                    }
-                    Err(e) => last = Some(e),
-                }
-            }
-            let server = match (started, last) {
-                (Some(s), _) => s,
-                (None, Some(e)) => return Err(e),
-                (None, None) => return Err(harness_error("no node started".into())),
-            };
-            nodes.push(ClusterNode {
-                server,
-                id: String::new(),
-                alive: true,
-            });
-        }
-        for node in &mut nodes {
-            node.id = query(node, &cmd(&["CLUSTER", "MYID"]))?;
+            nodes.push(spawn_node(flavor)?);
         }
         let per = 16384 / primaries;
         for (i, node) in nodes.iter().take(primaries).enumerate() {
@@ -481,6 +478,38 @@ impl TestCluster {
         if let Err(e) = self.try_move_slot(slot, to, batch, pause) {
             panic!("moving slot {slot}: {e}");
         }
+    }
+
+    /// Adds an empty primary (no slots) to the cluster and waits until
+    /// every node knows it and it reports the cluster ready. Returns its
+    /// index.
+    pub fn add_primary(&mut self) -> usize {
+        let node = match spawn_node(self.flavor) {
+            Ok(node) => node,
+            Err(e) => panic!("cannot start a new node: {e}"),
+        };
+        let first = self.live().next().map(|n| n.port().to_string());
+        let Some(first) = first else {
+            panic!("no live node to meet");
+        };
+        if let Err(e) = query::<()>(&node, &cmd(&["CLUSTER", "MEET", "127.0.0.1", &first])) {
+            panic!("CLUSTER MEET: {e}");
+        }
+        self.nodes.push(node);
+        let known = self.nodes.len();
+        let result = self.wait_until("every node knows the new node", |c| {
+            for node in c.live() {
+                let info: String = query(node, &cmd(&["CLUSTER", "INFO"]))?;
+                if !info.contains(&format!("cluster_known_nodes:{known}")) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        });
+        if let Err(e) = result.and_then(|()| self.wait_ready()) {
+            panic!("{e}");
+        }
+        self.nodes.len() - 1
     }
 
     /// Moves `slot` with its keys to primary `to` with Valkey 9's atomic

@@ -569,6 +569,17 @@ fn migration_scenario(flavor: Flavor) {
         stats.reloads + stats.atomic_retries >= 1,
         "{flavor}: {stats:?}"
     );
+    // A new node (no scripts, no slots) gets the slot with its keys.
+    let new = cluster.add_primary();
+    let keys: Vec<String> = (0..40).map(|i| format!("{{mig}}:n{i}")).collect();
+    let stats = under_load(&mut cluster, keys, true, |c| {
+        c.move_slot(slot, new, 2, Duration::from_millis(15));
+        assert_eq!(c.slot_owner(slot), new);
+    });
+    assert!(
+        stats.reloads + stats.atomic_retries >= 1,
+        "{flavor}: {stats:?}"
+    );
     if flavor == Flavor::Valkey9 {
         // Atomic slot migration moves the data, never the script cache:
         // the old owner (which had the script) gets the slot back here, and
@@ -576,7 +587,7 @@ fn migration_scenario(flavor: Flavor) {
         let third = *cluster
             .primaries()
             .iter()
-            .find(|p| **p != from && **p != to)
+            .find(|p| **p != from && **p != to && **p != new)
             .unwrap();
         let keys: Vec<String> = (0..40).map(|i| format!("{{mig}}:b{i}")).collect();
         let stats = under_load(&mut cluster, keys, true, |c| {
