@@ -530,6 +530,16 @@ fn failover_scenario(flavor: Flavor) {
     routing_checks(&cluster);
     let keys: Vec<String> = keys_per_shard(&cluster, "fo").into_values().collect();
     let victim = cluster.key_owner(&keys[0]);
+    // A sync connection that loaded the script before the failover.
+    let sync_client = cluster.client();
+    let mut sync = ScriptCache::new(sync_client.get_connection().expect("sync cluster"));
+    // Its own script, which the async load below never loads anywhere.
+    sync.register_script("incr", &format!("{INCR} -- sync"))
+        .unwrap();
+    let sync_key = format!("{}:sync", keys[0]);
+    let _: i64 = sync
+        .run_script("incr", &sync_key, NO_ARGS)
+        .expect("sync before");
     let stats = under_load(&mut cluster, keys, true, |c| {
         let new = c.failover(victim);
         assert_ne!(new, victim);
@@ -537,6 +547,14 @@ fn failover_scenario(flavor: Flavor) {
     if flavor != Flavor::Redis62 {
         // The new primary never had the script: NOSCRIPT, recovered.
         assert!(stats.reloads >= 1, "{flavor}: {stats:?}");
+    }
+    // The sync connection after the failover: recovered too.
+    let v: i64 = sync
+        .run_script("incr", &sync_key, NO_ARGS)
+        .expect("sync after the failover");
+    assert_eq!(v, 2);
+    if flavor != Flavor::Redis62 {
+        assert_eq!(sync.stats().reloads, 1, "{flavor}: {:?}", sync.stats());
     }
 }
 
