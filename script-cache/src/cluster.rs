@@ -192,6 +192,10 @@ pub(crate) struct Shard {
     start: u16,
     end: u16,
     primary: Arc<str>,
+    /// Marks of the primary.
+    primary_key: NodeKey,
+    /// Marks of read-only calls, which may run on its replicas.
+    replicas_key: NodeKey,
 }
 
 /// The slot map as `CLUSTER SLOTS` reported it.
@@ -224,6 +228,8 @@ impl SlotTable {
             shards.push(Shard {
                 start: u16::try_from(start).ok()?,
                 end: u16::try_from(end).ok()?,
+                primary_key: NodeKey::node(primary.clone()),
+                replicas_key: NodeKey::node(format!("{primary}/replicas").into()),
                 primary,
             });
         }
@@ -381,23 +387,19 @@ impl Target {
 /// slot map (`None`: not known yet; the node key is then a placeholder
 /// per slot, and the call still goes to the right node).
 pub(crate) fn target(table: Option<&SlotTable>, slot: u16, read_only: bool) -> Target {
-    let primary: Arc<str> = match table.and_then(|t| t.shard(slot)) {
-        Some(shard) => shard.primary.clone(),
-        None => format!("slot:{slot}").into(),
+    let (addr, node) = match (table.and_then(|t| t.shard(slot)), read_only) {
+        (Some(shard), false) => (SlotAddr::Master, shard.primary_key.clone()),
+        (Some(shard), true) => (SlotAddr::ReplicaOptional, shard.replicas_key.clone()),
+        (None, false) => (
+            SlotAddr::Master,
+            NodeKey::node(format!("slot:{slot}").into()),
+        ),
+        (None, true) => (
+            SlotAddr::ReplicaOptional,
+            NodeKey::node(format!("slot:{slot}/replicas").into()),
+        ),
     };
-    if read_only {
-        Target {
-            slot,
-            addr: SlotAddr::ReplicaOptional,
-            node: NodeKey::node(format!("{primary}/replicas").into()),
-        }
-    } else {
-        Target {
-            slot,
-            addr: SlotAddr::Master,
-            node: NodeKey::node(primary),
-        }
-    }
+    Target { slot, addr, node }
 }
 
 /// Whether a call of `handle` goes out as a read-only command.
