@@ -148,6 +148,12 @@ impl CallArgs {
         }
     }
 
+    /// The keys, in order (cluster routing).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.entries().take(self.keys)
+    }
+
     /// `<command> <sha1> <numkeys> keys... args...`, sized exactly.
     pub(crate) fn eval_cmd(&self, command: &str, sha1: &str) -> Cmd {
         let mut cmd = Cmd::with_capacity(

@@ -302,7 +302,7 @@ impl<C> ScriptCache<C> {
 
 // ----- sync -----
 
-impl<C: redis::ConnectionLike> ScriptCache<C> {
+impl<C: redis::ConnectionLike + 'static> ScriptCache<C> {
     /// What the server supports, asked once per connection when `needed`.
     pub(crate) fn caps(&mut self, needed: bool) -> Result<Caps> {
         match self.known_caps(needed) {
@@ -315,6 +315,10 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
     }
 
     pub(crate) fn call_value(&mut self, invocation: &Invocation) -> Result<Value> {
+        #[cfg(feature = "cluster")]
+        if let Some(conn) = crate::cluster::as_sync(&mut self.conn) {
+            return crate::cluster::sync::call(conn, &self.state.inner, invocation);
+        }
         let scope = Scope {
             state: &self.state.inner,
             node: &NodeKey::SINGLE,
@@ -396,6 +400,11 @@ impl<C: redis::ConnectionLike> ScriptCache<C> {
     /// one round trip (plus one to ask what the server supports, the first
     /// time a script needs it). Returns how many were loaded.
     pub fn load_all<S: EmbeddedScript>(&mut self) -> Result<usize> {
+        #[cfg(feature = "cluster")]
+        if let Some(conn) = crate::cluster::as_sync(&mut self.conn) {
+            let handles = crate::cluster::handles::<S>();
+            return crate::cluster::sync::load_all(conn, &self.state.inner, &handles);
+        }
         let caps = self.caps(Self::needs_caps::<S>())?;
         let (pipe, expected, ticket) = self.preload_pipeline::<S>(caps);
         if expected.is_empty() {
@@ -456,7 +465,7 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for ScriptCache<C> {
 // ----- async -----
 
 #[cfg(feature = "tokio-comp")]
-impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
+impl<C: redis::aio::ConnectionLike + Send + 'static> ScriptCache<C> {
     /// Async [`caps`](Self::caps).
     pub(crate) async fn caps_async(&mut self, needed: bool) -> Result<Caps> {
         match self.known_caps(needed) {
@@ -469,6 +478,10 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
     }
 
     pub(crate) async fn call_value_async(&mut self, invocation: &Invocation) -> Result<Value> {
+        #[cfg(feature = "cluster-async")]
+        if let Some(conn) = crate::cluster::as_async(&mut self.conn) {
+            return crate::cluster_async::call(conn, &self.state.inner, invocation).await;
+        }
         // Borrowed, not cloned: no shared reference-count traffic per call.
         let conn = &mut self.conn;
         let scope = Scope {
@@ -544,6 +557,11 @@ impl<C: redis::aio::ConnectionLike + Send> ScriptCache<C> {
 
     /// Async [`load_all`](Self::load_all).
     pub async fn load_all_async<S: EmbeddedScript>(&mut self) -> Result<usize> {
+        #[cfg(feature = "cluster-async")]
+        if let Some(conn) = crate::cluster::as_async(&mut self.conn) {
+            let handles = crate::cluster::handles::<S>();
+            return crate::cluster_async::load_all(conn, &self.state.inner, &handles).await;
+        }
         let caps = self.caps_async(Self::needs_caps::<S>()).await?;
         let (pipe, expected, ticket) = self.preload_pipeline::<S>(caps);
         if expected.is_empty() {

@@ -144,6 +144,16 @@ pub enum Error {
         /// The server's explanation, when there is one.
         message: String,
     },
+    /// The keys of one script call, or the commands of one cluster
+    /// pipeline or transaction, hash to different Redis Cluster slots.
+    /// Detected before anything was sent: nothing ran. Put the keys under
+    /// one hash tag (`{user:42}:a`, `{user:42}:b`).
+    CrossSlot {
+        /// The script, if the call was a single script call.
+        script: Option<ScriptId>,
+        /// The distinct slots, in the order met.
+        slots: Vec<u16>,
+    },
     /// A command of a pipeline that is not a script call failed, or the
     /// reply did not convert to the requested type.
     Command {
@@ -357,6 +367,15 @@ impl fmt::Display for Error {
             ),
             Error::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
             Error::InvalidScript { what, reason } => write!(f, "{what}: {reason}"),
+            Error::CrossSlot { script, slots } => {
+                if let Some(script) = script {
+                    write!(f, "{script}: ")?;
+                }
+                write!(
+                    f,
+                    "CROSSSLOT: keys in different cluster slots {slots:?}; nothing was sent"
+                )
+            }
             Error::TransactionAborted { message } => {
                 write!(f, "transaction aborted, nothing ran: {message}")
             }

@@ -25,6 +25,10 @@ use crate::script::ScriptMeta;
 pub struct Invocation {
     pub(crate) handle: ScriptHandle,
     pub(crate) args: CallArgs,
+    /// The cluster slot the caller routed the call to, if any
+    /// (`route_key`, with the `cluster` feature).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) route: Option<u16>,
 }
 
 impl fmt::Debug for Invocation {
@@ -43,6 +47,7 @@ impl Invocation {
         Invocation {
             handle,
             args: CallArgs::default(),
+            route: None,
         }
     }
 
@@ -93,7 +98,7 @@ impl Invocation {
     /// ```
     pub fn invoke<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike>,
+        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
     ) -> Result<T> {
         let value = con.call_value(self)?;
         self.convert(value)
@@ -103,7 +108,7 @@ impl Invocation {
     #[cfg(feature = "tokio-comp")]
     pub async fn invoke_async<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
     ) -> Result<T> {
         let value = con.call_value_async(self).await?;
         self.convert(value)
@@ -151,7 +156,7 @@ impl<R> TypedInvocation<R> {
     }
 
     /// Runs the script and converts the reply to `R`.
-    pub fn invoke(&self, con: &mut ScriptCache<impl redis::ConnectionLike>) -> Result<R>
+    pub fn invoke(&self, con: &mut ScriptCache<impl redis::ConnectionLike + 'static>) -> Result<R>
     where
         R: FromRedisValue,
     {
@@ -161,7 +166,7 @@ impl<R> TypedInvocation<R> {
     /// Runs the script and converts the reply to `T` instead of `R`.
     pub fn invoke_as<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike>,
+        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
     ) -> Result<T> {
         self.inner.invoke(con)
     }
@@ -170,7 +175,7 @@ impl<R> TypedInvocation<R> {
     #[cfg(feature = "tokio-comp")]
     pub async fn invoke_async(
         &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
     ) -> Result<R>
     where
         R: FromRedisValue,
@@ -182,7 +187,7 @@ impl<R> TypedInvocation<R> {
     #[cfg(feature = "tokio-comp")]
     pub async fn invoke_as_async<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
     ) -> Result<T> {
         self.inner.invoke_async(con).await
     }

@@ -181,6 +181,57 @@
 //! `flush_all_scripts`; unlike it, the registry is kept, so later calls
 //! reload instead of failing).
 //!
+//! # Redis Cluster
+//!
+//! With the `cluster` / `cluster-async` features, wrap a
+//! `redis::cluster::ClusterConnection` or a
+//! `redis::cluster_async::ClusterConnection` like any connection: the same
+//! typed calls, builder, registered scripts, pipelines and `load_all`.
+//!
+//! * Each call goes to the node owning its keys' slot, and the state keeps
+//!   its load marks per shard primary (address from `CLUSTER SLOTS`,
+//!   refreshed after `NOSCRIPT` or an escaped redirect, one request at a
+//!   time): each primary gets one `SCRIPT LOAD` per script it runs, none
+//!   go to shards that never run it.
+//! * Async: the first call of a script on a shard is one round trip
+//!   (`SCRIPT LOAD` + `EVALSHA` routed together with `route_pipeline`), and
+//!   the `NOSCRIPT` retry is the same `MULTI` / `SCRIPT LOAD` / `EVALSHA` /
+//!   `EXEC`, routed to the same slot. **Sync: two round trips** for a first
+//!   call (redis-rs cannot route a pipeline on a sync cluster connection),
+//!   and the retry is a routed load then call (a flush between the two is
+//!   met as `NOSCRIPT` and retried, bounded).
+//! * Keys of one call in different slots: [`Error::CrossSlot`] before
+//!   anything is sent. A script without keys runs on a primary (a slot
+//!   derived from its SHA-1), or where [`Invocation::route_key`] sends it;
+//!   a read-only script (`EVALSHA_RO`) may run on a replica when the
+//!   client has a read strategy, with marks of its own.
+//! * After a failover, a reshard, a new node or a flush of one node, calls
+//!   recover as on one server; a call that provably did not run and met a
+//!   cluster condition (`MOVED`/`ASK` redis-rs gave up on during a live
+//!   migration, `TRYAGAIN`, `CLUSTERDOWN`) is retried a bounded number of
+//!   times, else returned as [`Error::Unavailable`] with [`Ran::No`].
+//! * Pipelines and transactions: one slot (checked before sending; plain
+//!   commands are checked for the common ones). Async: one routed round
+//!   trip, loads inside `MULTI`. Sync: routed commands one by one; sync
+//!   transactions are refused before sending.
+//!
+//! The cluster path is chosen by type: the connection must *be* one of the
+//! two redis-rs cluster types (see [`cluster`] for why and how).
+//!
+//! ```no_run
+//! # #[cfg(feature = "cluster-async")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use script_cache::prelude::*;
+//! # script_cache::include_scripts!("../lua");
+//! let client = redis::cluster::ClusterClient::new(vec!["redis://127.0.0.1:7000/"])?;
+//! let mut con = ScriptCache::new(client.get_async_connection().await?);
+//! // Both keys under the hash tag {user:42}: one slot.
+//! let total: i64 = Scripts::sum_counters(&["{user:42}:a", "{user:42}:b"])
+//!     .invoke_async(&mut con)
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Errors
 //!
 //! One [`Error`] type; each variant about a script names it ([`ScriptId`]:
@@ -197,6 +248,10 @@
 mod args;
 mod cache;
 mod call;
+#[cfg(feature = "cluster")]
+pub mod cluster;
+#[cfg(feature = "cluster-async")]
+mod cluster_async;
 mod error;
 mod handle;
 mod invocation;

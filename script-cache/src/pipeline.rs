@@ -57,6 +57,11 @@ enum Entry {
     Script(Invocation),
 }
 
+/// Cluster pipelines: a child module, to reuse the planning and reading.
+#[cfg(feature = "cluster")]
+#[path = "cluster_pipeline.rs"]
+mod cluster;
+
 /// A new, empty [`Pipeline`].
 pub fn pipe() -> Pipeline {
     Pipeline::default()
@@ -237,18 +242,17 @@ impl Pipeline {
     }
 
     /// Decides what to send given what the state knows.
-    fn plan<C>(&self, con: &ScriptCache<C>, caps: Caps) -> Plan<'_> {
-        let node = NodeKey::SINGLE;
+    fn plan<C>(&self, con: &ScriptCache<C>, caps: Caps, node: &NodeKey) -> Plan<'_> {
         let loaded = &con.state.inner.loaded;
         // One lock for the whole pipeline.
         let (epochs, ticket) = loaded.loaded_epochs(
-            &node,
+            node,
             self.entries.iter().filter_map(|e| match e {
                 Entry::Script(inv) => Some(policy::target(&inv.handle, caps).body.sha1),
                 Entry::Cmd(_) => None,
             }),
         );
-        let refused = loaded.load_refused(&node);
+        let refused = loaded.load_refused(node);
         let call_first = refused || con.state.inner.mode == LoadMode::EvalshaFirst;
         let mut epochs = epochs.into_iter();
         let mut loads: Vec<PlannedLoad<'_>> = Vec::new();
@@ -370,10 +374,11 @@ impl Pipeline {
         con: &ScriptCache<C>,
         plan: &Plan<'_>,
         replies: redis::RedisResult<Vec<Value>>,
+        node: &NodeKey,
     ) -> Result<Read> {
         let scope = Scope {
             state: &con.state.inner,
-            node: &NodeKey::SINGLE,
+            node,
         };
         let mut replies = replies?;
         let n = plan.len();
@@ -641,7 +646,7 @@ impl Pipeline {
     /// every entry's outcome.
     pub fn query<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike>,
+        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
     ) -> Result<T> {
         let results = self.send(con)?;
         self.finish(results)
@@ -652,20 +657,27 @@ impl Pipeline {
     /// transaction.
     pub fn query_each(
         &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike>,
+        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
     ) -> Result<Option<Vec<Result<Value>>>> {
         Self::each(self.send(con)?)
     }
 
-    fn send<C: redis::ConnectionLike>(&self, con: &mut ScriptCache<C>) -> Result<Option<Replies>> {
+    fn send<C: redis::ConnectionLike + 'static>(
+        &self,
+        con: &mut ScriptCache<C>,
+    ) -> Result<Option<Replies>> {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
+        }
+        #[cfg(feature = "cluster")]
+        if let Some(conn) = crate::cluster::as_sync(&mut con.conn) {
+            return self.send_cluster(conn, &con.state);
         }
         let mut attempts = 0;
         loop {
             attempts += 1;
             let caps = con.caps(self.needs_caps())?;
-            let plan = self.plan(con, caps);
+            let plan = self.plan(con, caps, &NodeKey::SINGLE);
             // The connection's buffer, reused from one request to the next.
             let mut bytes = std::mem::take(&mut con.local.buf);
             bytes.clear();
@@ -677,7 +689,7 @@ impl Pipeline {
             let size = packed.bytes.len();
             con.local.buf = packed.bytes;
             con.local.trim(size);
-            match self.read(con, &plan, replies)? {
+            match self.read(con, &plan, replies, &NodeKey::SINGLE)? {
                 Read::Done(replies) => return Ok(replies),
                 // Nothing ran: one more try with what the abort taught.
                 Read::Replan(error) if attempts >= 2 => return Err(error),
@@ -690,7 +702,7 @@ impl Pipeline {
     #[cfg(feature = "tokio-comp")]
     pub async fn query_async<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
     ) -> Result<T> {
         let results = self.send_async(con).await?;
         self.finish(results)
@@ -700,28 +712,32 @@ impl Pipeline {
     #[cfg(feature = "tokio-comp")]
     pub async fn query_each_async(
         &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send>,
+        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
     ) -> Result<Option<Vec<Result<Value>>>> {
         Self::each(self.send_async(con).await?)
     }
 
     #[cfg(feature = "tokio-comp")]
-    async fn send_async<C: redis::aio::ConnectionLike + Send>(
+    async fn send_async<C: redis::aio::ConnectionLike + Send + 'static>(
         &self,
         con: &mut ScriptCache<C>,
     ) -> Result<Option<Replies>> {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
+        #[cfg(feature = "cluster-async")]
+        if let Some(conn) = crate::cluster::as_async(&mut con.conn) {
+            return self.send_cluster_async(conn, &con.state).await;
+        }
         let mut attempts = 0;
         loop {
             attempts += 1;
             let caps = con.caps_async(self.needs_caps()).await?;
-            let plan = self.plan(con, caps);
+            let plan = self.plan(con, caps, &NodeKey::SINGLE);
             let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
             self.emit(&plan, &mut pipe);
             let replies = con.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
-            match self.read(con, &plan, replies)? {
+            match self.read(con, &plan, replies, &NodeKey::SINGLE)? {
                 Read::Done(replies) => return Ok(replies),
                 // Nothing ran: one more try with what the abort taught.
                 Read::Replan(error) if attempts >= 2 => return Err(error),

@@ -177,7 +177,9 @@ impl ScriptMeta {
     pub const fn args(&self) -> Arity {
         self.args
     }
-    /// The `---` header of the script, one line per line, without the dashes.
+    /// The documentation read from the leading comment block of the script
+    /// (`---` lines, and the text of a `--[[ ... ]]` block), without the
+    /// comment markers.
     pub const fn doc(&self) -> &'static str {
         self.doc
     }

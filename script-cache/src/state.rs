@@ -39,6 +39,12 @@ pub(crate) struct NodeKey(Option<Arc<str>>);
 impl NodeKey {
     /// The one node behind a non-cluster connection.
     pub(crate) const SINGLE: NodeKey = NodeKey(None);
+
+    /// A cluster node (or a role of one), by address.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn node(addr: Arc<str>) -> NodeKey {
+        NodeKey(Some(addr))
+    }
 }
 
 /// What the server supports, detected once per node when first needed.
@@ -624,6 +630,9 @@ pub(crate) struct StateInner {
     pub(crate) counters: Counters,
     pub(crate) registry: Registry,
     pub(crate) mode: LoadMode,
+    /// The slot map of the cluster behind the connections, if any.
+    #[cfg(feature = "cluster")]
+    pub(crate) cluster: crate::cluster::Topology,
 }
 
 impl ScriptState {

@@ -11,6 +11,7 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod cluster;
 pub mod differential;
 pub mod faults;
 pub mod recording;

@@ -192,6 +192,7 @@ pub struct ServerBuilder {
     args: Vec<(String, String)>,
     conf: Option<String>,
     sentinel: bool,
+    port: Option<u16>,
 }
 
 impl ServerBuilder {
@@ -214,6 +215,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Listens on `port` instead of a free port found at start (a cluster
+    /// node needs `port + 10000` free too). One attempt only.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
     /// Starts the server on a free loopback port.
     pub fn start(self) -> Result<TestServer, HarnessError> {
         let binary = self.flavor.binary()?.clone();
@@ -233,6 +241,11 @@ impl ServerBuilder {
         };
         // A port taken between choosing and binding makes the start fail:
         // choose again, a bounded number of times.
+        if let Some(port) = self.port {
+            server.port = port;
+            server.spawn()?;
+            return Ok(server);
+        }
         let mut last = None;
         for _ in 0..5 {
             server.port = free_port()?;
@@ -340,6 +353,7 @@ impl TestServer {
             args: Vec::new(),
             conf: None,
             sentinel: false,
+            port: None,
         }
     }
 

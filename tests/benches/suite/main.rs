@@ -18,6 +18,7 @@
 
 mod build_cost;
 mod clients;
+mod cluster;
 mod cold;
 mod herd;
 mod json;
@@ -51,8 +52,8 @@ pub(crate) struct Options {
     profile: Option<Vec<(String, String)>>,
 }
 
-const SECTIONS: [&str; 7] = [
-    "steady", "cold", "herd", "pipeline", "txn", "server", "build",
+const SECTIONS: [&str; 8] = [
+    "steady", "cold", "herd", "pipeline", "txn", "server", "build", "cluster",
 ];
 
 impl Options {
@@ -225,6 +226,9 @@ fn main() {
         report.section("txn", txn::run(&server, &options));
     }
     drop(server);
+    if options.wants("cluster") {
+        report.section("cluster", cluster::run(&options));
+    }
     if options.wants("build") {
         report.section("build", build_cost::run(&options));
     }

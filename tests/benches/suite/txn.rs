@@ -52,7 +52,7 @@ impl TxClient {
 
 /// One transaction of `calls` calls of `s`, the way `client` sends it;
 /// returns the last counter.
-fn transaction<C: redis::ConnectionLike>(
+fn transaction<C: redis::ConnectionLike + 'static>(
     client: TxClient,
     s: &Subject,
     con: &mut ScriptCache<C>,

@@ -1,0 +1,902 @@
+//! Redis Cluster: routing script calls to the node that owns their keys,
+//! with load marks per node.
+//!
+//! # How a [`ScriptCache`](crate::ScriptCache) knows it wraps a cluster
+//!
+//! The calls (`invoke`, `invoke_async`, [`Pipeline`](crate::Pipeline)
+//! queries, `load_all`) are generic over the connection type and check,
+//! through [`std::any::Any`], whether it *is*
+//! `redis::cluster::ClusterConnection` or
+//! `redis::cluster_async::ClusterConnection` (their default node
+//! connection types). If it is, the call goes through the cluster drivers
+//! of this module; any other connection, including wrappers of your own,
+//! takes the single-server path unchanged. The check costs one type-id
+//! comparison per call, and is why the call methods require the
+//! connection type to be `'static` (owned connections are).
+//!
+//! # What happens on a cluster
+//!
+//! * The state keeps a slot map (`CLUSTER SLOTS`, asked on first use and
+//!   again after a `NOSCRIPT` or a redirect that escaped redis-rs, at most
+//!   one request in flight), and load marks per shard primary (its
+//!   address). A read-only script sent as `EVALSHA_RO` has marks of its
+//!   own per shard (`<primary>/replicas`), as redis-rs may send it to a
+//!   replica when a read strategy is configured.
+//! * The slot of a call is that of its keys; keys in different slots are
+//!   [`Error::CrossSlot`] before anything is sent. A call without keys goes
+//!   to the slot given with [`Invocation::route_key`] /
+//!   [`Invocation::route_slot`], else to a slot derived from the script's
+//!   SHA-1 (so each script has one home shard), and always to a primary
+//!   unless the script is read-only.
+//! * Async: the first call of a script on a shard is `SCRIPT LOAD` +
+//!   `EVALSHA` in one pipeline routed to the slot (`route_pipeline`): one
+//!   round trip, and the load runs on exactly the node that runs the call,
+//!   also when redis-rs follows a `MOVED` (it re-sends the whole pipeline).
+//!   A `NOSCRIPT` is retried as `MULTI` / `SCRIPT LOAD` / `EVALSHA` /
+//!   `EXEC` routed the same way.
+//! * Sync: redis-rs cannot route a pipeline on a sync cluster connection,
+//!   so the first call of a script on a shard is two round trips
+//!   (`SCRIPT LOAD`, then `EVALSHA`, both routed to the slot), and the
+//!   retry after `NOSCRIPT` is a routed load and call again, not a
+//!   transaction: a flush landing between the two is met as `NOSCRIPT`
+//!   and retried (bounded).
+//! * Pipelines and transactions ([`Pipeline`](crate::Pipeline)) must stay
+//!   in one slot: the keys of their script calls and routes, and the keys
+//!   of common commands (`GET`, `SET`, `INCR`, `DEL`, `MGET`, hash, list,
+//!   set and sorted-set commands, ...), are checked before sending
+//!   ([`Error::CrossSlot`]); other commands' keys are the caller's
+//!   business. Note that redis-rs re-sends a whole cluster pipeline when
+//!   one of its replies is a redirect; a transaction is safe from that
+//!   (its commands are queued, and a redirect at queue time aborts it).
+//! * A redirect redis-rs gave up on (a slot in live migration, where the
+//!   `ASKING` redis-rs sends covers only the first command of a pipeline),
+//!   `TRYAGAIN`, `CLUSTERDOWN` and the like, met by a call that provably
+//!   did not run, refresh the slot map and retry the call a bounded number
+//!   of times with a short back-off; then the error is returned, typed
+//!   ([`Error::Unavailable`], [`Error::ran`] is [`Ran::No`](crate::Ran)).
+//! * What is not cluster-aware: [`ScriptCache::is_loaded`] and
+//!   [`ScriptCache::loaded_count`] report the single-server marks only
+//!   (use [`ScriptCache::stats`]); the cluster path is taken only for the
+//!   two redis-rs types themselves, not for wrappers of them (a pool's
+//!   connection type, say), which take the single-server path and get
+//!   redis-rs's own routing.
+//!
+//! [`ScriptCache::is_loaded`]: crate::ScriptCache::is_loaded
+//! [`ScriptCache::loaded_count`]: crate::ScriptCache::loaded_count
+//! [`ScriptCache::stats`]: crate::ScriptCache::stats
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::Value;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+
+use crate::error::{Condition, Error, Result};
+use crate::handle::ScriptHandle;
+use crate::invocation::{Invocation, TypedInvocation};
+use crate::policy::{self, Reply};
+use crate::state::{Caps, NodeKey, StateInner};
+
+/// Number of hash slots of a Redis Cluster.
+pub const SLOT_COUNT: u16 = 16384;
+
+/// How many times a call that provably did not run is retried after a
+/// cluster condition (redirect given up, `TRYAGAIN`, `CLUSTERDOWN`, a
+/// refused connection), with the slot map refreshed in between.
+pub(crate) const MAX_ATTEMPTS: u32 = 6;
+
+/// The hash slot of `key`: CRC16 (XMODEM) of the key, or of its hash tag
+/// (the part between the first `{` and the next `}`, when not empty),
+/// modulo 16384, as the cluster specification defines it.
+pub fn key_slot(key: &[u8]) -> u16 {
+    crc16(hashtag(key).unwrap_or(key)) % SLOT_COUNT
+}
+
+fn hashtag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|b| *b == b'{')?;
+    let close = key[open + 1..].iter().position(|b| *b == b'}')?;
+    let tag = &key[open + 1..open + 1 + close];
+    (!tag.is_empty()).then_some(tag)
+}
+
+/// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0; one table
+/// lookup per byte.
+fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in bytes {
+        crc = (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)];
+    }
+    crc
+}
+
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
+
+impl Invocation {
+    /// Routes a call on a Redis Cluster connection to the slot of `key`
+    /// (for a script without keys: which shard runs it). With keys, `key`
+    /// must hash to their slot ([`Error::CrossSlot`] otherwise). Ignored on
+    /// other connections.
+    pub fn route_key(self, key: impl AsRef<[u8]>) -> Self {
+        self.route_slot(key_slot(key.as_ref()))
+    }
+
+    /// Routes a call on a Redis Cluster connection to hash slot `slot`
+    /// (taken modulo 16384). See [`route_key`](Invocation::route_key).
+    pub fn route_slot(mut self, slot: u16) -> Self {
+        self.route = Some(slot % SLOT_COUNT);
+        self
+    }
+
+    /// The hash slot this call goes to on a Redis Cluster: that of its
+    /// keys, or of its route, or, for a script without keys and route, a
+    /// slot derived from its SHA-1. Keys in different slots (or a route
+    /// that differs from the keys' slot) are [`Error::CrossSlot`].
+    pub fn cluster_slot(&self) -> Result<u16> {
+        let mut keys = self.args.keys().map(key_slot);
+        let first = keys.next().or(self.route);
+        let Some(first) = first else {
+            return Ok(key_slot(self.handle.sha1().as_bytes()));
+        };
+        let agree = keys.all(|s| s == first) && self.route.is_none_or(|r| r == first);
+        if agree {
+            return Ok(first);
+        }
+        // Slow path, for the error only.
+        let mut slots: Vec<u16> = Vec::new();
+        for slot in self.args.keys().map(key_slot).chain(self.route) {
+            if !slots.contains(&slot) {
+                slots.push(slot);
+            }
+        }
+        Err(Error::CrossSlot {
+            script: Some(self.handle.id()),
+            slots,
+        })
+    }
+}
+
+impl<R> TypedInvocation<R> {
+    /// [`Invocation::route_key`] for a typed call.
+    pub fn route_key(self, key: impl AsRef<[u8]>) -> Self {
+        TypedInvocation::__new(self.into_invocation().route_key(key))
+    }
+
+    /// [`Invocation::route_slot`] for a typed call.
+    pub fn route_slot(self, slot: u16) -> Self {
+        TypedInvocation::__new(self.into_invocation().route_slot(slot))
+    }
+}
+
+/// One range of slots and the nodes serving it.
+#[derive(Clone, Debug)]
+pub(crate) struct Shard {
+    start: u16,
+    end: u16,
+    primary: Arc<str>,
+    /// Marks of the primary.
+    primary_key: NodeKey,
+    /// Marks of read-only calls, which may run on its replicas.
+    replicas_key: NodeKey,
+}
+
+/// The slot map as `CLUSTER SLOTS` reported it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SlotTable {
+    /// Sorted by `start`.
+    shards: Vec<Shard>,
+}
+
+impl SlotTable {
+    /// Parses a `CLUSTER SLOTS` reply, leniently (extra fields, such as
+    /// node ids, host names and availability zones, are skipped).
+    pub(crate) fn parse(value: &Value) -> Option<SlotTable> {
+        let Value::Array(ranges) = value else {
+            return None;
+        };
+        let mut shards = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let Value::Array(fields) = range else {
+                continue;
+            };
+            let (Some(start), Some(end)) =
+                (fields.first().and_then(int), fields.get(1).and_then(int))
+            else {
+                continue;
+            };
+            let Some(primary) = fields.get(2).and_then(node_addr) else {
+                continue;
+            };
+            shards.push(Shard {
+                start: u16::try_from(start).ok()?,
+                end: u16::try_from(end).ok()?,
+                primary_key: NodeKey::node(primary.clone()),
+                replicas_key: NodeKey::node(format!("{primary}/replicas").into()),
+                primary,
+            });
+        }
+        shards.sort_by_key(|s| s.start);
+        Some(SlotTable { shards })
+    }
+
+    fn shard(&self, slot: u16) -> Option<&Shard> {
+        let at = self.shards.partition_point(|s| s.start <= slot);
+        let shard = self.shards.get(at.checked_sub(1)?)?;
+        (slot <= shard.end).then_some(shard)
+    }
+
+    /// The primary of each shard, with the first slot of one of its ranges.
+    fn primaries(&self) -> Vec<(Arc<str>, u16)> {
+        let mut out: Vec<(Arc<str>, u16)> = Vec::new();
+        for shard in &self.shards {
+            if !out.iter().any(|(p, _)| *p == shard.primary) {
+                out.push((shard.primary.clone(), shard.start));
+            }
+        }
+        out
+    }
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// `[host, port, id, ...]` -> `host:port`.
+fn node_addr(v: &Value) -> Option<Arc<str>> {
+    let Value::Array(fields) = v else {
+        return None;
+    };
+    let host = text(fields.first()?)?;
+    let port = int(fields.get(1)?)?;
+    Some(format!("{host}:{port}").into())
+}
+
+/// What a state knows about the cluster behind its connections: the slot
+/// map and what the servers support. Shared by every clone of the state.
+#[derive(Debug, Default)]
+pub(crate) struct Topology {
+    table: Mutex<Option<Arc<SlotTable>>>,
+    caps: Mutex<Caps>,
+    /// A `CLUSTER SLOTS` is in flight (single flight: others keep using
+    /// the table they have).
+    refreshing: AtomicBool,
+    refreshes: AtomicU64,
+    /// Wakes the tasks waiting for the first slot map.
+    #[cfg(feature = "tokio-comp")]
+    pub(crate) refreshed: tokio::sync::Notify,
+}
+
+/// A claimed slot-map refresh; see [`Topology::begin_refresh`].
+pub(crate) struct RefreshGuard<'a>(&'a Topology);
+
+impl Drop for RefreshGuard<'_> {
+    fn drop(&mut self) {
+        self.0.refreshing.store(false, Ordering::Release);
+        #[cfg(feature = "tokio-comp")]
+        self.0.refreshed.notify_waiters();
+    }
+}
+
+impl Topology {
+    pub(crate) fn table(&self) -> Option<Arc<SlotTable>> {
+        self.table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Claims the refresh; `None` when another caller is refreshing. The
+    /// claim ends when the guard is dropped (also when the task holding it
+    /// is cancelled).
+    pub(crate) fn begin_refresh(&self) -> Option<RefreshGuard<'_>> {
+        (!self.refreshing.swap(true, Ordering::AcqRel)).then_some(RefreshGuard(self))
+    }
+
+    /// Stores the slot map of a `CLUSTER SLOTS` reply (a failed or empty
+    /// one keeps the map there was).
+    pub(crate) fn store(&self, reply: redis::RedisResult<Value>) {
+        if let Ok(value) = reply
+            && let Some(table) = SlotTable::parse(&value)
+            && !table.shards.is_empty()
+        {
+            *self.table.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(table));
+            self.refreshes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn has_table(&self) -> bool {
+        self.table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// The target of a call to `slot`, looked up under the lock (no clone
+    /// of the table); `None` before the first slot map.
+    pub(crate) fn target(&self, slot: u16, read_only: bool) -> Option<Target> {
+        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        table.as_deref().map(|t| target(Some(t), slot, read_only))
+    }
+
+    pub(crate) fn caps(&self) -> Caps {
+        *self.caps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_caps(&self, caps: Caps) {
+        *self.caps.lock().unwrap_or_else(PoisonError::into_inner) = caps;
+    }
+}
+
+/// `CLUSTER SLOTS`.
+pub(crate) fn slots_cmd() -> redis::Cmd {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("SLOTS");
+    cmd
+}
+
+/// Where one call goes.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub(crate) slot: u16,
+    pub(crate) addr: SlotAddr,
+    pub(crate) node: NodeKey,
+}
+
+impl Target {
+    pub(crate) fn route(&self) -> SingleNodeRoutingInfo {
+        SingleNodeRoutingInfo::SpecificNode(Route::new(self.slot, self.addr))
+    }
+
+    pub(crate) fn routing(&self) -> RoutingInfo {
+        RoutingInfo::SingleNode(self.route())
+    }
+}
+
+/// The target of a call to `slot` of a script sent as `command`, given the
+/// slot map (`None`: not known yet; the node key is then a placeholder
+/// per slot, and the call still goes to the right node).
+pub(crate) fn target(table: Option<&SlotTable>, slot: u16, read_only: bool) -> Target {
+    let (addr, node) = match (table.and_then(|t| t.shard(slot)), read_only) {
+        (Some(shard), false) => (SlotAddr::Master, shard.primary_key.clone()),
+        (Some(shard), true) => (SlotAddr::ReplicaOptional, shard.replicas_key.clone()),
+        (None, false) => (
+            SlotAddr::Master,
+            NodeKey::node(format!("slot:{slot}").into()),
+        ),
+        (None, true) => (
+            SlotAddr::ReplicaOptional,
+            NodeKey::node(format!("slot:{slot}/replicas").into()),
+        ),
+    };
+    Target { slot, addr, node }
+}
+
+/// Whether a call of `handle` goes out as a read-only command.
+pub(crate) fn read_only(handle: &ScriptHandle, caps: Caps) -> bool {
+    policy::command_for(handle, caps) == "EVALSHA_RO"
+}
+
+/// Copies the cluster-wide capabilities to `node` if it has none yet.
+pub(crate) fn seed_caps(state: &StateInner, node: &NodeKey) {
+    let caps = state.cluster.caps();
+    if caps != Caps::Unknown && state.loaded.caps(node) == Caps::Unknown {
+        state.loaded.set_caps(node, caps);
+    }
+}
+
+/// Records what a call learned about the servers.
+pub(crate) fn learn_caps(state: &StateInner, node: &NodeKey) {
+    let caps = state.loaded.caps(node);
+    if caps != Caps::Unknown {
+        state.cluster.set_caps(caps);
+    }
+}
+
+/// What the driver saw while running one call.
+#[derive(Default)]
+pub(crate) struct Seen {
+    /// A `NOSCRIPT` came back: the slot map may be stale.
+    pub(crate) noscript: bool,
+    /// A pipeline failed with a redirect or cluster condition redis-rs
+    /// gave up on; nothing of it ran.
+    pub(crate) escaped: Option<redis::RedisError>,
+    /// That pipeline was a load + call (the load may have reached the
+    /// migration target).
+    pub(crate) escaped_load: bool,
+}
+
+impl Seen {
+    pub(crate) fn reply(&mut self, reply: &redis::RedisResult<Value>) {
+        if let Err(e) = reply
+            && e.code() == Some("NOSCRIPT")
+        {
+            self.noscript = true;
+        }
+    }
+
+    pub(crate) fn replies(&mut self, replies: &redis::RedisResult<Vec<Value>>) {
+        fn noscript(v: &Value) -> bool {
+            match v {
+                Value::ServerError(e) => e.code() == "NOSCRIPT",
+                Value::Array(items) => items.iter().any(noscript),
+                _ => false,
+            }
+        }
+        if let Ok(values) = replies
+            && values.iter().any(noscript)
+        {
+            self.noscript = true;
+        }
+    }
+
+    /// A pipeline of a single call (load + call, or the atomic retry)
+    /// failed as a whole: if with a cluster redirect or condition, its
+    /// `EVALSHA` met that condition on every attempt redis-rs made, so the
+    /// script did not run.
+    #[cfg(feature = "cluster-async")]
+    pub(crate) fn pipeline_failed(&mut self, e: &redis::RedisError, len: usize) {
+        if is_cluster_condition(e) {
+            self.escaped = Some(e.clone());
+            self.escaped_load = len == 2;
+        }
+    }
+}
+
+#[cfg(feature = "cluster-async")]
+fn is_cluster_condition(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    e.is_cluster_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(ServerErrorKind::ExecAbort)
+                | ErrorKind::Server(ServerErrorKind::MasterDown)
+                | ErrorKind::Server(ServerErrorKind::BusyLoading)
+                | ErrorKind::Server(ServerErrorKind::ReadOnly)
+        )
+}
+
+/// What to do after a call finished.
+pub(crate) enum After {
+    Return(Result<Value>),
+    Retry,
+}
+
+/// Decides whether a finished call is retried: only a call that provably
+/// did not run, failed for a cluster condition, and attempts left.
+pub(crate) fn after(
+    state: &StateInner,
+    inv: &Invocation,
+    target: &Target,
+    result: Result<Value>,
+    seen: &mut Seen,
+    attempt: u32,
+) -> After {
+    let retryable = match &result {
+        Ok(_) => false,
+        Err(e) if seen.escaped.is_some() => matches!(e, Error::Redis { .. }),
+        Err(e) if e.ran() != crate::Ran::No => false,
+        Err(Error::Unavailable { condition, .. }) => matches!(
+            condition,
+            Condition::Moved
+                | Condition::Ask
+                | Condition::TryAgain
+                | Condition::ClusterDown
+                | Condition::MasterDown
+                | Condition::ReadOnly
+                | Condition::Loading
+        ),
+        Err(Error::TransactionAborted { message }) => ["ASK", "MOVED", "TRYAGAIN", "CLUSTERDOWN"]
+            .iter()
+            .any(|c| message.contains(c)),
+        Err(Error::NoScript { .. }) => true,
+        Err(Error::Redis { source, .. }) => source.is_connection_refusal(),
+        Err(_) => false,
+    };
+    if !retryable {
+        return After::Return(result);
+    }
+    if attempt + 1 >= MAX_ATTEMPTS {
+        return After::Return(match (result, seen.escaped.take()) {
+            // Say it did not run, with the condition redis-rs gave up on.
+            (Err(_), Some(e)) => Err(unavailable(inv, &e)),
+            (r, _) => r,
+        });
+    }
+    if seen.escaped.is_some() && seen.escaped_load {
+        // The load of the escaped pipeline ran on the node the call will
+        // reach (a migration target answers the one `ASKING`-covered
+        // command): call first, so that redis-rs's own `ASKING` covers the
+        // `EVALSHA`. A wrong guess costs a `NOSCRIPT` and a load.
+        let caps = state.loaded.caps(&target.node);
+        let sha1 = policy::target(&inv.handle, caps).body.sha1;
+        let (_, ticket) = state.loaded.loaded_epochs(&target.node, std::iter::empty());
+        let _ = state.loaded.mark_loaded(&target.node, sha1, ticket);
+    }
+    After::Retry
+}
+
+/// The back-off before retry `attempt` (1-based).
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((20u64 << attempt.min(4)).min(400))
+}
+
+fn unavailable(inv: &Invocation, e: &redis::RedisError) -> Error {
+    let code = e.code().unwrap_or("CLUSTERDOWN");
+    Error::Unavailable {
+        script: Some(inv.handle.id()),
+        condition: Condition::from_code(code).unwrap_or(Condition::ClusterDown),
+        message: e.to_string(),
+    }
+}
+
+/// A server error carried by `e`, as the value a pipeline would hold.
+pub(crate) fn error_value(e: &redis::RedisError) -> Option<Value> {
+    let reply = crate::error::ServerReply::from_redis_error(e)?;
+    let line = format!("-{} {}\r\n", reply.code, reply.message)
+        .replace(['\r', '\n'], " ")
+        .trim_end()
+        .to_owned()
+        + "\r\n";
+    redis::parse_redis_value(line.as_bytes()).ok()
+}
+
+/// A reply as a pipeline value: the value, a server error as
+/// `Value::ServerError`, or the client error.
+pub(crate) fn as_value(reply: redis::RedisResult<Value>) -> redis::RedisResult<Value> {
+    match reply {
+        Ok(v) => Ok(v),
+        Err(e) => match error_value(&e) {
+            Some(v) => Ok(v),
+            None => Err(e),
+        },
+    }
+}
+
+/// The reply of a probe sent to any primary.
+pub(crate) fn probe_reply(reply: redis::RedisResult<Value>, state: &StateInner) -> Result<Caps> {
+    let caps = policy::caps_from_probe(Reply::from_result(reply), None)?;
+    state.cluster.set_caps(caps);
+    Ok(caps)
+}
+
+/// Loads of every given script not confirmed on each primary: per primary,
+/// the scripts to load there.
+pub(crate) fn preload_plan(
+    state: &StateInner,
+    table: &SlotTable,
+    handles: &[ScriptHandle],
+    caps: Caps,
+) -> Vec<(NodeKey, u16, Vec<usize>)> {
+    let mut plan = Vec::new();
+    for (primary, slot) in table.primaries() {
+        let node = NodeKey::node(primary);
+        let (epochs, _) = state.loaded.loaded_epochs(
+            &node,
+            handles.iter().map(|h| policy::target(h, caps).body.sha1),
+        );
+        let missing: Vec<usize> = epochs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.is_none().then_some(i))
+            .collect();
+        if !missing.is_empty() {
+            plan.push((node, slot, missing));
+        }
+    }
+    plan
+}
+
+/// Reads the replies of the loads sent to one primary.
+pub(crate) fn preload_read(
+    state: &StateInner,
+    node: &NodeKey,
+    handles: &[&ScriptHandle],
+    caps: Caps,
+    ticket: crate::state::Ticket,
+    replies: Vec<redis::RedisResult<Value>>,
+    first_error: &mut Option<Error>,
+) -> usize {
+    let scope = policy::Scope { state, node };
+    let mut loaded = 0;
+    for (handle, reply) in handles.iter().zip(replies) {
+        let sha1 = policy::target(handle, caps).body.sha1;
+        match scope.read_load(Reply::from_result(reply), handle, sha1, ticket) {
+            policy::Loaded::Confirmed(_) => loaded += 1,
+            policy::Loaded::ShebangRejected => {
+                first_error.get_or_insert(Error::LoadRejected {
+                    script: handle.id_for(sha1),
+                    code: "ERR".into(),
+                    message: "the server does not take `#!` shebangs; call load_all again".into(),
+                });
+            }
+            policy::Loaded::Failed(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    loaded
+}
+
+// ----- sync driver -----
+
+pub(crate) mod sync {
+    use super::*;
+    use crate::call::{Call, Request};
+    use crate::policy::Scope;
+    use redis::cluster::ClusterConnection;
+
+    fn refresh(conn: &mut ClusterConnection, state: &StateInner) {
+        if let Some(_claim) = state.cluster.begin_refresh() {
+            fetch(conn, state);
+        }
+    }
+
+    /// Asks `CLUSTER SLOTS` whatever else is in flight (the first map:
+    /// without it, loads could not be keyed by node).
+    pub(crate) fn fetch(conn: &mut ClusterConnection, state: &StateInner) {
+        let reply = conn.route_command(
+            &slots_cmd(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+        );
+        state.cluster.store(reply);
+    }
+
+    fn caps(conn: &mut ClusterConnection, state: &StateInner, needed: bool) -> Result<Caps> {
+        if !needed {
+            return Ok(Caps::Unknown);
+        }
+        let caps = state.cluster.caps();
+        if caps != Caps::Unknown {
+            return Ok(caps);
+        }
+        let reply = conn.route_command(
+            &policy::probe_cmd(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+        );
+        probe_reply(reply, state)
+    }
+
+    /// One script call on a sync cluster connection.
+    pub(crate) fn call(
+        conn: &mut ClusterConnection,
+        state: &StateInner,
+        inv: &Invocation,
+    ) -> Result<Value> {
+        let slot = inv.cluster_slot()?;
+        let needs = policy::needs_caps(&inv.handle);
+        let mut attempt = 0;
+        loop {
+            let caps = caps(conn, state, needs)?;
+            let ro = needs && read_only(&inv.handle, caps);
+            let target = match state.cluster.target(slot, ro) {
+                Some(target) => target,
+                None => {
+                    fetch(conn, state);
+                    state
+                        .cluster
+                        .target(slot, ro)
+                        .unwrap_or_else(|| target(None, slot, ro))
+                }
+            };
+            if needs {
+                seed_caps(state, &target.node);
+            }
+            let mut seen = Seen::default();
+            let result = run(conn, state, inv, &target, &mut seen);
+            if needs {
+                learn_caps(state, &target.node);
+            }
+            if seen.noscript || seen.escaped.is_some() || result.is_err() {
+                refresh(conn, state);
+            }
+            match after(state, inv, &target, result, &mut seen, attempt) {
+                After::Return(result) => return result,
+                After::Retry => {
+                    attempt += 1;
+                    std::thread::sleep(backoff(attempt));
+                }
+            }
+        }
+    }
+
+    fn run(
+        conn: &mut ClusterConnection,
+        state: &StateInner,
+        inv: &Invocation,
+        target: &Target,
+        seen: &mut Seen,
+    ) -> Result<Value> {
+        let scope = Scope {
+            state,
+            node: &target.node,
+        };
+        // Threads sharing the state wait for one load.
+        let mut call = Call::new(&inv.handle, &inv.args, scope, true, None);
+        loop {
+            match call.next() {
+                Request::Done(result) => return result,
+                Request::Eval { command, sha1 } => {
+                    let reply =
+                        conn.route_command(&inv.args.eval_cmd(command, sha1), target.routing());
+                    seen.reply(&reply);
+                    call.feed_one(Reply::from_result(reply));
+                }
+                Request::One(cmd) => {
+                    let reply = conn.route_command(&cmd, target.routing());
+                    seen.reply(&reply);
+                    call.feed_one(Reply::from_result(reply));
+                }
+                Request::Pipeline(pipe) => {
+                    let replies = send_split(conn, &pipe, target);
+                    seen.replies(&replies);
+                    call.feed_many(replies);
+                }
+                Request::Wait(waiter) => waiter.wait_blocking(),
+            }
+        }
+    }
+
+    /// A load + call (or the atomic retry) as routed single commands: a
+    /// sync cluster connection cannot route a pipeline. The replies are
+    /// shaped as the pipeline's would be.
+    fn send_split(
+        conn: &mut ClusterConnection,
+        pipe: &redis::Pipeline,
+        target: &Target,
+    ) -> redis::RedisResult<Vec<Value>> {
+        // One routed command after the other (a probe, a load, a call, as
+        // the state machine asked), each reply in its place.
+        pipe.cmd_iter()
+            .map(|cmd| as_value(conn.route_command(cmd, target.routing())))
+            .collect()
+    }
+
+    /// `load_all` on a sync cluster: every script of `handles` not
+    /// confirmed on a primary is loaded there (one routed `SCRIPT LOAD`
+    /// each).
+    pub(crate) fn load_all(
+        conn: &mut ClusterConnection,
+        state: &StateInner,
+        handles: &[ScriptHandle],
+    ) -> Result<usize> {
+        let needs = handles.iter().any(policy::needs_caps);
+        fetch(conn, state);
+        let caps = caps(conn, state, needs)?;
+        let Some(table) = state.cluster.table() else {
+            return Err(no_slot_map());
+        };
+        let mut first_error = None;
+        let mut loaded = 0;
+        for (node, slot, missing) in preload_plan(state, &table, handles, caps) {
+            state.loaded.set_caps(&node, caps);
+            let (_, ticket) = state.loaded.loaded_epochs(&node, std::iter::empty());
+            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+                slot,
+                SlotAddr::Master,
+            )));
+            let picked: Vec<&ScriptHandle> = missing.iter().map(|i| &handles[*i]).collect();
+            let replies = picked
+                .iter()
+                .map(|h| {
+                    conn.route_command(
+                        &policy::load_cmd(policy::target(h, caps).body.source),
+                        route.clone(),
+                    )
+                })
+                .collect();
+            loaded += preload_read(
+                state,
+                &node,
+                &picked,
+                caps,
+                ticket,
+                replies,
+                &mut first_error,
+            );
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(loaded),
+        }
+    }
+}
+
+/// The connection as a sync cluster connection, if it is one.
+pub(crate) fn as_sync<C: 'static>(conn: &mut C) -> Option<&mut redis::cluster::ClusterConnection> {
+    (conn as &mut dyn std::any::Any).downcast_mut()
+}
+
+/// The connection as an async cluster connection, if it is one.
+#[cfg(feature = "cluster-async")]
+pub(crate) fn as_async<C: 'static>(
+    conn: &mut C,
+) -> Option<&mut redis::cluster_async::ClusterConnection> {
+    (conn as &mut dyn std::any::Any).downcast_mut()
+}
+
+/// The handles of every script of `S`.
+pub(crate) fn handles<S: crate::EmbeddedScript>() -> Vec<ScriptHandle> {
+    S::ALL
+        .iter()
+        .map(|s| ScriptHandle::Static(s.meta()))
+        .collect()
+}
+
+pub(crate) fn no_slot_map() -> Error {
+    Error::from(redis::RedisError::from((
+        redis::ErrorKind::ClusterConnectionNotFound,
+        "script-cache: CLUSTER SLOTS gave no slot map",
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_cluster_specification() {
+        // Values from the specification and `CLUSTER KEYSLOT`.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+        assert_eq!(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"));
+        for i in 0..2000u32 {
+            let key = format!("k{i}");
+            assert_eq!(
+                Route::with_key(&key, SlotAddr::Master),
+                Route::new(key_slot(key.as_bytes()), SlotAddr::Master),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_slot_table_is_parsed_leniently_and_looked_up() {
+        let reply = redis::parse_redis_value(
+            b"*2\r\n\
+              *4\r\n:0\r\n:8191\r\n*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nid\r\n*4\r\n$9\r\n127.0.0.1\r\n:7003\r\n$2\r\nid\r\n%1\r\n$2\r\naz\r\n$1\r\na\r\n\
+              *3\r\n:8192\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:7001\r\n",
+        )
+        .unwrap();
+        let table = SlotTable::parse(&reply).unwrap();
+        assert_eq!(&*table.shard(0).unwrap().primary, "127.0.0.1:7000");
+        assert_eq!(&*table.shard(8191).unwrap().primary, "127.0.0.1:7000");
+        assert_eq!(&*table.shard(16383).unwrap().primary, "127.0.0.1:7001");
+        assert_eq!(table.primaries().len(), 2);
+    }
+}

@@ -1,0 +1,211 @@
+//! The async Redis Cluster driver (`redis::cluster_async::ClusterConnection`):
+//! see [`cluster`](crate::cluster) for the routing rules.
+
+use redis::Value;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+
+use crate::call::{Call, Request};
+use crate::cluster::{
+    After, Seen, Target, after, backoff, learn_caps, no_slot_map, preload_plan, preload_read,
+    probe_reply, read_only, seed_caps, slots_cmd, target,
+};
+use crate::error::{Error, Result};
+use crate::handle::ScriptHandle;
+use crate::invocation::Invocation;
+use crate::policy::{self, Reply, Scope};
+use crate::state::{Caps, StateInner};
+
+/// Asks `CLUSTER SLOTS` unless another task is asking right now.
+pub(crate) async fn refresh(conn: &mut ClusterConnection, state: &StateInner) {
+    if let Some(_claim) = state.cluster.begin_refresh() {
+        fetch(conn, state).await;
+    }
+}
+
+async fn fetch(conn: &mut ClusterConnection, state: &StateInner) {
+    let reply = conn
+        .route_command(
+            slots_cmd(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+        )
+        .await;
+    state.cluster.store(reply);
+}
+
+/// The first slot map: fetched by one task while the others wait for it
+/// (so that concurrent first calls key their loads by node, not by a
+/// placeholder). Bounded: a fetch that gives no map is tried three times.
+pub(crate) async fn first_map(conn: &mut ClusterConnection, state: &StateInner) {
+    for _ in 0..3 {
+        let notified = state.cluster.refreshed.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if state.cluster.has_table() {
+            return;
+        }
+        match state.cluster.begin_refresh() {
+            Some(_claim) => fetch(conn, state).await,
+            None => notified.await,
+        }
+    }
+}
+
+/// The cluster's capabilities, asked once (`needed` only).
+pub(crate) async fn caps(
+    conn: &mut ClusterConnection,
+    state: &StateInner,
+    needed: bool,
+) -> Result<Caps> {
+    if !needed {
+        return Ok(Caps::Unknown);
+    }
+    let caps = state.cluster.caps();
+    if caps != Caps::Unknown {
+        return Ok(caps);
+    }
+    let reply = conn
+        .route_command(
+            policy::probe_cmd(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+        )
+        .await;
+    probe_reply(reply, state)
+}
+
+/// One script call on an async cluster connection.
+pub(crate) async fn call(
+    conn: &mut ClusterConnection,
+    state: &StateInner,
+    inv: &Invocation,
+) -> Result<Value> {
+    let slot = inv.cluster_slot()?;
+    let needs = policy::needs_caps(&inv.handle);
+    let mut attempt = 0;
+    loop {
+        let caps = caps(conn, state, needs).await?;
+        let ro = needs && read_only(&inv.handle, caps);
+        let target = match state.cluster.target(slot, ro) {
+            Some(target) => target,
+            None => {
+                first_map(conn, state).await;
+                state
+                    .cluster
+                    .target(slot, ro)
+                    .unwrap_or_else(|| target(None, slot, ro))
+            }
+        };
+        if needs {
+            seed_caps(state, &target.node);
+        }
+        let mut seen = Seen::default();
+        let result = run(conn, state, inv, &target, &mut seen).await;
+        if needs {
+            learn_caps(state, &target.node);
+        }
+        if seen.noscript || seen.escaped.is_some() || result.is_err() {
+            refresh(conn, state).await;
+        }
+        match after(state, inv, &target, result, &mut seen, attempt) {
+            After::Return(result) => return result,
+            After::Retry => {
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+    }
+}
+
+async fn run(
+    conn: &mut ClusterConnection,
+    state: &StateInner,
+    inv: &Invocation,
+    target: &Target,
+    seen: &mut Seen,
+) -> Result<Value> {
+    let scope = Scope {
+        state,
+        node: &target.node,
+    };
+    let mut call = Call::new(&inv.handle, &inv.args, scope, true, None);
+    loop {
+        match call.next() {
+            Request::Done(result) => return result,
+            Request::Eval { command, sha1 } => {
+                let cmd = inv.args.eval_cmd(command, sha1);
+                let reply = conn.route_command(cmd, target.routing()).await;
+                seen.reply(&reply);
+                call.feed_one(Reply::from_result(reply));
+            }
+            Request::One(cmd) => {
+                let reply = conn.route_command(cmd, target.routing()).await;
+                seen.reply(&reply);
+                call.feed_one(Reply::from_result(reply));
+            }
+            Request::Pipeline(pipe) => {
+                let len = pipe.len();
+                let replies = conn.route_pipeline(pipe, 0, len, target.route()).await;
+                match &replies {
+                    Err(e) => seen.pipeline_failed(e, len),
+                    Ok(_) => seen.replies(&replies),
+                }
+                call.feed_many(replies);
+            }
+            Request::Wait(waiter) => waiter.wait().await,
+        }
+    }
+}
+
+/// `load_all` on an async cluster: the scripts not confirmed on each
+/// primary are loaded there, one routed pipeline per primary.
+pub(crate) async fn load_all(
+    conn: &mut ClusterConnection,
+    state: &StateInner,
+    handles: &[ScriptHandle],
+) -> Result<usize> {
+    let needs = handles.iter().any(policy::needs_caps);
+    refresh(conn, state).await;
+    first_map(conn, state).await;
+    let caps = caps(conn, state, needs).await?;
+    let Some(table) = state.cluster.table() else {
+        return Err(no_slot_map());
+    };
+    let mut first_error: Option<Error> = None;
+    let mut loaded = 0;
+    for (node, slot, missing) in preload_plan(state, &table, handles, caps) {
+        state.loaded.set_caps(&node, caps);
+        let (_, ticket) = state.loaded.loaded_epochs(&node, std::iter::empty());
+        let picked: Vec<&ScriptHandle> = missing.iter().map(|i| &handles[*i]).collect();
+        let mut pipe = redis::Pipeline::with_capacity(picked.len());
+        for h in &picked {
+            pipe.add_command(policy::load_cmd(policy::target(h, caps).body.source));
+        }
+        let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
+        let replies = match conn.route_pipeline(pipe, 0, picked.len(), route).await {
+            Ok(values) => values
+                .into_iter()
+                .map(|v| match v {
+                    Value::ServerError(e) => Err(redis::RedisError::from(e)),
+                    v => Ok(v),
+                })
+                .collect(),
+            Err(e) => {
+                first_error.get_or_insert(Error::from(e));
+                continue;
+            }
+        };
+        loaded += preload_read(
+            state,
+            &node,
+            &picked,
+            caps,
+            ticket,
+            replies,
+            &mut first_error,
+        );
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(loaded),
+    }
+}

@@ -1,0 +1,270 @@
+//! Pipelines and transactions on Redis Cluster connections: every command
+//! must hash to one slot (checked before sending), and the whole pipeline
+//! goes to that slot's node, with its loads.
+
+use redis::Value;
+use redis::cluster_routing::RoutingInfo;
+
+use super::{Entry, Pipeline, Read, Replies};
+use crate::cache::ScriptCache;
+use crate::cluster::{self, SLOT_COUNT, key_slot};
+use crate::error::{Error, Result};
+use crate::state::ScriptState;
+
+/// Commands whose first argument is their only key.
+const FIRST_ARG_KEY: &[&str] = &[
+    "APPEND",
+    "DECR",
+    "DECRBY",
+    "EXPIRE",
+    "EXPIREAT",
+    "GET",
+    "GETDEL",
+    "GETEX",
+    "GETSET",
+    "HDEL",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HINCRBY",
+    "HINCRBYFLOAT",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HMSET",
+    "HSET",
+    "HSETNX",
+    "HVALS",
+    "INCR",
+    "INCRBY",
+    "INCRBYFLOAT",
+    "LINDEX",
+    "LLEN",
+    "LPOP",
+    "LPUSH",
+    "LRANGE",
+    "LREM",
+    "LSET",
+    "LTRIM",
+    "PERSIST",
+    "PEXPIRE",
+    "PEXPIREAT",
+    "PSETEX",
+    "PTTL",
+    "RPOP",
+    "RPUSH",
+    "SADD",
+    "SCARD",
+    "SET",
+    "SETEX",
+    "SETNX",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SPOP",
+    "SREM",
+    "STRLEN",
+    "TTL",
+    "TYPE",
+    "XADD",
+    "XLEN",
+    "XRANGE",
+    "ZADD",
+    "ZCARD",
+    "ZINCRBY",
+    "ZRANGE",
+    "ZRANK",
+    "ZREM",
+    "ZSCORE",
+];
+
+/// Commands whose every argument is a key.
+const ALL_ARGS_KEYS: &[&str] = &["DEL", "EXISTS", "MGET", "TOUCH", "UNLINK", "WATCH"];
+
+/// The keys of a plain command, for the commands listed above; other
+/// commands are not checked (their keys are the caller's business).
+fn cmd_keys(cmd: &redis::Cmd) -> Vec<&[u8]> {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        redis::Arg::Simple(b) => Some(b),
+        _ => None,
+    });
+    let Some(name) = args.next() else {
+        return Vec::new();
+    };
+    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    if FIRST_ARG_KEY.contains(&name.as_str()) {
+        args.take(1).collect()
+    } else if ALL_ARGS_KEYS.contains(&name.as_str()) {
+        args.collect()
+    } else if name == "MSET" || name == "MSETNX" {
+        args.step_by(2).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+impl Pipeline {
+    /// The one slot of every key of the pipeline (script keys and routes,
+    /// and the keys of common commands).
+    fn cluster_slot(&self) -> Result<u16> {
+        let mut slots: Vec<u16> = Vec::new();
+        let mut push = |slot: u16| {
+            if !slots.contains(&slot) {
+                slots.push(slot);
+            }
+        };
+        let mut home = None;
+        for entry in &self.entries {
+            match entry {
+                Entry::Script(inv) => {
+                    for key in inv.args.keys() {
+                        push(key_slot(key));
+                    }
+                    if let Some(route) = inv.route {
+                        push(route % SLOT_COUNT);
+                    }
+                    home.get_or_insert_with(|| key_slot(inv.handle.sha1().as_bytes()));
+                }
+                Entry::Cmd(cmd) => {
+                    for key in cmd_keys(cmd) {
+                        push(key_slot(key));
+                    }
+                }
+            }
+        }
+        match slots[..] {
+            [] => Ok(home.unwrap_or(0)),
+            [slot] => Ok(slot),
+            _ => Err(Error::CrossSlot {
+                script: None,
+                slots,
+            }),
+        }
+    }
+
+    /// Whether every entry is a script going out read-only.
+    fn read_only_on(&self, caps: crate::state::Caps) -> bool {
+        self.entries.iter().all(|e| match e {
+            Entry::Script(inv) => cluster::read_only(&inv.handle, caps),
+            Entry::Cmd(_) => false,
+        })
+    }
+
+    /// A pipeline on an async cluster connection: one routed pipeline to
+    /// the slot's node (`route_pipeline`), loads included.
+    #[cfg(feature = "cluster-async")]
+    pub(super) async fn send_cluster_async(
+        &self,
+        conn: &mut redis::cluster_async::ClusterConnection,
+        state: &ScriptState,
+    ) -> Result<Option<Replies>> {
+        let inner = &state.inner;
+        let slot = self.cluster_slot()?;
+        let caps = crate::cluster_async::caps(conn, inner, self.needs_caps()).await?;
+        if !inner.cluster.has_table() {
+            crate::cluster_async::first_map(conn, inner).await;
+        }
+        let table = inner.cluster.table();
+        let target = cluster::target(table.as_deref(), slot, self.read_only_on(caps));
+        drop(table);
+        cluster::seed_caps(inner, &target.node);
+        let view = ScriptCache {
+            conn: (),
+            state: state.clone(),
+            local: crate::cache::Local::default(),
+        };
+        let plan = self.plan(&view, caps, &target.node);
+        let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
+        self.emit(&plan, &mut pipe);
+        let len = pipe.len();
+        let replies = conn.route_pipeline(pipe, 0, len, target.route()).await;
+        let mut seen = cluster::Seen::default();
+        seen.replies(&replies);
+        if seen.noscript || replies.is_err() {
+            crate::cluster_async::refresh(conn, inner).await;
+        }
+        // A transaction aborted for what the state assumed is not planned
+        // again on a cluster: its error is returned (nothing ran).
+        match self.read(&view, &plan, replies, &target.node)? {
+            Read::Done(replies) => Ok(replies),
+            Read::Replan(error) => Err(error),
+        }
+    }
+
+    /// A pipeline on a sync cluster connection. redis-rs routes no
+    /// pipeline there, so the commands go one by one, each routed to the
+    /// pipeline's slot (never replayed, as on one server). A transaction
+    /// cannot be sent that way: [`Error::Redis`] before anything is sent.
+    pub(super) fn send_cluster(
+        &self,
+        conn: &mut redis::cluster::ClusterConnection,
+        state: &ScriptState,
+    ) -> Result<Option<Replies>> {
+        if self.atomic {
+            return Err(Error::from(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "script-cache: transactions need the async cluster connection \
+                 (a sync cluster connection cannot route MULTI/EXEC); nothing was sent",
+            ))));
+        }
+        let inner = &state.inner;
+        let slot = self.cluster_slot()?;
+        let caps = if self.needs_caps() && inner.cluster.caps() == crate::state::Caps::Unknown {
+            let reply = conn.route_command(
+                &crate::policy::probe_cmd(),
+                RoutingInfo::SingleNode(
+                    redis::cluster_routing::SingleNodeRoutingInfo::RandomPrimary,
+                ),
+            );
+            cluster::probe_reply(reply, inner)?
+        } else {
+            inner.cluster.caps()
+        };
+        if !inner.cluster.has_table() {
+            cluster::sync::fetch(conn, inner);
+        }
+        let table = inner.cluster.table();
+        let target = cluster::target(table.as_deref(), slot, self.read_only_on(caps));
+        drop(table);
+        cluster::seed_caps(inner, &target.node);
+        let view = ScriptCache {
+            conn: (),
+            state: state.clone(),
+            local: crate::cache::Local::default(),
+        };
+        let plan = self.plan(&view, caps, &target.node);
+        let mut pipe = redis::Pipeline::with_capacity(plan.len());
+        self.emit(&plan, &mut pipe);
+        let mut values: Vec<Value> = Vec::with_capacity(pipe.len());
+        let mut failed = None;
+        for cmd in pipe.cmd_iter() {
+            match cluster::as_value(conn.route_command(cmd, target.routing())) {
+                Ok(v) => values.push(v),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let replies = match failed {
+            Some(e) => Err(e),
+            None => Ok(values),
+        };
+        let mut seen = cluster::Seen::default();
+        seen.replies(&replies);
+        if seen.noscript || replies.is_err() {
+            refresh_sync(conn, inner);
+        }
+        // A transaction aborted for what the state assumed is not planned
+        // again on a cluster: its error is returned (nothing ran).
+        match self.read(&view, &plan, replies, &target.node)? {
+            Read::Done(replies) => Ok(replies),
+            Read::Replan(error) => Err(error),
+        }
+    }
+}
+
+fn refresh_sync(conn: &mut redis::cluster::ClusterConnection, state: &crate::state::StateInner) {
+    if let Some(_claim) = state.cluster.begin_refresh() {
+        cluster::sync::fetch(conn, state);
+    }
+}
