@@ -22,6 +22,7 @@ mod cluster;
 mod cold;
 mod herd;
 mod json;
+mod pool;
 mod profile;
 mod report;
 mod server_limit;
@@ -52,8 +53,8 @@ pub(crate) struct Options {
     profile: Option<Vec<(String, String)>>,
 }
 
-const SECTIONS: [&str; 8] = [
-    "steady", "cold", "herd", "pipeline", "txn", "server", "build", "cluster",
+const SECTIONS: [&str; 9] = [
+    "steady", "cold", "herd", "pipeline", "txn", "pool", "server", "build", "cluster",
 ];
 
 impl Options {
@@ -224,6 +225,9 @@ fn main() {
     }
     if options.wants("txn") {
         report.section("txn", txn::run(&server, &options));
+    }
+    if options.wants("pool") {
+        report.section("pool", pool::run(&server, &options));
     }
     drop(server);
     if options.wants("cluster") {
