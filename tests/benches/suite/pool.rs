@@ -62,35 +62,44 @@ pub(crate) fn run(server: &TestServer, options: &Options) -> Section {
     let mut rows = Vec::new();
     for s in Subject::all() {
         eprintln!("pool: {} ...", s.name());
-        // r2d2, sync.
-        let pool = ScriptPool::new(
-            r2d2::Pool::builder()
-                .max_size(POOL_SIZE)
-                .build(server.client())
-                .expect("r2d2 pool"),
-        );
-        let mut bare = ScriptCache::with_state(server.connection(), pool.state().clone());
-        let _: i64 = s.call(KEY).invoke(&mut bare).expect("warm-up");
-        let (mut pooled_t, mut bare_t) = (Vec::new(), Vec::new());
-        for trial in 0..trials {
-            for k in 0..2 {
-                let start = Instant::now();
-                if (k + trial) % 2 == 0 {
-                    let mut con = pool.get().expect("checkout");
-                    std::hint::black_box(s.call(KEY).invoke(&mut con).expect("call"));
-                    drop(con);
-                    pooled_t.push(micros(start.elapsed()));
-                } else {
-                    std::hint::black_box(s.call(KEY).invoke(&mut bare).expect("call"));
-                    bare_t.push(micros(start.elapsed()));
+        // r2d2, sync: with its default check on checkout (a PING), and
+        // without it.
+        for test_on_check_out in [true, false] {
+            let pool = ScriptPool::new(
+                r2d2::Pool::builder()
+                    .max_size(POOL_SIZE)
+                    .test_on_check_out(test_on_check_out)
+                    .build(server.client())
+                    .expect("r2d2 pool"),
+            );
+            let mut bare = ScriptCache::with_state(server.connection(), pool.state().clone());
+            let _: i64 = s.call(KEY).invoke(&mut bare).expect("warm-up");
+            let (mut pooled_t, mut bare_t) = (Vec::new(), Vec::new());
+            for trial in 0..trials {
+                for k in 0..2 {
+                    let start = Instant::now();
+                    if (k + trial) % 2 == 0 {
+                        let mut con = pool.get().expect("checkout");
+                        std::hint::black_box(s.call(KEY).invoke(&mut con).expect("call"));
+                        drop(con);
+                        pooled_t.push(micros(start.elapsed()));
+                    } else {
+                        std::hint::black_box(s.call(KEY).invoke(&mut bare).expect("call"));
+                        bare_t.push(micros(start.elapsed()));
+                    }
                 }
             }
+            let kind = if test_on_check_out {
+                "r2d2 (sync), default: PING on checkout"
+            } else {
+                "r2d2 (sync), `test_on_check_out(false)`"
+            };
+            row(&mut md, &mut rows, kind, &s, &pooled_t, &bare_t);
         }
-        row(&mut md, &mut rows, "r2d2 (sync)", &s, &pooled_t, &bare_t);
 
         // deadpool-redis and bb8, async, one task.
         let rt = script_cache_tests::runtime();
-        let (dp, bb) = rt.block_on(async {
+        let all = rt.block_on(async {
             let deadpool = ScriptPool::new(
                 deadpool_redis::Config::from_url(server.url())
                     .builder()
@@ -107,6 +116,14 @@ pub(crate) fn run(server: &TestServer, options: &Options) -> Section {
                     .await
                     .expect("bb8 pool"),
             );
+            let bb8_unchecked = ScriptPool::new(
+                bb8::Pool::builder()
+                    .max_size(POOL_SIZE)
+                    .test_on_check_out(false)
+                    .build(server.client())
+                    .await
+                    .expect("bb8 pool"),
+            );
             let mut bare = ScriptCache::with_state(
                 server
                     .client()
@@ -117,18 +134,25 @@ pub(crate) fn run(server: &TestServer, options: &Options) -> Section {
             );
             let _: i64 = s.call(KEY).invoke_async(&mut bare).await.expect("warm-up");
             let mut out = Vec::new();
-            for which in 0..2 {
+            for which in 0..3 {
                 let (mut pooled_t, mut bare_t) = (Vec::new(), Vec::new());
                 for trial in 0..trials {
                     for k in 0..2 {
                         let start = Instant::now();
                         if (k + trial) % 2 == 0 {
-                            let v: i64 = if which == 0 {
-                                let mut con = deadpool.get().await.expect("checkout");
-                                s.call(KEY).invoke_async(&mut con).await.expect("call")
-                            } else {
-                                let mut con = bb8.get().await.expect("checkout");
-                                s.call(KEY).invoke_async(&mut con).await.expect("call")
+                            let v: i64 = match which {
+                                0 => {
+                                    let mut con = deadpool.get().await.expect("checkout");
+                                    s.call(KEY).invoke_async(&mut con).await.expect("call")
+                                }
+                                1 => {
+                                    let mut con = bb8.get().await.expect("checkout");
+                                    s.call(KEY).invoke_async(&mut con).await.expect("call")
+                                }
+                                _ => {
+                                    let mut con = bb8_unchecked.get().await.expect("checkout");
+                                    s.call(KEY).invoke_async(&mut con).await.expect("call")
+                                }
                             };
                             std::hint::black_box(v);
                             pooled_t.push(micros(start.elapsed()));
@@ -141,17 +165,33 @@ pub(crate) fn run(server: &TestServer, options: &Options) -> Section {
                 }
                 out.push((pooled_t, bare_t));
             }
-            (out.remove(0), out.remove(0))
+            (out.remove(0), out.remove(0), out.remove(0))
         });
+        let (dp, bb, bb_unchecked) = all;
         row(
             &mut md,
             &mut rows,
-            "deadpool-redis (async)",
+            "deadpool-redis (async), PING on recycle",
             &s,
             &dp.0,
             &dp.1,
         );
-        row(&mut md, &mut rows, "bb8 (async)", &s, &bb.0, &bb.1);
+        row(
+            &mut md,
+            &mut rows,
+            "bb8 (async), default: PING on checkout",
+            &s,
+            &bb.0,
+            &bb.1,
+        );
+        row(
+            &mut md,
+            &mut rows,
+            "bb8 (async), `test_on_check_out(false)`",
+            &s,
+            &bb_unchecked.0,
+            &bb_unchecked.1,
+        );
     }
     Section {
         markdown: md,
