@@ -28,7 +28,7 @@ pub use recording::{Recording, RoundTrip, RoundTripLog, command_names};
 pub use sentinel::SentinelSetup;
 pub use server::{
     Binary, CommandStat, CommandStats, Flavor, HarnessError, MissingServer, PROCESS_MARKER,
-    ServerBuilder, TestServer, free_port, in_ci, workspace_root,
+    ServerBuilder, TestServer, free_port, in_ci, process_marker, workspace_root,
 };
 pub use tls::{TlsFiles, TlsServer, supports_tls};
 

@@ -18,6 +18,16 @@ use std::time::{Duration, Instant};
 /// servers started by this suite (`pgrep -f script-cache-test`).
 pub const PROCESS_MARKER: &str = "script-cache-test";
 
+/// The marker this process puts in its servers' titles: `PROCESS_MARKER`,
+/// or `SCRIPT_CACHE_TEST_MARKER` when set (`scripts/test.sh` sets one per
+/// run, so its leak check sees only the servers of that run).
+pub fn process_marker() -> String {
+    std::env::var("SCRIPT_CACHE_TEST_MARKER")
+        .ok()
+        .filter(|m| m.starts_with(PROCESS_MARKER) && !m.contains(char::is_whitespace))
+        .unwrap_or_else(|| PROCESS_MARKER.to_owned())
+}
+
 /// How long a server may take to answer its first PING.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -504,7 +514,7 @@ impl TestServer {
             .arg("--logfile")
             .arg(self.log_path())
             .arg("--proc-title-template")
-            .arg(format!("{{title}} {{listen-addr}} {PROCESS_MARKER}"));
+            .arg(format!("{{title}} {{listen-addr}} {}", process_marker()));
         for (name, value) in &self.args {
             cmd.arg(format!("--{name}")).arg(value);
         }
