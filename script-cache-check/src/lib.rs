@@ -13,6 +13,8 @@
 //! Around the verdict, everything the macros, the runtime and the command
 //! line share:
 //!
+//! * [`folder`]: which files of a script folder are scripts, reading them
+//!   and their snippets (UTF-8, no byte order mark).
 //! * [`lex`]: a Lua 5.1 lexer that splits text where Lua does, so that
 //!   analysis and diagnostics see what Lua sees (never recursive, linear).
 //! * [`usage`]: the `KEYS`/`ARGV` arity, read from the tokens.
@@ -33,6 +35,7 @@
 
 pub mod comments;
 mod diagnostic;
+pub mod folder;
 pub mod header;
 pub mod include;
 pub mod lex;

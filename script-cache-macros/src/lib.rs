@@ -176,8 +176,9 @@
 //! # Layout
 //!
 //! This crate only parses the macro input and hands it to `expand`; the
-//! work is done in plain modules that unit tests call directly: `scan`
-//! (the folder), `naming` (file stem -> variant and function names),
+//! work is done in plain modules that unit tests call directly (the
+//! folder itself is read by `script_cache_check::folder`, shared with the
+//! command line): `naming` (file stem -> variant and function names),
 //! `include` (`@include` expansion and line spans), `lua` (docs, and the
 //! Lua 5.1 verdict and arity through `script-cache-check`), `header`
 //! (`@key`/`@arg`/`@return`, from the shared leading-comment reader),
@@ -194,7 +195,6 @@ use std::path::PathBuf;
 mod expand;
 mod lua;
 mod naming;
-mod scan;
 mod signature;
 
 fn manifest_dir() -> Option<PathBuf> {

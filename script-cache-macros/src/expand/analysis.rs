@@ -6,8 +6,8 @@ use syn::Ident;
 
 use crate::lua;
 use crate::naming;
-use crate::scan::{self, Folder, LuaFile};
 use crate::signature::{self, At, Parameter};
+use script_cache_check::folder::{self as scan, Folder, LuaFile};
 use script_cache_check::header::{self, Returns};
 use script_cache_check::include::{self, Expanded};
 

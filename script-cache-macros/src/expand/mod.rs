@@ -22,7 +22,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr};
 
 use crate::naming;
-use crate::scan::{self, Folder};
+use script_cache_check::folder::{self as scan, Folder};
 
 use analysis::{Entry, analyze, typed_collisions};
 use codegen::{derived, derives, emit_enum, emit_impls, fallback_impls};

@@ -1,0 +1,168 @@
+//! The servers a command talks to: the one of `--url`, or with
+//! `--cluster` every primary and replica the seed node knows
+//! (`CLUSTER NODES`), each reached with the credentials and TLS settings
+//! of the URL.
+
+use std::time::Duration;
+
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+
+/// How long connecting to one node, and one reply, may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One server to talk to.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    /// `host:port`, as `CLUSTER NODES` names it.
+    pub(crate) addr: String,
+    /// `primary`, `replica` or `server`.
+    pub(crate) role: &'static str,
+    info: ConnectionInfo,
+}
+
+impl Node {
+    /// A connection, with read and write timeouts.
+    pub(crate) fn connect(&self) -> Result<redis::Connection, String> {
+        let client = redis::Client::open(self.info.clone()).map_err(|e| e.to_string())?;
+        let con = client
+            .get_connection_with_timeout(TIMEOUT)
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        con.set_read_timeout(Some(TIMEOUT))
+            .and_then(|()| con.set_write_timeout(Some(TIMEOUT)))
+            .map_err(|e| e.to_string())?;
+        Ok(con)
+    }
+}
+
+/// The major version of the server behind `con` (`INFO server`,
+/// `redis_version`; Valkey reports the Redis version it is compatible
+/// with), 7 when it cannot be read.
+pub(crate) fn major_version(con: &mut redis::Connection) -> Result<u32, String> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query(con)
+        .map_err(|e| e.to_string())?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .and_then(|v| v.trim().split('.').next()?.parse().ok())
+        .unwrap_or(7))
+}
+
+/// The nodes of `url`: itself, or every node of its cluster.
+pub(crate) fn discover(url: &str, cluster: bool) -> Result<Vec<Node>, String> {
+    let info = url
+        .into_connection_info()
+        .map_err(|e| format!("invalid URL: {e}"))?;
+    let seed = Node {
+        addr: info.addr().to_string(),
+        role: "server",
+        info,
+    };
+    if !cluster {
+        return Ok(vec![seed]);
+    }
+    let mut con = seed.connect().map_err(|e| format!("{}: {e}", seed.addr))?;
+    let text: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query(&mut con)
+        .map_err(|e| format!("{}: CLUSTER NODES: {e}", seed.addr))?;
+    let (seed_host, seed_port) = match seed.info.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            (host.clone(), *port)
+        }
+        _ => {
+            return Err("--cluster needs a TCP URL (redis:// or rediss://)".to_owned());
+        }
+    };
+    let mut nodes = Vec::new();
+    for line in text.lines() {
+        let Some((host, port, role)) = parse_node_line(line) else {
+            continue;
+        };
+        // A node that does not know its own address yet (`:0@0`): the seed.
+        let (host, port) = match (host.is_empty(), port) {
+            (true, _) | (_, 0) if line.contains("myself") => (seed_host.clone(), seed_port),
+            (true, _) | (_, 0) => continue,
+            _ => (host, port),
+        };
+        let addr = match seed.info.addr() {
+            ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            _ => ConnectionAddr::Tcp(host.clone(), port),
+        };
+        nodes.push(Node {
+            addr: format!("{host}:{port}"),
+            role,
+            info: seed.info.clone().set_addr(addr),
+        });
+    }
+    if nodes.is_empty() {
+        return Err(format!("{}: CLUSTER NODES lists no node", seed.addr));
+    }
+    nodes.sort_by(|a, b| (a.role != "primary", &a.addr).cmp(&(b.role != "primary", &b.addr)));
+    Ok(nodes)
+}
+
+/// `<id> <ip:port@cport[,hostname]> <flags> ...`: the address and role of
+/// a node that is usable (not failed, not in handshake, with an address).
+fn parse_node_line(line: &str) -> Option<(String, u16, &'static str)> {
+    let mut fields = line.split_whitespace();
+    let _id = fields.next()?;
+    let addr = fields.next()?;
+    let flags = fields.next()?;
+    let flags: Vec<&str> = flags.split(',').collect();
+    if flags
+        .iter()
+        .any(|f| matches!(*f, "fail" | "handshake" | "noaddr"))
+    {
+        return None;
+    }
+    let role = if flags.contains(&"master") {
+        "primary"
+    } else if flags.contains(&"slave") {
+        "replica"
+    } else {
+        return None;
+    };
+    let hostport = addr.split(['@', ',']).next()?;
+    let (host, port) = hostport.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_owned(), port.parse().ok()?, role))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_lines() {
+        assert_eq!(
+            parse_node_line("07c3 127.0.0.1:30004@31004 slave e7d1 0 1 4 connected"),
+            Some(("127.0.0.1".to_owned(), 30004, "replica"))
+        );
+        assert_eq!(
+            parse_node_line(
+                "e7d1 127.0.0.1:30001@31001,host myself,master - 0 0 1 connected 0-5460"
+            ),
+            Some(("127.0.0.1".to_owned(), 30001, "primary"))
+        );
+        assert_eq!(
+            parse_node_line("e7d1 :0@0 myself,master - 0 0 1 connected"),
+            Some((String::new(), 0, "primary"))
+        );
+        assert_eq!(
+            parse_node_line("x 127.0.0.1:1@2 master,fail - 0 0 1 connected"),
+            None
+        );
+        assert_eq!(parse_node_line(""), None);
+    }
+}
