@@ -19,7 +19,14 @@ pub struct Folder {
     /// crate's `CARGO_MANIFEST_DIR` for the macros, the current directory
     /// for the command line).
     pub abs: PathBuf,
+    /// What `written` is relative to, for messages: "the crate's manifest
+    /// directory (the folder with Cargo.toml)" for the macros, "the current
+    /// directory" for the command line.
+    pub relative_to: String,
 }
+
+/// What the macros' folders are relative to, as messages say it.
+pub const MANIFEST_DIR: &str = "the crate's manifest directory (the folder with Cargo.toml)";
 
 impl Folder {
     /// How a file in this folder is named in messages: the folder as
@@ -66,6 +73,7 @@ pub fn resolve(manifest_dir: &Path, written: &str) -> Result<Folder, String> {
     Ok(Folder {
         written: written.to_owned(),
         abs: manifest_dir.join(rel),
+        relative_to: MANIFEST_DIR.to_owned(),
     })
 }
 
@@ -77,9 +85,9 @@ pub fn list(folder: &Folder, errors: &mut Vec<String>) -> Vec<String> {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             errors.push(format!(
-                "the script folder `{written}` does not exist; paths are relative to the \
-                 crate's manifest directory (the folder with Cargo.toml): create it or fix \
-                 the path"
+                "the script folder `{written}` does not exist; paths are relative to {}: \
+                 create it or fix the path",
+                folder.relative_to
             ));
             return Vec::new();
         }
@@ -286,6 +294,7 @@ mod tests {
         Folder {
             written: "lua/".to_owned(),
             abs: dir.to_owned(),
+            relative_to: MANIFEST_DIR.to_owned(),
         }
     }
 

@@ -66,6 +66,7 @@ pub(crate) fn check_folder(dir: &str) -> Checked {
     let folder = Folder {
         written: dir.to_owned(),
         abs: PathBuf::from(dir),
+        relative_to: "the current directory".to_owned(),
     };
     let mut out = Checked::default();
     let files = folder::list(&folder, &mut out.errors);
