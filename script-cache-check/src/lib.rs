@@ -26,6 +26,10 @@
 //! * [`include`](mod@include): `-- @include "path"` expansion (BullMQ's `---
 //!   @include "includes/x"` too), with the line spans that map the
 //!   expanded source back to its files.
+//! * [`naming`]: file stem -> variant and typed-call function names, and
+//!   the clashes between them.
+//! * [`signature`]: the typed call's parameters, the header checked
+//!   against what the body reads.
 //! * [`Diagnostic`]: one problem in a script file, with one renderer
 //!   (`--> lua/x.lua:3:7`, the line and a caret).
 //!
@@ -39,7 +43,9 @@ pub mod folder;
 pub mod header;
 pub mod include;
 pub mod lex;
+pub mod naming;
 pub mod shebang;
+pub mod signature;
 pub mod usage;
 
 pub use diagnostic::Diagnostic;

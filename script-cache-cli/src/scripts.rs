@@ -1,13 +1,18 @@
 //! A script folder read and checked the way the macros read it, through
-//! the shared `script_cache_check` modules: the same files are scripts,
-//! includes are expanded, the Lua 5.1 verdict, the shebang, the header and
-//! the `KEYS`/`ARGV` arity are the same, and every problem is rendered by
-//! the same `Diagnostic` (`--> lua/x.lua:3:7`).
+//! the shared `script_cache_check` modules: the same files are scripts
+//! with the same names (and name clashes), includes are expanded, the Lua
+//! 5.1 verdict, the shebang, the header, the header-against-body check of
+//! the typed call and the `KEYS`/`ARGV` arity are the same, and every
+//! problem is rendered by the same `Diagnostic` (`--> lua/x.lua:3:7`).
 
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use script_cache_check::folder::{self, Folder};
 use script_cache_check::include::{self, Expanded};
+use script_cache_check::naming::{self, NameError};
+use script_cache_check::signature::{self, At};
 use script_cache_check::usage::{Arity, Usage};
 use script_cache_check::{Diagnostic, header, lex, shebang};
 
@@ -76,15 +81,47 @@ pub(crate) fn check_folder(dir: &str) -> Checked {
              (subfolders, dotfiles and other files are not scripts)"
         ));
     }
+    // Variant names: invalid stems and two files with one variant.
+    let mut named = Vec::new();
     for file in files {
-        let Some(lua_file) = folder::read(&folder, &file, &mut out.errors) else {
+        let stem = file.strip_suffix(".lua").unwrap_or(&file).to_owned();
+        match naming::variant_name(&stem, &folder.show(&file)) {
+            Ok(variant) => named.push((file, variant)),
+            Err(NameError(e)) => out.errors.push(e),
+        }
+    }
+    let shown: Vec<(String, &str)> = named
+        .iter()
+        .map(|(f, v)| (folder.show(f), v.as_str()))
+        .collect();
+    out.errors.extend(naming::collisions(
+        shown.iter().map(|(f, v)| (f.as_str(), *v)),
+    ));
+    let mut per_variant: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, v) in &named {
+        *per_variant.entry(v.as_str()).or_default() += 1;
+    }
+    let mut fn_names = Vec::new();
+    for (file, variant) in &named {
+        if per_variant.get(variant.as_str()).is_some_and(|n| *n > 1) {
+            continue;
+        }
+        let Some(lua_file) = folder::read(&folder, file, &mut out.errors) else {
             continue;
         };
         let before = out.errors.len();
-        let script = analyze(&folder, lua_file, &mut out.errors);
+        let script = analyze(&folder, lua_file, &mut out.errors, &mut fn_names);
         if out.errors.len() == before {
             out.scripts.extend(script);
         }
+    }
+    // Two scripts with one typed-call function.
+    for (message, _) in naming::fn_collisions(
+        fn_names
+            .iter()
+            .map(|(f, n): &(String, String)| (f.as_str(), n.as_str())),
+    ) {
+        out.errors.push(message);
     }
     dedupe(&mut out.errors);
     out
@@ -103,9 +140,15 @@ fn dedupe(errors: &mut Vec<String>) {
 }
 
 /// Shebang, includes, header, Lua syntax and arity of one file.
-fn analyze(folder: &Folder, file: folder::LuaFile, errors: &mut Vec<String>) -> Option<Script> {
+fn analyze(
+    folder: &Folder,
+    file: folder::LuaFile,
+    errors: &mut Vec<String>,
+    fn_names: &mut Vec<(String, String)>,
+) -> Option<Script> {
     let shown = folder.show(&file.file);
     let original = file.source?;
+    let before = errors.len();
     let at_script = |line: usize, column: Option<usize>, message: &str| {
         render(&shown, Some(&original), line, column, message, None)
     };
@@ -141,16 +184,36 @@ fn analyze(folder: &Folder, file: folder::LuaFile, errors: &mut Vec<String>) -> 
             folder, &file.file, &expanded, line, column, message, &at_script,
         )
     };
+    let mut parsed = true;
     let usage = match syntax_and_usage(&expanded.source) {
         Ok(usage) => usage,
         Err((line, column, message)) => {
+            parsed = false;
             errors.push(locate(line, column, &message));
             Usage::default()
         }
     };
-    let (_, problems) = header::parse(&original);
+    let (head, problems) = header::parse(&original);
     for p in problems {
         errors.push(at_script(p.line, Some(p.column), &p.message));
+    }
+    // The typed call, as the macros check it: its name, then the header
+    // against what the body reads.
+    if parsed && errors.len() == before {
+        match naming::fn_name(&file.stem, &shown) {
+            Ok(name) => {
+                fn_names.push((shown.clone(), name));
+                if let Err(problems) = signature::signature(&head, &usage) {
+                    for p in problems {
+                        errors.push(match p.at {
+                            At::Header(line) => at_script(line, None, &p.message),
+                            At::Body((line, column)) => locate(line, column, &p.message),
+                        });
+                    }
+                }
+            }
+            Err(NameError(e)) => errors.push(e),
+        }
     }
     let source = expanded.source;
     let legacy = shebang::legacy_source(&source).map(|l| {
@@ -273,5 +336,22 @@ mod tests {
         );
         assert_eq!(s.for_major(6).0, "--!lua flags=no-writes\nreturn 1");
         assert_eq!(arity(Arity::Variadic { min: 2 }), "2+");
+    }
+
+    #[test]
+    fn names_and_signatures_as_the_macros() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("rate_limit.lua"), "return KEYS[1]").unwrap();
+        std::fs::write(p.join("rate-limit.lua"), "return KEYS[1]").unwrap();
+        std::fs::write(p.join("1st.lua"), "return 1").unwrap();
+        std::fs::write(p.join("stale.lua"), "-- @key a\n-- @key b\nreturn KEYS[1]").unwrap();
+        let checked = check_folder(p.to_str().unwrap());
+        let all = checked.errors.join("\n");
+        assert!(all.contains("starts with a digit"), "{all}");
+        assert!(all.contains("RateLimit"), "{all}");
+        assert!(all.contains("stale.lua:2"), "{all}");
+        assert_eq!(checked.errors.len(), 3, "{all}");
+        assert!(checked.scripts.is_empty());
     }
 }
