@@ -379,3 +379,68 @@ fn cluster_redis_6_2() {
 fn cluster_valkey_9_1() {
     cluster_round_trip(Flavor::Valkey9);
 }
+
+/// `check` reports what the macros report: for every compile-fail case of
+/// the workspace that embeds a folder (`tests/ui`), run from the same
+/// directory, the same messages at the same `file:line:col`, and exit
+/// code 0 exactly when the macros accept the folder.
+#[test]
+fn check_agrees_with_the_macros() {
+    let ui = workspace_root().join("tests/ui");
+    let mut cases = 0;
+    for entry in std::fs::read_dir(&ui).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let code = std::fs::read_to_string(&path).unwrap();
+        let Some(dir) = code
+            .split("include_scripts!(\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        // The CLI takes any path; its folder is relative to the current
+        // directory, not a manifest directory.
+        if !dir.starts_with("fixtures/") || dir.ends_with("does_not_exist") {
+            continue;
+        }
+        if !ui.join(dir).is_dir() {
+            continue;
+        }
+        let expected = std::fs::read_to_string(path.with_extension("stderr")).unwrap();
+        let macro_errors: Vec<&str> = expected
+            .lines()
+            .filter(|l| l.starts_with("error: ") && !l.starts_with("error: aborting"))
+            .collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_script-cache"))
+            .args(["check", dir])
+            .current_dir(&ui)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        let name = path.file_name().unwrap().to_string_lossy();
+        if macro_errors.is_empty() {
+            assert_eq!(out.status.code(), Some(0), "{name}: {err}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        for line in &macro_errors {
+            assert!(err.contains(line), "{name}: {line:?} missing from:\n{err}");
+        }
+        for location in expected
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("--> fixtures/"))
+        {
+            assert!(
+                err.contains(&format!("--> fixtures/{location}")),
+                "{name}: {location}\n{err}"
+            );
+        }
+        let cli_errors = err.lines().filter(|l| l.starts_with("error: ")).count();
+        assert_eq!(cli_errors, macro_errors.len(), "{name}:\n{err}");
+        cases += 1;
+    }
+    assert!(cases >= 15, "only {cases} cases compared");
+}
