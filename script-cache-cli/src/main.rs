@@ -16,7 +16,9 @@
 //!   are the scripts, subfolders hold snippets for `-- @include`. The
 //!   SHA-1s are over the expanded source, what the embedded enum sends.
 //! * `--url` takes what redis-rs takes: `redis://[user][:password@]host:port/`,
-//!   `rediss://` for TLS (feature `tls`), `redis+unix:///path`.
+//!   `rediss://` for TLS (default feature `tls`: the system's roots, or
+//!   `--tls-ca ca.pem`; `--tls-cert`/`--tls-key` for client certificates),
+//!   `redis+unix:///path`.
 //! * `--cluster` reaches every primary and replica that the node of `--url`
 //!   lists in `CLUSTER NODES`, with the URL's credentials.
 //! * On a server before Redis 7, a script with a `#!lua` shebang is loaded
@@ -46,14 +48,56 @@ struct Cli {
 
 /// Where the servers are.
 #[derive(Debug, clap::Args)]
-struct Target {
+pub(crate) struct Target {
     /// The server, as redis-rs reads it: `redis://[user][:password@]host:port/`
     /// (`rediss://` for TLS).
     #[arg(long)]
     url: String,
     /// Every primary and replica of the cluster of `--url` (`CLUSTER NODES`).
     #[arg(long)]
-    cluster: bool,
+    pub(crate) cluster: bool,
+    /// With `rediss://`: trust this CA certificate (PEM) instead of the
+    /// system's roots.
+    #[cfg(feature = "tls")]
+    #[arg(long, value_name = "PEM")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// With `rediss://`: a client certificate (PEM), with `--tls-key`.
+    #[cfg(feature = "tls")]
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// With `rediss://`: the client certificate's key (PEM).
+    #[cfg(feature = "tls")]
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+impl Target {
+    /// The connection settings of `--url` (and the TLS files).
+    pub(crate) fn connection_info(&self) -> Result<redis::ConnectionInfo, String> {
+        #[cfg(feature = "tls")]
+        if self.tls_ca.is_some() || self.tls_cert.is_some() {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+            };
+            let root_cert = self.tls_ca.as_deref().map(read).transpose()?;
+            let client_tls = match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                    client_cert: read(cert)?,
+                    client_key: read(key)?,
+                }),
+                _ => None,
+            };
+            let certs = redis::TlsCertificates {
+                client_tls,
+                root_cert,
+            };
+            return redis::Client::build_with_tls(self.url.as_str(), certs)
+                .map(|c| c.get_connection_info().clone())
+                .map_err(|e| format!("invalid URL or TLS files: {e}"));
+        }
+        redis::IntoConnectionInfo::into_connection_info(self.url.as_str())
+            .map_err(|e| format!("invalid URL: {e}"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,18 +152,17 @@ enum Format {
 }
 
 fn main() -> ExitCode {
+    // rustls needs one crypto provider for the process: ring, as redis-rs.
+    #[cfg(feature = "tls")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { dir, format } => check(&dir, format),
         Command::List { dir } => list(&dir),
         Command::Manifest { dir, output } => manifest(&dir, output.as_deref()),
-        Command::Preload { dir, target } => {
-            with_scripts(&dir, |s| remote::preload(s, &target.url, target.cluster))
-        }
-        Command::Verify { dir, target } => {
-            with_scripts(&dir, |s| remote::verify(s, &target.url, target.cluster))
-        }
-        Command::Flush { target } => remote::flush(&target.url, target.cluster),
+        Command::Preload { dir, target } => with_scripts(&dir, |s| remote::preload(s, &target)),
+        Command::Verify { dir, target } => with_scripts(&dir, |s| remote::verify(s, &target)),
+        Command::Flush { target } => remote::flush(&target),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

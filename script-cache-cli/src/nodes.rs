@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+use redis::{ConnectionAddr, ConnectionInfo};
 
 /// How long connecting to one node, and one reply, may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,11 +49,9 @@ pub(crate) fn major_version(con: &mut redis::Connection) -> Result<u32, String> 
         .unwrap_or(7))
 }
 
-/// The nodes of `url`: itself, or every node of its cluster.
-pub(crate) fn discover(url: &str, cluster: bool) -> Result<Vec<Node>, String> {
-    let info = url
-        .into_connection_info()
-        .map_err(|e| format!("invalid URL: {e}"))?;
+/// The nodes of `info`: itself, or every node of its cluster (reached
+/// with its credentials and TLS settings).
+pub(crate) fn discover(info: ConnectionInfo, cluster: bool) -> Result<Vec<Node>, String> {
     let seed = Node {
         addr: info.addr().to_string(),
         role: "server",

@@ -22,8 +22,8 @@ fn progress(len: usize, what: &str) -> ProgressBar {
 
 /// SCRIPT LOAD of every script on every node; a per-node table, then every
 /// failure. `Ok(false)` when anything failed.
-pub(crate) fn preload(scripts: &[Script], url: &str, cluster: bool) -> Result<bool, String> {
-    let nodes = nodes::discover(url, cluster)?;
+pub(crate) fn preload(scripts: &[Script], target: &crate::Target) -> Result<bool, String> {
+    let nodes = nodes::discover(target.connection_info()?, target.cluster)?;
     let bar = progress(nodes.len() * scripts.len(), "preload");
     let mut rows = vec![row(&["NODE", "ROLE", "LOADED", "FAILED", "RESULT"])];
     let mut failures = Vec::new();
@@ -87,8 +87,8 @@ fn preload_node(
 
 /// SCRIPT EXISTS of every script on every node; a table of what is missing
 /// where. `Ok(false)` when anything is missing or a node is unreachable.
-pub(crate) fn verify(scripts: &[Script], url: &str, cluster: bool) -> Result<bool, String> {
-    let nodes = nodes::discover(url, cluster)?;
+pub(crate) fn verify(scripts: &[Script], target: &crate::Target) -> Result<bool, String> {
+    let nodes = nodes::discover(target.connection_info()?, target.cluster)?;
     let bar = progress(nodes.len(), "verify");
     let mut rows = vec![row(&["NODE", "ROLE", "PRESENT", "MISSING"])];
     let mut failures = Vec::new();
@@ -158,8 +158,8 @@ fn missing_on(node: &Node, scripts: &[Script]) -> Result<Vec<String>, String> {
 }
 
 /// SCRIPT FLUSH on every node.
-pub(crate) fn flush(url: &str, cluster: bool) -> Result<bool, String> {
-    let nodes = nodes::discover(url, cluster)?;
+pub(crate) fn flush(target: &crate::Target) -> Result<bool, String> {
+    let nodes = nodes::discover(target.connection_info()?, target.cluster)?;
     let mut rows = vec![row(&["NODE", "ROLE", "RESULT"])];
     let mut failures = Vec::new();
     for node in &nodes {

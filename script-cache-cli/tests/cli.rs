@@ -444,3 +444,38 @@ fn check_agrees_with_the_macros() {
     }
     assert!(cases >= 15, "only {cases} cases compared");
 }
+
+/// `rediss://` with `--tls-ca`: preload and verify over TLS (Redis 7.0,
+/// the flavor of the matrix built with TLS).
+#[test]
+fn tls_with_a_ca_file() {
+    use script_cache_tests::{TestServer, TlsFiles, supports_tls};
+    let flavor = Flavor::Redis7;
+    if !supports_tls(flavor) || (flavor.binary().is_err() && !in_ci()) {
+        eprintln!("SKIPPED: no TLS build of {flavor}");
+        return;
+    }
+    let files = TlsFiles::generate().unwrap();
+    let tls_port = free_port().unwrap();
+    let server = TestServer::builder(flavor)
+        .config("tls-port", &tls_port.to_string())
+        .config("tls-cert-file", &files.cert.display().to_string())
+        .config("tls-key-file", &files.key.display().to_string())
+        .config("tls-ca-cert-file", &files.ca.display().to_string())
+        .config("tls-auth-clients", "no")
+        .start()
+        .unwrap();
+    let url = format!("rediss://127.0.0.1:{tls_port}/");
+    let ca = files.ca.display().to_string();
+    let out = run(&["preload", &lua_dir(), "--url", &url, "--tls-ca", &ca]);
+    assert_eq!(out.status.code(), Some(0));
+    let mut con = server.connection();
+    let shas = expected_shas(&workspace_root().join("lua"), &version_of(&mut con));
+    assert!(exists(&mut con, &shas).iter().all(|e| *e));
+    let out = run(&["verify", &lua_dir(), "--url", &url, "--tls-ca", &ca]);
+    assert_eq!(out.status.code(), Some(0));
+    // Without the CA, the server's certificate is not trusted: named, exit 1.
+    let out = run(&["verify", &lua_dir(), "--url", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("127.0.0.1:{tls_port}")));
+}
