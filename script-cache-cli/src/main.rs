@@ -18,9 +18,12 @@
 //! * `--url` takes what redis-rs takes: `redis://[user][:password@]host:port/`,
 //!   `rediss://` for TLS (default feature `tls`: the system's roots, or
 //!   `--tls-ca ca.pem`; `--tls-cert`/`--tls-key` for client certificates),
-//!   `redis+unix:///path`.
+//!   `redis+unix:///path`. `SCRIPT_CACHE_URL` in the environment stands in
+//!   for `--url`, keeping a password off the command line.
 //! * `--cluster` reaches every primary and replica that the node of `--url`
-//!   lists in `CLUSTER NODES`, with the URL's credentials.
+//!   lists in `CLUSTER NODES`, with the URL's credentials and TLS settings
+//!   (nodes flagged `fail`, `handshake` or `noaddr` are skipped, with a
+//!   note on stderr).
 //! * On a server before Redis 7, a script with a `#!lua` shebang is loaded
 //!   and checked as its legacy body (`#!` turned into `--!`), as the
 //!   runtime does.
@@ -50,8 +53,9 @@ struct Cli {
 #[derive(Debug, clap::Args)]
 pub(crate) struct Target {
     /// The server, as redis-rs reads it: `redis://[user][:password@]host:port/`
-    /// (`rediss://` for TLS).
-    #[arg(long)]
+    /// (`rediss://` for TLS). From the environment, a password stays out of
+    /// the process list and the shell history.
+    #[arg(long, env = "SCRIPT_CACHE_URL", hide_env_values = true)]
     url: String,
     /// Every primary and replica of the cluster of `--url` (`CLUSTER NODES`).
     #[arg(long)]

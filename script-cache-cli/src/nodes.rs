@@ -76,6 +76,11 @@ pub(crate) fn discover(info: ConnectionInfo, cluster: bool) -> Result<Vec<Node>,
     let mut nodes = Vec::new();
     for line in text.lines() {
         let Some((host, port, role)) = parse_node_line(line) else {
+            // Say which known nodes are left out, and why.
+            let mut fields = line.split_whitespace().skip(1);
+            if let (Some(addr), Some(flags)) = (fields.next(), fields.next()) {
+                eprintln!("note: skipping {addr} (CLUSTER NODES flags: {flags})");
+            }
             continue;
         };
         // A node that does not know its own address yet (`:0@0`): the seed.

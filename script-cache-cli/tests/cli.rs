@@ -278,6 +278,15 @@ matrix! {
         let shas = expected_shas(&workspace_root().join("lua"), &version_of(&mut admin));
         assert!(exists(&mut admin, &shas).iter().all(|e| *e));
 
+        // The URL from the environment: the password stays off the command line.
+        let out = Command::new(env!("CARGO_BIN_EXE_script-cache"))
+            .args(["verify", &lua_dir()])
+            .env("SCRIPT_CACHE_URL", &url)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains("6/6"));
+
         let wrong = format!("redis://deployer:nope@127.0.0.1:{port}/");
         let out = run(&["verify", &lua_dir(), "--url", &wrong]);
         assert_eq!(out.status.code(), Some(1));
