@@ -75,7 +75,13 @@ pub(crate) fn discover(info: ConnectionInfo, cluster: bool) -> Result<Vec<Node>,
     };
     let mut nodes = Vec::new();
     for line in text.lines() {
-        let Some((host, port, role)) = parse_node_line(line) else {
+        let Some(NodeLine {
+            host,
+            port,
+            role,
+            hostname,
+        }) = parse_node_line(line)
+        else {
             // Say which known nodes are left out, and why.
             let mut fields = line.split_whitespace().skip(1);
             if let (Some(addr), Some(flags)) = (fields.next(), fields.next()) {
@@ -95,7 +101,7 @@ pub(crate) fn discover(info: ConnectionInfo, cluster: bool) -> Result<Vec<Node>,
                 tls_params,
                 ..
             } => ConnectionAddr::TcpTls {
-                host: host.clone(),
+                host: hostname.unwrap_or_else(|| host.clone()),
                 port,
                 insecure: *insecure,
                 tls_params: tls_params.clone(),
@@ -115,9 +121,20 @@ pub(crate) fn discover(info: ConnectionInfo, cluster: bool) -> Result<Vec<Node>,
     Ok(nodes)
 }
 
+/// One usable line of `CLUSTER NODES`.
+#[derive(Debug, PartialEq, Eq)]
+struct NodeLine {
+    host: String,
+    port: u16,
+    role: &'static str,
+    /// The announced hostname (Redis 7: `cluster-announce-hostname`), what
+    /// a TLS certificate names.
+    hostname: Option<String>,
+}
+
 /// `<id> <ip:port@cport[,hostname]> <flags> ...`: the address and role of
 /// a node that is usable (not failed, not in handshake, with an address).
-fn parse_node_line(line: &str) -> Option<(String, u16, &'static str)> {
+fn parse_node_line(line: &str) -> Option<NodeLine> {
     let mut fields = line.split_whitespace();
     let _id = fields.next()?;
     let addr = fields.next()?;
@@ -136,10 +153,19 @@ fn parse_node_line(line: &str) -> Option<(String, u16, &'static str)> {
     } else {
         return None;
     };
-    let hostport = addr.split(['@', ',']).next()?;
+    let (hostport, hostname) = match addr.split_once(',') {
+        Some((a, h)) => (a, Some(h).filter(|h| !h.is_empty()).map(str::to_owned)),
+        None => (addr, None),
+    };
+    let hostport = hostport.split('@').next()?;
     let (host, port) = hostport.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host.to_owned(), port.parse().ok()?, role))
+    Some(NodeLine {
+        host: host.to_owned(),
+        port: port.parse().ok()?,
+        role,
+        hostname,
+    })
 }
 
 #[cfg(test)]
@@ -148,19 +174,29 @@ mod tests {
 
     #[test]
     fn node_lines() {
+        let line = |host: &str, port, role, hostname: Option<&str>| NodeLine {
+            host: host.to_owned(),
+            port,
+            role,
+            hostname: hostname.map(str::to_owned),
+        };
         assert_eq!(
             parse_node_line("07c3 127.0.0.1:30004@31004 slave e7d1 0 1 4 connected"),
-            Some(("127.0.0.1".to_owned(), 30004, "replica"))
+            Some(line("127.0.0.1", 30004, "replica", None))
         );
         assert_eq!(
             parse_node_line(
-                "e7d1 127.0.0.1:30001@31001,host myself,master - 0 0 1 connected 0-5460"
+                "e7d1 127.0.0.1:30001@31001,db1.example myself,master - 0 0 1 connected 0-5460"
             ),
-            Some(("127.0.0.1".to_owned(), 30001, "primary"))
+            Some(line("127.0.0.1", 30001, "primary", Some("db1.example")))
+        );
+        assert_eq!(
+            parse_node_line("e7d1 127.0.0.1:30001@31001, master - 0 0 1 connected"),
+            Some(line("127.0.0.1", 30001, "primary", None))
         );
         assert_eq!(
             parse_node_line("e7d1 :0@0 myself,master - 0 0 1 connected"),
-            Some((String::new(), 0, "primary"))
+            Some(line("", 0, "primary", None))
         );
         assert_eq!(
             parse_node_line("x 127.0.0.1:1@2 master,fail - 0 0 1 connected"),
