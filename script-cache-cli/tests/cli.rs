@@ -456,6 +456,7 @@ fn check_agrees_with_the_macros() {
 
 /// `rediss://` with `--tls-ca`: preload and verify over TLS (Redis 7.0,
 /// the flavor of the matrix built with TLS).
+#[cfg(feature = "tls")]
 #[test]
 fn tls_with_a_ca_file() {
     use script_cache_tests::{TestServer, TlsFiles, supports_tls};
