@@ -13,6 +13,8 @@
 //! Around the verdict, everything the macros, the runtime and the command
 //! line share:
 //!
+//! * [`folder`]: which files of a script folder are scripts, reading them
+//!   and their snippets (UTF-8, no byte order mark).
 //! * [`lex`]: a Lua 5.1 lexer that splits text where Lua does, so that
 //!   analysis and diagnostics see what Lua sees (never recursive, linear).
 //! * [`usage`]: the `KEYS`/`ARGV` arity, read from the tokens.
@@ -24,6 +26,10 @@
 //! * [`include`](mod@include): `-- @include "path"` expansion (BullMQ's `---
 //!   @include "includes/x"` too), with the line spans that map the
 //!   expanded source back to its files.
+//! * [`naming`]: file stem -> variant and typed-call function names, and
+//!   the clashes between them.
+//! * [`signature`]: the typed call's parameters, the header checked
+//!   against what the body reads.
 //! * [`Diagnostic`]: one problem in a script file, with one renderer
 //!   (`--> lua/x.lua:3:7`, the line and a caret).
 //!
@@ -33,10 +39,13 @@
 
 pub mod comments;
 mod diagnostic;
+pub mod folder;
 pub mod header;
 pub mod include;
 pub mod lex;
+pub mod naming;
 pub mod shebang;
+pub mod signature;
 pub mod usage;
 
 pub use diagnostic::Diagnostic;

@@ -175,16 +175,16 @@
 //!
 //! # Layout
 //!
-//! This crate only parses the macro input and hands it to `expand`; the
-//! work is done in plain modules that unit tests call directly: `scan`
-//! (the folder), `naming` (file stem -> variant and function names),
-//! `include` (`@include` expansion and line spans), `lua` (docs, and the
-//! Lua 5.1 verdict and arity through `script-cache-check`), `header`
-//! (`@key`/`@arg`/`@return`, from the shared leading-comment reader),
-//! `signature` (header against body) and `expand`, split by stage: its
-//! root reads the input of the three forms and collects the errors,
-//! `expand::analysis` turns each file into an entry, `expand::codegen`
-//! emits the tokens.
+//! This crate only parses the macro input and hands it to `expand`. What
+//! it shares with the command line lives in `script-cache-check`: `folder`
+//! (which files are scripts, reading them), `naming` (file stem -> variant
+//! and function names), `include` (`@include` expansion and line spans),
+//! `header` (`@key`/`@arg`/`@return`, from the shared leading-comment
+//! reader), `signature` (header against body) and the Lua 5.1 verdict and
+//! arity. Here: `lua` (docs, and the verdict as the macros report it) and
+//! `expand`, split by stage: its root reads the input of the three forms
+//! and collects the errors, `expand::analysis` turns each file into an
+//! entry, `expand::codegen` emits the tokens.
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -193,9 +193,6 @@ use std::path::PathBuf;
 
 mod expand;
 mod lua;
-mod naming;
-mod scan;
-mod signature;
 
 fn manifest_dir() -> Option<PathBuf> {
     std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from)

@@ -3,7 +3,7 @@
 //! `#!lua` shebang, the `KEYS`/`ARGV` arity, and the `---` docs.
 
 pub(crate) use script_cache_check::shebang::{legacy_source, parse as shebang};
-pub(crate) use script_cache_check::usage::{Arity, Position, Usage, Uses};
+pub(crate) use script_cache_check::usage::{Arity, Position, Usage};
 
 /// The docs of a script, from its leading comment block (the one reader,
 /// `script_cache_check::comments`): `---` lines as written (without the

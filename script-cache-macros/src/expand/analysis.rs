@@ -5,11 +5,11 @@ use script_cache_check::Diagnostic;
 use syn::Ident;
 
 use crate::lua;
-use crate::naming;
-use crate::scan::{self, Folder, LuaFile};
-use crate::signature::{self, At, Parameter};
+use script_cache_check::folder::{self as scan, Folder, LuaFile};
 use script_cache_check::header::{self, Returns};
 use script_cache_check::include::{self, Expanded};
+use script_cache_check::naming;
+use script_cache_check::signature::{self, At, Parameter};
 
 /// One script, ready to be emitted.
 pub(super) struct Entry {

@@ -7,7 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, Token};
 
 use crate::lua::{self, Arity};
-use crate::signature::Parameter;
+use script_cache_check::signature::Parameter;
 
 use script_cache_check::header::ReturnType;
 

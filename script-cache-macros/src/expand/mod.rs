@@ -21,8 +21,8 @@ use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr};
 
-use crate::naming;
-use crate::scan::{self, Folder};
+use script_cache_check::folder::{self as scan, Folder};
+use script_cache_check::naming;
 
 use analysis::{Entry, analyze, typed_collisions};
 use codegen::{derived, derives, emit_enum, emit_impls, fallback_impls};

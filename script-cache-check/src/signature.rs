@@ -15,47 +15,53 @@
 //!   - a dynamically indexed table needs the last declaration to take the
 //!     rest (`-- @key counters...`), and a rest needs a dynamic use.
 
-use crate::lua::{Arity, Position, Usage, Uses};
-use script_cache_check::header::{Header, Param};
+use crate::header::{Header, Param};
+use crate::usage::{Arity, Position, Usage, Uses};
 
 /// One parameter of the typed call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Parameter {
+pub struct Parameter {
     /// As written in the header (or inferred), for docs.
-    pub(crate) name: String,
+    pub name: String,
     /// The Rust identifier.
-    pub(crate) ident: String,
+    pub ident: String,
     /// Takes the rest of the table, as a slice.
-    pub(crate) rest: bool,
+    pub rest: bool,
     /// From the header; empty when inferred.
-    pub(crate) doc: String,
+    pub doc: String,
 }
 
 /// The parameters: keys first, then args.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Signature {
-    pub(crate) keys: Vec<Parameter>,
-    pub(crate) args: Vec<Parameter>,
+pub struct Signature {
+    /// The keys' parameters, in order.
+    pub keys: Vec<Parameter>,
+    /// The args' parameters, in order.
+    pub args: Vec<Parameter>,
 }
 
 /// A disagreement between the header and the body. `at` is either a header
 /// line of the script (`Header`) or a position in the expanded source
 /// (`Body`), which the caller maps to the original file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum At {
+pub enum At {
+    /// A 1-based line of the script's header.
     Header(usize),
+    /// A line and column of the expanded source.
     Body(Position),
 }
 
 /// A problem and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    pub(crate) at: At,
-    pub(crate) message: String,
+pub struct Problem {
+    /// Where.
+    pub at: At,
+    /// What is wrong and how to fix it.
+    pub message: String,
 }
 
 /// Works out the parameters; every problem is returned.
-pub(crate) fn signature(header: &Header, usage: &Usage) -> Result<Signature, Vec<Problem>> {
+pub fn signature(header: &Header, usage: &Usage) -> Result<Signature, Vec<Problem>> {
     let mut problems = Vec::new();
     let declared = header.declares_params();
     let keys = part(
@@ -226,13 +232,13 @@ fn ordinal(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lua;
-    use script_cache_check::header;
+    use crate::header;
 
     fn sig(src: &str) -> Result<(Vec<String>, Vec<String>), Vec<String>> {
         let (h, problems) = header::parse(src);
         assert!(problems.is_empty(), "{problems:?}");
-        let usage = lua::analyze(src).unwrap();
+        let body = crate::lua_body(src.as_bytes()).unwrap();
+        let usage = crate::usage::usage(body, &crate::lex::lex(body)).unwrap();
         let show = |ps: &[Parameter]| {
             ps.iter()
                 .map(|p| format!("{}{}", p.ident, if p.rest { "..." } else { "" }))

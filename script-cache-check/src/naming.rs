@@ -15,15 +15,15 @@
 
 use std::collections::BTreeMap;
 
-use script_cache_check::header::rust_ident;
+use crate::header::rust_ident;
 
 /// Why a stem cannot name a variant. The message names the file and says
 /// how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NameError(pub(crate) String);
+pub struct NameError(pub String);
 
 /// Maps a file stem to the variant identifier it names.
-pub(crate) fn variant_name(stem: &str, file: &str) -> Result<String, NameError> {
+pub fn variant_name(stem: &str, file: &str) -> Result<String, NameError> {
     if let Some(bad) = stem
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
@@ -50,17 +50,20 @@ pub(crate) fn variant_name(stem: &str, file: &str) -> Result<String, NameError> 
             "`{file}`: the file name maps to `{out}`, which starts with a digit; \
              rename the file so its stem starts with a letter"
         ))),
-        Some(_) if syn::parse_str::<syn::Ident>(&out).is_err() => Err(NameError(format!(
-            "`{file}`: the file name maps to `{out}`, which is a Rust keyword; \
+        // Only `Self` is a keyword in UpperCamelCase.
+        Some(_) if rust_ident(&out).ok().as_deref() != Some(out.as_str()) => {
+            Err(NameError(format!(
+                "`{file}`: the file name maps to `{out}`, which is a Rust keyword; \
              rename the file"
-        ))),
+            )))
+        }
         Some(_) => Ok(out),
     }
 }
 
 /// The snake_case of a file stem: words split on `_`, `-` and case
 /// changes, lower-cased and joined by `_`.
-pub(crate) fn snake_case(stem: &str) -> String {
+pub fn snake_case(stem: &str) -> String {
     let mut words: Vec<String> = Vec::new();
     for part in stem.split(['_', '-']).filter(|p| !p.is_empty()) {
         let chars: Vec<char> = part.chars().collect();
@@ -90,7 +93,7 @@ pub(crate) fn snake_case(stem: &str) -> String {
 
 /// The typed call function of the script with this stem (a raw
 /// identifier for a keyword, e.g. `r#loop`).
-pub(crate) fn fn_name(stem: &str, file: &str) -> Result<String, NameError> {
+pub fn fn_name(stem: &str, file: &str) -> Result<String, NameError> {
     let snake = snake_case(stem);
     rust_ident(&snake).map_err(|why| {
         NameError(format!(
@@ -101,7 +104,7 @@ pub(crate) fn fn_name(stem: &str, file: &str) -> Result<String, NameError> {
 
 /// Reports every typed call function name that more than one file maps
 /// to. `entries` are `(file, function)` pairs.
-pub(crate) fn fn_collisions<'a>(
+pub fn fn_collisions<'a>(
     entries: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Vec<(String, Vec<String>)> {
     clashes(entries)
@@ -164,7 +167,7 @@ fn clashes<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Cla
 
 /// The snake_case file stem that maps to `variant`: the suggestion shown
 /// when a `#[derive(Scripts)]` variant has no file.
-pub(crate) fn suggested_stem(variant: &str) -> String {
+pub fn suggested_stem(variant: &str) -> String {
     let mut out = String::with_capacity(variant.len() + 4);
     let mut prev_lower = false;
     for c in variant.chars() {
@@ -184,7 +187,7 @@ pub(crate) fn suggested_stem(variant: &str) -> String {
 
 /// Reports every variant name that more than one file maps to. `entries`
 /// are `(file, variant)` pairs; one message per clashing variant.
-pub(crate) fn collisions<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+pub fn collisions<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
     clashes(entries)
         .into_iter()
         .map(|clash| {
@@ -319,7 +322,8 @@ mod tests {
             match (want, &got) {
                 (Ok(w), Ok(g)) => {
                     assert_eq!(w, g, "stem {stem:?}");
-                    assert!(syn::parse_str::<syn::Ident>(g).is_ok(), "{g}");
+                    let bare = g.strip_prefix("r#").unwrap_or(g);
+                    assert_eq!(rust_ident(bare).as_deref(), Ok(g.as_str()), "{g}");
                 }
                 (Err(w), Err(NameError(g))) => {
                     assert!(g.contains(w), "stem {stem:?}: {g:?} lacks {w:?}");

@@ -1,4 +1,5 @@
-//! Finding the script folder and reading its files.
+//! Finding the script folder and reading its files: the one reader behind
+//! the macros and the command line.
 //!
 //! Only the top-level `*.lua` files of the folder are scripts (lower-case
 //! extension), taken in sorted file-name order. Subfolders (they hold
@@ -10,17 +11,27 @@ use std::path::{Component, Path, PathBuf};
 
 /// The folder as the user wrote it and where it is on disk.
 #[derive(Debug, Clone)]
-pub(crate) struct Folder {
-    /// As written in the macro, e.g. `"lua/"`.
-    pub(crate) written: String,
-    /// Absolute path: `CARGO_MANIFEST_DIR` joined with `written`.
-    pub(crate) abs: PathBuf,
+pub struct Folder {
+    /// As written by the user (the macro's literal, the command line's
+    /// argument), e.g. `"lua/"`.
+    pub written: String,
+    /// Where it is: `written` joined to the base it is relative to (the
+    /// crate's `CARGO_MANIFEST_DIR` for the macros, the current directory
+    /// for the command line).
+    pub abs: PathBuf,
+    /// What `written` is relative to, for messages: "the crate's manifest
+    /// directory (the folder with Cargo.toml)" for the macros, "the current
+    /// directory" for the command line.
+    pub relative_to: String,
 }
+
+/// What the macros' folders are relative to, as messages say it.
+pub const MANIFEST_DIR: &str = "the crate's manifest directory (the folder with Cargo.toml)";
 
 impl Folder {
     /// How a file in this folder is named in messages: the folder as
     /// written, then the file (`lua/` + `a.lua` -> `lua/a.lua`).
-    pub(crate) fn show(&self, file: &str) -> String {
+    pub fn show(&self, file: &str) -> String {
         if self.written.is_empty() || self.written.ends_with('/') {
             format!("{}{file}", self.written)
         } else {
@@ -31,20 +42,20 @@ impl Folder {
 
 /// One script file read from disk.
 #[derive(Debug, Clone)]
-pub(crate) struct LuaFile {
+pub struct LuaFile {
     /// Relative to the folder, e.g. `rate_limit.lua` (or `locks/x.lua` for
     /// an explicit `#[script(file = ..)]`).
-    pub(crate) file: String,
+    pub file: String,
     /// The file stem as written, e.g. `rate_limit`.
-    pub(crate) stem: String,
-    /// Absolute path, for `include_bytes!`.
-    pub(crate) abs: PathBuf,
+    pub stem: String,
+    /// Its path on disk (the macros give it to `include_bytes!`).
+    pub abs: PathBuf,
     /// The content, when it is valid UTF-8 without a byte order mark.
-    pub(crate) source: Option<String>,
+    pub source: Option<String>,
 }
 
 /// Resolves the folder the user wrote against the manifest directory.
-pub(crate) fn resolve(manifest_dir: &Path, written: &str) -> Result<Folder, String> {
+pub fn resolve(manifest_dir: &Path, written: &str) -> Result<Folder, String> {
     let rel = Path::new(written);
     if rel.is_absolute() || rel.components().any(|c| matches!(c, Component::Prefix(_))) {
         return Err(format!(
@@ -62,20 +73,21 @@ pub(crate) fn resolve(manifest_dir: &Path, written: &str) -> Result<Folder, Stri
     Ok(Folder {
         written: written.to_owned(),
         abs: manifest_dir.join(rel),
+        relative_to: MANIFEST_DIR.to_owned(),
     })
 }
 
 /// The top-level `.lua` file names of `folder`, sorted. Errors (missing
 /// folder, non-UTF-8 names) are pushed to `errors`.
-pub(crate) fn list(folder: &Folder, errors: &mut Vec<String>) -> Vec<String> {
+pub fn list(folder: &Folder, errors: &mut Vec<String>) -> Vec<String> {
     let written = &folder.written;
     let entries = match fs::read_dir(&folder.abs) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             errors.push(format!(
-                "the script folder `{written}` does not exist; paths are relative to the \
-                 crate's manifest directory (the folder with Cargo.toml): create it or fix \
-                 the path"
+                "the script folder `{written}` does not exist; paths are relative to {}: \
+                 create it or fix the path",
+                folder.relative_to
             ));
             return Vec::new();
         }
@@ -125,7 +137,7 @@ pub(crate) fn list(folder: &Folder, errors: &mut Vec<String>) -> Vec<String> {
 /// Reads one script, relative to `folder`. Problems with the content (not
 /// UTF-8, byte order mark) are pushed to `errors`; the file is still
 /// returned so its variant exists and errors do not cascade.
-pub(crate) fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Option<LuaFile> {
+pub fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Option<LuaFile> {
     let shown = folder.show(file);
     let abs = folder.abs.join(file);
     let stem = Path::new(file)
@@ -150,7 +162,7 @@ pub(crate) fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Opt
     let source = match check_content(&bytes) {
         Ok(()) => String::from_utf8(bytes).ok(),
         Err(e) => {
-            let d = script_cache_check::Diagnostic::new(&shown, e.line, Some(e.column), e.message)
+            let d = crate::Diagnostic::new(&shown, e.line, Some(e.column), e.message)
                 .with_source(&bytes);
             errors.push(d.to_string());
             None
@@ -165,11 +177,8 @@ pub(crate) fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Opt
 }
 
 /// Reads a snippet for `-- @include`, relative to `folder`.
-pub(crate) fn read_snippet(
-    folder: &Folder,
-    rel: &str,
-) -> Result<String, script_cache_check::include::ReadError> {
-    use script_cache_check::include::ReadError;
+pub fn read_snippet(folder: &Folder, rel: &str) -> Result<String, crate::include::ReadError> {
+    use crate::include::ReadError;
     let abs = folder.abs.join(rel);
     if abs.is_dir() {
         return Err(ReadError::Other(
@@ -238,14 +247,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Why a file's bytes cannot be a script: where, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ContentError {
-    pub(crate) line: u32,
-    pub(crate) column: u32,
-    pub(crate) message: String,
+pub struct ContentError {
+    /// The 1-based line, as Lua counts lines (a bare CR ends one).
+    pub line: u32,
+    /// The 1-based column, in characters.
+    pub column: u32,
+    /// What is wrong and the fix.
+    pub message: String,
 }
 
 /// Checks that a script's bytes are UTF-8 without a byte order mark.
-pub(crate) fn check_content(bytes: &[u8]) -> Result<(), ContentError> {
+pub fn check_content(bytes: &[u8]) -> Result<(), ContentError> {
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         return Err(ContentError {
             line: 1,
@@ -259,7 +271,7 @@ pub(crate) fn check_content(bytes: &[u8]) -> Result<(), ContentError> {
         Ok(_) => Ok(()),
         Err(e) => {
             // Lines and columns as Lua counts them (a bare CR ends a line).
-            let lexed = script_cache_check::lex::lex(bytes);
+            let lexed = crate::lex::lex(bytes);
             let at = e.valid_up_to();
             let line = lexed.line_starts.partition_point(|&start| start <= at);
             let line = u32::try_from(line.max(1)).unwrap_or(u32::MAX);
@@ -282,6 +294,7 @@ mod tests {
         Folder {
             written: "lua/".to_owned(),
             abs: dir.to_owned(),
+            relative_to: MANIFEST_DIR.to_owned(),
         }
     }
 
@@ -348,7 +361,7 @@ mod tests {
 
     #[test]
     fn snippets() {
-        use script_cache_check::include::ReadError;
+        use crate::include::ReadError;
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("lib")).unwrap();
         fs::write(dir.path().join("lib/u.lua"), "return 1").unwrap();

@@ -1,0 +1,491 @@
+//! The `script-cache` binary against real servers started by the harness
+//! (loopback only): every subcommand, a bad folder, preload then verify,
+//! ACL users in the URL, and a real cluster where one node lost its
+//! scripts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use script_cache_tests::cluster::TestCluster;
+use script_cache_tests::{AclUser, Flavor, free_port, in_ci, matrix, workspace_root};
+
+/// Runs the binary with `args`.
+fn run(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_script-cache"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run script-cache: {e}"));
+    eprintln!(
+        "$ script-cache {}\n-- status {:?}\n-- stdout\n{}-- stderr\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The workspace's script folder.
+fn lua_dir() -> String {
+    workspace_root().join("lua").to_string_lossy().into_owned()
+}
+
+fn sha1(text: &str) -> String {
+    sha1_smol::Sha1::from(text.as_bytes()).digest().to_string()
+}
+
+/// `6.2.14` of `INFO server`.
+fn version_of(con: &mut redis::Connection) -> String {
+    let info: String = redis::cmd("INFO").arg("server").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// name -> the SHA-1 a server of `version` has for it (the legacy body's
+/// for a `#!` script on Redis before 7), from the folder's files.
+fn expected_shas(dir: &Path, version: &str) -> Vec<(String, String)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lua"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let old = version.starts_with('6');
+    files
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            let body = match text.strip_prefix("#!") {
+                Some(rest) if old => format!("--!{rest}"),
+                _ => text,
+            };
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, sha1(&body))
+        })
+        .collect()
+}
+
+fn exists(con: &mut redis::Connection, shas: &[(String, String)]) -> Vec<bool> {
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("EXISTS");
+    for (_, sha) in shas {
+        cmd.arg(sha);
+    }
+    cmd.query(con).unwrap()
+}
+
+#[test]
+fn check_a_good_folder() {
+    let out = run(&["check", &lua_dir()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("6 scripts, no errors"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// A folder with a syntax error, a broken snippet and a bad shebang.
+fn bad_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir(p.join("lib")).unwrap();
+    std::fs::write(p.join("ok.lua"), "return 1").unwrap();
+    std::fs::write(
+        p.join("unclosed.lua"),
+        "local x = 1\nif x then\n  return x\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("inc.lua"),
+        "-- @include \"lib/u.lua\"\nreturn f(KEYS[1])\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("lib/u.lua"),
+        "local function f(k)\n  return k +\nend\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("flags.lua"), "#!lua flags=bogus\nreturn 1").unwrap();
+    dir
+}
+
+#[test]
+fn check_a_bad_folder_names_file_line_col() {
+    let dir = bad_folder();
+    let d = dir.path().to_string_lossy().into_owned();
+    let out = run(&["check", &d]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{d}/unclosed.lua:2:1")), "{err}");
+    assert!(err.contains("'end' expected"), "{err}");
+    assert!(err.contains(&format!("{d}/lib/u.lua:3:1")), "{err}");
+    assert!(err.contains("included as inc.lua -> lib/u.lua"), "{err}");
+    assert!(err.contains(&format!("{d}/flags.lua:1:13")), "{err}");
+    assert!(err.contains("3 errors"), "{err}");
+    // The commands that need good scripts refuse too, with the same errors.
+    let out = run(&["list", &d]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("{d}/unclosed.lua:2:1")));
+}
+
+#[test]
+fn check_json() {
+    let dir = bad_folder();
+    let d = dir.path().to_string_lossy().into_owned();
+    let out = run(&["check", &d, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    let locations: Vec<&str> = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["location"].as_str().unwrap())
+        .collect();
+    assert!(
+        locations.contains(&format!("{d}/unclosed.lua:2:1").as_str()),
+        "{locations:?}"
+    );
+    let out = run(&["check", &lua_dir(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["scripts"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn missing_folder_and_bad_usage() {
+    let out = run(&["check", "/nonexistent/script-cache-cli"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not exist"));
+    let out = run(&["preload", &lua_dir()]);
+    assert_eq!(out.status.code(), Some(2), "--url is required");
+    let out = run(&["verify", &lua_dir(), "--url", "not a url"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("invalid URL"), "{}", stderr(&out));
+}
+
+#[test]
+fn list_and_manifest() {
+    let dir = workspace_root().join("lua");
+    let shas = expected_shas(&dir, "7.0");
+    let out = run(&["list", &lua_dir()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.starts_with("NAME"), "{text}");
+    for (name, sha) in &shas {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing: {text}"));
+        assert!(line.contains(sha.as_str()), "{line}");
+    }
+    let sum = text
+        .lines()
+        .find(|l| l.starts_with("sum_counters"))
+        .unwrap();
+    assert!(
+        sum.contains("0+") && sum.contains("no-writes") && sum.ends_with("yes"),
+        "{sum}"
+    );
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = out_dir.path().join("manifest.json");
+    let out = run(&["manifest", &lua_dir(), "-o", &file.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    for (name, sha) in &shas {
+        assert_eq!(doc[name]["sha1"], sha.as_str(), "{name}");
+    }
+    assert_eq!(doc["rate_limit"]["keys"]["min"], 1);
+    assert_eq!(doc["rate_limit"]["keys"]["variadic"], false);
+    assert_eq!(doc["sum_counters"]["keys"]["variadic"], true);
+    assert_eq!(doc["sum_counters"]["read_only"], true);
+    let legacy = doc["sum_counters"]["legacy_sha1"].as_str().unwrap();
+    assert_eq!(legacy, expected_shas(&dir, "6.2")[5].1);
+    // Same document on stdout.
+    let out = run(&["manifest", &lua_dir()]);
+    let stdout_doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stdout_doc, doc);
+}
+
+#[test]
+fn unreachable_server_is_named() {
+    let port = free_port().unwrap();
+    let url = format!("redis://127.0.0.1:{port}/");
+    for cmd in ["preload", "verify"] {
+        let out = run(&[cmd, &lua_dir(), "--url", &url]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert!(stderr(&out).contains(&format!("127.0.0.1:{port}")), "{cmd}");
+        assert!(stdout(&out).contains("UNREACHABLE"), "{cmd}");
+    }
+}
+
+matrix! {
+    fn preload_verify_flush(server) {
+        let url = server.url();
+        let dir = workspace_root().join("lua");
+        let mut con = server.connection();
+        let shas = expected_shas(&dir, &version_of(&mut con));
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
+
+        let out = run(&["verify", &lua_dir(), "--url", &url]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stdout(&out).contains("0/6"), "{}", stdout(&out));
+        assert!(stderr(&out).contains("6 missing"), "{}", stderr(&out));
+
+        let out = run(&["preload", &lua_dir(), "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(stdout(&out).contains(&format!("127.0.0.1:{}", server.port())));
+        assert!(exists(&mut con, &shas).iter().all(|e| *e), "every script loaded");
+
+        let out = run(&["verify", &lua_dir(), "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(stdout(&out).contains("6/6"), "{}", stdout(&out));
+
+        let out = run(&["flush", "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(stdout(&out).contains("flushed"));
+        assert!(exists(&mut con, &shas).iter().all(|e| !*e), "every script flushed");
+        let out = run(&["verify", &lua_dir(), "--url", &url]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+
+    fn acl_users_in_the_url(server) {
+        let mut admin = server.connection();
+        let _: () = redis::cmd("ACL")
+            .arg(&["SETUSER", "deployer", "reset", "on", ">deploy-pw", "~*", "+@all"][..])
+            .query(&mut admin)
+            .unwrap();
+        let port = server.port();
+        let url = format!("redis://deployer:deploy-pw@127.0.0.1:{port}/");
+        let out = run(&["preload", &lua_dir(), "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+        let shas = expected_shas(&workspace_root().join("lua"), &version_of(&mut admin));
+        assert!(exists(&mut admin, &shas).iter().all(|e| *e));
+
+        // The URL from the environment: the password stays off the command line.
+        let out = Command::new(env!("CARGO_BIN_EXE_script-cache"))
+            .args(["verify", &lua_dir()])
+            .env("SCRIPT_CACHE_URL", &url)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains("6/6"));
+
+        let wrong = format!("redis://deployer:nope@127.0.0.1:{port}/");
+        let out = run(&["verify", &lua_dir(), "--url", &wrong]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(&format!("127.0.0.1:{port}")), "{}", stderr(&out));
+
+        // A user who may not SCRIPT LOAD: preload fails, named per script.
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut admin).unwrap();
+        let user = AclUser::without_script_load(server, "app");
+        let url = format!("redis://{}:{}@127.0.0.1:{port}/", user.name, user.password);
+        let out = run(&["preload", &lua_dir(), "--url", &url]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("127.0.0.1:{port}: rate_limit:")), "{err}");
+        assert!(stdout(&out).contains("FAILED"));
+        assert!(exists(&mut admin, &shas).iter().all(|e| !*e));
+    }
+}
+
+/// Preload on every node of a real cluster (3 primaries, 3 replicas), a
+/// SCRIPT FLUSH of one node, verify names it, flush --cluster empties all.
+fn cluster_round_trip(flavor: Flavor) {
+    if flavor.binary().is_err() && !in_ci() {
+        eprintln!("SKIPPED on {flavor}: not installed");
+        return;
+    }
+    let cluster = TestCluster::start(flavor, 1);
+    let seed = cluster.urls()[0].clone();
+    let version = version_of(&mut cluster.nodes()[0].server.connection());
+    let shas = expected_shas(&workspace_root().join("lua"), &version);
+
+    let out = run(&["preload", &lua_dir(), "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = stdout(&out);
+    assert_eq!(table.lines().count(), 1 + cluster.nodes().len(), "{table}");
+    assert_eq!(table.matches("primary").count(), 3, "{table}");
+    assert_eq!(table.matches("replica").count(), 3, "{table}");
+    for node in cluster.nodes() {
+        assert!(table.contains(&node.addr()), "{table}");
+        let mut con = node.server.connection();
+        assert!(
+            exists(&mut con, &shas).iter().all(|e| *e),
+            "{}",
+            node.addr()
+        );
+    }
+
+    let out = run(&["verify", &lua_dir(), "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(0));
+
+    // One replica loses its scripts.
+    let lost = &cluster.nodes()[4];
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut lost.server.connection())
+        .unwrap();
+    let out = run(&["verify", &lua_dir(), "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}: 6 missing", lost.addr())),
+        "{err}"
+    );
+    let text = stdout(&out);
+    let missing_rows: Vec<&str> = text.lines().filter(|l| l.contains("rate_limit")).collect();
+    assert_eq!(
+        missing_rows.len(),
+        1,
+        "only the flushed node misses scripts"
+    );
+    assert!(missing_rows[0].starts_with(&lost.addr()));
+
+    let out = run(&["flush", "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out).matches("flushed").count(),
+        cluster.nodes().len()
+    );
+    for node in cluster.nodes() {
+        let mut con = node.server.connection();
+        assert!(
+            exists(&mut con, &shas).iter().all(|e| !*e),
+            "{}",
+            node.addr()
+        );
+    }
+}
+
+#[test]
+fn cluster_redis_7_0() {
+    cluster_round_trip(Flavor::Redis7);
+}
+
+#[test]
+fn cluster_redis_6_2() {
+    cluster_round_trip(Flavor::Redis62);
+}
+
+#[test]
+fn cluster_valkey_9_1() {
+    cluster_round_trip(Flavor::Valkey9);
+}
+
+/// `check` reports what the macros report: for every compile-fail case of
+/// the workspace that embeds a folder (`tests/ui`), run from the same
+/// directory, the same messages at the same `file:line:col`, and exit
+/// code 0 exactly when the macros accept the folder.
+#[test]
+fn check_agrees_with_the_macros() {
+    let ui = workspace_root().join("tests/ui");
+    let mut cases = 0;
+    for entry in std::fs::read_dir(&ui).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let code = std::fs::read_to_string(&path).unwrap();
+        let Some(dir) = code
+            .split("include_scripts!(\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        // The CLI takes any path; its folder is relative to the current
+        // directory, not a manifest directory.
+        if !dir.starts_with("fixtures/") || dir.ends_with("does_not_exist") {
+            continue;
+        }
+        if !ui.join(dir).is_dir() {
+            continue;
+        }
+        let expected = std::fs::read_to_string(path.with_extension("stderr")).unwrap();
+        let macro_errors: Vec<&str> = expected
+            .lines()
+            .filter(|l| l.starts_with("error: ") && !l.starts_with("error: aborting"))
+            .collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_script-cache"))
+            .args(["check", dir])
+            .current_dir(&ui)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        let name = path.file_name().unwrap().to_string_lossy();
+        if macro_errors.is_empty() {
+            assert_eq!(out.status.code(), Some(0), "{name}: {err}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        for line in &macro_errors {
+            assert!(err.contains(line), "{name}: {line:?} missing from:\n{err}");
+        }
+        for location in expected
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("--> fixtures/"))
+        {
+            assert!(
+                err.contains(&format!("--> fixtures/{location}")),
+                "{name}: {location}\n{err}"
+            );
+        }
+        let cli_errors = err.lines().filter(|l| l.starts_with("error: ")).count();
+        assert_eq!(cli_errors, macro_errors.len(), "{name}:\n{err}");
+        cases += 1;
+    }
+    assert!(cases >= 15, "only {cases} cases compared");
+}
+
+/// `rediss://` with `--tls-ca`: preload and verify over TLS (Redis 7.0,
+/// the flavor of the matrix built with TLS).
+#[cfg(feature = "tls")]
+#[test]
+fn tls_with_a_ca_file() {
+    use script_cache_tests::{TestServer, TlsFiles, supports_tls};
+    let flavor = Flavor::Redis7;
+    if !supports_tls(flavor) || (flavor.binary().is_err() && !in_ci()) {
+        eprintln!("SKIPPED: no TLS build of {flavor}");
+        return;
+    }
+    let files = TlsFiles::generate().unwrap();
+    let tls_port = free_port().unwrap();
+    let server = TestServer::builder(flavor)
+        .config("tls-port", &tls_port.to_string())
+        .config("tls-cert-file", &files.cert.display().to_string())
+        .config("tls-key-file", &files.key.display().to_string())
+        .config("tls-ca-cert-file", &files.ca.display().to_string())
+        .config("tls-auth-clients", "no")
+        .start()
+        .unwrap();
+    let url = format!("rediss://127.0.0.1:{tls_port}/");
+    let ca = files.ca.display().to_string();
+    let out = run(&["preload", &lua_dir(), "--url", &url, "--tls-ca", &ca]);
+    assert_eq!(out.status.code(), Some(0));
+    let mut con = server.connection();
+    let shas = expected_shas(&workspace_root().join("lua"), &version_of(&mut con));
+    assert!(exists(&mut con, &shas).iter().all(|e| *e));
+    let out = run(&["verify", &lua_dir(), "--url", &url, "--tls-ca", &ca]);
+    assert_eq!(out.status.code(), Some(0));
+    // Without the CA, the server's certificate is not trusted: named, exit 1.
+    let out = run(&["verify", &lua_dir(), "--url", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("127.0.0.1:{tls_port}")));
+}
