@@ -10,11 +10,9 @@ use std::path::PathBuf;
 use std::collections::BTreeMap;
 
 use script_cache_check::folder::{self, Folder};
-use script_cache_check::include::{self, Expanded};
 use script_cache_check::naming::{self, NameError};
-use script_cache_check::signature::{self, At};
-use script_cache_check::usage::{Arity, Usage};
-use script_cache_check::{Diagnostic, header, lex, shebang};
+use script_cache_check::usage::Arity;
+use script_cache_check::{analysis, shebang};
 
 /// One script of the folder, ready to load.
 #[derive(Debug, Clone)]
@@ -139,175 +137,35 @@ fn dedupe(errors: &mut Vec<String>) {
     });
 }
 
-/// Shebang, includes, header, Lua syntax and arity of one file.
+/// One file through the macros' own analysis (`script_cache_check::analysis`):
+/// the same checks, in the same order, with the same messages.
 fn analyze(
     folder: &Folder,
     file: folder::LuaFile,
     errors: &mut Vec<String>,
     fn_names: &mut Vec<(String, String)>,
 ) -> Option<Script> {
-    let shown = folder.show(&file.file);
-    let original = file.source?;
-    let before = errors.len();
-    let at_script = |line: usize, column: Option<usize>, message: &str| {
-        render(&shown, Some(&original), line, column, message, None)
-    };
-    let flags = match shebang::parse(original.as_bytes()) {
-        Ok(s) => s.map(|s| s.flags).unwrap_or_default(),
-        Err(e) => {
-            errors.push(at_script(1, usize::try_from(e.column).ok(), &e.message));
-            Vec::new()
-        }
-    };
-    let (expanded, problems) = include::expand(&file.file, &original, &mut |rel| {
-        folder::read_snippet(folder, rel)
-    });
-    for p in problems {
-        let source = if p.file == file.file {
-            Some(original.clone())
-        } else {
-            folder::read_snippet(folder, &p.file).ok()
-        };
-        errors.push(render(
-            &folder.show(&p.file),
-            source.as_deref(),
-            p.line,
-            Some(p.column),
-            &p.message,
-            None,
-        ));
+    file.source.as_ref()?;
+    let analysis = analysis::analyze(folder, &file, errors);
+    if let Some(name) = analysis.fn_name {
+        fn_names.push((analysis.shown.clone(), name));
     }
-    let locate = |line: u32, column: u32, message: &str| {
-        let line = usize::try_from(line).unwrap_or(usize::MAX);
-        let column = usize::try_from(column).ok();
-        locate_in(
-            folder, &file.file, &expanded, line, column, message, &at_script,
-        )
-    };
-    let mut parsed = true;
-    let usage = match syntax_and_usage(&expanded.source) {
-        Ok(usage) => usage,
-        Err((line, column, message)) => {
-            parsed = false;
-            errors.push(locate(line, column, &message));
-            Usage::default()
-        }
-    };
-    let (head, problems) = header::parse(&original);
-    for p in problems {
-        errors.push(at_script(p.line, Some(p.column), &p.message));
-    }
-    // The typed call, as the macros check it: its name, then the header
-    // against what the body reads.
-    if parsed && errors.len() == before {
-        match naming::fn_name(&file.stem, &shown) {
-            Ok(name) => {
-                fn_names.push((shown.clone(), name));
-                if let Err(problems) = signature::signature(&head, &usage) {
-                    for p in problems {
-                        errors.push(match p.at {
-                            At::Header(line) => at_script(line, None, &p.message),
-                            At::Body((line, column)) => locate(line, column, &p.message),
-                        });
-                    }
-                }
-            }
-            Err(NameError(e)) => errors.push(e),
-        }
-    }
-    let source = expanded.source;
+    let usage = analysis.usage.unwrap_or_default();
+    let source = analysis.expanded.source;
     let legacy = shebang::legacy_source(&source).map(|l| {
         let sha1 = sha1_hex(&l);
         (l, sha1)
     });
     Some(Script {
         name: file.stem,
-        file: shown,
+        file: analysis.shown,
         sha1: sha1_hex(&source),
         source,
         legacy,
         keys: usage.keys,
         args: usage.args,
-        flags,
+        flags: analysis.flags,
     })
-}
-
-/// A message about a line of the expanded source, located in the
-/// original file, with the include chain when that is a snippet.
-fn locate_in(
-    folder: &Folder,
-    file: &str,
-    expanded: &Expanded,
-    line: usize,
-    column: Option<usize>,
-    message: &str,
-    at_script: &dyn Fn(usize, Option<usize>, &str) -> String,
-) -> String {
-    match expanded.locate(line) {
-        Some((f, l)) if f != file => render(
-            &folder.show(f),
-            folder::read_snippet(folder, f).ok().as_deref(),
-            l,
-            column,
-            message,
-            Some(format!(
-                "in a snippet, included as {}",
-                expanded.chain(f).unwrap_or_default()
-            )),
-        ),
-        Some((_, l)) => at_script(l, column, message),
-        None => at_script(line, column, message),
-    }
-}
-
-/// The servers' Lua 5.1 verdict, then the arity from the tokens Lua reads;
-/// the messages are the macros'.
-fn syntax_and_usage(source: &str) -> Result<Usage, (u32, u32, String)> {
-    let bytes = source.as_bytes();
-    if let Err(e) = script_cache_check::check_syntax(bytes) {
-        return Err((
-            e.line,
-            e.column.unwrap_or(1),
-            format!("Lua 5.1 syntax error: {}", e.message),
-        ));
-    }
-    let body = script_cache_check::lua_body(bytes).unwrap_or_default();
-    let lexed = lex::lex(body);
-    script_cache_check::usage::usage(body, &lexed).map_err(|e| {
-        (
-            e.at.0,
-            e.at.1,
-            format!(
-                "`{}[{}]`: literal indices above {} are not supported (a typed call takes one \
-                 parameter per entry); index with a variable (`{0}[i]`), and the typed call \
-                 takes a slice",
-                e.table,
-                e.written,
-                script_cache_check::usage::MAX_LITERAL_INDEX,
-            ),
-        )
-    })
-}
-
-/// One problem, by the one renderer.
-fn render(
-    file: &str,
-    source: Option<&str>,
-    line: usize,
-    column: Option<usize>,
-    message: &str,
-    note: Option<String>,
-) -> String {
-    let line = u32::try_from(line).unwrap_or(u32::MAX);
-    let column = column.and_then(|c| u32::try_from(c).ok());
-    let mut d = Diagnostic::new(file, line, column, message);
-    if let Some(source) = source {
-        d = d.with_source(source.as_bytes());
-    }
-    if let Some(note) = note {
-        d = d.with_note(note);
-    }
-    d.to_string()
 }
 
 /// `2`, `2+` (at least two, variadic).

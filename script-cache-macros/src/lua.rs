@@ -2,8 +2,8 @@
 //! checker (`script_cache_check`): the Lua 5.1 verdict of the servers, the
 //! `#!lua` shebang, the `KEYS`/`ARGV` arity, and the `---` docs.
 
-pub(crate) use script_cache_check::shebang::{legacy_source, parse as shebang};
-pub(crate) use script_cache_check::usage::{Arity, Position, Usage};
+pub(crate) use script_cache_check::shebang::legacy_source;
+pub(crate) use script_cache_check::usage::{Arity, Usage};
 
 /// The docs of a script, from its leading comment block (the one reader,
 /// `script_cache_check::comments`): `---` lines as written (without the
@@ -67,43 +67,6 @@ pub(crate) fn header_doc(source: &str) -> Vec<String> {
     doc
 }
 
-/// A Lua syntax error: 1-based line and column and the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SyntaxError {
-    pub(crate) line: u32,
-    pub(crate) column: u32,
-    pub(crate) message: String,
-}
-
-/// Compiles `source` with Lua 5.1.5 as the servers do (a shebang line is
-/// not Lua; line numbers stay those of the file), then works out its
-/// `KEYS`/`ARGV` arity from tokens split exactly where Lua splits them.
-/// The analysis only ever sees text Lua accepted, and has no recursion.
-pub(crate) fn analyze(source: &str) -> Result<Usage, SyntaxError> {
-    let bytes = source.as_bytes();
-    if let Err(e) = script_cache_check::check_syntax(bytes) {
-        return Err(SyntaxError {
-            line: e.line,
-            column: e.column.unwrap_or(1),
-            message: format!("Lua 5.1 syntax error: {}", e.message),
-        });
-    }
-    let body = script_cache_check::lua_body(bytes).unwrap_or_default();
-    let lexed = script_cache_check::lex::lex(body);
-    script_cache_check::usage::usage(body, &lexed).map_err(|e| SyntaxError {
-        line: e.at.0,
-        column: e.at.1,
-        message: format!(
-            "`{}[{}]`: literal indices above {} are not supported (a typed call takes one \
-             parameter per entry); index with a variable (`{0}[i]`), and the typed call takes \
-             a slice",
-            e.table,
-            e.written,
-            script_cache_check::usage::MAX_LITERAL_INDEX,
-        ),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,24 +113,5 @@ mod tests {
         for (src, want) in table {
             assert_eq!(header_doc(src), *want, "{src:?}");
         }
-    }
-
-    #[test]
-    fn syntax_errors_have_positions() {
-        let e = analyze("local x = 1\nif x then\n  return x\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 1), "{e:?}"); // the unclosed `if`
-        let e = analyze("if x then\n  return )\nend").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 10), "{e:?}");
-        let e = analyze("#!lua flags=no-writes\nreturn )").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 8), "{e:?}");
-        assert!(analyze("goto done\n::done::").is_err());
-        assert!(analyze("return 7 // 2").is_err());
-        assert!(analyze("return 1 & 2").is_err());
-        assert!(analyze("").is_ok());
-        let e = analyze("return KEYS[20000]").unwrap_err();
-        assert!(e.message.contains("`KEYS[20000]`"), "{e:?}");
-        // A bare CR ends a comment: the SET below is code, and counted.
-        let u = analyze("-- note\rreturn redis.call('SET', KEYS[2], 'x')").unwrap();
-        assert_eq!(u.keys, Arity::Exact(2));
     }
 }

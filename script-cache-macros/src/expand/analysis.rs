@@ -1,15 +1,15 @@
 //! Analysis: one script file from text to an [`Entry`] (shebang, includes,
 //! header, Lua verdict, arity, typed call), and the checks across scripts.
 
-use script_cache_check::Diagnostic;
 use syn::Ident;
 
 use crate::lua;
-use script_cache_check::folder::{self as scan, Folder, LuaFile};
+use script_cache_check::analysis::{self, FileAnalysis};
+use script_cache_check::folder::{Folder, LuaFile};
 use script_cache_check::header::{self, Returns};
 use script_cache_check::include::{self, Expanded};
 use script_cache_check::naming;
-use script_cache_check::signature::{self, At, Parameter};
+use script_cache_check::signature::{Parameter, Signature};
 
 /// One script, ready to be emitted.
 pub(super) struct Entry {
@@ -61,85 +61,28 @@ pub(super) fn typed_collisions(entries: &mut [Entry]) -> Vec<String> {
     messages
 }
 
-/// Shebang, includes, header, syntax, arity and typed call of one file.
+/// Shebang, includes, header, syntax, arity and typed call of one file:
+/// the shared analysis (`script_cache_check::analysis`, which the command
+/// line runs too), then the typed call's names as Rust identifiers.
 pub(super) fn analyze(
     folder: &Folder,
     file: LuaFile,
     variant: Ident,
     errors: &mut Vec<String>,
 ) -> Entry {
-    let shown = folder.show(&file.file);
-    let errors_before = errors.len();
-    let original = file.source.clone().unwrap_or_default();
-    // One renderer for every problem with a place in a file.
-    let at_script = |line: usize, column: Option<usize>, message: &str| {
-        render(&shown, Some(&original), line, column, message, None)
-    };
-    let flags = match lua::shebang(original.as_bytes()) {
-        Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
-        Err(e) => {
-            errors.push(at_script(1, usize::try_from(e.column).ok(), &e.message));
-            Vec::new()
-        }
-    };
-    let (expanded, problems) = include::expand(&file.file, &original, &mut |rel| {
-        scan::read_snippet(folder, rel)
-    });
-    for p in problems {
-        let source = if p.file == file.file {
-            Some(original.clone())
-        } else {
-            scan::read_snippet(folder, &p.file).ok()
-        };
-        errors.push(render(
-            &folder.show(&p.file),
-            source.as_deref(),
-            p.line,
-            Some(p.column),
-            &p.message,
-            None,
-        ));
-    }
-    // A message about `line:col` of the expanded source, located in the
-    // original file, with the include chain when that is a snippet.
-    let locate = |(line, column): lua::Position, message: &str| {
-        let line_in_expanded = usize::try_from(line).unwrap_or(usize::MAX);
-        let column = usize::try_from(column).ok();
-        match expanded.locate(line_in_expanded) {
-            Some((f, l)) if f != file.file => render(
-                &folder.show(f),
-                scan::read_snippet(folder, f).ok().as_deref(),
-                l,
-                column,
-                message,
-                Some(format!(
-                    "in a snippet, included as {}",
-                    expanded.chain(f).unwrap_or_default()
-                )),
-            ),
-            Some((_, l)) => at_script(l, column, message),
-            None => at_script(line_in_expanded, column, message),
-        }
-    };
-    let mut parsed = true;
-    let usage = match lua::analyze(&expanded.source) {
-        Ok(usage) => usage,
-        Err(e) => {
-            parsed = false;
-            if file.source.is_some() {
-                errors.push(locate((e.line, e.column), &e.message));
-            }
-            lua::Usage::default()
-        }
-    };
-    let (head, problems) = header::parse(&original);
-    for p in problems {
-        errors.push(at_script(p.line, Some(p.column), &p.message));
-    }
-    let typed = if parsed && file.source.is_some() && errors.len() == errors_before {
-        typed(&file, &shown, &head, &usage, &locate, &at_script, errors)
-    } else {
-        None
+    let FileAnalysis {
+        shown,
+        original,
+        flags,
+        expanded,
+        usage,
+        header,
+        fn_name,
+        signature,
+    } = analysis::analyze(folder, &file, errors);
+    let typed = match (fn_name, signature) {
+        (Some(name), Some(sig)) => typed(&shown, &name, sig, &header, errors),
+        _ => None,
     };
     let Expanded {
         source,
@@ -156,64 +99,20 @@ pub(super) fn analyze(
         source,
         spans,
         flags,
-        usage,
+        usage: usage.unwrap_or_default(),
         typed,
     }
 }
 
-/// A problem at `line:column` of `file` (as shown to the user), rendered
-/// by the one renderer, `script_cache_check::Diagnostic`: the message,
-/// `--> file:line:col`, the line of `source` and a caret, and a note.
-fn render(
-    file: &str,
-    source: Option<&str>,
-    line: usize,
-    column: Option<usize>,
-    message: &str,
-    note: Option<String>,
-) -> String {
-    let line = u32::try_from(line).unwrap_or(u32::MAX);
-    let column = column.and_then(|c| u32::try_from(c).ok());
-    let mut d = Diagnostic::new(file, line, column, message);
-    if let Some(source) = source {
-        d = d.with_source(source.as_bytes());
-    }
-    if let Some(note) = note {
-        d = d.with_note(note);
-    }
-    d.to_string()
-}
-
-/// The typed call of a script whose text is fine: its name and parameters,
-/// or the problems with them.
-pub(super) fn typed(
-    file: &LuaFile,
+/// The typed call of a script whose name and header were accepted, with
+/// its names as Rust identifiers (or the problems with them).
+fn typed(
     shown: &str,
+    name: &str,
+    sig: Signature,
     head: &header::Header,
-    usage: &lua::Usage,
-    locate: &dyn Fn(lua::Position, &str) -> String,
-    at_script: &dyn Fn(usize, Option<usize>, &str) -> String,
     errors: &mut Vec<String>,
 ) -> Option<Typed> {
-    let name = match naming::fn_name(&file.stem, shown) {
-        Ok(name) => name,
-        Err(naming::NameError(e)) => {
-            errors.push(e);
-            return None;
-        }
-    };
-    let sig = match signature::signature(head, usage) {
-        Ok(sig) => sig,
-        Err(problems) => {
-            for p in problems {
-                errors.push(match p.at {
-                    At::Header(line) => at_script(line, None, &p.message),
-                    At::Body(at) => locate(at, &p.message),
-                });
-            }
-            return None;
-        }
-    };
     let mut ok = true;
     let mut ident = |text: &str| match syn::parse_str::<Ident>(text) {
         Ok(ident) => Some(ident),
@@ -225,7 +124,7 @@ pub(super) fn typed(
             None
         }
     };
-    let name = ident(&name);
+    let name = ident(name);
     let mut params = |ps: Vec<Parameter>| -> Vec<(Ident, Parameter)> {
         ps.into_iter()
             .filter_map(|p| Some((ident(&p.ident)?, p)))

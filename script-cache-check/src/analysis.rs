@@ -1,0 +1,212 @@
+//! One script file from text to what the macros and the command line both
+//! need: its shebang flags, its source with the includes expanded, the
+//! servers' Lua 5.1 verdict and the `KEYS`/`ARGV` arity, its header, and
+//! the name and parameters of its typed call; every problem rendered by
+//! [`Diagnostic`], in one order, at the file (script or snippet) that has it.
+
+use crate::Diagnostic;
+use crate::folder::{self, Folder, LuaFile};
+use crate::header::{self, Header};
+use crate::include::{self, Expanded};
+use crate::naming::{self, NameError};
+use crate::signature::{self, At, Signature};
+use crate::usage::Usage;
+
+/// What [`analyze`] found in one file.
+pub struct FileAnalysis {
+    /// The file as shown in messages, e.g. `lua/a.lua`.
+    pub shown: String,
+    /// The file's text as written (empty when it could not be read).
+    pub original: String,
+    /// The shebang's flags.
+    pub flags: Vec<String>,
+    /// The source with its includes expanded: what is hashed and sent.
+    pub expanded: Expanded,
+    /// The arity, when Lua accepted the expanded source.
+    pub usage: Option<Usage>,
+    /// The header tags.
+    pub header: Header,
+    /// The typed call's function name, when the file had no other problem.
+    pub fn_name: Option<String>,
+    /// The typed call's parameters, when its name and header were fine.
+    pub signature: Option<Signature>,
+}
+
+/// Analyzes one file of `folder`, pushing every problem to `errors`:
+/// shebang, includes, Lua syntax and arity, header, then (only when none of
+/// those had a problem) the typed call's name and the header against the
+/// body. A file whose text could not be read is analyzed as empty and
+/// reports nothing of its own (reading it reported why).
+pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> FileAnalysis {
+    let shown = folder.show(&file.file);
+    let errors_before = errors.len();
+    let original = file.source.clone().unwrap_or_default();
+    let at_script = |line: usize, column: Option<usize>, message: &str| {
+        render(&shown, Some(&original), line, column, message, None)
+    };
+    let flags = match crate::shebang::parse(original.as_bytes()) {
+        Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
+        Err(e) => {
+            errors.push(at_script(1, usize::try_from(e.column).ok(), &e.message));
+            Vec::new()
+        }
+    };
+    let (expanded, problems) = include::expand(&file.file, &original, &mut |rel| {
+        folder::read_snippet(folder, rel)
+    });
+    for p in problems {
+        let source = if p.file == file.file {
+            Some(original.clone())
+        } else {
+            folder::read_snippet(folder, &p.file).ok()
+        };
+        errors.push(render(
+            &folder.show(&p.file),
+            source.as_deref(),
+            p.line,
+            Some(p.column),
+            &p.message,
+            None,
+        ));
+    }
+    // A message about `line:col` of the expanded source, located in the
+    // original file, with the include chain when that is a snippet.
+    let locate = |(line, column): (u32, u32), message: &str| {
+        let line_in_expanded = usize::try_from(line).unwrap_or(usize::MAX);
+        let column = usize::try_from(column).ok();
+        match expanded.locate(line_in_expanded) {
+            Some((f, l)) if f != file.file => render(
+                &folder.show(f),
+                folder::read_snippet(folder, f).ok().as_deref(),
+                l,
+                column,
+                message,
+                Some(format!(
+                    "in a snippet, included as {}",
+                    expanded.chain(f).unwrap_or_default()
+                )),
+            ),
+            Some((_, l)) => at_script(l, column, message),
+            None => at_script(line_in_expanded, column, message),
+        }
+    };
+    let usage = match syntax_and_usage(&expanded.source) {
+        Ok(usage) => Some(usage),
+        Err((at, message)) => {
+            if file.source.is_some() {
+                errors.push(locate(at, &message));
+            }
+            None
+        }
+    };
+    let (head, problems) = header::parse(&original);
+    for p in problems {
+        errors.push(at_script(p.line, Some(p.column), &p.message));
+    }
+    let (mut fn_name, mut sig) = (None, None);
+    if let Some(usage) = &usage
+        && file.source.is_some()
+        && errors.len() == errors_before
+    {
+        match naming::fn_name(&file.stem, &shown) {
+            Ok(name) => {
+                fn_name = Some(name);
+                match signature::signature(&head, usage) {
+                    Ok(s) => sig = Some(s),
+                    Err(problems) => {
+                        for p in problems {
+                            errors.push(match p.at {
+                                At::Header(line) => at_script(line, None, &p.message),
+                                At::Body(at) => locate(at, &p.message),
+                            });
+                        }
+                    }
+                }
+            }
+            Err(NameError(e)) => errors.push(e),
+        }
+    }
+    FileAnalysis {
+        shown,
+        original,
+        flags,
+        expanded,
+        usage,
+        header: head,
+        fn_name,
+        signature: sig,
+    }
+}
+
+/// The servers' Lua 5.1 verdict on an expanded source, then the arity from
+/// the tokens Lua reads; an error is the position and the message.
+pub fn syntax_and_usage(source: &str) -> Result<Usage, ((u32, u32), String)> {
+    let bytes = source.as_bytes();
+    if let Err(e) = crate::check_syntax(bytes) {
+        return Err((
+            (e.line, e.column.unwrap_or(1)),
+            format!("Lua 5.1 syntax error: {}", e.message),
+        ));
+    }
+    let body = crate::lua_body(bytes).unwrap_or_default();
+    let lexed = crate::lex::lex(body);
+    crate::usage::usage(body, &lexed).map_err(|e| {
+        (
+            e.at,
+            format!(
+                "`{}[{}]`: literal indices above {} are not supported (a typed call takes one \
+                 parameter per entry); index with a variable (`{0}[i]`), and the typed call \
+                 takes a slice",
+                e.table,
+                e.written,
+                crate::usage::MAX_LITERAL_INDEX,
+            ),
+        )
+    })
+}
+
+/// A problem at `line:column` of `file` (as shown to the user), rendered
+/// by the one renderer, [`Diagnostic`]: the message, `--> file:line:col`,
+/// the line of `source` and a caret, and a note.
+pub fn render(
+    file: &str,
+    source: Option<&str>,
+    line: usize,
+    column: Option<usize>,
+    message: &str,
+    note: Option<String>,
+) -> String {
+    let line = u32::try_from(line).unwrap_or(u32::MAX);
+    let column = column.and_then(|c| u32::try_from(c).ok());
+    let mut d = Diagnostic::new(file, line, column, message);
+    if let Some(source) = source {
+        d = d.with_source(source.as_bytes());
+    }
+    if let Some(note) = note {
+        d = d.with_note(note);
+    }
+    d.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::Arity;
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let pos = |src: &str| syntax_and_usage(src).unwrap_err().0;
+        assert_eq!(pos("local x = 1\nif x then\n  return x\n"), (2, 1)); // the unclosed `if`
+        assert_eq!(pos("if x then\n  return )\nend"), (2, 10));
+        assert_eq!(pos("#!lua flags=no-writes\nreturn )"), (2, 8));
+        assert!(syntax_and_usage("goto done\n::done::").is_err());
+        assert!(syntax_and_usage("return 7 // 2").is_err());
+        assert!(syntax_and_usage("return 1 & 2").is_err());
+        assert!(syntax_and_usage("").is_ok());
+        let (_, message) = syntax_and_usage("return KEYS[20000]").unwrap_err();
+        assert!(message.contains("`KEYS[20000]`"), "{message}");
+        // A bare CR ends a comment: the SET below is code, and counted.
+        let u = syntax_and_usage("-- note\rreturn redis.call('SET', KEYS[2], 'x')").unwrap();
+        assert_eq!(u.keys, Arity::Exact(2));
+    }
+}
