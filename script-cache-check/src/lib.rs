@@ -62,8 +62,8 @@ pub struct SyntaxError {
     /// last token; otherwise the line Lua blamed.
     pub line: u32,
     /// Lua's message without the `user_script:N:` prefix, e.g.
-    /// `'=' expected near 'x'`. Always valid UTF-8 (bytes that are not are
-    /// shown escaped, as `<\195>`).
+    /// `'=' expected near 'x'`. Always valid UTF-8: bytes of the source
+    /// that are not (as in `near '\xc3'`) are shown as U+FFFD.
     pub message: String,
     /// The 1-based column (in characters) of the token Lua blamed, when
     /// it can be found on that line.
