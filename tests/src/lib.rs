@@ -14,6 +14,7 @@ pub struct ReadmeDoctests;
 pub mod cluster;
 pub mod differential;
 pub mod faults;
+pub mod lint_tables;
 pub mod recording;
 pub mod sentinel;
 pub mod server;
