@@ -8,6 +8,7 @@ use crate::Diagnostic;
 use crate::folder::{self, Folder, LuaFile};
 use crate::header::{self, Header};
 use crate::include::{self, Expanded};
+use crate::lint::{Finding, Severity};
 use crate::naming::{self, NameError};
 use crate::signature::{self, At, Signature};
 use crate::usage::Usage;
@@ -30,6 +31,8 @@ pub struct FileAnalysis {
     pub fn_name: Option<String>,
     /// The typed call's parameters, when its name and header were fine.
     pub signature: Option<Signature>,
+    /// The lint's warnings, rendered (its errors go with the others).
+    pub warnings: Vec<String>,
 }
 
 /// Analyzes one file of `folder`, pushing every problem to `errors`:
@@ -126,6 +129,19 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
             Err(NameError(e)) => errors.push(e),
         }
     }
+    // The lint, once Lua accepted the source (its errors do not stop the
+    // typed call from being generated: no cascade at its uses).
+    let mut warnings = Vec::new();
+    if usage.is_some() && file.source.is_some() {
+        for finding in crate::lint::lint(&expanded.source, &flags) {
+            let line = usize::try_from(finding.line).unwrap_or(usize::MAX);
+            let rendered = locate_finding(folder, file, &shown, &original, &expanded, line, &finding);
+            match finding.severity() {
+                Severity::Error => errors.push(rendered),
+                Severity::Warning => warnings.push(rendered),
+            }
+        }
+    }
     FileAnalysis {
         shown,
         original,
@@ -135,7 +151,51 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
         header: head,
         fn_name,
         signature: sig,
+        warnings,
     }
+}
+
+/// A lint finding at `line` of the expanded source, rendered at the file
+/// (script or snippet) that has it, with its help.
+fn locate_finding(
+    folder: &Folder,
+    file: &LuaFile,
+    shown: &str,
+    original: &str,
+    expanded: &Expanded,
+    line: usize,
+    finding: &Finding,
+) -> String {
+    let column = Some(finding.column);
+    let d = match expanded.locate(line) {
+        Some((f, l)) if f != file.file => {
+            let source = folder::read_snippet(folder, f).ok();
+            let mut d = Diagnostic::new(
+                folder.show(f),
+                u32::try_from(l).unwrap_or(u32::MAX),
+                column,
+                finding.titled(),
+            );
+            if let Some(source) = source {
+                d = d.with_source(source.as_bytes());
+            }
+            d.with_note(format!(
+                "in a snippet, included as {}",
+                expanded.chain(f).unwrap_or_default()
+            ))
+        }
+        located => {
+            let l = located.map_or(line, |(_, l)| l);
+            Diagnostic::new(
+                shown,
+                u32::try_from(l).unwrap_or(u32::MAX),
+                column,
+                finding.titled(),
+            )
+            .with_source(original.as_bytes())
+        }
+    };
+    d.with_help(finding.help.clone()).to_string()
 }
 
 /// The servers' Lua 5.1 verdict on an expanded source, then the arity from

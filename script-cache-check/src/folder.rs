@@ -212,7 +212,7 @@ fn similar(folder: &Folder, rel: &str) -> Vec<String> {
         .filter(|f| f.ends_with(".lua"))
         .filter_map(|f| {
             let stem = f.strip_suffix(".lua").unwrap_or(&f).to_lowercase();
-            let d = edit_distance(&want, &stem);
+            let d = strsim::levenshtein(&want, &stem);
             (d <= 2.min(want.len() / 2)).then(|| {
                 let shown = if dir.is_empty() {
                     f.clone()
@@ -225,24 +225,6 @@ fn similar(folder: &Folder, rel: &str) -> Vec<String> {
         .collect();
     found.sort();
     found.into_iter().take(3).map(|(_, f)| f).collect()
-}
-
-/// Levenshtein distance of two short names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(diag + usize::from(ca != *cb));
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 /// Why a file's bytes cannot be a script: where, and what.
@@ -376,7 +358,6 @@ mod tests {
             read_snippet(&f, "lib/U.lua"),
             Err(ReadError::Missing(vec!["lib/u.lua".to_owned()]))
         );
-        assert_eq!(edit_distance("addjob", "adjob"), 1);
         assert!(
             matches!(read_snippet(&f, "lib"), Err(ReadError::Other(m)) if m.contains("folder"))
         );

@@ -44,6 +44,7 @@ pub mod folder;
 pub mod header;
 pub mod include;
 pub mod lex;
+pub mod lint;
 pub mod naming;
 pub mod shebang;
 pub mod signature;
@@ -148,6 +149,23 @@ pub fn check_syntax_for(source: &[u8], target: Target) -> Result<(), SyntaxError
             }
         }
     }
+}
+
+/// The names of `known` close to `name` ("did you mean"), closest first,
+/// at most three: the same name in another case, or within a third of its
+/// length in edits (Levenshtein, at least one).
+pub fn similar<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let want = name.to_lowercase();
+    let limit = (want.chars().count() / 3).max(1);
+    let mut found: Vec<(usize, &str)> = known
+        .filter_map(|k| {
+            let d = strsim::levenshtein(&want, &k.to_lowercase());
+            (d <= limit && k != name).then_some((d, k))
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found.into_iter().take(3).map(|(_, k)| k.to_owned()).collect()
 }
 
 fn no_newline(source: &[u8]) -> SyntaxError {

@@ -113,6 +113,10 @@ enum Command {
         /// Human-readable diagnostics, or one JSON document on stdout.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Fail on lint warnings too (hazards such as keys not passed in
+        /// KEYS), not only on errors.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// A table of the scripts of DIR: name, SHA-1, keys, args, flags, read-only.
     List {
@@ -161,7 +165,11 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { dir, format } => check(&dir, format),
+        Command::Check {
+            dir,
+            format,
+            deny_warnings,
+        } => check(&dir, format, deny_warnings),
         Command::List { dir } => list(&dir),
         Command::Manifest { dir, output } => manifest(&dir, output.as_deref()),
         Command::Preload { dir, target } => with_scripts(&dir, |s| remote::preload(s, &target)),
@@ -203,33 +211,46 @@ fn with_scripts(
     f(&checked.scripts)
 }
 
-fn check(dir: &str, format: Format) -> Result<bool, String> {
+fn check(dir: &str, format: Format, deny_warnings: bool) -> Result<bool, String> {
     let checked = scripts::check_folder(dir);
-    let ok = checked.errors.is_empty();
+    let ok = checked.errors.is_empty() && !(deny_warnings && !checked.warnings.is_empty());
+    let n = checked.warnings.len();
+    let warned = if n == 0 {
+        String::new()
+    } else {
+        format!(", {n} warning{}", if n == 1 { "" } else { "s" })
+    };
     match format {
-        Format::Text if ok => out(&format!(
-            "{dir}: {} scripts, no errors\n",
-            checked.scripts.len()
-        )),
-        Format::Text => print_errors(&checked.errors),
+        Format::Text => {
+            for w in &checked.warnings {
+                eprintln!("warning: {w}\n");
+            }
+            if checked.errors.is_empty() {
+                out(&format!(
+                    "{dir}: {} scripts, no errors{warned}\n",
+                    checked.scripts.len()
+                ));
+            } else {
+                print_errors(&checked.errors);
+            }
+        }
         Format::Json => {
-            let errors: Vec<serde_json::Value> = checked
-                .errors
-                .iter()
-                .map(|e| {
-                    serde_json::json!({
-                        "message": e.lines().next().unwrap_or_default(),
-                        "location": location(e),
-                        "rendered": e,
-                    })
+            let entry = |e: &String| {
+                serde_json::json!({
+                    "message": e.lines().next().unwrap_or_default(),
+                    "location": location(e),
+                    "rendered": e,
                 })
-                .collect();
+            };
+            let errors: Vec<serde_json::Value> = checked.errors.iter().map(entry).collect();
+            let warnings: Vec<serde_json::Value> = checked.warnings.iter().map(entry).collect();
             let scripts: Vec<&str> = checked.scripts.iter().map(|s| s.name.as_str()).collect();
             let doc = serde_json::json!({
                 "dir": dir,
                 "ok": ok,
                 "scripts": scripts,
                 "errors": errors,
+                "warnings": warnings,
             });
             out(&(pretty(&doc)? + "\n"));
         }

@@ -54,6 +54,8 @@ impl Script {
 pub(crate) struct Checked {
     pub(crate) scripts: Vec<Script>,
     pub(crate) errors: Vec<String>,
+    /// The lint's warnings (hazards, not failures), rendered.
+    pub(crate) warnings: Vec<String>,
 }
 
 /// SHA-1 in lowercase hex.
@@ -108,7 +110,13 @@ pub(crate) fn check_folder(dir: &str) -> Checked {
             continue;
         };
         let before = out.errors.len();
-        let script = analyze(&folder, lua_file, &mut out.errors, &mut fn_names);
+        let script = analyze(
+            &folder,
+            lua_file,
+            &mut out.errors,
+            &mut out.warnings,
+            &mut fn_names,
+        );
         if out.errors.len() == before {
             out.scripts.extend(script);
         }
@@ -122,6 +130,7 @@ pub(crate) fn check_folder(dir: &str) -> Checked {
         out.errors.push(message);
     }
     dedupe(&mut out.errors);
+    dedupe(&mut out.warnings);
     out
 }
 
@@ -143,10 +152,12 @@ fn analyze(
     folder: &Folder,
     file: folder::LuaFile,
     errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
     fn_names: &mut Vec<(String, String)>,
 ) -> Option<Script> {
     file.source.as_ref()?;
     let analysis = analysis::analyze(folder, &file, errors);
+    warnings.extend(analysis.warnings);
     if let Some(name) = analysis.fn_name {
         fn_names.push((analysis.shown.clone(), name));
     }

@@ -88,6 +88,26 @@ pub enum Error {
         /// Lua's message.
         message: String,
     },
+    /// A script registered at run time would fail when a line of it runs:
+    /// the build-time lint (`script_cache_check::lint`: an undefined or
+    /// written global, an unknown command, a wrong literal arity, a write
+    /// in a `no-writes` script, ...) found it. It was not registered, and
+    /// nothing was sent. The lint's warnings do not stop a registration.
+    Lint {
+        /// The name it was to be registered under.
+        name: String,
+        /// The line (1-based).
+        line: u32,
+        /// The column (1-based, in characters).
+        column: u32,
+        /// The rule, as allow comments name it (`-- script-cache:
+        /// allow(global-write)`).
+        rule: &'static str,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        help: String,
+    },
     /// `SCRIPT LOAD` was refused for another reason (for scripts registered
     /// at run time, typically a Lua syntax error).
     LoadRejected {
@@ -324,6 +344,18 @@ impl fmt::Display for Error {
                     condition.code()
                 )
             }
+            Error::Lint {
+                name,
+                line,
+                column,
+                rule,
+                message,
+                help,
+            } => write!(
+                f,
+                "script `{name}` would fail at run time (line {line}:{column}: {message} \
+                 [lint: {rule}]; {help}); it was not registered"
+            ),
             Error::Syntax {
                 name,
                 line,

@@ -52,6 +52,17 @@ impl Registry {
                 message: e.message,
             });
         }
+        // And the lint: what would fail when a line runs, as at build time.
+        if let Some(finding) = lint_error(source) {
+            return Err(Error::Lint {
+                name: name.to_owned(),
+                line: finding.line,
+                column: finding.column,
+                rule: finding.rule.name(),
+                message: finding.message,
+                help: finding.help,
+            });
+        }
         let mut scripts = self.scripts.write().unwrap_or_else(PoisonError::into_inner);
         let new_sha1 = sha1_hex(source);
         if let Some(old) = scripts.get(name) {
@@ -252,11 +263,24 @@ fn read_script(path: &Path) -> Result<String> {
     })
 }
 
+/// The first error of the build-time lint on `source` (its warnings do not
+/// stop a registration).
+fn lint_error(source: &str) -> Option<script_cache_check::lint::Finding> {
+    let flags = script_cache_check::shebang::parse(source.as_bytes())
+        .ok()
+        .flatten()
+        .map(|s| s.flags)
+        .unwrap_or_default();
+    script_cache_check::lint::lint(source, &flags)
+        .into_iter()
+        .find(|f| f.severity() == script_cache_check::lint::Severity::Error)
+}
+
 /// Names within a small edit distance of `name`, closest first, at most 3.
 fn similar_names<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
     let limit = (name.chars().count() / 3).max(2);
     let mut scored: Vec<(usize, &str)> = known
-        .map(|k| (edit_distance(name, k), k))
+        .map(|k| (strsim::levenshtein(name, k), k))
         .filter(|(d, k)| *d <= limit || k.contains(name) || name.contains(k))
         .collect();
     scored.sort();
@@ -265,26 +289,6 @@ fn similar_names<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<St
         .take(3)
         .map(|(_, k)| k.to_owned())
         .collect()
-}
-
-/// Levenshtein distance over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -303,8 +307,6 @@ mod tests {
             vec!["lock_acquire", "lock_release"]
         );
         assert!(similar_names("zzz", known.iter().copied()).is_empty());
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]
@@ -357,6 +359,7 @@ mod properties {
                 Ok(sha) => {
                     prop_assert!(!name.is_empty());
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
+                    prop_assert!(lint_error(&source).is_none());
                     prop_assert_eq!(&sha, &sha1_hex(&source));
                     let found = registry.get(&name).map_err(|e| TestCaseError::fail(e.to_string()))?;
                     prop_assert_eq!(&*found.source, source.as_str());
@@ -365,7 +368,7 @@ mod properties {
                     match registry.register(&name, &other, false) {
                         Ok(_) => prop_assert_eq!(sha1_hex(&other), sha),
                         Err(e) => prop_assert!(
-                            matches!(e, Error::NameTaken { .. } | Error::Syntax { .. }),
+                            matches!(e, Error::NameTaken { .. } | Error::Syntax { .. } | Error::Lint { .. }),
                             "{e}"
                         ),
                     }
@@ -373,6 +376,11 @@ mod properties {
                 Err(Error::Syntax { line, .. }) => {
                     prop_assert!(line >= 1);
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_err());
+                }
+                Err(Error::Lint { line, rule, .. }) => {
+                    prop_assert!(line >= 1);
+                    prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
+                    prop_assert!(lint_error(&source).is_some_and(|f| f.rule.name() == rule));
                 }
                 Err(Error::InvalidScript { .. }) => prop_assert!(name.is_empty()),
                 Err(e) => prop_assert!(false, "unexpected error {e}"),

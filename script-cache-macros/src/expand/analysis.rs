@@ -28,6 +28,8 @@ pub(super) struct Entry {
     pub(super) doc: Vec<String>,
     /// The typed call function, unless the header or body had problems.
     pub(super) typed: Option<Typed>,
+    /// The lint's warnings, rendered; emitted as compiler warnings.
+    pub(super) warnings: Vec<String>,
 }
 
 /// The typed call function of one script.
@@ -79,6 +81,7 @@ pub(super) fn analyze(
         header,
         fn_name,
         signature,
+        warnings,
     } = analysis::analyze(folder, &file, errors);
     let typed = match (fn_name, signature) {
         (Some(name), Some(sig)) => typed(&shown, &name, sig, &header, errors),
@@ -101,6 +104,7 @@ pub(super) fn analyze(
         flags,
         usage: usage.unwrap_or_default(),
         typed,
+        warnings,
     }
 }
 

@@ -259,6 +259,25 @@ pub(super) fn fallback_impls(
 /// every variant in declaration order when some have no entry (a derive
 /// with errors): their `meta()` arm is `unreachable!()`, as the crate does
 /// not compile anyway, and no use of the enum gets a follow-on error.
+/// The lint's warnings as compiler warnings (stable Rust has no warning
+/// API for proc macros: a use of a deprecated item, whose note is the
+/// rendered finding), at the script's variant.
+fn lint_warnings(entries: &[Entry]) -> TokenStream {
+    let mut out = TokenStream::new();
+    let mut index = 0usize;
+    for e in entries {
+        for w in &e.warnings {
+            let name = format!("__script_cache_lint_warning_{index}");
+            index += 1;
+            let note = format!("script-cache lint warning: {w}");
+            let warning =
+                proc_macro_warning::FormattedWarning::new_deprecated(name, note, e.variant.span());
+            out.extend(quote!(const _: () = { #warning };));
+        }
+    }
+    out
+}
+
 pub(super) fn emit_impls(
     ident: &Ident,
     vis: &syn::Visibility,
@@ -277,6 +296,7 @@ pub(super) fn emit_impls(
         None => variants.clone(),
     };
     let names: Vec<&str> = entries.iter().map(|e| e.file.stem.as_str()).collect();
+    let warnings = lint_warnings(entries);
     let tracking = entries.iter().flat_map(|e| {
         std::iter::once(&e.file.abs).chain(&e.included).map(|abs| {
             let path = abs.to_string_lossy().into_owned();
@@ -335,6 +355,7 @@ pub(super) fn emit_impls(
     quote! {
         const _: () = {
             #(#tracking)*
+            #warnings
 
             #[automatically_derived]
             impl #p::EmbeddedScript for #ident {

@@ -1,0 +1,1327 @@
+//! The lint: what would fail at run time, found at build time.
+//!
+//! Runs on a source that Lua 5.1 accepted ([`crate::check_syntax`]), with
+//! the command table and the scripts' Lua environment generated from the
+//! servers themselves (`tables.rs`, written by `cargo run -p
+//! script-cache-tests --bin lint-tables` from `COMMAND`, `COMMAND DOCS` and
+//! the globals each server gives a script). Each error is certain to fail
+//! when the line runs:
+//!
+//! * `undefined-global`: reading a global the sandbox does not define
+//!   (the servers refuse it: "Script attempted to access nonexistent
+//!   global variable"), or calling a field of a library table that does
+//!   not exist (`redis.calll(...)`, `string.fromat(...)`);
+//! * `global-write`: creating or assigning a global, or writing a field of
+//!   a library table (Redis 7 and Valkey make them read-only; Redis 6.2
+//!   refuses new globals);
+//! * `unknown-command`: a literal command name (or subcommand) in
+//!   `redis.call`/`redis.pcall` that no server knows;
+//! * `server-support`: a command, global or library function that some of
+//!   the servers the script targets lack (all three unless the script says
+//!   `-- script-cache: servers(...)`);
+//! * `command-not-allowed`: a command the servers refuse in scripts
+//!   (`noscript`: `MULTI`, `EVAL`, `SUBSCRIBE`...);
+//! * `command-arity`: a literal call with a number of arguments its command
+//!   never takes;
+//! * `write-in-no-writes`: a write command in a `#!lua flags=no-writes`
+//!   script (Redis 7 and Valkey refuse it; Redis 6.2 does not enforce the
+//!   flag and would write, so the lint holds it there too).
+//!
+//! One warning, a hazard rather than a certain failure:
+//!
+//! * `key-not-in-keys`: a key argument that is a string literal or comes
+//!   from `ARGV`, not `KEYS` (in a cluster it may live on another shard),
+//!   unless the shebang declares `allow-cross-slot-keys` or `no-cluster`.
+//!   Keys built from a `KEYS` entry (`KEYS[1] .. ':x'`) and values the lint
+//!   cannot follow (function parameters, replies) are not reported.
+//!
+//! Calls through a local alias (`local rcall = redis.call`, as BullMQ
+//! writes them) are checked like direct ones.
+//!
+//! # Directives
+//!
+//! In any comment:
+//!
+//! * `-- script-cache: allow(rule, ...)` silences those rules on the line of
+//!   the comment and on the line after it;
+//! * `-- script-cache: allow-file(rule, ...)` silences them in the whole
+//!   file;
+//! * `-- script-cache: servers(redis-7.0, valkey-9.1)` says which servers
+//!   the script runs on (`redis-6.2`, `redis-7.0`, `valkey-9.1`), for
+//!   `server-support` and for which table of commands applies.
+
+#[allow(dead_code)]
+mod tables;
+
+use full_moon::ast::{
+    self, Block, Call, Expression, Field, FunctionArgs, FunctionBody, FunctionCall, Index,
+    LastStmt, Parameter, Prefix, Stmt, Suffix, Var,
+};
+use full_moon::tokenizer::{Symbol, TokenReference, TokenType};
+use std::fmt;
+
+use tables::{COMMANDS, Command, GLOBALS, Global, SERVERS};
+
+/// One lint rule. Its [`name`](Rule::name) is what allow comments use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Rule {
+    /// Reading a global the servers do not define, or calling a missing
+    /// field of a library table.
+    UndefinedGlobal,
+    /// Creating or assigning a global, or writing a library table's field.
+    GlobalWrite,
+    /// A literal command or subcommand no server knows.
+    UnknownCommand,
+    /// A command or global some targeted servers lack.
+    ServerSupport,
+    /// A command the servers refuse inside scripts.
+    CommandNotAllowed,
+    /// A literal call with a number of arguments its command never takes.
+    CommandArity,
+    /// A write command in a `no-writes` script.
+    WriteInNoWrites,
+    /// A key argument not taken from `KEYS` (a warning).
+    KeyNotInKeys,
+    /// A `-- script-cache:` comment the lint cannot read.
+    Directive,
+}
+
+impl Rule {
+    /// Every rule.
+    pub const ALL: [Rule; 9] = [
+        Rule::UndefinedGlobal,
+        Rule::GlobalWrite,
+        Rule::UnknownCommand,
+        Rule::ServerSupport,
+        Rule::CommandNotAllowed,
+        Rule::CommandArity,
+        Rule::WriteInNoWrites,
+        Rule::KeyNotInKeys,
+        Rule::Directive,
+    ];
+
+    /// The rule's name in messages and allow comments.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::UndefinedGlobal => "undefined-global",
+            Rule::GlobalWrite => "global-write",
+            Rule::UnknownCommand => "unknown-command",
+            Rule::ServerSupport => "server-support",
+            Rule::CommandNotAllowed => "command-not-allowed",
+            Rule::CommandArity => "command-arity",
+            Rule::WriteInNoWrites => "write-in-no-writes",
+            Rule::KeyNotInKeys => "key-not-in-keys",
+            Rule::Directive => "lint-directive",
+        }
+    }
+
+    /// The rule named `name`.
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Whether a finding fails the build.
+    pub fn severity(self) -> Severity {
+        match self {
+            Rule::KeyNotInKeys => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether a finding fails the build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Severity {
+    /// Certain to fail at run time when the line runs.
+    Error,
+    /// A hazard.
+    Warning,
+}
+
+/// One finding, at a line and column of the linted source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule.
+    pub rule: Rule,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub column: u32,
+    /// What is wrong, e.g. ``unknown Redis command `GETT` ``.
+    pub message: String,
+    /// How to fix it, and how to silence the rule.
+    pub help: String,
+}
+
+impl Finding {
+    /// Whether it fails the build.
+    pub fn severity(&self) -> Severity {
+        self.rule.severity()
+    }
+
+    /// The message with the rule's name, e.g. ``unknown Redis command `GETT`
+    /// [lint: unknown-command]``.
+    pub fn titled(&self) -> String {
+        format!("{} [lint: {}]", self.message, self.rule)
+    }
+}
+
+/// The servers of the command table, as named in `servers(...)`.
+const SERVER_NAMES: [&str; 3] = ["redis-6.2", "redis-7.0", "valkey-9.1"];
+const ALL_SERVERS: u8 = 0b111;
+
+/// Lints `source` (a whole script as sent to the servers, `#!` line
+/// included, with its includes expanded), whose shebang declares `flags`.
+/// The findings are in source order; a source full_moon cannot read (Lua
+/// accepted it, the lint's parser did not) gets none.
+pub fn lint(source: &str, flags: &[String]) -> Vec<Finding> {
+    if source.len() > MAX_LINTED_BYTES {
+        return Vec::new();
+    }
+    let text = parser_view(source);
+    let flags = flags_of(flags);
+    // A deep syntax tree is walked (and dropped) recursively: a thread
+    // with a stack of its own, so no input can exhaust the caller's.
+    std::thread::Builder::new()
+        .name("script-cache-lint".into())
+        .stack_size(LINT_STACK)
+        .spawn(move || lint_text(&text, flags))
+        .ok()
+        .and_then(|handle| handle.join().ok())
+        .unwrap_or_default()
+}
+
+/// The lint thread's stack: the servers' Lua caps nesting at 200 levels,
+/// but a chain of binary operators (`a + b + c ...`) is a left-deep tree
+/// as deep as the source is long (two bytes a level at the least).
+const LINT_STACK: usize = 512 << 20;
+
+/// Sources longer than this are not linted (the parser's recursion would
+/// need more than [`LINT_STACK`]); the servers' Lua verdict still applies.
+pub const MAX_LINTED_BYTES: usize = 256 << 10;
+
+#[derive(Clone, Copy)]
+struct Flags {
+    no_writes: bool,
+    keys_anywhere: bool,
+}
+
+fn flags_of(flags: &[String]) -> Flags {
+    Flags {
+        no_writes: flags.iter().any(|f| f == "no-writes"),
+        keys_anywhere: flags
+            .iter()
+            .any(|f| f == "allow-cross-slot-keys" || f == "no-cluster"),
+    }
+}
+
+/// `source` as full_moon reads it, with Lua's line breaks: the `#!` line
+/// blanked (it is not Lua), a bare `\r` made a `\n` (Lua ends a line
+/// there), the `\r` of `\n\r` a space (one break for Lua). Same length.
+fn parser_view(source: &str) -> String {
+    let mut bytes = source.as_bytes().to_vec();
+    if bytes.starts_with(b"#!") {
+        for b in bytes.iter_mut().take_while(|b| **b != b'\n') {
+            *b = b' ';
+        }
+    }
+    for i in 0..bytes.len() {
+        if bytes[i] != b'\r' {
+            continue;
+        }
+        let after_lf = i > 0 && bytes[i - 1] == b'\n';
+        let before_lf = bytes.get(i + 1) == Some(&b'\n');
+        if after_lf {
+            bytes[i] = b' ';
+        } else if !before_lf {
+            bytes[i] = b'\n';
+        }
+    }
+    // Only ASCII bytes were replaced by ASCII bytes.
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+fn lint_text(text: &str, flags: Flags) -> Vec<Finding> {
+    let Ok(ast) = full_moon::parse_fallible(text, full_moon::LuaVersion::lua51()).into_result()
+    else {
+        return Vec::new();
+    };
+    let directives = Directives::read(text);
+    let mut walker = Walker {
+        scopes: Vec::new(),
+        findings: directives.problems.clone(),
+        servers: directives.servers,
+        flags,
+    };
+    walker.block(ast.nodes(), &[]);
+    let mut findings: Vec<Finding> = walker
+        .findings
+        .into_iter()
+        .filter(|f| !directives.allows(f))
+        .collect();
+    findings.sort_by_key(|f| (f.line, f.column));
+    findings.dedup();
+    findings
+}
+
+/// What the `-- script-cache:` comments of a file say.
+struct Directives {
+    servers: u8,
+    /// (line, rule) silenced on that line and the next.
+    lines: Vec<(u32, Rule)>,
+    file: Vec<Rule>,
+    problems: Vec<Finding>,
+}
+
+impl Directives {
+    fn read(text: &str) -> Directives {
+        let mut d = Directives {
+            servers: ALL_SERVERS,
+            lines: Vec::new(),
+            file: Vec::new(),
+            problems: Vec::new(),
+        };
+        for (line, column, comment) in comments(text) {
+            d.comment(comment, line, column);
+        }
+        d
+    }
+
+    fn comment(&mut self, text: &str, line: u32, column: u32) {
+        let Some(rest) = text.trim().strip_prefix("script-cache:") else {
+            return;
+        };
+        let rest = rest.trim();
+        let problem = |message: String| Finding {
+            rule: Rule::Directive,
+            line,
+            column,
+            message,
+            help: "write `-- script-cache: allow(rule)`, `-- script-cache: allow-file(rule)` \
+                   or `-- script-cache: servers(redis-6.2, redis-7.0, valkey-9.1)`"
+                .to_owned(),
+        };
+        let Some((verb, list)) = rest
+            .strip_suffix(')')
+            .and_then(|r| r.split_once('('))
+            .map(|(v, l)| (v.trim(), l))
+        else {
+            self.problems
+                .push(problem(format!("cannot read the directive `{rest}`")));
+            return;
+        };
+        let items: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        match verb {
+            "allow" | "allow-file" => {
+                for item in items {
+                    match Rule::from_name(item).filter(|r| *r != Rule::Directive) {
+                        Some(rule) if verb == "allow" => self.lines.push((line, rule)),
+                        Some(rule) => self.file.push(rule),
+                        None => {
+                            let names: Vec<&str> = Rule::ALL
+                                .iter()
+                                .filter(|r| **r != Rule::Directive)
+                                .map(|r| r.name())
+                                .collect();
+                            self.problems.push(problem(format!(
+                                "unknown lint rule `{item}`{}; the rules are {}",
+                                did_you_mean(item, names.iter().copied(), same),
+                                names.join(", ")
+                            )));
+                        }
+                    }
+                }
+            }
+            "servers" => {
+                let mut mask = 0;
+                for item in items {
+                    match SERVER_NAMES.iter().position(|s| *s == item) {
+                        Some(i) => mask |= 1 << i,
+                        None => self.problems.push(problem(format!(
+                            "unknown server `{item}`{}; the servers are {}",
+                            did_you_mean(item, SERVER_NAMES.iter().copied(), same),
+                            SERVER_NAMES.join(", ")
+                        ))),
+                    }
+                }
+                if mask != 0 {
+                    self.servers = mask;
+                }
+            }
+            other => self.problems.push(problem(format!(
+                "unknown directive `{other}`; the directives are allow, allow-file and servers"
+            ))),
+        }
+    }
+
+    fn allows(&self, f: &Finding) -> bool {
+        f.rule != Rule::Directive
+            && (self.file.contains(&f.rule)
+                || self
+                    .lines
+                    .iter()
+                    .any(|(line, rule)| *rule == f.rule && (f.line == *line || f.line == line + 1)))
+    }
+}
+
+/// The comments of `text` (line, column, text after `--`, without the
+/// brackets of a long comment), in the gaps between the tokens Lua reads.
+fn comments(text: &str) -> Vec<(u32, u32, &str)> {
+    let bytes = text.as_bytes();
+    let lexed = crate::lex::lex(bytes);
+    let mut gaps = Vec::with_capacity(lexed.tokens.len() + 1);
+    let mut start = 0;
+    for t in &lexed.tokens {
+        gaps.push(start..t.start);
+        start = t.end;
+    }
+    gaps.push(start..bytes.len());
+    let mut out = Vec::new();
+    for gap in gaps {
+        let mut i = gap.start;
+        while i + 1 < gap.end {
+            if bytes.get(i..i + 2) != Some(b"--") {
+                i += 1;
+                continue;
+            }
+            let body = i + 2;
+            let line = lexed.line_starts.partition_point(|&s| s <= i);
+            let line = u32::try_from(line).unwrap_or(u32::MAX);
+            let column = lexed.column(bytes, line, i);
+            let end = match long_bracket(bytes, body) {
+                Some((level, open_end)) => {
+                    let close = format!("]{}]", "=".repeat(level));
+                    let close_at = text
+                        .get(open_end..gap.end)
+                        .and_then(|rest| rest.find(&close))
+                        .map_or(gap.end, |at| open_end + at);
+                    out.push((line, column, text.get(open_end..close_at).unwrap_or("")));
+                    close_at + close.len()
+                }
+                None => {
+                    let end = bytes[body..gap.end]
+                        .iter()
+                        .position(|&b| b == b'\n' || b == b'\r')
+                        .map_or(gap.end, |at| body + at);
+                    out.push((line, column, text.get(body..end).unwrap_or("")));
+                    end
+                }
+            };
+            i = end.max(i + 2);
+        }
+    }
+    out
+}
+
+/// `[`, `=`*level, `[` at `at`: the level and the offset after it.
+fn long_bracket(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+    if bytes.get(at) != Some(&b'[') {
+        return None;
+    }
+    let level = bytes.get(at + 1..)?.iter().take_while(|&&b| b == b'=').count();
+    (bytes.get(at + 1 + level) == Some(&b'[')).then_some((level, at + 2 + level))
+}
+
+fn pos(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// ` (did you mean `x`?)` for the closest of `known` (shown through
+/// `show`), or nothing.
+fn did_you_mean<'a>(
+    name: &str,
+    known: impl Iterator<Item = &'a str>,
+    show: impl Fn(&str) -> String,
+) -> String {
+    match crate::similar(name, known).first() {
+        Some(best) => format!(" (did you mean `{}`?)", show(best)),
+        None => String::new(),
+    }
+}
+
+fn same(s: &str) -> String {
+    s.to_owned()
+}
+
+/// Where a value may come from, for `key-not-in-keys`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// A `KEYS` entry, or built from one.
+    Keys,
+    /// Certainly not from `KEYS`: what it is.
+    NotKeys(&'static str),
+    /// The lint cannot tell.
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Alias {
+    Call,
+    Pcall,
+}
+
+#[derive(Clone)]
+struct Local {
+    name: String,
+    alias: Option<Alias>,
+    origin: Origin,
+}
+
+struct Walker {
+    scopes: Vec<Vec<Local>>,
+    findings: Vec<Finding>,
+    servers: u8,
+    flags: Flags,
+}
+
+fn token_name(token: &TokenReference) -> &str {
+    match token.token_type() {
+        TokenType::Identifier { identifier } => identifier.as_str(),
+        _ => "",
+    }
+}
+
+fn at(token: &TokenReference) -> (u32, u32) {
+    let p = token.token().start_position();
+    (pos(p.line()), pos(p.character()))
+}
+
+/// The value of a string literal without escapes.
+fn literal(e: &Expression) -> Option<(&str, &TokenReference)> {
+    match e {
+        Expression::String(token) => match token.token_type() {
+            TokenType::StringLiteral { literal, .. } if !literal.contains('\\') => {
+                Some((literal.as_str(), token))
+            }
+            _ => None,
+        },
+        Expression::Parentheses { expression, .. } => literal(expression),
+        _ => None,
+    }
+}
+
+/// The first token of `e`, for its position.
+fn first_token(e: &Expression) -> Option<&TokenReference> {
+    match e {
+        Expression::BinaryOperator { lhs, .. } => first_token(lhs),
+        Expression::Parentheses { contained, .. } => Some(contained.tokens().0),
+        Expression::UnaryOperator { unop, .. } => Some(unop.token()),
+        Expression::Function(f) => Some(f.function_token()),
+        Expression::FunctionCall(call) => match call.prefix() {
+            Prefix::Name(t) => Some(t),
+            Prefix::Expression(e) => first_token(e),
+            _ => None,
+        },
+        Expression::TableConstructor(t) => Some(t.braces().tokens().0),
+        Expression::Number(t) | Expression::String(t) | Expression::Symbol(t) => Some(t),
+        Expression::Var(Var::Name(t)) => Some(t),
+        Expression::Var(Var::Expression(ve)) => match ve.prefix() {
+            Prefix::Name(t) => Some(t),
+            Prefix::Expression(e) => first_token(e),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether `e`, as the last argument, may stand for any number of values.
+fn multiple(e: &Expression) -> bool {
+    match e {
+        Expression::FunctionCall(_) => true,
+        Expression::Symbol(s) => s.is_symbol(Symbol::Ellipsis),
+        _ => false,
+    }
+}
+
+fn servers_list(mask: u8) -> String {
+    let names: Vec<&str> = (0..3)
+        .filter(|i| mask & (1 << i) != 0)
+        .map(|i| SERVERS[i])
+        .collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+fn find_command(name: &str) -> Option<&'static Command> {
+    COMMANDS
+        .binary_search_by(|c| c.name.cmp(name))
+        .ok()
+        .and_then(|i| COMMANDS.get(i))
+}
+
+fn find_global(name: &str) -> Option<&'static Global> {
+    GLOBALS
+        .binary_search_by(|g| g.name.cmp(name))
+        .ok()
+        .and_then(|i| GLOBALS.get(i))
+}
+
+fn command_mask(c: &Command) -> u8 {
+    (0..3u8)
+        .filter(|i| c.arity.get(usize::from(*i)).is_some_and(|a| *a != 0))
+        .fold(0, |m, i| m | (1 << i))
+}
+
+fn allow_help(rule: Rule) -> String {
+    format!("to accept it here, add `-- script-cache: allow({rule})` on this line or the one above")
+}
+
+impl Walker {
+    fn push(&mut self, rule: Rule, (line, column): (u32, u32), message: String, help: String) {
+        let help = if help.is_empty() {
+            allow_help(rule)
+        } else {
+            format!("{help}; {}", allow_help(rule))
+        };
+        self.findings.push(Finding {
+            rule,
+            line,
+            column,
+            message,
+            help,
+        });
+    }
+
+    fn local(&self, name: &str) -> Option<&Local> {
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter().rev())
+            .find(|l| l.name == name)
+    }
+
+    fn local_mut(&mut self, name: &str) -> Option<&mut Local> {
+        self.scopes
+            .iter_mut()
+            .rev()
+            .flat_map(|s| s.iter_mut().rev())
+            .find(|l| l.name == name)
+    }
+
+    fn declare(&mut self, name: &str, alias: Option<Alias>, origin: Origin) {
+        let local = Local {
+            name: name.to_owned(),
+            alias,
+            origin,
+        };
+        match self.scopes.last_mut() {
+            Some(scope) => scope.push(local),
+            None => self.scopes.push(vec![local]),
+        }
+    }
+
+    /// A block in a new scope holding `names` (parameters, loop variables).
+    fn block(&mut self, block: &Block, names: &[&str]) {
+        self.scopes.push(Vec::new());
+        for name in names {
+            self.declare(name, None, Origin::Unknown);
+        }
+        self.block_body(block);
+        self.scopes.pop();
+    }
+
+    fn block_body(&mut self, block: &Block) {
+        for stmt in block.stmts() {
+            self.stmt(stmt);
+        }
+        if let Some(LastStmt::Return(ret)) = block.last_stmt() {
+            for e in ret.returns() {
+                self.expr(e);
+            }
+        }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        match stmt {
+            Stmt::Assignment(a) => {
+                let exprs: Vec<&Expression> = a.expressions().iter().collect();
+                for e in &exprs {
+                    self.expr(e);
+                }
+                for (i, var) in a.variables().iter().enumerate() {
+                    let value = if i + 1 < exprs.len() || (i + 1 == exprs.len()) {
+                        exprs.get(i).copied()
+                    } else {
+                        None
+                    };
+                    self.assign(var, value);
+                }
+            }
+            Stmt::Do(d) => self.block(d.block(), &[]),
+            Stmt::FunctionCall(call) => self.call(call),
+            Stmt::FunctionDeclaration(f) => {
+                let name = f.name();
+                let names: Vec<&TokenReference> = name.names().iter().collect();
+                if let Some(first) = names.first() {
+                    let first_name = token_name(first);
+                    if names.len() == 1 && name.method_name().is_none() {
+                        if let Some(local) = self.local_mut(first_name) {
+                            local.alias = None;
+                            local.origin = Origin::Unknown;
+                        } else {
+                            self.global_write(first, first_name);
+                        }
+                    } else {
+                        self.name_read(first);
+                        if names.len() == 2 || (names.len() == 1 && name.method_name().is_some())
+                        {
+                            let field = names
+                                .get(1)
+                                .map(|t| token_name(t))
+                                .or(name.method_name().map(token_name))
+                                .unwrap_or_default();
+                            self.library_write(first, first_name, field);
+                        }
+                    }
+                }
+                self.function(f.body(), name.method_name().is_some());
+            }
+            Stmt::GenericFor(f) => {
+                for e in f.expressions() {
+                    self.expr(e);
+                }
+                let names: Vec<&str> = f.names().iter().map(token_name).collect();
+                self.block(f.block(), &names);
+            }
+            Stmt::If(i) => {
+                self.expr(i.condition());
+                self.block(i.block(), &[]);
+                for elseif in i.else_if().into_iter().flatten() {
+                    self.expr(elseif.condition());
+                    self.block(elseif.block(), &[]);
+                }
+                if let Some(b) = i.else_block() {
+                    self.block(b, &[]);
+                }
+            }
+            Stmt::LocalAssignment(l) => {
+                let exprs: Vec<&Expression> = l.expressions().iter().collect();
+                for e in &exprs {
+                    self.expr(e);
+                }
+                for (i, name) in l.names().iter().enumerate() {
+                    let value = exprs.get(i).copied();
+                    let (alias, origin) = match value {
+                        Some(v) => (self.alias_of(v), self.origin(v)),
+                        None => (None, Origin::Unknown),
+                    };
+                    self.declare(token_name(name), alias, origin);
+                }
+            }
+            Stmt::LocalFunction(f) => {
+                self.declare(token_name(f.name()), None, Origin::Unknown);
+                self.function(f.body(), false);
+            }
+            Stmt::NumericFor(f) => {
+                self.expr(f.start());
+                self.expr(f.end());
+                if let Some(step) = f.step() {
+                    self.expr(step);
+                }
+                self.block(f.block(), &[token_name(f.index_variable())]);
+            }
+            Stmt::Repeat(r) => {
+                // `until` sees the block's locals.
+                self.scopes.push(Vec::new());
+                self.block_body(r.block());
+                self.expr(r.until());
+                self.scopes.pop();
+            }
+            Stmt::While(w) => {
+                self.expr(w.condition());
+                self.block(w.block(), &[]);
+            }
+            _ => {}
+        }
+    }
+
+    fn function(&mut self, body: &FunctionBody, method: bool) {
+        let mut names: Vec<&str> = Vec::new();
+        if method {
+            names.push("self");
+        }
+        for p in body.parameters() {
+            match p {
+                Parameter::Name(n) => names.push(token_name(n)),
+                // Lua 5.1 (LUA_COMPAT_VARARG): a vararg function has `arg`.
+                Parameter::Ellipsis(_) => names.push("arg"),
+                _ => {}
+            }
+        }
+        self.block(body.block(), &names);
+    }
+
+    fn assign(&mut self, var: &Var, value: Option<&Expression>) {
+        match var {
+            Var::Name(token) => {
+                let name = token_name(token);
+                let alias = value.and_then(|v| self.alias_of(v));
+                let origin = value.map_or(Origin::Unknown, |v| self.origin(v));
+                if let Some(local) = self.local_mut(name) {
+                    local.alias = alias;
+                    local.origin = origin;
+                } else {
+                    self.global_write(token, name);
+                }
+            }
+            Var::Expression(ve) => {
+                self.prefix(ve.prefix());
+                let suffixes: Vec<&Suffix> = ve.suffixes().collect();
+                for s in &suffixes {
+                    self.suffix(s);
+                }
+                if let (Prefix::Name(table), [Suffix::Index(index)]) = (ve.prefix(), &suffixes[..])
+                {
+                    let field = match index {
+                        Index::Dot { name, .. } => token_name(name).to_owned(),
+                        Index::Brackets { expression, .. } => match literal(expression) {
+                            Some((s, _)) => s.to_owned(),
+                            None => return,
+                        },
+                        _ => return,
+                    };
+                    self.library_write(table, token_name(table), &field);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn global_write(&mut self, token: &TokenReference, name: &str) {
+        let exists = find_global(name).is_some_and(|g| g.servers & self.servers != 0);
+        let message = if exists {
+            format!("assigns the global `{name}`, which the servers' environment provides")
+        } else {
+            format!("creates the global `{name}`")
+        };
+        self.push(
+            Rule::GlobalWrite,
+            at(token),
+            format!("{message}: scripts cannot write globals (the servers refuse it at run time)"),
+            format!("declare it `local {name}` (or `local function {name}`)"),
+        );
+    }
+
+    /// `table.field = ...` where `table` is a global library table.
+    fn library_write(&mut self, token: &TokenReference, table: &str, field: &str) {
+        if self.local(table).is_some() || table == "KEYS" || table == "ARGV" {
+            return;
+        }
+        if find_global(table).is_some_and(|g| g.kind == tables::TABLE && g.servers != 0) {
+            self.push(
+                Rule::GlobalWrite,
+                at(token),
+                format!(
+                    "writes `{table}.{field}`: the library table `{table}` is read-only on Redis \
+                     7 and Valkey (the write fails at run time)"
+                ),
+                "keep your own values in a local table".to_owned(),
+            );
+        }
+    }
+
+    fn name_read(&mut self, token: &TokenReference) {
+        let name = token_name(token);
+        if name.is_empty() || self.local(name).is_some() {
+            return;
+        }
+        match find_global(name) {
+            Some(g) if g.servers & self.servers == self.servers => {}
+            Some(g) if g.servers & self.servers != 0 => {
+                let lacking = self.servers & !g.servers;
+                self.push(
+                    Rule::ServerSupport,
+                    at(token),
+                    format!(
+                        "the global `{name}` does not exist on {} (reading it fails there)",
+                        servers_list(lacking)
+                    ),
+                    self.target_help(g.servers),
+                );
+            }
+            _ => {
+                let locals: Vec<String> = self
+                    .scopes
+                    .iter()
+                    .flatten()
+                    .map(|l| l.name.clone())
+                    .collect();
+                let known = GLOBALS
+                    .iter()
+                    .filter(|g| !g.name.contains('.'))
+                    .map(|g| g.name)
+                    .chain(locals.iter().map(String::as_str));
+                self.push(
+                    Rule::UndefinedGlobal,
+                    at(token),
+                    format!(
+                        "`{name}` is not defined: no local of that name is in scope and the \
+                         servers' Lua environment has no such global (reading it fails at run \
+                         time){}",
+                        did_you_mean(name, known, same)
+                    ),
+                    "declare it with `local` before this line".to_owned(),
+                );
+            }
+        }
+    }
+
+    fn target_help(&self, has: u8) -> String {
+        let names: Vec<&str> = (0..3)
+            .filter(|i| has & self.servers & (1 << i) != 0)
+            .filter_map(|i| SERVER_NAMES.get(i).copied())
+            .collect();
+        format!(
+            "if the script only runs on servers that have it, say so: `-- script-cache: \
+             servers({})`",
+            names.join(", ")
+        )
+    }
+
+    fn prefix(&mut self, prefix: &Prefix) {
+        match prefix {
+            Prefix::Name(token) => self.name_read(token),
+            Prefix::Expression(e) => self.expr(e),
+            _ => {}
+        }
+    }
+
+    fn suffix(&mut self, suffix: &Suffix) {
+        match suffix {
+            Suffix::Index(Index::Brackets { expression, .. }) => self.expr(expression),
+            Suffix::Call(Call::AnonymousCall(args)) => self.args(args),
+            Suffix::Call(Call::MethodCall(m)) => self.args(m.args()),
+            _ => {}
+        }
+    }
+
+    fn args(&mut self, args: &FunctionArgs) {
+        match args {
+            FunctionArgs::Parentheses { arguments, .. } => {
+                for e in arguments {
+                    self.expr(e);
+                }
+            }
+            FunctionArgs::TableConstructor(t) => self.table(t),
+            _ => {}
+        }
+    }
+
+    fn table(&mut self, t: &ast::TableConstructor) {
+        for field in t.fields() {
+            match field {
+                Field::ExpressionKey { key, value, .. } => {
+                    self.expr(key);
+                    self.expr(value);
+                }
+                Field::NameKey { value, .. } => self.expr(value),
+                Field::NoKey(e) => self.expr(e),
+                _ => {}
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &Expression) {
+        match e {
+            Expression::BinaryOperator { lhs, rhs, .. } => {
+                self.expr(lhs);
+                self.expr(rhs);
+            }
+            Expression::Parentheses { expression, .. } => self.expr(expression),
+            Expression::UnaryOperator { expression, .. } => self.expr(expression),
+            Expression::Function(f) => self.function(f.body(), false),
+            Expression::FunctionCall(call) => self.call(call),
+            Expression::TableConstructor(t) => self.table(t),
+            Expression::Var(Var::Name(token)) => self.name_read(token),
+            Expression::Var(Var::Expression(ve)) => {
+                self.prefix(ve.prefix());
+                for s in ve.suffixes() {
+                    self.suffix(s);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `redis.call` / `redis.pcall` (the global one), as a value.
+    fn alias_of(&self, e: &Expression) -> Option<Alias> {
+        let Expression::Var(Var::Expression(ve)) = e else {
+            return None;
+        };
+        let suffixes: Vec<&Suffix> = ve.suffixes().collect();
+        match (ve.prefix(), &suffixes[..]) {
+            (Prefix::Name(table), [Suffix::Index(Index::Dot { name, .. })])
+                if token_name(table) == "redis" && self.local("redis").is_none() =>
+            {
+                match token_name(name) {
+                    "call" => Some(Alias::Call),
+                    "pcall" => Some(Alias::Pcall),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn origin(&self, e: &Expression) -> Origin {
+        match e {
+            Expression::String(_) => Origin::NotKeys("a string literal"),
+            Expression::Parentheses { expression, .. } => self.origin(expression),
+            Expression::Var(Var::Name(token)) => self
+                .local(token_name(token))
+                .map_or(Origin::Unknown, |l| l.origin),
+            Expression::Var(Var::Expression(ve)) => {
+                let suffixes: Vec<&Suffix> = ve.suffixes().collect();
+                match (ve.prefix(), &suffixes[..]) {
+                    (Prefix::Name(table), [Suffix::Index(Index::Brackets { .. })]) => {
+                        let name = token_name(table);
+                        if self.local(name).is_some() {
+                            Origin::Unknown
+                        } else if name == "KEYS" {
+                            Origin::Keys
+                        } else if name == "ARGV" {
+                            Origin::NotKeys("an `ARGV` entry")
+                        } else {
+                            Origin::Unknown
+                        }
+                    }
+                    _ => Origin::Unknown,
+                }
+            }
+            Expression::BinaryOperator { lhs, binop, rhs } => {
+                if !matches!(binop, ast::BinOp::TwoDots(_)) {
+                    return Origin::Unknown;
+                }
+                match (self.origin(lhs), self.origin(rhs)) {
+                    (Origin::Keys, _) | (_, Origin::Keys) => Origin::Keys,
+                    (Origin::NotKeys(a), Origin::NotKeys(b)) => {
+                        if a == b {
+                            Origin::NotKeys(a)
+                        } else {
+                            Origin::NotKeys("built from `ARGV` and string literals")
+                        }
+                    }
+                    _ => Origin::Unknown,
+                }
+            }
+            _ => Origin::Unknown,
+        }
+    }
+
+    fn call(&mut self, call: &FunctionCall) {
+        let suffixes: Vec<&Suffix> = call.suffixes().collect();
+        if let Prefix::Name(head) = call.prefix() {
+            let head_name = token_name(head);
+            let local = self.local(head_name).map(|l| l.alias);
+            match (local, &suffixes[..]) {
+                // A local alias of redis.call / redis.pcall.
+                (Some(Some(_)), [Suffix::Call(Call::AnonymousCall(args)), ..]) => {
+                    self.command(args);
+                }
+                // redis.call(...), redis.pcall(...), string.format(...)
+                (
+                    None,
+                    [
+                        Suffix::Index(Index::Dot { name, .. }),
+                        Suffix::Call(Call::AnonymousCall(args)),
+                        ..,
+                    ],
+                ) => {
+                    let field = token_name(name);
+                    if head_name == "redis" && (field == "call" || field == "pcall") {
+                        self.command(args);
+                    }
+                    self.library_call(head_name, name, field);
+                }
+                _ => {}
+            }
+        }
+        self.prefix(call.prefix());
+        for s in suffixes {
+            self.suffix(s);
+        }
+    }
+
+    /// `table.field(...)` of a global library table.
+    fn library_call(&mut self, table: &str, token: &TokenReference, field: &str) {
+        let Some(t) = find_global(table) else {
+            return;
+        };
+        if t.kind != tables::TABLE || table == "KEYS" || table == "ARGV" {
+            return;
+        }
+        let full = format!("{table}.{field}");
+        match find_global(&full) {
+            Some(g) if g.servers & self.servers == self.servers => {}
+            Some(g) if g.servers & self.servers != 0 => {
+                let lacking = self.servers & !g.servers;
+                self.push(
+                    Rule::ServerSupport,
+                    at(token),
+                    format!(
+                        "`{full}` does not exist on {} (calling it fails there)",
+                        servers_list(lacking)
+                    ),
+                    self.target_help(g.servers),
+                );
+            }
+            _ => {
+                let prefix = format!("{table}.");
+                let known = GLOBALS.iter().filter_map(|g| g.name.strip_prefix(&prefix));
+                let suggestion = did_you_mean(field, known, |f| format!("{table}.{f}"));
+                self.push(
+                    Rule::UndefinedGlobal,
+                    at(token),
+                    format!(
+                        "`{full}` does not exist in the servers' Lua environment (calling it \
+                         fails at run time: attempt to call a nil value){}",
+                        suggestion
+                    ),
+                    String::new(),
+                );
+            }
+        }
+    }
+
+    /// A `redis.call`/`redis.pcall` (or alias) with these arguments.
+    fn command(&mut self, args: &FunctionArgs) {
+        let list: Vec<&Expression> = match args {
+            FunctionArgs::Parentheses { arguments, .. } => arguments.iter().collect(),
+            _ => return,
+        };
+        let Some((written, token)) = list.first().and_then(|e| literal(e)) else {
+            return;
+        };
+        let name = written.to_ascii_lowercase();
+        let Some(top) = find_command(&name) else {
+            let known = COMMANDS
+                .iter()
+                .filter(|c| !c.name.contains('|'))
+                .map(|c| c.name);
+            let suggestion = did_you_mean(&name, known, str::to_uppercase);
+            self.push(
+                Rule::UnknownCommand,
+                at(token),
+                format!("unknown Redis command `{written}`: no server knows it{suggestion}"),
+                "check the command's name".to_owned(),
+            );
+            return;
+        };
+        let has = command_mask(top);
+        let lacking = self.servers & !has;
+        if lacking != 0 {
+            let since = if top.since.is_empty() {
+                String::new()
+            } else {
+                format!(", since {}", top.since)
+            };
+            self.push(
+                Rule::ServerSupport,
+                at(token),
+                format!(
+                    "`{}` is not a command on {} (it is on {}{since})",
+                    written.to_uppercase(),
+                    servers_list(lacking),
+                    servers_list(has)
+                ),
+                self.target_help(has),
+            );
+        }
+        let servers = self.servers & has;
+        if servers == 0 {
+            return;
+        }
+        // A container command: the subcommand decides arity and flags on
+        // the servers that list subcommands.
+        let mut entry = top;
+        let mut shown = written.to_uppercase();
+        if top.container
+            && let Some((sub, sub_token)) = list.get(1).and_then(|e| literal(e))
+        {
+            let full = format!("{name}|{}", sub.to_ascii_lowercase());
+            match find_command(&full) {
+                Some(c) => {
+                    entry = c;
+                    shown = format!("{} {}", written.to_uppercase(), sub.to_uppercase());
+                }
+                None => {
+                    let prefix = format!("{name}|");
+                    let subs: Vec<&str> = COMMANDS
+                        .iter()
+                        .filter_map(|c| c.name.strip_prefix(prefix.as_str()))
+                        .collect();
+                    if !subs.is_empty() {
+                        let suggestion = did_you_mean(
+                            &sub.to_ascii_lowercase(),
+                            subs.iter().copied(),
+                            |s| format!("{} {}", written.to_uppercase(), s.to_uppercase()),
+                        );
+                        self.push(
+                            Rule::UnknownCommand,
+                            at(sub_token),
+                            format!(
+                                "`{} {}`: `{}` has no such subcommand{}",
+                                written.to_uppercase(),
+                                sub.to_uppercase(),
+                                written.to_uppercase(),
+                                suggestion
+                            ),
+                            format!(
+                                "its subcommands are {}",
+                                subs.iter().map(|s| s.to_uppercase()).collect::<Vec<_>>().join(", ")
+                            ),
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+        // Per server: the entry, or the container where the server lists
+        // no subcommands (Redis 6.2).
+        let per_server = |i: usize| -> Option<(i16, u16)> {
+            let a = *entry.arity.get(i)?;
+            if a != 0 {
+                return Some((a, *entry.flags.get(i)?));
+            }
+            let a = *top.arity.get(i)?;
+            (a != 0).then(|| (a, top.flags.get(i).copied().unwrap_or(0)))
+        };
+        let targets: Vec<usize> = (0..3).filter(|i| servers & (1 << i) != 0).collect();
+        if targets
+            .iter()
+            .any(|&i| per_server(i).is_some_and(|(_, f)| f & tables::NOSCRIPT != 0))
+        {
+            self.push(
+                Rule::CommandNotAllowed,
+                at(token),
+                format!("`{shown}` cannot be called from a script: the servers refuse it there"),
+                "send it from the client instead".to_owned(),
+            );
+            return;
+        }
+        // Arity: the command's name is argument 1 for the servers.
+        let count = list.len();
+        let open = list.last().is_some_and(|e| multiple(e));
+        let fixed = if open { count - 1 } else { count };
+        let mut wrong: Vec<(usize, i16)> = Vec::new();
+        for &i in &targets {
+            if let Some((arity, _)) = per_server(i) {
+                let bad = if arity > 0 {
+                    let a = usize::from(arity.unsigned_abs());
+                    if open { fixed > a } else { fixed != a }
+                } else {
+                    let a = usize::from(arity.unsigned_abs());
+                    !open && fixed < a
+                };
+                if bad {
+                    wrong.push((i, arity));
+                }
+            }
+        }
+        if let Some(&(_, arity)) = wrong.first() {
+            let mask = wrong.iter().fold(0u8, |m, (i, _)| m | (1 << i));
+            let words = shown.split(' ').count();
+            let want = usize::from(arity.unsigned_abs()).saturating_sub(words);
+            let takes = if arity > 0 {
+                format!("exactly {want}")
+            } else {
+                format!("at least {want}")
+            };
+            let passes = fixed.saturating_sub(words);
+            let passes = if open {
+                format!("{passes} or more")
+            } else {
+                passes.to_string()
+            };
+            let on = if mask == servers {
+                String::new()
+            } else {
+                format!(" on {}", servers_list(mask))
+            };
+            self.push(
+                Rule::CommandArity,
+                at(token),
+                format!(
+                    "`{shown}` takes {takes} argument{} after its name{on}, this call passes \
+                     {passes} (the server answers \"Wrong number of args\")",
+                    if want == 1 { "" } else { "s" }
+                ),
+                "pass the arguments the command takes".to_owned(),
+            );
+        }
+        if self.flags.no_writes
+            && targets
+                .iter()
+                .any(|&i| per_server(i).is_some_and(|(_, f)| f & (tables::WRITE | tables::MAY_REPLICATE) != 0))
+        {
+            self.push(
+                Rule::WriteInNoWrites,
+                at(token),
+                format!(
+                    "`{shown}` writes, and the script declares `flags=no-writes`: Redis 7 and \
+                     Valkey refuse it at run time (Redis 6.2 does not enforce the flag and \
+                     would run the write)"
+                ),
+                "drop `no-writes` from the shebang, or the write from the script".to_owned(),
+            );
+        }
+        if !self.flags.keys_anywhere {
+            self.keys(entry, &list, &shown);
+        }
+    }
+
+    /// `key-not-in-keys` for the key positions of a literal command.
+    fn keys(&mut self, entry: &Command, list: &[&Expression], shown: &str) {
+        let (first, last, step) = entry.keys;
+        if first <= 0 || step <= 0 || entry.flags.iter().any(|f| f & tables::MOVABLEKEYS != 0) {
+            return;
+        }
+        let count = i32::try_from(list.len()).unwrap_or(i32::MAX);
+        let last = if last < 0 {
+            count + i32::from(last)
+        } else {
+            i32::from(last)
+        };
+        let mut i = i32::from(first);
+        let mut reported = Vec::new();
+        while i <= last && i < count {
+            if let Some(e) = usize::try_from(i).ok().and_then(|i| list.get(i))
+                && let Origin::NotKeys(what) = self.origin(e)
+                && let Some(token) = first_token(e)
+            {
+                reported.push((at(token), what));
+            }
+            i += i32::from(step);
+        }
+        for (position, what) in reported {
+            self.push(
+                Rule::KeyNotInKeys,
+                position,
+                format!(
+                    "a key of `{shown}` is {what}, not a `KEYS` entry: in a Redis Cluster it may \
+                     live on another shard, and proxies and ACL key patterns cannot see it"
+                ),
+                "pass the key in KEYS, or declare `#!lua flags=allow-cross-slot-keys` (or \
+                 `no-cluster`) if the script never runs on a cluster"
+                    .to_owned(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
