@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The servers of the tables, in the order of their `[_; 3]` arrays and
 /// bitmasks (oldest first).
@@ -35,6 +36,51 @@ const FLAGS: [(&str, &str, u16); 9] = [
     ("admin", "ADMIN", 128),
     ("fast", "FAST", 256),
 ];
+
+/// The flags the probes set (not `COMMAND` flags), with their bit.
+const PROBE_FLAGS: [(&str, u16); 2] = [("REFUSED_IN_NO_WRITES", 512), ("REFUSED_IN_SCRIPTS", 1024)];
+const REFUSED_IN_NO_WRITES: u16 = PROBE_FLAGS[0].1;
+const REFUSED_IN_SCRIPTS: u16 = PROBE_FLAGS[1].1;
+const WRITE: u16 = FLAGS[0].2;
+const NOSCRIPT: u16 = FLAGS[2].2;
+const MAY_REPLICATE: u16 = FLAGS[3].2;
+
+/// The script of the command probes: calls the command its `ARGV` names
+/// (name words, then dummy arguments) and returns `"OK"` or
+/// `"ERR:" .. message`. `redis.pcall` hands a refusal back as an error
+/// table instead of raising it.
+const PROBE_CALL: &str = "local r = redis.pcall(unpack(ARGV)) \
+if type(r) == 'table' and r.err then return 'ERR:' .. r.err end return 'OK'";
+
+/// The commands the no-writes probe does not run, because running them
+/// (which happens when the server does not refuse them) could hang the
+/// connection or the server, kill it, or change its role. Their
+/// `REFUSED_IN_NO_WRITES` comes from their `WRITE` flag instead. The
+/// scripts probe runs them all: it never lets a command run (see [`probe`]).
+const NOT_RUN: [&str; 19] = [
+    "blmove",
+    "blmpop",
+    "blpop",
+    "brpop",
+    "brpoplpush",
+    "bzmpop",
+    "bzpopmax",
+    "bzpopmin",
+    "client|pause",
+    "debug",
+    "failover",
+    "monitor",
+    "psync",
+    "replicaof",
+    "shutdown",
+    "slaveof",
+    "sync",
+    "wait",
+    "waitaof",
+];
+
+/// How long one probe may take before the server is restarted.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The scripts whose outcome the generated file records, with what they
 /// try. Each runs through `EVAL` with no keys and no arguments.
@@ -98,6 +144,13 @@ struct ServerFacts {
     globals: BTreeMap<String, String>,
     /// The outcome of each of [`PROBES`]: `Ok(reply)` or `Err(message)`.
     probes: Vec<Result<String, String>>,
+    /// What the command probes found: `REFUSED_IN_*` bits by command.
+    refused: BTreeMap<String, u16>,
+    /// Commands whose `REFUSED_IN_NO_WRITES` is not a probe's (sorted):
+    /// [`NOT_RUN`] ones, and ones whose probe broke the connection.
+    not_probed: Vec<String>,
+    /// Replies the probes did not expect, `name: reply`.
+    odd: Vec<String>,
 }
 
 /// What the servers say, as the generated text and a human summary of
@@ -130,7 +183,12 @@ pub fn try_generate() -> Result<Generated, HarnessError> {
     for flavor in SERVERS {
         flavor.binary()?;
         let server = TestServer::builder(flavor).start()?;
-        facts.push(collect(&server)?);
+        let mut f = collect(&server)?;
+        drop(server);
+        // The probes run commands: on a server of their own.
+        let mut throwaway = TestServer::builder(flavor).start()?;
+        probe(&mut throwaway, &mut f)?;
+        facts.push(f);
     }
     let facts: [ServerFacts; 3] = facts
         .try_into()
@@ -241,7 +299,172 @@ fn collect(server: &TestServer) -> Result<ServerFacts, HarnessError> {
         since,
         globals,
         probes,
+        refused: BTreeMap::new(),
+        not_probed: Vec::new(),
+        odd: Vec::new(),
     })
+}
+
+/// The `EVAL` arguments that call `name` (`config|get`) with the fewest
+/// arguments its arity allows: the name words, then dummy `x`s.
+fn call_args(name: &str, arity: i64) -> Vec<String> {
+    let mut args: Vec<String> = name.split('|').map(str::to_owned).collect();
+    let words = args.len();
+    let wanted = usize::try_from(arity.unsigned_abs()).unwrap_or(words);
+    args.extend(std::iter::repeat_n(
+        "x".to_owned(),
+        wanted.saturating_sub(words),
+    ));
+    args
+}
+
+/// A connection to `server` that gives up on a reply after
+/// [`PROBE_TIMEOUT`], authenticated as `user` (`None`: the default user).
+fn probe_connection(
+    server: &TestServer,
+    user: Option<&str>,
+) -> Result<redis::Connection, HarnessError> {
+    let mut con = server.client().get_connection()?;
+    con.set_read_timeout(Some(PROBE_TIMEOUT))?;
+    if let Some(user) = user {
+        redis::cmd("AUTH")
+            .arg(user)
+            .arg("x")
+            .query::<()>(&mut con)?;
+    }
+    Ok(con)
+}
+
+/// Creates the user of the scripts probe: it may run `EVAL` and nothing
+/// else, so every command a script calls is refused, by the script check
+/// or else by the ACL check, before it runs.
+fn create_probe_user(server: &TestServer) -> Result<(), HarnessError> {
+    let mut con = probe_connection(server, None)?;
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "probe", "on", "nopass", "-@all", "+eval"][..])
+        .query::<()>(&mut con)?;
+    Ok(())
+}
+
+/// Runs [`PROBE_CALL`] (after `shebang`) with `args`. `Ok(reply)` is the
+/// script's `"OK"`/`"ERR:..."` or `EVAL`'s own error; `Err` means the
+/// connection broke (a timeout, or the server went away).
+fn probe_call(
+    con: &mut redis::Connection,
+    shebang: &str,
+    args: &[String],
+) -> Result<String, redis::RedisError> {
+    match redis::cmd("EVAL")
+        .arg(format!("{shebang}{PROBE_CALL}"))
+        .arg(0)
+        .arg(args)
+        .query::<Value>(con)
+    {
+        Ok(reply) => Ok(string(&reply, "a probe's reply").unwrap_or_else(|_| format!("{reply:?}"))),
+        Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => Err(e),
+        Err(e) => Ok(format!("EVAL failed: {e}")),
+    }
+}
+
+/// Fills `facts.refused` from probes of `server` (a throwaway: commands
+/// run and may change its data). Every command and subcommand with an
+/// arity but containers (7.0 and Valkey route a call to a subcommand) is
+/// called with the fewest arguments its arity allows:
+///
+/// 1. `REFUSED_IN_SCRIPTS`: from a plain `EVAL` as a user who may run
+///    `EVAL` only. The server checks whether a command may run in a script
+///    before its ACL, so each call is refused by one or the other and none
+///    runs: every command is probed, `shutdown` included.
+/// 2. `REFUSED_IN_NO_WRITES` (Redis 7.0 and Valkey): from a
+///    `#!lua flags=no-writes` `EVAL` as the default user, for the commands
+///    step 1 allows but [`NOT_RUN`]. The server refuses a write before it
+///    runs it, so only the commands it does not refuse run.
+///
+/// Redis 6.2 has no shebang: its `REFUSED_IN_NO_WRITES` is its
+/// `WRITE | MAY_REPLICATE` (6.2's `COMMAND` shows `may_replicate`; that is
+/// what 7.0 refuses in a no-writes script).
+fn probe(server: &mut TestServer, facts: &mut ServerFacts) -> Result<(), HarnessError> {
+    let flavor = server.flavor();
+    let targets: Vec<(String, i64, u16)> = facts
+        .commands
+        .iter()
+        .filter(|(_, c)| c.arity != 0 && !c.container)
+        .map(|(n, c)| (n.clone(), c.arity, c.flags))
+        .collect();
+
+    create_probe_user(server)?;
+    let mut con = probe_connection(server, Some("probe"))?;
+    for (name, arity, _) in &targets {
+        let reply = match probe_call(&mut con, "", &call_args(name, *arity)) {
+            Ok(reply) => reply,
+            Err(e) => {
+                return Err(HarnessError::new(format!(
+                    "{flavor}: the scripts probe of {name} broke the connection: {e}"
+                )));
+            }
+        };
+        let bits = facts.refused.entry(name.clone()).or_default();
+        if reply.contains("not allowed from script") {
+            *bits |= REFUSED_IN_SCRIPTS;
+        } else if !(reply.contains("ACL failure") || reply.contains("can't run this command")) {
+            facts.odd.push(format!("{name} (scripts probe): {reply}"));
+        }
+    }
+
+    if flavor == Flavor::Redis62 {
+        for (name, _, flags) in &targets {
+            let bits = facts.refused.entry(name.clone()).or_default();
+            if *bits & REFUSED_IN_SCRIPTS == 0 && flags & (WRITE | MAY_REPLICATE) != 0 {
+                *bits |= REFUSED_IN_NO_WRITES;
+            }
+        }
+        return Ok(());
+    }
+
+    let mut con = probe_connection(server, None)?;
+    for (name, arity, flags) in &targets {
+        let bits = facts.refused.entry(name.clone()).or_default();
+        if *bits & REFUSED_IN_SCRIPTS != 0 {
+            continue;
+        }
+        if NOT_RUN.contains(&name.as_str()) {
+            if flags & WRITE != 0 {
+                *bits |= REFUSED_IN_NO_WRITES;
+            }
+            facts.not_probed.push(name.clone());
+            continue;
+        }
+        match probe_call(
+            &mut con,
+            "#!lua flags=no-writes\n",
+            &call_args(name, *arity),
+        ) {
+            Ok(reply)
+                if reply.contains("Write commands are not allowed from read-only scripts") =>
+            {
+                *bits |= REFUSED_IN_NO_WRITES;
+            }
+            Ok(reply) if reply.contains("not allowed from script") => {
+                facts.odd.push(format!("{name} (no-writes probe): {reply}"));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // A hung or dropped connection: a fresh server, and the
+                // flags' verdict for this command.
+                facts
+                    .odd
+                    .push(format!("{name} (no-writes probe): no reply ({e})"));
+                facts.not_probed.push(name.clone());
+                if flags & WRITE != 0 {
+                    *bits |= REFUSED_IN_NO_WRITES;
+                }
+                server.restart()?;
+                con = probe_connection(server, None)?;
+            }
+        }
+    }
+    facts.not_probed.sort();
+    Ok(())
 }
 
 /// One `COMMAND` entry (and its subcommands, the 10th element on 7.0+):
@@ -357,8 +580,10 @@ fn int(value: &Value, what: &str) -> Result<i64, HarnessError> {
 fn flag_expr(bits: u16) -> String {
     let names: Vec<&str> = FLAGS
         .iter()
-        .filter(|(_, _, bit)| bits & bit != 0)
-        .map(|(_, name, _)| *name)
+        .map(|(_, name, bit)| (*name, *bit))
+        .chain(PROBE_FLAGS)
+        .filter(|(_, bit)| bits & bit != 0)
+        .map(|(name, _)| name)
         .collect();
     if names.is_empty() {
         "0".to_owned()
@@ -425,6 +650,19 @@ fn render(facts: &[ServerFacts; 3]) -> String {
             let _ = writeln!(out, "//!   - {label}: {outcome}");
         }
     }
+    out.push_str(PROBE_DOC);
+    for (label, f) in LABELS.iter().zip(facts) {
+        let _ = writeln!(out, "//!\n//! {label}:");
+        for (what, names) in disagreements(f) {
+            let _ = writeln!(out, "//! * {what} ({}): {}", names.len(), list(&names));
+        }
+        if !f.odd.is_empty() {
+            let _ = writeln!(out, "//! * unexpected probe replies ({}):", f.odd.len());
+            for line in &f.odd {
+                let _ = writeln!(out, "//!   - `{line}`");
+            }
+        }
+    }
     out.push('\n');
 
     out.push_str(
@@ -437,12 +675,28 @@ fn render(facts: &[ServerFacts; 3]) -> String {
         let _ = writeln!(out, "pub(crate) const {name}: u16 = {bit};");
     }
     out.push_str(
+        "/// Refused in a `#!lua flags=no-writes` script (\"Write commands are not\n\
+         /// allowed from read-only scripts.\"): found by calling the command in one.\n",
+    );
+    let _ = writeln!(
+        out,
+        "pub(crate) const REFUSED_IN_NO_WRITES: u16 = {REFUSED_IN_NO_WRITES};"
+    );
+    out.push_str(
+        "/// Refused in any script (\"This ... command is not allowed from script(s)\"):\n\
+         /// found by calling the command in one.\n",
+    );
+    let _ = writeln!(
+        out,
+        "pub(crate) const REFUSED_IN_SCRIPTS: u16 = {REFUSED_IN_SCRIPTS};"
+    );
+    out.push_str(
         "\n/// One command or subcommand (`config|get`), lowercase.\n\
          pub(crate) struct Command {\n\
          pub(crate) name: &'static str,\n\
          /// `COMMAND`'s arity per server (index as `SERVERS`), 0 where the server lacks it.\n\
          pub(crate) arity: [i16; 3],\n\
-         /// Flags per server, 0 where absent.\n\
+         /// `COMMAND`'s flags and the probes' `REFUSED_IN_*` per server, 0 where absent.\n\
          pub(crate) flags: [u16; 3],\n\
          /// Legacy key spec (first, last, step) from the newest server that has the command.\n\
          pub(crate) keys: (i16, i16, i16),\n\
@@ -463,7 +717,11 @@ fn render(facts: &[ServerFacts; 3]) -> String {
             .collect();
         let flags: Vec<String> = per
             .iter()
-            .map(|c| flag_expr(c.map_or(0, |c| c.flags)))
+            .zip(facts)
+            .map(|(c, f)| {
+                let probed = f.refused.get(name).copied().unwrap_or(0);
+                flag_expr(c.map_or(0, |c| c.flags | probed))
+            })
             .collect();
         let keys = per.iter().rev().flatten().map(|c| c.keys).next();
         let (first, last, step) = keys.unwrap_or((0, 0, 0));
@@ -530,8 +788,118 @@ fn render(facts: &[ServerFacts; 3]) -> String {
     out
 }
 
+/// How the header describes the `REFUSED_IN_*` flags (before the lists
+/// of [`disagreements`]).
+const PROBE_DOC: &str = "//!
+//! `REFUSED_IN_SCRIPTS` and `REFUSED_IN_NO_WRITES` are what the servers
+//! do, not what `COMMAND` says: each command and subcommand with an arity
+//! (containers excepted: a call names a subcommand) is called through
+//! `redis.pcall` in an `EVAL` script on a throwaway server, with the fewest
+//! arguments its arity allows (each `x`).
+//!
+//! * `REFUSED_IN_SCRIPTS`: the call, in a plain script of a user who may run
+//!   `EVAL` only, fails with \"... command is not allowed from script(s)\".
+//!   The server makes that check before the ACL check, so each call is
+//!   refused by one or the other and nothing runs: every command is probed.
+//! * `REFUSED_IN_NO_WRITES` (Redis 7.0, Valkey 9.1): the call, in a
+//!   `#!lua flags=no-writes` script of the default user, fails with \"Write
+//!   commands are not allowed from read-only scripts.\" Probed for the
+//!   commands a script may call, but `blmove`, `blmpop`, `blpop`, `brpop`,
+//!   `brpoplpush`, `bzmpop`, `bzpopmax`, `bzpopmin`, `client|pause`,
+//!   `debug`, `failover`, `monitor`, `psync`, `replicaof`, `shutdown`,
+//!   `slaveof`, `sync`, `wait` and `waitaof` (not run: they could block or
+//!   stop the server); those take it from `WRITE`. A command refused in
+//!   scripts does not have it (the server refuses it for that first).
+//! * Redis 6.2 has no shebang, so no no-writes scripts: its
+//!   `REFUSED_IN_NO_WRITES` is its `WRITE | MAY_REPLICATE` (6.2's `COMMAND`
+//!   shows `may_replicate`, which 7.0 hides but refuses in a no-writes
+//!   script), for the commands it allows in scripts.
+//!
+//! Where the probes and `COMMAND`'s `noscript`/`write` flags disagree, and
+//! which commands' `REFUSED_IN_NO_WRITES` was not probed:
+";
+
+/// Where a server's probes and its `COMMAND` flags disagree, with what
+/// each list is.
+fn disagreements(f: &ServerFacts) -> Vec<(&'static str, Vec<String>)> {
+    let mut groups: [(&str, Vec<String>); 5] = [
+        ("`REFUSED_IN_NO_WRITES` without `WRITE`", Vec::new()),
+        (
+            "`WRITE` without `REFUSED_IN_NO_WRITES` nor `REFUSED_IN_SCRIPTS`",
+            Vec::new(),
+        ),
+        ("`REFUSED_IN_SCRIPTS` without `NOSCRIPT`", Vec::new()),
+        ("`NOSCRIPT` without `REFUSED_IN_SCRIPTS`", Vec::new()),
+        (
+            "`REFUSED_IN_NO_WRITES` from the flags, not probed",
+            f.not_probed.clone(),
+        ),
+    ];
+    for (name, refused) in &f.refused {
+        let flags = f.commands.get(name).map_or(0, |c| c.flags);
+        let checks = [
+            refused & REFUSED_IN_NO_WRITES != 0 && flags & WRITE == 0,
+            flags & WRITE != 0 && refused & (REFUSED_IN_NO_WRITES | REFUSED_IN_SCRIPTS) == 0,
+            refused & REFUSED_IN_SCRIPTS != 0 && flags & NOSCRIPT == 0,
+            flags & NOSCRIPT != 0 && refused & REFUSED_IN_SCRIPTS == 0,
+        ];
+        for (group, hit) in groups.iter_mut().zip(checks) {
+            if hit {
+                group.1.push(name.clone());
+            }
+        }
+    }
+    groups.into()
+}
+
+/// `a`, `b`, `c` (or "none").
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 fn summary(facts: &[ServerFacts; 3]) -> String {
     let mut out = String::new();
+    for (label, f) in LABELS.iter().zip(facts) {
+        for (what, names) in disagreements(f) {
+            let _ = writeln!(
+                out,
+                "{label}: {what} ({}): {}",
+                names.len(),
+                names.join(" ")
+            );
+        }
+        for line in &f.odd {
+            let _ = writeln!(out, "{label}: unexpected probe reply: {line}");
+        }
+    }
+    // 6.2's no-writes verdict comes from its flags: how it compares with
+    // 7.0's probes, for the commands both have.
+    let mut differ = Vec::new();
+    for (name, r62) in &facts[0].refused {
+        if let Some(r7) = facts[1].refused.get(name)
+            && r62 != r7
+        {
+            differ.push(format!(
+                "{name} ({} vs {})",
+                flag_expr(*r62),
+                flag_expr(*r7)
+            ));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "REFUSED_IN_* differ between Redis 6.2 and Redis 7.0 ({}): {}",
+        differ.len(),
+        differ.join(", ")
+    );
     for (label, f) in LABELS.iter().zip(facts) {
         let subs = f.commands.keys().filter(|n| n.contains('|')).count();
         let fields = f.globals.keys().filter(|n| n.contains('.')).count();

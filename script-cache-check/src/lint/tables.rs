@@ -39,6 +39,54 @@
 //!   - Redis 6.2: succeeds (`int(1)`)
 //!   - Redis 7.0: succeeds (`int(1)`)
 //!   - Valkey 9.1: succeeds (`int(1)`)
+//!
+//! `REFUSED_IN_SCRIPTS` and `REFUSED_IN_NO_WRITES` are what the servers
+//! do, not what `COMMAND` says: each command and subcommand with an arity
+//! (containers excepted: a call names a subcommand) is called through
+//! `redis.pcall` in an `EVAL` script on a throwaway server, with the fewest
+//! arguments its arity allows (each `x`).
+//!
+//! * `REFUSED_IN_SCRIPTS`: the call, in a plain script of a user who may run
+//!   `EVAL` only, fails with "... command is not allowed from script(s)".
+//!   The server makes that check before the ACL check, so each call is
+//!   refused by one or the other and nothing runs: every command is probed.
+//! * `REFUSED_IN_NO_WRITES` (Redis 7.0, Valkey 9.1): the call, in a
+//!   `#!lua flags=no-writes` script of the default user, fails with "Write
+//!   commands are not allowed from read-only scripts." Probed for the
+//!   commands a script may call, but `blmove`, `blmpop`, `blpop`, `brpop`,
+//!   `brpoplpush`, `bzmpop`, `bzpopmax`, `bzpopmin`, `client|pause`,
+//!   `debug`, `failover`, `monitor`, `psync`, `replicaof`, `shutdown`,
+//!   `slaveof`, `sync`, `wait` and `waitaof` (not run: they could block or
+//!   stop the server); those take it from `WRITE`. A command refused in
+//!   scripts does not have it (the server refuses it for that first).
+//! * Redis 6.2 has no shebang, so no no-writes scripts: its
+//!   `REFUSED_IN_NO_WRITES` is its `WRITE | MAY_REPLICATE` (6.2's `COMMAND`
+//!   shows `may_replicate`, which 7.0 hides but refuses in a no-writes
+//!   script), for the commands it allows in scripts.
+//!
+//! Where the probes and `COMMAND`'s `noscript`/`write` flags disagree, and
+//! which commands' `REFUSED_IN_NO_WRITES` was not probed:
+//!
+//! Redis 6.2:
+//! * `REFUSED_IN_NO_WRITES` without `WRITE` (2): `pfcount`, `publish`
+//! * `WRITE` without `REFUSED_IN_NO_WRITES` nor `REFUSED_IN_SCRIPTS` (0): none
+//! * `REFUSED_IN_SCRIPTS` without `NOSCRIPT` (0): none
+//! * `NOSCRIPT` without `REFUSED_IN_SCRIPTS` (0): none
+//! * `REFUSED_IN_NO_WRITES` from the flags, not probed (0): none
+//!
+//! Redis 7.0:
+//! * `REFUSED_IN_NO_WRITES` without `WRITE` (3): `pfcount`, `publish`, `spublish`
+//! * `WRITE` without `REFUSED_IN_NO_WRITES` nor `REFUSED_IN_SCRIPTS` (0): none
+//! * `REFUSED_IN_SCRIPTS` without `NOSCRIPT` (0): none
+//! * `NOSCRIPT` without `REFUSED_IN_SCRIPTS` (0): none
+//! * `REFUSED_IN_NO_WRITES` from the flags, not probed (2): `blmpop`, `bzmpop`
+//!
+//! Valkey 9.1:
+//! * `REFUSED_IN_NO_WRITES` without `WRITE` (5): `cluster|setslot`, `cluster|syncslots`, `pfcount`, `publish`, `spublish`
+//! * `WRITE` without `REFUSED_IN_NO_WRITES` nor `REFUSED_IN_SCRIPTS` (0): none
+//! * `REFUSED_IN_SCRIPTS` without `NOSCRIPT` (0): none
+//! * `NOSCRIPT` without `REFUSED_IN_SCRIPTS` (0): none
+//! * `REFUSED_IN_NO_WRITES` from the flags, not probed (10): `blmove`, `blmpop`, `blpop`, `brpop`, `brpoplpush`, `bzmpop`, `bzpopmax`, `bzpopmin`, `wait`, `waitaof`
 
 /// Server i of the tables' bitmasks, in this order.
 pub(crate) const SERVERS: [&str; 3] = ["Redis 6.2", "Redis 7.0", "Valkey 9.1"];
@@ -52,13 +100,19 @@ pub(crate) const DENYOOM: u16 = 32;
 pub(crate) const PUBSUB: u16 = 64;
 pub(crate) const ADMIN: u16 = 128;
 pub(crate) const FAST: u16 = 256;
+/// Refused in a `#!lua flags=no-writes` script ("Write commands are not
+/// allowed from read-only scripts."): found by calling the command in one.
+pub(crate) const REFUSED_IN_NO_WRITES: u16 = 512;
+/// Refused in any script ("This ... command is not allowed from script(s)"):
+/// found by calling the command in one.
+pub(crate) const REFUSED_IN_SCRIPTS: u16 = 1024;
 
 /// One command or subcommand (`config|get`), lowercase.
 pub(crate) struct Command {
     pub(crate) name: &'static str,
     /// `COMMAND`'s arity per server (index as `SERVERS`), 0 where the server lacks it.
     pub(crate) arity: [i16; 3],
-    /// Flags per server, 0 where absent.
+    /// `COMMAND`'s flags and the probes' `REFUSED_IN_*` per server, 0 where absent.
     pub(crate) flags: [u16; 3],
     /// Legacy key spec (first, last, step) from the newest server that has the command.
     pub(crate) keys: (i16, i16, i16),
@@ -73,7 +127,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | ADMIN, 0, 0],
+        flags: [NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS, 0, 0],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: true,
@@ -81,7 +135,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|cat",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -89,7 +147,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|deluser",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -97,7 +159,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|dryrun",
         arity: [0, -4, -4],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -105,7 +171,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|genpass",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -113,7 +183,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|getuser",
         arity: [0, 3, 3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -129,7 +203,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|list",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -137,7 +215,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|load",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -145,7 +227,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|log",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -153,7 +239,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|save",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -161,7 +251,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|setuser",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -169,7 +263,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|users",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -177,7 +275,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "acl|whoami",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -186,9 +288,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "append",
         arity: [3, 3, 3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.0.0",
@@ -205,7 +307,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "auth",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | FAST, NOSCRIPT | FAST, NOSCRIPT | FAST],
+        flags: [
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -213,7 +319,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "bgrewriteaof",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -221,7 +331,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "bgsave",
         arity: [-1, -1, -1],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -237,7 +351,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "bitfield",
         arity: [-2, -2, -2],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "3.2.0",
         container: false,
@@ -253,7 +371,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "bitop",
         arity: [-4, -4, -4],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (2, -1, 1),
         since: "2.6.0",
         container: false,
@@ -270,9 +392,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "blmove",
         arity: [6, 6, 6],
         flags: [
-            WRITE | NOSCRIPT | DENYOOM,
-            WRITE | NOSCRIPT | DENYOOM,
-            WRITE | DENYOOM,
+            WRITE | NOSCRIPT | DENYOOM | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | DENYOOM | REFUSED_IN_SCRIPTS,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 2, 1),
         since: "6.2.0",
@@ -281,7 +403,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "blmpop",
         arity: [0, -5, -5],
-        flags: [0, WRITE | MOVABLEKEYS, WRITE | MOVABLEKEYS],
+        flags: [
+            0,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -289,7 +415,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "blpop",
         arity: [-3, -3, -3],
-        flags: [WRITE | NOSCRIPT, WRITE | NOSCRIPT, WRITE],
+        flags: [
+            WRITE | NOSCRIPT | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | REFUSED_IN_SCRIPTS,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -2, 1),
         since: "2.0.0",
         container: false,
@@ -297,7 +427,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "brpop",
         arity: [-3, -3, -3],
-        flags: [WRITE | NOSCRIPT, WRITE | NOSCRIPT, WRITE],
+        flags: [
+            WRITE | NOSCRIPT | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | REFUSED_IN_SCRIPTS,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -2, 1),
         since: "2.0.0",
         container: false,
@@ -306,9 +440,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "brpoplpush",
         arity: [4, 4, 4],
         flags: [
-            WRITE | NOSCRIPT | DENYOOM,
-            WRITE | NOSCRIPT | DENYOOM,
-            WRITE | DENYOOM,
+            WRITE | NOSCRIPT | DENYOOM | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | DENYOOM | REFUSED_IN_SCRIPTS,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 2, 1),
         since: "2.2.0",
@@ -317,7 +451,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "bzmpop",
         arity: [0, -5, -5],
-        flags: [0, WRITE | MOVABLEKEYS, WRITE | MOVABLEKEYS],
+        flags: [
+            0,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -326,9 +464,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "bzpopmax",
         arity: [-3, -3, -3],
         flags: [
-            WRITE | NOSCRIPT | FAST,
-            WRITE | NOSCRIPT | FAST,
-            WRITE | FAST,
+            WRITE | NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, -2, 1),
         since: "5.0.0",
@@ -338,9 +476,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "bzpopmin",
         arity: [-3, -3, -3],
         flags: [
-            WRITE | NOSCRIPT | FAST,
-            WRITE | NOSCRIPT | FAST,
-            WRITE | FAST,
+            WRITE | NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, -2, 1),
         since: "5.0.0",
@@ -349,7 +487,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | ADMIN, 0, 0],
+        flags: [NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS, 0, 0],
         keys: (0, 0, 0),
         since: "2.4.0",
         container: true,
@@ -357,7 +495,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|caching",
         arity: [0, 3, 3],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -365,7 +507,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|capa",
         arity: [0, 0, -3],
-        flags: [0, 0, NOSCRIPT],
+        flags: [0, 0, NOSCRIPT | REFUSED_IN_SCRIPTS],
         keys: (0, 0, 0),
         since: "8.0.0",
         container: false,
@@ -373,7 +515,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|getname",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.6.9",
         container: false,
@@ -381,7 +527,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|getredir",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -397,7 +547,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|id",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "5.0.0",
         container: false,
@@ -405,7 +559,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|import-source",
         arity: [0, 0, 3],
-        flags: [0, 0, NOSCRIPT],
+        flags: [0, 0, NOSCRIPT | REFUSED_IN_SCRIPTS],
         keys: (0, 0, 0),
         since: "8.1.0",
         container: false,
@@ -413,7 +567,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|info",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.2.0",
         container: false,
@@ -421,7 +579,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|kill",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.4.0",
         container: false,
@@ -429,7 +591,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|list",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.4.0",
         container: false,
@@ -437,7 +603,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|no-evict",
         arity: [0, 3, 3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -445,7 +615,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|no-touch",
         arity: [0, 0, 3],
-        flags: [0, 0, NOSCRIPT],
+        flags: [0, 0, NOSCRIPT | REFUSED_IN_SCRIPTS],
         keys: (0, 0, 0),
         since: "7.2.0",
         container: false,
@@ -453,7 +623,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|pause",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.9.50",
         container: false,
@@ -461,7 +635,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|reply",
         arity: [0, 3, 3],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "3.2.0",
         container: false,
@@ -469,7 +647,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|setinfo",
         arity: [0, 0, 4],
-        flags: [0, 0, NOSCRIPT],
+        flags: [0, 0, NOSCRIPT | REFUSED_IN_SCRIPTS],
         keys: (0, 0, 0),
         since: "7.2.0",
         container: false,
@@ -477,7 +655,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|setname",
         arity: [0, 3, 3],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.6.9",
         container: false,
@@ -485,7 +667,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|tracking",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -493,7 +679,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|trackinginfo",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.2.0",
         container: false,
@@ -501,7 +691,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|unblock",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "5.0.0",
         container: false,
@@ -509,7 +703,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "client|unpause",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.2.0",
         container: false,
@@ -605,7 +803,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "cluster|flushslot",
         arity: [0, 0, -3],
-        flags: [0, 0, WRITE | ADMIN],
+        flags: [0, 0, WRITE | ADMIN | REFUSED_IN_NO_WRITES],
         keys: (0, 0, 0),
         since: "9.0.0",
         container: false,
@@ -733,7 +931,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "cluster|reset",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "3.0.0",
         container: false,
@@ -757,7 +959,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "cluster|setslot",
         arity: [0, -4, -4],
-        flags: [0, ADMIN, ADMIN],
+        flags: [0, ADMIN, ADMIN | REFUSED_IN_NO_WRITES],
         keys: (0, 0, 0),
         since: "3.0.0",
         container: false,
@@ -797,7 +999,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "cluster|syncslots",
         arity: [0, 0, -3],
-        flags: [0, 0, ADMIN],
+        flags: [0, 0, ADMIN | REFUSED_IN_NO_WRITES],
         keys: (0, 0, 0),
         since: "9.0.0",
         container: false,
@@ -909,7 +1111,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "config",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | ADMIN, 0, 0],
+        flags: [NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS, 0, 0],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: true,
@@ -917,7 +1119,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "config|get",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: false,
@@ -933,7 +1139,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "config|resetstat",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: false,
@@ -941,7 +1151,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "config|rewrite",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.8.0",
         container: false,
@@ -949,7 +1163,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "config|set",
         arity: [0, -4, -4],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: false,
@@ -957,7 +1175,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "copy",
         arity: [-3, -3, -3],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 2, 1),
         since: "6.2.0",
         container: false,
@@ -973,7 +1195,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "debug",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -982,9 +1208,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "decr",
         arity: [2, 2, 2],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -994,9 +1220,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "decrby",
         arity: [3, 3, 3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -1005,7 +1231,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "del",
         arity: [-2, -2, -2],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -1, 1),
         since: "1.0.0",
         container: false,
@@ -1013,7 +1243,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "delifeq",
         arity: [0, 0, 3],
-        flags: [0, 0, WRITE | FAST],
+        flags: [0, 0, WRITE | FAST | REFUSED_IN_NO_WRITES],
         keys: (1, 1, 1),
         since: "9.0.0",
         container: false,
@@ -1021,7 +1251,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "discard",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT | FAST, NOSCRIPT | FAST, NOSCRIPT | FAST],
+        flags: [
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: false,
@@ -1046,9 +1280,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "eval",
         arity: [-3, -3, -3],
         flags: [
-            NOSCRIPT | MAY_REPLICATE | MOVABLEKEYS,
-            NOSCRIPT | MOVABLEKEYS,
-            NOSCRIPT | MOVABLEKEYS,
+            NOSCRIPT | MAY_REPLICATE | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
         ],
         keys: (0, 0, 0),
         since: "2.6.0",
@@ -1059,8 +1293,8 @@ pub(crate) static COMMANDS: &[Command] = &[
         arity: [0, -3, -3],
         flags: [
             0,
-            READONLY | NOSCRIPT | MOVABLEKEYS,
-            READONLY | NOSCRIPT | MOVABLEKEYS,
+            READONLY | NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
+            READONLY | NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
         ],
         keys: (0, 0, 0),
         since: "7.0.0",
@@ -1070,9 +1304,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "evalsha",
         arity: [-3, -3, -3],
         flags: [
-            NOSCRIPT | MAY_REPLICATE | MOVABLEKEYS,
-            NOSCRIPT | MOVABLEKEYS,
-            NOSCRIPT | MOVABLEKEYS,
+            NOSCRIPT | MAY_REPLICATE | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
         ],
         keys: (0, 0, 0),
         since: "2.6.0",
@@ -1083,8 +1317,8 @@ pub(crate) static COMMANDS: &[Command] = &[
         arity: [0, -3, -3],
         flags: [
             0,
-            READONLY | NOSCRIPT | MOVABLEKEYS,
-            READONLY | NOSCRIPT | MOVABLEKEYS,
+            READONLY | NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
+            READONLY | NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
         ],
         keys: (0, 0, 0),
         since: "7.0.0",
@@ -1093,7 +1327,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "exec",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT, NOSCRIPT, NOSCRIPT],
+        flags: [
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.2.0",
         container: false,
@@ -1109,7 +1347,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "expire",
         arity: [3, -3, -3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -1117,7 +1359,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "expireat",
         arity: [3, -3, -3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.2.0",
         container: false,
@@ -1133,7 +1379,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "failover",
         arity: [-1, -1, -1],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.2.0",
         container: false,
@@ -1141,7 +1391,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "fcall",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT | MOVABLEKEYS, NOSCRIPT | MOVABLEKEYS],
+        flags: [
+            0,
+            NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1151,8 +1405,8 @@ pub(crate) static COMMANDS: &[Command] = &[
         arity: [0, -3, -3],
         flags: [
             0,
-            READONLY | NOSCRIPT | MOVABLEKEYS,
-            READONLY | NOSCRIPT | MOVABLEKEYS,
+            READONLY | NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
+            READONLY | NOSCRIPT | MOVABLEKEYS | REFUSED_IN_SCRIPTS,
         ],
         keys: (0, 0, 0),
         since: "7.0.0",
@@ -1161,7 +1415,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "flushall",
         arity: [-1, -1, -1],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -1169,7 +1427,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "flushdb",
         arity: [-1, -1, -1],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -1185,7 +1447,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "function|delete",
         arity: [0, 3, 3],
-        flags: [0, WRITE | NOSCRIPT, WRITE | NOSCRIPT],
+        flags: [
+            0,
+            WRITE | NOSCRIPT | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1193,7 +1459,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "function|dump",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1201,7 +1471,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "function|flush",
         arity: [0, -2, -2],
-        flags: [0, WRITE | NOSCRIPT, WRITE | NOSCRIPT],
+        flags: [
+            0,
+            WRITE | NOSCRIPT | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1217,7 +1491,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "function|kill",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1225,7 +1503,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "function|list",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1233,7 +1515,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "function|load",
         arity: [0, -3, -3],
-        flags: [0, WRITE | NOSCRIPT | DENYOOM, WRITE | NOSCRIPT | DENYOOM],
+        flags: [
+            0,
+            WRITE | NOSCRIPT | DENYOOM | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | DENYOOM | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1241,7 +1527,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "function|restore",
         arity: [0, -3, -3],
-        flags: [0, WRITE | NOSCRIPT | DENYOOM, WRITE | NOSCRIPT | DENYOOM],
+        flags: [
+            0,
+            WRITE | NOSCRIPT | DENYOOM | REFUSED_IN_SCRIPTS,
+            WRITE | NOSCRIPT | DENYOOM | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1249,7 +1539,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "function|stats",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1257,7 +1551,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "geoadd",
         arity: [-5, -5, -5],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "3.2.0",
         container: false,
@@ -1290,9 +1588,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "georadius",
         arity: [-6, -6, -6],
         flags: [
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "3.2.0",
@@ -1310,9 +1608,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "georadiusbymember",
         arity: [-5, -5, -5],
         flags: [
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "3.2.0",
@@ -1337,7 +1635,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "geosearchstore",
         arity: [-8, -8, -8],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 2, 1),
         since: "6.2.0",
         container: false,
@@ -1361,7 +1663,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "getdel",
         arity: [2, 2, 2],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "6.2.0",
         container: false,
@@ -1369,7 +1675,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "getex",
         arity: [-2, -2, -2],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "6.2.0",
         container: false,
@@ -1386,9 +1696,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "getset",
         arity: [3, 3, 3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -1397,7 +1707,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hdel",
         arity: [-3, -3, -3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.0.0",
         container: false,
@@ -1405,7 +1719,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hello",
         arity: [-1, -1, -1],
-        flags: [NOSCRIPT | FAST, NOSCRIPT | FAST, NOSCRIPT | FAST],
+        flags: [
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.0.0",
         container: false,
@@ -1421,7 +1739,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hexpire",
         arity: [0, 0, -6],
-        flags: [0, 0, WRITE | FAST],
+        flags: [0, 0, WRITE | FAST | REFUSED_IN_NO_WRITES],
         keys: (1, 1, 1),
         since: "9.0.0",
         container: false,
@@ -1429,7 +1747,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hexpireat",
         arity: [0, 0, -6],
-        flags: [0, 0, WRITE | FAST],
+        flags: [0, 0, WRITE | FAST | REFUSED_IN_NO_WRITES],
         keys: (1, 1, 1),
         since: "9.0.0",
         container: false,
@@ -1461,7 +1779,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hgetdel",
         arity: [0, 0, -5],
-        flags: [0, 0, WRITE | FAST],
+        flags: [0, 0, WRITE | FAST | REFUSED_IN_NO_WRITES],
         keys: (1, 1, 1),
         since: "9.1.0",
         container: false,
@@ -1469,7 +1787,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hgetex",
         arity: [0, 0, -5],
-        flags: [0, 0, WRITE | FAST],
+        flags: [0, 0, WRITE | FAST | REFUSED_IN_NO_WRITES],
         keys: (1, 1, 1),
         since: "9.0.0",
         container: false,
@@ -1478,9 +1796,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "hincrby",
         arity: [4, 4, 4],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.0.0",
@@ -1490,9 +1808,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "hincrbyfloat",
         arity: [4, 4, 4],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.6.0",
@@ -1526,9 +1844,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "hmset",
         arity: [-4, -4, -4],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.0.0",
@@ -1545,7 +1863,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hpersist",
         arity: [0, 0, -5],
-        flags: [0, 0, WRITE | FAST],
+        flags: [0, 0, WRITE | FAST | REFUSED_IN_NO_WRITES],
         keys: (1, 1, 1),
         since: "9.0.0",
         container: false,
@@ -1553,7 +1871,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hpexpire",
         arity: [0, 0, -6],
-        flags: [0, 0, WRITE | FAST],
+        flags: [0, 0, WRITE | FAST | REFUSED_IN_NO_WRITES],
         keys: (1, 1, 1),
         since: "9.0.0",
         container: false,
@@ -1561,7 +1879,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hpexpireat",
         arity: [0, 0, -6],
-        flags: [0, 0, WRITE | FAST],
+        flags: [0, 0, WRITE | FAST | REFUSED_IN_NO_WRITES],
         keys: (1, 1, 1),
         since: "9.0.0",
         container: false,
@@ -1602,9 +1920,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "hset",
         arity: [-4, -4, -4],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.0.0",
@@ -1613,7 +1931,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "hsetex",
         arity: [0, 0, -6],
-        flags: [0, 0, WRITE | DENYOOM | FAST],
+        flags: [0, 0, WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES],
         keys: (1, 1, 1),
         since: "9.0.0",
         container: false,
@@ -1622,9 +1940,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "hsetnx",
         arity: [4, 4, 4],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.0.0",
@@ -1658,9 +1976,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "incr",
         arity: [2, 2, 2],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -1670,9 +1988,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "incrby",
         arity: [3, 3, 3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -1682,9 +2000,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "incrbyfloat",
         arity: [3, 3, 3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.6.0",
@@ -1717,7 +2035,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "latency",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | ADMIN, 0, 0],
+        flags: [NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS, 0, 0],
         keys: (0, 0, 0),
         since: "2.8.13",
         container: true,
@@ -1725,7 +2043,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "latency|doctor",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.8.13",
         container: false,
@@ -1733,7 +2055,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "latency|graph",
         arity: [0, 3, 3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.8.13",
         container: false,
@@ -1749,7 +2075,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "latency|histogram",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1757,7 +2087,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "latency|history",
         arity: [0, 3, 3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.8.13",
         container: false,
@@ -1765,7 +2099,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "latency|latest",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.8.13",
         container: false,
@@ -1773,7 +2111,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "latency|reset",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.8.13",
         container: false,
@@ -1797,7 +2139,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "linsert",
         arity: [5, 5, 5],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.2.0",
         container: false,
@@ -1813,7 +2159,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "lmove",
         arity: [5, 5, 5],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 2, 1),
         since: "6.2.0",
         container: false,
@@ -1821,7 +2171,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "lmpop",
         arity: [0, -4, -4],
-        flags: [0, WRITE | MOVABLEKEYS, WRITE | MOVABLEKEYS],
+        flags: [
+            0,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -1837,7 +2191,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "lpop",
         arity: [-2, -2, -2],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -1854,9 +2212,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "lpush",
         arity: [-3, -3, -3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -1866,9 +2224,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "lpushx",
         arity: [-3, -3, -3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.2.0",
@@ -1885,7 +2243,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "lrem",
         arity: [4, 4, 4],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -1893,7 +2255,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "lset",
         arity: [4, 4, 4],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -1901,7 +2267,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "ltrim",
         arity: [4, 4, 4],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -1974,9 +2344,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "migrate",
         arity: [-6, -6, -6],
         flags: [
-            WRITE | MOVABLEKEYS,
-            WRITE | MOVABLEKEYS,
-            WRITE | MOVABLEKEYS,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
         ],
         keys: (3, 3, 1),
         since: "2.6.0",
@@ -1985,7 +2355,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "module",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | ADMIN, 0, 0],
+        flags: [NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS, 0, 0],
         keys: (0, 0, 0),
         since: "4.0.0",
         container: true,
@@ -2001,7 +2371,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "module|list",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "4.0.0",
         container: false,
@@ -2009,7 +2383,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "module|load",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "4.0.0",
         container: false,
@@ -2017,7 +2395,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "module|loadex",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -2025,7 +2407,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "module|unload",
         arity: [0, 3, 3],
-        flags: [0, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            0,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "4.0.0",
         container: false,
@@ -2033,7 +2419,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "monitor",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -2041,7 +2431,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "move",
         arity: [3, 3, 3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -2049,7 +2443,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "mset",
         arity: [-3, -3, -3],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -1, 2),
         since: "1.0.1",
         container: false,
@@ -2057,7 +2455,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "msetex",
         arity: [0, 0, -4],
-        flags: [0, 0, WRITE | MOVABLEKEYS | DENYOOM],
+        flags: [0, 0, WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES],
         keys: (0, 0, 0),
         since: "9.1.0",
         container: false,
@@ -2065,7 +2463,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "msetnx",
         arity: [-3, -3, -3],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -1, 2),
         since: "1.0.1",
         container: false,
@@ -2073,7 +2475,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "multi",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT | FAST, NOSCRIPT | FAST, NOSCRIPT | FAST],
+        flags: [
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.2.0",
         container: false,
@@ -2129,7 +2535,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "persist",
         arity: [2, 2, 2],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.2.0",
         container: false,
@@ -2137,7 +2547,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "pexpire",
         arity: [3, -3, -3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.6.0",
         container: false,
@@ -2145,7 +2559,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "pexpireat",
         arity: [3, -3, -3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.6.0",
         container: false,
@@ -2162,9 +2580,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "pfadd",
         arity: [-2, -2, -2],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.8.9",
@@ -2173,7 +2591,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "pfcount",
         arity: [-2, -2, -2],
-        flags: [READONLY | MAY_REPLICATE, READONLY, READONLY],
+        flags: [
+            READONLY | MAY_REPLICATE | REFUSED_IN_NO_WRITES,
+            READONLY | REFUSED_IN_NO_WRITES,
+            READONLY | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -1, 1),
         since: "2.8.9",
         container: false,
@@ -2182,9 +2604,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "pfdebug",
         arity: [-3, 3, 3],
         flags: [
-            WRITE | DENYOOM | ADMIN,
-            WRITE | DENYOOM | ADMIN,
-            WRITE | DENYOOM | ADMIN,
+            WRITE | DENYOOM | ADMIN | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | ADMIN | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | ADMIN | REFUSED_IN_NO_WRITES,
         ],
         keys: (2, 2, 1),
         since: "2.8.9",
@@ -2193,7 +2615,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "pfmerge",
         arity: [-2, -2, -2],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -1, 1),
         since: "2.8.9",
         container: false,
@@ -2225,7 +2651,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "psetex",
         arity: [4, 4, 4],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.6.0",
         container: false,
@@ -2233,7 +2663,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "psubscribe",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB],
+        flags: [
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: false,
@@ -2241,7 +2675,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "psync",
         arity: [-3, -3, -3],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.8.0",
         container: false,
@@ -2257,7 +2695,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "publish",
         arity: [3, 3, 3],
-        flags: [MAY_REPLICATE | PUBSUB | FAST, PUBSUB | FAST, PUBSUB | FAST],
+        flags: [
+            MAY_REPLICATE | PUBSUB | FAST | REFUSED_IN_NO_WRITES,
+            PUBSUB | FAST | REFUSED_IN_NO_WRITES,
+            PUBSUB | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: false,
@@ -2321,7 +2763,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "punsubscribe",
         arity: [-1, -1, -1],
-        flags: [NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB],
+        flags: [
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: false,
@@ -2329,7 +2775,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "quit",
         arity: [0, -1, -1],
-        flags: [0, NOSCRIPT | FAST, NOSCRIPT | FAST],
+        flags: [
+            0,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -2361,7 +2811,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "rename",
         arity: [3, 3, 3],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 2, 1),
         since: "1.0.0",
         container: false,
@@ -2369,7 +2823,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "renamenx",
         arity: [3, 3, 3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 2, 1),
         since: "1.0.0",
         container: false,
@@ -2377,7 +2835,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "replconf",
         arity: [-1, -1, -1],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "3.0.0",
         container: false,
@@ -2385,7 +2847,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "replicaof",
         arity: [3, 3, 3],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "5.0.0",
         container: false,
@@ -2393,7 +2859,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "reset",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT | FAST, NOSCRIPT | FAST, NOSCRIPT | FAST],
+        flags: [
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "6.2.0",
         container: false,
@@ -2401,7 +2871,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "restore",
         arity: [-4, -4, -4],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.6.0",
         container: false,
@@ -2409,7 +2883,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "restore-asking",
         arity: [-4, -4, -4],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "3.0.0",
         container: false,
@@ -2417,7 +2895,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "role",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT | FAST, NOSCRIPT | FAST, NOSCRIPT | FAST],
+        flags: [
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.8.12",
         container: false,
@@ -2425,7 +2907,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "rpop",
         arity: [-2, -2, -2],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -2433,7 +2919,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "rpoplpush",
         arity: [3, 3, 3],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 2, 1),
         since: "1.2.0",
         container: false,
@@ -2442,9 +2932,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "rpush",
         arity: [-3, -3, -3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -2454,9 +2944,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "rpushx",
         arity: [-3, -3, -3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.2.0",
@@ -2466,9 +2956,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "sadd",
         arity: [-3, -3, -3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -2477,7 +2967,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "save",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -2501,7 +2995,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "script",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | MAY_REPLICATE, 0, 0],
+        flags: [NOSCRIPT | MAY_REPLICATE | REFUSED_IN_SCRIPTS, 0, 0],
         keys: (0, 0, 0),
         since: "2.6.0",
         container: true,
@@ -2509,7 +3003,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "script|debug",
         arity: [0, 3, -3],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "3.2.0",
         container: false,
@@ -2517,7 +3015,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "script|exists",
         arity: [0, -3, -3],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.6.0",
         container: false,
@@ -2525,7 +3027,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "script|flush",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.6.0",
         container: false,
@@ -2541,7 +3047,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "script|kill",
         arity: [0, 2, 2],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.6.0",
         container: false,
@@ -2549,7 +3059,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "script|load",
         arity: [0, 3, 3],
-        flags: [0, NOSCRIPT, NOSCRIPT],
+        flags: [
+            0,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.6.0",
         container: false,
@@ -2557,7 +3071,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "script|show",
         arity: [0, 0, 3],
-        flags: [0, 0, NOSCRIPT],
+        flags: [0, 0, NOSCRIPT | REFUSED_IN_SCRIPTS],
         keys: (0, 0, 0),
         since: "8.0.0",
         container: false,
@@ -2573,7 +3087,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "sdiffstore",
         arity: [-3, -3, -3],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -1, 1),
         since: "1.0.0",
         container: false,
@@ -2589,7 +3107,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "set",
         arity: [-3, -3, -3],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -2597,7 +3119,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "setbit",
         arity: [4, 4, 4],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.2.0",
         container: false,
@@ -2605,7 +3131,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "setex",
         arity: [4, 4, 4],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.0.0",
         container: false,
@@ -2614,9 +3144,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "setnx",
         arity: [3, 3, 3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -2625,7 +3155,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "setrange",
         arity: [4, 4, 4],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.2.0",
         container: false,
@@ -2633,7 +3167,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "shutdown",
         arity: [-1, -1, -1],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -2657,7 +3195,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "sinterstore",
         arity: [-3, -3, -3],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -1, 1),
         since: "1.0.0",
         container: false,
@@ -2673,7 +3215,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "slaveof",
         arity: [3, 3, 3],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -2737,7 +3283,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "smove",
         arity: [4, 4, 4],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 2, 1),
         since: "1.0.0",
         container: false,
@@ -2746,9 +3296,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "sort",
         arity: [-2, -2, -2],
         flags: [
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.0.0",
@@ -2765,7 +3315,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "spop",
         arity: [-2, -2, -2],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -2773,7 +3327,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "spublish",
         arity: [0, 3, 3],
-        flags: [0, PUBSUB | FAST, PUBSUB | FAST],
+        flags: [
+            0,
+            PUBSUB | FAST | REFUSED_IN_NO_WRITES,
+            PUBSUB | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "7.0.0",
         container: false,
@@ -2789,7 +3347,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "srem",
         arity: [-3, -3, -3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.0.0",
         container: false,
@@ -2805,7 +3367,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "ssubscribe",
         arity: [0, -2, -2],
-        flags: [0, NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB],
+        flags: [
+            0,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+        ],
         keys: (1, -1, 1),
         since: "7.0.0",
         container: false,
@@ -2829,7 +3395,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "subscribe",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB],
+        flags: [
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: false,
@@ -2853,7 +3423,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "sunionstore",
         arity: [-3, -3, -3],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -1, 1),
         since: "1.0.0",
         container: false,
@@ -2861,7 +3435,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "sunsubscribe",
         arity: [0, -1, -1],
-        flags: [0, NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB],
+        flags: [
+            0,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+        ],
         keys: (1, -1, 1),
         since: "7.0.0",
         container: false,
@@ -2869,7 +3447,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "swapdb",
         arity: [3, 3, 3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (0, 0, 0),
         since: "4.0.0",
         container: false,
@@ -2877,7 +3459,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "sync",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT | ADMIN, NOSCRIPT | ADMIN, NOSCRIPT | ADMIN],
+        flags: [
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | ADMIN | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "1.0.0",
         container: false,
@@ -2917,7 +3503,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "unlink",
         arity: [-2, -2, -2],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, -1, 1),
         since: "4.0.0",
         container: false,
@@ -2925,7 +3515,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "unsubscribe",
         arity: [-1, -1, -1],
-        flags: [NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB, NOSCRIPT | PUBSUB],
+        flags: [
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | PUBSUB | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.0.0",
         container: false,
@@ -2933,7 +3527,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "unwatch",
         arity: [1, 1, 1],
-        flags: [NOSCRIPT | FAST, NOSCRIPT | FAST, NOSCRIPT | FAST],
+        flags: [
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+        ],
         keys: (0, 0, 0),
         since: "2.2.0",
         container: false,
@@ -2941,7 +3539,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "wait",
         arity: [3, 3, 3],
-        flags: [NOSCRIPT, NOSCRIPT, 0],
+        flags: [
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | REFUSED_IN_SCRIPTS,
+            0,
+        ],
         keys: (0, 0, 0),
         since: "3.0.0",
         container: false,
@@ -2957,7 +3559,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "watch",
         arity: [-2, -2, -2],
-        flags: [NOSCRIPT | FAST, NOSCRIPT | FAST, NOSCRIPT | FAST],
+        flags: [
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+            NOSCRIPT | FAST | REFUSED_IN_SCRIPTS,
+        ],
         keys: (1, -1, 1),
         since: "2.2.0",
         container: false,
@@ -2965,7 +3571,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xack",
         arity: [-4, -4, -4],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "5.0.0",
         container: false,
@@ -2974,9 +3584,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "xadd",
         arity: [-5, -5, -5],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "5.0.0",
@@ -2985,7 +3595,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xautoclaim",
         arity: [-6, -6, -6],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "6.2.0",
         container: false,
@@ -2993,7 +3607,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xclaim",
         arity: [-6, -6, -6],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "5.0.0",
         container: false,
@@ -3001,7 +3619,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xdel",
         arity: [-3, -3, -3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "5.0.0",
         container: false,
@@ -3009,7 +3631,7 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xgroup",
         arity: [-2, -2, -2],
-        flags: [WRITE | DENYOOM, 0, 0],
+        flags: [WRITE | DENYOOM | REFUSED_IN_NO_WRITES, 0, 0],
         keys: (0, 0, 0),
         since: "5.0.0",
         container: true,
@@ -3017,7 +3639,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xgroup|create",
         arity: [0, -5, -5],
-        flags: [0, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            0,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (2, 2, 1),
         since: "5.0.0",
         container: false,
@@ -3025,7 +3651,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xgroup|createconsumer",
         arity: [0, 5, 5],
-        flags: [0, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            0,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (2, 2, 1),
         since: "6.2.0",
         container: false,
@@ -3033,7 +3663,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xgroup|delconsumer",
         arity: [0, 5, 5],
-        flags: [0, WRITE, WRITE],
+        flags: [
+            0,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (2, 2, 1),
         since: "5.0.0",
         container: false,
@@ -3041,7 +3675,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xgroup|destroy",
         arity: [0, 4, 4],
-        flags: [0, WRITE, WRITE],
+        flags: [
+            0,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (2, 2, 1),
         since: "5.0.0",
         container: false,
@@ -3057,7 +3695,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xgroup|setid",
         arity: [0, -5, -5],
-        flags: [0, WRITE, WRITE],
+        flags: [
+            0,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (2, 2, 1),
         since: "5.0.0",
         container: false,
@@ -3142,9 +3784,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "xreadgroup",
         arity: [-7, -7, -7],
         flags: [
-            WRITE | MOVABLEKEYS,
-            WRITE | MOVABLEKEYS,
-            WRITE | MOVABLEKEYS,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
         ],
         keys: (0, 0, 0),
         since: "5.0.0",
@@ -3162,9 +3804,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "xsetid",
         arity: [3, -3, -3],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "5.0.0",
@@ -3173,7 +3815,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "xtrim",
         arity: [-4, -4, -4],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "5.0.0",
         container: false,
@@ -3182,9 +3828,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "zadd",
         arity: [-4, -4, -4],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.2.0",
@@ -3222,9 +3868,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "zdiffstore",
         arity: [-4, -4, -4],
         flags: [
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "6.2.0",
@@ -3234,9 +3880,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "zincrby",
         arity: [4, 4, 4],
         flags: [
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
-            WRITE | DENYOOM | FAST,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | FAST | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "1.2.0",
@@ -3266,9 +3912,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "zinterstore",
         arity: [-4, -4, -4],
         flags: [
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.0.0",
@@ -3285,7 +3931,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "zmpop",
         arity: [0, -4, -4],
-        flags: [0, WRITE | MOVABLEKEYS, WRITE | MOVABLEKEYS],
+        flags: [
+            0,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | REFUSED_IN_NO_WRITES,
+        ],
         keys: (0, 0, 0),
         since: "7.0.0",
         container: false,
@@ -3301,7 +3951,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "zpopmax",
         arity: [-2, -2, -2],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "5.0.0",
         container: false,
@@ -3309,7 +3963,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "zpopmin",
         arity: [-2, -2, -2],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "5.0.0",
         container: false,
@@ -3349,7 +4007,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "zrangestore",
         arity: [-5, -5, -5],
-        flags: [WRITE | DENYOOM, WRITE | DENYOOM, WRITE | DENYOOM],
+        flags: [
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | DENYOOM | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 2, 1),
         since: "6.2.0",
         container: false,
@@ -3365,7 +4027,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "zrem",
         arity: [-3, -3, -3],
-        flags: [WRITE | FAST, WRITE | FAST, WRITE | FAST],
+        flags: [
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+            WRITE | FAST | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.2.0",
         container: false,
@@ -3373,7 +4039,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "zremrangebylex",
         arity: [4, 4, 4],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.8.9",
         container: false,
@@ -3381,7 +4051,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "zremrangebyrank",
         arity: [4, 4, 4],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "2.0.0",
         container: false,
@@ -3389,7 +4063,11 @@ pub(crate) static COMMANDS: &[Command] = &[
     Command {
         name: "zremrangebyscore",
         arity: [4, 4, 4],
-        flags: [WRITE, WRITE, WRITE],
+        flags: [
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+            WRITE | REFUSED_IN_NO_WRITES,
+        ],
         keys: (1, 1, 1),
         since: "1.2.0",
         container: false,
@@ -3458,9 +4136,9 @@ pub(crate) static COMMANDS: &[Command] = &[
         name: "zunionstore",
         arity: [-4, -4, -4],
         flags: [
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
-            WRITE | MOVABLEKEYS | DENYOOM,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
+            WRITE | MOVABLEKEYS | DENYOOM | REFUSED_IN_NO_WRITES,
         ],
         keys: (1, 1, 1),
         since: "2.0.0",
