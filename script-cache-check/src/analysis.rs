@@ -135,7 +135,8 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
     if usage.is_some() && file.source.is_some() {
         for finding in crate::lint::lint(&expanded.source, &flags) {
             let line = usize::try_from(finding.line).unwrap_or(usize::MAX);
-            let rendered = locate_finding(folder, file, &shown, &original, &expanded, line, &finding);
+            let rendered =
+                locate_finding(folder, file, &shown, &original, &expanded, line, &finding);
             match finding.severity() {
                 Severity::Error => errors.push(rendered),
                 Severity::Warning => warnings.push(rendered),

@@ -165,7 +165,11 @@ pub fn similar<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<Stri
         .collect();
     found.sort();
     found.dedup();
-    found.into_iter().take(3).map(|(_, k)| k.to_owned()).collect()
+    found
+        .into_iter()
+        .take(3)
+        .map(|(_, k)| k.to_owned())
+        .collect()
 }
 
 fn no_newline(source: &[u8]) -> SyntaxError {

@@ -12,20 +12,23 @@
 //!   global variable"), or calling a field of a library table that does
 //!   not exist (`redis.calll(...)`, `string.fromat(...)`);
 //! * `global-write`: creating or assigning a global, or writing a field of
-//!   a library table (Redis 7 and Valkey make them read-only; Redis 6.2
-//!   refuses new globals);
+//!   a library table (`_G` and the library tables are read-only on every
+//!   server: "Attempt to modify a readonly table"; `KEYS[1] = x` is fine);
 //! * `unknown-command`: a literal command name (or subcommand) in
 //!   `redis.call`/`redis.pcall` that no server knows;
 //! * `server-support`: a command, global or library function that some of
 //!   the servers the script targets lack (all three unless the script says
 //!   `-- script-cache: servers(...)`);
 //! * `command-not-allowed`: a command the servers refuse in scripts
-//!   (`noscript`: `MULTI`, `EVAL`, `SUBSCRIBE`...);
+//!   (`MULTI`, `EVAL`, `SUBSCRIBE`..., and on Redis `BLPOP` and the other
+//!   blocking commands, which Valkey 9.1 allows);
 //! * `command-arity`: a literal call with a number of arguments its command
 //!   never takes;
-//! * `write-in-no-writes`: a write command in a `#!lua flags=no-writes`
-//!   script (Redis 7 and Valkey refuse it; Redis 6.2 does not enforce the
-//!   flag and would write, so the lint holds it there too).
+//! * `write-in-no-writes`: a command a `#!lua flags=no-writes` script may
+//!   not send: the writes, and what may replicate (`PUBLISH`, `PFCOUNT`),
+//!   as probed on Redis 7 and Valkey, which refuse them ("Write commands
+//!   are not allowed from read-only scripts"); Redis 6.2 does not enforce
+//!   the flag and would run them, so the lint holds it there too.
 //!
 //! One warning, a hazard rather than a certain failure:
 //!
@@ -429,7 +432,11 @@ fn long_bracket(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     if bytes.get(at) != Some(&b'[') {
         return None;
     }
-    let level = bytes.get(at + 1..)?.iter().take_while(|&&b| b == b'=').count();
+    let level = bytes
+        .get(at + 1..)?
+        .iter()
+        .take_while(|&&b| b == b'=')
+        .count();
     (bytes.get(at + 1 + level) == Some(&b'[')).then_some((level, at + 2 + level))
 }
 
@@ -677,8 +684,7 @@ impl Walker {
                         }
                     } else {
                         self.name_read(first);
-                        if names.len() == 2 || (names.len() == 1 && name.method_name().is_some())
-                        {
+                        if names.len() == 2 || (names.len() == 1 && name.method_name().is_some()) {
                             let field = names
                                 .get(1)
                                 .map(|t| token_name(t))
@@ -826,8 +832,8 @@ impl Walker {
                 Rule::GlobalWrite,
                 at(token),
                 format!(
-                    "writes `{table}.{field}`: the library table `{table}` is read-only on Redis \
-                     7 and Valkey (the write fails at run time)"
+                    "writes `{table}.{field}`: the library table `{table}` is read-only (the \
+                     servers refuse the write at run time: \"Attempt to modify a readonly table\")"
                 ),
                 "keep your own values in a local table".to_owned(),
             );
@@ -1165,11 +1171,10 @@ impl Walker {
                         .filter_map(|c| c.name.strip_prefix(prefix.as_str()))
                         .collect();
                     if !subs.is_empty() {
-                        let suggestion = did_you_mean(
-                            &sub.to_ascii_lowercase(),
-                            subs.iter().copied(),
-                            |s| format!("{} {}", written.to_uppercase(), s.to_uppercase()),
-                        );
+                        let suggestion =
+                            did_you_mean(&sub.to_ascii_lowercase(), subs.iter().copied(), |s| {
+                                format!("{} {}", written.to_uppercase(), s.to_uppercase())
+                            });
                         self.push(
                             Rule::UnknownCommand,
                             at(sub_token),
@@ -1182,7 +1187,10 @@ impl Walker {
                             ),
                             format!(
                                 "its subcommands are {}",
-                                subs.iter().map(|s| s.to_uppercase()).collect::<Vec<_>>().join(", ")
+                                subs.iter()
+                                    .map(|s| s.to_uppercase())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         );
                         return;
@@ -1201,15 +1209,29 @@ impl Walker {
             (a != 0).then(|| (a, top.flags.get(i).copied().unwrap_or(0)))
         };
         let targets: Vec<usize> = (0..3).filter(|i| servers & (1 << i) != 0).collect();
-        if targets
+        let refused = targets
             .iter()
-            .any(|&i| per_server(i).is_some_and(|(_, f)| f & tables::NOSCRIPT != 0))
-        {
+            .filter(|&&i| per_server(i).is_some_and(|(_, f)| f & tables::REFUSED_IN_SCRIPTS != 0))
+            .fold(0u8, |m, i| m | (1 << i));
+        if refused != 0 {
+            let on = if refused == servers {
+                "the servers refuse it there".to_owned()
+            } else {
+                format!(
+                    "{} refuse{} it there",
+                    servers_list(refused),
+                    if refused.count_ones() == 1 { "s" } else { "" }
+                )
+            };
             self.push(
                 Rule::CommandNotAllowed,
                 at(token),
-                format!("`{shown}` cannot be called from a script: the servers refuse it there"),
-                "send it from the client instead".to_owned(),
+                format!("`{shown}` cannot be called from a script: {on} (\"This Redis command is not allowed from script\")"),
+                if refused == servers {
+                    "send it from the client instead".to_owned()
+                } else {
+                    self.target_help(servers & !refused)
+                },
             );
             return;
         }
@@ -1266,7 +1288,7 @@ impl Walker {
         if self.flags.no_writes
             && targets
                 .iter()
-                .any(|&i| per_server(i).is_some_and(|(_, f)| f & (tables::WRITE | tables::MAY_REPLICATE) != 0))
+                .any(|&i| per_server(i).is_some_and(|(_, f)| f & tables::REFUSED_IN_NO_WRITES != 0))
         {
             self.push(
                 Rule::WriteInNoWrites,
