@@ -259,6 +259,7 @@ fn lint_text(text: &str, flags: Flags) -> Vec<Finding> {
     let directives = Directives::read(text);
     let mut walker = Walker {
         scopes: Vec::new(),
+        written: Vec::new(),
         findings: directives.problems.clone(),
         servers: directives.servers,
         flags,
@@ -487,6 +488,9 @@ struct Local {
 
 struct Walker {
     scopes: Vec<Vec<Local>>,
+    /// Globals already reported as written: reading them again is the same
+    /// mistake, reported once.
+    written: Vec<String>,
     findings: Vec<Finding>,
     servers: u8,
     flags: Flags,
@@ -808,6 +812,9 @@ impl Walker {
     }
 
     fn global_write(&mut self, token: &TokenReference, name: &str) {
+        if !self.written.iter().any(|w| w == name) {
+            self.written.push(name.to_owned());
+        }
         let exists = find_global(name).is_some_and(|g| g.servers & self.servers != 0);
         let message = if exists {
             format!("assigns the global `{name}`, which the servers' environment provides")
@@ -842,7 +849,7 @@ impl Walker {
 
     fn name_read(&mut self, token: &TokenReference) {
         let name = token_name(token);
-        if name.is_empty() || self.local(name).is_some() {
+        if name.is_empty() || self.local(name).is_some() || self.written.iter().any(|w| w == name) {
             return;
         }
         match find_global(name) {
@@ -887,12 +894,16 @@ impl Walker {
     }
 
     fn target_help(&self, has: u8) -> String {
+        self.target_help_as(has, "have")
+    }
+
+    fn target_help_as(&self, has: u8, verb: &str) -> String {
         let names: Vec<&str> = (0..3)
             .filter(|i| has & self.servers & (1 << i) != 0)
             .filter_map(|i| SERVER_NAMES.get(i).copied())
             .collect();
         format!(
-            "if the script only runs on servers that have it, say so: `-- script-cache: \
+            "if the script only runs on servers that {verb} it, say so: `-- script-cache: \
              servers({})`",
             names.join(", ")
         )
@@ -1230,7 +1241,7 @@ impl Walker {
                 if refused == servers {
                     "send it from the client instead".to_owned()
                 } else {
-                    self.target_help(servers & !refused)
+                    self.target_help_as(servers & !refused, "allow")
                 },
             );
             return;

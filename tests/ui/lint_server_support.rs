@@ -1,0 +1,7 @@
+// The lint's `server-support` rule: a compile error at the script's line and
+// column, with the fix and the allow comment. The variant still exists.
+script_cache::include_scripts!("fixtures/lint_server_support");
+
+fn main() {
+    let _ = Scripts::Pop;
+}
