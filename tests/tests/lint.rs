@@ -153,7 +153,7 @@ fn cases() -> Vec<Case> {
             outcome: [Ok(()), Ok(()), Ok(())],
         },
         Case {
-            source: "return redis.call('SET', KEYS[1], 'v', unpack(ARGV))",
+            source: "return redis.call('SET', KEYS[1], 'v', unpack(ARGV, 2))",
             rule: None,
             outcome: [Ok(()), Ok(()), Ok(())],
         },
