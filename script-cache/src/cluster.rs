@@ -330,9 +330,18 @@ impl Topology {
             && let Some(table) = SlotTable::parse(&value)
             && !table.shards.is_empty()
         {
+            let (shards, primaries) = (table.shards.len(), table.primaries().len());
             *self.table.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(table));
-            self.refreshes.fetch_add(1, Ordering::Relaxed);
+            let generation = self.refreshes.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::trace::slot_map(shards, primaries, generation);
         }
+    }
+
+    /// How many slot maps were stored ([`Stats::slot_map_refreshes`]).
+    ///
+    /// [`Stats::slot_map_refreshes`]: crate::Stats::slot_map_refreshes
+    pub(crate) fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
     }
 
     pub(crate) fn has_table(&self) -> bool {

@@ -261,6 +261,7 @@ mod pool;
 mod registry;
 mod script;
 mod state;
+mod trace;
 
 pub use cache::ScriptCache;
 pub use error::{Condition, Error, Ran, Result, ScriptId};
