@@ -447,9 +447,14 @@ pub(crate) struct Seen {
 
 impl Seen {
     pub(crate) fn reply(&mut self, reply: &redis::RedisResult<Value>) {
-        if let Err(e) = reply
-            && e.code() == Some("NOSCRIPT")
-        {
+        // redis-rs hands an error reply back as a value or as an error,
+        // depending on the connection and the path.
+        let noscript = match reply {
+            Err(e) => e.code() == Some("NOSCRIPT"),
+            Ok(Value::ServerError(e)) => e.code() == "NOSCRIPT",
+            Ok(_) => false,
+        };
+        if noscript {
             self.noscript = true;
         }
     }
