@@ -28,6 +28,7 @@ use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
 use crate::state::{
     Ask, Caps, Decided, Epoch, Hinted, Hints, LoadDecision, LoadGuard, Ticket, Waiter,
 };
+use crate::trace;
 
 /// Upper bound of requests one call may send, whatever the server answers:
 /// probe, load+call, call after a wait, atomic retry, and a re-probe or a
@@ -301,6 +302,7 @@ impl<'a> Call<'a> {
                 } else {
                     self.scope.state.counters.atomic_retry();
                     let command = policy::eval_command(command);
+                    trace::eval_retry(handle, body.sha1, self.scope.node, command);
                     // A version-dependent script checks the capabilities in
                     // the same round trip: a server that lost the script may
                     // be another server (a reconnect after an upgrade).
@@ -532,6 +534,7 @@ impl<'a> Call<'a> {
                     // Flushed, restarted or failed over: one reload follows
                     // (by this task or the first one to get there).
                     self.scope.state.counters.reloaded();
+                    trace::lost(self.handle, sha1, self.scope.node, epoch);
                 }
             }
         }

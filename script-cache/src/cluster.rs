@@ -330,9 +330,18 @@ impl Topology {
             && let Some(table) = SlotTable::parse(&value)
             && !table.shards.is_empty()
         {
+            let (shards, primaries) = (table.shards.len(), table.primaries().len());
             *self.table.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(table));
-            self.refreshes.fetch_add(1, Ordering::Relaxed);
+            let generation = self.refreshes.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::trace::slot_map(shards, primaries, generation);
         }
+    }
+
+    /// How many slot maps were stored ([`Stats::slot_map_refreshes`]).
+    ///
+    /// [`Stats::slot_map_refreshes`]: crate::Stats::slot_map_refreshes
+    pub(crate) fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
     }
 
     pub(crate) fn has_table(&self) -> bool {
@@ -438,9 +447,14 @@ pub(crate) struct Seen {
 
 impl Seen {
     pub(crate) fn reply(&mut self, reply: &redis::RedisResult<Value>) {
-        if let Err(e) = reply
-            && e.code() == Some("NOSCRIPT")
-        {
+        // redis-rs hands an error reply back as a value or as an error,
+        // depending on the connection and the path.
+        let noscript = match reply {
+            Err(e) => e.code() == Some("NOSCRIPT"),
+            Ok(Value::ServerError(e)) => e.code() == "NOSCRIPT",
+            Ok(_) => false,
+        };
+        if noscript {
             self.noscript = true;
         }
     }

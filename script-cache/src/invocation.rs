@@ -100,8 +100,11 @@ impl Invocation {
         &self,
         con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
     ) -> Result<T> {
-        let value = con.call_value(self)?;
-        self.convert(value)
+        let result = con.call_value(self).and_then(|value| self.convert(value));
+        if let Err(e) = &result {
+            con.state.inner.counters.failed(e.ran());
+        }
+        result
     }
 
     /// Async [`invoke`](Invocation::invoke).
@@ -110,8 +113,14 @@ impl Invocation {
         &self,
         con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
     ) -> Result<T> {
-        let value = con.call_value_async(self).await?;
-        self.convert(value)
+        let result = con
+            .call_value_async(self)
+            .await
+            .and_then(|value| self.convert(value));
+        if let Err(e) = &result {
+            con.state.inner.counters.failed(e.ran());
+        }
+        result
     }
 
     pub(crate) fn convert<T: FromRedisValue>(&self, value: redis::Value) -> Result<T> {

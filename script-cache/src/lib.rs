@@ -232,6 +232,43 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Observability
+//!
+//! [`ScriptState::stats`] ([`Stats`]) counts what an operator alerts on:
+//! loads, reloads after `NOSCRIPT`, `EVAL` retries, refused loads, SHA-1
+//! mismatches, failed single calls by whether the script ran
+//! ([`Error::ran`]), and cluster slot-map refreshes.
+//!
+//! With the `tracing` feature (off by default) the same moments are
+//! [`tracing`](https://docs.rs/tracing) events with target `script_cache`
+//! and these stable messages:
+//!
+//! | message | level | when | fields |
+//! |---|---|---|---|
+//! | `script loaded` | DEBUG | `SCRIPT LOAD` answered the expected SHA-1 | `script`, `sha`, `node`, `epoch` |
+//! | `script lost, reloading` | INFO | a confirmed script met `NOSCRIPT` (flush, restart, failover): [`Stats::reloads`] | `script`, `sha`, `node`, `epoch` |
+//! | `script retried with EVAL` | INFO | the call is retried as one `EVAL`: [`Stats::atomic_retries`] | `script`, `sha`, `node`, `command` |
+//! | `script load refused` | WARN | `NOPERM` on `SCRIPT LOAD`: [`Stats::refused_loads`] | `script`, `sha`, `node` |
+//! | `node switched to EVALSHA first` | WARN | the first refusal on a node ([`LoadMode`]) | `script`, `node` |
+//! | `node accepts SCRIPT LOAD again` | INFO | a load confirmed on a node that refused one | `script`, `node` |
+//! | `script SHA-1 mismatch` | ERROR | [`Error::ShaMismatch`]: [`Stats::sha_mismatches`] | `script`, `sha`, `server_sha`, `node` |
+//! | `slot map refreshed` | INFO | a `CLUSTER SLOTS` reply was stored: [`Stats::slot_map_refreshes`] | `shards`, `primaries`, `generation` |
+//!
+//! `script` is the script's name, `sha` the first 12 hex digits of the
+//! SHA-1 sent (the legacy body's on Redis 6.2 for a shebang script),
+//! `node` the address of a cluster node as `CLUSTER SLOTS` names it
+//! (`host:port`, `host:port/replicas` for read-only calls on replicas) or
+//! `single` on a non-cluster connection, `epoch` the number of the load
+//! confirmation, `command` `EVAL` or `EVAL_RO`, `generation` the number of
+//! slot maps stored so far. No field holds a key or an argument of a call.
+//!
+//! Each event comes from the one place of the shared state machine that
+//! every path goes through, so sync, async, pipeline, transaction and
+//! cluster calls emit it once. A steady call (`EVALSHA` answered) emits
+//! nothing; without the feature no event code is compiled in. A pipeline
+//! entry that meets `NOSCRIPT` is returned as [`Error::NoScript`] and is
+//! neither reloaded nor retried, so it emits no event.
+//!
 //! # Errors
 //!
 //! One [`Error`] type; each variant about a script names it ([`ScriptId`]:
@@ -261,6 +298,7 @@ mod pool;
 mod registry;
 mod script;
 mod state;
+mod trace;
 
 pub use cache::ScriptCache;
 pub use error::{Condition, Error, Ran, Result, ScriptId};

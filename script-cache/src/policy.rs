@@ -29,6 +29,7 @@ use redis::{Cmd, Value};
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::{Body, ScriptHandle};
 use crate::state::{Caps, Epoch, NodeKey, StateInner, Ticket};
+use crate::trace;
 
 /// A server reply, or why there is none.
 pub(crate) enum Reply {
@@ -149,16 +150,25 @@ impl Scope<'_> {
             Reply::Value(v) => match sha_of(&v) {
                 Some(got) if got.eq_ignore_ascii_case(sha1) => {
                     self.state.counters.loaded(1);
-                    if loaded.load_refused(self.node) {
+                    if loaded.load_refused(self.node)
                         // Loads are allowed again (the ACL changed).
-                        loaded.set_load_refused(self.node, false);
+                        && loaded.set_load_refused(self.node, false)
+                    {
+                        trace::evalsha_first(handle, self.node, false);
                     }
-                    Loaded::Confirmed(loaded.mark_loaded(self.node, sha1, ticket))
+                    let epoch = loaded.mark_loaded(self.node, sha1, ticket);
+                    trace::loaded(handle, sha1, self.node, epoch);
+                    Loaded::Confirmed(epoch)
                 }
-                got => Loaded::Failed(Error::ShaMismatch {
-                    script: script(),
-                    server_sha1: got.unwrap_or_else(|| format!("{v:?}")),
-                }),
+                got => {
+                    let server_sha1 = got.unwrap_or_else(|| format!("{v:?}"));
+                    self.state.counters.sha_mismatch();
+                    trace::sha_mismatch(handle, sha1, &server_sha1, self.node);
+                    Loaded::Failed(Error::ShaMismatch {
+                        script: script(),
+                        server_sha1,
+                    })
+                }
             },
             Reply::Server(e) if handle.has_shebang() && is_shebang_rejection(&e) => {
                 loaded.set_caps(self.node, Caps::Legacy);
@@ -168,7 +178,10 @@ impl Scope<'_> {
                 let error = e.into_load_error(&script());
                 if matches!(error, Error::PermissionDenied { .. }) {
                     self.state.counters.load_refused();
-                    loaded.set_load_refused(self.node, true);
+                    trace::load_refused(handle, sha1, self.node);
+                    if loaded.set_load_refused(self.node, true) {
+                        trace::evalsha_first(handle, self.node, true);
+                    }
                 }
                 Loaded::Failed(error)
             }

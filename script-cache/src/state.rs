@@ -47,6 +47,15 @@ impl NodeKey {
     }
 }
 
+/// The node field of the `tracing` events: the address (or the
+/// `CLUSTER SLOTS` role, `host:port/replicas`, `slot:N` before the first
+/// slot map) of a cluster node, `single` for a non-cluster connection.
+impl std::fmt::Display for NodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_deref().unwrap_or("single"))
+    }
+}
+
 /// What the server supports, detected once per node when first needed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) enum Caps {
@@ -84,6 +93,14 @@ pub enum LoadMode {
 /// one, so it must not clear it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Epoch(u64);
+
+impl Epoch {
+    /// The confirmation's number (a field of the `tracing` events).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn get(self) -> u64 {
+        self.0
+    }
+}
 
 /// The flush generation a load was sent under. A load confirmed after a
 /// `flush_cache` started may have run before the flush on the server, so it
@@ -549,6 +566,10 @@ pub(crate) struct Counters {
     calls: AtomicU64,
     refused_loads: AtomicU64,
     atomic_retries: AtomicU64,
+    sha_mismatches: AtomicU64,
+    failed_ran: AtomicU64,
+    failed_not_run: AtomicU64,
+    failed_unknown: AtomicU64,
 }
 
 impl Counters {
@@ -567,6 +588,19 @@ impl Counters {
     pub(crate) fn atomic_retry(&self) {
         self.atomic_retries.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn sha_mismatch(&self) {
+        self.sha_mismatches.fetch_add(1, Ordering::Relaxed);
+    }
+    /// A single call returned an error; `ran` is what the error says.
+    #[cold]
+    pub(crate) fn failed(&self, ran: crate::Ran) {
+        let counter = match ran {
+            crate::Ran::Yes => &self.failed_ran,
+            crate::Ran::No => &self.failed_not_run,
+            crate::Ran::Unknown => &self.failed_unknown,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
     pub(crate) fn snapshot(&self) -> Stats {
         Stats {
             loads: self.loads.load(Ordering::Relaxed),
@@ -574,11 +608,24 @@ impl Counters {
             calls: self.calls.load(Ordering::Relaxed),
             refused_loads: self.refused_loads.load(Ordering::Relaxed),
             atomic_retries: self.atomic_retries.load(Ordering::Relaxed),
+            sha_mismatches: self.sha_mismatches.load(Ordering::Relaxed),
+            failed_ran: self.failed_ran.load(Ordering::Relaxed),
+            failed_not_run: self.failed_not_run.load(Ordering::Relaxed),
+            failed_unknown: self.failed_unknown.load(Ordering::Relaxed),
+            slot_map_refreshes: 0,
         }
     }
 }
 
 /// What the connections sharing a [`ScriptState`] have done so far.
+///
+/// Every field only grows. What an operator usually alerts on:
+/// `reloads` and `atomic_retries` rising (the server keeps losing its
+/// scripts: flushes, restarts, failovers), `refused_loads` (an ACL without
+/// `SCRIPT LOAD`), `sha_mismatches` (never expected), `failed_unknown`
+/// (calls that may or may not have applied) and `slot_map_refreshes`
+/// (cluster topology changes). With the `tracing` feature, each of these
+/// increments comes with an event (see the crate docs, "Observability").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -596,6 +643,27 @@ pub struct Stats {
     /// Calls retried after `NOSCRIPT` as one `EVAL` (`EVAL_RO`) with the
     /// source, which loads and runs atomically.
     pub atomic_retries: u64,
+    /// `SCRIPT LOAD`s that answered another SHA-1 than the one computed at
+    /// build time ([`Error::ShaMismatch`](crate::Error::ShaMismatch)): a
+    /// proxy or server that changes scripts. Should stay 0.
+    pub sha_mismatches: u64,
+    /// Single calls (`invoke`, `invoke_async`, `run_script` and the typed
+    /// calls; not pipelines) that returned an error although the script
+    /// ran ([`Ran::Yes`](crate::Ran::Yes)): a Lua error, or a reply that
+    /// did not convert to the requested type.
+    pub failed_ran: u64,
+    /// Single calls that returned an error and provably did not run
+    /// ([`Ran::No`](crate::Ran::No)): a server condition (`BUSY`, `OOM`,
+    /// `READONLY`, ...), a refusal, a refused connection. Safe to retry.
+    pub failed_not_run: u64,
+    /// Single calls that returned an error after the request was sent and
+    /// no answer came ([`Ran::Unknown`](crate::Ran::Unknown)): the script
+    /// may have run.
+    pub failed_unknown: u64,
+    /// Slot maps (`CLUSTER SLOTS` replies) stored by the cluster paths: the
+    /// first one, then one per refresh after a `NOSCRIPT`, a redirect or
+    /// an error. Always 0 without a cluster connection.
+    pub slot_map_refreshes: u64,
 }
 
 /// What every connection to one server (or cluster) may share: which
@@ -658,7 +726,13 @@ impl ScriptState {
 
     /// What the connections sharing this state did so far.
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot()
+        #[allow(unused_mut)]
+        let mut stats = self.inner.counters.snapshot();
+        #[cfg(feature = "cluster")]
+        {
+            stats.slot_map_refreshes = self.inner.cluster.refreshes();
+        }
+        stats
     }
 
     /// Forgets which scripts are loaded, without telling any server: each
