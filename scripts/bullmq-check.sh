@@ -14,4 +14,18 @@ ln -sfn "$tmp/package/dist/cjs/commands" tests/bullmq/commands
 # The workspace's dependency versions.
 cp Cargo.lock tests/bullmq/Cargo.lock
 echo "bullmq-check: bullmq@$VERSION, $(ls tests/bullmq/commands/*.lua | wc -l) scripts"
+# The lint on the same folder, through the command line: no error (the
+# macros would refuse to compile one anyway); the warnings are counted and
+# shown by rule (keys built from ARGV prefixes: BullMQ relies on hash tags).
+cargo run --quiet -p script-cache-cli -- check tests/bullmq/commands --format json > "$tmp/lint.json" || true
+python3 - "$tmp/lint.json" <<'PY'
+import collections, json, re, sys
+doc = json.load(open(sys.argv[1]))
+errors, warnings = doc["errors"], doc["warnings"]
+rules = collections.Counter(re.search(r"\[lint: ([a-z-]+)\]", w["message"]).group(1) for w in warnings)
+print(f"bullmq-check: lint: {len(doc['scripts'])} scripts, {len(errors)} errors, {len(warnings)} warnings {dict(rules)}")
+for e in errors:
+    print(e["rendered"], file=sys.stderr)
+sys.exit(1 if errors or not doc["ok"] else 0)
+PY
 cargo test --manifest-path tests/bullmq/Cargo.toml --target-dir target -- --nocapture

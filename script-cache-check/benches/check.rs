@@ -6,6 +6,10 @@
 //! Prints, for a 1 MB and a 10 MB script (the workspace's scripts repeated
 //! as functions), the median of 5 runs of each stage: the Lua
 //! 5.1.5 verdict (`check_syntax`), the lexer and the `KEYS`/`ARGV` usage.
+//! Then the lint (`lint::lint`) on 200 scripts (the workspace's `lua/`
+//! scripts round-robin, as the suite's build-cost benchmark generates
+//! them), against `check_syntax` on the same 200: what the lint adds to a
+//! build, per script.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -74,4 +78,45 @@ fn main() {
             verdict + lex + usage
         );
     }
+    lint_200();
+}
+
+fn lint_200() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../lua");
+    let mut originals: Vec<String> = std::fs::read_dir(dir)
+        .expect("lua/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .filter(|t| !t.contains("@include"))
+        .collect();
+    originals.sort();
+    let scripts: Vec<(String, Vec<String>)> = (0..200)
+        .map(|i| {
+            let text = format!("{}\n-- copy {i}\n", originals[i % originals.len()]);
+            let flags = script_cache_check::shebang::parse(text.as_bytes())
+                .ok()
+                .flatten()
+                .map(|s| s.flags)
+                .unwrap_or_default();
+            (text, flags)
+        })
+        .collect();
+    let bytes: usize = scripts.iter().map(|(t, _)| t.len()).sum();
+    let lint = median(|| {
+        for (text, flags) in &scripts {
+            assert!(script_cache_check::lint::lint(text, flags).is_empty());
+        }
+    });
+    let verdict = median(|| {
+        for (text, _) in &scripts {
+            script_cache_check::check_syntax(text.as_bytes()).unwrap();
+        }
+    });
+    println!(
+        "200 scripts ({bytes} bytes): lint {lint:.2?} ({:.0} µs a script), check_syntax \
+         {verdict:.2?} ({:.0} µs a script)",
+        lint.as_secs_f64() * 1e6 / 200.0,
+        verdict.as_secs_f64() * 1e6 / 200.0,
+    );
 }

@@ -153,13 +153,14 @@ pub fn check_syntax_for(source: &[u8], target: Target) -> Result<(), SyntaxError
 
 /// The names of `known` close to `name` ("did you mean"), closest first,
 /// at most three: the same name in another case, or within a third of its
-/// length in edits (Levenshtein, at least one).
+/// length in edits (optimal string alignment: a swap of two neighbours is
+/// one edit; at least one).
 pub fn similar<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
     let want = name.to_lowercase();
     let limit = (want.chars().count() / 3).max(1);
     let mut found: Vec<(usize, &str)> = known
         .filter_map(|k| {
-            let d = strsim::levenshtein(&want, &k.to_lowercase());
+            let d = strsim::osa_distance(&want, &k.to_lowercase());
             (d <= limit && k != name).then_some((d, k))
         })
         .collect();

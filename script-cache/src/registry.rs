@@ -310,6 +310,40 @@ mod tests {
     }
 
     #[test]
+    fn lint_errors_refuse_registration_warnings_do_not() {
+        let r = Registry::default();
+        match r.register("typo", "local count = 1\nreturn cuont", false) {
+            Err(e @ Error::Lint { .. }) => {
+                let Error::Lint {
+                    ref name,
+                    line,
+                    column,
+                    rule,
+                    ..
+                } = e
+                else {
+                    unreachable!()
+                };
+                assert_eq!((name.as_str(), line, column, rule), ("typo", 2, 8, "undefined-global"));
+                let text = e.to_string();
+                assert!(text.contains("did you mean `count`?"), "{text}");
+                assert!(text.contains("allow(undefined-global)"), "{text}");
+                assert_eq!(e.ran(), crate::Ran::No);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(r.get("typo").is_err());
+        // A warning (a literal key) and an allowed error register.
+        assert!(r.register("literal", "return redis.call('GET', 'k')", false).is_ok());
+        let allowed = "x = 1 -- script-cache: allow(global-write)\nreturn 1";
+        assert!(r.register("allowed", allowed, false).is_ok());
+        assert!(matches!(
+            r.register("write", "#!lua flags=no-writes\nreturn redis.call('DEL', KEYS[1])", false),
+            Err(Error::Lint { rule: "write-in-no-writes", .. })
+        ));
+    }
+
+    #[test]
     fn same_source_twice_is_fine_other_source_is_not() {
         let r = Registry::default();
         let sha = r.register("a", "return 1", false).unwrap();
