@@ -213,7 +213,7 @@ fn with_scripts(
 
 fn check(dir: &str, format: Format, deny_warnings: bool) -> Result<bool, String> {
     let checked = scripts::check_folder(dir);
-    let ok = checked.errors.is_empty() && !(deny_warnings && !checked.warnings.is_empty());
+    let ok = checked.errors.is_empty() && (!deny_warnings || checked.warnings.is_empty());
     let n = checked.warnings.len();
     let warned = if n == 0 {
         String::new()

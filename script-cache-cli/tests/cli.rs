@@ -167,6 +167,46 @@ fn check_json() {
 }
 
 #[test]
+fn check_runs_the_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.lua"),
+        "return redis.call('GETT', KEYS[1])\n",
+    )
+    .unwrap();
+    let d = dir.path().to_string_lossy().into_owned();
+    let out = run(&["check", &d]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("unknown Redis command `GETT`"), "{err}");
+    assert!(err.contains(&format!("{d}/typo.lua:1:19")), "{err}");
+    assert!(err.contains("[lint: unknown-command]"), "{err}");
+    // A warning passes, unless warnings are denied.
+    std::fs::write(
+        dir.path().join("typo.lua"),
+        "return redis.call('GET', 'fixed')\n",
+    )
+    .unwrap();
+    let out = run(&["check", &d]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("1 scripts, no errors, 1 warning"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("warning: a key of `GET` is a string literal"));
+    let out = run(&["check", &d, "--deny-warnings"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["check", &d, "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["errors"].as_array().unwrap().len(), 0);
+    let warnings = doc["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0]["location"], format!("{d}/typo.lua:1:26"));
+}
+
+#[test]
 fn missing_folder_and_bad_usage() {
     let out = run(&["check", "/nonexistent/script-cache-cli"]);
     assert_eq!(out.status.code(), Some(1));
@@ -419,12 +459,25 @@ fn check_agrees_with_the_macros() {
             continue;
         }
         let expected = std::fs::read_to_string(path.with_extension("stderr")).unwrap();
-        let macro_errors: Vec<&str> = expected
+        // A case that denies the lint's warnings (`#![deny(deprecated)]`)
+        // gets them as errors: `check --deny-warnings`, and the warning's
+        // own text.
+        let deny = code.contains("#![deny(deprecated)]");
+        let marker = "script-cache lint warning: ";
+        let macro_errors: Vec<String> = expected
             .lines()
             .filter(|l| l.starts_with("error: ") && !l.starts_with("error: aborting"))
+            .map(|l| match l.find(marker) {
+                Some(at) => format!("warning: {}", &l[at + marker.len()..]),
+                None => l.to_owned(),
+            })
             .collect();
+        let mut args = vec!["check", dir];
+        if deny {
+            args.push("--deny-warnings");
+        }
         let out = Command::new(env!("CARGO_BIN_EXE_script-cache"))
-            .args(["check", dir])
+            .args(&args)
             .current_dir(&ui)
             .output()
             .unwrap();
@@ -436,7 +489,10 @@ fn check_agrees_with_the_macros() {
         }
         assert_eq!(out.status.code(), Some(1), "{name}");
         for line in &macro_errors {
-            assert!(err.contains(line), "{name}: {line:?} missing from:\n{err}");
+            assert!(
+                err.contains(line.as_str()),
+                "{name}: {line:?} missing from:\n{err}"
+            );
         }
         for location in expected
             .lines()
@@ -447,7 +503,10 @@ fn check_agrees_with_the_macros() {
                 "{name}: {location}\n{err}"
             );
         }
-        let cli_errors = err.lines().filter(|l| l.starts_with("error: ")).count();
+        let cli_errors = err
+            .lines()
+            .filter(|l| l.starts_with("error: ") || (deny && l.starts_with("warning: ")))
+            .count();
         assert_eq!(cli_errors, macro_errors.len(), "{name}:\n{err}");
         cases += 1;
     }

@@ -324,7 +324,10 @@ mod tests {
                 else {
                     unreachable!()
                 };
-                assert_eq!((name.as_str(), line, column, rule), ("typo", 2, 8, "undefined-global"));
+                assert_eq!(
+                    (name.as_str(), line, column, rule),
+                    ("typo", 2, 8, "undefined-global")
+                );
                 let text = e.to_string();
                 assert!(text.contains("did you mean `count`?"), "{text}");
                 assert!(text.contains("allow(undefined-global)"), "{text}");
@@ -334,12 +337,22 @@ mod tests {
         }
         assert!(r.get("typo").is_err());
         // A warning (a literal key) and an allowed error register.
-        assert!(r.register("literal", "return redis.call('GET', 'k')", false).is_ok());
+        assert!(
+            r.register("literal", "return redis.call('GET', 'k')", false)
+                .is_ok()
+        );
         let allowed = "x = 1 -- script-cache: allow(global-write)\nreturn 1";
         assert!(r.register("allowed", allowed, false).is_ok());
         assert!(matches!(
-            r.register("write", "#!lua flags=no-writes\nreturn redis.call('DEL', KEYS[1])", false),
-            Err(Error::Lint { rule: "write-in-no-writes", .. })
+            r.register(
+                "write",
+                "#!lua flags=no-writes\nreturn redis.call('DEL', KEYS[1])",
+                false
+            ),
+            Err(Error::Lint {
+                rule: "write-in-no-writes",
+                ..
+            })
         ));
     }
 
