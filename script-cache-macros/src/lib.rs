@@ -55,7 +55,13 @@
 //!   `file:line:col` and Lua's message; a missing `end` points at the
 //!   block's opener. The `KEYS`/`ARGV` analysis reads the tokens Lua reads
 //!   (no recursion: no input crashes or hangs the build); a literal index
-//!   above 256 is an error. `source()` is the exact
+//!   above 256 is an error. Then the lint (`script_cache_check::lint`):
+//!   what would fail when a line runs is a compile error (undefined or
+//!   written globals, unknown commands, wrong literal arity, commands a
+//!   targeted server lacks or refuses in scripts, writes in a `no-writes`
+//!   script), and a key not passed in `KEYS` is a compiler warning (a use
+//!   of a deprecated item whose note is the finding, as stable Rust has no
+//!   warning API for proc macros). `source()` is the exact
 //!   bytes of the file (with its includes expanded, see below) and `sha1()`
 //!   their SHA-1, which is what `SCRIPT LOAD` answers.
 //! * **Shebang.** A first line `#!lua` or `#!lua flags=a,b` declares Redis 7

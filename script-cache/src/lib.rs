@@ -12,6 +12,16 @@
 //! A syntax error, two files with one variant name, an unknown shebang flag
 //! and the like are compile errors naming the file, line and column.
 //!
+//! Then a lint, with tables generated from the servers themselves, makes
+//! what would fail at run time fail at build time: an undefined or written
+//! global, an unknown command (with "did you mean"), a command some
+//! targeted servers lack or refuse in scripts, a literal call with the
+//! wrong number of arguments, a write in a `#!lua flags=no-writes` script;
+//! and warns about key names not passed in `KEYS`. Each message names its
+//! rule and the comment that silences it (`-- script-cache:
+//! allow(global-write)`, `allow-file(...)`, `servers(redis-7.0,
+//! valkey-9.1)`). See `script_cache_check::lint`.
+//!
 //! The metadata is on the [`EmbeddedScript`] trait (in the [`prelude`]):
 //! `name()`, `file()`, `source()`, `sha1()`, `read_only()`, `keys()`,
 //! `args()`, `ALL` and `from_name()`; the enums also implement `FromStr`
@@ -61,8 +71,8 @@
 //!    server conditions (`BUSY`, `READONLY`, `LOADING`, `OOM`, ...) are
 //!    [`Error::Unavailable`], not errors of the script.
 //! 6. **Nothing invalid reaches the server from the registry**: scripts
-//!    registered at run time are checked as Lua 5.1 by the same checker as
-//!    the macros.
+//!    registered at run time are checked as Lua 5.1 and linted by the same
+//!    checker as the macros ([`Error::Syntax`], [`Error::Lint`]).
 //! 7. **Pipelines are never replayed**: a `NOSCRIPT` inside one is
 //!    [`Error::NoScript`] for that entry.
 //!
