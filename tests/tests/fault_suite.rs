@@ -70,6 +70,31 @@ fn storm_time() -> Duration {
     Duration::from_secs(secs.clamp(1, 60))
 }
 
+/// The suite's response timeout: 5 s instead of redis-rs's 500 ms default,
+/// so that a starved shared 2-core machine does not turn a slow reply into
+/// a failure that is not the fault's (a timeout is a connection error,
+/// `Ran::Unknown`). Sync connections have no response timeout.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A multiplexed connection from `client` with [`RESPONSE_TIMEOUT`].
+fn multiplexed(
+    rt: &tokio::runtime::Runtime,
+    client: &redis::Client,
+) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+    rt.block_on(client.get_multiplexed_async_connection_with_config(&config))
+        .expect("connect")
+}
+
+/// A ConnectionManager for `client` with [`RESPONSE_TIMEOUT`] (and the
+/// default reconnection backoff: 100 ms first, doubling, 6 tries).
+fn manager(rt: &tokio::runtime::Runtime, client: &redis::Client) -> redis::aio::ConnectionManager {
+    let config =
+        redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+    rt.block_on(client.get_connection_manager_with_config(config))
+        .expect("manager")
+}
+
 /// A unique call id (unique in the process, so in every ledger).
 fn next_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -577,7 +602,7 @@ matrix! {
     fn flush_storm_async(server) {
         let rt = runtime();
         let con = ScriptCache::new(
-            rt.block_on(server.client().get_multiplexed_async_connection()).expect("connect"),
+            multiplexed(&rt, &server.client()),
         );
         async_storm(&rt, server, "flush storm, async", &con, 16);
     }
@@ -684,7 +709,7 @@ matrix! {
     fn cancellation_mid_load(server) {
         let rt = runtime();
         let con = ScriptCache::new(
-            rt.block_on(server.client().get_multiplexed_async_connection()).expect("connect"),
+            multiplexed(&rt, &server.client()),
         );
         let stop = Stop::new();
         let workers = async_workers(&rt, &con, 16, &stop, true);
@@ -705,7 +730,7 @@ matrix! {
     fn flush_storm_resp3(server) {
         let client = client_for_url(&format!("{}?protocol=resp3", server.url()));
         let rt = runtime();
-        let con = ScriptCache::new(rt.block_on(client.get_multiplexed_async_connection()).expect("connect"));
+        let con = ScriptCache::new(multiplexed(&rt, &client));
         async_storm(&rt, server, "flush storm, RESP3", &con, 16);
     }
 
@@ -716,7 +741,7 @@ matrix! {
         preload(server, &[Scripts::Ledger.source()]);
         let user = AclUser::without_script_load(server, "app");
         let rt = runtime();
-        let con = ScriptCache::new(rt.block_on(user.client().get_multiplexed_async_connection()).expect("connect"));
+        let con = ScriptCache::new(multiplexed(&rt, &user.client()));
         async_storm(&rt, server, "ACL without SCRIPT LOAD, flush storm", &con, 8);
         assert_eq!(con.state().stats().loads, 0, "the user never loaded a script");
     }
@@ -727,7 +752,7 @@ matrix! {
     /// reconnected every call succeeds; no call ran twice.
     fn kill_and_restart(server) {
         let rt = runtime();
-        let con = ScriptCache::new(rt.block_on(server.client().get_connection_manager()).expect("manager"));
+        let con = ScriptCache::new(manager(&rt, &server.client()));
         let stop = Stop::new();
         let workers = async_workers(&rt, &con, 8, &stop, false);
         std::thread::sleep(Duration::from_millis(300));
@@ -749,7 +774,7 @@ matrix! {
     /// ledger exactly once.
     fn client_kill(server) {
         let rt = runtime();
-        let manager = rt.block_on(server.client().get_connection_manager()).expect("manager");
+        let manager = manager(&rt, &server.client());
         let con = ScriptCache::new(manager.clone());
         let stop = Stop::new();
         let workers = async_workers(&rt, &con, 8, &stop, false);
@@ -793,7 +818,7 @@ matrix! {
     /// after SCRIPT KILL they succeed.
     fn busy_and_script_kill(server) {
         let rt = runtime();
-        let con = ScriptCache::new(rt.block_on(server.client().get_multiplexed_async_connection()).expect("connect"));
+        let con = ScriptCache::new(multiplexed(&rt, &server.client()));
         let stop = Stop::new();
         let workers = async_workers(&rt, &con, 4, &stop, false);
         std::thread::sleep(Duration::from_millis(200));
@@ -816,7 +841,7 @@ matrix! {
     /// memory is released they succeed.
     fn out_of_memory(server) {
         let rt = runtime();
-        let con = ScriptCache::new(rt.block_on(server.client().get_multiplexed_async_connection()).expect("connect"));
+        let con = ScriptCache::new(multiplexed(&rt, &server.client()));
         let stop = Stop::new();
         let workers = async_workers(&rt, &con, 4, &stop, false);
         std::thread::sleep(Duration::from_millis(200));
@@ -837,9 +862,13 @@ matrix! {
     /// are `Unavailable(ReadOnly)` and did not run; once the replica is
     /// promoted (`REPLICAOF NO ONE`) they succeed.
     fn readonly_replica(server) {
+        // No 5 s wait before the first full sync (`repl-diskless-sync-delay`).
+        let mut primary = server.connection();
+        redis::cmd("CONFIG").arg("SET").arg("repl-diskless-sync-delay").arg(0)
+            .query::<()>(&mut primary).expect("CONFIG SET repl-diskless-sync-delay");
         let replica = start_replica(server).expect("replica");
         let rt = runtime();
-        let con = ScriptCache::new(rt.block_on(replica.client().get_multiplexed_async_connection()).expect("connect"));
+        let con = ScriptCache::new(multiplexed(&rt, &replica.client()));
         let stop = Stop::new();
         let start = Instant::now();
         let workers = async_workers(&rt, &con, 4, &stop, false);
@@ -866,11 +895,10 @@ fn flush_storm_tls(flavor: Flavor) {
         panic!("{missing}");
     }
     let tls = TlsServer::start(flavor).expect("TLS server");
+    // Its own line: libtest printed `test ... ` without a newline.
+    eprintln!("running on {flavor} over TLS ({})", tls.server.version());
     let rt = runtime();
-    let con = ScriptCache::new(
-        rt.block_on(tls.client().get_multiplexed_async_connection())
-            .expect("connect over TLS"),
-    );
+    let con = ScriptCache::new(multiplexed(&rt, &tls.client()));
     async_storm(&rt, &tls.server, "flush storm, TLS", &con, 16);
 }
 
