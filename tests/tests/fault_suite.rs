@@ -26,7 +26,7 @@
 //! cargo test -p script-cache-tests --test fault_suite -- --nocapture --test-threads=1
 //! ```
 //!
-//! and collect the lines starting with `| `. Each storm lasts
+//! and collect the lines starting with `|`. Each storm lasts
 //! `SCRIPT_CACHE_SUITE_SECS` seconds (default 2, at most 60); the longer
 //! storms of `storms.rs` (`SCRIPT_CACHE_STORM_SECS`) stay where they are.
 
