@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use script_cache_tests::cluster::TestCluster;
-use script_cache_tests::{AclUser, Flavor, free_port, in_ci, matrix, workspace_root};
+use script_cache_tests::{AclUser, Flavor, free_port, matrix, workspace_root};
 
 /// Runs the binary with `args`.
 fn run(args: &[&str]) -> Output {
@@ -348,9 +348,10 @@ matrix! {
 /// Preload on every node of a real cluster (3 primaries, 3 replicas), a
 /// SCRIPT FLUSH of one node, verify names it, flush --cluster empties all.
 fn cluster_round_trip(flavor: Flavor) {
-    if flavor.binary().is_err() && !in_ci() {
-        eprintln!("SKIPPED on {flavor}: not installed");
-        return;
+    // Declared with `flavor_test!`: ignored when the flavor was missing at
+    // build time; a missing binary here is a failure.
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
     }
     let cluster = TestCluster::start(flavor, 1);
     let seed = cluster.urls()[0].clone();
@@ -414,19 +415,22 @@ fn cluster_round_trip(flavor: Flavor) {
     }
 }
 
-#[test]
-fn cluster_redis_7_0() {
-    cluster_round_trip(Flavor::Redis7);
+script_cache_tests::flavor_test! { Redis7,
+    fn cluster_redis_7_0() {
+        cluster_round_trip(Flavor::Redis7);
+    }
 }
 
-#[test]
-fn cluster_redis_6_2() {
-    cluster_round_trip(Flavor::Redis62);
+script_cache_tests::flavor_test! { Redis62,
+    fn cluster_redis_6_2() {
+        cluster_round_trip(Flavor::Redis62);
+    }
 }
 
-#[test]
-fn cluster_valkey_9_1() {
-    cluster_round_trip(Flavor::Valkey9);
+script_cache_tests::flavor_test! { Valkey9,
+    fn cluster_valkey_9_1() {
+        cluster_round_trip(Flavor::Valkey9);
+    }
 }
 
 /// `check` reports what the macros report: for every compile-fail case of
@@ -513,38 +517,41 @@ fn check_agrees_with_the_macros() {
     assert!(cases >= 15, "only {cases} cases compared");
 }
 
-/// `rediss://` with `--tls-ca`: preload and verify over TLS (Redis 7.0,
-/// the flavor of the matrix built with TLS).
 #[cfg(feature = "tls")]
-#[test]
-fn tls_with_a_ca_file() {
-    use script_cache_tests::{TestServer, TlsFiles, supports_tls};
-    let flavor = Flavor::Redis7;
-    if !supports_tls(flavor) || (flavor.binary().is_err() && !in_ci()) {
-        eprintln!("SKIPPED: no TLS build of {flavor}");
-        return;
+script_cache_tests::flavor_test! { Redis7,
+    /// `rediss://` with `--tls-ca`: preload and verify over TLS (Redis 7.0,
+    /// the flavor of the matrix built with TLS).
+    fn tls_with_a_ca_file() {
+        use script_cache_tests::{TestServer, TlsFiles, supports_tls};
+        let flavor = Flavor::Redis7;
+        // Declared with `flavor_test!`: ignored when Redis 7.0 was missing at
+        // build time; a missing binary or a build without TLS here is a failure.
+        assert!(supports_tls(flavor), "{flavor} has no TLS build");
+        if let Err(missing) = flavor.binary() {
+            panic!("{missing}");
+        }
+        let files = TlsFiles::generate().unwrap();
+        let tls_port = free_port().unwrap();
+        let server = TestServer::builder(flavor)
+            .config("tls-port", &tls_port.to_string())
+            .config("tls-cert-file", &files.cert.display().to_string())
+            .config("tls-key-file", &files.key.display().to_string())
+            .config("tls-ca-cert-file", &files.ca.display().to_string())
+            .config("tls-auth-clients", "no")
+            .start()
+            .unwrap();
+        let url = format!("rediss://127.0.0.1:{tls_port}/");
+        let ca = files.ca.display().to_string();
+        let out = run(&["preload", &lua_dir(), "--url", &url, "--tls-ca", &ca]);
+        assert_eq!(out.status.code(), Some(0));
+        let mut con = server.connection();
+        let shas = expected_shas(&workspace_root().join("lua"), &version_of(&mut con));
+        assert!(exists(&mut con, &shas).iter().all(|e| *e));
+        let out = run(&["verify", &lua_dir(), "--url", &url, "--tls-ca", &ca]);
+        assert_eq!(out.status.code(), Some(0));
+        // Without the CA, the server's certificate is not trusted: named, exit 1.
+        let out = run(&["verify", &lua_dir(), "--url", &url]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(&format!("127.0.0.1:{tls_port}")));
     }
-    let files = TlsFiles::generate().unwrap();
-    let tls_port = free_port().unwrap();
-    let server = TestServer::builder(flavor)
-        .config("tls-port", &tls_port.to_string())
-        .config("tls-cert-file", &files.cert.display().to_string())
-        .config("tls-key-file", &files.key.display().to_string())
-        .config("tls-ca-cert-file", &files.ca.display().to_string())
-        .config("tls-auth-clients", "no")
-        .start()
-        .unwrap();
-    let url = format!("rediss://127.0.0.1:{tls_port}/");
-    let ca = files.ca.display().to_string();
-    let out = run(&["preload", &lua_dir(), "--url", &url, "--tls-ca", &ca]);
-    assert_eq!(out.status.code(), Some(0));
-    let mut con = server.connection();
-    let shas = expected_shas(&workspace_root().join("lua"), &version_of(&mut con));
-    assert!(exists(&mut con, &shas).iter().all(|e| *e));
-    let out = run(&["verify", &lua_dir(), "--url", &url, "--tls-ca", &ca]);
-    assert_eq!(out.status.code(), Some(0));
-    // Without the CA, the server's certificate is not trusted: named, exit 1.
-    let out = run(&["verify", &lua_dir(), "--url", &url]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(&format!("127.0.0.1:{tls_port}")));
 }

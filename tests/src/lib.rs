@@ -33,10 +33,13 @@ pub use server::{
 };
 pub use tls::{TlsFiles, TlsServer, supports_tls};
 
-/// Starts a default server of `flavor` for a test, or returns `None` when
-/// the flavor is not installed outside CI (the test then passes as a
-/// reported skip). In CI (`CI=true`) a missing flavor panics with how to
-/// install it: the matrix is required there.
+/// Starts a default server of `flavor`, or returns `None` when the flavor
+/// is not installed outside CI. For tests that loop over every flavor and
+/// check what is installed (the missing one is reported `SKIPPED` on
+/// stderr); a test of one flavor is declared with [`flavor_test!`] (or
+/// [`matrix!`]) instead, so a missing flavor shows as ignored. In CI
+/// (`CI=true`) a missing flavor panics with how to install it: the matrix
+/// is required there.
 pub fn server_for(flavor: Flavor) -> Option<TestServer> {
     match flavor.binary() {
         Ok(_) => Some(TestServer::start(flavor)),
@@ -79,6 +82,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
 ///
 /// expands to modules `ping` and `ping_async`, each with the tests
 /// `redis_7_0`, `redis_6_2` and `valkey_9_1`. `server` is a `&mut TestServer`.
+/// Each test is declared with [`flavor_test!`]: ignored (not passed) when
+/// its flavor's binary was missing at build time, outside CI.
 #[macro_export]
 macro_rules! matrix {
     () => {};
@@ -88,12 +93,9 @@ macro_rules! matrix {
             #[allow(unused_imports)]
             use super::*;
             fn body($server: &mut $crate::TestServer) $body
-            #[test]
-            fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, body) }
-            #[test]
-            fn redis_6_2() { $crate::__run(&$crate::Flavor::Redis62, body) }
-            #[test]
-            fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, body) }
+            $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, body) } }
+            $crate::flavor_test! { Redis62, fn redis_6_2() { $crate::__run(&$crate::Flavor::Redis62, body) } }
+            $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, body) } }
         }
         $crate::matrix! { $($rest)* }
     };
@@ -106,22 +108,90 @@ macro_rules! matrix {
             fn sync_body(server: &mut $crate::TestServer) {
                 $crate::runtime().block_on(body(server))
             }
-            #[test]
-            fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, sync_body) }
-            #[test]
-            fn redis_6_2() { $crate::__run(&$crate::Flavor::Redis62, sync_body) }
-            #[test]
-            fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, sync_body) }
+            $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, sync_body) } }
+            $crate::flavor_test! { Redis62, fn redis_6_2() { $crate::__run(&$crate::Flavor::Redis62, sync_body) } }
+            $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, sync_body) } }
         }
         $crate::matrix! { $($rest)* }
     };
 }
 
 /// Runs one matrix cell. Not for direct use.
+///
+/// A cell of a flavor whose binary was missing at build time is
+/// `#[ignore]`d (see [`flavor_test!`]); run anyway (`--ignored`), or with
+/// the binary gone since the build, it fails: a missing server is never a
+/// pass.
 #[doc(hidden)]
 pub fn __run(flavor: &Flavor, body: fn(&mut TestServer)) {
-    if let Some(mut server) = server_for(*flavor) {
-        eprintln!("running on {flavor} ({})", server.version());
-        body(&mut server);
-    }
+    let mut server = match flavor.binary() {
+        Ok(_) => TestServer::start(*flavor),
+        Err(missing) => panic!("{missing}"),
+    };
+    eprintln!("running on {flavor} ({})", server.version());
+    body(&mut server);
+}
+
+/// Declares a `#[test]` that needs one server flavor: `Redis7`, `Redis62`
+/// or `Valkey9`. When `tests/build.rs` found no binary of that flavor
+/// (outside CI), the test is `#[ignore]`d with how to install it, so
+/// `cargo test` counts it as ignored, never as passed. With `CI=true` it
+/// always runs (and fails loudly when the binary is missing).
+///
+/// ```ignore
+/// script_cache_tests::flavor_test! { Redis7,
+///     fn tls_redis_7_0() { /* ... */ }
+/// }
+/// ```
+///
+/// The decision is taken when this crate (`script-cache-tests`) is built,
+/// so it holds in every crate that uses the macro.
+#[macro_export]
+macro_rules! flavor_test {
+    (Redis7, $($item:tt)*) => { $crate::__test_redis_7_0! { $($item)* } };
+    (Redis62, $($item:tt)*) => { $crate::__test_redis_6_2! { $($item)* } };
+    (Valkey9, $($item:tt)*) => { $crate::__test_valkey_9_1! { $($item)* } };
+}
+
+#[cfg(has_redis_7_0)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_redis_7_0 { ($($item:tt)*) => { #[test] $($item)* }; }
+#[cfg(not(has_redis_7_0))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_redis_7_0 {
+    ($($item:tt)*) => {
+        #[test]
+        #[ignore = "Redis 7.0 binary missing: run scripts/install-servers.sh"]
+        $($item)*
+    };
+}
+#[cfg(has_redis_6_2)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_redis_6_2 { ($($item:tt)*) => { #[test] $($item)* }; }
+#[cfg(not(has_redis_6_2))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_redis_6_2 {
+    ($($item:tt)*) => {
+        #[test]
+        #[ignore = "Redis 6.2 binary missing: run scripts/install-servers.sh"]
+        $($item)*
+    };
+}
+#[cfg(has_valkey_9_1)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_valkey_9_1 { ($($item:tt)*) => { #[test] $($item)* }; }
+#[cfg(not(has_valkey_9_1))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_valkey_9_1 {
+    ($($item:tt)*) => {
+        #[test]
+        #[ignore = "Valkey 9.1 binary missing: run scripts/install-servers.sh"]
+        $($item)*
+    };
 }

@@ -75,14 +75,22 @@ matrix! {
 
     fn another_flavor_on_the_same_port(server) {
         let port = server.port();
-        let other = if server.flavor() == Flavor::Redis62 { Flavor::Redis7 } else { Flavor::Redis62 };
+        // Another installed flavor (Redis 6.2 first): the test needs two.
+        let other = [Flavor::Redis62, Flavor::Redis7, Flavor::Valkey9]
+            .into_iter()
+            .find(|f| *f != server.flavor() && f.binary().is_ok())
+            .unwrap_or_else(|| panic!("this test needs a second server flavor besides {}", server.flavor()));
         server.kill();
         let replacement = TestServer::builder(other).start_on_port(port).expect("start on the port");
         assert_eq!(replacement.port(), port);
         assert_eq!(replacement.flavor(), other);
         let mut con = replacement.connection();
         let info: String = redis::cmd("INFO").arg("server").query(&mut con).expect("INFO");
-        let prefix = if other == Flavor::Redis62 { "redis_version:6.2." } else { "redis_version:7.0." };
+        let prefix = match other {
+            Flavor::Redis62 => "redis_version:6.2.",
+            Flavor::Redis7 => "redis_version:7.0.",
+            Flavor::Valkey9 => "valkey_version:9.",
+        };
         assert!(info.lines().any(|l| l.starts_with(prefix)), "{info}");
     }
 }

@@ -5,7 +5,7 @@
 //! pipelines and transactions with cold scripts, sync and async.
 
 use script_cache::{ScriptCache, pipe};
-use script_cache_tests::{Flavor, TestServer, TlsServer, matrix, server_for};
+use script_cache_tests::{Flavor, TestServer, TlsServer, matrix};
 
 script_cache::include_scripts!("../lua");
 
@@ -150,12 +150,11 @@ matrix! {
 }
 
 fn tls(flavor: Flavor) {
-    // A missing flavor is a skip outside CI and a failure in CI, like every
-    // matrix test.
-    let Some(plain) = server_for(flavor) else {
-        return;
-    };
-    drop(plain);
+    // The test is ignored when the flavor was missing at build time
+    // (`flavor_test!`): a missing binary here is a failure.
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
+    }
     let tls = TlsServer::start(flavor).expect("TLS server");
     let client = tls.client();
     // Really TLS: a plain-text client cannot talk to the TLS port.
@@ -167,29 +166,39 @@ fn tls(flavor: Flavor) {
     script_cache_tests::runtime().block_on(exercise_async(&tls.server, &client));
 }
 
-#[test]
-fn tls_redis_7_0() {
-    tls(Flavor::Redis7);
+script_cache_tests::flavor_test! { Redis7,
+    fn tls_redis_7_0() {
+        tls(Flavor::Redis7);
+    }
 }
 
 /// The matrix's Valkey 9.1 and Redis 6.2 binaries refuse a TLS port: if a
 /// later build of either gains TLS, this fails, and `supports_tls` and the
 /// TLS tests above must grow to cover it.
-#[test]
-fn binaries_without_tls_refuse_a_tls_port() {
+fn refuses_a_tls_port(flavor: Flavor) {
     use script_cache_tests::supports_tls;
-    for flavor in [Flavor::Valkey9, Flavor::Redis62] {
-        if server_for(flavor).is_none() {
-            continue;
-        }
-        assert!(!supports_tls(flavor));
-        let error = match TlsServer::start(flavor) {
-            Ok(_) => panic!("{flavor} started with a TLS port: extend the TLS tests to it"),
-            Err(e) => format!("{e:?}"),
-        };
-        assert!(
-            error.contains("TLS") || error.contains("tls"),
-            "{flavor} failed for another reason: {error}"
-        );
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
+    }
+    assert!(!supports_tls(flavor));
+    let error = match TlsServer::start(flavor) {
+        Ok(_) => panic!("{flavor} started with a TLS port: extend the TLS tests to it"),
+        Err(e) => format!("{e:?}"),
+    };
+    assert!(
+        error.contains("TLS") || error.contains("tls"),
+        "{flavor} failed for another reason: {error}"
+    );
+}
+
+script_cache_tests::flavor_test! { Valkey9,
+    fn valkey_9_1_refuses_a_tls_port() {
+        refuses_a_tls_port(Flavor::Valkey9);
+    }
+}
+
+script_cache_tests::flavor_test! { Redis62,
+    fn redis_6_2_refuses_a_tls_port() {
+        refuses_a_tls_port(Flavor::Redis62);
     }
 }

@@ -1,0 +1,909 @@
+//! The fault suite: every fault of RELIABILITY.md in one short, bounded
+//! run per server flavor, with one report row per scenario.
+//!
+//! Every call runs the `ledger` script with a unique id (`HINCRBY ledger id
+//! 1`), so after the run the server's hash says which calls ran and how
+//! often. Each scenario asserts:
+//!
+//! * **0 ran twice**: no field above 1;
+//! * **every failure typed and honest**: a connection error, a server
+//!   condition (`Error::Unavailable`), `NoScript` in a pipeline, and its
+//!   [`Error::ran`] agrees with the ledger (`Ran::No`: the id is absent;
+//!   `Ran::Yes`: present; `Ran::Unknown`: either);
+//! * **0 lost**: every call that succeeded is in the ledger once (where the
+//!   data survived the fault: not across a `kill -9`, which empties it);
+//! * **0 failures after the fault is over**: once a call started after the
+//!   fault's end has succeeded, no later call fails.
+//!
+//! and prints a Markdown row: scenario, flavor, calls, failed, bad errors
+//! (untyped or dishonest), ran twice, lost, loads, reloads, and the time to
+//! recover (ms from the fault's end — the storm stopped, the restarted
+//! server ready, `CLIENT KILL` answered, `SCRIPT KILL` done, memory
+//! released, the replica promoted — to the first success of a call started
+//! after it). Run it with:
+//!
+//! ```sh
+//! cargo test -p script-cache-tests --test fault_suite -- --nocapture --test-threads=1
+//! ```
+//!
+//! and collect the lines starting with `|`. Each storm lasts
+//! `SCRIPT_CACHE_SUITE_SECS` seconds (default 2, at most 60); the longer
+//! storms of `storms.rs` (`SCRIPT_CACHE_STORM_SECS`) stay where they are.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use script_cache::prelude::*;
+use script_cache::{Condition, Error, Ran, ScriptCache, ScriptState, pipe};
+use script_cache_tests::faults::{client_for_url, preload, wait_replicated};
+use script_cache_tests::{
+    AclUser, BusyScript, Flavor, FlushStorm, TestServer, TlsServer, fill_memory, matrix, runtime,
+    start_replica,
+};
+
+script_cache::include_scripts!("fixtures/fault_suite");
+
+/// The hash every call counts itself in.
+const LEDGER: &str = "ledger";
+
+/// Calls per worker, at most (the stop flag usually ends a worker first).
+const MAX_CALLS_PER_WORKER: usize = 100_000;
+
+/// How long calls go on after a fault is over.
+const AFTER: Duration = Duration::from_millis(500);
+
+/// No worker runs longer than this, whatever happens.
+const HARD_BOUND: Duration = Duration::from_secs(90);
+
+/// A storm really happened: at least this many `SCRIPT FLUSH`es.
+const MIN_FLUSHES: u64 = 50;
+
+/// How long each storm lasts.
+fn storm_time() -> Duration {
+    let secs = std::env::var("SCRIPT_CACHE_SUITE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2u64);
+    Duration::from_secs(secs.clamp(1, 60))
+}
+
+/// The suite's response timeout: 5 s instead of redis-rs's 500 ms default,
+/// so that a starved shared 2-core machine does not turn a slow reply into
+/// a failure that is not the fault's (a timeout is a connection error,
+/// `Ran::Unknown`). Sync connections have no response timeout.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A multiplexed connection from `client` with [`RESPONSE_TIMEOUT`].
+fn multiplexed(
+    rt: &tokio::runtime::Runtime,
+    client: &redis::Client,
+) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+    rt.block_on(client.get_multiplexed_async_connection_with_config(&config))
+        .expect("connect")
+}
+
+/// A ConnectionManager for `client` with [`RESPONSE_TIMEOUT`] (and the
+/// default reconnection backoff: 100 ms first, doubling, 6 tries).
+fn manager(rt: &tokio::runtime::Runtime, client: &redis::Client) -> redis::aio::ConnectionManager {
+    let config =
+        redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+    rt.block_on(client.get_connection_manager_with_config(config))
+        .expect("manager")
+}
+
+/// A unique call id (unique in the process, so in every ledger).
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------
+// What happened to each call
+
+/// What kind of failure a call met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// I/O, dropped connection, refused connection, timeout.
+    Connection,
+    /// `Error::Unavailable` with this condition.
+    Condition(Condition),
+    /// `Error::NoScript` (a pipeline entry: never replayed).
+    NoScript,
+    /// Anything else: not one of the failures a fault should produce.
+    Other,
+}
+
+fn kind_of(e: &Error) -> Kind {
+    if let Some(c) = e.condition() {
+        Kind::Condition(c)
+    } else if e.is_connection_error() {
+        Kind::Connection
+    } else if matches!(e, Error::NoScript { .. }) {
+        Kind::NoScript
+    } else {
+        Kind::Other
+    }
+}
+
+#[derive(Debug)]
+enum Outcome {
+    /// The reply (the ledger field after the call: 1 when it ran once).
+    Ok(i64),
+    Failed {
+        kind: Kind,
+        ran: Ran,
+        what: String,
+    },
+    /// Cancelled by a timeout (it may have run).
+    Cancelled,
+}
+
+impl Outcome {
+    fn of(result: &Result<i64, Error>) -> Outcome {
+        match result {
+            Ok(v) => Outcome::Ok(*v),
+            Err(e) => Outcome::Failed {
+                kind: kind_of(e),
+                ran: e.ran(),
+                what: format!("{e:?}"),
+            },
+        }
+    }
+}
+
+/// One call (or one transaction: all its ids apply together or not at all).
+#[derive(Debug)]
+struct Call {
+    ids: Vec<u64>,
+    started: Instant,
+    ended: Instant,
+    outcome: Outcome,
+}
+
+/// A fault: from when it was caused to when it was over.
+#[derive(Clone, Copy, Debug)]
+struct Fault {
+    start: Instant,
+    end: Instant,
+}
+
+/// What the ledger says about the calls.
+#[derive(Debug, Default)]
+struct Verdict {
+    calls: usize,
+    failed: usize,
+    cancelled: usize,
+    /// Failures of a kind a fault should not produce, or whose `ran()`
+    /// the ledger contradicts.
+    bad: usize,
+    ran_twice: usize,
+    lost: usize,
+    /// Failures of calls started after the recovery from a fault.
+    late_failures: usize,
+    /// The longest recovery, ms; `None` when some fault saw no recovery.
+    recover_ms: Option<f64>,
+    kinds: Vec<Kind>,
+    /// Failures by what `ran()` said: No, Unknown, Yes.
+    ran: [usize; 3],
+    samples: Vec<String>,
+}
+
+impl Verdict {
+    fn sample(&mut self, s: String) {
+        if self.samples.len() < 5 {
+            self.samples.push(s);
+        }
+    }
+}
+
+/// Reads the ledger and judges `calls` against it. Calls started before
+/// `wiped_at` (a restart that emptied the data) are not required to be in
+/// it.
+fn judge(
+    server: &TestServer,
+    calls: &[Call],
+    faults: &[Fault],
+    wiped_at: Option<Instant>,
+) -> Verdict {
+    let mut con = server.connection();
+    let ledger: HashMap<u64, i64> = redis::cmd("HGETALL")
+        .arg(LEDGER)
+        .query(&mut con)
+        .unwrap_or_else(|e| panic!("HGETALL {LEDGER}: {e}"));
+    let mut v = Verdict {
+        calls: calls.len(),
+        ..Verdict::default()
+    };
+    v.ran_twice = ledger.values().filter(|n| **n > 1).count();
+    for call in calls {
+        let present: Vec<bool> = call.ids.iter().map(|id| ledger.contains_key(id)).collect();
+        let all = present.iter().all(|p| *p);
+        let none = present.iter().all(|p| !*p);
+        if !all && !none {
+            v.bad += 1;
+            v.sample(format!("half applied: {call:?}"));
+        }
+        let survives = wiped_at.is_none_or(|w| call.started >= w);
+        match &call.outcome {
+            Outcome::Ok(reply) => {
+                if *reply != 1 {
+                    v.ran_twice += 1;
+                    v.sample(format!("reply {reply}: {call:?}"));
+                }
+                if survives && !all {
+                    v.lost += 1;
+                    v.sample(format!("success not in the ledger: {call:?}"));
+                }
+                // A success that ended before the data was wiped ran on the
+                // old server: in the new ledger it ran twice.
+                if wiped_at.is_some_and(|w| call.ended < w) && !none {
+                    v.ran_twice += 1;
+                    v.sample(format!("ran before and after the restart: {call:?}"));
+                }
+            }
+            Outcome::Failed { kind, ran, what } => {
+                v.failed += 1;
+                v.ran[match ran {
+                    Ran::No => 0,
+                    Ran::Unknown => 1,
+                    Ran::Yes => 2,
+                }] += 1;
+                if !v.kinds.contains(kind) {
+                    v.kinds.push(*kind);
+                }
+                let honest = match ran {
+                    Ran::No => none,
+                    Ran::Yes => all || !survives,
+                    Ran::Unknown => true,
+                };
+                if *kind == Kind::Other || !honest {
+                    v.bad += 1;
+                    v.sample(format!(
+                        "{kind:?} ran={ran:?} in ledger={present:?}: {what}"
+                    ));
+                }
+            }
+            Outcome::Cancelled => v.cancelled += 1,
+        }
+    }
+    // Recovery: per fault, the first success of a call started after its
+    // end; no call started after that (and over before the next fault)
+    // fails.
+    let mut worst: Option<f64> = Some(0.0);
+    for (i, fault) in faults.iter().enumerate() {
+        let next = faults.get(i + 1).map(|f| f.start);
+        let recovered = calls
+            .iter()
+            .filter(|c| c.started >= fault.end && matches!(c.outcome, Outcome::Ok(_)))
+            .map(|c| c.ended)
+            .min();
+        match recovered {
+            Some(at) => {
+                let ms = at.duration_since(fault.end).as_secs_f64() * 1000.0;
+                worst = worst.map(|w| w.max(ms));
+                for c in calls {
+                    // A call still in flight when the next fault began
+                    // belongs to that fault.
+                    let in_window = c.started >= at && next.is_none_or(|n| c.ended < n);
+                    if in_window && matches!(c.outcome, Outcome::Failed { .. }) {
+                        v.late_failures += 1;
+                        let ms = |t: Instant| {
+                            t.saturating_duration_since(fault.start).as_secs_f64() * 1000.0
+                        };
+                        v.sample(format!(
+                            "failed after the recovery (fault {}: ended +{:.2} ms, recovered +{:.2} ms, \
+                             call +{:.2}..+{:.2} ms): {:?}",
+                            i, ms(fault.end), ms(at), ms(c.started), ms(c.ended), c.outcome
+                        ));
+                    }
+                }
+            }
+            None => worst = None,
+        }
+    }
+    v.recover_ms = worst;
+    v
+}
+
+// ---------------------------------------------------------------------------
+// The report
+
+/// Prints one Markdown row for a scenario (the header once per process)
+/// and asserts what every scenario must hold.
+fn report(scenario: &str, flavor: Flavor, state: &ScriptState, v: &Verdict, notes: &str) {
+    static HEADER: OnceLock<()> = OnceLock::new();
+    HEADER.get_or_init(|| {
+        eprintln!(
+            "| scenario | flavor | calls | failed | bad errors | ran twice | lost | loads | reloads | recover ms | notes |"
+        );
+        eprintln!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    });
+    let stats = state.stats();
+    let recover = v
+        .recover_ms
+        .map_or_else(|| "never".to_owned(), |ms| format!("{ms:.1}"));
+    let kinds: Vec<String> = v.kinds.iter().map(|k| format!("{k:?}")).collect();
+    let mut notes = notes.to_owned();
+    if !kinds.is_empty() {
+        notes.push_str(&format!(
+            "; failures: {} (ran: No {}, Unknown {}, Yes {})",
+            kinds.join(", "),
+            v.ran[0],
+            v.ran[1],
+            v.ran[2]
+        ));
+    }
+    if v.cancelled > 0 {
+        notes.push_str(&format!("; cancelled {}", v.cancelled));
+    }
+    eprintln!(
+        "| {scenario} | {flavor} | {} | {} | {} | {} | {} | {} | {} | {recover} | {notes} |",
+        v.calls, v.failed, v.bad, v.ran_twice, v.lost, stats.loads, stats.reloads
+    );
+    assert!(v.calls > 0, "{scenario}: no call was made");
+    assert_eq!(
+        v.bad, 0,
+        "{scenario}: untyped or dishonest failures, e.g. {:#?}",
+        v.samples
+    );
+    assert_eq!(
+        v.ran_twice, 0,
+        "{scenario}: calls ran twice, e.g. {:#?}",
+        v.samples
+    );
+    assert_eq!(
+        v.lost, 0,
+        "{scenario}: successes missing, e.g. {:#?}",
+        v.samples
+    );
+    assert_eq!(
+        v.late_failures, 0,
+        "{scenario}: failures after the recovery, e.g. {:#?}",
+        v.samples
+    );
+    assert!(
+        v.recover_ms.is_some(),
+        "{scenario}: no call succeeded after a fault ended"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Workers
+
+/// Set when the workers are to stop; they also stop at [`HARD_BOUND`].
+#[derive(Clone)]
+struct Stop {
+    flag: Arc<AtomicBool>,
+    bound: Instant,
+}
+
+impl Stop {
+    fn new() -> Stop {
+        Stop {
+            flag: Arc::new(AtomicBool::new(false)),
+            bound: Instant::now() + HARD_BOUND,
+        }
+    }
+
+    fn now(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+    }
+
+    fn stopped(&self, calls: usize) -> bool {
+        self.flag.load(Ordering::Relaxed)
+            || Instant::now() >= self.bound
+            || calls >= MAX_CALLS_PER_WORKER
+    }
+
+    /// Lets the workers run on for [`AFTER`] after a fault, then stops them
+    /// (the length of the observation, not a synchronization).
+    fn after_the_fault(&self) {
+        std::thread::sleep(AFTER);
+        self.now();
+    }
+}
+
+/// A thread calling `ledger` on its own connection until stopped.
+fn sync_worker<C>(mut con: ScriptCache<C>, stop: Stop) -> std::thread::JoinHandle<Vec<Call>>
+where
+    C: redis::ConnectionLike + Send + 'static,
+{
+    std::thread::spawn(move || {
+        let mut calls = Vec::new();
+        while !stop.stopped(calls.len()) {
+            let id = next_id();
+            let started = Instant::now();
+            let result = Scripts::ledger(LEDGER, id).invoke(&mut con);
+            calls.push(Call {
+                ids: vec![id],
+                started,
+                ended: Instant::now(),
+                outcome: Outcome::of(&result),
+            });
+            if result.is_err() {
+                // Pacing while the fault lasts, not a barrier.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        calls
+    })
+}
+
+/// `tasks` tasks on `rt`, sharing `con` (clones), calling `ledger` until
+/// stopped; with `cancel`, a third of the calls are cancelled after
+/// 0–300 µs (some mid-load).
+fn async_workers<C>(
+    rt: &tokio::runtime::Runtime,
+    con: &ScriptCache<C>,
+    tasks: usize,
+    stop: &Stop,
+    cancel: bool,
+) -> Vec<tokio::task::JoinHandle<Vec<Call>>>
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
+    (0..tasks as u64)
+        .map(|task| {
+            let mut con = con.clone();
+            let stop = stop.clone();
+            rt.spawn(async move {
+                let mut calls = Vec::new();
+                let mut seed = task.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                while !stop.stopped(calls.len()) {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let id = next_id();
+                    let started = Instant::now();
+                    let call = Scripts::ledger(LEDGER, id);
+                    // Bounded: a call waiting on an abandoned load fails the
+                    // test instead of hanging it.
+                    let limit = if cancel && seed % 3 == 0 {
+                        Duration::from_micros(seed % 300)
+                    } else {
+                        Duration::from_secs(10)
+                    };
+                    let outcome =
+                        match tokio::time::timeout(limit, call.invoke_async(&mut con)).await {
+                            Ok(result) => Outcome::of(&result),
+                            Err(_) if limit < Duration::from_secs(1) => Outcome::Cancelled,
+                            Err(_) => panic!("a call took over 10 s"),
+                        };
+                    let failed = matches!(outcome, Outcome::Failed { .. });
+                    calls.push(Call {
+                        ids: vec![id],
+                        started,
+                        ended: Instant::now(),
+                        outcome,
+                    });
+                    if failed {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+                calls
+            })
+        })
+        .collect()
+}
+
+fn join_threads(handles: Vec<std::thread::JoinHandle<Vec<Call>>>) -> Vec<Call> {
+    let mut all = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(mut calls) => all.append(&mut calls),
+            Err(_) => panic!("a worker thread panicked"),
+        }
+    }
+    all
+}
+
+fn join_tasks(
+    rt: &tokio::runtime::Runtime,
+    handles: Vec<tokio::task::JoinHandle<Vec<Call>>>,
+) -> Vec<Call> {
+    rt.block_on(async {
+        let mut all = Vec::new();
+        for h in handles {
+            match h.await {
+                Ok(mut calls) => all.append(&mut calls),
+                Err(e) => panic!("a worker task failed: {e}"),
+            }
+        }
+        all
+    })
+}
+
+/// Runs a flush storm on `server` for [`storm_time`] while the workers run
+/// (`stop` ends them [`AFTER`] the storm); returns the fault and the
+/// flushes.
+fn flush_storm(server: &TestServer, stop: &Stop) -> (Fault, u64) {
+    let start = Instant::now();
+    let storm = FlushStorm::start(server, storm_time() + Duration::from_secs(60));
+    assert!(
+        storm.wait_for(1, Duration::from_secs(10)),
+        "the flush storm did not start"
+    );
+    std::thread::sleep(storm_time());
+    let end = storm.stop();
+    let fault = Fault {
+        start,
+        end: Instant::now(),
+    };
+    stop.after_the_fault();
+    assert!(
+        end.flushes >= MIN_FLUSHES,
+        "only {} flushes: the storm did not happen",
+        end.flushes
+    );
+    (fault, end.flushes)
+}
+
+/// The storm reached the calls: some met NOSCRIPT.
+fn assert_storm_reached(scenario: &str, state: &ScriptState) {
+    let stats = state.stats();
+    assert!(
+        stats.reloads + stats.atomic_retries > 0,
+        "{scenario}: no call met NOSCRIPT ({stats:?})"
+    );
+}
+
+/// A storm over async tasks sharing `con`; asserts 0 failures.
+fn async_storm<C>(
+    rt: &tokio::runtime::Runtime,
+    server: &TestServer,
+    scenario: &str,
+    con: &ScriptCache<C>,
+    tasks: usize,
+) where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let stop = Stop::new();
+    let workers = async_workers(rt, con, tasks, &stop, false);
+    let (fault, flushes) = flush_storm(server, &stop);
+    let calls = join_tasks(rt, workers);
+    let v = judge(server, &calls, &[fault], None);
+    report(
+        scenario,
+        server.flavor(),
+        con.state(),
+        &v,
+        &format!("{tasks} tasks, {flushes} flushes"),
+    );
+    assert_storm_reached(scenario, con.state());
+    assert_eq!(v.failed, 0, "a single call never fails: {:#?}", v.samples);
+}
+
+// ---------------------------------------------------------------------------
+// The scenarios
+
+matrix! {
+    /// SCRIPT FLUSH storm, single sync calls: 4 threads with their own
+    /// connections sharing one state.
+    fn flush_storm_sync(server) {
+        let state = ScriptState::new();
+        let stop = Stop::new();
+        let workers: Vec<_> = (0..4)
+            .map(|_| sync_worker(ScriptCache::with_state(server.connection(), state.clone()), stop.clone()))
+            .collect();
+        let (fault, flushes) = flush_storm(server, &stop);
+        let calls = join_threads(workers);
+        let v = judge(server, &calls, &[fault], None);
+        report("flush storm, sync", server.flavor(), &state, &v, &format!("4 threads, {flushes} flushes"));
+        assert_storm_reached("sync", &state);
+        assert_eq!(v.failed, 0, "a single call never fails: {:#?}", v.samples);
+    }
+
+    /// SCRIPT FLUSH storm, single async calls: 16 tasks on one multiplexed
+    /// connection.
+    fn flush_storm_async(server) {
+        let rt = runtime();
+        let con = ScriptCache::new(
+            multiplexed(&rt, &server.client()),
+        );
+        async_storm(&rt, server, "flush storm, async", &con, 16);
+    }
+
+    /// SCRIPT FLUSH storm, non-atomic pipelines: two script entries around
+    /// a plain HINCRBY. A pipeline is never replayed: a script entry that
+    /// meets NOSCRIPT is `NoScript` and did not run; the plain entry runs
+    /// once per pipeline.
+    fn flush_storm_pipeline(server) {
+        let state = ScriptState::new();
+        let stop = Stop::new();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut con = ScriptCache::with_state(server.connection(), state.clone());
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut calls = Vec::new();
+                    while !stop.stopped(calls.len()) {
+                        let ids = [next_id(), next_id(), next_id()];
+                        let mut p = pipe();
+                        p.invoke(Scripts::ledger(LEDGER, ids[0]))
+                            .cmd("HINCRBY").arg(LEDGER).arg(ids[1]).arg(1)
+                            .invoke(Scripts::ledger(LEDGER, ids[2]));
+                        let started = Instant::now();
+                        let each = p.query_each(&mut con);
+                        let ended = Instant::now();
+                        match each {
+                            Ok(Some(entries)) => {
+                                assert_eq!(entries.len(), 3);
+                                for (id, entry) in ids.iter().zip(entries) {
+                                    let result = entry.and_then(|v| {
+                                        redis::from_redis_value::<i64>(v)
+                                            .map_err(|e| Error::Command { index: 0, source: e.into() })
+                                    });
+                                    calls.push(Call { ids: vec![*id], started, ended, outcome: Outcome::of(&result) });
+                                }
+                            }
+                            Ok(None) => panic!("not a transaction"),
+                            Err(e) => calls.push(Call {
+                                ids: ids.to_vec(),
+                                started,
+                                ended,
+                                outcome: Outcome::of(&Err(e)),
+                            }),
+                        }
+                    }
+                    calls
+                })
+            })
+            .collect();
+        let (fault, flushes) = flush_storm(server, &stop);
+        let calls = join_threads(workers);
+        let v = judge(server, &calls, &[fault], None);
+        report("flush storm, pipeline", server.flavor(), &state, &v, &format!("2 threads, 3 entries each, {flushes} flushes"));
+        assert!(
+            v.kinds.iter().all(|k| *k == Kind::NoScript),
+            "only NoScript entries fail: {:?}",
+            v.kinds
+        );
+    }
+
+    /// SCRIPT FLUSH storm, transactions: two script calls and a plain
+    /// HINCRBY in one MULTI/EXEC, from 2 threads. Each transaction applies
+    /// fully or not at all (the ledger has its three ids or none), and none
+    /// fails (the default loads inside MULTI).
+    fn flush_storm_transaction(server) {
+        let state = ScriptState::new();
+        let stop = Stop::new();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut con = ScriptCache::with_state(server.connection(), state.clone());
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut calls = Vec::new();
+                    while !stop.stopped(calls.len()) {
+                        let ids = [next_id(), next_id(), next_id()];
+                        let mut tx = pipe();
+                        tx.atomic()
+                            .invoke(Scripts::ledger(LEDGER, ids[0]))
+                            .invoke(Scripts::ledger(LEDGER, ids[1]))
+                            .cmd("HINCRBY").arg(LEDGER).arg(ids[2]).arg(1);
+                        let started = Instant::now();
+                        let result = tx.query::<(i64, i64, i64)>(&mut con).map(|(a, b, c)| {
+                            // One reply for the three: 1 when each ran once.
+                            if a == 1 && b == 1 && c == 1 { 1 } else { a.max(b).max(c) + 100 }
+                        });
+                        calls.push(Call { ids: ids.to_vec(), started, ended: Instant::now(), outcome: Outcome::of(&result) });
+                    }
+                    calls
+                })
+            })
+            .collect();
+        let (fault, flushes) = flush_storm(server, &stop);
+        let calls = join_threads(workers);
+        let v = judge(server, &calls, &[fault], None);
+        report("flush storm, transaction", server.flavor(), &state, &v, &format!("2 threads, 2 scripts + HINCRBY per EXEC, {flushes} flushes"));
+        assert_eq!(v.failed, 0, "no transaction fails: {:#?}", v.samples);
+    }
+
+    /// Async calls cancelled mid-load under a SCRIPT FLUSH storm: 16 tasks,
+    /// a third of the calls cancelled after 0–300 µs. Finished calls never
+    /// fail; a cancelled call ran at most once; no call waits on an
+    /// abandoned load (each is bounded to 10 s).
+    fn cancellation_mid_load(server) {
+        let rt = runtime();
+        let con = ScriptCache::new(
+            multiplexed(&rt, &server.client()),
+        );
+        let stop = Stop::new();
+        let workers = async_workers(&rt, &con, 16, &stop, true);
+        let (fault, flushes) = flush_storm(server, &stop);
+        let calls = join_tasks(&rt, workers);
+        // A cancelled call may still run: wait until the connection has
+        // delivered every reply (a PING after them all).
+        let mut last = con.clone();
+        let _: String = rt.block_on(redis::cmd("PING").query_async(&mut last)).expect("PING");
+        let v = judge(server, &calls, &[fault], None);
+        report("cancellation mid-load", server.flavor(), con.state(), &v, &format!("16 tasks, {flushes} flushes"));
+        assert!(v.cancelled > 0, "no call was cancelled");
+        assert_eq!(v.failed, 0, "finished calls never fail: {:#?}", v.samples);
+    }
+
+    /// SCRIPT FLUSH storm over RESP3 (`?protocol=resp3`): 16 tasks on one
+    /// multiplexed connection.
+    fn flush_storm_resp3(server) {
+        let client = client_for_url(&format!("{}?protocol=resp3", server.url()));
+        let rt = runtime();
+        let con = ScriptCache::new(multiplexed(&rt, &client));
+        async_storm(&rt, server, "flush storm, RESP3", &con, 16);
+    }
+
+    /// SCRIPT FLUSH storm as an ACL user without SCRIPT LOAD (`-script|load`;
+    /// 6.2: `-script`), the script preloaded by the admin: after each
+    /// NOSCRIPT the call is retried as one EVAL, so none fails.
+    fn acl_without_script_load(server) {
+        preload(server, &[Scripts::Ledger.source()]);
+        let user = AclUser::without_script_load(server, "app");
+        let rt = runtime();
+        let con = ScriptCache::new(multiplexed(&rt, &user.client()));
+        async_storm(&rt, server, "ACL without SCRIPT LOAD, flush storm", &con, 8);
+        assert_eq!(con.state().stats().loads, 0, "the user never loaded a script");
+    }
+
+    /// `kill -9` and a restart on the same port (empty data, empty script
+    /// cache) behind a ConnectionManager, 8 tasks calling throughout. Calls
+    /// during the outage fail as connection errors; once the manager has
+    /// reconnected every call succeeds; no call ran twice.
+    fn kill_and_restart(server) {
+        let rt = runtime();
+        let con = ScriptCache::new(manager(&rt, &server.client()));
+        let stop = Stop::new();
+        let workers = async_workers(&rt, &con, 8, &stop, false);
+        std::thread::sleep(Duration::from_millis(300));
+        let start = Instant::now();
+        server.restart().expect("restart on the same port");
+        let fault = Fault { start, end: Instant::now() };
+        stop.after_the_fault();
+        let calls = join_tasks(&rt, workers);
+        let v = judge(server, &calls, &[fault], Some(start));
+        report("kill -9 + restart, ConnectionManager", server.flavor(), con.state(), &v, "8 tasks; default manager backoff (100 ms first retry)");
+        assert!(v.kinds.iter().all(|k| *k == Kind::Connection), "{:?}", v.kinds);
+    }
+
+    /// CLIENT KILL of the library's connection from another connection,
+    /// during calls: twice `CLIENT KILL TYPE normal`, twice by `ID` (the
+    /// ConnectionManager's current `CLIENT ID`). Calls in flight fail as
+    /// connection errors (`Ran::Unknown`, or `Ran::No` when refused), the
+    /// manager reconnects, later calls succeed, and every success is in the
+    /// ledger exactly once.
+    fn client_kill(server) {
+        let rt = runtime();
+        let manager = manager(&rt, &server.client());
+        let con = ScriptCache::new(manager.clone());
+        let stop = Stop::new();
+        let workers = async_workers(&rt, &con, 8, &stop, false);
+        let mut admin = server.connection();
+        let mut faults = Vec::new();
+        let mut killed = 0i64;
+        for round in 0..4 {
+            std::thread::sleep(Duration::from_millis(250));
+            let start = Instant::now();
+            let mut kill = redis::cmd("CLIENT");
+            kill.arg("KILL");
+            if round % 2 == 0 {
+                kill.arg("TYPE").arg("normal");
+            } else {
+                // The manager's connection as it is now (bounded retries:
+                // it may be reconnecting).
+                let mut id = None;
+                for _ in 0..50 {
+                    let mut m = manager.clone();
+                    match rt.block_on(redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut m)) {
+                        Ok(v) => { id = Some(v); break; }
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+                kill.arg("ID").arg(id.expect("the manager's CLIENT ID"));
+            }
+            let n: i64 = kill.query(&mut admin).expect("CLIENT KILL");
+            assert!(n >= 1, "round {round}: CLIENT KILL killed nothing");
+            killed += n;
+            faults.push(Fault { start, end: Instant::now() });
+        }
+        stop.after_the_fault();
+        let calls = join_tasks(&rt, workers);
+        let v = judge(server, &calls, &faults, None);
+        report("CLIENT KILL (TYPE normal, ID)", server.flavor(), con.state(), &v, &format!("8 tasks, 4 kills ({killed} connections); recover = worst of 4"));
+        assert!(v.kinds.iter().all(|k| *k == Kind::Connection), "{:?}", v.kinds);
+    }
+
+    /// BUSY: a script spins on the server (`lua-time-limit` 100 ms) while
+    /// 4 tasks call; their calls are `Unavailable(Busy)` and did not run;
+    /// after SCRIPT KILL they succeed.
+    fn busy_and_script_kill(server) {
+        let rt = runtime();
+        let con = ScriptCache::new(multiplexed(&rt, &server.client()));
+        let stop = Stop::new();
+        let workers = async_workers(&rt, &con, 4, &stop, false);
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        let busy = BusyScript::start(server, Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(300));
+        let killed = busy.kill();
+        let fault = Fault { start, end: Instant::now() };
+        assert!(killed.is_err(), "the spinning script was killed: {killed:?}");
+        stop.after_the_fault();
+        let calls = join_tasks(&rt, workers);
+        let v = judge(server, &calls, &[fault], None);
+        report("BUSY + SCRIPT KILL", server.flavor(), con.state(), &v, "4 tasks, ~300 ms busy");
+        assert!(v.failed > 0, "no call met BUSY");
+        assert_eq!(v.kinds, vec![Kind::Condition(Condition::Busy)]);
+    }
+
+    /// OOM: `maxmemory` reached under `noeviction` while 4 tasks call;
+    /// their calls are `Unavailable(OutOfMemory)` and did not run; once
+    /// memory is released they succeed.
+    fn out_of_memory(server) {
+        let rt = runtime();
+        let con = ScriptCache::new(multiplexed(&rt, &server.client()));
+        let stop = Stop::new();
+        let workers = async_workers(&rt, &con, 4, &stop, false);
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        let full = fill_memory(server);
+        std::thread::sleep(Duration::from_millis(300));
+        full.release();
+        let fault = Fault { start, end: Instant::now() };
+        stop.after_the_fault();
+        let calls = join_tasks(&rt, workers);
+        let v = judge(server, &calls, &[fault], None);
+        report("OOM (maxmemory, noeviction)", server.flavor(), con.state(), &v, "4 tasks, ~300 ms full");
+        assert!(v.failed > 0, "no call met OOM");
+        assert_eq!(v.kinds, vec![Kind::Condition(Condition::OutOfMemory)]);
+    }
+
+    /// READONLY: 4 tasks call a writing script on a replica; their calls
+    /// are `Unavailable(ReadOnly)` and did not run; once the replica is
+    /// promoted (`REPLICAOF NO ONE`) they succeed.
+    fn readonly_replica(server) {
+        // No 5 s wait before the first full sync (`repl-diskless-sync-delay`).
+        let mut primary = server.connection();
+        redis::cmd("CONFIG").arg("SET").arg("repl-diskless-sync-delay").arg(0)
+            .query::<()>(&mut primary).expect("CONFIG SET repl-diskless-sync-delay");
+        let replica = start_replica(server).expect("replica");
+        let rt = runtime();
+        let con = ScriptCache::new(multiplexed(&rt, &replica.client()));
+        let stop = Stop::new();
+        let start = Instant::now();
+        let workers = async_workers(&rt, &con, 4, &stop, false);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(wait_replicated(server), "the replica is in sync");
+        let mut admin = replica.connection();
+        redis::cmd("REPLICAOF").arg("NO").arg("ONE").query::<()>(&mut admin).expect("promote");
+        let fault = Fault { start, end: Instant::now() };
+        stop.after_the_fault();
+        let calls = join_tasks(&rt, workers);
+        let v = judge(&replica, &calls, &[fault], None);
+        report("READONLY replica, then promoted", server.flavor(), con.state(), &v, "4 tasks, ~300 ms as a replica");
+        assert!(v.failed > 0, "no call met READONLY");
+        assert_eq!(v.kinds, vec![Kind::Condition(Condition::ReadOnly)]);
+    }
+}
+
+/// SCRIPT FLUSH storm over TLS: 16 tasks on one multiplexed TLS
+/// connection. Redis 7.0 only: of the matrix's binaries only Debian's Redis
+/// 7.0 is built with TLS (`supports_tls`; `transports.rs` checks that the
+/// other two refuse a TLS port).
+fn flush_storm_tls(flavor: Flavor) {
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
+    }
+    let tls = TlsServer::start(flavor).expect("TLS server");
+    // Its own line: libtest printed `test ... ` without a newline.
+    eprintln!("running on {flavor} over TLS ({})", tls.server.version());
+    let rt = runtime();
+    let con = ScriptCache::new(multiplexed(&rt, &tls.client()));
+    async_storm(&rt, &tls.server, "flush storm, TLS", &con, 16);
+}
+
+script_cache_tests::flavor_test! { Redis7,
+    fn flush_storm_tls_redis_7_0() {
+        flush_storm_tls(Flavor::Redis7);
+    }
+}
