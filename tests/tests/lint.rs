@@ -22,7 +22,9 @@ struct Case {
 
 const NONEXISTENT: &str = "Script attempted to access nonexistent global variable";
 const READONLY: &str = "Attempt to modify a readonly table";
-const UNKNOWN: &str = "Unknown Redis command";
+// "Unknown Redis command called from (Lua) script" (Redis), "Unknown command
+// called from script" (Valkey).
+const UNKNOWN: &str = "command called from";
 const NOT_ALLOWED: &str = "not allowed from script";
 const ARITY: &str = "Wrong number of args";
 const NO_WRITES: &str = "Write commands are not allowed from read-only scripts";
