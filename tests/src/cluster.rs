@@ -245,11 +245,18 @@ impl TestCluster {
 
     /// A client builder for this cluster with test-friendly retries
     /// (5 retries, 10..200 ms apart, instead of redis-rs's 1.28 s minimum).
+    ///
+    /// With a response timeout of 5 s: redis-rs's cluster connection has
+    /// none by default, and a request it loses never completes (seen once
+    /// in this suite: redis-rs 1.8.1 sent `ASKING` to the importing node
+    /// during a live migration and never sent the command after it), so
+    /// without one a test could hang instead of failing.
     pub fn client_builder(&self) -> redis::cluster::ClusterClientBuilder {
         redis::cluster::ClusterClient::builder(self.urls())
             .retries(5)
             .min_retry_wait(10)
             .max_retry_wait(200)
+            .response_timeout(Duration::from_secs(5))
     }
 
     /// A client built by [`client_builder`](Self::client_builder).
