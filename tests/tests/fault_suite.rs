@@ -19,8 +19,11 @@
 //! (untyped or dishonest), ran twice, lost, loads, reloads, and the time to
 //! recover (ms from the fault's end — the storm stopped, the restarted
 //! server ready, `CLIENT KILL` answered, `SCRIPT KILL` done, memory
-//! released, the replica promoted — to the first success of a call started
-//! after it). Run it with:
+//! released, the replica promoted, the server of another version ready,
+//! the sentinels naming the promoted replica, the cluster ready again — to
+//! the first success of a call started after it). On a cluster each task
+//! has its own ledger key (`ledger:<scenario>:{<tag>}`, spread over the
+//! slots) and the ledger is summed over the primaries. Run it with:
 //!
 //! ```sh
 //! cargo test -p script-cache-tests --test fault_suite -- --nocapture --test-threads=1
