@@ -19,8 +19,11 @@
 //! (untyped or dishonest), ran twice, lost, loads, reloads, and the time to
 //! recover (ms from the fault's end — the storm stopped, the restarted
 //! server ready, `CLIENT KILL` answered, `SCRIPT KILL` done, memory
-//! released, the replica promoted — to the first success of a call started
-//! after it). Run it with:
+//! released, the replica promoted, the server of another version ready,
+//! the sentinels naming the promoted replica, the cluster ready again — to
+//! the first success of a call started after it). On a cluster each task
+//! has its own ledger key (`ledger:<scenario>:{<tag>}`, spread over the
+//! slots) and the ledger is summed over the primaries. Run it with:
 //!
 //! ```sh
 //! cargo test -p script-cache-tests --test fault_suite -- --nocapture --test-threads=1
@@ -159,6 +162,8 @@ impl Outcome {
 #[derive(Debug)]
 struct Call {
     ids: Vec<u64>,
+    /// Which of the worker's keys it used (0 on a single server).
+    key: usize,
     started: Instant,
     ended: Instant,
     outcome: Outcome,
@@ -214,6 +219,20 @@ fn judge(
         .arg(LEDGER)
         .query(&mut con)
         .unwrap_or_else(|e| panic!("HGETALL {LEDGER}: {e}"));
+    let survives = |c: &Call| wiped_at.is_none_or(|w| c.started >= w);
+    judge_ledger(&ledger, calls, faults, wiped_at, &survives)
+}
+
+/// [`judge`] against a ledger already read (e.g. summed over a cluster's
+/// primaries). `survives` says whether a call's effect must be in it (not
+/// when a `kill -9` may have taken it before it was replicated).
+fn judge_ledger(
+    ledger: &HashMap<u64, i64>,
+    calls: &[Call],
+    faults: &[Fault],
+    wiped_at: Option<Instant>,
+    survives: &dyn Fn(&Call) -> bool,
+) -> Verdict {
     let mut v = Verdict {
         calls: calls.len(),
         ..Verdict::default()
@@ -227,7 +246,7 @@ fn judge(
             v.bad += 1;
             v.sample(format!("half applied: {call:?}"));
         }
-        let survives = wiped_at.is_none_or(|w| call.started >= w);
+        let survives = survives(call);
         match &call.outcome {
             Outcome::Ok(reply) => {
                 if *reply != 1 {
@@ -420,6 +439,7 @@ where
             let result = Scripts::ledger(LEDGER, id).invoke(&mut con);
             calls.push(Call {
                 ids: vec![id],
+                key: 0,
                 started,
                 ended: Instant::now(),
                 outcome: Outcome::of(&result),
@@ -446,10 +466,28 @@ fn async_workers<C>(
 where
     C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
 {
+    async_workers_on(rt, con, tasks, stop, cancel, &[LEDGER.to_owned()])
+}
+
+/// [`async_workers`] where task `t` counts itself in `keys[t % keys.len()]`
+/// (a ledger per key, e.g. per cluster slot).
+fn async_workers_on<C>(
+    rt: &tokio::runtime::Runtime,
+    con: &ScriptCache<C>,
+    tasks: usize,
+    stop: &Stop,
+    cancel: bool,
+    keys: &[String],
+) -> Vec<tokio::task::JoinHandle<Vec<Call>>>
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
     (0..tasks as u64)
         .map(|task| {
             let mut con = con.clone();
             let stop = stop.clone();
+            let key = task as usize % keys.len();
+            let ledger = keys[key].clone();
             rt.spawn(async move {
                 let mut calls = Vec::new();
                 let mut seed = task.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -459,7 +497,7 @@ where
                     seed ^= seed << 17;
                     let id = next_id();
                     let started = Instant::now();
-                    let call = Scripts::ledger(LEDGER, id);
+                    let call = Scripts::ledger(ledger.as_str(), id);
                     // Bounded: a call waiting on an abandoned load fails the
                     // test instead of hanging it.
                     let limit = if cancel && seed % 3 == 0 {
@@ -476,6 +514,7 @@ where
                     let failed = matches!(outcome, Outcome::Failed { .. });
                     calls.push(Call {
                         ids: vec![id],
+                        key,
                         started,
                         ended: Instant::now(),
                         outcome,
@@ -637,12 +676,13 @@ matrix! {
                                         redis::from_redis_value::<i64>(v)
                                             .map_err(|e| Error::Command { index: 0, source: e.into() })
                                     });
-                                    calls.push(Call { ids: vec![*id], started, ended, outcome: Outcome::of(&result) });
+                                    calls.push(Call { ids: vec![*id], key: 0, started, ended, outcome: Outcome::of(&result) });
                                 }
                             }
                             Ok(None) => panic!("not a transaction"),
                             Err(e) => calls.push(Call {
                                 ids: ids.to_vec(),
+                                key: 0,
                                 started,
                                 ended,
                                 outcome: Outcome::of(&Err(e)),
@@ -689,7 +729,7 @@ matrix! {
                             // One reply for the three: 1 when each ran once.
                             if a == 1 && b == 1 && c == 1 { 1 } else { a.max(b).max(c) + 100 }
                         });
-                        calls.push(Call { ids: ids.to_vec(), started, ended: Instant::now(), outcome: Outcome::of(&result) });
+                        calls.push(Call { ids: ids.to_vec(), key: 0, started, ended: Instant::now(), outcome: Outcome::of(&result) });
                     }
                     calls
                 })
@@ -905,5 +945,365 @@ fn flush_storm_tls(flavor: Flavor) {
 script_cache_tests::flavor_test! { Redis7,
     fn flush_storm_tls_redis_7_0() {
         flush_storm_tls(Flavor::Redis7);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Server swapped for another version, Sentinel failover, Cluster faults
+
+/// The flavors a swap goes through, starting from `first`: each of the
+/// three once (Redis 7.0 -> 6.2 -> Valkey, 6.2 -> Valkey -> 7.0, Valkey ->
+/// 7.0 -> 6.2).
+fn swap_order(first: Flavor) -> [Flavor; 3] {
+    match first {
+        Flavor::Redis7 => [Flavor::Redis7, Flavor::Redis62, Flavor::Valkey9],
+        Flavor::Redis62 => [Flavor::Redis62, Flavor::Valkey9, Flavor::Redis7],
+        Flavor::Valkey9 => [Flavor::Valkey9, Flavor::Redis7, Flavor::Redis62],
+    }
+}
+
+matrix! {
+    /// The server behind a ConnectionManager is killed and replaced by one
+    /// of another version on the same port, twice, while 8 tasks call: each
+    /// task alternates the writing `ledger` and the read-only shebang
+    /// script `ledger_seen`, so every server gets `EVALSHA_RO` only if it
+    /// has it and a body it accepts (6.2 refuses both the shebang and
+    /// `EVALSHA_RO`: either would be an untyped failure here). Calls during
+    /// a swap fail as connection errors; the ledger is the last server's
+    /// (each swap empties the data), so "lost" is checked after the last
+    /// swap and "ran twice" across it.
+    fn server_swapped_for_another_version(server) {
+        let order = swap_order(server.flavor());
+        let port = server.port();
+        let rt = runtime();
+        let con = ScriptCache::new(manager(&rt, &server.client()));
+        let stop = Stop::new();
+        let workers: Vec<_> = (0..8)
+            .map(|_| {
+                let mut con = con.clone();
+                let stop = stop.clone();
+                rt.spawn(async move {
+                    let mut calls = Vec::new();
+                    while !stop.stopped(calls.len()) {
+                        let id = next_id();
+                        let started = Instant::now();
+                        let result = tokio::time::timeout(
+                            Duration::from_secs(10),
+                            Scripts::ledger(LEDGER, id).invoke_async(&mut con),
+                        )
+                        .await
+                        .expect("a call took over 10 s");
+                        let wrote = result.is_ok();
+                        calls.push(Call { ids: vec![id], key: 0, started, ended: Instant::now(), outcome: Outcome::of(&result) });
+                        // The read: no id of its own; 0 (data swapped away)
+                        // or 1 is right, more is a call that ran twice.
+                        let started = Instant::now();
+                        let read = tokio::time::timeout(
+                            Duration::from_secs(10),
+                            Scripts::ledger_seen(LEDGER, id).invoke_async(&mut con),
+                        )
+                        .await
+                        .expect("a read took over 10 s")
+                        .map(|n: i64| n.max(1));
+                        let failed = !wrote || read.is_err();
+                        calls.push(Call { ids: vec![], key: 0, started, ended: Instant::now(), outcome: Outcome::of(&read) });
+                        if failed {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                    calls
+                })
+            })
+            .collect();
+        let mut faults = Vec::new();
+        // The server of the matrix is the first; the others replace it.
+        let mut current: Option<TestServer> = None;
+        for next in &order[1..] {
+            std::thread::sleep(Duration::from_millis(400));
+            let start = Instant::now();
+            match current.as_mut() {
+                Some(s) => s.kill(),
+                None => server.kill(),
+            }
+            current = Some(TestServer::builder(*next).start_on_port(port).expect("the next server on the same port"));
+            faults.push(Fault { start, end: Instant::now() });
+        }
+        stop.after_the_fault();
+        let calls = join_tasks(&rt, workers);
+        let last = current.expect("the last server");
+        let stats = last.commandstats();
+        let v = judge(&last, &calls, &faults, Some(faults[faults.len() - 1].start));
+        let flavor = server.flavor();
+        let path: Vec<String> = order.iter().map(|f| f.to_string()).collect();
+        report(
+            "server swapped for another version, ConnectionManager",
+            flavor,
+            con.state(),
+            &v,
+            &format!("8 tasks, writing + read-only shebang script; {}; recover = worst of 2 swaps", path.join(" -> ")),
+        );
+        assert!(v.kinds.iter().all(|k| *k == Kind::Connection), "{:?}", v.kinds);
+        // The last server got the read-only script as it wants it.
+        let (ro, plain) = (stats.calls("evalsha_ro"), stats.calls("evalsha"));
+        if order[2] == Flavor::Redis62 {
+            assert_eq!(ro, 0, "6.2 has no EVALSHA_RO: {stats:?}");
+        } else {
+            assert!(ro > 0, "{} has EVALSHA_RO: {stats:?}", order[2]);
+        }
+        assert!(plain > 0, "the writing script goes out as EVALSHA: {stats:?}");
+    }
+
+    /// Sentinel: 4 threads call through connections from redis-rs's
+    /// `SentinelClient` (one state), the primary is killed (SIGKILL) and
+    /// the sentinels promote the replica; a thread whose call fails asks
+    /// the sentinel client for a new connection, as the README says. The
+    /// ledger is read on the promoted replica; a success on the old primary
+    /// that was not yet replicated may be missing from it (not "lost").
+    fn sentinel_failover(server) {
+        use redis::sentinel::{SentinelClient, SentinelServerType};
+        let mut setup = script_cache_tests::SentinelSetup::start(server.flavor()).expect("sentinel setup");
+        let urls = setup.sentinel_urls();
+        let state = ScriptState::new();
+        let stop = Stop::new();
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let urls = urls.clone();
+                let state = state.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut sentinel = SentinelClient::build(urls, script_cache_tests::sentinel::SERVICE, None, SentinelServerType::Master)
+                        .expect("sentinel client");
+                    let mut con: Option<ScriptCache<redis::Connection>> = None;
+                    let mut calls = Vec::new();
+                    while !stop.stopped(calls.len()) {
+                        let Some(c) = con.as_mut() else {
+                            match sentinel.get_connection() {
+                                Ok(c) => {
+                                    c.set_read_timeout(Some(RESPONSE_TIMEOUT)).expect("read timeout");
+                                    con = Some(ScriptCache::with_state(c, state.clone()));
+                                }
+                                // Not a call: the sentinels still name the
+                                // dead primary.
+                                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                            }
+                            continue;
+                        };
+                        let id = next_id();
+                        let started = Instant::now();
+                        let result = Scripts::ledger(LEDGER, id).invoke(c);
+                        if result.as_ref().is_err_and(Error::is_connection_error) {
+                            con = None;
+                        }
+                        calls.push(Call { ids: vec![id], key: 0, started, ended: Instant::now(), outcome: Outcome::of(&result) });
+                    }
+                    calls
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let start = Instant::now();
+        let took = setup.fail_over().expect("failover");
+        let fault = Fault { start, end: Instant::now() };
+        stop.after_the_fault();
+        let calls = join_threads(workers);
+        let ledger: HashMap<u64, i64> = redis::cmd("HGETALL").arg(LEDGER)
+            .query(&mut setup.replica.connection()).expect("HGETALL on the new primary");
+        let survives = |c: &Call| c.started >= fault.end;
+        let v = judge_ledger(&ledger, &calls, &[fault], None, &survives);
+        report(
+            "Sentinel failover (kill -9 of the primary)",
+            server.flavor(),
+            &state,
+            &v,
+            &format!("4 threads, a new connection from the sentinel client after a connection error; failover took {:.2} s", took.as_secs_f64()),
+        );
+        assert!(v.failed > 0, "no call met the dead primary");
+        assert!(v.kinds.iter().all(|k| matches!(k, Kind::Connection | Kind::Condition(_))), "{:?}", v.kinds);
+    }
+}
+
+/// The ledger keys of a cluster scenario, `ledger:<prefix>:{<tag>}`: one
+/// per task, spread over the slots (16 tags: all three shards), or with
+/// the first `same` of them in one slot (`{<prefix>}`), the one a
+/// migration moves.
+fn cluster_keys(prefix: &str, tasks: usize, same: usize) -> Vec<String> {
+    (0..tasks)
+        .map(|t| {
+            if t < same {
+                format!("ledger:{prefix}:{{{prefix}}}:{t}")
+            } else {
+                format!("ledger:{prefix}:{{{prefix}{t}}}")
+            }
+        })
+        .collect()
+}
+
+/// The ledger of a cluster scenario, summed over the live primaries: each
+/// primary's `ledger:<prefix>:*` keys (`SCAN` on that node), read on that
+/// node. A key on a primary that does not own its slot any more (a copy
+/// left behind) answers MOVED and fails the test.
+fn cluster_ledger(
+    cluster: &script_cache_tests::cluster::TestCluster,
+    prefix: &str,
+) -> HashMap<u64, i64> {
+    let mut sum: HashMap<u64, i64> = HashMap::new();
+    for p in cluster.primaries() {
+        let mut con = cluster.nodes()[p].server.connection();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("ledger:{prefix}:*"))
+            .query(&mut con)
+            .expect("KEYS");
+        for key in keys {
+            let part: HashMap<u64, i64> = redis::cmd("HGETALL")
+                .arg(&key)
+                .query(&mut con)
+                .unwrap_or_else(|e| panic!("HGETALL {key} on node {p}: {e}"));
+            for (id, n) in part {
+                *sum.entry(id).or_default() += n;
+            }
+        }
+    }
+    sum
+}
+
+/// One cluster fault under 16 async tasks on one
+/// `cluster_async::ClusterConnection` (fresh state, one ledger key per
+/// task); `fault` returns the keys whose data it may have lost (a killed
+/// primary's). Prints the row.
+fn cluster_fault(
+    cluster: &mut script_cache_tests::cluster::TestCluster,
+    scenario: &str,
+    prefix: &str,
+    same_slot: usize,
+    notes: &str,
+    fault: impl FnOnce(&mut script_cache_tests::cluster::TestCluster, &[String]) -> Vec<usize>,
+) -> Verdict {
+    const TASKS: usize = 16;
+    let flavor = cluster.flavor();
+    let keys = cluster_keys(prefix, TASKS, same_slot);
+    let rt = runtime();
+    let client = cluster
+        .client_builder()
+        .response_timeout(RESPONSE_TIMEOUT)
+        .build()
+        .expect("cluster client");
+    let con = ScriptCache::new(
+        rt.block_on(client.get_async_connection())
+            .expect("async cluster"),
+    );
+    let stop = Stop::new();
+    let workers = async_workers_on(&rt, &con, TASKS, &stop, false, &keys);
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let lossy = fault(cluster, &keys);
+    let fault = Fault {
+        start,
+        end: Instant::now(),
+    };
+    stop.after_the_fault();
+    let calls = join_tasks(&rt, workers);
+    let ledger = cluster_ledger(cluster, prefix);
+    let survives = |c: &Call| !(lossy.contains(&c.key) && c.started < fault.end);
+    let v = judge_ledger(&ledger, &calls, &[fault], None, &survives);
+    let took = fault.end.duration_since(fault.start).as_secs_f64();
+    report(
+        scenario,
+        flavor,
+        con.state(),
+        &v,
+        &format!("16 tasks, 16 ledger keys; {notes}; fault {took:.2} s until the cluster is ready"),
+    );
+    v
+}
+
+/// `CLUSTER FAILOVER`, `kill -9` of a primary, then a slot migration
+/// (SETSLOT + MIGRATE), one row each, on one 3+3 cluster. The failover
+/// and the migration fail no call; the kill fails calls only as
+/// connection errors or `Unavailable` (CLUSTERDOWN, TRYAGAIN) while the
+/// replica is promoted.
+fn cluster_faults(flavor: Flavor) {
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
+    }
+    let mut cluster = script_cache_tests::cluster::TestCluster::start(flavor, 1);
+    eprintln!("running on a 3+3 {flavor} cluster");
+    let v = cluster_fault(
+        &mut cluster,
+        "Cluster: CLUSTER FAILOVER",
+        "fo",
+        0,
+        "one shard failed over",
+        |c, keys| {
+            let victim = c.key_owner(&keys[0]);
+            assert_ne!(c.failover(victim), victim);
+            Vec::new()
+        },
+    );
+    assert_eq!(
+        v.failed, 0,
+        "no call fails during a CLUSTER FAILOVER: {:#?}",
+        v.samples
+    );
+    let v = cluster_fault(
+        &mut cluster,
+        "Cluster: kill -9 of a primary",
+        "kill",
+        0,
+        "one primary killed, its replica promoted",
+        |c, keys| {
+            let victim = c.key_owner(&keys[0]);
+            let lossy: Vec<usize> = (0..keys.len())
+                .filter(|k| c.key_owner(&keys[*k]) == victim)
+                .collect();
+            assert_ne!(c.kill_primary(victim), victim);
+            lossy
+        },
+    );
+    assert!(
+        v.kinds
+            .iter()
+            .all(|k| matches!(k, Kind::Connection | Kind::Condition(_))),
+        "{:?}",
+        v.kinds
+    );
+    let v = cluster_fault(
+        &mut cluster,
+        "Cluster: slot migration",
+        "mig",
+        8,
+        "the slot of 8 of the keys moved (MIGRATE 2 keys a batch, 15 ms apart)",
+        |c, keys| {
+            let slot = script_cache::cluster::key_slot(keys[0].as_bytes());
+            let from = c.slot_owner(slot);
+            let to = *c
+                .primaries()
+                .iter()
+                .find(|p| **p != from)
+                .expect("another primary");
+            c.move_slot(slot, to, 2, Duration::from_millis(15));
+            assert_eq!(c.slot_owner(slot), to);
+            Vec::new()
+        },
+    );
+    assert_eq!(
+        v.failed, 0,
+        "no call fails during a slot migration: {:#?}",
+        v.samples
+    );
+}
+
+script_cache_tests::flavor_test! { Redis7,
+    fn cluster_faults_redis_7_0() {
+        cluster_faults(Flavor::Redis7);
+    }
+}
+script_cache_tests::flavor_test! { Redis62,
+    fn cluster_faults_redis_6_2() {
+        cluster_faults(Flavor::Redis62);
+    }
+}
+script_cache_tests::flavor_test! { Valkey9,
+    fn cluster_faults_valkey_9_1() {
+        cluster_faults(Flavor::Valkey9);
     }
 }
