@@ -394,9 +394,13 @@ fn report(scenario: &str, flavor: Flavor, state: &ScriptState, v: &Verdict, note
 // Workers
 
 /// Set when the workers are to stop; they also stop at [`HARD_BOUND`].
+/// Once it is set, each worker stops at its first success of a call
+/// started after that (so that recovery is observed even when a loaded
+/// machine starves the workers for the whole of [`AFTER`]).
 #[derive(Clone)]
 struct Stop {
     flag: Arc<AtomicBool>,
+    requested: Arc<OnceLock<Instant>>,
     bound: Instant,
 }
 
@@ -404,18 +408,29 @@ impl Stop {
     fn new() -> Stop {
         Stop {
             flag: Arc::new(AtomicBool::new(false)),
+            requested: Arc::new(OnceLock::new()),
             bound: Instant::now() + HARD_BOUND,
         }
     }
 
     fn now(&self) {
-        self.flag.store(true, Ordering::Relaxed);
+        let _ = self.requested.set(Instant::now());
+        self.flag.store(true, Ordering::Release);
     }
 
-    fn stopped(&self, calls: usize) -> bool {
-        self.flag.load(Ordering::Relaxed)
-            || Instant::now() >= self.bound
-            || calls >= MAX_CALLS_PER_WORKER
+    fn stopped(&self, calls: &[Call]) -> bool {
+        if Instant::now() >= self.bound || calls.len() >= MAX_CALLS_PER_WORKER {
+            return true;
+        }
+        if !self.flag.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(at) = self.requested.get() else {
+            return true;
+        };
+        calls
+            .last()
+            .is_some_and(|c| c.started >= *at && matches!(c.outcome, Outcome::Ok(_)))
     }
 
     /// Lets the workers run on for [`AFTER`] after a fault, then stops them
@@ -433,7 +448,7 @@ where
 {
     std::thread::spawn(move || {
         let mut calls = Vec::new();
-        while !stop.stopped(calls.len()) {
+        while !stop.stopped(&calls) {
             let id = next_id();
             let started = Instant::now();
             let result = Scripts::ledger(LEDGER, id).invoke(&mut con);
@@ -491,7 +506,7 @@ where
             rt.spawn(async move {
                 let mut calls = Vec::new();
                 let mut seed = task.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-                while !stop.stopped(calls.len()) {
+                while !stop.stopped(&calls) {
                     seed ^= seed << 13;
                     seed ^= seed >> 7;
                     seed ^= seed << 17;
@@ -659,7 +674,7 @@ matrix! {
                 let stop = stop.clone();
                 std::thread::spawn(move || {
                     let mut calls = Vec::new();
-                    while !stop.stopped(calls.len()) {
+                    while !stop.stopped(&calls) {
                         let ids = [next_id(), next_id(), next_id()];
                         let mut p = pipe();
                         p.invoke(Scripts::ledger(LEDGER, ids[0]))
@@ -717,7 +732,7 @@ matrix! {
                 let stop = stop.clone();
                 std::thread::spawn(move || {
                     let mut calls = Vec::new();
-                    while !stop.stopped(calls.len()) {
+                    while !stop.stopped(&calls) {
                         let ids = [next_id(), next_id(), next_id()];
                         let mut tx = pipe();
                         tx.atomic()
@@ -984,7 +999,7 @@ matrix! {
                 let stop = stop.clone();
                 rt.spawn(async move {
                     let mut calls = Vec::new();
-                    while !stop.stopped(calls.len()) {
+                    while !stop.stopped(&calls) {
                         let id = next_id();
                         let started = Instant::now();
                         let result = tokio::time::timeout(
@@ -1075,7 +1090,7 @@ matrix! {
                         .expect("sentinel client");
                     let mut con: Option<ScriptCache<redis::Connection>> = None;
                     let mut calls = Vec::new();
-                    while !stop.stopped(calls.len()) {
+                    while !stop.stopped(&calls) {
                         let Some(c) = con.as_mut() else {
                             match sentinel.get_connection() {
                                 Ok(c) => {
