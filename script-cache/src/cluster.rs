@@ -978,4 +978,41 @@ mod tests {
         assert_eq!(&*table.shard(16383).unwrap().primary, "127.0.0.1:7001");
         assert_eq!(table.primaries().len(), 2);
     }
+
+    #[cfg(feature = "cluster-async")]
+    #[test]
+    fn a_connection_rereads_the_slot_map_after_a_refresh_and_keeps_hints_per_node() {
+        let map = |port: u16| {
+            Ok(redis::parse_redis_value(
+                format!("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:{port}\r\n")
+                    .as_bytes(),
+            )
+            .unwrap())
+        };
+        let topology = Topology::default();
+        let mut local = ClusterLocal::default();
+        // No slot map yet: no steady call.
+        assert!(local.steady(&topology, 5).is_none());
+        topology.store(map(7000));
+        // A slot map, but no hints for its node yet.
+        assert!(local.steady(&topology, 5).is_none());
+        let a = NodeKey::node("127.0.0.1:7000".into());
+        local.hints_mut(&a);
+        assert_eq!(
+            local.steady(&topology, 5).map(|(n, _)| n.clone()),
+            Some(a.clone())
+        );
+        // Another map stored: read again, and the new owner has no hints.
+        topology.store(map(7001));
+        assert!(local.steady(&topology, 5).is_none());
+        let b = NodeKey::node("127.0.0.1:7001".into());
+        local.hints_mut(&b);
+        assert_eq!(local.steady(&topology, 5).map(|(n, _)| n.clone()), Some(b));
+        // Bounded: the oldest node's hints go first.
+        for port in 0..HINTED_NODES {
+            local.hints_mut(&NodeKey::node(format!("10.0.0.1:{port}").into()));
+        }
+        assert_eq!(local.hints.len(), HINTED_NODES);
+        assert!(!local.hints.iter().any(|(n, _)| *n == a));
+    }
 }
