@@ -7,6 +7,17 @@
 #   ratio    = script-cache per call / hand-written EVALSHA per call
 #
 # Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k]
+#        bash scripts/callgrind-ratios.sh --cluster [--calls N] [--repeat R]
+#
+# --cluster: the steady state of the `cluster` section instead (64 tasks on
+# one cluster_async::ClusterConnection, script-cache against a hand-written
+# EVALSHA routed with route_command to Route::new(key_slot(key), Master)).
+# The cluster (3 primaries, Redis 7.0) is started once by the harness's
+# TestCluster in a separate process (`suite cluster-serve`), so only the
+# client process runs under callgrind; N must be a multiple of 64. The
+# client runs on a current-thread tokio runtime (`profile --workers 0`): with
+# two workers, the counts moved by ±4 % between runs with how they
+# interleaved.
 #
 # Each (mode, client, N) is run R times (default 3) and the median Ir is
 # used: sync and pipelined counts repeat exactly, async ones move a little
@@ -19,12 +30,14 @@ cd "$root"
 calls=3200
 repeat=3
 script=incr
+cluster=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --calls) calls="$2"; shift 2 ;;
         --repeat) repeat="$2"; shift 2 ;;
         --script) script="$2"; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --cluster) cluster=1; shift ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -43,6 +56,28 @@ for line in sys.stdin:
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+modes="sync async64 pipeline32"
+extra=()
+if [ "$cluster" = 1 ]; then
+    modes=cluster
+    script=incr
+    # The cluster lives as long as this script holds the serve process's
+    # standard input open (fd 9).
+    mkfifo "$work/serve.in"
+    "$bin" cluster-serve <"$work/serve.in" >"$work/serve.out" 2>"$work/serve.err" &
+    serve_pid=$!
+    exec 9>"$work/serve.in"
+    trap 'exec 9>&-; wait "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
+    for _ in $(seq 600); do
+        grep -q '^cluster: ' "$work/serve.out" 2>/dev/null && break
+        kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    urls="$(sed -n 's/^cluster: //p' "$work/serve.out")"
+    [ -n "$urls" ] || { echo "the cluster did not start" >&2; exit 1; }
+    extra=(--cluster "$urls")
+fi
+
 # Median Ir of `repeat` runs of one client in one mode.
 ir() {
     local mode="$1" client="$2" n="$3" i out
@@ -50,7 +85,7 @@ ir() {
     for ((i = 0; i < repeat; i++)); do
         out="$work/$mode-$client-$n-$i.out"
         valgrind --tool=callgrind --callgrind-out-file="$out" \
-            "$bin" profile --mode "$mode" --client "$client" --script "$script" --calls "$n" \
+            "$bin" profile --mode "$mode" --client "$client" --script "$script" --calls "$n" "${extra[@]}" \
             >/dev/null 2>&1
         counts+=("$(sed -n 's/^summary: //p' "$out")")
     done
@@ -60,10 +95,11 @@ ir() {
 echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- script-cache tests || echo ' (with uncommitted changes)')"
 echo "binary: $bin"
 echo "script: $script, N = $calls, median of $repeat run(s) per count"
+[ "$cluster" = 1 ] && echo "cluster: $urls (Redis 7.0, 3 primaries, started by TestCluster in a separate process)"
 echo
-printf '| mode | script-cache instr/call | EVALSHA by hand instr/call | ratio |\n'
-printf '|---|---:|---:|---:|\n'
-for mode in sync async64 pipeline32; do
+printf '| mode | script-cache instr/call | EVALSHA by hand instr/call | ratio sc/evalsha | ratio evalsha/sc |\n'
+printf '|---|---:|---:|---:|---:|\n'
+for mode in $modes; do
     declare -A per=()
     for client in script_cache evalsha; do
         one="$(ir "$mode" "$client" "$calls")"
@@ -71,6 +107,7 @@ for mode in sync async64 pipeline32; do
         per[$client]=$(((two - one) / calls))
     done
     ratio="$(python3 -c "print(f'{${per[script_cache]} / ${per[evalsha]}:.3f}')")"
-    printf '| %s | %s | %s | %s |\n' "$mode" "${per[script_cache]}" "${per[evalsha]}" "$ratio"
+    inverse="$(python3 -c "print(f'{${per[evalsha]} / ${per[script_cache]}:.3f}')")"
+    printf '| %s | %s | %s | %s | %s |\n' "$mode" "${per[script_cache]}" "${per[evalsha]}" "$ratio" "$inverse"
     unset per
 done

@@ -47,6 +47,10 @@ pub(crate) struct Local {
     /// An async call's `EVALSHA` (the async API takes a `Cmd`).
     pub(crate) cmd: Cmd,
     pub(crate) hints: Hints,
+    /// On an async cluster connection: the slot map last read and the
+    /// hints per node.
+    #[cfg(feature = "cluster-async")]
+    pub(crate) cluster: crate::cluster::ClusterLocal,
 }
 
 /// Buffers that grew past this for one large call are given back.
@@ -480,7 +484,13 @@ impl<C: redis::aio::ConnectionLike + Send + 'static> ScriptCache<C> {
     pub(crate) async fn call_value_async(&mut self, invocation: &Invocation) -> Result<Value> {
         #[cfg(feature = "cluster-async")]
         if let Some(conn) = crate::cluster::as_async(&mut self.conn) {
-            return crate::cluster_async::call(conn, &self.state.inner, invocation).await;
+            return crate::cluster_async::call(
+                conn,
+                &self.state.inner,
+                &mut self.local,
+                invocation,
+            )
+            .await;
         }
         // Borrowed, not cloned: no shared reference-count traffic per call.
         let conn = &mut self.conn;

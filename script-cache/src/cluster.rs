@@ -76,6 +76,8 @@ use crate::error::{Condition, Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::{Invocation, TypedInvocation};
 use crate::policy::{self, Reply};
+#[cfg(feature = "cluster-async")]
+use crate::state::Hints;
 use crate::state::{Caps, NodeKey, StateInner};
 
 /// Number of hash slots of a Redis Cluster.
@@ -151,6 +153,13 @@ impl Invocation {
     /// slot derived from its SHA-1. Keys in different slots (or a route
     /// that differs from the keys' slot) are [`Error::CrossSlot`].
     pub fn cluster_slot(&self) -> Result<u16> {
+        // The common case, short: one key, no route.
+        if self.route.is_none()
+            && self.args.key_count() == 1
+            && let Some(key) = self.args.keys().next()
+        {
+            return Ok(key_slot(key));
+        }
         let mut keys = self.args.keys().map(key_slot);
         let first = keys.next().or(self.route);
         let Some(first) = first else {
@@ -332,7 +341,9 @@ impl Topology {
         {
             let (shards, primaries) = (table.shards.len(), table.primaries().len());
             *self.table.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(table));
-            let generation = self.refreshes.fetch_add(1, Ordering::Relaxed) + 1;
+            // After the table: a connection that sees the new count reads
+            // the new table ([`ClusterLocal::steady`]).
+            let generation = self.refreshes.fetch_add(1, Ordering::Release) + 1;
             crate::trace::slot_map(shards, primaries, generation);
         }
     }
@@ -364,6 +375,60 @@ impl Topology {
 
     pub(crate) fn set_caps(&self, caps: Caps) {
         *self.caps.lock().unwrap_or_else(PoisonError::into_inner) = caps;
+    }
+}
+
+/// How many nodes an async cluster connection keeps [`Hints`] for.
+#[cfg(feature = "cluster-async")]
+const HINTED_NODES: usize = 16;
+
+/// What one async cluster connection keeps for itself (a clone starts
+/// afresh), so that a steady call reads neither the slot map nor the load
+/// marks under the state's locks: the slot map it last read, and its
+/// remembered decisions per (node, script) ([`Hints`] per shard primary).
+/// Both are checked against the state on every use (the count of stored
+/// slot maps, the marks' version), so they say what the locked look-ups
+/// would say.
+#[cfg(feature = "cluster-async")]
+#[derive(Default)]
+pub(crate) struct ClusterLocal {
+    /// The slot map, and the [`Topology::refreshes`] count it was read at.
+    table: Option<(u64, Arc<SlotTable>)>,
+    /// Per shard primary, the decisions taken for it.
+    hints: Vec<(NodeKey, Hints)>,
+}
+
+#[cfg(feature = "cluster-async")]
+impl ClusterLocal {
+    /// The primary that owns `slot` in the state's current slot map, and
+    /// this connection's hints for it (`None` before the first slot map,
+    /// or when nothing is remembered for that node yet).
+    #[inline]
+    pub(crate) fn steady(&mut self, topology: &Topology, slot: u16) -> Option<(&NodeKey, &Hints)> {
+        let generation = topology.refreshes.load(Ordering::Acquire);
+        if !matches!(&self.table, Some((g, _)) if *g == generation) {
+            self.table = Some((generation, topology.table()?));
+        }
+        let (_, table) = self.table.as_ref()?;
+        let node = &table.shard(slot)?.primary_key;
+        let hints = self.hints.iter().find(|(n, _)| n == node).map(|(_, h)| h)?;
+        Some((node, hints))
+    }
+
+    /// This connection's hints for `node`, made if missing (the oldest
+    /// node's are dropped past [`HINTED_NODES`]).
+    pub(crate) fn hints_mut(&mut self, node: &NodeKey) -> &mut Hints {
+        let at = match self.hints.iter().position(|(n, _)| n == node) {
+            Some(at) => at,
+            None => {
+                if self.hints.len() >= HINTED_NODES {
+                    self.hints.remove(0);
+                }
+                self.hints.push((node.clone(), Hints::default()));
+                self.hints.len() - 1
+            }
+        };
+        &mut self.hints[at].1
     }
 }
 
@@ -912,5 +977,42 @@ mod tests {
         assert_eq!(&*table.shard(8191).unwrap().primary, "127.0.0.1:7000");
         assert_eq!(&*table.shard(16383).unwrap().primary, "127.0.0.1:7001");
         assert_eq!(table.primaries().len(), 2);
+    }
+
+    #[cfg(feature = "cluster-async")]
+    #[test]
+    fn a_connection_rereads_the_slot_map_after_a_refresh_and_keeps_hints_per_node() {
+        let map = |port: u16| {
+            Ok(redis::parse_redis_value(
+                format!("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:{port}\r\n")
+                    .as_bytes(),
+            )
+            .unwrap())
+        };
+        let topology = Topology::default();
+        let mut local = ClusterLocal::default();
+        // No slot map yet: no steady call.
+        assert!(local.steady(&topology, 5).is_none());
+        topology.store(map(7000));
+        // A slot map, but no hints for its node yet.
+        assert!(local.steady(&topology, 5).is_none());
+        let a = NodeKey::node("127.0.0.1:7000".into());
+        local.hints_mut(&a);
+        assert_eq!(
+            local.steady(&topology, 5).map(|(n, _)| n.clone()),
+            Some(a.clone())
+        );
+        // Another map stored: read again, and the new owner has no hints.
+        topology.store(map(7001));
+        assert!(local.steady(&topology, 5).is_none());
+        let b = NodeKey::node("127.0.0.1:7001".into());
+        local.hints_mut(&b);
+        assert_eq!(local.steady(&topology, 5).map(|(n, _)| n.clone()), Some(b));
+        // Bounded: the oldest node's hints go first.
+        for port in 0..HINTED_NODES {
+            local.hints_mut(&NodeKey::node(format!("10.0.0.1:{port}").into()));
+        }
+        assert_eq!(local.hints.len(), HINTED_NODES);
+        assert!(!local.hints.iter().any(|(n, _)| *n == a));
     }
 }

@@ -5,7 +5,8 @@ use redis::Value;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 
-use crate::call::{Call, Request};
+use crate::cache::Local;
+use crate::call::{Call, Request, Steady};
 use crate::cluster::{
     After, Seen, Target, after, backoff, learn_caps, no_slot_map, preload_plan, preload_read,
     probe_reply, read_only, seed_caps, slots_cmd, target,
@@ -74,32 +75,87 @@ pub(crate) async fn caps(
 }
 
 /// One script call on an async cluster connection.
+///
+/// The steady case first: a script whose command does not depend on the
+/// server version, whose slot's primary this connection's hints say has it
+/// confirmed (nothing changed in the state since), is sent as `EVALSHA`
+/// routed to the slot, with no lock taken; anything but a value goes on
+/// as the general path would after that `EVALSHA` (NOSCRIPT recovery,
+/// slot-map refresh, retries).
 pub(crate) async fn call(
     conn: &mut ClusterConnection,
     state: &StateInner,
+    local: &mut Local,
     inv: &Invocation,
 ) -> Result<Value> {
     let slot = inv.cluster_slot()?;
     let needs = policy::needs_caps(&inv.handle);
+    let mut first = None;
+    if !needs && let Some((node, hints)) = local.cluster.steady(&state.cluster, slot) {
+        let scope = Scope { state, node };
+        if let Some(steady) = Steady::hinted(&inv.handle, scope, hints) {
+            let cmd = inv.args.eval_cmd(steady.command, steady.sha1);
+            let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+                slot,
+                SlotAddr::Master,
+            )));
+            let reply = conn.route_command(cmd, routing).await;
+            let mut seen = Seen::default();
+            seen.reply(&reply);
+            match steady.finish(scope, reply) {
+                Ok(value) => return Ok(value),
+                Err(reply) => {
+                    let target = Target {
+                        slot,
+                        addr: SlotAddr::Master,
+                        node: node.clone(),
+                    };
+                    first = Some((target, steady, seen, reply));
+                }
+            }
+        }
+    }
     let mut attempt = 0;
     loop {
-        let caps = caps(conn, state, needs).await?;
-        let ro = needs && read_only(&inv.handle, caps);
-        let target = match state.cluster.target(slot, ro) {
-            Some(target) => target,
+        let (target, call_state) = match first.take() {
+            Some((target, steady, seen, reply)) => (target, Some((steady, seen, reply))),
             None => {
-                first_map(conn, state).await;
-                state
-                    .cluster
-                    .target(slot, ro)
-                    .unwrap_or_else(|| target(None, slot, ro))
+                let caps = caps(conn, state, needs).await?;
+                let ro = needs && read_only(&inv.handle, caps);
+                let target = match state.cluster.target(slot, ro) {
+                    Some(target) => target,
+                    None => {
+                        first_map(conn, state).await;
+                        state
+                            .cluster
+                            .target(slot, ro)
+                            .unwrap_or_else(|| target(None, slot, ro))
+                    }
+                };
+                (target, None)
             }
         };
         if needs {
             seed_caps(state, &target.node);
         }
-        let mut seen = Seen::default();
-        let result = run(conn, state, inv, &target, &mut seen).await;
+        let scope = Scope {
+            state,
+            node: &target.node,
+        };
+        // Decisions for a shard primary are remembered for the steady case.
+        let hints =
+            (!needs && state.cluster.has_table()).then(|| local.cluster.hints_mut(&target.node));
+        let (call, mut seen) = match call_state {
+            Some((steady, seen, reply)) => (
+                Call::resumed(steady, &inv.handle, &inv.args, scope, true, hints, reply),
+                seen,
+            ),
+            None => (
+                Call::new(&inv.handle, &inv.args, scope, true, hints),
+                Seen::default(),
+            ),
+        };
+        let result = run(conn, inv, &target, &mut seen, call).await;
         if needs {
             learn_caps(state, &target.node);
         }
@@ -118,16 +174,11 @@ pub(crate) async fn call(
 
 async fn run(
     conn: &mut ClusterConnection,
-    state: &StateInner,
     inv: &Invocation,
     target: &Target,
     seen: &mut Seen,
+    mut call: Call<'_>,
 ) -> Result<Value> {
-    let scope = Scope {
-        state,
-        node: &target.node,
-    };
-    let mut call = Call::new(&inv.handle, &inv.args, scope, true, None);
     loop {
         match call.next() {
             Request::Done(result) => return result,

@@ -21,7 +21,7 @@ use crate::json::Json;
 use crate::stats::{median, micros, thousands};
 use crate::{Options, Section};
 
-const TASKS: usize = 64;
+pub(crate) const TASKS: usize = 64;
 /// `tests/bench-lua/incr.lua` (the same script as the other sections).
 const SCRIPT: &str = "incr.lua: return redis.call('INCR', KEYS[1])";
 
@@ -30,12 +30,12 @@ fn sha1(_: &str) -> String {
 }
 
 /// One key per task, spread over the shards.
-fn task_keys() -> Arc<Vec<String>> {
+pub(crate) fn task_keys() -> Arc<Vec<String>> {
     Arc::new((0..TASKS).map(|t| format!("{{bench:{t}}}")).collect())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Client {
+pub(crate) enum Client {
     ScriptCache,
     RoutedEvalsha,
 }
@@ -49,7 +49,7 @@ impl Client {
     }
 }
 
-async fn run_once(
+pub(crate) async fn run_once(
     client: Client,
     con: &ScriptCache<ClusterConnection>,
     keys: &Arc<Vec<String>>,

@@ -72,6 +72,10 @@ impl Options {
                 "--quick" => quick = true,
                 "--out" => out = args.next().map(PathBuf::from),
                 "profile" => profile = Some(Vec::new()),
+                "cluster-serve" => {
+                    profile::serve_cluster();
+                    std::process::exit(0);
+                }
                 "--pin" => {
                     pin = match args.next().as_deref() {
                         Some("same") => Pin::Same,
@@ -83,7 +87,8 @@ impl Options {
                         }
                     }
                 }
-                flag @ ("--mode" | "--client" | "--script" | "--calls") => {
+                flag @ ("--mode" | "--client" | "--script" | "--calls" | "--cluster"
+                | "--workers") => {
                     let value = args.next().unwrap_or_default();
                     profile
                         .get_or_insert_with(Vec::new)
@@ -95,7 +100,10 @@ impl Options {
                          [--quick] [--out DIR] [{}]\n       \
                          ... -- profile --mode sync|async64|pipeline32 \
                          --client script_cache|evalsha|redis_script|eval \
-                         [--script incr|incr_4k] [--calls N]",
+                         [--script incr|incr_4k] [--calls N]\n       \
+                         ... -- profile --mode cluster --client script_cache|evalsha \
+                         [--calls N] [--cluster URL,URL,...] [--workers N]\n       \
+                         ... -- cluster-serve   (a cluster for --cluster, until stdin closes)",
                         SECTIONS.join("|")
                     );
                     std::process::exit(0);

@@ -5,8 +5,18 @@
 //! cargo bench -p script-cache-tests --bench suite --no-run   # then, with the printed binary:
 //! valgrind --tool=callgrind <suite binary> profile --mode sync --client script_cache --calls 20000
 //! ```
+//!
+//! `--mode cluster` (clients `script_cache` and `evalsha`, the latter a
+//! hand-written `EVALSHA` routed to the key's slot) runs the steady state
+//! of the `cluster` section: 64 tasks on one
+//! `cluster_async::ClusterConnection`, one key per task. The cluster is the
+//! one given by `--cluster URL,URL,...` (start it with `cluster-serve`, a
+//! separate process, so that only the client runs under valgrind), else one
+//! started here.
 
 use std::time::Instant;
+
+use script_cache::prelude::EmbeddedScript;
 
 use script_cache::ScriptCache;
 
@@ -15,7 +25,14 @@ use crate::steady::{DEPTH, Mode, TASKS, run_tasks};
 
 /// What to profile, from `--mode`, `--client`, `--script` and `--calls`.
 pub(crate) struct ProfileArgs {
-    pub(crate) mode: Mode,
+    /// `None`: `--mode cluster`.
+    pub(crate) mode: Option<Mode>,
+    /// `--cluster URL,URL,...`: the nodes of a running cluster.
+    pub(crate) cluster: Option<Vec<String>>,
+    /// `--workers N` (cluster mode): tokio worker threads; 0, the default,
+    /// is a current-thread runtime (the instruction counts then do not
+    /// move with how two workers interleave).
+    pub(crate) workers: usize,
     pub(crate) client: Client,
     pub(crate) script: String,
     pub(crate) calls: usize,
@@ -25,9 +42,10 @@ impl ProfileArgs {
     pub(crate) fn parse(pairs: &[(String, String)]) -> Result<ProfileArgs, String> {
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let mode = match get("--mode").unwrap_or("sync") {
-            m if m == Mode::Sync.id() => Mode::Sync,
-            m if m == Mode::Async.id() => Mode::Async,
-            m if m == Mode::Pipeline.id() => Mode::Pipeline,
+            m if m == Mode::Sync.id() => Some(Mode::Sync),
+            m if m == Mode::Async.id() => Some(Mode::Async),
+            m if m == Mode::Pipeline.id() => Some(Mode::Pipeline),
+            "cluster" => None,
             other => return Err(format!("unknown --mode {other}")),
         };
         let client_id = get("--client").unwrap_or("script_cache");
@@ -39,8 +57,15 @@ impl ProfileArgs {
             .unwrap_or("20000")
             .parse()
             .map_err(|e| format!("--calls: {e}"))?;
+        let cluster = get("--cluster").map(|urls| urls.split(',').map(str::to_owned).collect());
+        let workers = get("--workers")
+            .unwrap_or("0")
+            .parse()
+            .map_err(|e| format!("--workers: {e}"))?;
         Ok(ProfileArgs {
             mode,
+            cluster,
+            workers,
             client,
             script: get("--script").unwrap_or("incr").to_owned(),
             calls,
@@ -49,6 +74,9 @@ impl ProfileArgs {
 }
 
 pub(crate) fn run(args: &ProfileArgs) {
+    let Some(mode) = args.mode else {
+        return run_cluster(args);
+    };
     let server = crate::bench_server();
     let subject = Subject::all()
         .into_iter()
@@ -61,7 +89,7 @@ pub(crate) fn run(args: &ProfileArgs) {
         .query(&mut admin)
         .expect("SCRIPT LOAD");
     let start = Instant::now();
-    match args.mode {
+    match mode {
         Mode::Sync => {
             let mut con = ScriptCache::new(server.connection());
             for _ in 0..args.calls {
@@ -91,9 +119,96 @@ pub(crate) fn run(args: &ProfileArgs) {
     println!(
         "profile: {} calls, {} / {} / {}: {:?}",
         args.calls,
-        args.mode.id(),
+        mode.id(),
         args.client.id(),
         subject.name(),
         start.elapsed()
     );
+}
+
+/// `--mode cluster`: the steady state of the `cluster` section, one client.
+fn run_cluster(args: &ProfileArgs) {
+    use crate::cluster::{Client as ClusterClient, TASKS, run_once, task_keys};
+    let client = match args.client {
+        Client::ScriptCache => ClusterClient::ScriptCache,
+        Client::HandEvalsha => ClusterClient::RoutedEvalsha,
+        other => panic!(
+            "--mode cluster takes --client script_cache or evalsha, not {}",
+            other.id()
+        ),
+    };
+    // A cluster started here when none is given (its start-up then counts).
+    let own = args.cluster.is_none().then(|| {
+        script_cache_tests::cluster::TestCluster::start(script_cache_tests::Flavor::Redis7, 0)
+    });
+    let urls = match (&args.cluster, &own) {
+        (Some(urls), _) => urls.clone(),
+        (None, Some(cluster)) => {
+            load_everywhere(cluster);
+            cluster.urls()
+        }
+        (None, None) => unreachable!(),
+    };
+    let cluster_client = redis::cluster::ClusterClient::builder(urls)
+        .retries(5)
+        .min_retry_wait(10)
+        .max_retry_wait(200)
+        .build()
+        .expect("cluster client");
+    let keys = task_keys();
+    let rt = match args.workers {
+        0 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
+    .expect("tokio runtime");
+    let start = Instant::now();
+    rt.block_on(async {
+        let con = ScriptCache::new(
+            cluster_client
+                .get_async_connection()
+                .await
+                .expect("connect"),
+        );
+        // Warm up: the slot map, the load marks, a connection to every node.
+        run_once(client, &con, &keys, 5).await;
+        run_once(client, &con, &keys, args.calls / TASKS).await;
+    });
+    println!(
+        "profile: {} calls, cluster / {}: {:?}",
+        args.calls,
+        args.client.id(),
+        start.elapsed()
+    );
+}
+
+/// `SCRIPT LOAD` of the cluster section's script on every node (so that the
+/// hand-written `EVALSHA` finds it).
+pub(crate) fn load_everywhere(cluster: &script_cache_tests::cluster::TestCluster) {
+    for node in cluster.live() {
+        let mut con = node.server.connection();
+        let _: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(crate::clients::Bench::Incr.source())
+            .query(&mut con)
+            .expect("SCRIPT LOAD");
+    }
+}
+
+/// `cluster-serve`: starts a cluster (3 primaries, Redis 7.0) with the
+/// script loaded on every node, prints `cluster: URL,URL,...`, and keeps it
+/// until standard input is closed.
+pub(crate) fn serve_cluster() {
+    use std::io::{Read, Write};
+    let cluster =
+        script_cache_tests::cluster::TestCluster::start(script_cache_tests::Flavor::Redis7, 0);
+    load_everywhere(&cluster);
+    println!("cluster: {}", cluster.urls().join(","));
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(cluster);
 }
