@@ -207,7 +207,8 @@ pub fn lint(source: &str, flags: &[String]) -> Vec<Finding> {
 const LINT_STACK: usize = 512 << 20;
 
 /// Sources longer than this are not linted (the parser's recursion would
-/// need more than [`LINT_STACK`]); the servers' Lua verdict still applies.
+/// need more than the lint thread's 512 MiB stack); the servers' Lua verdict
+/// still applies.
 pub const MAX_LINTED_BYTES: usize = 256 << 10;
 
 #[derive(Clone, Copy)]
