@@ -94,6 +94,7 @@ fn lint_200() {
     let scripts: Vec<(String, Vec<String>)> = (0..200)
         .map(|i| {
             let text = format!("{}\n-- copy {i}\n", originals[i % originals.len()]);
+            // The flags as the macros have them: read once, before the lint.
             let flags = script_cache_check::shebang::parse(text.as_bytes())
                 .ok()
                 .flatten()

@@ -266,12 +266,7 @@ fn read_script(path: &Path) -> Result<String> {
 /// The first error of the build-time lint on `source` (its warnings do not
 /// stop a registration).
 fn lint_error(source: &str) -> Option<script_cache_check::lint::Finding> {
-    let flags = script_cache_check::shebang::parse(source.as_bytes())
-        .ok()
-        .flatten()
-        .map(|s| s.flags)
-        .unwrap_or_default();
-    script_cache_check::lint::lint(source, &flags)
+    script_cache_check::lint::lint_script(source)
         .into_iter()
         .find(|f| f.severity() == script_cache_check::lint::Severity::Error)
 }

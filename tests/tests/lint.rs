@@ -167,14 +167,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn flags(source: &str) -> Vec<String> {
-    script_cache_check::shebang::parse(source.as_bytes())
-        .ok()
-        .flatten()
-        .map(|s| s.flags)
-        .unwrap_or_default()
-}
-
 fn index(flavor: Flavor) -> usize {
     match flavor {
         Flavor::Redis62 => 0,
@@ -207,7 +199,7 @@ matrix! {
         let mut checked = 0;
         for (n, case) in cases().into_iter().enumerate() {
             assert!(script_cache_check::check_syntax(case.source.as_bytes()).is_ok(), "{}", case.source);
-            let findings: Vec<lint::Finding> = lint::lint(case.source, &flags(case.source))
+            let findings: Vec<lint::Finding> = lint::lint_script(case.source)
                 .into_iter()
                 .filter(|f| f.severity() == Severity::Error)
                 .collect();
@@ -234,7 +226,7 @@ matrix! {
             } else {
                 targeted
             };
-            let errors_here = lint::lint(&targeted, &flags(&targeted))
+            let errors_here = lint::lint_script(&targeted)
                 .into_iter()
                 .filter(|f| f.severity() == Severity::Error)
                 .count();

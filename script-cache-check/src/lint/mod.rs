@@ -201,6 +201,18 @@ pub fn lint(source: &str, flags: &[String]) -> Vec<Finding> {
         .unwrap_or_default()
 }
 
+/// [`lint`] with the flags of the source's own `#!lua` shebang (none when
+/// it has none, or one that does not parse): for a whole script as a user
+/// wrote it.
+pub fn lint_script(source: &str) -> Vec<Finding> {
+    let flags = crate::shebang::parse(source.as_bytes())
+        .ok()
+        .flatten()
+        .map(|s| s.flags)
+        .unwrap_or_default();
+    lint(source, &flags)
+}
+
 /// The lint thread's stack: the servers' Lua caps nesting at 200 levels,
 /// but a chain of binary operators (`a + b + c ...`) is a left-deep tree
 /// as deep as the source is long (two bytes a level at the least).
@@ -665,12 +677,7 @@ impl Walker {
                     self.expr(e);
                 }
                 for (i, var) in a.variables().iter().enumerate() {
-                    let value = if i + 1 < exprs.len() || (i + 1 == exprs.len()) {
-                        exprs.get(i).copied()
-                    } else {
-                        None
-                    };
-                    self.assign(var, value);
+                    self.assign(var, exprs.get(i).copied());
                 }
             }
             Stmt::Do(d) => self.block(d.block(), &[]),
@@ -856,16 +863,7 @@ impl Walker {
         match find_global(name) {
             Some(g) if g.servers & self.servers == self.servers => {}
             Some(g) if g.servers & self.servers != 0 => {
-                let lacking = self.servers & !g.servers;
-                self.push(
-                    Rule::ServerSupport,
-                    at(token),
-                    format!(
-                        "the global `{name}` does not exist on {} (reading it fails there)",
-                        servers_list(lacking)
-                    ),
-                    self.target_help(g.servers),
-                );
+                self.missing_on(token, &format!("the global `{name}`"), "reading", g.servers);
             }
             _ => {
                 let locals: Vec<String> = self
@@ -892,6 +890,21 @@ impl Walker {
                 );
             }
         }
+    }
+
+    /// `server-support`: `subject` (a global, a library function) exists
+    /// on the servers of `has` only, and some targeted servers lack it.
+    fn missing_on(&mut self, token: &TokenReference, subject: &str, doing: &str, has: u8) {
+        let lacking = self.servers & !has;
+        self.push(
+            Rule::ServerSupport,
+            at(token),
+            format!(
+                "{subject} does not exist on {} ({doing} it fails there)",
+                servers_list(lacking)
+            ),
+            self.target_help(has),
+        );
     }
 
     fn target_help(&self, has: u8) -> String {
@@ -1086,16 +1099,7 @@ impl Walker {
         match find_global(&full) {
             Some(g) if g.servers & self.servers == self.servers => {}
             Some(g) if g.servers & self.servers != 0 => {
-                let lacking = self.servers & !g.servers;
-                self.push(
-                    Rule::ServerSupport,
-                    at(token),
-                    format!(
-                        "`{full}` does not exist on {} (calling it fails there)",
-                        servers_list(lacking)
-                    ),
-                    self.target_help(g.servers),
-                );
+                self.missing_on(token, &format!("`{full}`"), "calling", g.servers);
             }
             _ => {
                 let prefix = format!("{table}.");

@@ -1,22 +1,14 @@
 use super::*;
 
 fn rules(source: &str) -> Vec<(Rule, u32, u32)> {
-    lint(source, &shebang_flags(source))
+    lint_script(source)
         .into_iter()
         .map(|f| (f.rule, f.line, f.column))
         .collect()
 }
 
-fn shebang_flags(source: &str) -> Vec<String> {
-    crate::shebang::parse(source.as_bytes())
-        .ok()
-        .flatten()
-        .map(|s| s.flags)
-        .unwrap_or_default()
-}
-
 fn messages(source: &str) -> Vec<String> {
-    lint(source, &shebang_flags(source))
+    lint_script(source)
         .into_iter()
         .map(|f| f.titled())
         .collect()
