@@ -8,7 +8,7 @@ use crate::Diagnostic;
 use crate::folder::{self, Folder, LuaFile};
 use crate::header::{self, Header};
 use crate::include::{self, Expanded};
-use crate::lint::{Finding, Severity};
+use crate::lint::Severity;
 use crate::naming::{self, NameError};
 use crate::signature::{self, At, Signature};
 use crate::usage::Usage;
@@ -44,8 +44,11 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
     let shown = folder.show(&file.file);
     let errors_before = errors.len();
     let original = file.source.clone().unwrap_or_default();
+    let in_script = |line: usize, column: Option<usize>, message: &str| {
+        diagnostic(&shown, Some(&original), line, column, message, None)
+    };
     let at_script = |line: usize, column: Option<usize>, message: &str| {
-        render(&shown, Some(&original), line, column, message, None)
+        in_script(line, column, message).to_string()
     };
     let flags = match crate::shebang::parse(original.as_bytes()) {
         Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
@@ -78,7 +81,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
         let line_in_expanded = usize::try_from(line).unwrap_or(usize::MAX);
         let column = usize::try_from(column).ok();
         match expanded.locate(line_in_expanded) {
-            Some((f, l)) if f != file.file => render(
+            Some((f, l)) if f != file.file => diagnostic(
                 &folder.show(f),
                 folder::read_snippet(folder, f).ok().as_deref(),
                 l,
@@ -89,15 +92,15 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
                     expanded.chain(f).unwrap_or_default()
                 )),
             ),
-            Some((_, l)) => at_script(l, column, message),
-            None => at_script(line_in_expanded, column, message),
+            Some((_, l)) => in_script(l, column, message),
+            None => in_script(line_in_expanded, column, message),
         }
     };
     let usage = match syntax_and_usage(&expanded.source) {
         Ok(usage) => Some(usage),
         Err((at, message)) => {
             if file.source.is_some() {
-                errors.push(locate(at, &message));
+                errors.push(locate(at, &message).to_string());
             }
             None
         }
@@ -120,7 +123,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
                         for p in problems {
                             errors.push(match p.at {
                                 At::Header(line) => at_script(line, None, &p.message),
-                                At::Body(at) => locate(at, &p.message),
+                                At::Body(at) => locate(at, &p.message).to_string(),
                             });
                         }
                     }
@@ -134,10 +137,11 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
     let mut warnings = Vec::new();
     if usage.is_some() && file.source.is_some() {
         for finding in crate::lint::lint(&expanded.source, &flags) {
-            let line = usize::try_from(finding.line).unwrap_or(usize::MAX);
-            let rendered =
-                locate_finding(folder, file, &shown, &original, &expanded, line, &finding);
-            match finding.severity() {
+            let severity = finding.severity();
+            let rendered = locate((finding.line, finding.column), &finding.titled())
+                .with_help(finding.help)
+                .to_string();
+            match severity {
                 Severity::Error => errors.push(rendered),
                 Severity::Warning => warnings.push(rendered),
             }
@@ -154,49 +158,6 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
         signature: sig,
         warnings,
     }
-}
-
-/// A lint finding at `line` of the expanded source, rendered at the file
-/// (script or snippet) that has it, with its help.
-fn locate_finding(
-    folder: &Folder,
-    file: &LuaFile,
-    shown: &str,
-    original: &str,
-    expanded: &Expanded,
-    line: usize,
-    finding: &Finding,
-) -> String {
-    let column = Some(finding.column);
-    let d = match expanded.locate(line) {
-        Some((f, l)) if f != file.file => {
-            let source = folder::read_snippet(folder, f).ok();
-            let mut d = Diagnostic::new(
-                folder.show(f),
-                u32::try_from(l).unwrap_or(u32::MAX),
-                column,
-                finding.titled(),
-            );
-            if let Some(source) = source {
-                d = d.with_source(source.as_bytes());
-            }
-            d.with_note(format!(
-                "in a snippet, included as {}",
-                expanded.chain(f).unwrap_or_default()
-            ))
-        }
-        located => {
-            let l = located.map_or(line, |(_, l)| l);
-            Diagnostic::new(
-                shown,
-                u32::try_from(l).unwrap_or(u32::MAX),
-                column,
-                finding.titled(),
-            )
-            .with_source(original.as_bytes())
-        }
-    };
-    d.with_help(finding.help.clone()).to_string()
 }
 
 /// The servers' Lua 5.1 verdict on an expanded source, then the arity from
@@ -237,6 +198,18 @@ pub fn render(
     message: &str,
     note: Option<String>,
 ) -> String {
+    diagnostic(file, source, line, column, message, note).to_string()
+}
+
+/// The [`Diagnostic`] behind [`render`].
+fn diagnostic(
+    file: &str,
+    source: Option<&str>,
+    line: usize,
+    column: Option<usize>,
+    message: &str,
+    note: Option<String>,
+) -> Diagnostic {
     let line = u32::try_from(line).unwrap_or(u32::MAX);
     let column = column.and_then(|c| u32::try_from(c).ok());
     let mut d = Diagnostic::new(file, line, column, message);
@@ -246,7 +219,7 @@ pub fn render(
     if let Some(note) = note {
         d = d.with_note(note);
     }
-    d.to_string()
+    d
 }
 
 #[cfg(test)]
