@@ -6,12 +6,16 @@ use std::path::Path;
 use redis::{Cmd, FromRedisValue, Pipeline, ToRedisArgs, Value};
 
 use crate::call::{Call, Request, Steady};
+#[cfg(feature = "tokio-comp")]
+use crate::connection::AsyncConnection;
+use crate::connection::SyncConnection;
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, TypedInvocation};
+use crate::local::Local;
 use crate::policy::{self, Loaded, Reply, Scope};
 use crate::script::EmbeddedScript;
-use crate::state::{Caps, Hints, NodeKey, ScriptState, Stats};
+use crate::state::{Caps, NodeKey, ScriptState, Stats};
 
 /// A redis-rs connection plus a [`ScriptState`]: what is known about the
 /// server's script cache, shared with every connection given the same
@@ -36,35 +40,6 @@ pub struct ScriptCache<C> {
     pub(crate) conn: C,
     pub(crate) state: ScriptState,
     pub(crate) local: Local,
-}
-
-/// What one connection keeps for itself (a clone starts afresh): buffers
-/// reused by every call, and the decisions it last took.
-#[derive(Default)]
-pub(crate) struct Local {
-    /// A sync call's packed `EVALSHA`.
-    pub(crate) buf: Vec<u8>,
-    /// An async call's `EVALSHA` (the async API takes a `Cmd`).
-    pub(crate) cmd: Cmd,
-    pub(crate) hints: Hints,
-    /// On an async cluster connection: the slot map last read and the
-    /// hints per node.
-    #[cfg(feature = "cluster-async")]
-    pub(crate) cluster: crate::cluster::ClusterLocal,
-}
-
-/// Buffers that grew past this for one large call are given back.
-const KEEP_BUFFER: usize = 64 * 1024;
-
-impl Local {
-    /// Gives back what a call with `packed` bytes of arguments made the
-    /// buffers grow to, when that is more than is worth keeping.
-    pub(crate) fn trim(&mut self, packed: usize) {
-        if packed > KEEP_BUFFER {
-            self.buf = Vec::new();
-            self.cmd = Cmd::new();
-        }
-    }
 }
 
 impl<C: fmt::Debug> fmt::Debug for ScriptCache<C> {
@@ -306,7 +281,7 @@ impl<C> ScriptCache<C> {
 
 // ----- sync -----
 
-impl<C: redis::ConnectionLike + 'static> ScriptCache<C> {
+impl<C: SyncConnection> ScriptCache<C> {
     /// What the server supports, asked once per connection when `needed`.
     pub(crate) fn caps(&mut self, needed: bool) -> Result<Caps> {
         match self.known_caps(needed) {
@@ -320,7 +295,7 @@ impl<C: redis::ConnectionLike + 'static> ScriptCache<C> {
 
     pub(crate) fn call_value(&mut self, invocation: &Invocation) -> Result<Value> {
         #[cfg(feature = "cluster")]
-        if let Some(conn) = crate::cluster::as_sync(&mut self.conn) {
+        if let Some(conn) = self.conn.as_cluster() {
             return crate::cluster::sync::call(conn, &self.state.inner, invocation);
         }
         let scope = Scope {
@@ -405,7 +380,7 @@ impl<C: redis::ConnectionLike + 'static> ScriptCache<C> {
     /// time a script needs it). Returns how many were loaded.
     pub fn load_all<S: EmbeddedScript>(&mut self) -> Result<usize> {
         #[cfg(feature = "cluster")]
-        if let Some(conn) = crate::cluster::as_sync(&mut self.conn) {
+        if let Some(conn) = self.conn.as_cluster() {
             let handles = crate::cluster::handles::<S>();
             return crate::cluster::sync::load_all(conn, &self.state.inner, &handles);
         }
@@ -428,6 +403,13 @@ impl<C: redis::ConnectionLike + 'static> ScriptCache<C> {
         self.state.inner.loaded.clear();
         let reply = Reply::from_result(self.conn.req_command(&policy::flush_cmd()));
         self.flushed(reply)
+    }
+}
+
+impl<C: SyncConnection> SyncConnection for ScriptCache<C> {
+    #[cfg(feature = "cluster")]
+    fn as_cluster(&mut self) -> Option<&mut redis::cluster::ClusterConnection> {
+        self.conn.as_cluster()
     }
 }
 
@@ -469,7 +451,7 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for ScriptCache<C> {
 // ----- async -----
 
 #[cfg(feature = "tokio-comp")]
-impl<C: redis::aio::ConnectionLike + Send + 'static> ScriptCache<C> {
+impl<C: AsyncConnection> ScriptCache<C> {
     /// Async [`caps`](Self::caps).
     pub(crate) async fn caps_async(&mut self, needed: bool) -> Result<Caps> {
         match self.known_caps(needed) {
@@ -483,7 +465,7 @@ impl<C: redis::aio::ConnectionLike + Send + 'static> ScriptCache<C> {
 
     pub(crate) async fn call_value_async(&mut self, invocation: &Invocation) -> Result<Value> {
         #[cfg(feature = "cluster-async")]
-        if let Some(conn) = crate::cluster::as_async(&mut self.conn) {
+        if let Some(conn) = self.conn.as_cluster_async() {
             return crate::cluster_async::call(
                 conn,
                 &self.state.inner,
@@ -568,7 +550,7 @@ impl<C: redis::aio::ConnectionLike + Send + 'static> ScriptCache<C> {
     /// Async [`load_all`](Self::load_all).
     pub async fn load_all_async<S: EmbeddedScript>(&mut self) -> Result<usize> {
         #[cfg(feature = "cluster-async")]
-        if let Some(conn) = crate::cluster::as_async(&mut self.conn) {
+        if let Some(conn) = self.conn.as_cluster_async() {
             let handles = crate::cluster::handles::<S>();
             return crate::cluster_async::load_all(conn, &self.state.inner, &handles).await;
         }
@@ -590,6 +572,14 @@ impl<C: redis::aio::ConnectionLike + Send + 'static> ScriptCache<C> {
 }
 
 #[cfg(feature = "tokio-comp")]
+impl<C: AsyncConnection> AsyncConnection for ScriptCache<C> {
+    #[cfg(feature = "cluster-async")]
+    fn as_cluster_async(&mut self) -> Option<&mut redis::cluster_async::ClusterConnection> {
+        self.conn.as_cluster_async()
+    }
+}
+
+#[cfg(feature = "tokio-comp")]
 impl<C: redis::aio::ConnectionLike + Send> redis::aio::ConnectionLike for ScriptCache<C> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> redis::RedisFuture<'a, Value> {
         self.conn.req_packed_command(cmd)
@@ -606,5 +596,84 @@ impl<C: redis::aio::ConnectionLike + Send> redis::aio::ConnectionLike for Script
 
     fn get_db(&self) -> i64 {
         self.conn.get_db()
+    }
+}
+
+// ----- running an invocation -----
+
+impl Invocation {
+    /// Runs the script on `con` (loading it first if this connection has
+    /// not confirmed it) and converts the reply.
+    ///
+    /// ```no_run
+    /// # use script_cache::prelude::*;
+    /// # script_cache::include_scripts!("../lua");
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = redis::Client::open("redis://127.0.0.1/")?;
+    /// let mut con = ScriptCache::new(client.get_connection()?);
+    /// let v = Scripts::LockAcquire.key("l").arg("me").arg(1000).invoke::<i64>(&mut con)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn invoke<T: FromRedisValue>(
+        &self,
+        con: &mut ScriptCache<impl SyncConnection>,
+    ) -> Result<T> {
+        let result = con.call_value(self).and_then(|value| self.convert(value));
+        if let Err(e) = &result {
+            con.state.inner.counters.failed(e.ran());
+        }
+        result
+    }
+
+    /// Async [`invoke`](Invocation::invoke).
+    #[cfg(feature = "tokio-comp")]
+    pub async fn invoke_async<T: FromRedisValue>(
+        &self,
+        con: &mut ScriptCache<impl AsyncConnection>,
+    ) -> Result<T> {
+        let result = con
+            .call_value_async(self)
+            .await
+            .and_then(|value| self.convert(value));
+        if let Err(e) = &result {
+            con.state.inner.counters.failed(e.ran());
+        }
+        result
+    }
+}
+
+impl<R> TypedInvocation<R> {
+    /// Runs the script and converts the reply to `R`.
+    pub fn invoke(&self, con: &mut ScriptCache<impl SyncConnection>) -> Result<R>
+    where
+        R: FromRedisValue,
+    {
+        self.invocation().invoke(con)
+    }
+
+    /// Runs the script and converts the reply to `T` instead of `R`.
+    pub fn invoke_as<T: FromRedisValue>(
+        &self,
+        con: &mut ScriptCache<impl SyncConnection>,
+    ) -> Result<T> {
+        self.invocation().invoke(con)
+    }
+
+    /// Async [`invoke`](TypedInvocation::invoke).
+    #[cfg(feature = "tokio-comp")]
+    pub async fn invoke_async(&self, con: &mut ScriptCache<impl AsyncConnection>) -> Result<R>
+    where
+        R: FromRedisValue,
+    {
+        self.invocation().invoke_async(con).await
+    }
+
+    /// Async [`invoke_as`](TypedInvocation::invoke_as).
+    #[cfg(feature = "tokio-comp")]
+    pub async fn invoke_as_async<T: FromRedisValue>(
+        &self,
+        con: &mut ScriptCache<impl AsyncConnection>,
+    ) -> Result<T> {
+        self.invocation().invoke_async(con).await
     }
 }

@@ -22,7 +22,7 @@
 use redis::{Cmd, Pipeline, Value};
 
 use crate::args::CallArgs;
-use crate::error::{Error, ScriptId};
+use crate::error::{Error, Ran, ScriptId};
 use crate::handle::ScriptHandle;
 use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
 use crate::state::{
@@ -468,17 +468,8 @@ impl<'a> Call<'a> {
         let values = match replies {
             Ok(values) if values.len() == expected => values,
             Ok(values) => {
-                return self.fail(
-                    sha1,
-                    Error::redis(
-                        Some(&self.id()),
-                        redis::RedisError::from((
-                            redis::ErrorKind::UnexpectedReturnType,
-                            "script-cache: unexpected number of replies",
-                            format!("expected {expected}, got {}", values.len()),
-                        )),
-                    ),
-                );
+                let error = unexpected_count(&self.id(), expected, values.len());
+                return self.fail(sha1, error);
             }
             Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
         };
@@ -557,25 +548,21 @@ impl<'a> Call<'a> {
     }
 
     fn misfed(&mut self) {
-        self.outcome = Some(Err(Error::redis(
+        self.outcome = Some(Err(Error::client(
             Some(&self.id()),
-            redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "script-cache: reply fed to the wrong request",
-            )),
+            Ran::Unknown,
+            "script-cache: reply fed to the wrong request",
         )));
     }
 }
 
 /// The error of a reply count that does not match the request.
 fn unexpected_count(script: &ScriptId, expected: usize, got: usize) -> Error {
-    Error::redis(
+    // The request went out; what ran cannot be read from such replies.
+    Error::client(
         Some(script),
-        redis::RedisError::from((
-            redis::ErrorKind::UnexpectedReturnType,
-            "script-cache: unexpected number of replies",
-            format!("expected {expected}, got {got}"),
-        )),
+        Ran::Unknown,
+        format!("script-cache: unexpected number of replies: expected {expected}, got {got}"),
     )
 }
 

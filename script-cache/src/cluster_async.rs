@@ -5,7 +5,6 @@ use redis::Value;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 
-use crate::cache::Local;
 use crate::call::{Call, Request, Steady};
 use crate::cluster::{
     After, Seen, Target, after, backoff, learn_caps, no_slot_map, preload_plan, preload_read,
@@ -14,6 +13,7 @@ use crate::cluster::{
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
+use crate::local::Local;
 use crate::policy::{self, Reply, Scope};
 use crate::state::{Caps, StateInner};
 

@@ -170,7 +170,7 @@ impl Pipeline {
         let view = ScriptCache {
             conn: (),
             state: state.clone(),
-            local: crate::cache::Local::default(),
+            local: crate::local::Local::default(),
         };
         let plan = self.plan(&view, caps, &target.node);
         let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
@@ -200,11 +200,12 @@ impl Pipeline {
         state: &ScriptState,
     ) -> Result<Option<Replies>> {
         if self.atomic {
-            return Err(Error::from(redis::RedisError::from((
-                redis::ErrorKind::Client,
+            return Err(Error::client(
+                None,
+                crate::Ran::No,
                 "script-cache: transactions need the async cluster connection \
                  (a sync cluster connection cannot route MULTI/EXEC); nothing was sent",
-            ))));
+            ));
         }
         let inner = &state.inner;
         let slot = self.cluster_slot()?;
@@ -229,7 +230,7 @@ impl Pipeline {
         let view = ScriptCache {
             conn: (),
             state: state.clone(),
-            local: crate::cache::Local::default(),
+            local: crate::local::Local::default(),
         };
         let plan = self.plan(&view, caps, &target.node);
         let mut pipe = redis::Pipeline::with_capacity(plan.len());

@@ -190,6 +190,22 @@ pub enum Error {
         /// The conversion error from redis-rs.
         source: redis::RedisError,
     },
+    /// script-cache itself stopped a request or could not read an
+    /// exchange: a request it does not send (a transaction on a sync
+    /// cluster connection, a cluster without a slot map), a server that
+    /// changed under the connection (`EVALSHA_RO` unknown), a command the
+    /// server refused outside a script (`COMMAND INFO`, `SCRIPT FLUSH`),
+    /// or replies that do not match what was sent. Unlike
+    /// [`Error::Redis`], it knows whether anything ran: [`ran`](Error::ran)
+    /// is the `ran` field.
+    Client {
+        /// The script concerned, if any.
+        script: Option<ScriptId>,
+        /// Whether the script ran.
+        ran: Ran,
+        /// What happened.
+        message: String,
+    },
     /// A connection error or a protocol error.
     Redis {
         /// The script being run, if any.
@@ -209,7 +225,9 @@ impl Error {
             | Error::LoadRejected { script, .. }
             | Error::ShaMismatch { script, .. }
             | Error::Reply { script, .. } => Some(script),
-            Error::Redis { script, .. } | Error::Unavailable { script, .. } => script.as_ref(),
+            Error::Redis { script, .. }
+            | Error::Unavailable { script, .. }
+            | Error::Client { script, .. } => script.as_ref(),
             _ => None,
         }
     }
@@ -231,6 +249,7 @@ impl Error {
     pub fn ran(&self) -> Ran {
         match self {
             Error::Script { .. } | Error::Reply { .. } => Ran::Yes,
+            Error::Client { ran, .. } => *ran,
             Error::Redis { source, .. } | Error::Command { source, .. } => {
                 if source.is_connection_refusal() {
                     Ran::No
@@ -282,6 +301,15 @@ impl Error {
             *location = locate(*line);
         }
         self
+    }
+
+    /// An [`Error::Client`].
+    pub(crate) fn client(script: Option<&ScriptId>, ran: Ran, message: impl Into<String>) -> Self {
+        Error::Client {
+            script: script.cloned(),
+            ran,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn redis(script: Option<&ScriptId>, source: redis::RedisError) -> Self {
@@ -414,6 +442,16 @@ impl fmt::Display for Error {
             Error::Command { index, source } => {
                 write!(f, "pipeline command #{index} failed: {source}")
             }
+            Error::Client {
+                script: Some(script),
+                message,
+                ..
+            } => write!(f, "{script}: {message}"),
+            Error::Client {
+                script: None,
+                message,
+                ..
+            } => f.write_str(message),
             Error::Redis {
                 script: Some(script),
                 source,
@@ -560,13 +598,11 @@ impl ServerReply {
                 message: self.message,
             };
         }
-        Error::redis(
+        // The server answered: that command was refused, no script ran.
+        Error::client(
             script,
-            redis::RedisError::from((
-                redis::ErrorKind::Client,
-                what,
-                format!("{} {}", self.code, self.message),
-            )),
+            Ran::No,
+            format!("{what}: {} {}", self.code, self.message),
         )
     }
 }
@@ -612,6 +648,28 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// Whether a call refused with this condition may be sent again
+    /// without risk of applying twice: true for every condition, as each
+    /// refuses a command before it takes effect (`READONLY`, `OOM` and
+    /// `NOREPLICAS` stop a script at its first write, with nothing
+    /// applied). The same answer as [`Error::is_retry_safe`] for an
+    /// [`Error::Unavailable`]; whether the retry can *succeed* depends on
+    /// the condition ending.
+    pub fn is_retry_safe(self) -> bool {
+        match self {
+            Condition::Busy
+            | Condition::ReadOnly
+            | Condition::Loading
+            | Condition::MasterDown
+            | Condition::NoReplicas
+            | Condition::OutOfMemory
+            | Condition::TryAgain
+            | Condition::ClusterDown
+            | Condition::Moved
+            | Condition::Ask => true,
+        }
+    }
+
     /// The condition an error code stands for, if any.
     pub fn from_code(code: &str) -> Option<Condition> {
         let code = code.trim_start_matches('-');

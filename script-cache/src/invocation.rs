@@ -6,7 +6,6 @@ use std::marker::PhantomData;
 use redis::{FromRedisValue, ToRedisArgs};
 
 use crate::args::CallArgs;
-use crate::cache::ScriptCache;
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::script::ScriptMeta;
@@ -84,45 +83,6 @@ impl Invocation {
         self.args.arg_count()
     }
 
-    /// Runs the script on `con` (loading it first if this connection has
-    /// not confirmed it) and converts the reply.
-    ///
-    /// ```no_run
-    /// # use script_cache::prelude::*;
-    /// # script_cache::include_scripts!("../lua");
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let client = redis::Client::open("redis://127.0.0.1/")?;
-    /// let mut con = ScriptCache::new(client.get_connection()?);
-    /// let v = Scripts::LockAcquire.key("l").arg("me").arg(1000).invoke::<i64>(&mut con)?;
-    /// # Ok(()) }
-    /// ```
-    pub fn invoke<T: FromRedisValue>(
-        &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
-    ) -> Result<T> {
-        let result = con.call_value(self).and_then(|value| self.convert(value));
-        if let Err(e) = &result {
-            con.state.inner.counters.failed(e.ran());
-        }
-        result
-    }
-
-    /// Async [`invoke`](Invocation::invoke).
-    #[cfg(feature = "tokio-comp")]
-    pub async fn invoke_async<T: FromRedisValue>(
-        &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
-    ) -> Result<T> {
-        let result = con
-            .call_value_async(self)
-            .await
-            .and_then(|value| self.convert(value));
-        if let Err(e) = &result {
-            con.state.inner.counters.failed(e.ran());
-        }
-        result
-    }
-
     pub(crate) fn convert<T: FromRedisValue>(&self, value: redis::Value) -> Result<T> {
         redis::from_redis_value(value).map_err(|e| Error::Reply {
             script: self.handle.id(),
@@ -162,43 +122,6 @@ impl<R> TypedInvocation<R> {
     /// Turns it into the untyped invocation.
     pub fn into_invocation(self) -> Invocation {
         self.inner
-    }
-
-    /// Runs the script and converts the reply to `R`.
-    pub fn invoke(&self, con: &mut ScriptCache<impl redis::ConnectionLike + 'static>) -> Result<R>
-    where
-        R: FromRedisValue,
-    {
-        self.inner.invoke(con)
-    }
-
-    /// Runs the script and converts the reply to `T` instead of `R`.
-    pub fn invoke_as<T: FromRedisValue>(
-        &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
-    ) -> Result<T> {
-        self.inner.invoke(con)
-    }
-
-    /// Async [`invoke`](TypedInvocation::invoke).
-    #[cfg(feature = "tokio-comp")]
-    pub async fn invoke_async(
-        &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
-    ) -> Result<R>
-    where
-        R: FromRedisValue,
-    {
-        self.inner.invoke_async(con).await
-    }
-
-    /// Async [`invoke_as`](TypedInvocation::invoke_as).
-    #[cfg(feature = "tokio-comp")]
-    pub async fn invoke_as_async<T: FromRedisValue>(
-        &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
-    ) -> Result<T> {
-        self.inner.invoke_async(con).await
     }
 }
 

@@ -299,18 +299,26 @@ mod call;
 pub mod cluster;
 #[cfg(feature = "cluster-async")]
 mod cluster_async;
+pub mod connection;
 mod error;
 mod handle;
 mod invocation;
+mod local;
+mod node;
 mod pipeline;
 mod policy;
 mod pool;
 mod registry;
 mod script;
 mod state;
+#[cfg(feature = "cluster")]
+mod topology;
 mod trace;
 
 pub use cache::ScriptCache;
+#[cfg(feature = "tokio-comp")]
+pub use connection::AsyncConnection;
+pub use connection::SyncConnection;
 pub use error::{Condition, Error, Ran, Result, ScriptId};
 pub use invocation::{Invocation, TypedInvocation};
 pub use pipeline::{Pipeline, pipe};

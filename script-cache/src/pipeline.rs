@@ -8,6 +8,9 @@ use redis::{Cmd, FromRedisValue, ToRedisArgs, Value};
 
 use crate::args::CallArgs;
 use crate::cache::ScriptCache;
+#[cfg(feature = "tokio-comp")]
+use crate::connection::AsyncConnection;
+use crate::connection::SyncConnection;
 use crate::error::{Error, Result, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
@@ -493,12 +496,10 @@ impl Pipeline {
                         },
                     }
                 }
-                Called::UnknownCommand => Error::redis(
+                Called::UnknownCommand => Error::client(
                     Some(&inv.handle.id_for(call.sha1)),
-                    redis::RedisError::from((
-                        redis::ErrorKind::Client,
-                        "script-cache: the server does not know EVALSHA_RO (it changed under the connection)",
-                    )),
+                    crate::Ran::No,
+                    "script-cache: the server does not know EVALSHA_RO (it changed under the connection); the entry did not run",
                 ),
                 Called::Failed(e) => e,
                 Called::Value(_) => continue,
@@ -646,7 +647,7 @@ impl Pipeline {
     /// every entry's outcome.
     pub fn query<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
+        con: &mut ScriptCache<impl SyncConnection>,
     ) -> Result<T> {
         let results = self.send(con)?;
         self.finish(results)
@@ -657,20 +658,17 @@ impl Pipeline {
     /// transaction.
     pub fn query_each(
         &self,
-        con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
+        con: &mut ScriptCache<impl SyncConnection>,
     ) -> Result<Option<Vec<Result<Value>>>> {
         Self::each(self.send(con)?)
     }
 
-    fn send<C: redis::ConnectionLike + 'static>(
-        &self,
-        con: &mut ScriptCache<C>,
-    ) -> Result<Option<Replies>> {
+    fn send<C: SyncConnection>(&self, con: &mut ScriptCache<C>) -> Result<Option<Replies>> {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
         #[cfg(feature = "cluster")]
-        if let Some(conn) = crate::cluster::as_sync(&mut con.conn) {
+        if let Some(conn) = con.conn.as_cluster() {
             return self.send_cluster(conn, &con.state);
         }
         let mut attempts = 0;
@@ -702,7 +700,7 @@ impl Pipeline {
     #[cfg(feature = "tokio-comp")]
     pub async fn query_async<T: FromRedisValue>(
         &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
+        con: &mut ScriptCache<impl AsyncConnection>,
     ) -> Result<T> {
         let results = self.send_async(con).await?;
         self.finish(results)
@@ -712,13 +710,13 @@ impl Pipeline {
     #[cfg(feature = "tokio-comp")]
     pub async fn query_each_async(
         &self,
-        con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
+        con: &mut ScriptCache<impl AsyncConnection>,
     ) -> Result<Option<Vec<Result<Value>>>> {
         Self::each(self.send_async(con).await?)
     }
 
     #[cfg(feature = "tokio-comp")]
-    async fn send_async<C: redis::aio::ConnectionLike + Send + 'static>(
+    async fn send_async<C: AsyncConnection>(
         &self,
         con: &mut ScriptCache<C>,
     ) -> Result<Option<Replies>> {
@@ -726,7 +724,7 @@ impl Pipeline {
             return Ok(Some(Replies::default()));
         }
         #[cfg(feature = "cluster-async")]
-        if let Some(conn) = crate::cluster::as_async(&mut con.conn) {
+        if let Some(conn) = con.conn.as_cluster_async() {
             return self.send_cluster_async(conn, &con.state).await;
         }
         let mut attempts = 0;
@@ -747,10 +745,12 @@ impl Pipeline {
     }
 }
 
+/// Replies that do not match the pipeline sent: what ran cannot be read
+/// from them.
 fn unexpected(detail: String) -> Error {
-    Error::from(redis::RedisError::from((
-        redis::ErrorKind::UnexpectedReturnType,
-        "script-cache: unexpected pipeline reply",
-        detail,
-    )))
+    Error::client(
+        None,
+        crate::Ran::Unknown,
+        format!("script-cache: unexpected pipeline reply: {detail}"),
+    )
 }

@@ -157,6 +157,17 @@ mod bb8_support {
         }
     }
 
+    impl<M> crate::connection::AsyncConnection for Bb8Connection<M>
+    where
+        M: bb8::ManageConnection,
+        M::Connection: crate::connection::AsyncConnection,
+    {
+        #[cfg(feature = "cluster-async")]
+        fn as_cluster_async(&mut self) -> Option<&mut redis::cluster_async::ClusterConnection> {
+            (*self.0).as_cluster_async()
+        }
+    }
+
     impl<M> ScriptPool<bb8::Pool<M>>
     where
         M: bb8::ManageConnection,

@@ -25,48 +25,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::error::Result;
+pub(crate) use crate::node::{Caps, Epoch, NodeKey};
 use crate::registry::Registry;
 
 /// The keys are SHA-1 hex digests and node addresses chosen by the
 /// application, not by an attacker, so SipHash's flooding resistance buys
 /// nothing here and costs more than the rest of the lookup on every call.
 type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
-
-/// Which server node a piece of state belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct NodeKey(Option<Arc<str>>);
-
-impl NodeKey {
-    /// The one node behind a non-cluster connection.
-    pub(crate) const SINGLE: NodeKey = NodeKey(None);
-
-    /// A cluster node (or a role of one), by address.
-    #[cfg(feature = "cluster")]
-    pub(crate) fn node(addr: Arc<str>) -> NodeKey {
-        NodeKey(Some(addr))
-    }
-}
-
-/// The node field of the `tracing` events: the address (or the
-/// `CLUSTER SLOTS` role, `host:port/replicas`, `slot:N` before the first
-/// slot map) of a cluster node, `single` for a non-cluster connection.
-impl std::fmt::Display for NodeKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0.as_deref().unwrap_or("single"))
-    }
-}
-
-/// What the server supports, detected once per node when first needed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) enum Caps {
-    /// Not asked yet (or asked again after a sign the server changed).
-    #[default]
-    Unknown,
-    /// Redis 7+ / Valkey: `#!lua` shebangs and `EVALSHA_RO`.
-    Modern,
-    /// Redis 6.2 and older: neither.
-    Legacy,
-}
 
 /// How a state decides whether to send `SCRIPT LOAD` with a call.
 ///
@@ -86,20 +51,6 @@ pub enum LoadMode {
     /// `SCRIPT LOAD` (an ACL without it, some proxies) switches a `Lazy`
     /// state to this behaviour for that server by itself.
     EvalshaFirst,
-}
-
-/// Which confirmation of a load a caller relied on. A `NOSCRIPT` answer
-/// to a call sent before a newer confirmation says nothing about the newer
-/// one, so it must not clear it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Epoch(u64);
-
-impl Epoch {
-    /// The confirmation's number (a field of the `tracing` events).
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    pub(crate) fn get(self) -> u64 {
-        self.0
-    }
 }
 
 /// The flush generation a load was sent under. A load confirmed after a
@@ -479,7 +430,7 @@ impl LoadedSet {
         if self.ticket() != ticket {
             return None;
         }
-        let epoch = Epoch(self.epochs.fetch_add(1, Ordering::Relaxed));
+        let epoch = Epoch::new(self.epochs.fetch_add(1, Ordering::Relaxed));
         nodes
             .entry(node.clone())
             .or_default()
@@ -700,7 +651,7 @@ pub(crate) struct StateInner {
     pub(crate) mode: LoadMode,
     /// The slot map of the cluster behind the connections, if any.
     #[cfg(feature = "cluster")]
-    pub(crate) cluster: crate::cluster::Topology,
+    pub(crate) cluster: crate::topology::Topology,
 }
 
 impl ScriptState {

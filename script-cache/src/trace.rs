@@ -23,7 +23,7 @@
 //! | `slot map refreshed` | INFO | `shards`, `primaries`, `generation` |
 
 use crate::handle::ScriptHandle as Handle;
-use crate::state::{Epoch, NodeKey};
+use crate::node::{Epoch, NodeKey};
 
 /// The first 12 hex digits of a SHA-1: enough to tell scripts apart in a
 /// log, short enough to read.

@@ -175,6 +175,12 @@ impl<C: redis::aio::ConnectionLike + Send> redis::aio::ConnectionLike for Record
     }
 }
 
+/// A recorded connection is driven as a connection to one server (the
+/// defaults), whatever it wraps.
+impl<C: redis::ConnectionLike> script_cache::SyncConnection for Recording<C> {}
+
+impl<C: redis::aio::ConnectionLike + Send> script_cache::AsyncConnection for Recording<C> {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

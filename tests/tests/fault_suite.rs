@@ -444,7 +444,7 @@ impl Stop {
 /// A thread calling `ledger` on its own connection until stopped.
 fn sync_worker<C>(mut con: ScriptCache<C>, stop: Stop) -> std::thread::JoinHandle<Vec<Call>>
 where
-    C: redis::ConnectionLike + Send + 'static,
+    C: script_cache::SyncConnection + Send + 'static,
 {
     std::thread::spawn(move || {
         let mut calls = Vec::new();
@@ -479,7 +479,7 @@ fn async_workers<C>(
     cancel: bool,
 ) -> Vec<tokio::task::JoinHandle<Vec<Call>>>
 where
-    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+    C: script_cache::AsyncConnection + Clone + Sync + 'static,
 {
     async_workers_on(rt, con, tasks, stop, cancel, &[LEDGER.to_owned()])
 }
@@ -495,7 +495,7 @@ fn async_workers_on<C>(
     keys: &[String],
 ) -> Vec<tokio::task::JoinHandle<Vec<Call>>>
 where
-    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+    C: script_cache::AsyncConnection + Clone + Sync + 'static,
 {
     (0..tasks as u64)
         .map(|task| {
@@ -613,7 +613,7 @@ fn async_storm<C>(
     con: &ScriptCache<C>,
     tasks: usize,
 ) where
-    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+    C: script_cache::AsyncConnection + Clone + Sync + 'static,
 {
     let stop = Stop::new();
     let workers = async_workers(rt, con, tasks, &stop, false);

@@ -137,7 +137,7 @@ fn async_workers<C>(
     deadline: Instant,
 ) -> Vec<tokio::task::JoinHandle<Tally>>
 where
-    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+    C: script_cache::AsyncConnection + Clone + Sync + 'static,
 {
     (0..tasks)
         .map(|_| {

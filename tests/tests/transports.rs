@@ -202,3 +202,44 @@ script_cache_tests::flavor_test! { Redis62,
         refuses_a_tls_port(Flavor::Redis62);
     }
 }
+
+matrix! {
+    /// A borrowed `&mut redis::Connection` is a connection kind of its own
+    /// (by trait, no `'static` bound): wrapped with a shared state, it
+    /// calls a script another connection loaded with `EVALSHA` only, runs
+    /// pipelines, and the connection is usable by the caller afterwards.
+    fn borrowed_connection_with_shared_state(server) {
+        let state = script_cache::ScriptState::new();
+        let mut owned = ScriptCache::with_state(server.connection(), state.clone());
+        let acquired: i64 = Scripts::lock_acquire("lock", "me", 10_000)
+            .invoke(&mut owned)
+            .expect("first call, owned");
+        assert_eq!(acquired, 1);
+
+        let mut raw = server.connection();
+        server.reset_stats();
+        {
+            let mut borrowed = ScriptCache::with_state(&mut raw, state.clone());
+            let released: i64 = Scripts::lock_release("lock", "me")
+                .invoke(&mut borrowed)
+                .expect("borrowed call");
+            assert_eq!(released, 1);
+            let again: i64 = Scripts::lock_acquire("lock", "me", 10_000)
+                .invoke(&mut borrowed)
+                .expect("loaded by the other connection");
+            assert_eq!(again, 1);
+            let mut p = pipe();
+            p.invoke(Scripts::lock_release("lock", "me")).cmd("EXISTS").arg("lock");
+            let (released, exists): (i64, i64) = p.query(&mut borrowed).expect("pipeline");
+            assert_eq!((released, exists), (1, 0));
+        }
+        let stats = server.commandstats();
+        // lock_release is loaded once (by the borrowed connection's first
+        // call), lock_acquire not at all: the owned connection loaded it.
+        assert_eq!(stats.calls("script|load"), 1, "{stats:?}");
+        assert_eq!(state.stats().loads, 2);
+        // The caller still has its connection.
+        let pong: String = redis::cmd("PING").query(&mut raw).expect("PING");
+        assert_eq!(pong, "PONG");
+    }
+}

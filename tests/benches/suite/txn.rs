@@ -52,7 +52,7 @@ impl TxClient {
 
 /// One transaction of `calls` calls of `s`, the way `client` sends it;
 /// returns the last counter.
-fn transaction<C: redis::ConnectionLike + 'static>(
+fn transaction<C: script_cache::SyncConnection>(
     client: TxClient,
     s: &Subject,
     con: &mut ScriptCache<C>,
