@@ -3,17 +3,19 @@
 use std::fmt;
 use std::path::Path;
 
-use redis::{Cmd, FromRedisValue, Pipeline, ToRedisArgs, Value};
+use redis::{Cmd, FromRedisValue, ToRedisArgs, Value};
 
-use crate::call::{Call, Request, Steady};
 #[cfg(feature = "tokio-comp")]
 use crate::connection::AsyncConnection;
 use crate::connection::SyncConnection;
-use crate::error::{Error, Result};
+#[cfg(feature = "tokio-comp")]
+use crate::drive::SingleAsync;
+use crate::drive::{self, Single};
+use crate::error::Result;
 use crate::handle::ScriptHandle;
 use crate::invocation::{Invocation, TypedInvocation};
 use crate::local::Local;
-use crate::policy::{self, Loaded, Reply, Scope};
+use crate::policy::{self, Reply, Scope};
 use crate::script::EmbeddedScript;
 use crate::state::{Caps, NodeKey, ScriptState, Stats};
 
@@ -109,13 +111,6 @@ impl<C> ScriptCache<C> {
         self.state.stats()
     }
 
-    fn scope(&self) -> Scope<'_> {
-        Scope {
-            state: &self.state.inner,
-            node: &NodeKey::SINGLE,
-        }
-    }
-
     /// Whether the server confirmed `script` (as far as the state knows).
     pub fn is_loaded<S: EmbeddedScript>(&self, script: S) -> bool {
         let meta = script.meta();
@@ -186,66 +181,6 @@ impl<C> ScriptCache<C> {
         Ok(self.prepare(name)?.key(keys).arg(args))
     }
 
-    /// The loads of every script of `S` the state has not confirmed, as
-    /// one pipeline, and the scripts they are for.
-    fn preload_pipeline<S: EmbeddedScript>(
-        &self,
-        caps: Caps,
-    ) -> (Pipeline, Vec<ScriptHandle>, crate::state::Ticket) {
-        let node = NodeKey::SINGLE;
-        let handles: Vec<ScriptHandle> = S::ALL
-            .iter()
-            .map(|s| ScriptHandle::Static(s.meta()))
-            .collect();
-        let (epochs, ticket) = self.state.inner.loaded.loaded_epochs(
-            &node,
-            handles.iter().map(|h| policy::target(h, caps).body.sha1),
-        );
-        let mut pipe = redis::pipe();
-        let mut expected = Vec::new();
-        for (handle, epoch) in handles.into_iter().zip(epochs) {
-            if epoch.is_none() {
-                pipe.add_command(policy::load_cmd(policy::target(&handle, caps).body.source));
-                expected.push(handle);
-            }
-        }
-        (pipe, expected, ticket)
-    }
-
-    fn preload_finish(
-        &self,
-        caps: Caps,
-        expected: &[ScriptHandle],
-        ticket: crate::state::Ticket,
-        replies: redis::RedisResult<Vec<Value>>,
-    ) -> Result<usize> {
-        let replies = replies?;
-        let scope = self.scope();
-        let mut first_error = None;
-        let mut loaded = 0;
-        for (handle, value) in expected.iter().zip(replies) {
-            let sha1 = policy::target(handle, caps).body.sha1;
-            match scope.read_load(Reply::from_value(value), handle, sha1, ticket) {
-                Loaded::Confirmed(_) => loaded += 1,
-                Loaded::ShebangRejected => {
-                    first_error.get_or_insert(Error::LoadRejected {
-                        script: handle.id_for(sha1),
-                        code: "ERR".into(),
-                        message: "the server does not take `#!` shebangs; call load_all again"
-                            .into(),
-                    });
-                }
-                Loaded::Failed(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(loaded),
-        }
-    }
-
     /// Whether any script of `S` needs to know what the server supports.
     fn needs_caps<S: EmbeddedScript>() -> bool {
         S::ALL
@@ -298,62 +233,24 @@ impl<C: SyncConnection> ScriptCache<C> {
         if let Some(conn) = self.conn.as_cluster() {
             return crate::cluster::sync::call(conn, &self.state.inner, invocation);
         }
-        let scope = Scope {
-            state: &self.state.inner,
-            node: &NodeKey::SINGLE,
-        };
         let (handle, args) = (&invocation.handle, &invocation.args);
         let local = &mut self.local;
-        let mut call = match Steady::hinted(handle, scope, &local.hints) {
-            Some(steady) => {
-                // Packed straight from the arguments into a buffer this
-                // connection reuses: no `Cmd` per call.
-                local.buf.clear();
-                args.write_packed_eval(&mut local.buf, steady.command, steady.sha1);
-                let reply = self.conn.req_packed_command(&local.buf);
-                match steady.finish(scope, reply) {
-                    Ok(value) => {
-                        local.trim(args.packed_size_hint());
-                        return Ok(value);
-                    }
-                    Err(reply) => Call::resumed(
-                        steady,
-                        handle,
-                        args,
-                        scope,
-                        // Threads sharing the state wait for one load
-                        // instead of each sending the source.
-                        true,
-                        Some(&mut local.hints),
-                        reply,
-                    ),
-                }
-            }
-            None => Call::new(handle, args, scope, true, Some(&mut local.hints)),
+        let mut link = Single {
+            conn: &mut self.conn,
+            buf: &mut local.buf,
         };
-        loop {
-            match call.next() {
-                Request::Done(result) => {
-                    drop(call);
-                    local.trim(args.packed_size_hint());
-                    return result;
-                }
-                Request::Eval { command, sha1 } => {
-                    local.buf.clear();
-                    args.write_packed_eval(&mut local.buf, command, sha1);
-                    let reply = self.conn.req_packed_command(&local.buf);
-                    call.feed_one(Reply::from_result(reply));
-                }
-                Request::One(cmd) => call.feed_one(Reply::from_result(self.conn.req_command(&cmd))),
-                Request::Pipeline(pipe) => {
-                    let replies =
-                        self.conn
-                            .req_packed_commands(&pipe.get_packed_pipeline(), 0, pipe.len());
-                    call.feed_many(replies);
-                }
-                Request::Wait(waiter) => waiter.wait_blocking(),
-            }
-        }
+        let result = drive::call(
+            handle,
+            args,
+            Scope {
+                state: &self.state.inner,
+                node: &NodeKey::SINGLE,
+            },
+            Some(&mut local.hints),
+            &mut link,
+        );
+        local.trim(args.packed_size_hint());
+        result
     }
 
     /// Runs a script registered at run time by name.
@@ -379,20 +276,23 @@ impl<C: SyncConnection> ScriptCache<C> {
     /// one round trip (plus one to ask what the server supports, the first
     /// time a script needs it). Returns how many were loaded.
     pub fn load_all<S: EmbeddedScript>(&mut self) -> Result<usize> {
+        let handles = ScriptHandle::all::<S>();
         #[cfg(feature = "cluster")]
         if let Some(conn) = self.conn.as_cluster() {
-            let handles = crate::cluster::handles::<S>();
             return crate::cluster::sync::load_all(conn, &self.state.inner, &handles);
         }
         let caps = self.caps(Self::needs_caps::<S>())?;
-        let (pipe, expected, ticket) = self.preload_pipeline::<S>(caps);
-        if expected.is_empty() {
-            return Ok(0);
-        }
-        let replies = self
-            .conn
-            .req_packed_commands(&pipe.get_packed_pipeline(), 0, pipe.len());
-        self.preload_finish(caps, &expected, ticket, replies)
+        let mut first_error = None;
+        let mut link = Single {
+            conn: &mut self.conn,
+            buf: &mut self.local.buf,
+        };
+        let scope = Scope {
+            state: &self.state.inner,
+            node: &NodeKey::SINGLE,
+        };
+        let loaded = drive::preload(scope, &handles, caps, &mut link, &mut first_error);
+        first_error.map_or(Ok(loaded), Err)
     }
 
     /// Sends `SCRIPT FLUSH` and forgets which scripts were loaded. Scripts
@@ -474,66 +374,26 @@ impl<C: AsyncConnection> ScriptCache<C> {
             )
             .await;
         }
-        // Borrowed, not cloned: no shared reference-count traffic per call.
-        let conn = &mut self.conn;
-        let scope = Scope {
-            state: &self.state.inner,
-            node: &NodeKey::SINGLE,
-        };
         let (handle, args) = (&invocation.handle, &invocation.args);
         let local = &mut self.local;
-        let mut call = match Steady::hinted(handle, scope, &local.hints) {
-            Some(steady) => {
-                // This connection's `Cmd`, refilled: no allocation for it
-                // per call. If this future is dropped while the request is
-                // in flight, the next call clears it.
-                args.write_eval(&mut local.cmd, steady.command, steady.sha1);
-                let reply = conn.req_packed_command(&local.cmd).await;
-                match steady.finish(scope, reply) {
-                    Ok(value) => {
-                        local.trim(args.packed_size_hint());
-                        return Ok(value);
-                    }
-                    Err(reply) => Call::resumed(
-                        steady,
-                        handle,
-                        args,
-                        scope,
-                        true,
-                        Some(&mut local.hints),
-                        reply,
-                    ),
-                }
-            }
-            None => Call::new(handle, args, scope, true, Some(&mut local.hints)),
+        // Borrowed, not cloned: no shared reference-count traffic per call.
+        let mut link = SingleAsync {
+            conn: &mut self.conn,
+            cmd: &mut local.cmd,
         };
-        loop {
-            match call.next() {
-                Request::Done(result) => {
-                    drop(call);
-                    local.trim(args.packed_size_hint());
-                    return result;
-                }
-                Request::Eval { command, sha1 } => {
-                    args.write_eval(&mut local.cmd, command, sha1);
-                    let reply = conn.req_packed_command(&local.cmd).await;
-                    call.feed_one(Reply::from_result(reply));
-                }
-                Request::One(cmd) => {
-                    let reply = conn.req_packed_command(&cmd).await;
-                    call.feed_one(Reply::from_result(reply));
-                }
-                Request::Pipeline(pipe) => {
-                    let replies = conn.req_packed_commands(&pipe, 0, pipe.len()).await;
-                    call.feed_many(replies);
-                }
-                Request::Wait(waiter) => {
-                    // Returns when the loading task finishes, succeeds or
-                    // not, or is cancelled (its guard is dropped).
-                    waiter.wait().await;
-                }
-            }
-        }
+        let result = drive::call_async(
+            handle,
+            args,
+            Scope {
+                state: &self.state.inner,
+                node: &NodeKey::SINGLE,
+            },
+            Some(&mut local.hints),
+            &mut link,
+        )
+        .await;
+        local.trim(args.packed_size_hint());
+        result
     }
 
     /// Async [`run_script`](Self::run_script).
@@ -549,18 +409,23 @@ impl<C: AsyncConnection> ScriptCache<C> {
 
     /// Async [`load_all`](Self::load_all).
     pub async fn load_all_async<S: EmbeddedScript>(&mut self) -> Result<usize> {
+        let handles = ScriptHandle::all::<S>();
         #[cfg(feature = "cluster-async")]
         if let Some(conn) = self.conn.as_cluster_async() {
-            let handles = crate::cluster::handles::<S>();
             return crate::cluster_async::load_all(conn, &self.state.inner, &handles).await;
         }
         let caps = self.caps_async(Self::needs_caps::<S>()).await?;
-        let (pipe, expected, ticket) = self.preload_pipeline::<S>(caps);
-        if expected.is_empty() {
-            return Ok(0);
-        }
-        let replies = self.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
-        self.preload_finish(caps, &expected, ticket, replies)
+        let mut first_error = None;
+        let mut link = SingleAsync {
+            conn: &mut self.conn,
+            cmd: &mut self.local.cmd,
+        };
+        let scope = Scope {
+            state: &self.state.inner,
+            node: &NodeKey::SINGLE,
+        };
+        let loaded = drive::preload_async(scope, &handles, caps, &mut link, &mut first_error).await;
+        first_error.map_or(Ok(loaded), Err)
     }
 
     /// Async [`flush_cache`](Self::flush_cache).
@@ -587,7 +452,7 @@ impl<C: redis::aio::ConnectionLike + Send> redis::aio::ConnectionLike for Script
 
     fn req_packed_commands<'a>(
         &'a mut self,
-        cmd: &'a Pipeline,
+        cmd: &'a redis::Pipeline,
         offset: usize,
         count: usize,
     ) -> redis::RedisFuture<'a, Vec<Value>> {

@@ -70,7 +70,7 @@
 use std::time::Duration;
 
 use redis::Value;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 
 use crate::error::{Condition, Error, Result};
 use crate::handle::ScriptHandle;
@@ -78,7 +78,7 @@ use crate::invocation::{Invocation, TypedInvocation};
 use crate::policy::{self, Reply};
 use crate::state::{Caps, NodeKey, StateInner};
 pub use crate::topology::{SLOT_COUNT, key_slot};
-pub(crate) use crate::topology::{SlotTable, Target, slots_cmd, target};
+pub(crate) use crate::topology::{Target, slots_cmd, target};
 
 /// How many times a call that provably did not run is retried after a
 /// cluster condition (redirect given up, `TRYAGAIN`, `CLUSTERDOWN`, a
@@ -322,6 +322,25 @@ pub(crate) fn error_value(e: &redis::RedisError) -> Option<Value> {
     redis::parse_redis_value(line.as_bytes()).ok()
 }
 
+/// A reply from a redis-rs cluster connection, with a refused connection
+/// read as what it proves. Those connections retry a request whose
+/// connection dropped (the node may have run it before it went down), and
+/// a node killed meanwhile then refuses the retry: the refusal they report
+/// does not prove that nothing was sent. It becomes a dropped connection
+/// ([`Ran::Unknown`](crate::Ran::Unknown), not retried by the drivers).
+pub(crate) fn maybe_sent<T>(reply: redis::RedisResult<T>) -> redis::RedisResult<T> {
+    match reply {
+        Err(e) if e.is_connection_refusal() => Err(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            format!(
+                "{e} (reported by the cluster connection after its own retries: \
+                 the request may have been sent before)"
+            ),
+        ))),
+        reply => reply,
+    }
+}
+
 /// A reply as a pipeline value: the value, a server error as
 /// `Value::ServerError`, or the client error.
 pub(crate) fn as_value(reply: redis::RedisResult<Value>) -> redis::RedisResult<Value> {
@@ -341,69 +360,11 @@ pub(crate) fn probe_reply(reply: redis::RedisResult<Value>, state: &StateInner) 
     Ok(caps)
 }
 
-/// Loads of every given script not confirmed on each primary: per primary,
-/// the scripts to load there.
-pub(crate) fn preload_plan(
-    state: &StateInner,
-    table: &SlotTable,
-    handles: &[ScriptHandle],
-    caps: Caps,
-) -> Vec<(NodeKey, u16, Vec<usize>)> {
-    let mut plan = Vec::new();
-    for (primary, slot) in table.primaries() {
-        let node = NodeKey::node(primary);
-        let (epochs, _) = state.loaded.loaded_epochs(
-            &node,
-            handles.iter().map(|h| policy::target(h, caps).body.sha1),
-        );
-        let missing: Vec<usize> = epochs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.is_none().then_some(i))
-            .collect();
-        if !missing.is_empty() {
-            plan.push((node, slot, missing));
-        }
-    }
-    plan
-}
-
-/// Reads the replies of the loads sent to one primary.
-pub(crate) fn preload_read(
-    state: &StateInner,
-    node: &NodeKey,
-    handles: &[&ScriptHandle],
-    caps: Caps,
-    ticket: crate::state::Ticket,
-    replies: Vec<redis::RedisResult<Value>>,
-    first_error: &mut Option<Error>,
-) -> usize {
-    let scope = policy::Scope { state, node };
-    let mut loaded = 0;
-    for (handle, reply) in handles.iter().zip(replies) {
-        let sha1 = policy::target(handle, caps).body.sha1;
-        match scope.read_load(Reply::from_result(reply), handle, sha1, ticket) {
-            policy::Loaded::Confirmed(_) => loaded += 1,
-            policy::Loaded::ShebangRejected => {
-                first_error.get_or_insert(Error::LoadRejected {
-                    script: handle.id_for(sha1),
-                    code: "ERR".into(),
-                    message: "the server does not take `#!` shebangs; call load_all again".into(),
-                });
-            }
-            policy::Loaded::Failed(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    loaded
-}
-
 // ----- sync driver -----
 
 pub(crate) mod sync {
     use super::*;
-    use crate::call::{Call, Request};
+    use crate::drive::{self, Link};
     use crate::policy::Scope;
     use redis::cluster::ClusterConnection;
 
@@ -464,7 +425,16 @@ pub(crate) mod sync {
                 seed_caps(state, &target.node);
             }
             let mut seen = Seen::default();
-            let result = run(conn, state, inv, &target, &mut seen);
+            let scope = Scope {
+                state,
+                node: &target.node,
+            };
+            let mut link = Routed {
+                conn: &mut *conn,
+                target: &target,
+                seen: &mut seen,
+            };
+            let result = drive::call(&inv.handle, &inv.args, scope, None, &mut link);
             if needs {
                 learn_caps(state, &target.node);
             }
@@ -481,56 +451,46 @@ pub(crate) mod sync {
         }
     }
 
-    fn run(
-        conn: &mut ClusterConnection,
-        state: &StateInner,
-        inv: &Invocation,
-        target: &Target,
-        seen: &mut Seen,
-    ) -> Result<Value> {
-        let scope = Scope {
-            state,
-            node: &target.node,
-        };
-        // Threads sharing the state wait for one load.
-        let mut call = Call::new(&inv.handle, &inv.args, scope, true, None);
-        loop {
-            match call.next() {
-                Request::Done(result) => return result,
-                Request::Eval { command, sha1 } => {
-                    let reply =
-                        conn.route_command(&inv.args.eval_cmd(command, sha1), target.routing());
-                    seen.reply(&reply);
-                    call.feed_one(Reply::from_result(reply));
-                }
-                Request::One(cmd) => {
-                    let reply = conn.route_command(&cmd, target.routing());
-                    seen.reply(&reply);
-                    call.feed_one(Reply::from_result(reply));
-                }
-                Request::Pipeline(pipe) => {
-                    let replies = send_split(conn, &pipe, target);
-                    seen.replies(&replies);
-                    call.feed_many(replies);
-                }
-                Request::Wait(waiter) => waiter.wait_blocking(),
-            }
-        }
+    /// A routed cluster target (sync): every command of a call goes to
+    /// its node, and what came back is noted for the retry rules.
+    struct Routed<'a> {
+        conn: &'a mut ClusterConnection,
+        target: &'a Target,
+        seen: &'a mut Seen,
     }
 
-    /// A load + call (or the atomic retry) as routed single commands: a
-    /// sync cluster connection cannot route a pipeline. The replies are
-    /// shaped as the pipeline's would be.
-    fn send_split(
-        conn: &mut ClusterConnection,
-        pipe: &redis::Pipeline,
-        target: &Target,
-    ) -> redis::RedisResult<Vec<Value>> {
-        // One routed command after the other (a probe, a load, a call, as
-        // the state machine asked), each reply in its place.
-        pipe.cmd_iter()
-            .map(|cmd| as_value(conn.route_command(cmd, target.routing())))
-            .collect()
+    impl Link for Routed<'_> {
+        fn eval(
+            &mut self,
+            args: &crate::args::CallArgs,
+            command: &'static str,
+            sha1: &str,
+        ) -> redis::RedisResult<Value> {
+            self.one(&args.eval_cmd(command, sha1))
+        }
+
+        fn one(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<Value> {
+            let reply = maybe_sent(self.conn.route_command(cmd, self.target.routing()));
+            self.seen.reply(&reply);
+            reply
+        }
+
+        /// A load + call (or the atomic retry) as routed single commands:
+        /// a sync cluster connection cannot route a pipeline. One routed
+        /// command after the other (a probe, a load, a call, as the state
+        /// machine asked), each reply in its place.
+        fn many(&mut self, pipe: &redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
+            let replies = pipe
+                .cmd_iter()
+                .map(|cmd| {
+                    as_value(maybe_sent(
+                        self.conn.route_command(cmd, self.target.routing()),
+                    ))
+                })
+                .collect();
+            self.seen.replies(&replies);
+            replies
+        }
     }
 
     /// `load_all` on a sync cluster: every script of `handles` not
@@ -549,46 +509,31 @@ pub(crate) mod sync {
         };
         let mut first_error = None;
         let mut loaded = 0;
-        for (node, slot, missing) in preload_plan(state, &table, handles, caps) {
+        for (primary, slot) in table.primaries() {
+            let node = NodeKey::node(primary);
             state.loaded.set_caps(&node, caps);
-            let (_, ticket) = state.loaded.loaded_epochs(&node, std::iter::empty());
-            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+            let target = Target {
                 slot,
-                SlotAddr::Master,
-            )));
-            let picked: Vec<&ScriptHandle> = missing.iter().map(|i| &handles[*i]).collect();
-            let replies = picked
-                .iter()
-                .map(|h| {
-                    conn.route_command(
-                        &policy::load_cmd(policy::target(h, caps).body.source),
-                        route.clone(),
-                    )
-                })
-                .collect();
-            loaded += preload_read(
+                addr: SlotAddr::Master,
+                node,
+            };
+            let mut seen = Seen::default();
+            let mut link = Routed {
+                conn: &mut *conn,
+                target: &target,
+                seen: &mut seen,
+            };
+            let scope = Scope {
                 state,
-                &node,
-                &picked,
-                caps,
-                ticket,
-                replies,
-                &mut first_error,
-            );
+                node: &target.node,
+            };
+            loaded += drive::preload(scope, handles, caps, &mut link, &mut first_error);
         }
         match first_error {
             Some(e) => Err(e),
             None => Ok(loaded),
         }
     }
-}
-
-/// The handles of every script of `S`.
-pub(crate) fn handles<S: crate::EmbeddedScript>() -> Vec<ScriptHandle> {
-    S::ALL
-        .iter()
-        .map(|s| ScriptHandle::Static(s.meta()))
-        .collect()
 }
 
 pub(crate) fn no_slot_map() -> Error {

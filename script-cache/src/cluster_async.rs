@@ -1,21 +1,23 @@
 //! The async Redis Cluster driver (`redis::cluster_async::ClusterConnection`):
 //! see [`cluster`](crate::cluster) for the routing rules.
 
-use redis::Value;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Cmd, Value};
 
-use crate::call::{Call, Request, Steady};
+use crate::args::CallArgs;
+use crate::call::{Call, Steady};
 use crate::cluster::{
-    After, Seen, Target, after, backoff, learn_caps, no_slot_map, preload_plan, preload_read,
-    probe_reply, read_only, seed_caps, slots_cmd, target,
+    After, Seen, Target, after, backoff, learn_caps, maybe_sent, no_slot_map, probe_reply,
+    read_only, seed_caps, slots_cmd, target,
 };
+use crate::drive::{self, AsyncLink};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::local::Local;
-use crate::policy::{self, Reply, Scope};
-use crate::state::{Caps, StateInner};
+use crate::policy::{self, Scope};
+use crate::state::{Caps, NodeKey, StateInner};
 
 /// Asks `CLUSTER SLOTS` unless another task is asking right now.
 pub(crate) async fn refresh(conn: &mut ClusterConnection, state: &StateInner) {
@@ -94,14 +96,14 @@ pub(crate) async fn call(
     if !needs && let Some((node, hints)) = local.cluster.steady(&state.cluster, slot) {
         let scope = Scope { state, node };
         if let Some(steady) = Steady::hinted(&inv.handle, scope, hints) {
-            let cmd = inv.args.eval_cmd(steady.command, steady.sha1);
-            let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
-                slot,
-                SlotAddr::Master,
-            )));
-            let reply = conn.route_command(cmd, routing).await;
             let mut seen = Seen::default();
-            seen.reply(&reply);
+            let mut link = Routed {
+                conn: &mut *conn,
+                slot,
+                addr: SlotAddr::Master,
+                seen: &mut seen,
+            };
+            let reply = link.eval(&inv.args, steady.command, steady.sha1).await;
             match steady.finish(scope, reply) {
                 Ok(value) => return Ok(value),
                 Err(reply) => {
@@ -155,7 +157,13 @@ pub(crate) async fn call(
                 Seen::default(),
             ),
         };
-        let result = run(conn, inv, &target, &mut seen, call).await;
+        let mut link = Routed {
+            conn: &mut *conn,
+            slot: target.slot,
+            addr: target.addr,
+            seen: &mut seen,
+        };
+        let result = drive::finish_async(call, &inv.args, &mut link).await;
         if needs {
             learn_caps(state, &target.node);
         }
@@ -172,37 +180,54 @@ pub(crate) async fn call(
     }
 }
 
-async fn run(
-    conn: &mut ClusterConnection,
-    inv: &Invocation,
-    target: &Target,
-    seen: &mut Seen,
-    mut call: Call<'_>,
-) -> Result<Value> {
-    loop {
-        match call.next() {
-            Request::Done(result) => return result,
-            Request::Eval { command, sha1 } => {
-                let cmd = inv.args.eval_cmd(command, sha1);
-                let reply = conn.route_command(cmd, target.routing()).await;
-                seen.reply(&reply);
-                call.feed_one(Reply::from_result(reply));
+/// A routed cluster target (async): every command of a call goes to
+/// `slot` on the `addr` node, and what came back is noted for the retry
+/// rules.
+struct Routed<'a> {
+    conn: &'a mut ClusterConnection,
+    slot: u16,
+    addr: SlotAddr,
+    seen: &'a mut Seen,
+}
+
+impl Routed<'_> {
+    fn route(&self) -> SingleNodeRoutingInfo {
+        SingleNodeRoutingInfo::SpecificNode(Route::new(self.slot, self.addr))
+    }
+}
+
+impl AsyncLink for Routed<'_> {
+    fn eval(
+        &mut self,
+        args: &CallArgs,
+        command: &'static str,
+        sha1: &str,
+    ) -> impl Future<Output = redis::RedisResult<Value>> + Send {
+        self.one(args.eval_cmd(command, sha1))
+    }
+
+    fn one(&mut self, cmd: Cmd) -> impl Future<Output = redis::RedisResult<Value>> + Send {
+        async move {
+            let routing = RoutingInfo::SingleNode(self.route());
+            let reply = maybe_sent(self.conn.route_command(cmd, routing).await);
+            self.seen.reply(&reply);
+            reply
+        }
+    }
+
+    fn many(
+        &mut self,
+        pipe: redis::Pipeline,
+    ) -> impl Future<Output = redis::RedisResult<Vec<Value>>> + Send {
+        async move {
+            let len = pipe.len();
+            let route = self.route();
+            let replies = maybe_sent(self.conn.route_pipeline(pipe, 0, len, route).await);
+            match &replies {
+                Err(e) => self.seen.pipeline_failed(e, len),
+                Ok(_) => self.seen.replies(&replies),
             }
-            Request::One(cmd) => {
-                let reply = conn.route_command(cmd, target.routing()).await;
-                seen.reply(&reply);
-                call.feed_one(Reply::from_result(reply));
-            }
-            Request::Pipeline(pipe) => {
-                let len = pipe.len();
-                let replies = conn.route_pipeline(pipe, 0, len, target.route()).await;
-                match &replies {
-                    Err(e) => seen.pipeline_failed(e, len),
-                    Ok(_) => seen.replies(&replies),
-                }
-                call.feed_many(replies);
-            }
-            Request::Wait(waiter) => waiter.wait().await,
+            replies
         }
     }
 }
@@ -223,37 +248,18 @@ pub(crate) async fn load_all(
     };
     let mut first_error: Option<Error> = None;
     let mut loaded = 0;
-    for (node, slot, missing) in preload_plan(state, &table, handles, caps) {
+    for (primary, slot) in table.primaries() {
+        let node = NodeKey::node(primary);
         state.loaded.set_caps(&node, caps);
-        let (_, ticket) = state.loaded.loaded_epochs(&node, std::iter::empty());
-        let picked: Vec<&ScriptHandle> = missing.iter().map(|i| &handles[*i]).collect();
-        let mut pipe = redis::Pipeline::with_capacity(picked.len());
-        for h in &picked {
-            pipe.add_command(policy::load_cmd(policy::target(h, caps).body.source));
-        }
-        let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
-        let replies = match conn.route_pipeline(pipe, 0, picked.len(), route).await {
-            Ok(values) => values
-                .into_iter()
-                .map(|v| match v {
-                    Value::ServerError(e) => Err(redis::RedisError::from(e)),
-                    v => Ok(v),
-                })
-                .collect(),
-            Err(e) => {
-                first_error.get_or_insert(Error::from(e));
-                continue;
-            }
+        let mut seen = Seen::default();
+        let mut link = Routed {
+            conn: &mut *conn,
+            slot,
+            addr: SlotAddr::Master,
+            seen: &mut seen,
         };
-        loaded += preload_read(
-            state,
-            &node,
-            &picked,
-            caps,
-            ticket,
-            replies,
-            &mut first_error,
-        );
+        let scope = Scope { state, node: &node };
+        loaded += drive::preload_async(scope, handles, caps, &mut link, &mut first_error).await;
     }
     match first_error {
         Some(e) => Err(e),

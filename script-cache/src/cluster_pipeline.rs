@@ -176,7 +176,7 @@ impl Pipeline {
         let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
         self.emit(&plan, &mut pipe);
         let len = pipe.len();
-        let replies = conn.route_pipeline(pipe, 0, len, target.route()).await;
+        let replies = cluster::maybe_sent(conn.route_pipeline(pipe, 0, len, target.route()).await);
         let mut seen = cluster::Seen::default();
         seen.replies(&replies);
         if seen.noscript || replies.is_err() {
@@ -238,7 +238,9 @@ impl Pipeline {
         let mut values: Vec<Value> = Vec::with_capacity(pipe.len());
         let mut failed = None;
         for cmd in pipe.cmd_iter() {
-            match cluster::as_value(conn.route_command(cmd, target.routing())) {
+            match cluster::as_value(cluster::maybe_sent(
+                conn.route_command(cmd, target.routing()),
+            )) {
                 Ok(v) => values.push(v),
                 Err(e) => {
                     failed = Some(e);

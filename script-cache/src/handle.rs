@@ -213,3 +213,13 @@ mod tests {
         );
     }
 }
+
+impl ScriptHandle {
+    /// The handles of every script of `S`.
+    pub(crate) fn all<S: crate::script::EmbeddedScript>() -> Vec<ScriptHandle> {
+        S::ALL
+            .iter()
+            .map(|s| ScriptHandle::Static(s.meta()))
+            .collect()
+    }
+}

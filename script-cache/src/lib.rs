@@ -300,6 +300,7 @@ pub mod cluster;
 #[cfg(feature = "cluster-async")]
 mod cluster_async;
 pub mod connection;
+mod drive;
 mod error;
 mod handle;
 mod invocation;

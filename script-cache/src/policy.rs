@@ -245,6 +245,88 @@ impl Scope<'_> {
     }
 }
 
+/// The loads `load_all` sends to one node: every script of the list the
+/// state has not confirmed there, with the body for the node's
+/// capabilities.
+pub(crate) struct Preload<'h> {
+    picked: Vec<&'h ScriptHandle>,
+    caps: Caps,
+    ticket: Ticket,
+}
+
+impl<'h> Preload<'h> {
+    /// The loads of the scripts of `handles` not confirmed on `scope`'s
+    /// node, and the pipeline that sends them (empty when there are none).
+    pub(crate) fn plan(
+        scope: Scope<'_>,
+        handles: &'h [ScriptHandle],
+        caps: Caps,
+    ) -> (Preload<'h>, redis::Pipeline) {
+        let (epochs, ticket) = scope.state.loaded.loaded_epochs(
+            scope.node,
+            handles.iter().map(|h| target(h, caps).body.sha1),
+        );
+        let picked: Vec<&ScriptHandle> = handles
+            .iter()
+            .zip(epochs)
+            .filter_map(|(h, epoch)| epoch.is_none().then_some(h))
+            .collect();
+        let mut pipe = redis::Pipeline::with_capacity(picked.len());
+        for handle in &picked {
+            pipe.add_command(load_cmd(target(handle, caps).body.source));
+        }
+        (
+            Preload {
+                picked,
+                caps,
+                ticket,
+            },
+            pipe,
+        )
+    }
+
+    /// Reads the replies of the loads: how many the node confirmed; the
+    /// first failure goes to `first_error`.
+    pub(crate) fn read(
+        self,
+        scope: Scope<'_>,
+        replies: redis::RedisResult<Vec<Value>>,
+        first_error: &mut Option<Error>,
+    ) -> usize {
+        let replies = match replies {
+            Ok(replies) => replies,
+            Err(e) => {
+                first_error.get_or_insert(Error::redis(None, e));
+                return 0;
+            }
+        };
+        let mut loaded = 0;
+        for (handle, value) in self.picked.iter().zip(replies) {
+            let sha1 = target(handle, self.caps).body.sha1;
+            match scope.read_load(Reply::from_value(value), handle, sha1, self.ticket) {
+                Loaded::Confirmed(_) => loaded += 1,
+                Loaded::ShebangRejected => {
+                    first_error.get_or_insert(Error::LoadRejected {
+                        script: handle.id_for(sha1),
+                        code: "ERR".into(),
+                        message: "the server does not take `#!` shebangs; call load_all again"
+                            .into(),
+                    });
+                }
+                Loaded::Failed(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        loaded
+    }
+
+    /// Whether there is nothing to load.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.picked.is_empty()
+    }
+}
+
 /// The outcome of a load and a call sent together, for one script call.
 pub(crate) enum Pair {
     /// The call ran and answered: its value, whatever the load said.

@@ -1,0 +1,241 @@
+//! The drivers: one call loop per I/O mode (sync, async) that runs a
+//! [`Call`] over a transport, whatever the transport is.
+//!
+//! A transport only moves bytes: [`Link`] (sync) and [`AsyncLink`] (async)
+//! send the packed `EVALSHA` of a call, one command, or a pipeline, and
+//! hand back what came. Two implementations of each exist: one server
+//! ([`Single`], [`SingleAsync`]: the connection itself, with a buffer it
+//! reuses) and a routed cluster target (in [`cluster`](crate::cluster) and
+//! `cluster_async`: every command routed to the call's node). The decisions
+//! are the [`Call`]'s, which asks [`policy`](crate::policy); the steady
+//! attempt a connection's [`Hints`] allow is the driver's first step, not a
+//! bypass of the state machine: a reply other than a value is handed to
+//! the call as if it had sent the request ([`Call::resumed`]).
+
+use redis::{Cmd, Pipeline, RedisResult, Value};
+
+use crate::args::CallArgs;
+use crate::call::{Call, Request, Steady};
+use crate::error::{Error, Result};
+use crate::handle::ScriptHandle;
+use crate::policy::{Preload, Reply, Scope};
+use crate::state::{Caps, Hints};
+
+/// A sync transport: moves one call's requests and their replies.
+pub(crate) trait Link {
+    /// Sends `<command> <sha1> <numkeys> keys... args...` with `args`.
+    fn eval(&mut self, args: &CallArgs, command: &'static str, sha1: &str) -> RedisResult<Value>;
+    /// Sends one command.
+    fn one(&mut self, cmd: &Cmd) -> RedisResult<Value>;
+    /// Sends commands that belong together (a load and its call); one
+    /// reply per command, in order.
+    fn many(&mut self, pipe: &Pipeline) -> RedisResult<Vec<Value>>;
+}
+
+/// A sync connection to one server, and the buffer its calls are packed
+/// into (reused: no `Cmd` per call).
+pub(crate) struct Single<'a, C> {
+    pub(crate) conn: &'a mut C,
+    pub(crate) buf: &'a mut Vec<u8>,
+}
+
+impl<C: redis::ConnectionLike> Link for Single<'_, C> {
+    #[inline]
+    fn eval(&mut self, args: &CallArgs, command: &'static str, sha1: &str) -> RedisResult<Value> {
+        self.buf.clear();
+        args.write_packed_eval(self.buf, command, sha1);
+        self.conn.req_packed_command(self.buf)
+    }
+
+    fn one(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.conn.req_command(cmd)
+    }
+
+    fn many(&mut self, pipe: &Pipeline) -> RedisResult<Vec<Value>> {
+        self.conn
+            .req_packed_commands(&pipe.get_packed_pipeline(), 0, pipe.len())
+    }
+}
+
+/// Runs one script call over a sync transport. `hints` are the
+/// connection's remembered decisions for `scope`'s node, if it keeps them.
+#[inline]
+pub(crate) fn call(
+    handle: &ScriptHandle,
+    args: &CallArgs,
+    scope: Scope<'_>,
+    hints: Option<&mut Hints>,
+    link: &mut impl Link,
+) -> Result<Value> {
+    // The first attempt the connection's hints allow, if any: `EVALSHA`
+    // only, without the state's lock.
+    let steady = hints
+        .as_deref()
+        .and_then(|hints| Steady::hinted(handle, scope, hints));
+    let call = match steady {
+        Some(steady) => {
+            let reply = link.eval(args, steady.command, steady.sha1);
+            match steady.finish(scope, reply) {
+                Ok(value) => return Ok(value),
+                // Callers sharing the state wait for one load instead of
+                // each sending the source.
+                Err(reply) => Call::resumed(steady, handle, args, scope, true, hints, reply),
+            }
+        }
+        None => Call::new(handle, args, scope, true, hints),
+    };
+    finish(call, args, link)
+}
+
+/// The call loop (sync): sends what the call asks for until it is done.
+pub(crate) fn finish(mut call: Call<'_>, args: &CallArgs, link: &mut impl Link) -> Result<Value> {
+    loop {
+        match call.next() {
+            Request::Done(result) => return result,
+            Request::Eval { command, sha1 } => {
+                let reply = link.eval(args, command, sha1);
+                call.feed_one(Reply::from_result(reply));
+            }
+            Request::One(cmd) => call.feed_one(Reply::from_result(link.one(&cmd))),
+            Request::Pipeline(pipe) => call.feed_many(link.many(&pipe)),
+            Request::Wait(waiter) => waiter.wait_blocking(),
+        }
+    }
+}
+
+/// `load_all` on one node (sync): sends the loads of every script of
+/// `handles` the state has not confirmed there, in one request. Returns
+/// how many the node confirmed; the first failure goes to `first_error`.
+pub(crate) fn preload(
+    scope: Scope<'_>,
+    handles: &[ScriptHandle],
+    caps: Caps,
+    link: &mut impl Link,
+    first_error: &mut Option<Error>,
+) -> usize {
+    let (plan, pipe) = Preload::plan(scope, handles, caps);
+    if plan.is_empty() {
+        return 0;
+    }
+    plan.read(scope, link.many(&pipe), first_error)
+}
+
+/// An async transport: moves one call's requests and their replies.
+#[cfg(feature = "tokio-comp")]
+pub(crate) trait AsyncLink: Send {
+    /// Sends `<command> <sha1> <numkeys> keys... args...` with `args`.
+    fn eval(
+        &mut self,
+        args: &CallArgs,
+        command: &'static str,
+        sha1: &str,
+    ) -> impl Future<Output = RedisResult<Value>> + Send;
+    /// Sends one command.
+    fn one(&mut self, cmd: Cmd) -> impl Future<Output = RedisResult<Value>> + Send;
+    /// Sends commands that belong together; one reply per command.
+    fn many(&mut self, pipe: Pipeline) -> impl Future<Output = RedisResult<Vec<Value>>> + Send;
+}
+
+/// An async connection to one server, and the `Cmd` its calls are written
+/// into (refilled: no allocation for it per call; if a future is dropped
+/// while a request is in flight, the next call clears it).
+#[cfg(feature = "tokio-comp")]
+pub(crate) struct SingleAsync<'a, C> {
+    pub(crate) conn: &'a mut C,
+    pub(crate) cmd: &'a mut Cmd,
+}
+
+#[cfg(feature = "tokio-comp")]
+impl<C: redis::aio::ConnectionLike + Send> AsyncLink for SingleAsync<'_, C> {
+    #[inline]
+    fn eval(
+        &mut self,
+        args: &CallArgs,
+        command: &'static str,
+        sha1: &str,
+    ) -> impl Future<Output = RedisResult<Value>> + Send {
+        args.write_eval(self.cmd, command, sha1);
+        self.conn.req_packed_command(self.cmd)
+    }
+
+    fn one(&mut self, cmd: Cmd) -> impl Future<Output = RedisResult<Value>> + Send {
+        async move { self.conn.req_packed_command(&cmd).await }
+    }
+
+    fn many(&mut self, pipe: Pipeline) -> impl Future<Output = RedisResult<Vec<Value>>> + Send {
+        async move { self.conn.req_packed_commands(&pipe, 0, pipe.len()).await }
+    }
+}
+
+/// Async [`call`].
+#[cfg(feature = "tokio-comp")]
+#[inline]
+pub(crate) async fn call_async(
+    handle: &ScriptHandle,
+    args: &CallArgs,
+    scope: Scope<'_>,
+    hints: Option<&mut Hints>,
+    link: &mut impl AsyncLink,
+) -> Result<Value> {
+    // The first attempt the connection's hints allow, if any: `EVALSHA`
+    // only, without the state's lock.
+    let steady = hints
+        .as_deref()
+        .and_then(|hints| Steady::hinted(handle, scope, hints));
+    let call = match steady {
+        Some(steady) => {
+            let reply = link.eval(args, steady.command, steady.sha1).await;
+            match steady.finish(scope, reply) {
+                Ok(value) => return Ok(value),
+                Err(reply) => Call::resumed(steady, handle, args, scope, true, hints, reply),
+            }
+        }
+        None => Call::new(handle, args, scope, true, hints),
+    };
+    finish_async(call, args, link).await
+}
+
+/// Async [`preload`].
+#[cfg(feature = "tokio-comp")]
+pub(crate) async fn preload_async(
+    scope: Scope<'_>,
+    handles: &[ScriptHandle],
+    caps: Caps,
+    link: &mut impl AsyncLink,
+    first_error: &mut Option<Error>,
+) -> usize {
+    let (plan, pipe) = Preload::plan(scope, handles, caps);
+    if plan.is_empty() {
+        return 0;
+    }
+    plan.read(scope, link.many(pipe).await, first_error)
+}
+
+/// The call loop (async).
+#[cfg(feature = "tokio-comp")]
+pub(crate) async fn finish_async(
+    mut call: Call<'_>,
+    args: &CallArgs,
+    link: &mut impl AsyncLink,
+) -> Result<Value> {
+    loop {
+        match call.next() {
+            Request::Done(result) => return result,
+            Request::Eval { command, sha1 } => {
+                let reply = link.eval(args, command, sha1).await;
+                call.feed_one(Reply::from_result(reply));
+            }
+            Request::One(cmd) => {
+                let reply = link.one(cmd).await;
+                call.feed_one(Reply::from_result(reply));
+            }
+            Request::Pipeline(pipe) => {
+                let replies = link.many(pipe).await;
+                call.feed_many(replies);
+            }
+            // Returns when the loading task finishes, succeeds or not, or
+            // is cancelled (its guard is dropped).
+            Request::Wait(waiter) => waiter.wait().await,
+        }
+    }
+}
