@@ -24,10 +24,9 @@ use redis::{Cmd, Pipeline, Value};
 use crate::args::CallArgs;
 use crate::error::{Error, Ran, ScriptId};
 use crate::handle::ScriptHandle;
+use crate::policy::Ask;
 use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
-use crate::state::{
-    Ask, Caps, Decided, Epoch, Hinted, Hints, LoadDecision, LoadGuard, Ticket, Waiter,
-};
+use crate::state::{Caps, Decided, Epoch, Hinted, Hints, LoadDecision, LoadGuard, Ticket, Waiter};
 use crate::trace;
 
 /// Upper bound of requests one call may send, whatever the server answers:
@@ -243,21 +242,13 @@ impl<'a> Call<'a> {
             _ => Ask::MustLoad,
         };
         let handle: &'a ScriptHandle = self.handle;
-        let loaded = &self.scope.state.loaded;
         let Some(Decided {
             caps,
             body,
             decision,
             ticket,
             version,
-        }) = loaded.decide_with(
-            self.scope.node,
-            policy::needs_caps(handle),
-            |caps| handle.body(caps == Caps::Legacy),
-            ask,
-            self.scope.state.mode,
-            self.coordinate,
-        )
+        }) = self.scope.decide(handle, ask, self.coordinate)
         else {
             self.sent = Sent::Probe;
             return Request::One(policy::probe_cmd());

@@ -206,29 +206,22 @@ impl AsyncLink for Routed<'_> {
         self.one(args.eval_cmd(command, sha1))
     }
 
-    fn one(&mut self, cmd: Cmd) -> impl Future<Output = redis::RedisResult<Value>> + Send {
-        async move {
-            let routing = RoutingInfo::SingleNode(self.route());
-            let reply = maybe_sent(self.conn.route_command(cmd, routing).await);
-            self.seen.reply(&reply);
-            reply
-        }
+    async fn one(&mut self, cmd: Cmd) -> redis::RedisResult<Value> {
+        let routing = RoutingInfo::SingleNode(self.route());
+        let reply = maybe_sent(self.conn.route_command(cmd, routing).await);
+        self.seen.reply(&reply);
+        reply
     }
 
-    fn many(
-        &mut self,
-        pipe: redis::Pipeline,
-    ) -> impl Future<Output = redis::RedisResult<Vec<Value>>> + Send {
-        async move {
-            let len = pipe.len();
-            let route = self.route();
-            let replies = maybe_sent(self.conn.route_pipeline(pipe, 0, len, route).await);
-            match &replies {
-                Err(e) => self.seen.pipeline_failed(e, len),
-                Ok(_) => self.seen.replies(&replies),
-            }
-            replies
+    async fn many(&mut self, pipe: redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
+        let len = pipe.len();
+        let route = self.route();
+        let replies = maybe_sent(self.conn.route_pipeline(pipe, 0, len, route).await);
+        match &replies {
+            Err(e) => self.seen.pipeline_failed(e, len),
+            Ok(_) => self.seen.replies(&replies),
         }
+        replies
     }
 }
 

@@ -158,12 +158,12 @@ impl<C: redis::aio::ConnectionLike + Send> AsyncLink for SingleAsync<'_, C> {
         self.conn.req_packed_command(self.cmd)
     }
 
-    fn one(&mut self, cmd: Cmd) -> impl Future<Output = RedisResult<Value>> + Send {
-        async move { self.conn.req_packed_command(&cmd).await }
+    async fn one(&mut self, cmd: Cmd) -> RedisResult<Value> {
+        self.conn.req_packed_command(&cmd).await
     }
 
-    fn many(&mut self, pipe: Pipeline) -> impl Future<Output = RedisResult<Vec<Value>>> + Send {
-        async move { self.conn.req_packed_commands(&pipe, 0, pipe.len()).await }
+    async fn many(&mut self, pipe: Pipeline) -> RedisResult<Vec<Value>> {
+        self.conn.req_packed_commands(&pipe, 0, pipe.len()).await
     }
 }
 

@@ -177,6 +177,16 @@ impl ScriptHandle {
     }
 }
 
+impl ScriptHandle {
+    /// The handles of every script of `S`.
+    pub(crate) fn all<S: crate::script::EmbeddedScript>() -> Vec<ScriptHandle> {
+        S::ALL
+            .iter()
+            .map(|s| ScriptHandle::Static(s.meta()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,15 +221,5 @@ mod tests {
             sha1_hex("return 1"),
             "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
         );
-    }
-}
-
-impl ScriptHandle {
-    /// The handles of every script of `S`.
-    pub(crate) fn all<S: crate::script::EmbeddedScript>() -> Vec<ScriptHandle> {
-        S::ALL
-            .iter()
-            .map(|s| ScriptHandle::Static(s.meta()))
-            .collect()
     }
 }

@@ -14,8 +14,8 @@ use crate::connection::SyncConnection;
 use crate::error::{Error, Result, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
-use crate::policy::{self, Called, Loaded, Reply, Scope};
-use crate::state::{Caps, Epoch, LoadMode, NodeKey, Ticket};
+use crate::policy::{self, Called, EntryVerdict, Loaded, Reply, Scope};
+use crate::state::{Caps, Epoch, NodeKey, Ticket};
 
 /// A pipeline of ordinary commands and script calls; see [`pipe`].
 ///
@@ -255,8 +255,14 @@ impl Pipeline {
                 Entry::Cmd(_) => None,
             }),
         );
-        let refused = loaded.load_refused(node);
-        let call_first = refused || con.state.inner.mode == LoadMode::EvalshaFirst;
+        let facts = loaded.facts(node);
+        let batch = if self.atomic {
+            policy::Batch::Transaction {
+                trust_marks: self.trust_marks,
+            }
+        } else {
+            policy::Batch::Pipeline
+        };
         let mut epochs = epochs.into_iter();
         let mut loads: Vec<PlannedLoad<'_>> = Vec::new();
         let mut calls = Vec::with_capacity(self.entries.len());
@@ -267,26 +273,18 @@ impl Pipeline {
             };
             let target = policy::target(&inv.handle, caps);
             let epoch = epochs.next().flatten();
-            if refused && self.atomic {
-                // No load can go inside the MULTI: EVAL loads and runs in
-                // one command, so the transaction cannot half-apply.
-                calls.push(Some(PlannedCall {
-                    sha1: target.body.sha1,
-                    command: policy::eval_command(target.command),
-                    epoch,
-                    load: None,
-                    eval: Some(target.body.source),
-                }));
-                continue;
-            }
-            let wanted = if refused {
-                // The server refuses SCRIPT LOAD: in a transaction the
-                // refusal would abort it all.
-                false
-            } else if self.atomic && !self.trust_marks {
-                true
-            } else {
-                !call_first && epoch.is_none()
+            let wanted = match policy::decide_entry(facts, epoch, batch, con.state.inner.mode) {
+                EntryVerdict::Eval => {
+                    calls.push(Some(PlannedCall {
+                        sha1: target.body.sha1,
+                        command: policy::eval_command(target.command),
+                        epoch,
+                        load: None,
+                        eval: Some(target.body.source),
+                    }));
+                    continue;
+                }
+                EntryVerdict::Call { load } => load,
             };
             let queued = loads.iter().position(|l| l.sha1 == target.body.sha1);
             let load = match queued {

@@ -28,7 +28,9 @@ use redis::{Cmd, Value};
 
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::{Body, ScriptHandle};
-use crate::state::{Caps, Epoch, NodeKey, StateInner, Ticket};
+use crate::state::{
+    Caps, Decided, Epoch, Facts, LoadMode, Mark, NodeKey, StateInner, Ticket, Verdict,
+};
 use crate::trace;
 
 /// A server reply, or why there is none.
@@ -99,6 +101,90 @@ pub(crate) fn target(handle: &ScriptHandle, caps: Caps) -> Target<'_> {
     }
 }
 
+/// How a decision for a single call is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ask {
+    /// A first attempt: follow the marks and the mode.
+    First,
+    /// After `NOSCRIPT`: wait for another task's load if one is under way
+    /// (a herd meeting one flush reloads once), else load.
+    AfterNoScript,
+    /// After `NOSCRIPT` and a wait for another task's load: call if that
+    /// load was confirmed, else load (no second wait).
+    AfterWait,
+    /// Load, whatever the marks say (the atomic retry), coordinating with
+    /// waiting tasks.
+    MustLoad,
+}
+
+/// The decision for a single call: probe, call relying on a mark, call
+/// `EVALSHA` first, wait for another caller's load, or load.
+/// `coordinate` makes concurrent callers wait for one loader; without it
+/// every caller that finds the script unconfirmed loads it.
+pub(crate) fn decide(
+    needs_caps: bool,
+    facts: Facts,
+    mark: Mark,
+    ask: Ask,
+    mode: LoadMode,
+    coordinate: bool,
+) -> Verdict {
+    if needs_caps && facts.caps == Caps::Unknown {
+        return Verdict::Probe;
+    }
+    let call_first = mode == LoadMode::EvalshaFirst || facts.load_refused;
+    match (mark, ask) {
+        (Mark::Loaded(epoch), Ask::First | Ask::AfterNoScript | Ask::AfterWait) => {
+            Verdict::Call(epoch)
+        }
+        (Mark::Loading, Ask::First | Ask::AfterNoScript) if coordinate => Verdict::Wait,
+        (_, Ask::First) if call_first => Verdict::CallFirst,
+        _ => Verdict::Load { coordinate },
+    }
+}
+
+/// How one script entry of a pipeline or transaction goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntryVerdict {
+    /// `EVAL` / `EVAL_RO` with the source: loads and runs in one command.
+    Eval,
+    /// `EVALSHA` / `EVALSHA_RO`, after a `SCRIPT LOAD` in the same request
+    /// when `load`.
+    Call { load: bool },
+}
+
+/// Where a pipeline entry is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Batch {
+    /// A plain pipeline: never replayed, a `NOSCRIPT` is that entry's error.
+    Pipeline,
+    /// `MULTI` ... `EXEC`: every script loaded inside it (it cannot
+    /// half-apply), unless the caller chose to trust the marks.
+    Transaction { trust_marks: bool },
+}
+
+/// The decision for one script entry of a pipeline or transaction, from
+/// what the state knows of the node and of the script (`mark`: its
+/// confirmation, if any).
+pub(crate) fn decide_entry(
+    facts: Facts,
+    mark: Option<Epoch>,
+    batch: Batch,
+    mode: LoadMode,
+) -> EntryVerdict {
+    match (facts.load_refused, batch) {
+        // No load can go inside the MULTI: EVAL loads and runs in one
+        // command, so the transaction cannot half-apply.
+        (true, Batch::Transaction { .. }) => EntryVerdict::Eval,
+        // The server refuses SCRIPT LOAD.
+        (true, Batch::Pipeline) => EntryVerdict::Call { load: false },
+        (false, Batch::Transaction { trust_marks: false }) => EntryVerdict::Call { load: true },
+        _ => EntryVerdict::Call {
+            load: mode != LoadMode::EvalshaFirst && mark.is_none(),
+        },
+    }
+}
+
 /// The part of a [`ScriptState`](crate::ScriptState) one node's replies
 /// are recorded in.
 #[derive(Clone, Copy)]
@@ -134,7 +220,24 @@ pub(crate) enum Called {
     Failed(Error),
 }
 
-impl Scope<'_> {
+impl<'s> Scope<'s> {
+    /// Decides how a single call of `handle` goes out now, and records the
+    /// verdict (a load under way, for the others to wait for). `None`:
+    /// ask what the node supports first.
+    pub(crate) fn decide<'h>(
+        &self,
+        handle: &'h ScriptHandle,
+        ask: Ask,
+        coordinate: bool,
+    ) -> Option<Decided<'h>> {
+        let mode = self.state.mode;
+        self.state.loaded.decide_with(
+            self.node,
+            |caps| handle.body(caps == Caps::Legacy),
+            |facts, mark| decide(needs_caps(handle), facts, mark, ask, mode, coordinate),
+        )
+    }
+
     /// Reads the reply of `SCRIPT LOAD <body>` for `handle`, sent under
     /// `ticket`, and records what it says.
     pub(crate) fn read_load(
@@ -417,4 +520,98 @@ fn is_unknown_command(e: &ServerReply) -> bool {
 /// Redis before 7.0 reads `#!lua` as Lua and fails on the `#`.
 fn is_shebang_rejection(e: &ServerReply) -> bool {
     e.message.contains("user_script:1:") && e.message.contains("near '#'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::Body;
+    use crate::state::{LoadDecision, LoadedSet};
+
+    fn body(sha1: &'static str) -> impl FnOnce(Caps) -> Body<'static> {
+        move |_| Body { source: "", sha1 }
+    }
+
+    #[test]
+    fn decisions_follow_marks_mode_and_refusals() {
+        let set = LoadedSet::default();
+        let node = NodeKey::SINGLE;
+        let decide = |ask, mode| {
+            set.decide_with(&node, body("s"), |facts, mark| {
+                super::decide(false, facts, mark, ask, mode, false)
+            })
+            .map(|d| d.decision)
+        };
+        assert!(matches!(
+            decide(Ask::First, LoadMode::Lazy),
+            Some(LoadDecision::Load(_))
+        ));
+        assert!(matches!(
+            decide(Ask::First, LoadMode::EvalshaFirst),
+            Some(LoadDecision::CallFirst)
+        ));
+        assert!(matches!(
+            decide(Ask::AfterNoScript, LoadMode::EvalshaFirst),
+            Some(LoadDecision::Load(_))
+        ));
+        set.set_load_refused(&node, true);
+        assert!(matches!(
+            decide(Ask::First, LoadMode::Lazy),
+            Some(LoadDecision::CallFirst)
+        ));
+        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
+        let epoch = set.mark_loaded(&node, "s", t).unwrap();
+        assert!(
+            matches!(decide(Ask::First, LoadMode::Lazy), Some(LoadDecision::Loaded(e)) if e == epoch)
+        );
+        assert!(matches!(
+            decide(Ask::MustLoad, LoadMode::Lazy),
+            Some(LoadDecision::Load(_))
+        ));
+        // Capabilities needed and unknown: probe first.
+        assert!(
+            set.decide_with(&node, body("s"), |facts, mark| {
+                super::decide(true, facts, mark, Ask::First, LoadMode::Lazy, false)
+            })
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn pipeline_entries_load_unless_marked_and_transactions_always() {
+        let facts = |load_refused| Facts {
+            caps: Caps::Modern,
+            load_refused,
+        };
+        let (set, node) = (LoadedSet::default(), NodeKey::SINGLE);
+        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
+        let mark = set.mark_loaded(&node, "s", t);
+        let pipeline = Batch::Pipeline;
+        let txn = Batch::Transaction { trust_marks: false };
+        let trusting = Batch::Transaction { trust_marks: true };
+        let lazy = LoadMode::Lazy;
+        let call = |load| EntryVerdict::Call { load };
+        assert_eq!(decide_entry(facts(false), None, pipeline, lazy), call(true));
+        assert_eq!(
+            decide_entry(facts(false), mark, pipeline, lazy),
+            call(false)
+        );
+        let first = LoadMode::EvalshaFirst;
+        assert_eq!(
+            decide_entry(facts(false), None, pipeline, first),
+            call(false)
+        );
+        // A transaction loads inside its MULTI, marks or not...
+        assert_eq!(decide_entry(facts(false), mark, txn, lazy), call(true));
+        assert_eq!(
+            decide_entry(facts(false), mark, trusting, lazy),
+            call(false)
+        );
+        // ...and where SCRIPT LOAD is refused, EVAL (no load to refuse).
+        assert_eq!(
+            decide_entry(facts(true), None, txn, lazy),
+            EntryVerdict::Eval
+        );
+        assert_eq!(decide_entry(facts(true), None, pipeline, lazy), call(false));
+    }
 }

@@ -270,20 +270,40 @@ impl Drop for LoadGuard {
     }
 }
 
-/// How a decision is asked for.
+/// What the state knows of one node when a decision is asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ask {
-    /// A first attempt: follow the marks and the mode.
-    First,
-    /// After `NOSCRIPT`: wait for another task's load if one is under way
-    /// (a herd meeting one flush reloads once), else load.
-    AfterNoScript,
-    /// After `NOSCRIPT` and a wait for another task's load: call if that
-    /// load was confirmed, else load (no second wait).
-    AfterWait,
-    /// Load, whatever the marks say (the atomic retry), coordinating with
-    /// waiting tasks.
-    MustLoad,
+pub(crate) struct Facts {
+    /// What the node supports.
+    pub(crate) caps: Caps,
+    /// The node refused a `SCRIPT LOAD` for lack of permission.
+    pub(crate) load_refused: bool,
+}
+
+/// What the state knows of one script body on one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// Not confirmed.
+    Unknown,
+    /// Confirmed (a hint).
+    Loaded(Epoch),
+    /// Another caller is loading it right now.
+    Loading,
+}
+
+/// A decision the [`policy`](crate::policy) took, for the state to carry
+/// out under the lock it was taken under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Ask what the node supports first.
+    Probe,
+    /// Call, relying on the confirmation.
+    Call(Epoch),
+    /// Call without a confirmation (`EVALSHA` first).
+    CallFirst,
+    /// Wait for the caller loading it.
+    Wait,
+    /// Load; `coordinate` makes the others wait for this load.
+    Load { coordinate: bool },
 }
 
 impl LoadedSet {
@@ -343,33 +363,50 @@ impl LoadedSet {
         changed
     }
 
-    /// [`caps`](Self::caps) and the load decision under one lock:
-    /// `None` when the script needs the capabilities and they are unknown
-    /// (probe first); else the capabilities, the body `body(caps)` picked,
-    /// the decision for that body, the ticket to confirm a load with and
-    /// the version it was taken at.
+    /// Asks for a decision about one script on `node` and carries it out,
+    /// under one lock. `body` picks the body for the node's capabilities;
+    /// `judge` (the [`policy`](crate::policy)) decides from what the
+    /// state knows of the node and of that body ([`Facts`], [`Mark`]).
+    /// The state only carries the verdict out: it hands out the loader's
+    /// guard or another loader's waiter. `None` when the verdict is to ask
+    /// the capabilities first.
     pub(crate) fn decide_with<'b>(
         &self,
         node: &NodeKey,
-        needs_caps: bool,
         body: impl FnOnce(Caps) -> crate::handle::Body<'b>,
-        ask: Ask,
-        mode: LoadMode,
-        coordinate: bool,
+        judge: impl FnOnce(Facts, Mark) -> Verdict,
     ) -> Option<Decided<'b>> {
         let mut nodes = self.lock();
         let state = nodes.entry(node.clone()).or_default();
-        if needs_caps && state.caps == Caps::Unknown {
-            return None;
-        }
         let caps = state.caps;
         let body = body(caps);
-        let call_first = mode == LoadMode::EvalshaFirst || state.load_refused;
-        let decision = Self::decide_in(state, body.sha1, ask, call_first, coordinate);
-        if matches!(decision, LoadDecision::Load(_)) && coordinate {
-            // A "loading" entry went in (possibly over a mark).
-            self.changed();
-        }
+        let facts = Facts {
+            caps,
+            load_refused: state.load_refused,
+        };
+        let mark = match state.scripts.get(body.sha1) {
+            Some(LoadState::Loaded(epoch)) => Mark::Loaded(*epoch),
+            Some(LoadState::Loading(waiter)) if waiter.pending() => Mark::Loading,
+            // A loader that finished without a confirmation.
+            Some(LoadState::Loading(_)) | None => Mark::Unknown,
+        };
+        let decision = match judge(facts, mark) {
+            Verdict::Probe => return None,
+            Verdict::Call(epoch) => LoadDecision::Loaded(epoch),
+            Verdict::CallFirst => LoadDecision::CallFirst,
+            Verdict::Wait => match state.scripts.get(body.sha1) {
+                Some(LoadState::Loading(waiter)) => LoadDecision::Wait(waiter.clone()),
+                // Not a verdict the marks allow: load.
+                _ => LoadDecision::Load(LoadGuard::default()),
+            },
+            Verdict::Load { coordinate: false } => LoadDecision::Load(LoadGuard::default()),
+            Verdict::Load { coordinate: true } => {
+                let guard = Self::start_loading(state, body.sha1);
+                // A "loading" entry went in (possibly over a mark).
+                self.changed();
+                LoadDecision::Load(guard)
+            }
+        };
         Some(Decided {
             caps,
             body,
@@ -379,31 +416,20 @@ impl LoadedSet {
         })
     }
 
-    /// Decides how to call a script. `coordinate` makes concurrent callers
-    /// wait for one loader; without it every caller that finds the script
-    /// unloaded loads it.
-    fn decide_in(
-        state: &mut NodeState,
-        sha1: &str,
-        ask: Ask,
-        call_first: bool,
-        coordinate: bool,
-    ) -> LoadDecision {
-        match (state.scripts.get(sha1), ask) {
-            (Some(LoadState::Loaded(epoch)), Ask::First | Ask::AfterNoScript | Ask::AfterWait) => {
-                return LoadDecision::Loaded(*epoch);
-            }
-            (Some(LoadState::Loading(waiter)), Ask::First | Ask::AfterNoScript)
-                if coordinate && waiter.pending() =>
-            {
-                return LoadDecision::Wait(waiter.clone());
-            }
-            (_, Ask::First) if call_first => return LoadDecision::CallFirst,
-            _ => {}
+    /// What the state knows of `node`, for a decision outside
+    /// [`decide_with`](Self::decide_with) (a pipeline's plan).
+    pub(crate) fn facts(&self, node: &NodeKey) -> Facts {
+        let nodes = self.lock();
+        let state = nodes.get(node);
+        Facts {
+            caps: state.map_or(Caps::Unknown, |n| n.caps),
+            load_refused: state.is_some_and(|n| n.load_refused),
         }
-        if !coordinate {
-            return LoadDecision::Load(LoadGuard::default());
-        }
+    }
+
+    /// Records that a caller is loading `sha1`: the others wait for it
+    /// until the guard is dropped.
+    fn start_loading(state: &mut NodeState, sha1: &str) -> LoadGuard {
         let latch = Arc::new(Latch::default());
         #[cfg(feature = "tokio-comp")]
         let (tx, rx) = tokio::sync::watch::channel(());
@@ -415,11 +441,11 @@ impl LoadedSet {
         state
             .scripts
             .insert(sha1.into(), LoadState::Loading(waiter));
-        LoadDecision::Load(LoadGuard {
+        LoadGuard {
             latch: Some(latch),
             #[cfg(feature = "tokio-comp")]
             _done: Some(tx),
-        })
+        }
     }
 
     /// Records that the server has `sha1` (a confirmed load, or a call of
@@ -789,8 +815,13 @@ mod tests {
         let sha = |i: u8| format!("{i:040}");
         let decide = |sha1: &str| {
             let sha1: &'static str = Box::leak(sha1.to_owned().into_boxed_str());
-            set.decide_with(&node, false, body(sha1), Ask::First, LoadMode::Lazy, false)
-                .unwrap()
+            // The verdict a first attempt gets (the policy's, for a script
+            // that does not need the capabilities).
+            set.decide_with(&node, body(sha1), |_, mark| match mark {
+                Mark::Loaded(epoch) => Verdict::Call(epoch),
+                _ => Verdict::Load { coordinate: false },
+            })
+            .unwrap()
         };
         let hint = |epoch, caps| Hinted {
             epoch,
@@ -859,47 +890,6 @@ mod tests {
         assert_eq!(
             hints.get(&set, &sha(15)),
             Some(hint(epochs[5], Caps::Modern))
-        );
-    }
-
-    #[test]
-    fn decisions_follow_marks_mode_and_refusals() {
-        let set = LoadedSet::default();
-        let node = NodeKey::SINGLE;
-        let decide = |ask, mode| {
-            set.decide_with(&node, false, body("s"), ask, mode, false)
-                .map(|d| d.decision)
-        };
-        assert!(matches!(
-            decide(Ask::First, LoadMode::Lazy),
-            Some(LoadDecision::Load(_))
-        ));
-        assert!(matches!(
-            decide(Ask::First, LoadMode::EvalshaFirst),
-            Some(LoadDecision::CallFirst)
-        ));
-        assert!(matches!(
-            decide(Ask::AfterNoScript, LoadMode::EvalshaFirst),
-            Some(LoadDecision::Load(_))
-        ));
-        set.set_load_refused(&node, true);
-        assert!(matches!(
-            decide(Ask::First, LoadMode::Lazy),
-            Some(LoadDecision::CallFirst)
-        ));
-        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
-        let epoch = set.mark_loaded(&node, "s", t).unwrap();
-        assert!(
-            matches!(decide(Ask::First, LoadMode::Lazy), Some(LoadDecision::Loaded(e)) if e == epoch)
-        );
-        assert!(matches!(
-            decide(Ask::MustLoad, LoadMode::Lazy),
-            Some(LoadDecision::Load(_))
-        ));
-        // Capabilities needed and unknown: probe first.
-        assert!(
-            set.decide_with(&node, true, body("s"), Ask::First, LoadMode::Lazy, false)
-                .is_none()
         );
     }
 }
