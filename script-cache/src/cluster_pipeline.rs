@@ -6,9 +6,9 @@ use redis::Value;
 use redis::cluster_routing::RoutingInfo;
 
 use super::{Entry, Pipeline, Read, Replies};
-use crate::cache::ScriptCache;
 use crate::cluster::{self, SLOT_COUNT, key_slot};
 use crate::error::{Error, Result};
+use crate::policy::Scope;
 use crate::state::ScriptState;
 
 /// Commands whose first argument is their only key.
@@ -167,12 +167,11 @@ impl Pipeline {
         let target = cluster::target(table.as_deref(), slot, self.read_only_on(caps));
         drop(table);
         cluster::seed_caps(inner, &target.node);
-        let view = ScriptCache {
-            conn: (),
-            state: state.clone(),
-            local: crate::local::Local::default(),
+        let scope = Scope {
+            state: inner,
+            node: &target.node,
         };
-        let plan = self.plan(&view, caps, &target.node);
+        let plan = self.plan(scope, caps);
         let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
         self.emit(&plan, &mut pipe);
         let len = pipe.len();
@@ -184,7 +183,7 @@ impl Pipeline {
         }
         // A transaction aborted for what the state assumed is not planned
         // again on a cluster: its error is returned (nothing ran).
-        match self.read(&view, &plan, replies, &target.node)? {
+        match self.read(scope, &plan, replies)? {
             Read::Done(replies) => Ok(replies),
             Read::Replan(error) => Err(error),
         }
@@ -227,12 +226,11 @@ impl Pipeline {
         let target = cluster::target(table.as_deref(), slot, self.read_only_on(caps));
         drop(table);
         cluster::seed_caps(inner, &target.node);
-        let view = ScriptCache {
-            conn: (),
-            state: state.clone(),
-            local: crate::local::Local::default(),
+        let scope = Scope {
+            state: inner,
+            node: &target.node,
         };
-        let plan = self.plan(&view, caps, &target.node);
+        let plan = self.plan(scope, caps);
         let mut pipe = redis::Pipeline::with_capacity(plan.len());
         self.emit(&plan, &mut pipe);
         let mut values: Vec<Value> = Vec::with_capacity(pipe.len());
@@ -259,7 +257,7 @@ impl Pipeline {
         }
         // A transaction aborted for what the state assumed is not planned
         // again on a cluster: its error is returned (nothing ran).
-        match self.read(&view, &plan, replies, &target.node)? {
+        match self.read(scope, &plan, replies)? {
             Read::Done(replies) => Ok(replies),
             Read::Replan(error) => Err(error),
         }

@@ -245,8 +245,8 @@ impl Pipeline {
     }
 
     /// Decides what to send given what the state knows.
-    fn plan<C>(&self, con: &ScriptCache<C>, caps: Caps, node: &NodeKey) -> Plan<'_> {
-        let loaded = &con.state.inner.loaded;
+    fn plan(&self, scope: Scope<'_>, caps: Caps) -> Plan<'_> {
+        let (loaded, node) = (&scope.state.loaded, scope.node);
         // One lock for the whole pipeline.
         let (epochs, ticket) = loaded.loaded_epochs(
             node,
@@ -273,7 +273,7 @@ impl Pipeline {
             };
             let target = policy::target(&inv.handle, caps);
             let epoch = epochs.next().flatten();
-            let wanted = match policy::decide_entry(facts, epoch, batch, con.state.inner.mode) {
+            let wanted = match policy::decide_entry(facts, epoch, batch, scope.state.mode) {
                 EntryVerdict::Eval => {
                     calls.push(Some(PlannedCall {
                         sha1: target.body.sha1,
@@ -370,17 +370,12 @@ impl Pipeline {
     /// Reads the raw replies of a [`Plan`]: reads the loads, strips their
     /// replies, classifies the error replies. `None` when a `WATCH`ed key
     /// aborted the transaction.
-    fn read<C>(
+    fn read(
         &self,
-        con: &ScriptCache<C>,
+        scope: Scope<'_>,
         plan: &Plan<'_>,
         replies: redis::RedisResult<Vec<Value>>,
-        node: &NodeKey,
     ) -> Result<Read> {
-        let scope = Scope {
-            state: &con.state.inner,
-            node,
-        };
         let mut replies = replies?;
         let n = plan.len();
         let n_loads = plan.loads.len();
@@ -673,7 +668,11 @@ impl Pipeline {
         loop {
             attempts += 1;
             let caps = con.caps(self.needs_caps())?;
-            let plan = self.plan(con, caps, &NodeKey::SINGLE);
+            let scope = Scope {
+                state: &con.state.inner,
+                node: &NodeKey::SINGLE,
+            };
+            let plan = self.plan(scope, caps);
             // The connection's buffer, reused from one request to the next.
             let mut bytes = std::mem::take(&mut con.local.buf);
             bytes.clear();
@@ -685,7 +684,7 @@ impl Pipeline {
             let size = packed.bytes.len();
             con.local.buf = packed.bytes;
             con.local.trim(size);
-            match self.read(con, &plan, replies, &NodeKey::SINGLE)? {
+            match self.read(scope, &plan, replies)? {
                 Read::Done(replies) => return Ok(replies),
                 // Nothing ran: one more try with what the abort taught.
                 Read::Replan(error) if attempts >= 2 => return Err(error),
@@ -729,11 +728,15 @@ impl Pipeline {
         loop {
             attempts += 1;
             let caps = con.caps_async(self.needs_caps()).await?;
-            let plan = self.plan(con, caps, &NodeKey::SINGLE);
+            let scope = Scope {
+                state: &con.state.inner,
+                node: &NodeKey::SINGLE,
+            };
+            let plan = self.plan(scope, caps);
             let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
             self.emit(&plan, &mut pipe);
             let replies = con.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
-            match self.read(con, &plan, replies, &NodeKey::SINGLE)? {
+            match self.read(scope, &plan, replies)? {
                 Read::Done(replies) => return Ok(replies),
                 // Nothing ran: one more try with what the abort taught.
                 Read::Replan(error) if attempts >= 2 => return Err(error),
