@@ -11,7 +11,9 @@
 //! A load mark is a hint, never a proof. The server can lose its scripts at
 //! any moment (`SCRIPT FLUSH`, a restart, a failover, a reconnect to another
 //! server), and every path of the load policy stays correct when a mark is
-//! stale: see [`policy`](crate::policy).
+//! stale: see [`policy`](crate::policy). A node's marks do not outlive a
+//! change of what it supports (another server version behind the same
+//! address): that change voids them.
 //!
 //! The state is keyed by node so that a cluster connection can keep one
 //! entry per node; a plain connection uses [`NodeKey::SINGLE`].
@@ -548,13 +550,30 @@ impl LoadedSet {
         self.lock().get(node).map_or(Caps::Unknown, |n| n.caps)
     }
 
-    pub(crate) fn set_caps(&self, node: &NodeKey, caps: Caps) {
+    /// Records what `node` supports. A change away from a known value (to
+    /// the other one, or back to unknown after a sign the server changed)
+    /// means another server answers behind the same node: the marks of the
+    /// one before are void (loads under way are kept: they were sent to
+    /// the server that answers now, or will meet `NOSCRIPT` like any stale
+    /// mark). Returns how many marks were voided.
+    pub(crate) fn set_caps(&self, node: &NodeKey, caps: Caps) -> usize {
         let mut nodes = self.lock();
         let state = nodes.entry(node.clone()).or_default();
-        if state.caps != caps {
-            state.caps = caps;
-            self.changed();
+        if state.caps == caps {
+            return 0;
         }
+        let voided = if state.caps == Caps::Unknown {
+            0
+        } else {
+            let before = state.scripts.len();
+            state
+                .scripts
+                .retain(|_, s| !matches!(s, LoadState::Loaded(_)));
+            before - state.scripts.len()
+        };
+        state.caps = caps;
+        self.changed();
+        voided
     }
 }
 
@@ -909,6 +928,44 @@ mod tests {
             hints.get(&set, &sha(15)),
             Some(hint(epochs[5], Caps::Modern))
         );
+    }
+
+    #[test]
+    fn a_change_of_what_a_node_supports_voids_its_marks() {
+        let set = LoadedSet::default();
+        let node = NodeKey::SINGLE;
+        let other = NodeKey(Some("other:1".into()));
+        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
+        // Marks taken before the capabilities were first asked stay.
+        assert!(set.mark_loaded(&node, "a", t).is_some());
+        assert_eq!(set.set_caps(&node, Caps::Modern), 0);
+        assert!(set.is_loaded(&node, "a"));
+        assert!(set.mark_loaded(&other, "a", t).is_some());
+        // Asked again with the same answer: nothing changes.
+        assert_eq!(set.set_caps(&node, Caps::Modern), 0);
+        // Another version behind the node: its marks are void, the other
+        // node's stay, a load under way stays.
+        let loading = set
+            .decide_with(&node, false, body("b"), Ask::First, LoadMode::Lazy, true)
+            .map(|d| d.decision);
+        assert!(matches!(loading, Some(LoadDecision::Load(_))));
+        assert_eq!(set.set_caps(&node, Caps::Legacy), 1);
+        assert!(!set.is_loaded(&node, "a"));
+        assert!(set.is_loaded(&other, "a"));
+        assert!(matches!(
+            set.decide_with(&node, false, body("b"), Ask::First, LoadMode::Lazy, true)
+                .map(|d| d.decision),
+            Some(LoadDecision::Wait(_))
+        ));
+        drop(loading);
+        // A sign the server changed (capabilities unknown again) voids
+        // them too; the answer after it does not void the marks taken
+        // in between.
+        assert!(set.mark_loaded(&node, "c", t).is_some());
+        assert_eq!(set.set_caps(&node, Caps::Unknown), 1);
+        assert!(set.mark_loaded(&node, "d", t).is_some());
+        assert_eq!(set.set_caps(&node, Caps::Modern), 0);
+        assert!(set.is_loaded(&node, "d"));
     }
 
     #[test]

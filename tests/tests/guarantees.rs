@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use script_cache::prelude::*;
 use script_cache::{Error, Ran, ScriptCache, ScriptState, pipe};
 use script_cache_tests::faults::{counter, scripts_exist, within};
-use script_cache_tests::{FlushStorm, Recording, RoundTripLog, TestServer, matrix};
+use script_cache_tests::{Flavor, FlushStorm, Recording, RoundTripLog, TestServer, matrix};
 
 script_cache::include_scripts!("fixtures/guarantees");
 
@@ -634,5 +634,108 @@ matrix! {
         assert!(gone > 0, "the flush never came after the load: the race did not race");
         assert_eq!(stale, 0, "tries that left a stale mark, of {TRIES}");
         assert_eq!(counter(server, "stale:n"), TRIES as i64, "every call ran once");
+    }
+}
+
+/// The flavor a server is swapped for, and back: Redis 6.2 for 7.0 and
+/// Valkey 9.1 (its bodies and commands differ: no shebang, no
+/// `EVALSHA_RO`), Redis 7.0 for 6.2.
+fn swap_partner(flavor: Flavor) -> Flavor {
+    match flavor {
+        Flavor::Redis62 => Flavor::Redis7,
+        Flavor::Redis7 | Flavor::Valkey9 => Flavor::Redis62,
+    }
+}
+
+/// A pipeline with the read-only shebang script (`EVALSHA_RO` and the
+/// shebang body where the server has them, `EVALSHA` and the legacy body
+/// on 6.2) and a plain INCR of the same counter.
+fn read_then_incr(key: &str) -> script_cache::Pipeline {
+    let mut p = pipe();
+    p.invoke(Scripts::read_counter(key)).cmd("INCR").arg(key);
+    p
+}
+
+/// Reads the counter with single calls until the ConnectionManager has
+/// reconnected (connection errors meanwhile, nothing else), bounded.
+async fn single_calls_recover<C>(con: &mut ScriptCache<C>, key: &str, on: Flavor) -> i64
+where
+    C: redis::aio::ConnectionLike + Send + 'static,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Scripts::read_counter(key).invoke_async(con).await {
+            Ok(n) => return n,
+            Err(e) => {
+                assert!(e.is_connection_error(), "on {on}: {e:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "no reconnect to {on} within 20 s: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+matrix! {
+    /// Guarantee 7, "a node's marks do not outlive a change of server":
+    /// the server behind a ConnectionManager is swapped for another
+    /// version on the same port and back (7.0 -> 6.2 -> 7.0, 6.2 -> 7.0 ->
+    /// 6.2, Valkey -> 6.2 -> Valkey). Once single calls have recovered on
+    /// the new server, the next pipeline with the read-only shebang script
+    /// succeeds: no mark of a body the previous server confirmed is
+    /// trusted on the next one.
+    async fn pipeline_after_a_server_swap_and_back_succeeds(server) {
+        let first = server.flavor();
+        let port = server.port();
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let manager = server
+            .client()
+            .get_connection_manager_with_config(config)
+            .await
+            .expect("manager");
+        let mut con = ScriptCache::new(manager);
+        let key = "swap:n";
+        let p = read_then_incr(key);
+        assert_eq!(Scripts::read_counter(key).invoke_async(&mut con).await.expect("single"), 0);
+        let reply: (i64, i64) = p.query_async(&mut con).await.expect("pipeline on the first server");
+        assert_eq!(reply, (0, 1));
+        let mut current: Option<TestServer> = None;
+        for next in [swap_partner(first), first] {
+            match current.as_mut() {
+                Some(s) => s.kill(),
+                None => server.kill(),
+            }
+            let started = TestServer::builder(next).start_on_port(port).expect("the next server on the same port");
+            current = Some(started);
+            // Each server starts empty.
+            assert_eq!(single_calls_recover(&mut con, key, next).await, 0);
+            for round in 1..=2 {
+                let each = p
+                    .query_each_async(&mut con)
+                    .await
+                    .expect("pipeline sent")
+                    .expect("not a transaction");
+                assert_eq!(each.len(), 2);
+                for (i, entry) in each.iter().enumerate() {
+                    assert!(entry.is_ok(), "on {next}, pipeline {round}, entry {i}: {entry:?} (stats {:?})", con.stats());
+                }
+                let values: Vec<i64> = each
+                    .into_iter()
+                    .map(|e| redis::from_redis_value(e.expect("checked")).expect("an integer"))
+                    .collect();
+                assert_eq!(values, vec![round - 1, round], "on {next}, pipeline {round}");
+            }
+            let last = current.as_ref().expect("started");
+            assert_eq!(counter(last, key), 2, "on {next}");
+            let stats = last.commandstats();
+            if next == Flavor::Redis62 {
+                assert_eq!(stats.calls("evalsha_ro"), 0, "6.2 has no EVALSHA_RO: {stats:?}");
+            } else {
+                assert!(stats.calls("evalsha_ro") >= 2, "{next} reads with EVALSHA_RO: {stats:?}");
+            }
+        }
     }
 }
