@@ -74,7 +74,11 @@
 //!    registered at run time are checked as Lua 5.1 and linted by the same
 //!    checker as the macros ([`Error::Syntax`], [`Error::Lint`]).
 //! 7. **Pipelines are never replayed**: a `NOSCRIPT` inside one is
-//!    [`Error::NoScript`] for that entry.
+//!    [`Error::NoScript`] for that entry, which did not run; an error for
+//!    the whole pipeline ([`Error::Pipeline`]) never says "did not run"
+//!    when other entries ran, and names which did. A node's load marks do
+//!    not outlive a change of server behind it (another version after a
+//!    reconnect).
 //!
 //! Scripts with `#!lua flags=no-writes` go out as `EVALSHA_RO` on Redis 7+
 //! and Valkey, as `EVALSHA` with the shebang commented out on Redis 6.2
@@ -162,7 +166,9 @@
 //! [`pipe()`] mixes script calls with other commands. Scripts the state has
 //! not confirmed are loaded in the same round trip and their replies
 //! stripped. A pipeline is never replayed: a `NOSCRIPT` inside one becomes
-//! [`Error::NoScript`] for that entry. A transaction loads every script it
+//! [`Error::NoScript`] for that entry ([`Pipeline::query_each`]), and
+//! [`Pipeline::query`] returns [`Error::Pipeline`], which says which
+//! entries ran. A transaction loads every script it
 //! calls inside the `MULTI`, ahead of the calls, so `EXEC` cannot meet
 //! `NOSCRIPT` and half-apply (see [`Pipeline`] for the opt-outs and their
 //! price).
@@ -311,7 +317,7 @@ mod state;
 mod trace;
 
 pub use cache::ScriptCache;
-pub use error::{Condition, Error, Ran, Result, ScriptId};
+pub use error::{Condition, EntryOutcome, Error, Ran, Result, ScriptId};
 pub use invocation::{Invocation, TypedInvocation};
 pub use pipeline::{Pipeline, pipe};
 #[cfg(feature = "bb8")]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use script_cache::prelude::*;
-use script_cache::{Error, Ran, ScriptCache, ScriptState, pipe};
+use script_cache::{EntryOutcome, Error, Ran, ScriptCache, ScriptState, pipe};
 use script_cache_tests::faults::{counter, scripts_exist, within};
 use script_cache_tests::{Flavor, FlushStorm, Recording, RoundTripLog, TestServer, matrix};
 
@@ -737,5 +737,97 @@ matrix! {
                 assert!(stats.calls("evalsha_ro") >= 2, "{next} reads with EVALSHA_RO: {stats:?}");
             }
         }
+    }
+}
+
+matrix! {
+    /// Guarantees 5 and 7 for a whole pipeline: after an external
+    /// `SCRIPT FLUSH`, `pipe().invoke(script).cmd("INCR")` fails (the
+    /// script entry met NOSCRIPT and did not run) while the INCR ran. The
+    /// error of `query` says the pipeline ran (`Ran::Yes`: a caller that
+    /// retries on `Ran::No` must not apply the INCR twice) and names which
+    /// entries ran and which did not; `query_each` keeps each entry's own
+    /// outcome. The NOSCRIPT clears the mark it relied on, so the next
+    /// pipeline loads the script.
+    fn whole_pipeline_error_says_which_entries_ran(server) {
+        let mut con = ScriptCache::new(server.connection());
+        let mut admin = server.connection();
+        let flush = |admin: &mut redis::Connection| {
+            redis::cmd("SCRIPT").arg("FLUSH").query::<()>(admin).expect("external SCRIPT FLUSH");
+        };
+        assert_eq!(Scripts::incr("wp:s").invoke(&mut con).expect("loaded and marked"), 1);
+        flush(&mut admin);
+        let mut p = pipe();
+        p.invoke(Scripts::incr("wp:s")).cmd("INCR").arg("wp:c");
+
+        let err = p.query::<(i64, i64)>(&mut con).expect_err("the script entry meets NOSCRIPT");
+        assert_eq!(counter(server, "wp:c"), 1, "the INCR ran");
+        assert_eq!(counter(server, "wp:s"), 1, "the script did not");
+        assert_eq!(err.ran(), Ran::Yes, "{err}");
+        assert!(!err.is_retry_safe(), "{err}");
+        match &err {
+            Error::Pipeline { entries } => {
+                assert_eq!(entries.len(), 2, "{entries:?}");
+                assert!(matches!(entries[0].error(), Some(Error::NoScript { .. })), "{entries:?}");
+                assert_eq!(entries[0].ran(), Ran::No);
+                assert!(matches!(entries[1], EntryOutcome::Ran), "{entries:?}");
+                assert_eq!(entries[1].ran(), Ran::Yes);
+            }
+            other => panic!("expected Error::Pipeline, got {other:?}"),
+        }
+        let message = err.to_string();
+        assert!(message.contains("entry #0 did not run"), "{message}");
+        assert!(message.contains("script `incr`"), "{message}");
+        assert!(message.contains("entry #1 ran"), "{message}");
+
+        // The NOSCRIPT cleared the mark: the same pipeline loads and runs.
+        let each = p.query_each(&mut con).expect("sent").expect("not a transaction");
+        let values: Vec<i64> = each
+            .into_iter()
+            .map(|e| redis::from_redis_value(e.expect("both entries succeed")).expect("an integer"))
+            .collect();
+        assert_eq!(values, vec![2, 2]);
+
+        // query_each keeps each entry's own outcome.
+        flush(&mut admin);
+        let each = p.query_each(&mut con).expect("sent").expect("not a transaction");
+        assert_eq!(each.len(), 2);
+        match &each[0] {
+            Err(e @ Error::NoScript { .. }) => assert_eq!(e.ran(), Ran::No),
+            other => panic!("expected NoScript for the script entry, got {other:?}"),
+        }
+        assert_eq!(each[1].as_ref().ok(), Some(&redis::Value::Int(3)), "{each:?}");
+        assert_eq!((counter(server, "wp:s"), counter(server, "wp:c")), (2, 3));
+
+        // Every entry provably did not run: then, and only then, `Ran::No`.
+        let mut both = pipe();
+        both.invoke(Scripts::incr("wp:s")).invoke(Scripts::incr_by("wp:b", 5));
+        let _: (i64, i64) = both.query(&mut con).expect("load both");
+        flush(&mut admin);
+        let err = both.query::<(i64, i64)>(&mut con).expect_err("both meet NOSCRIPT");
+        assert_eq!(err.ran(), Ran::No, "{err}");
+        assert!(matches!(&err, Error::Pipeline { entries } if entries.len() == 2), "{err:?}");
+        assert!(err.to_string().contains("no entry ran"), "{err}");
+        assert_eq!((counter(server, "wp:s"), counter(server, "wp:b")), (3, 5));
+
+        // A plain command the server refused ran and was refused: not
+        // "may have run".
+        redis::cmd("RPUSH").arg("wp:list").arg(1).query::<()>(&mut admin).expect("RPUSH");
+        let mut refused = pipe();
+        refused.invoke(Scripts::incr("wp:s")).cmd("INCR").arg("wp:list");
+        let each = refused.query_each(&mut con).expect("sent").expect("not a transaction");
+        match &each[1] {
+            Err(e @ Error::Command { index: 1, source }) => {
+                assert_eq!(source.code(), Some("WRONGTYPE"));
+                assert_eq!(e.ran(), Ran::Yes, "the server answered: {e}");
+            }
+            other => panic!("expected Command, got {other:?}"),
+        }
+        let err = refused.query::<(i64, i64)>(&mut con).expect_err("WRONGTYPE");
+        assert_eq!(err.ran(), Ran::Yes, "{err}");
+        let message = err.to_string();
+        assert!(message.contains("entry #1 ran and failed") && message.contains("WRONGTYPE"), "{message}");
+        assert!(message.contains("entry #0 ran"), "{message}");
+        assert_eq!(counter(server, "wp:s"), 5, "the script entry ran in both pipelines");
     }
 }
