@@ -181,6 +181,9 @@ impl Waiter {
 struct NodeState {
     scripts: FastMap<Arc<str>, LoadState>,
     caps: Caps,
+    /// The last known value of `caps` (kept while `caps` is unknown again,
+    /// until the next answer says whether the server changed).
+    known: Caps,
     /// The node refused a `SCRIPT LOAD` with `NOPERM`: call `EVALSHA`
     /// first there.
     load_refused: bool,
@@ -550,27 +553,31 @@ impl LoadedSet {
         self.lock().get(node).map_or(Caps::Unknown, |n| n.caps)
     }
 
-    /// Records what `node` supports. A change away from a known value (to
-    /// the other one, or back to unknown after a sign the server changed)
-    /// means another server answers behind the same node: the marks of the
-    /// one before are void (loads under way are kept: they were sent to
-    /// the server that answers now, or will meet `NOSCRIPT` like any stale
-    /// mark). Returns how many marks were voided.
+    /// Records what `node` supports. A known value other than the last
+    /// known one (directly, or after the capabilities were unknown again
+    /// on a sign the server changed) means another server answers behind
+    /// the same node: the marks of the one before are void. Loads under
+    /// way are kept: they went to the server that answers now, or meet
+    /// `NOSCRIPT` like any stale mark. Unknown capabilities void nothing by
+    /// themselves (the next answer decides). Returns how many marks were
+    /// voided.
     pub(crate) fn set_caps(&self, node: &NodeKey, caps: Caps) -> usize {
         let mut nodes = self.lock();
         let state = nodes.entry(node.clone()).or_default();
         if state.caps == caps {
             return 0;
         }
-        let voided = if state.caps == Caps::Unknown {
-            0
-        } else {
-            let before = state.scripts.len();
-            state
-                .scripts
-                .retain(|_, s| !matches!(s, LoadState::Loaded(_)));
-            before - state.scripts.len()
-        };
+        let mut voided = 0;
+        if caps != Caps::Unknown {
+            if state.known != Caps::Unknown && state.known != caps {
+                let before = state.scripts.len();
+                state
+                    .scripts
+                    .retain(|_, s| !matches!(s, LoadState::Loaded(_)));
+                voided = before - state.scripts.len();
+            }
+            state.known = caps;
+        }
         state.caps = caps;
         self.changed();
         voided
@@ -958,14 +965,18 @@ mod tests {
             Some(LoadDecision::Wait(_))
         ));
         drop(loading);
-        // A sign the server changed (capabilities unknown again) voids
-        // them too; the answer after it does not void the marks taken
-        // in between.
+        // Unknown again (a sign the server changed, or a caller that did
+        // not need them): the next answer decides. The same as before:
+        // the marks stay...
         assert!(set.mark_loaded(&node, "c", t).is_some());
-        assert_eq!(set.set_caps(&node, Caps::Unknown), 1);
+        assert_eq!(set.set_caps(&node, Caps::Unknown), 0);
+        assert_eq!(set.set_caps(&node, Caps::Legacy), 0);
+        assert!(set.is_loaded(&node, "c"));
+        // ...another: they are void.
+        assert_eq!(set.set_caps(&node, Caps::Unknown), 0);
         assert!(set.mark_loaded(&node, "d", t).is_some());
-        assert_eq!(set.set_caps(&node, Caps::Modern), 0);
-        assert!(set.is_loaded(&node, "d"));
+        assert_eq!(set.set_caps(&node, Caps::Modern), 2);
+        assert!(!set.is_loaded(&node, "c") && !set.is_loaded(&node, "d"));
     }
 
     #[test]
