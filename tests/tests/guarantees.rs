@@ -741,6 +741,37 @@ matrix! {
 }
 
 matrix! {
+    /// The same swap and back with sync connections: after each swap a
+    /// new connection shares the state (as the README says to do after a
+    /// reconnect); one single call, then pipelines succeed.
+    fn pipeline_on_a_new_connection_after_a_server_swap_and_back_succeeds(server) {
+        let first = server.flavor();
+        let port = server.port();
+        let state = ScriptState::new();
+        let key = "swap:s";
+        let p = read_then_incr(key);
+        let mut con = ScriptCache::with_state(server.connection(), state.clone());
+        let reply: (i64, i64) = p.query(&mut con).expect("pipeline on the first server");
+        assert_eq!(reply, (0, 1));
+        let mut current: Option<TestServer> = None;
+        for next in [swap_partner(first), first] {
+            match current.as_mut() {
+                Some(s) => s.kill(),
+                None => server.kill(),
+            }
+            let started = TestServer::builder(next).start_on_port(port).expect("the next server on the same port");
+            let mut con = ScriptCache::with_state(started.connection(), state.clone());
+            assert_eq!(Scripts::read_counter(key).invoke(&mut con).expect("single call"), 0, "on {next}");
+            for round in 1..=2 {
+                let reply = p.query::<(i64, i64)>(&mut con);
+                assert!(matches!(reply, Ok((r, n)) if r == round - 1 && n == round), "on {next}, pipeline {round}: {reply:?}");
+            }
+            current = Some(started);
+        }
+    }
+}
+
+matrix! {
     /// Guarantees 5 and 7 for a whole pipeline: after an external
     /// `SCRIPT FLUSH`, `pipe().invoke(script).cmd("INCR")` fails (the
     /// script entry met NOSCRIPT and did not run) while the INCR ran. The
