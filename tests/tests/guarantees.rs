@@ -862,3 +862,26 @@ matrix! {
         assert_eq!(counter(server, "wp:s"), 5, "the script entry ran in both pipelines");
     }
 }
+
+matrix! {
+    /// The same through `query_async` on a multiplexed connection: the
+    /// whole pipeline's error says it ran, and names the entry that did
+    /// not.
+    async fn whole_pipeline_error_says_which_entries_ran_async(server) {
+        let client = server.client();
+        let mut con = ScriptCache::new(client.get_multiplexed_async_connection().await.expect("connect"));
+        assert_eq!(Scripts::incr("wpa:s").invoke_async(&mut con).await.expect("loaded and marked"), 1);
+        redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut server.connection()).expect("external SCRIPT FLUSH");
+        let mut p = pipe();
+        p.cmd("INCR").arg("wpa:c").invoke(Scripts::incr("wpa:s"));
+        let err = p.query_async::<(i64, i64)>(&mut con).await.expect_err("NOSCRIPT for entry 1");
+        assert_eq!(err.ran(), Ran::Yes, "{err}");
+        assert!(matches!(&err, Error::Pipeline { entries } if entries[1].ran() == Ran::No && entries[0].ran() == Ran::Yes), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("entry #1 did not run") && message.contains("entry #0 ran"), "{message}");
+        assert_eq!((counter(server, "wpa:c"), counter(server, "wpa:s")), (1, 1));
+        let each = p.query_each_async(&mut con).await.expect("sent").expect("not a transaction");
+        assert!(each.iter().all(Result::is_ok), "the mark was cleared, so this time it loads: {each:?}");
+        assert_eq!((counter(server, "wpa:c"), counter(server, "wpa:s")), (2, 2));
+    }
+}
