@@ -166,7 +166,7 @@ impl<C> ScriptCache<C> {
     }
 
     /// An invocation of a registered script, to add keys and arguments to.
-    /// An unknown name is [`Error::UnknownScript`] with similar names.
+    /// An unknown name is [`Error::UnknownScript`](crate::Error::UnknownScript) with similar names.
     pub fn prepare(&self, name: &str) -> Result<Invocation> {
         let script = self.state.inner.registry.get(name)?;
         Ok(Invocation::new(ScriptHandle::Dynamic(script)))

@@ -174,14 +174,30 @@ pub enum Error {
         /// The distinct slots, in the order met.
         slots: Vec<u16>,
     },
-    /// A command of a pipeline that is not a script call failed, or the
-    /// reply did not convert to the requested type.
+    /// A command of a pipeline that is not a script call failed. When the
+    /// server answered it with an error reply, it ran and was refused
+    /// ([`ran`](Error::ran) is [`Ran::Yes`]); a connection error is
+    /// [`Ran::Unknown`].
     Command {
         /// The position of the command in the pipeline, counting only the
         /// caller's own commands.
         index: usize,
         /// The error.
         source: redis::RedisError,
+    },
+    /// Some entries of a pipeline (or transaction) of more than one entry
+    /// failed: what [`Pipeline::query`](crate::Pipeline::query) returns then,
+    /// as it cannot return one value. Each entry's outcome, in order
+    /// (ignored entries included, indexed as in
+    /// [`query_each`](crate::Pipeline::query_each), which returns each
+    /// entry's own result instead). [`ran`](Error::ran) speaks of the
+    /// pipeline as a whole: [`Ran::Yes`] when any entry ran (succeeded, or
+    /// ran and failed), so retrying the pipeline on [`Ran::No`] never
+    /// applies an entry twice; the message names which entries ran and
+    /// which did not.
+    Pipeline {
+        /// One per entry of the pipeline, in order.
+        entries: Vec<EntryOutcome>,
     },
     /// The script ran, but its reply did not convert to the requested type.
     Reply {
@@ -244,18 +260,38 @@ impl Error {
     ///   may follow writes: Redis does not roll back), or its reply did not
     ///   convert ([`Error::Reply`]).
     ///
-    /// For an entry of a pipeline this speaks of that entry only: the other
-    /// commands of a non-atomic pipeline ran.
+    /// For an entry of a pipeline (in [`query_each`](crate::Pipeline::query_each)'s
+    /// results) this speaks of that entry only: the other commands of a
+    /// non-atomic pipeline ran. A plain command that the server answered
+    /// with an error ([`Error::Command`] with a server error) ran: the
+    /// server executed and refused it ([`Ran::Yes`], as a command such as
+    /// a plain `EVAL` may have written before failing). For
+    /// [`Error::Pipeline`] it speaks of the whole pipeline: [`Ran::Yes`] if
+    /// any entry ran, else [`Ran::Unknown`] if any may have, else
+    /// [`Ran::No`].
     pub fn ran(&self) -> Ran {
         match self {
             Error::Script { .. } | Error::Reply { .. } => Ran::Yes,
             Error::Client { ran, .. } => *ran,
+            Error::Command { source, .. } if ServerReply::from_redis_error(source).is_some() => {
+                Ran::Yes
+            }
             Error::Redis { source, .. } | Error::Command { source, .. } => {
                 if source.is_connection_refusal() {
                     Ran::No
                 } else {
                     Ran::Unknown
                 }
+            }
+            Error::Pipeline { entries } => {
+                entries
+                    .iter()
+                    .map(EntryOutcome::ran)
+                    .fold(Ran::No, |all, one| match (all, one) {
+                        (Ran::Yes, _) | (_, Ran::Yes) => Ran::Yes,
+                        (Ran::Unknown, _) | (_, Ran::Unknown) => Ran::Unknown,
+                        (Ran::No, Ran::No) => Ran::No,
+                    })
             }
             _ => Ran::No,
         }
@@ -269,9 +305,21 @@ impl Error {
     }
 
     /// The server condition behind the error, if it is one.
+    ///
+    /// For [`Error::Pipeline`]: the condition every failed entry met, when
+    /// no entry ran (a non-atomic pipeline refused entry by entry, say
+    /// under `BUSY`).
     pub fn condition(&self) -> Option<Condition> {
         match self {
             Error::Unavailable { condition, .. } => Some(*condition),
+            Error::Pipeline { entries } => {
+                let mut conditions = entries.iter().map(|e| match e {
+                    EntryOutcome::Failed(e) => e.condition(),
+                    EntryOutcome::Ran => None,
+                });
+                let first = conditions.next().flatten()?;
+                conditions.all(|c| c == Some(first)).then_some(first)
+            }
             _ => None,
         }
     }
@@ -452,6 +500,28 @@ impl fmt::Display for Error {
                 message,
                 ..
             } => f.write_str(message),
+            Error::Pipeline { entries } => {
+                write!(f, "pipeline of {} entries failed", entries.len())?;
+                let mut ran = Vec::new();
+                for (i, entry) in entries.iter().enumerate() {
+                    match entry {
+                        EntryOutcome::Ran => ran.push(i),
+                        EntryOutcome::Failed(e) => {
+                            let what = match e.ran() {
+                                Ran::No => "did not run",
+                                Ran::Unknown => "may have run",
+                                Ran::Yes => "ran and failed",
+                            };
+                            write!(f, "; entry #{i} {what}: {e}")?;
+                        }
+                    }
+                }
+                match ran.as_slice() {
+                    [] => write!(f, "; no entry ran"),
+                    [one] => write!(f, "; entry #{one} ran"),
+                    many => write!(f, "; entries {} ran", ranges(many)),
+                }
+            }
             Error::Redis {
                 script: Some(script),
                 source,
@@ -462,6 +532,26 @@ impl fmt::Display for Error {
             } => write!(f, "{source}"),
         }
     }
+}
+
+/// `#0-#3, #5, #7-#8` for sorted entry indexes.
+fn ranges(indexes: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(&start) = indexes.get(i) {
+        let mut end = start;
+        while indexes.get(i + 1) == Some(&(end + 1)) {
+            end += 1;
+            i += 1;
+        }
+        parts.push(if end == start {
+            format!("#{start}")
+        } else {
+            format!("#{start}-#{end}")
+        });
+        i += 1;
+    }
+    parts.join(", ")
 }
 
 fn quote_list(names: &[String]) -> String {
@@ -479,6 +569,10 @@ impl std::error::Error for Error {
             Error::Redis { source, .. }
             | Error::Command { source, .. }
             | Error::Reply { source, .. } => Some(source),
+            Error::Pipeline { entries } => entries.iter().find_map(|e| match e {
+                EntryOutcome::Failed(e) => Some(e as &(dyn std::error::Error + 'static)),
+                EntryOutcome::Ran => None,
+            }),
             _ => None,
         }
     }
@@ -604,6 +698,36 @@ impl ServerReply {
             Ran::No,
             format!("{what}: {} {}", self.code, self.message),
         )
+    }
+}
+
+/// What happened to one entry of a pipeline, in [`Error::Pipeline`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EntryOutcome {
+    /// It ran and the server answered a value (kept out of the error: use
+    /// [`query_each`](crate::Pipeline::query_each) for the values).
+    Ran,
+    /// It failed; the error says whether it ran ([`Error::ran`]).
+    Failed(Error),
+}
+
+impl EntryOutcome {
+    /// Whether the entry ran: [`Ran::Yes`] for [`EntryOutcome::Ran`], else
+    /// what its error says.
+    pub fn ran(&self) -> Ran {
+        match self {
+            EntryOutcome::Ran => Ran::Yes,
+            EntryOutcome::Failed(e) => e.ran(),
+        }
+    }
+
+    /// The entry's error, if it failed.
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            EntryOutcome::Ran => None,
+            EntryOutcome::Failed(e) => Some(e),
+        }
     }
 }
 
@@ -854,6 +978,85 @@ mod tests {
                 ..
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod pipeline_errors {
+    use super::*;
+
+    fn noscript() -> Error {
+        Error::NoScript {
+            script: ScriptId {
+                name: "s".into(),
+                sha1: "0123456789abcdef0123456789abcdef01234567".into(),
+            },
+            after_reload: false,
+        }
+    }
+
+    fn refused() -> Error {
+        Error::Command {
+            index: 2,
+            source: redis::RedisError::from((
+                redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+                "An error was signalled by the server",
+                "WRONGTYPE Operation against a key holding the wrong kind of value".to_owned(),
+            )),
+        }
+    }
+
+    #[test]
+    fn a_pipeline_ran_when_any_entry_ran() {
+        use EntryOutcome::{Failed, Ran as Ok};
+        let e = Error::Pipeline {
+            entries: vec![Failed(noscript()), Ok, Ok, Ok, Failed(noscript()), Ok],
+        };
+        assert_eq!(e.ran(), Ran::Yes);
+        assert_eq!(
+            e.to_string(),
+            "pipeline of 6 entries failed; entry #0 did not run: script `s` (0123456789ab): \
+             NOSCRIPT inside a pipeline (not replayed; the script is marked unloaded); \
+             entry #4 did not run: script `s` (0123456789ab): NOSCRIPT inside a pipeline \
+             (not replayed; the script is marked unloaded); entries #1-#3, #5 ran"
+        );
+        let none = Error::Pipeline {
+            entries: vec![Failed(noscript()), Failed(noscript())],
+        };
+        assert_eq!(none.ran(), Ran::No);
+        assert!(none.to_string().ends_with("; no entry ran"), "{none}");
+        let unknown = Error::Pipeline {
+            entries: vec![
+                Failed(noscript()),
+                Failed(Error::from(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "dropped",
+                )))),
+            ],
+        };
+        assert_eq!(unknown.ran(), Ran::Unknown);
+        assert!(
+            unknown.to_string().contains("entry #1 may have run"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn a_command_the_server_refused_ran() {
+        let e = refused();
+        assert_eq!(e.ran(), Ran::Yes, "{e}");
+        let e = Error::Pipeline {
+            entries: vec![EntryOutcome::Ran, EntryOutcome::Failed(refused())],
+        };
+        assert!(e.to_string().contains("entry #1 ran and failed"), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn ranges_are_compact() {
+        assert_eq!(ranges(&[]), "");
+        assert_eq!(ranges(&[3]), "#3");
+        assert_eq!(ranges(&[0, 1, 2, 4, 6, 7]), "#0-#2, #4, #6-#7");
     }
 }
 

@@ -14,7 +14,7 @@ use crate::script::ScriptMeta;
 ///
 /// Made by [`EmbeddedScript::key`](crate::EmbeddedScript::key) /
 /// [`arg`](crate::EmbeddedScript::arg) on a generated enum, or by
-/// [`ScriptCache::prepare`] for scripts registered at run time. Run it with
+/// [`ScriptCache::prepare`](crate::ScriptCache::prepare) for scripts registered at run time. Run it with
 /// [`invoke`](Invocation::invoke) (or `invoke_async` with the `tokio-comp`
 /// feature), or add it to a [`Pipeline`](crate::Pipeline).
 ///

@@ -74,7 +74,11 @@
 //!    registered at run time are checked as Lua 5.1 and linted by the same
 //!    checker as the macros ([`Error::Syntax`], [`Error::Lint`]).
 //! 7. **Pipelines are never replayed**: a `NOSCRIPT` inside one is
-//!    [`Error::NoScript`] for that entry.
+//!    [`Error::NoScript`] for that entry, which did not run; an error for
+//!    the whole pipeline ([`Error::Pipeline`]) never says "did not run"
+//!    when other entries ran, and names which did. A node's load marks do
+//!    not outlive a change of server behind it (another version after a
+//!    reconnect).
 //!
 //! Scripts with `#!lua flags=no-writes` go out as `EVALSHA_RO` on Redis 7+
 //! and Valkey, as `EVALSHA` with the shebang commented out on Redis 6.2
@@ -162,7 +166,9 @@
 //! [`pipe()`] mixes script calls with other commands. Scripts the state has
 //! not confirmed are loaded in the same round trip and their replies
 //! stripped. A pipeline is never replayed: a `NOSCRIPT` inside one becomes
-//! [`Error::NoScript`] for that entry. A transaction loads every script it
+//! [`Error::NoScript`] for that entry ([`Pipeline::query_each`]), and
+//! [`Pipeline::query`] returns [`Error::Pipeline`], which says which
+//! entries ran. A transaction loads every script it
 //! calls inside the `MULTI`, ahead of the calls, so `EXEC` cannot meet
 //! `NOSCRIPT` and half-apply (see [`Pipeline`] for the opt-outs and their
 //! price).
@@ -288,6 +294,37 @@
 //! names), a connection error. [`Error::ran`] says whether the script ran
 //! ([`Ran::No`]: provably not, so a retry cannot apply it twice;
 //! [`Ran::Unknown`]: sent, no answer; [`Ran::Yes`]).
+//!
+//! # Connection kinds
+//!
+//! [`ScriptCache`] drives any connection whose type implements
+//! [`SyncConnection`] or [`AsyncConnection`]: redis-rs's connections,
+//! cluster connections, the pools' checkouts, a borrowed `&mut C`. A type
+//! of your own opts in with one line; see [`connection`].
+//!
+//! # How a call travels (module map)
+//!
+//! For contributors: a call's trip, top to bottom. Each module uses only
+//! the ones below it (a test, `tests/module_layers.rs`, checks this), so the
+//! crate reads bottom-up as well.
+//!
+//! | layer | modules | what it does |
+//! |---|---|---|
+//! | wrapper | `pool`, `pipeline` (+ `cluster_pipeline`), `cache` | the API: [`ScriptCache`] (a connection and a [`ScriptState`]), [`Pipeline`], [`ScriptPool`]; picks the transport by the connection's kind |
+//! | transports | `cluster_async`, `cluster`, `local` | a routed cluster target (slot map, redirects, the retry rules of a cluster); what one connection keeps (buffers, hints) |
+//! | drivers | `drive` | one call loop and one `load_all` per I/O mode (sync, async) over a transport (`Link` / `AsyncLink`: send a call, a command, a pipeline); the single-server transports |
+//! | engine | `invocation`, `call` | what to call; one call's state machine (no I/O): it asks the policy, says what to send, reads what came back |
+//! | policy | `policy` | every decision: the body and command for the node (`EVALSHA` / `EVALSHA_RO`, legacy body on Redis 6.2), probe or not, load first or not, wait for another caller's load, the `EVAL` retry, each pipeline or transaction entry; how each reply is read |
+//! | facts | `state`, `topology`, `registry`, `trace`, `handle`, `error`, `node`, `connection`, `args`, `script` | what is known and recorded (load marks, capabilities, latches, counters, the slot map, the runtime registry), with no decision in it; events; the error type; the kinds of connection |
+//!
+//! A sync `invoke`: [`Invocation::invoke`] → `ScriptCache::call_value`
+//! (cluster or not, by `SyncConnection::as_cluster`) → `drive::call`
+//! with the single-server transport → the steady `EVALSHA` the
+//! connection's hints allow, else `call::Call::next` → `policy::Scope::decide`
+//! (over `state`'s facts) → the transport sends → `Call::feed_one` /
+//! `feed_many` read the replies with `policy`'s readers → done, or the next
+//! request (a load, the `EVAL` retry).
+
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -320,7 +357,7 @@ pub use cache::ScriptCache;
 #[cfg(feature = "tokio-comp")]
 pub use connection::AsyncConnection;
 pub use connection::SyncConnection;
-pub use error::{Condition, Error, Ran, Result, ScriptId};
+pub use error::{Condition, EntryOutcome, Error, Ran, Result, ScriptId};
 pub use invocation::{Invocation, TypedInvocation};
 pub use pipeline::{Pipeline, pipe};
 #[cfg(feature = "bb8")]

@@ -15,7 +15,7 @@ impl NodeKey {
     pub(crate) const SINGLE: NodeKey = NodeKey(None);
 
     /// A cluster node (or a role of one), by address.
-    #[cfg(feature = "cluster")]
+    #[cfg(any(feature = "cluster", test))]
     pub(crate) fn node(addr: Arc<str>) -> NodeKey {
         NodeKey(Some(addr))
     }

@@ -11,7 +11,7 @@ use crate::cache::ScriptCache;
 #[cfg(feature = "tokio-comp")]
 use crate::connection::AsyncConnection;
 use crate::connection::SyncConnection;
-use crate::error::{Error, Result, ServerReply};
+use crate::error::{EntryOutcome, Error, Result, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::policy::{self, Called, EntryVerdict, Loaded, Reply, Scope};
@@ -29,6 +29,24 @@ use crate::state::{Caps, Epoch, NodeKey, Ticket};
 /// a `NOSCRIPT` comes back, so a script call that meets `NOSCRIPT` here is
 /// not retried: it becomes [`Error::NoScript`] for that entry (it did not
 /// run), and the script is marked unloaded so the next use loads it.
+/// [`query_each`](Pipeline::query_each) returns each entry's own outcome;
+/// [`query`](Pipeline::query), which cannot return one value then, returns
+/// [`Error::Pipeline`] with every entry's outcome, whose
+/// [`ran`](Error::ran) is [`Ran::Yes`](crate::Ran::Yes) when any entry
+/// ran (never "did not run" while the other entries ran) and whose
+/// message names which entries ran and which did not. A pipeline of one
+/// entry returns that entry's error.
+///
+/// Nor are the `NOSCRIPT` entries sent again by themselves (say as one
+/// `EVAL` each in a second round trip), even on request: they would run
+/// after the entries that followed them, so a script that reads what a
+/// later entry writes, or writes what it reads, would see another state
+/// than the pipeline's order promises. A caller who knows that ordering
+/// does not matter does it in one step: each entry that is
+/// [`Error::NoScript`] in [`query_each`](Pipeline::query_each)'s results
+/// did not run, and the same invocation sent alone
+/// ([`Invocation::invoke`]) cannot fail because of `NOSCRIPT`. Where the
+/// entries must apply together, use [`atomic`](Pipeline::atomic).
 ///
 /// **Transactions** ([`atomic`](Pipeline::atomic)) never half-apply: every
 /// script the transaction calls is loaded *inside* its `MULTI`, ahead of
@@ -587,8 +605,10 @@ impl Pipeline {
         })
     }
 
-    /// Converts per-entry results into the caller's type: the first error
-    /// wins, ignored entries are dropped.
+    /// Converts per-entry results into the caller's type, ignored entries
+    /// dropped. A failed entry makes it an error: that entry's own error
+    /// when it is the only entry, else [`Error::Pipeline`] with every
+    /// entry's outcome (never one entry's "did not run" when others ran).
     fn finish<T: FromRedisValue>(&self, replies: Option<Replies>) -> Result<T> {
         let Some(replies) = replies else {
             // A WATCHed key changed: like redis-rs, the transaction's reply
@@ -598,8 +618,8 @@ impl Pipeline {
                 message: "a WATCHed key changed".into(),
             });
         };
-        if let Some((_, error)) = replies.errors.into_iter().next() {
-            return Err(error);
+        if !replies.errors.is_empty() {
+            return Err(Self::failed(replies));
         }
         let values = if self.ignored.is_empty() {
             replies.values
@@ -614,6 +634,25 @@ impl Pipeline {
         };
         redis::from_redis_value(Value::Array(values))
             .map_err(|e| Error::from(redis::RedisError::from(e)))
+    }
+
+    /// The error of a pipeline some of whose entries failed.
+    fn failed(replies: Replies) -> Error {
+        let Replies { values, errors } = replies;
+        let mut errors = errors.into_iter().peekable();
+        if values.len() <= 1
+            && let Some((_, error)) = errors.next()
+        {
+            // Nothing else was sent: the entry's error is the pipeline's.
+            return error;
+        }
+        let entries = (0..values.len())
+            .map(|i| match errors.next_if(|(at, _)| *at == i) {
+                Some((_, error)) => EntryOutcome::Failed(error),
+                None => EntryOutcome::Ran,
+            })
+            .collect();
+        Error::Pipeline { entries }
     }
 
     /// Every entry's outcome.
@@ -635,9 +674,11 @@ impl Pipeline {
     }
 
     /// Sends the pipeline and converts the replies of the non-ignored
-    /// entries into `T` (a tuple, a `Vec`, ...). The first failing entry
-    /// makes it an error; use [`query_each`](Pipeline::query_each) to see
-    /// every entry's outcome.
+    /// entries into `T` (a tuple, a `Vec`, ...). A failing entry makes it
+    /// an error: [`Error::Pipeline`], which lists every entry's outcome and
+    /// says the pipeline ran when any entry ran (a pipeline of one entry
+    /// returns that entry's error); use [`query_each`](Pipeline::query_each)
+    /// for each entry's value or error.
     pub fn query<T: FromRedisValue>(
         &self,
         con: &mut ScriptCache<impl SyncConnection>,

@@ -15,6 +15,20 @@
 //!   SHA-1 or an `EVALSHA` of it ran, unless a `flush_cache` started in
 //!   between; a mark is a hint, and every path below is correct when it is
 //!   stale;
+//! * **a change of server voids the marks**: when what a node supports
+//!   changes (the probe answers another version, a shebang is refused, an
+//!   `EVALSHA_RO` is unknown), another server answers behind that node (a
+//!   reconnect after a restart into another version, a failover to an
+//!   older replica), and every mark of the one before is forgotten, so no
+//!   pipeline trusts a body the previous server confirmed. A `NOSCRIPT`
+//!   met by a call or a pipeline entry forgets the mark it relied on.
+//!   The server's `run_id` is not read: a restart into the same version
+//!   changes nothing a call depends on but the script cache, and the first
+//!   `NOSCRIPT` of each script says so where it matters (a single call
+//!   retries with `EVAL`, a pipeline entry is [`Error::NoScript`] and the
+//!   next use loads), while asking `INFO server` would add a command to
+//!   the round trips that must stay one (the first call, the retry) and a
+//!   reply that ACLs and proxies often refuse;
 //! * **a reply is never dropped**: when a load and a call travel together,
 //!   the call's value is returned whatever happened to the load;
 //! * **a refused load** (`NOPERM`) switches the node to `EVALSHA` first;

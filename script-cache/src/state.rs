@@ -11,7 +11,9 @@
 //! A load mark is a hint, never a proof. The server can lose its scripts at
 //! any moment (`SCRIPT FLUSH`, a restart, a failover, a reconnect to another
 //! server), and every path of the load policy stays correct when a mark is
-//! stale: see [`policy`](crate::policy).
+//! stale: see [`policy`](crate::policy). A node's marks do not outlive a
+//! change of what it supports (another server version behind the same
+//! address): that change voids them.
 //!
 //! The state is keyed by node so that a cluster connection can keep one
 //! entry per node; a plain connection uses [`NodeKey::SINGLE`].
@@ -130,6 +132,9 @@ impl Waiter {
 struct NodeState {
     scripts: FastMap<Arc<str>, LoadState>,
     caps: Caps,
+    /// The last known value of `caps` (kept while `caps` is unknown again,
+    /// until the next answer says whether the server changed).
+    known: Caps,
     /// The node refused a `SCRIPT LOAD` with `NOPERM`: call `EVALSHA`
     /// first there.
     load_refused: bool,
@@ -525,13 +530,34 @@ impl LoadedSet {
         self.lock().get(node).map_or(Caps::Unknown, |n| n.caps)
     }
 
-    pub(crate) fn set_caps(&self, node: &NodeKey, caps: Caps) {
+    /// Records what `node` supports. A known value other than the last
+    /// known one (directly, or after the capabilities were unknown again
+    /// on a sign the server changed) means another server answers behind
+    /// the same node: the marks of the one before are void. Loads under
+    /// way are kept: they went to the server that answers now, or meet
+    /// `NOSCRIPT` like any stale mark. Unknown capabilities void nothing by
+    /// themselves (the next answer decides). Returns how many marks were
+    /// voided.
+    pub(crate) fn set_caps(&self, node: &NodeKey, caps: Caps) -> usize {
         let mut nodes = self.lock();
         let state = nodes.entry(node.clone()).or_default();
-        if state.caps != caps {
-            state.caps = caps;
-            self.changed();
+        if state.caps == caps {
+            return 0;
         }
+        let mut voided = 0;
+        if caps != Caps::Unknown {
+            if state.known != Caps::Unknown && state.known != caps {
+                let before = state.scripts.len();
+                state
+                    .scripts
+                    .retain(|_, s| !matches!(s, LoadState::Loaded(_)));
+                voided = before - state.scripts.len();
+            }
+            state.known = caps;
+        }
+        state.caps = caps;
+        self.changed();
+        voided
     }
 }
 
@@ -891,5 +917,53 @@ mod tests {
             hints.get(&set, &sha(15)),
             Some(hint(epochs[5], Caps::Modern))
         );
+    }
+
+    #[test]
+    fn a_change_of_what_a_node_supports_voids_its_marks() {
+        let set = LoadedSet::default();
+        let node = NodeKey::SINGLE;
+        // The verdicts of a first attempt that coordinates with others.
+        let first_coordinated = |_, mark| match mark {
+            Mark::Loaded(epoch) => Verdict::Call(epoch),
+            Mark::Loading => Verdict::Wait,
+            Mark::Unknown => Verdict::Load { coordinate: true },
+        };
+        let other = NodeKey::node("other:1".into());
+        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
+        // Marks taken before the capabilities were first asked stay.
+        assert!(set.mark_loaded(&node, "a", t).is_some());
+        assert_eq!(set.set_caps(&node, Caps::Modern), 0);
+        assert!(set.is_loaded(&node, "a"));
+        assert!(set.mark_loaded(&other, "a", t).is_some());
+        // Asked again with the same answer: nothing changes.
+        assert_eq!(set.set_caps(&node, Caps::Modern), 0);
+        // Another version behind the node: its marks are void, the other
+        // node's stay, a load under way stays.
+        let loading = set
+            .decide_with(&node, body("b"), first_coordinated)
+            .map(|d| d.decision);
+        assert!(matches!(loading, Some(LoadDecision::Load(_))));
+        assert_eq!(set.set_caps(&node, Caps::Legacy), 1);
+        assert!(!set.is_loaded(&node, "a"));
+        assert!(set.is_loaded(&other, "a"));
+        assert!(matches!(
+            set.decide_with(&node, body("b"), first_coordinated)
+                .map(|d| d.decision),
+            Some(LoadDecision::Wait(_))
+        ));
+        drop(loading);
+        // Unknown again (a sign the server changed, or a caller that did
+        // not need them): the next answer decides. The same as before:
+        // the marks stay...
+        assert!(set.mark_loaded(&node, "c", t).is_some());
+        assert_eq!(set.set_caps(&node, Caps::Unknown), 0);
+        assert_eq!(set.set_caps(&node, Caps::Legacy), 0);
+        assert!(set.is_loaded(&node, "c"));
+        // ...another: they are void.
+        assert_eq!(set.set_caps(&node, Caps::Unknown), 0);
+        assert!(set.mark_loaded(&node, "d", t).is_some());
+        assert_eq!(set.set_caps(&node, Caps::Modern), 2);
+        assert!(!set.is_loaded(&node, "c") && !set.is_loaded(&node, "d"));
     }
 }

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use script_cache::prelude::*;
-use script_cache::{Error, Ran, ScriptCache, ScriptState, pipe};
+use script_cache::{EntryOutcome, Error, Ran, ScriptCache, ScriptState, pipe};
 use script_cache_tests::faults::{counter, scripts_exist, within};
-use script_cache_tests::{FlushStorm, Recording, RoundTripLog, TestServer, matrix};
+use script_cache_tests::{Flavor, FlushStorm, Recording, RoundTripLog, TestServer, matrix};
 
 script_cache::include_scripts!("fixtures/guarantees");
 
@@ -634,5 +634,254 @@ matrix! {
         assert!(gone > 0, "the flush never came after the load: the race did not race");
         assert_eq!(stale, 0, "tries that left a stale mark, of {TRIES}");
         assert_eq!(counter(server, "stale:n"), TRIES as i64, "every call ran once");
+    }
+}
+
+/// The flavor a server is swapped for, and back: Redis 6.2 for 7.0 and
+/// Valkey 9.1 (its bodies and commands differ: no shebang, no
+/// `EVALSHA_RO`), Redis 7.0 for 6.2.
+fn swap_partner(flavor: Flavor) -> Flavor {
+    match flavor {
+        Flavor::Redis62 => Flavor::Redis7,
+        Flavor::Redis7 | Flavor::Valkey9 => Flavor::Redis62,
+    }
+}
+
+/// A pipeline with the read-only shebang script (`EVALSHA_RO` and the
+/// shebang body where the server has them, `EVALSHA` and the legacy body
+/// on 6.2) and a plain INCR of the same counter.
+fn read_then_incr(key: &str) -> script_cache::Pipeline {
+    let mut p = pipe();
+    p.invoke(Scripts::read_counter(key)).cmd("INCR").arg(key);
+    p
+}
+
+/// Reads the counter with single calls until the ConnectionManager has
+/// reconnected (connection errors meanwhile, nothing else), bounded.
+async fn single_calls_recover<C>(con: &mut ScriptCache<C>, key: &str, on: Flavor) -> i64
+where
+    C: script_cache::AsyncConnection + 'static,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match Scripts::read_counter(key).invoke_async(con).await {
+            Ok(n) => return n,
+            Err(e) => {
+                assert!(e.is_connection_error(), "on {on}: {e:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "no reconnect to {on} within 20 s: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+matrix! {
+    /// Guarantee 7, "a node's marks do not outlive a change of server":
+    /// the server behind a ConnectionManager is swapped for another
+    /// version on the same port and back (7.0 -> 6.2 -> 7.0, 6.2 -> 7.0 ->
+    /// 6.2, Valkey -> 6.2 -> Valkey). Once single calls have recovered on
+    /// the new server, the next pipeline with the read-only shebang script
+    /// succeeds: no mark of a body the previous server confirmed is
+    /// trusted on the next one.
+    async fn pipeline_after_a_server_swap_and_back_succeeds(server) {
+        let first = server.flavor();
+        let port = server.port();
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let manager = server
+            .client()
+            .get_connection_manager_with_config(config)
+            .await
+            .expect("manager");
+        let mut con = ScriptCache::new(manager);
+        let key = "swap:n";
+        let p = read_then_incr(key);
+        assert_eq!(Scripts::read_counter(key).invoke_async(&mut con).await.expect("single"), 0);
+        let reply: (i64, i64) = p.query_async(&mut con).await.expect("pipeline on the first server");
+        assert_eq!(reply, (0, 1));
+        let mut current: Option<TestServer> = None;
+        for next in [swap_partner(first), first] {
+            match current.as_mut() {
+                Some(s) => s.kill(),
+                None => server.kill(),
+            }
+            let started = TestServer::builder(next).start_on_port(port).expect("the next server on the same port");
+            current = Some(started);
+            // Each server starts empty.
+            assert_eq!(single_calls_recover(&mut con, key, next).await, 0);
+            for round in 1..=2 {
+                let each = p
+                    .query_each_async(&mut con)
+                    .await
+                    .expect("pipeline sent")
+                    .expect("not a transaction");
+                assert_eq!(each.len(), 2);
+                for (i, entry) in each.iter().enumerate() {
+                    assert!(entry.is_ok(), "on {next}, pipeline {round}, entry {i}: {entry:?} (stats {:?})", con.stats());
+                }
+                let values: Vec<i64> = each
+                    .into_iter()
+                    .map(|e| redis::from_redis_value(e.expect("checked")).expect("an integer"))
+                    .collect();
+                assert_eq!(values, vec![round - 1, round], "on {next}, pipeline {round}");
+            }
+            let last = current.as_ref().expect("started");
+            assert_eq!(counter(last, key), 2, "on {next}");
+            let stats = last.commandstats();
+            if next == Flavor::Redis62 {
+                assert_eq!(stats.calls("evalsha_ro"), 0, "6.2 has no EVALSHA_RO: {stats:?}");
+            } else {
+                assert!(stats.calls("evalsha_ro") >= 2, "{next} reads with EVALSHA_RO: {stats:?}");
+            }
+        }
+    }
+}
+
+matrix! {
+    /// The same swap and back with sync connections: after each swap a
+    /// new connection shares the state (as the README says to do after a
+    /// reconnect); one single call, then pipelines succeed.
+    fn pipeline_on_a_new_connection_after_a_server_swap_and_back_succeeds(server) {
+        let first = server.flavor();
+        let port = server.port();
+        let state = ScriptState::new();
+        let key = "swap:s";
+        let p = read_then_incr(key);
+        let mut con = ScriptCache::with_state(server.connection(), state.clone());
+        let reply: (i64, i64) = p.query(&mut con).expect("pipeline on the first server");
+        assert_eq!(reply, (0, 1));
+        let mut current: Option<TestServer> = None;
+        for next in [swap_partner(first), first] {
+            match current.as_mut() {
+                Some(s) => s.kill(),
+                None => server.kill(),
+            }
+            let started = TestServer::builder(next).start_on_port(port).expect("the next server on the same port");
+            let mut con = ScriptCache::with_state(started.connection(), state.clone());
+            assert_eq!(Scripts::read_counter(key).invoke(&mut con).expect("single call"), 0, "on {next}");
+            for round in 1..=2 {
+                let reply = p.query::<(i64, i64)>(&mut con);
+                assert!(matches!(reply, Ok((r, n)) if r == round - 1 && n == round), "on {next}, pipeline {round}: {reply:?}");
+            }
+            current = Some(started);
+        }
+    }
+}
+
+matrix! {
+    /// Guarantees 5 and 7 for a whole pipeline: after an external
+    /// `SCRIPT FLUSH`, `pipe().invoke(script).cmd("INCR")` fails (the
+    /// script entry met NOSCRIPT and did not run) while the INCR ran. The
+    /// error of `query` says the pipeline ran (`Ran::Yes`: a caller that
+    /// retries on `Ran::No` must not apply the INCR twice) and names which
+    /// entries ran and which did not; `query_each` keeps each entry's own
+    /// outcome. The NOSCRIPT clears the mark it relied on, so the next
+    /// pipeline loads the script.
+    fn whole_pipeline_error_says_which_entries_ran(server) {
+        let mut con = ScriptCache::new(server.connection());
+        let mut admin = server.connection();
+        let flush = |admin: &mut redis::Connection| {
+            redis::cmd("SCRIPT").arg("FLUSH").query::<()>(admin).expect("external SCRIPT FLUSH");
+        };
+        assert_eq!(Scripts::incr("wp:s").invoke(&mut con).expect("loaded and marked"), 1);
+        flush(&mut admin);
+        let mut p = pipe();
+        p.invoke(Scripts::incr("wp:s")).cmd("INCR").arg("wp:c");
+
+        let err = p.query::<(i64, i64)>(&mut con).expect_err("the script entry meets NOSCRIPT");
+        assert_eq!(counter(server, "wp:c"), 1, "the INCR ran");
+        assert_eq!(counter(server, "wp:s"), 1, "the script did not");
+        assert_eq!(err.ran(), Ran::Yes, "{err}");
+        assert!(!err.is_retry_safe(), "{err}");
+        match &err {
+            Error::Pipeline { entries } => {
+                assert_eq!(entries.len(), 2, "{entries:?}");
+                assert!(matches!(entries[0].error(), Some(Error::NoScript { .. })), "{entries:?}");
+                assert_eq!(entries[0].ran(), Ran::No);
+                assert!(matches!(entries[1], EntryOutcome::Ran), "{entries:?}");
+                assert_eq!(entries[1].ran(), Ran::Yes);
+            }
+            other => panic!("expected Error::Pipeline, got {other:?}"),
+        }
+        let message = err.to_string();
+        assert!(message.contains("entry #0 did not run"), "{message}");
+        assert!(message.contains("script `incr`"), "{message}");
+        assert!(message.contains("entry #1 ran"), "{message}");
+
+        // The NOSCRIPT cleared the mark: the same pipeline loads and runs.
+        let each = p.query_each(&mut con).expect("sent").expect("not a transaction");
+        let values: Vec<i64> = each
+            .into_iter()
+            .map(|e| redis::from_redis_value(e.expect("both entries succeed")).expect("an integer"))
+            .collect();
+        assert_eq!(values, vec![2, 2]);
+
+        // query_each keeps each entry's own outcome.
+        flush(&mut admin);
+        let each = p.query_each(&mut con).expect("sent").expect("not a transaction");
+        assert_eq!(each.len(), 2);
+        match &each[0] {
+            Err(e @ Error::NoScript { .. }) => assert_eq!(e.ran(), Ran::No),
+            other => panic!("expected NoScript for the script entry, got {other:?}"),
+        }
+        assert_eq!(each[1].as_ref().ok(), Some(&redis::Value::Int(3)), "{each:?}");
+        assert_eq!((counter(server, "wp:s"), counter(server, "wp:c")), (2, 3));
+
+        // Every entry provably did not run: then, and only then, `Ran::No`.
+        let mut both = pipe();
+        both.invoke(Scripts::incr("wp:s")).invoke(Scripts::incr_by("wp:b", 5));
+        let _: (i64, i64) = both.query(&mut con).expect("load both");
+        flush(&mut admin);
+        let err = both.query::<(i64, i64)>(&mut con).expect_err("both meet NOSCRIPT");
+        assert_eq!(err.ran(), Ran::No, "{err}");
+        assert!(matches!(&err, Error::Pipeline { entries } if entries.len() == 2), "{err:?}");
+        assert!(err.to_string().contains("no entry ran"), "{err}");
+        assert_eq!((counter(server, "wp:s"), counter(server, "wp:b")), (3, 5));
+
+        // A plain command the server refused ran and was refused: not
+        // "may have run".
+        redis::cmd("RPUSH").arg("wp:list").arg(1).query::<()>(&mut admin).expect("RPUSH");
+        let mut refused = pipe();
+        refused.invoke(Scripts::incr("wp:s")).cmd("INCR").arg("wp:list");
+        let each = refused.query_each(&mut con).expect("sent").expect("not a transaction");
+        match &each[1] {
+            Err(e @ Error::Command { index: 1, source }) => {
+                assert_eq!(source.code(), Some("WRONGTYPE"));
+                assert_eq!(e.ran(), Ran::Yes, "the server answered: {e}");
+            }
+            other => panic!("expected Command, got {other:?}"),
+        }
+        let err = refused.query::<(i64, i64)>(&mut con).expect_err("WRONGTYPE");
+        assert_eq!(err.ran(), Ran::Yes, "{err}");
+        let message = err.to_string();
+        assert!(message.contains("entry #1 ran and failed") && message.contains("WRONGTYPE"), "{message}");
+        assert!(message.contains("entry #0 ran"), "{message}");
+        assert_eq!(counter(server, "wp:s"), 5, "the script entry ran in both pipelines");
+    }
+}
+
+matrix! {
+    /// The same through `query_async` on a multiplexed connection: the
+    /// whole pipeline's error says it ran, and names the entry that did
+    /// not.
+    async fn whole_pipeline_error_says_which_entries_ran_async(server) {
+        let client = server.client();
+        let mut con = ScriptCache::new(client.get_multiplexed_async_connection().await.expect("connect"));
+        assert_eq!(Scripts::incr("wpa:s").invoke_async(&mut con).await.expect("loaded and marked"), 1);
+        redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut server.connection()).expect("external SCRIPT FLUSH");
+        let mut p = pipe();
+        p.cmd("INCR").arg("wpa:c").invoke(Scripts::incr("wpa:s"));
+        let err = p.query_async::<(i64, i64)>(&mut con).await.expect_err("NOSCRIPT for entry 1");
+        assert_eq!(err.ran(), Ran::Yes, "{err}");
+        assert!(matches!(&err, Error::Pipeline { entries } if entries[1].ran() == Ran::No && entries[0].ran() == Ran::Yes), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("entry #1 did not run") && message.contains("entry #0 ran"), "{message}");
+        assert_eq!((counter(server, "wpa:c"), counter(server, "wpa:s")), (1, 1));
+        let each = p.query_each_async(&mut con).await.expect("sent").expect("not a transaction");
+        assert!(each.iter().all(Result::is_ok), "the mark was cleared, so this time it loads: {each:?}");
+        assert_eq!((counter(server, "wpa:c"), counter(server, "wpa:s")), (2, 2));
     }
 }

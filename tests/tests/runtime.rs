@@ -260,9 +260,19 @@ matrix! {
         p.cmd("INCR").arg("counter")
             .invoke(Scripts::CompareAndSet.key("cas").arg("a").arg("b"));
         let err = p.query::<(i64, i64)>(&mut con).expect_err("NOSCRIPT inside a pipeline");
+        // The INCR ran: the pipeline's error says so; the entry's error
+        // says the script did not.
+        assert_eq!(err.ran(), Ran::Yes, "{err}");
         match &err {
-            Error::NoScript { script, after_reload: false } => assert_eq!(&*script.name, "compare_and_set"),
-            other => panic!("expected NoScript, got {other}"),
+            Error::Pipeline { entries } => match entries[1].error() {
+                Some(Error::NoScript { script, after_reload: false }) => {
+                    assert_eq!(&*script.name, "compare_and_set");
+                    assert_eq!(entries[1].ran(), Ran::No);
+                    assert_eq!(entries[0].ran(), Ran::Yes);
+                }
+                other => panic!("expected NoScript for entry 1, got {other:?}"),
+            },
+            other => panic!("expected Pipeline, got {other}"),
         }
         let each = p.query_each(&mut con).expect("sent").expect("not a transaction");
         assert_eq!(each.len(), 2);
@@ -277,12 +287,18 @@ matrix! {
         // A plain command failing inside a pipeline names its position.
         let mut p = pipe();
         p.invoke(Scripts::SumCounters.key("x")).cmd("INCR").arg("a_list");
-        match p.query::<(i64, i64)>(&mut con).expect_err("WRONGTYPE") {
-            Error::Command { index, source } => {
-                assert_eq!(index, 1);
-                assert_eq!(source.code(), Some("WRONGTYPE"));
-            }
-            other => panic!("expected Command, got {other:?}"),
+        let err = p.query::<(i64, i64)>(&mut con).expect_err("WRONGTYPE");
+        assert_eq!(err.ran(), Ran::Yes, "{err}");
+        match err {
+            Error::Pipeline { entries } => match entries[1].error() {
+                Some(Error::Command { index, source }) => {
+                    assert_eq!(*index, 1);
+                    assert_eq!(source.code(), Some("WRONGTYPE"));
+                    assert_eq!(entries[1].ran(), Ran::Yes, "the server answered");
+                }
+                other => panic!("expected Command for entry 1, got {other:?}"),
+            },
+            other => panic!("expected Pipeline, got {other:?}"),
         }
         // A command refused while queueing aborts the whole transaction:
         // nothing ran, not even the loads inside MULTI.
