@@ -7,6 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, Token};
 
 use crate::lua::{self, Arity};
+pub(super) use script_cache_check::sha1_hex;
 use script_cache_check::signature::Parameter;
 
 use script_cache_check::header::ReturnType;
@@ -101,12 +102,6 @@ pub(super) fn variant_docs(e: &Entry) -> Vec<String> {
         sha1_hex(&e.source),
     ));
     docs
-}
-
-pub(super) fn sha1_hex(source: &str) -> String {
-    sha1_smol::Sha1::from(source.as_bytes())
-        .digest()
-        .to_string()
 }
 
 pub(super) fn u32_lit(n: usize) -> Literal {
