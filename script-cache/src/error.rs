@@ -383,8 +383,8 @@ impl fmt::Display for Error {
             ),
             Error::UnknownScript { name, similar } => {
                 write!(f, "no script named `{name}` is registered")?;
-                if !similar.is_empty() {
-                    write!(f, "; did you mean {}?", quote_list(similar))?;
+                if let Some(phrase) = script_cache_check::did_you_mean(similar) {
+                    write!(f, "; {phrase}")?;
                 }
                 Ok(())
             }
@@ -424,14 +424,6 @@ impl fmt::Display for Error {
             } => write!(f, "{source}"),
         }
     }
-}
-
-fn quote_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl std::error::Error for Error {

@@ -6,8 +6,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use script_cache_check::sha1_hex;
+
 use crate::error::{Error, Result};
-use crate::handle::{DynamicScript, sha1_hex};
+use crate::handle::DynamicScript;
 
 /// The largest script file [`register_file`](crate::ScriptState::register_file)
 /// and [`register_all_scripts`](crate::ScriptState::register_all_scripts)
@@ -21,6 +23,15 @@ pub(crate) struct Registry {
     dir: RwLock<Option<PathBuf>>,
 }
 
+/// What registering a name that holds another source does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnConflict {
+    /// Refuse it ([`Error::NameTaken`]): `register_script` and the files.
+    Refuse,
+    /// Replace the registered script: `replace_script`.
+    Replace,
+}
+
 impl Registry {
     pub(crate) fn get(&self, name: &str) -> Result<Arc<DynamicScript>> {
         let scripts = self.scripts.read().unwrap_or_else(PoisonError::into_inner);
@@ -28,14 +39,36 @@ impl Registry {
             Some(s) => Ok(s.clone()),
             None => Err(Error::UnknownScript {
                 name: name.to_owned(),
-                similar: similar_names(name, scripts.keys().map(String::as_str)),
+                similar: script_cache_check::similar(name, scripts.keys().map(String::as_str)),
             }),
         }
     }
 
-    /// Registers `source` under `name`. The same name and source again is
-    /// fine; another source is [`Error::NameTaken`] unless `replace`.
+    /// Registers `source` under `name`; the same name and source again is
+    /// fine, another source is [`Error::NameTaken`].
+    pub(crate) fn add(&self, name: &str, source: &str) -> Result<String> {
+        self.insert(name, source, OnConflict::Refuse)
+    }
+
+    /// Registers `source` under `name`, replacing any other source.
+    pub(crate) fn replace(&self, name: &str, source: &str) -> Result<String> {
+        self.insert(name, source, OnConflict::Replace)
+    }
+
+    /// The boolean form `state.rs` still calls (`replace_script` passes
+    /// `true`); [`add`](Self::add) and [`replace`](Self::replace) say what
+    /// they do at the call site.
+    // TODO(merge): state.rs's register_script / replace_script call
+    // `add` / `replace`, then this goes.
     pub(crate) fn register(&self, name: &str, source: &str, replace: bool) -> Result<String> {
+        if replace {
+            self.replace(name, source)
+        } else {
+            self.add(name, source)
+        }
+    }
+
+    fn insert(&self, name: &str, source: &str, on_conflict: OnConflict) -> Result<String> {
         if name.is_empty() {
             return Err(Error::InvalidScript {
                 what: "script name".into(),
@@ -69,7 +102,7 @@ impl Registry {
             if *old.id.sha1 == *new_sha1 {
                 return Ok(new_sha1);
             }
-            if !replace {
+            if on_conflict == OnConflict::Refuse {
                 return Err(Error::NameTaken {
                     name: name.to_owned(),
                     registered_sha1: old.id.sha1.to_string(),
@@ -135,7 +168,7 @@ impl Registry {
         let path = self.resolve(path)?;
         let name = stem_of(&path)?;
         let source = read_script(&path)?;
-        self.register(&name, &source, false)?;
+        self.add(&name, &source)?;
         Ok(name)
     }
 
@@ -198,7 +231,7 @@ impl Registry {
         }
         let mut names = Vec::with_capacity(loaded.len());
         for (name, source) in loaded {
-            self.register(&name, &source, false)?;
+            self.add(&name, &source)?;
             names.push(name);
         }
         Ok(names)
@@ -271,43 +304,14 @@ fn lint_error(source: &str) -> Option<script_cache_check::lint::Finding> {
         .find(|f| f.severity() == script_cache_check::lint::Severity::Error)
 }
 
-/// Names within a small edit distance of `name`, closest first, at most 3.
-fn similar_names<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let limit = (name.chars().count() / 3).max(2);
-    let mut scored: Vec<(usize, &str)> = known
-        .map(|k| (strsim::levenshtein(name, k), k))
-        .filter(|(d, k)| *d <= limit || k.contains(name) || name.contains(k))
-        .collect();
-    scored.sort();
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, k)| k.to_owned())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn suggests_close_names() {
-        let known = ["rate_limit", "lock_acquire", "lock_release", "enqueue_once"];
-        assert_eq!(
-            similar_names("rate_limt", known.iter().copied()),
-            vec!["rate_limit"]
-        );
-        assert_eq!(
-            similar_names("lock", known.iter().copied()),
-            vec!["lock_acquire", "lock_release"]
-        );
-        assert!(similar_names("zzz", known.iter().copied()).is_empty());
-    }
-
-    #[test]
     fn lint_errors_refuse_registration_warnings_do_not() {
         let r = Registry::default();
-        match r.register("typo", "local count = 1\nreturn cuont", false) {
+        match r.add("typo", "local count = 1\nreturn cuont") {
             Err(e @ Error::Lint { .. }) => {
                 let Error::Lint {
                     ref name,
@@ -332,17 +336,13 @@ mod tests {
         }
         assert!(r.get("typo").is_err());
         // A warning (a literal key) and an allowed error register.
-        assert!(
-            r.register("literal", "return redis.call('GET', 'k')", false)
-                .is_ok()
-        );
+        assert!(r.add("literal", "return redis.call('GET', 'k')").is_ok());
         let allowed = "x = 1 -- script-cache: allow(global-write)\nreturn 1";
-        assert!(r.register("allowed", allowed, false).is_ok());
+        assert!(r.add("allowed", allowed).is_ok());
         assert!(matches!(
-            r.register(
+            r.add(
                 "write",
-                "#!lua flags=no-writes\nreturn redis.call('DEL', KEYS[1])",
-                false
+                "#!lua flags=no-writes\nreturn redis.call('DEL', KEYS[1])"
             ),
             Err(Error::Lint {
                 rule: "write-in-no-writes",
@@ -354,21 +354,26 @@ mod tests {
     #[test]
     fn same_source_twice_is_fine_other_source_is_not() {
         let r = Registry::default();
-        let sha = r.register("a", "return 1", false).unwrap();
-        assert_eq!(r.register("a", "return 1", false).unwrap(), sha);
-        let err = r.register("a", "return 2", false).unwrap_err();
+        let sha = r.add("a", "return 1").unwrap();
+        assert_eq!(r.add("a", "return 1").unwrap(), sha);
+        let err = r.add("a", "return 2").unwrap_err();
         assert!(matches!(err, Error::NameTaken { .. }), "{err}");
         assert_eq!(&*r.get("a").unwrap().source, "return 1");
-        r.register("a", "return 2", true).unwrap();
+        r.replace("a", "return 2").unwrap();
         assert_eq!(&*r.get("a").unwrap().source, "return 2");
-        assert!(r.register("", "return 1", false).is_err());
-        match r.get("b").unwrap_err() {
+        assert!(r.add("", "return 1").is_err());
+        match r.get("A").unwrap_err() {
             Error::UnknownScript { name, similar } => {
-                assert_eq!(name, "b");
+                assert_eq!(name, "A");
                 assert_eq!(similar, vec!["a"]);
             }
             e => panic!("{e}"),
         }
+        // `b` is nothing like `a`: no suggestion.
+        assert!(matches!(
+            r.get("b"),
+            Err(Error::UnknownScript { similar, .. }) if similar.is_empty()
+        ));
     }
 }
 
@@ -397,7 +402,7 @@ mod properties {
         #[test]
         fn register_is_total(name in ".{0,12}", source in sources(), other in sources()) {
             let registry = Registry::default();
-            match registry.register(&name, &source, false) {
+            match registry.add(&name, &source) {
                 Ok(sha) => {
                     prop_assert!(!name.is_empty());
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
@@ -407,7 +412,7 @@ mod properties {
                     prop_assert_eq!(&*found.source, source.as_str());
                     // Another source under the same name is refused, or
                     // taken with `replace`.
-                    match registry.register(&name, &other, false) {
+                    match registry.add(&name, &other) {
                         Ok(_) => prop_assert_eq!(sha1_hex(&other), sha),
                         Err(e) => prop_assert!(
                             matches!(e, Error::NameTaken { .. } | Error::Syntax { .. } | Error::Lint { .. }),
