@@ -108,6 +108,19 @@ pub enum Error {
         /// How to fix it.
         help: String,
     },
+    /// A script registered at run time has a `#!` first line the servers
+    /// refuse at `SCRIPT LOAD` (an unknown flag or option, an engine other
+    /// than `lua`, no newline after it, ...), read by the same parser as the
+    /// build-time macros (`script_cache_check::shebang`). It was not
+    /// registered, and nothing was sent.
+    Shebang {
+        /// The name it was to be registered under.
+        name: String,
+        /// The 1-based column (in characters) on line 1.
+        column: u32,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// `SCRIPT LOAD` was refused for another reason (for scripts registered
     /// at run time, typically a Lua syntax error).
     LoadRejected {
@@ -363,6 +376,15 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "script `{name}` is not valid Lua 5.1 (line {line}: {message}); it was not registered"
+            ),
+            Error::Shebang {
+                name,
+                column,
+                message,
+            } => write!(
+                f,
+                "script `{name}` has a shebang the servers refuse at SCRIPT LOAD (line 1:{column}: \
+                 {message}); it was not registered"
             ),
             Error::Reply { script, source } => {
                 write!(f, "{script} ran, but its reply did not convert: {source}")

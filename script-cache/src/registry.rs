@@ -68,34 +68,9 @@ impl Registry {
         }
     }
 
+    /// Registers `source` under `name` once it passed [`check`].
     fn insert(&self, name: &str, source: &str, on_conflict: OnConflict) -> Result<String> {
-        if name.is_empty() {
-            return Err(Error::InvalidScript {
-                what: "script name".into(),
-                reason: "the name is empty".into(),
-            });
-        }
-        // The same checker as the build-time macros: nothing invalid reaches
-        // a server (a syntax error reply can carry bytes that are not
-        // UTF-8, which break the connection's reply parser).
-        if let Err(e) = script_cache_check::check_syntax(source.as_bytes()) {
-            return Err(Error::Syntax {
-                name: name.to_owned(),
-                line: e.line,
-                message: e.message,
-            });
-        }
-        // And the lint: what would fail when a line runs, as at build time.
-        if let Some(finding) = lint_error(source) {
-            return Err(Error::Lint {
-                name: name.to_owned(),
-                line: finding.line,
-                column: finding.column,
-                rule: finding.rule.name(),
-                message: finding.message,
-                help: finding.help,
-            });
-        }
+        check(name, source)?;
         let mut scripts = self.scripts.write().unwrap_or_else(PoisonError::into_inner);
         let new_sha1 = sha1_hex(source);
         if let Some(old) = scripts.get(name) {
@@ -238,6 +213,47 @@ impl Registry {
     }
 }
 
+/// `SCRIPT LOAD`'s verdict on `source`, before anything is registered or
+/// sent, with the checker the macros use: the `#!lua` line as Redis 7 and
+/// Valkey read it (Redis 6.2 gets it as a comment, which always loads),
+/// then the body as Lua 5.1 on every server, then the lint's errors.
+fn check(name: &str, source: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidScript {
+            what: "script name".into(),
+            reason: "the name is empty".into(),
+        });
+    }
+    if let Err(e) = script_cache_check::shebang::parse(source.as_bytes()) {
+        return Err(Error::Shebang {
+            name: name.to_owned(),
+            column: e.column,
+            message: e.message,
+        });
+    }
+    // Nothing invalid reaches a server (a syntax error reply can carry
+    // bytes that are not UTF-8, which break the connection's reply parser).
+    if let Err(e) = script_cache_check::check_syntax(source.as_bytes()) {
+        return Err(Error::Syntax {
+            name: name.to_owned(),
+            line: e.line,
+            message: e.message,
+        });
+    }
+    // And the lint: what would fail when a line runs, as at build time.
+    if let Some(finding) = lint_error(source) {
+        return Err(Error::Lint {
+            name: name.to_owned(),
+            line: finding.line,
+            column: finding.column,
+            rule: finding.rule.name(),
+            message: finding.message,
+            help: finding.help,
+        });
+    }
+    Ok(())
+}
+
 fn stem_of(path: &Path) -> Result<String> {
     match path.file_stem().map(|s| s.to_str()) {
         Some(Some(stem)) if !stem.is_empty() => Ok(stem.to_owned()),
@@ -352,6 +368,31 @@ mod tests {
     }
 
     #[test]
+    fn shebangs_the_servers_refuse_are_refused() {
+        let r = Registry::default();
+        for (source, column) in [
+            ("#!lua flags=bogus\nreturn 1", 13),
+            ("#!lua name=lib\nreturn 1", 7),
+            ("#!python\nreturn 1", 1),
+            ("#!lua", 6),
+        ] {
+            match r.add("x", source) {
+                Err(e @ Error::Shebang { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains("script `x`"), "{text}");
+                    assert!(text.contains(&format!("line 1:{column}")), "{text}");
+                    assert_eq!(e.ran(), crate::Ran::No);
+                }
+                other => panic!("{source:?}: {other:?}"),
+            }
+        }
+        assert!(r.names().is_empty());
+        r.add("ro", "#!lua flags=no-writes,allow-stale\nreturn 1")
+            .unwrap();
+        assert!(r.get("ro").unwrap().read_only);
+    }
+
+    #[test]
     fn same_source_twice_is_fine_other_source_is_not() {
         let r = Registry::default();
         let sha = r.add("a", "return 1").unwrap();
@@ -405,6 +446,7 @@ mod properties {
             match registry.add(&name, &source) {
                 Ok(sha) => {
                     prop_assert!(!name.is_empty());
+                    prop_assert!(script_cache_check::shebang::parse(source.as_bytes()).is_ok());
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
                     prop_assert!(lint_error(&source).is_none());
                     prop_assert_eq!(&sha, &sha1_hex(&source));
@@ -415,13 +457,24 @@ mod properties {
                     match registry.add(&name, &other) {
                         Ok(_) => prop_assert_eq!(sha1_hex(&other), sha),
                         Err(e) => prop_assert!(
-                            matches!(e, Error::NameTaken { .. } | Error::Syntax { .. } | Error::Lint { .. }),
+                            matches!(
+                                e,
+                                Error::NameTaken { .. }
+                                    | Error::Shebang { .. }
+                                    | Error::Syntax { .. }
+                                    | Error::Lint { .. }
+                            ),
                             "{e}"
                         ),
                     }
                 }
+                Err(Error::Shebang { column, .. }) => {
+                    prop_assert!(column >= 1);
+                    prop_assert!(script_cache_check::shebang::parse(source.as_bytes()).is_err());
+                }
                 Err(Error::Syntax { line, .. }) => {
                     prop_assert!(line >= 1);
+                    prop_assert!(script_cache_check::shebang::parse(source.as_bytes()).is_ok());
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_err());
                 }
                 Err(Error::Lint { line, rule, .. }) => {

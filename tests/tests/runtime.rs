@@ -689,6 +689,75 @@ matrix! {
     }
 }
 
+/// Bodies whose `#!` line every flavor refuses at `SCRIPT LOAD`: Redis 7
+/// and Valkey for the shebang itself, Redis 6.2 because `#!` is not Lua.
+const REFUSED_SHEBANGS: &[&str] = &[
+    "#!lua flags=bogus\nreturn 1",
+    "#!lua flags=no-writes,,allow-oom\nreturn 1",
+    "#!lua name=mylib\nreturn 1",
+    "#!python\nreturn 1",
+    "#!lua",
+];
+
+/// Calls of the script commands in `INFO commandstats`: what a refusal
+/// before sending must leave at zero.
+fn script_commands(server: &TestServer) -> u64 {
+    let stats = server.commandstats();
+    [
+        "eval",
+        "eval_ro",
+        "evalsha",
+        "evalsha_ro",
+        "script|load",
+        "script",
+    ]
+    .iter()
+    .map(|c| stats.calls(c))
+    .sum()
+}
+
+matrix! {
+    fn registration_refuses_what_script_load_refuses(server) {
+        let mut con = cache(server);
+        let mut raw = server.connection();
+        server.reset_stats();
+        for body in REFUSED_SHEBANGS {
+            let err = con.register_script("x", body).expect_err("refused at registration");
+            assert!(matches!(&err, Error::Shebang { name, .. } if name == "x"), "{body:?}: {err:?}");
+            assert_eq!(err.ran(), Ran::No, "{err}");
+            assert!(err.to_string().contains("script `x`"), "{err}");
+        }
+        assert!(con.scripts().is_empty(), "nothing registered");
+        assert_eq!(script_commands(server), 0, "nothing sent");
+        // The server refuses the same bodies.
+        for body in REFUSED_SHEBANGS {
+            let reply = redis::cmd("SCRIPT").arg("LOAD").arg(*body).query::<String>(&mut raw);
+            let err = reply.expect_err("the server refuses it too");
+            let text = err.to_string();
+            if server.flavor() == Flavor::Redis62 {
+                assert!(text.contains("Error compiling script"), "{body:?}: {text}");
+            } else {
+                let text = text.to_lowercase();
+                assert!(text.contains("shebang") || text.contains("scripting engine"), "{body:?}: {text}");
+            }
+            eprintln!("{}: {body:?}: {text}", server.flavor());
+        }
+        // A valid shebang registers, loads where the server reads shebangs
+        // (under the SHA-1 registration computed) and runs everywhere.
+        let body = "#!lua flags=no-writes,allow-stale\nreturn redis.call('GET', KEYS[1])";
+        let sha = con.register_script("ro", body).expect("a valid shebang registers");
+        let loaded = redis::cmd("SCRIPT").arg("LOAD").arg(body).query::<String>(&mut raw);
+        if server.flavor() == Flavor::Redis62 {
+            assert!(loaded.is_err(), "6.2 gets the legacy body, never this one");
+        } else {
+            assert_eq!(loaded.expect("SCRIPT LOAD"), sha);
+        }
+        redis::cmd("SET").arg("k").arg("v").query::<()>(&mut raw).expect("SET");
+        let v: String = con.run_script("ro", &["k"], &[] as &[&str]).expect("run");
+        assert_eq!(v, "v");
+    }
+}
+
 #[test]
 fn invocation_debug_shows_counts_not_values() {
     let inv = Scripts::LockAcquire
