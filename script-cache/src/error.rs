@@ -121,6 +121,17 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A file or folder given to `register_file` or `register_all_scripts`
+    /// is outside the folder set with `set_script_dir` once resolved
+    /// (`..`, an absolute path, or a symlink leads out of it). Nothing was
+    /// read or registered.
+    OutsideScriptDir {
+        /// The path as given (a file of the folder for
+        /// `register_all_scripts`: the symlink that leads out).
+        path: PathBuf,
+        /// The script folder.
+        script_dir: PathBuf,
+    },
     /// `SCRIPT LOAD` was refused for another reason (for scripts registered
     /// at run time, typically a Lua syntax error).
     LoadRejected {
@@ -385,6 +396,13 @@ impl fmt::Display for Error {
                 f,
                 "script `{name}` has a shebang the servers refuse at SCRIPT LOAD (line 1:{column}: \
                  {message}); it was not registered"
+            ),
+            Error::OutsideScriptDir { path, script_dir } => write!(
+                f,
+                "{} is outside the script folder {} (`..`, an absolute path or a symlink \
+                 leads out of it); nothing was registered",
+                path.display(),
+                script_dir.display()
             ),
             Error::Reply { script, source } => {
                 write!(f, "{script} ran, but its reply did not convert: {source}")

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use script_cache_check::sha1_hex;
@@ -109,8 +109,13 @@ impl Registry {
             .clone()
     }
 
-    /// Resolves a script file: relative paths against the script folder;
-    /// with a folder set, the file (symlinks followed) must be inside it.
+    /// Resolves a file or folder given to `register_file` or
+    /// `register_all_scripts`. Without a script folder, the path as given.
+    /// With one, relative paths resolve against it, and the path, symlinks
+    /// followed (`canonicalize`), must be the folder or inside it: `..`,
+    /// an absolute path elsewhere and a symlink leading out are
+    /// [`Error::OutsideScriptDir`]. Returns the resolved real path, so
+    /// what is read is what was checked.
     pub(crate) fn resolve(&self, path: &Path) -> Result<PathBuf> {
         let Some(dir) = self.dir() else {
             return Ok(path.to_path_buf());
@@ -120,40 +125,44 @@ impl Registry {
         } else {
             path.to_path_buf()
         };
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| Error::Io { path: p, source }
+        let outside = || Error::OutsideScriptDir {
+            path: path.to_path_buf(),
+            script_dir: dir.clone(),
         };
-        let real_dir = dir.canonicalize().map_err(io(&dir))?;
-        let real = joined.canonicalize().map_err(io(&joined))?;
-        if !real.starts_with(&real_dir) {
-            return Err(Error::InvalidScript {
-                what: path.display().to_string(),
-                reason: format!(
-                    "the file is outside the script folder {} (`..`, an absolute path or a symlink leads out of it)",
-                    dir.display()
-                ),
-            });
+        let real_dir = dir.canonicalize().map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        match joined.canonicalize() {
+            Ok(real) if real.starts_with(&real_dir) => Ok(real),
+            Ok(_) => Err(outside()),
+            // A path that does not exist is still refused as outside when
+            // it leaves the folder as written.
+            Err(_) if leaves(path, &dir, &real_dir) => Err(outside()),
+            Err(source) => Err(Error::Io {
+                path: joined,
+                source,
+            }),
         }
-        Ok(joined)
     }
 
     /// Reads and registers one file under its stem.
     pub(crate) fn register_file(&self, path: &Path) -> Result<String> {
-        let path = self.resolve(path)?;
-        let name = stem_of(&path)?;
-        let source = read_script(&path)?;
+        let real = self.resolve(path)?;
+        // Named after the file as given (a symlink inside the folder is
+        // named after itself, not its target).
+        let name = stem_of(path)?;
+        let source = read_script(&real)?;
         self.add(&name, &source)?;
         Ok(name)
     }
 
     /// Registers every top-level `*.lua` file of `dir`, in sorted order;
-    /// nothing is registered if any file fails.
+    /// nothing is registered if any file fails. With a script folder set,
+    /// `dir` must be inside it ([`resolve`](Self::resolve)); either way a
+    /// `*.lua` symlink leading out of `dir` is refused.
     pub(crate) fn register_dir(&self, dir: &Path) -> Result<Vec<String>> {
-        let dir = match self.dir() {
-            Some(base) if dir.is_relative() => base.join(dir),
-            _ => dir.to_path_buf(),
-        };
+        let dir = self.resolve(dir)?;
         let io = |source| Error::Io {
             path: dir.clone(),
             source,
@@ -181,15 +190,16 @@ impl Registry {
                 source,
             })?;
             if !real.starts_with(&real_dir) {
-                return Err(Error::InvalidScript {
-                    what: path.display().to_string(),
-                    reason: format!(
-                        "a symlink leading out of the script folder {}",
-                        dir.display()
-                    ),
+                return Err(Error::OutsideScriptDir {
+                    path: path.clone(),
+                    script_dir: self.dir().unwrap_or_else(|| dir.clone()),
                 });
             }
-            loaded.push((stem_of(path)?, read_script(path)?));
+            let (name, source) = (stem_of(path)?, read_script(&real)?);
+            // Checked before any is registered: a bad file leaves the
+            // registry as it was.
+            check(&name, &source)?;
+            loaded.push((name, source));
         }
         // Check every name before registering any, so a conflict leaves
         // the registry as it was.
@@ -252,6 +262,28 @@ fn check(name: &str, source: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Whether `path`, as written, leads out of the script folder `dir`
+/// (whose real path is `real_dir`): a relative path with more `..` than
+/// folders before them, or an absolute path under neither.
+fn leaves(path: &Path, dir: &Path, real_dir: &Path) -> bool {
+    if path.is_absolute() {
+        return !(path.starts_with(dir) || path.starts_with(real_dir))
+            || path.components().any(|c| c == Component::ParentDir);
+    }
+    let mut depth: usize = 0;
+    for component in path.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return true,
+            },
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    false
 }
 
 fn stem_of(path: &Path) -> Result<String> {
@@ -390,6 +422,29 @@ mod tests {
         r.add("ro", "#!lua flags=no-writes,allow-stale\nreturn 1")
             .unwrap();
         assert!(r.get("ro").unwrap().read_only);
+    }
+
+    #[test]
+    fn leaving_the_folder_as_written() {
+        let (dir, real) = (Path::new("/x/scripts"), Path::new("/real/scripts"));
+        for path in [
+            "../a.lua",
+            "lib/../../a.lua",
+            "/x/a.lua",
+            "/x/scripts/../a.lua",
+            "/etc",
+        ] {
+            assert!(leaves(Path::new(path), dir, real), "{path}");
+        }
+        for path in [
+            "a.lua",
+            "lib/../a.lua",
+            "./a.lua",
+            "/x/scripts/a.lua",
+            "/real/scripts/b",
+        ] {
+            assert!(!leaves(Path::new(path), dir, real), "{path}");
+        }
     }
 
     #[test]

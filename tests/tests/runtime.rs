@@ -759,6 +759,116 @@ matrix! {
 }
 
 #[test]
+fn registration_keeps_to_the_script_folder() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let scripts = root.path().join("scripts");
+    let other = root.path().join("other");
+    std::fs::create_dir(&scripts).expect("mkdir");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::write(scripts.join("inside.lua"), "return 1").expect("write");
+    std::fs::write(root.path().join("outside.lua"), "return 2").expect("write");
+    std::fs::write(other.join("b.lua"), "return 3").expect("write");
+    std::os::unix::fs::symlink(root.path().join("outside.lua"), scripts.join("link.lua"))
+        .expect("symlink");
+    std::os::unix::fs::symlink(&other, scripts.join("sub")).expect("symlink");
+
+    let state = ScriptState::new();
+    state.set_script_dir(&scripts);
+    let outside = |err: Error, named: &str| {
+        match &err {
+            Error::OutsideScriptDir { path, script_dir } => {
+                assert!(path.ends_with(named), "{path:?} names {named}");
+                assert_eq!(script_dir, &scripts);
+            }
+            other => panic!("{named}: expected OutsideScriptDir, got {other:?}"),
+        }
+        assert_eq!(err.ran(), Ran::No);
+        assert!(err.to_string().contains(named), "{err}");
+    };
+    // register_all_scripts: `..`, an absolute folder outside, a symlinked
+    // folder leading out, and a folder holding a symlink that leads out.
+    outside(state.register_all_scripts("..").expect_err(".."), "..");
+    outside(
+        state
+            .register_all_scripts(root.path())
+            .expect_err("absolute"),
+        &root.path().display().to_string(),
+    );
+    outside(
+        state.register_all_scripts(&other).expect_err("absolute"),
+        "other",
+    );
+    outside(
+        state
+            .register_all_scripts("sub")
+            .expect_err("symlinked folder"),
+        "sub",
+    );
+    outside(
+        state
+            .register_all_scripts("sub/..")
+            .expect_err("via a symlink"),
+        "sub/..",
+    );
+    outside(
+        state
+            .register_all_scripts(".")
+            .expect_err("a symlink inside"),
+        "link.lua",
+    );
+    outside(
+        state
+            .register_all_scripts(&scripts)
+            .expect_err("a symlink inside"),
+        "link.lua",
+    );
+    // register_file: the same, and a missing file outside is outside too.
+    outside(
+        state.register_file("../outside.lua").expect_err(".."),
+        "../outside.lua",
+    );
+    outside(
+        state.register_file("../missing.lua").expect_err(".."),
+        "../missing.lua",
+    );
+    outside(
+        state
+            .register_file(root.path().join("outside.lua"))
+            .expect_err("absolute"),
+        "outside.lua",
+    );
+    outside(
+        state.register_file("link.lua").expect_err("symlink"),
+        "link.lua",
+    );
+    outside(
+        state
+            .register_file("sub/b.lua")
+            .expect_err("symlinked folder"),
+        "sub/b.lua",
+    );
+    assert!(state.scripts().is_empty(), "nothing registered");
+    // Inside the folder, relative or absolute, all is well.
+    assert_eq!(state.register_file("inside.lua").expect("inside"), "inside");
+    assert_eq!(
+        state
+            .register_file(scripts.join("inside.lua"))
+            .expect("absolute inside"),
+        "inside"
+    );
+    std::fs::remove_file(scripts.join("link.lua")).expect("rm");
+    assert_eq!(
+        state.register_all_scripts(".").expect("the folder itself"),
+        vec!["inside"]
+    );
+    assert_eq!(
+        state.register_all_scripts(&scripts).expect("absolute"),
+        vec!["inside"]
+    );
+    assert_eq!(state.scripts(), vec!["inside"]);
+}
+
+#[test]
 fn invocation_debug_shows_counts_not_values() {
     let inv = Scripts::LockAcquire
         .key("secret-key")
