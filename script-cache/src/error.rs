@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::script::SourceLocation;
+use crate::script::{Arity, SourceLocation};
 
 /// Which script an error is about: its name and the SHA-1 it runs under.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -132,6 +132,25 @@ pub enum Error {
         /// The script folder.
         script_dir: PathBuf,
     },
+    /// A call of an embedded script passes a number of keys or arguments
+    /// that its build-time metadata ([`ScriptMeta::keys`],
+    /// [`ScriptMeta::args`]) says is wrong. Refused before anything was
+    /// sent: the script did not run.
+    ///
+    /// [`ScriptMeta::keys`]: crate::ScriptMeta::keys
+    /// [`ScriptMeta::args`]: crate::ScriptMeta::args
+    WrongArity {
+        /// The script.
+        script: ScriptId,
+        /// The keys the script takes.
+        expected_keys: Arity,
+        /// The keys given.
+        keys: usize,
+        /// The arguments the script takes.
+        expected_args: Arity,
+        /// The arguments given.
+        args: usize,
+    },
     /// `SCRIPT LOAD` was refused for another reason (for scripts registered
     /// at run time, typically a Lua syntax error).
     LoadRejected {
@@ -232,6 +251,7 @@ impl Error {
             | Error::PermissionDenied { script, .. }
             | Error::LoadRejected { script, .. }
             | Error::ShaMismatch { script, .. }
+            | Error::WrongArity { script, .. }
             | Error::Reply { script, .. } => Some(script),
             Error::Redis { script, .. } | Error::Unavailable { script, .. } => script.as_ref(),
             _ => None,
@@ -404,6 +424,20 @@ impl fmt::Display for Error {
                 path.display(),
                 script_dir.display()
             ),
+            Error::WrongArity {
+                script,
+                expected_keys,
+                keys,
+                expected_args,
+                args,
+            } => write!(
+                f,
+                "{script} takes {} and {}, but the call gives {} and {}; nothing was sent",
+                counted(*expected_keys, "key"),
+                counted(*expected_args, "argument"),
+                counted(Arity::Exact(*keys), "key"),
+                counted(Arity::Exact(*args), "argument"),
+            ),
             Error::Reply { script, source } => {
                 write!(f, "{script} ran, but its reply did not convert: {source}")
             }
@@ -464,6 +498,12 @@ impl fmt::Display for Error {
             } => write!(f, "{source}"),
         }
     }
+}
+
+/// `1 key`, `2 keys`, `1 or more keys`.
+fn counted(arity: Arity, word: &str) -> String {
+    let plural = if arity == Arity::Exact(1) { "" } else { "s" };
+    format!("{arity} {word}{plural}")
 }
 
 impl std::error::Error for Error {

@@ -100,6 +100,7 @@ impl Invocation {
         &self,
         con: &mut ScriptCache<impl redis::ConnectionLike + 'static>,
     ) -> Result<T> {
+        self.check_arity()?;
         let result = con.call_value(self).and_then(|value| self.convert(value));
         if let Err(e) = &result {
             con.state.inner.counters.failed(e.ran());
@@ -113,6 +114,7 @@ impl Invocation {
         &self,
         con: &mut ScriptCache<impl redis::aio::ConnectionLike + Send + 'static>,
     ) -> Result<T> {
+        self.check_arity()?;
         let result = con
             .call_value_async(self)
             .await
@@ -121,6 +123,31 @@ impl Invocation {
             con.state.inner.counters.failed(e.ran());
         }
         result
+    }
+
+    /// Refuses a call of an embedded script whose key or argument count
+    /// its build-time metadata says is wrong ([`ScriptMeta::keys`],
+    /// [`ScriptMeta::args`]; a variadic script takes any count from its
+    /// minimum up), before anything is sent: [`Error::WrongArity`], which
+    /// did not run. Scripts registered at run time have no such metadata
+    /// and are not checked.
+    /// [`invoke`](Invocation::invoke) and `invoke_async` call it; a
+    /// pipeline would call it on each script entry before planning.
+    pub(crate) fn check_arity(&self) -> Result<()> {
+        let ScriptHandle::Static(meta) = &self.handle else {
+            return Ok(());
+        };
+        let (keys, args) = (self.args.key_count(), self.args.arg_count());
+        if meta.keys().accepts(keys) && meta.args().accepts(args) {
+            return Ok(());
+        }
+        Err(Error::WrongArity {
+            script: self.handle.id(),
+            expected_keys: meta.keys(),
+            keys,
+            expected_args: meta.args(),
+            args,
+        })
     }
 
     pub(crate) fn convert<T: FromRedisValue>(&self, value: redis::Value) -> Result<T> {

@@ -756,6 +756,60 @@ matrix! {
         let v: String = con.run_script("ro", &["k"], &[] as &[&str]).expect("run");
         assert_eq!(v, "v");
     }
+
+    fn untyped_calls_with_a_wrong_count_are_refused_before_sending(server) {
+        let mut con = cache(server);
+        server.reset_stats();
+        // rate_limit takes 1 key and 4 args.
+        let err = Scripts::RateLimit.key("b").arg(3).invoke::<i64>(&mut con).expect_err("wrong count");
+        match &err {
+            Error::WrongArity { script, expected_keys, keys, expected_args, args } => {
+                assert_eq!(&*script.name, "rate_limit");
+                assert_eq!((*expected_keys, *keys), (Arity::Exact(1), 1));
+                assert_eq!((*expected_args, *args), (Arity::Exact(4), 1));
+            }
+            other => panic!("expected WrongArity, got {other:?}"),
+        }
+        assert_eq!(err.ran(), Ran::No);
+        let text = err.to_string();
+        assert!(text.contains("rate_limit") && text.contains("4 arguments") && text.contains("gives 1 key and 1 argument"), "{text}");
+        // Too many keys, too few: refused as well.
+        for inv in [
+            Scripts::RateLimit.key("b").key("c").arg(10).arg(1).arg(now_ms()).arg(1),
+            Scripts::RateLimit.arg(10).arg(1).arg(now_ms()).arg(1),
+            Scripts::LockAcquire.key("l").arg("me"),
+        ] {
+            let err = inv.invoke::<redis::Value>(&mut con).expect_err("wrong count");
+            assert!(matches!(err, Error::WrongArity { .. }), "{err}");
+        }
+        // A variadic script takes any count from its minimum up.
+        assert_eq!(Scripts::SumCounters.keys(), Arity::Variadic { min: 0 });
+        let err = Scripts::SumCounters.key("a").arg(1).invoke::<i64>(&mut con).expect_err("an arg too many");
+        assert!(matches!(err, Error::WrongArity { args: 1, .. }), "{err}");
+        assert_eq!(script_commands(server), 0, "nothing sent");
+        let mut raw = server.connection();
+        let exists: i64 = redis::cmd("EXISTS").arg("b").arg("l").query(&mut raw).expect("EXISTS");
+        assert_eq!(exists, 0, "nothing written");
+        // The right counts run.
+        let left: i64 = Scripts::RateLimit.key("b").arg(10).arg(1).arg(now_ms()).arg(3)
+            .invoke(&mut con).expect("right count");
+        assert_eq!(left, 7);
+        let none: i64 = Scripts::SumCounters.invocation().invoke(&mut con).expect("no keys");
+        assert_eq!(none, 0);
+        redis::cmd("SET").arg("c1").arg(2).query::<()>(&mut raw).expect("SET");
+        let sum: i64 = Scripts::SumCounters.key("c1").key("c2").invoke(&mut con).expect("two keys");
+        assert_eq!(sum, 2);
+    }
+
+    async fn untyped_async_calls_with_a_wrong_count_are_refused_before_sending(server) {
+        let conn = server.client().get_multiplexed_async_connection().await.expect("connect");
+        let mut con = ScriptCache::new(conn);
+        server.reset_stats();
+        let err = Scripts::RateLimit.key("b").arg(3).invoke_async::<i64>(&mut con).await.expect_err("wrong count");
+        assert!(matches!(err, Error::WrongArity { keys: 1, args: 1, .. }), "{err}");
+        assert_eq!(err.ran(), Ran::No);
+        assert_eq!(script_commands(server), 0, "nothing sent");
+    }
 }
 
 #[test]
