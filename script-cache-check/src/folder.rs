@@ -199,32 +199,28 @@ pub fn read_snippet(folder: &Folder, rel: &str) -> Result<String, crate::include
 }
 
 /// Files of the folder of `rel` whose name is close to it ("did you
-/// mean"): the same name in another case, or within two edits of the
-/// name, with or without `.lua`; paths relative to the script folder.
+/// mean", by [`crate::similar`] on the names without `.lua`); paths
+/// relative to the script folder.
 fn similar(folder: &Folder, rel: &str) -> Vec<String> {
     let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
     let Ok(entries) = fs::read_dir(folder.abs.join(dir)) else {
         return Vec::new();
     };
-    let want = name.strip_suffix(".lua").unwrap_or(name).to_lowercase();
-    let mut found: Vec<(usize, String)> = entries
+    let want = name.strip_suffix(".lua").unwrap_or(name);
+    let stems: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|f| f.ends_with(".lua"))
-        .filter_map(|f| {
-            let stem = f.strip_suffix(".lua").unwrap_or(&f).to_lowercase();
-            let d = strsim::levenshtein(&want, &stem);
-            (d <= 2.min(want.len() / 2)).then(|| {
-                let shown = if dir.is_empty() {
-                    f.clone()
-                } else {
-                    format!("{dir}/{f}")
-                };
-                (d, shown)
-            })
-        })
+        .filter_map(|f| f.strip_suffix(".lua").map(str::to_owned))
         .collect();
-    found.sort();
-    found.into_iter().take(3).map(|(_, f)| f).collect()
+    crate::similar(want, stems.iter().map(String::as_str))
+        .into_iter()
+        .map(|stem| {
+            if dir.is_empty() {
+                format!("{stem}.lua")
+            } else {
+                format!("{dir}/{stem}.lua")
+            }
+        })
+        .collect()
 }
 
 /// Why a file's bytes cannot be a script: where, and what.

@@ -255,11 +255,9 @@ impl Expander<'_> {
                     } else {
                         format!("neither `{target}` nor `{target}.lua` exists")
                     };
-                    let hint = match similar.as_slice() {
-                        [] => String::new(),
-                        [one] => format!("did you mean `{one}`? "),
-                        more => format!("did you mean one of `{}`? ", more.join("`, `")),
-                    };
+                    let hint = crate::did_you_mean(&similar)
+                        .map(|phrase| format!("{phrase} "))
+                        .unwrap_or_default();
                     problem(
                         self,
                         format!(

@@ -151,17 +151,40 @@ pub fn check_syntax_for(source: &[u8], target: Target) -> Result<(), SyntaxError
     }
 }
 
+/// SHA-1 of a script body in 40 lowercase hex digits: the name
+/// `SCRIPT LOAD` answers and `EVALSHA` takes. The one implementation of the
+/// workspace (macros, runtime registration and command line).
+pub fn sha1_hex(source: &str) -> String {
+    sha1_smol::Sha1::from(source.as_bytes())
+        .digest()
+        .to_string()
+}
+
 /// The names of `known` close to `name` ("did you mean"), closest first,
-/// at most three: the same name in another case, or within a third of its
+/// at most three: the same name in another case, within a third of its
 /// length in edits (optimal string alignment: a swap of two neighbours is
-/// one edit; at least one).
+/// one edit; at least one, never the whole name), or, for names of four characters or more, one
+/// that contains the other (`lock` -> `lock_acquire`). The one
+/// suggestion rule of the workspace: the lint's unknown globals and
+/// commands, missing includes, and unknown names at run time.
 pub fn similar<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
     let want = name.to_lowercase();
-    let limit = (want.chars().count() / 3).max(1);
+    let len = want.chars().count();
+    // At least one edit, but never all of the name (`x` is not like `u`).
+    let limit = (len / 3).max(1).min(len.saturating_sub(1));
     let mut found: Vec<(usize, &str)> = known
         .filter_map(|k| {
-            let d = strsim::osa_distance(&want, &k.to_lowercase());
-            (d <= limit && k != name).then_some((d, k))
+            let lower = k.to_lowercase();
+            let d = strsim::osa_distance(&want, &lower);
+            let contains = {
+                let (short, long) = if want.len() <= lower.len() {
+                    (&want, &lower)
+                } else {
+                    (&lower, &want)
+                };
+                short.chars().count() >= 4 && long.contains(short.as_str())
+            };
+            ((d <= limit || contains) && k != name).then_some((d, k))
         })
         .collect();
     found.sort();
@@ -171,6 +194,17 @@ pub fn similar<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<Stri
         .take(3)
         .map(|(_, k)| k.to_owned())
         .collect()
+}
+
+/// The "did you mean" phrase for the suggestions of [`similar`]:
+/// ``did you mean `a`?``, ``did you mean one of `a`, `b`?``, or `None`
+/// without any.
+pub fn did_you_mean(similar: &[String]) -> Option<String> {
+    match similar {
+        [] => None,
+        [one] => Some(format!("did you mean `{one}`?")),
+        more => Some(format!("did you mean one of `{}`?", more.join("`, `"))),
+    }
 }
 
 fn no_newline(source: &[u8]) -> SyntaxError {
@@ -339,6 +373,40 @@ fn near_column(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known = ["rate_limit", "lock_acquire", "lock_release", "enqueue_once"];
+        let at = |name| similar(name, known.iter().copied());
+        assert_eq!(at("rate_limt"), ["rate_limit"]);
+        assert_eq!(at("RATE_LIMIT"), ["rate_limit"]);
+        assert_eq!(at("lock"), ["lock_acquire", "lock_release"]);
+        assert_eq!(at("rate_limit_v2"), ["rate_limit"]);
+        assert!(at("zzz").is_empty());
+        assert!(at("rate_limit").is_empty(), "never the name itself");
+        // Short names get edits only: `x` suggests nothing that merely
+        // contains it.
+        assert!(similar("x", ["xpcall", "next", "u"].into_iter()).is_empty());
+        assert_eq!(similar("X", ["x"].into_iter()), ["x"]);
+        assert_eq!(
+            did_you_mean(&at("rate_limt")).as_deref(),
+            Some("did you mean `rate_limit`?")
+        );
+        assert_eq!(
+            did_you_mean(&at("lock")).as_deref(),
+            Some("did you mean one of `lock_acquire`, `lock_release`?")
+        );
+        assert_eq!(did_you_mean(&[]), None);
+    }
+
+    #[test]
+    fn sha1_is_what_script_load_answers() {
+        // SHA-1 of "return 1" as answered by SCRIPT LOAD.
+        assert_eq!(
+            sha1_hex("return 1"),
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+        );
+    }
 
     #[test]
     fn accepts_valid_scripts() {

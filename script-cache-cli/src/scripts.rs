@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use script_cache_check::folder::{self, Folder};
 use script_cache_check::naming::{self, NameError};
 use script_cache_check::usage::Arity;
-use script_cache_check::{analysis, shebang};
+use script_cache_check::{analysis, sha1_hex, shebang};
 
 /// One script of the folder, ready to load.
 #[derive(Debug, Clone)]
@@ -56,13 +56,6 @@ pub(crate) struct Checked {
     pub(crate) errors: Vec<String>,
     /// The lint's warnings (hazards, not failures), rendered.
     pub(crate) warnings: Vec<String>,
-}
-
-/// SHA-1 in lowercase hex.
-pub(crate) fn sha1_hex(source: &str) -> String {
-    sha1_smol::Sha1::from(source.as_bytes())
-        .digest()
-        .to_string()
 }
 
 /// Reads and checks every top-level script of `dir` (as written by the

@@ -483,6 +483,7 @@ impl Invocation {
         &self,
         con: &mut ScriptCache<impl SyncConnection>,
     ) -> Result<T> {
+        self.check_arity()?;
         let result = con.call_value(self).and_then(|value| self.convert(value));
         if let Err(e) = &result {
             con.state.inner.counters.failed(e.ran());
@@ -496,6 +497,7 @@ impl Invocation {
         &self,
         con: &mut ScriptCache<impl AsyncConnection>,
     ) -> Result<T> {
+        self.check_arity()?;
         let result = con
             .call_value_async(self)
             .await

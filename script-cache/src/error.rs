@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::script::SourceLocation;
+use crate::script::{Arity, SourceLocation};
 
 /// Which script an error is about: its name and the SHA-1 it runs under.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -107,6 +107,49 @@ pub enum Error {
         message: String,
         /// How to fix it.
         help: String,
+    },
+    /// A script registered at run time has a `#!` first line the servers
+    /// refuse at `SCRIPT LOAD` (an unknown flag or option, an engine other
+    /// than `lua`, no newline after it, ...), read by the same parser as the
+    /// build-time macros (`script_cache_check::shebang`). It was not
+    /// registered, and nothing was sent.
+    Shebang {
+        /// The name it was to be registered under.
+        name: String,
+        /// The 1-based column (in characters) on line 1.
+        column: u32,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A file or folder given to `register_file` or `register_all_scripts`
+    /// is outside the folder set with `set_script_dir` once resolved
+    /// (`..`, an absolute path, or a symlink leads out of it). Nothing was
+    /// read or registered.
+    OutsideScriptDir {
+        /// The path as given (a file of the folder for
+        /// `register_all_scripts`: the symlink that leads out).
+        path: PathBuf,
+        /// The script folder.
+        script_dir: PathBuf,
+    },
+    /// A call of an embedded script passes a number of keys or arguments
+    /// that its build-time metadata ([`ScriptMeta::keys`],
+    /// [`ScriptMeta::args`]) says is wrong. Refused before anything was
+    /// sent: the script did not run.
+    ///
+    /// [`ScriptMeta::keys`]: crate::ScriptMeta::keys
+    /// [`ScriptMeta::args`]: crate::ScriptMeta::args
+    WrongArity {
+        /// The script.
+        script: ScriptId,
+        /// The keys the script takes.
+        expected_keys: Arity,
+        /// The keys given.
+        keys: usize,
+        /// The arguments the script takes.
+        expected_args: Arity,
+        /// The arguments given.
+        args: usize,
     },
     /// `SCRIPT LOAD` was refused for another reason (for scripts registered
     /// at run time, typically a Lua syntax error).
@@ -240,6 +283,7 @@ impl Error {
             | Error::PermissionDenied { script, .. }
             | Error::LoadRejected { script, .. }
             | Error::ShaMismatch { script, .. }
+            | Error::WrongArity { script, .. }
             | Error::Reply { script, .. } => Some(script),
             Error::Redis { script, .. }
             | Error::Unavailable { script, .. }
@@ -440,6 +484,36 @@ impl fmt::Display for Error {
                 f,
                 "script `{name}` is not valid Lua 5.1 (line {line}: {message}); it was not registered"
             ),
+            Error::Shebang {
+                name,
+                column,
+                message,
+            } => write!(
+                f,
+                "script `{name}` has a shebang the servers refuse at SCRIPT LOAD (line 1:{column}: \
+                 {message}); it was not registered"
+            ),
+            Error::OutsideScriptDir { path, script_dir } => write!(
+                f,
+                "{} is outside the script folder {} (`..`, an absolute path or a symlink \
+                 leads out of it); nothing was registered",
+                path.display(),
+                script_dir.display()
+            ),
+            Error::WrongArity {
+                script,
+                expected_keys,
+                keys,
+                expected_args,
+                args,
+            } => write!(
+                f,
+                "{script} takes {} and {}, but the call gives {} and {}; nothing was sent",
+                counted(*expected_keys, "key"),
+                counted(*expected_args, "argument"),
+                counted(Arity::Exact(*keys), "key"),
+                counted(Arity::Exact(*args), "argument"),
+            ),
             Error::Reply { script, source } => {
                 write!(f, "{script} ran, but its reply did not convert: {source}")
             }
@@ -459,8 +533,8 @@ impl fmt::Display for Error {
             ),
             Error::UnknownScript { name, similar } => {
                 write!(f, "no script named `{name}` is registered")?;
-                if !similar.is_empty() {
-                    write!(f, "; did you mean {}?", quote_list(similar))?;
+                if let Some(phrase) = script_cache_check::did_you_mean(similar) {
+                    write!(f, "; {phrase}")?;
                 }
                 Ok(())
             }
@@ -554,12 +628,10 @@ fn ranges(indexes: &[usize]) -> String {
     parts.join(", ")
 }
 
-fn quote_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `1 key`, `2 keys`, `1 or more keys`.
+fn counted(arity: Arity, word: &str) -> String {
+    let plural = if arity == Arity::Exact(1) { "" } else { "s" };
+    format!("{arity} {word}{plural}")
 }
 
 impl std::error::Error for Error {

@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use script_cache_check::sha1_hex;
+use script_cache_check::shebang;
+
 use crate::error::ScriptId;
 use crate::script::{ScriptMeta, SourceLocation};
 
@@ -17,58 +20,29 @@ pub(crate) struct DynamicScript {
 }
 
 impl DynamicScript {
+    /// The script `source`, registered under `name`. Its `#!lua` line is
+    /// read with the checker's [`shebang::parse`], the one the macros use
+    /// (the registry refuses a shebang the servers refuse before it gets
+    /// here; one that does not parse is not read-only), and its legacy
+    /// body is the checker's [`shebang::legacy_source`].
     pub(crate) fn new(name: &str, source: &str) -> Self {
-        let sha1: Arc<str> = sha1_hex(source).into();
-        let shebang = Shebang::parse(source);
-        let legacy = shebang.as_ref().map(|_| {
-            let legacy = legacy_source(source);
+        let read_only = matches!(
+            shebang::parse(source.as_bytes()),
+            Ok(Some(shebang)) if shebang.flags.iter().any(|f| f == "no-writes")
+        );
+        let legacy = shebang::legacy_source(source).map(|legacy| {
             let sha = sha1_hex(&legacy);
             (Arc::from(legacy), Arc::from(sha))
         });
         DynamicScript {
             id: ScriptId {
                 name: name.into(),
-                sha1,
+                sha1: sha1_hex(source).into(),
             },
             source: source.into(),
             legacy,
-            read_only: shebang.is_some_and(|s| s.no_writes),
+            read_only,
         }
-    }
-}
-
-/// SHA-1 of a script body in lowercase hex, as `SCRIPT LOAD` answers.
-pub(crate) fn sha1_hex(source: &str) -> String {
-    sha1_smol::Sha1::from(source.as_bytes())
-        .digest()
-        .to_string()
-}
-
-/// The source with its `#!` shebang turned into a `--!` comment: what a
-/// server without shebang support (Redis before 7.0) accepts, with the same
-/// line numbers. Mirrors what the macros do for embedded scripts.
-pub(crate) fn legacy_source(source: &str) -> String {
-    match source.strip_prefix("#!") {
-        Some(rest) => format!("--!{rest}"),
-        None => source.to_owned(),
-    }
-}
-
-/// What the runtime needs of a `#!lua` first line.
-struct Shebang {
-    no_writes: bool,
-}
-
-impl Shebang {
-    /// Reads `#!lua flags=a,b` leniently: the server validates the flags of
-    /// scripts registered at run time when they are loaded.
-    fn parse(source: &str) -> Option<Shebang> {
-        let first = source.strip_prefix("#!")?.lines().next().unwrap_or("");
-        let no_writes = first
-            .split_whitespace()
-            .filter_map(|word| word.strip_prefix("flags="))
-            .any(|flags| flags.split(',').any(|f| f.trim() == "no-writes"));
-        Some(Shebang { no_writes })
     }
 }
 
@@ -212,14 +186,5 @@ mod tests {
         let writes = DynamicScript::new("w", "#!lua\nreturn 1");
         assert!(!writes.read_only);
         assert!(writes.legacy.is_some());
-    }
-
-    #[test]
-    fn sha1_matches_a_known_value() {
-        // SHA-1 of "return 1" as answered by SCRIPT LOAD.
-        assert_eq!(
-            sha1_hex("return 1"),
-            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
-        );
     }
 }

@@ -83,6 +83,31 @@ impl Invocation {
         self.args.arg_count()
     }
 
+    /// Refuses a call of an embedded script whose key or argument count
+    /// its build-time metadata says is wrong ([`ScriptMeta::keys`],
+    /// [`ScriptMeta::args`]; a variadic script takes any count from its
+    /// minimum up), before anything is sent: [`Error::WrongArity`], which
+    /// did not run. Scripts registered at run time have no such metadata
+    /// and are not checked.
+    /// [`invoke`](Invocation::invoke) and `invoke_async` call it; a
+    /// pipeline would call it on each script entry before planning.
+    pub(crate) fn check_arity(&self) -> Result<()> {
+        let ScriptHandle::Static(meta) = &self.handle else {
+            return Ok(());
+        };
+        let (keys, args) = (self.args.key_count(), self.args.arg_count());
+        if meta.keys().accepts(keys) && meta.args().accepts(args) {
+            return Ok(());
+        }
+        Err(Error::WrongArity {
+            script: self.handle.id(),
+            expected_keys: meta.keys(),
+            keys,
+            expected_args: meta.args(),
+            args,
+        })
+    }
+
     pub(crate) fn convert<T: FromRedisValue>(&self, value: redis::Value) -> Result<T> {
         redis::from_redis_value(value).map_err(|e| Error::Reply {
             script: self.handle.id(),

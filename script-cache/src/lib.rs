@@ -290,8 +290,10 @@
 //! One [`Error`] type; each variant about a script names it ([`ScriptId`]:
 //! name and SHA-1): a Lua error with the blamed line, an ACL refusal of
 //! `SCRIPT LOAD` or `EVALSHA`, a server condition ([`Condition`]), a SHA-1
-//! mismatch, a syntax error at registration, an unknown name (with similar
-//! names), a connection error. [`Error::ran`] says whether the script ran
+//! mismatch, a shebang, syntax or lint error at registration, a file
+//! outside the script folder, an untyped call with the wrong number of
+//! keys or arguments (refused before sending), an unknown name (with
+//! similar names), a connection error. [`Error::ran`] says whether the script ran
 //! ([`Ran::No`]: provably not, so a retry cannot apply it twice;
 //! [`Ran::Unknown`]: sent, no answer; [`Ran::Yes`]).
 //!

@@ -385,6 +385,16 @@ impl Pipeline {
         }
     }
 
+    /// Refuses the pipeline, before anything is sent, when a script entry
+    /// has a key or argument count its metadata says is wrong
+    /// ([`Error::WrongArity`], nothing ran).
+    fn check_arity(&self) -> Result<()> {
+        self.entries.iter().try_for_each(|entry| match entry {
+            Entry::Script(inv) => inv.check_arity(),
+            Entry::Cmd(_) => Ok(()),
+        })
+    }
+
     /// Reads the raw replies of a [`Plan`]: reads the loads, strips their
     /// replies, classifies the error replies. `None` when a `WATCH`ed key
     /// aborted the transaction.
@@ -701,6 +711,7 @@ impl Pipeline {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
+        self.check_arity()?;
         #[cfg(feature = "cluster")]
         if let Some(conn) = con.conn.as_cluster() {
             return self.send_cluster(conn, &con.state);
@@ -761,6 +772,7 @@ impl Pipeline {
         if self.entries.is_empty() {
             return Ok(Some(Replies::default()));
         }
+        self.check_arity()?;
         #[cfg(feature = "cluster-async")]
         if let Some(conn) = con.conn.as_cluster_async() {
             return self.send_cluster_async(conn, &con.state).await;

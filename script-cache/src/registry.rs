@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use script_cache_check::sha1_hex;
+
 use crate::error::{Error, Result};
-use crate::handle::{DynamicScript, sha1_hex};
+use crate::handle::DynamicScript;
 
 /// The largest script file [`register_file`](crate::ScriptState::register_file)
 /// and [`register_all_scripts`](crate::ScriptState::register_all_scripts)
@@ -21,6 +23,15 @@ pub(crate) struct Registry {
     dir: RwLock<Option<PathBuf>>,
 }
 
+/// What registering a name that holds another source does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnConflict {
+    /// Refuse it ([`Error::NameTaken`]): `register_script` and the files.
+    Refuse,
+    /// Replace the registered script: `replace_script`.
+    Replace,
+}
+
 impl Registry {
     pub(crate) fn get(&self, name: &str) -> Result<Arc<DynamicScript>> {
         let scripts = self.scripts.read().unwrap_or_else(PoisonError::into_inner);
@@ -28,48 +39,32 @@ impl Registry {
             Some(s) => Ok(s.clone()),
             None => Err(Error::UnknownScript {
                 name: name.to_owned(),
-                similar: similar_names(name, scripts.keys().map(String::as_str)),
+                similar: script_cache_check::similar(name, scripts.keys().map(String::as_str)),
             }),
         }
     }
 
-    /// Registers `source` under `name`. The same name and source again is
-    /// fine; another source is [`Error::NameTaken`] unless `replace`.
-    pub(crate) fn register(&self, name: &str, source: &str, replace: bool) -> Result<String> {
-        if name.is_empty() {
-            return Err(Error::InvalidScript {
-                what: "script name".into(),
-                reason: "the name is empty".into(),
-            });
-        }
-        // The same checker as the build-time macros: nothing invalid reaches
-        // a server (a syntax error reply can carry bytes that are not
-        // UTF-8, which break the connection's reply parser).
-        if let Err(e) = script_cache_check::check_syntax(source.as_bytes()) {
-            return Err(Error::Syntax {
-                name: name.to_owned(),
-                line: e.line,
-                message: e.message,
-            });
-        }
-        // And the lint: what would fail when a line runs, as at build time.
-        if let Some(finding) = lint_error(source) {
-            return Err(Error::Lint {
-                name: name.to_owned(),
-                line: finding.line,
-                column: finding.column,
-                rule: finding.rule.name(),
-                message: finding.message,
-                help: finding.help,
-            });
-        }
+    /// Registers `source` under `name`; the same name and source again is
+    /// fine, another source is [`Error::NameTaken`].
+    pub(crate) fn add(&self, name: &str, source: &str) -> Result<String> {
+        self.insert(name, source, OnConflict::Refuse)
+    }
+
+    /// Registers `source` under `name`, replacing any other source.
+    pub(crate) fn replace(&self, name: &str, source: &str) -> Result<String> {
+        self.insert(name, source, OnConflict::Replace)
+    }
+
+    /// Registers `source` under `name` once it passed [`check`].
+    fn insert(&self, name: &str, source: &str, on_conflict: OnConflict) -> Result<String> {
+        check(name, source)?;
         let mut scripts = self.scripts.write().unwrap_or_else(PoisonError::into_inner);
         let new_sha1 = sha1_hex(source);
         if let Some(old) = scripts.get(name) {
             if *old.id.sha1 == *new_sha1 {
                 return Ok(new_sha1);
             }
-            if !replace {
+            if on_conflict == OnConflict::Refuse {
                 return Err(Error::NameTaken {
                     name: name.to_owned(),
                     registered_sha1: old.id.sha1.to_string(),
@@ -101,8 +96,13 @@ impl Registry {
             .clone()
     }
 
-    /// Resolves a script file: relative paths against the script folder;
-    /// with a folder set, the file (symlinks followed) must be inside it.
+    /// Resolves a file or folder given to `register_file` or
+    /// `register_all_scripts`. Without a script folder, the path as given.
+    /// With one, relative paths resolve against it, and the path, symlinks
+    /// followed (`canonicalize`), must be the folder or inside it: `..`,
+    /// an absolute path elsewhere and a symlink leading out are
+    /// [`Error::OutsideScriptDir`]. Returns the resolved real path, so
+    /// what is read is what was checked.
     pub(crate) fn resolve(&self, path: &Path) -> Result<PathBuf> {
         let Some(dir) = self.dir() else {
             return Ok(path.to_path_buf());
@@ -112,40 +112,44 @@ impl Registry {
         } else {
             path.to_path_buf()
         };
-        let io = |p: &Path| {
-            let p = p.to_path_buf();
-            move |source| Error::Io { path: p, source }
+        let outside = || Error::OutsideScriptDir {
+            path: path.to_path_buf(),
+            script_dir: dir.clone(),
         };
-        let real_dir = dir.canonicalize().map_err(io(&dir))?;
-        let real = joined.canonicalize().map_err(io(&joined))?;
-        if !real.starts_with(&real_dir) {
-            return Err(Error::InvalidScript {
-                what: path.display().to_string(),
-                reason: format!(
-                    "the file is outside the script folder {} (`..`, an absolute path or a symlink leads out of it)",
-                    dir.display()
-                ),
-            });
+        let real_dir = dir.canonicalize().map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        match joined.canonicalize() {
+            Ok(real) if real.starts_with(&real_dir) => Ok(real),
+            Ok(_) => Err(outside()),
+            // A path that does not exist is still refused as outside when
+            // it leaves the folder as written.
+            Err(_) if leaves(path, &dir, &real_dir) => Err(outside()),
+            Err(source) => Err(Error::Io {
+                path: joined,
+                source,
+            }),
         }
-        Ok(joined)
     }
 
     /// Reads and registers one file under its stem.
     pub(crate) fn register_file(&self, path: &Path) -> Result<String> {
-        let path = self.resolve(path)?;
-        let name = stem_of(&path)?;
-        let source = read_script(&path)?;
-        self.register(&name, &source, false)?;
+        let real = self.resolve(path)?;
+        // Named after the file as given (a symlink inside the folder is
+        // named after itself, not its target).
+        let name = stem_of(path)?;
+        let source = read_script(&real)?;
+        self.add(&name, &source)?;
         Ok(name)
     }
 
     /// Registers every top-level `*.lua` file of `dir`, in sorted order;
-    /// nothing is registered if any file fails.
+    /// nothing is registered if any file fails. With a script folder set,
+    /// `dir` must be inside it ([`resolve`](Self::resolve)); either way a
+    /// `*.lua` symlink leading out of `dir` is refused.
     pub(crate) fn register_dir(&self, dir: &Path) -> Result<Vec<String>> {
-        let dir = match self.dir() {
-            Some(base) if dir.is_relative() => base.join(dir),
-            _ => dir.to_path_buf(),
-        };
+        let dir = self.resolve(dir)?;
         let io = |source| Error::Io {
             path: dir.clone(),
             source,
@@ -173,15 +177,16 @@ impl Registry {
                 source,
             })?;
             if !real.starts_with(&real_dir) {
-                return Err(Error::InvalidScript {
-                    what: path.display().to_string(),
-                    reason: format!(
-                        "a symlink leading out of the script folder {}",
-                        dir.display()
-                    ),
+                return Err(Error::OutsideScriptDir {
+                    path: path.clone(),
+                    script_dir: self.dir().unwrap_or_else(|| dir.clone()),
                 });
             }
-            loaded.push((stem_of(path)?, read_script(path)?));
+            let (name, source) = (stem_of(path)?, read_script(&real)?);
+            // Checked before any is registered: a bad file leaves the
+            // registry as it was.
+            check(&name, &source)?;
+            loaded.push((name, source));
         }
         // Check every name before registering any, so a conflict leaves
         // the registry as it was.
@@ -198,11 +203,74 @@ impl Registry {
         }
         let mut names = Vec::with_capacity(loaded.len());
         for (name, source) in loaded {
-            self.register(&name, &source, false)?;
+            self.add(&name, &source)?;
             names.push(name);
         }
         Ok(names)
     }
+}
+
+/// `SCRIPT LOAD`'s verdict on `source`, before anything is registered or
+/// sent, with the checker the macros use: the `#!lua` line as Redis 7 and
+/// Valkey read it (Redis 6.2 gets it as a comment, which always loads),
+/// then the body as Lua 5.1 on every server, then the lint's errors.
+fn check(name: &str, source: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidScript {
+            what: "script name".into(),
+            reason: "the name is empty".into(),
+        });
+    }
+    if let Err(e) = script_cache_check::shebang::parse(source.as_bytes()) {
+        return Err(Error::Shebang {
+            name: name.to_owned(),
+            column: e.column,
+            message: e.message,
+        });
+    }
+    // Nothing invalid reaches a server (a syntax error reply can carry
+    // bytes that are not UTF-8, which break the connection's reply parser).
+    if let Err(e) = script_cache_check::check_syntax(source.as_bytes()) {
+        return Err(Error::Syntax {
+            name: name.to_owned(),
+            line: e.line,
+            message: e.message,
+        });
+    }
+    // And the lint: what would fail when a line runs, as at build time.
+    if let Some(finding) = lint_error(source) {
+        return Err(Error::Lint {
+            name: name.to_owned(),
+            line: finding.line,
+            column: finding.column,
+            rule: finding.rule.name(),
+            message: finding.message,
+            help: finding.help,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `path`, as written, leads out of the script folder `dir`
+/// (whose real path is `real_dir`): a relative path with more `..` than
+/// folders before them, or an absolute path under neither.
+fn leaves(path: &Path, dir: &Path, real_dir: &Path) -> bool {
+    if path.is_absolute() {
+        return !(path.starts_with(dir) || path.starts_with(real_dir))
+            || path.components().any(|c| c == Component::ParentDir);
+    }
+    let mut depth: usize = 0;
+    for component in path.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return true,
+            },
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    false
 }
 
 fn stem_of(path: &Path) -> Result<String> {
@@ -271,43 +339,14 @@ fn lint_error(source: &str) -> Option<script_cache_check::lint::Finding> {
         .find(|f| f.severity() == script_cache_check::lint::Severity::Error)
 }
 
-/// Names within a small edit distance of `name`, closest first, at most 3.
-fn similar_names<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let limit = (name.chars().count() / 3).max(2);
-    let mut scored: Vec<(usize, &str)> = known
-        .map(|k| (strsim::levenshtein(name, k), k))
-        .filter(|(d, k)| *d <= limit || k.contains(name) || name.contains(k))
-        .collect();
-    scored.sort();
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, k)| k.to_owned())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn suggests_close_names() {
-        let known = ["rate_limit", "lock_acquire", "lock_release", "enqueue_once"];
-        assert_eq!(
-            similar_names("rate_limt", known.iter().copied()),
-            vec!["rate_limit"]
-        );
-        assert_eq!(
-            similar_names("lock", known.iter().copied()),
-            vec!["lock_acquire", "lock_release"]
-        );
-        assert!(similar_names("zzz", known.iter().copied()).is_empty());
-    }
-
-    #[test]
     fn lint_errors_refuse_registration_warnings_do_not() {
         let r = Registry::default();
-        match r.register("typo", "local count = 1\nreturn cuont", false) {
+        match r.add("typo", "local count = 1\nreturn cuont") {
             Err(e @ Error::Lint { .. }) => {
                 let Error::Lint {
                     ref name,
@@ -332,17 +371,13 @@ mod tests {
         }
         assert!(r.get("typo").is_err());
         // A warning (a literal key) and an allowed error register.
-        assert!(
-            r.register("literal", "return redis.call('GET', 'k')", false)
-                .is_ok()
-        );
+        assert!(r.add("literal", "return redis.call('GET', 'k')").is_ok());
         let allowed = "x = 1 -- script-cache: allow(global-write)\nreturn 1";
-        assert!(r.register("allowed", allowed, false).is_ok());
+        assert!(r.add("allowed", allowed).is_ok());
         assert!(matches!(
-            r.register(
+            r.add(
                 "write",
-                "#!lua flags=no-writes\nreturn redis.call('DEL', KEYS[1])",
-                false
+                "#!lua flags=no-writes\nreturn redis.call('DEL', KEYS[1])"
             ),
             Err(Error::Lint {
                 rule: "write-in-no-writes",
@@ -352,23 +387,76 @@ mod tests {
     }
 
     #[test]
+    fn shebangs_the_servers_refuse_are_refused() {
+        let r = Registry::default();
+        for (source, column) in [
+            ("#!lua flags=bogus\nreturn 1", 13),
+            ("#!lua name=lib\nreturn 1", 7),
+            ("#!python\nreturn 1", 1),
+            ("#!lua", 6),
+        ] {
+            match r.add("x", source) {
+                Err(e @ Error::Shebang { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains("script `x`"), "{text}");
+                    assert!(text.contains(&format!("line 1:{column}")), "{text}");
+                    assert_eq!(e.ran(), crate::Ran::No);
+                }
+                other => panic!("{source:?}: {other:?}"),
+            }
+        }
+        assert!(r.names().is_empty());
+        r.add("ro", "#!lua flags=no-writes,allow-stale\nreturn 1")
+            .unwrap();
+        assert!(r.get("ro").unwrap().read_only);
+    }
+
+    #[test]
+    fn leaving_the_folder_as_written() {
+        let (dir, real) = (Path::new("/x/scripts"), Path::new("/real/scripts"));
+        for path in [
+            "../a.lua",
+            "lib/../../a.lua",
+            "/x/a.lua",
+            "/x/scripts/../a.lua",
+            "/etc",
+        ] {
+            assert!(leaves(Path::new(path), dir, real), "{path}");
+        }
+        for path in [
+            "a.lua",
+            "lib/../a.lua",
+            "./a.lua",
+            "/x/scripts/a.lua",
+            "/real/scripts/b",
+        ] {
+            assert!(!leaves(Path::new(path), dir, real), "{path}");
+        }
+    }
+
+    #[test]
     fn same_source_twice_is_fine_other_source_is_not() {
         let r = Registry::default();
-        let sha = r.register("a", "return 1", false).unwrap();
-        assert_eq!(r.register("a", "return 1", false).unwrap(), sha);
-        let err = r.register("a", "return 2", false).unwrap_err();
+        let sha = r.add("a", "return 1").unwrap();
+        assert_eq!(r.add("a", "return 1").unwrap(), sha);
+        let err = r.add("a", "return 2").unwrap_err();
         assert!(matches!(err, Error::NameTaken { .. }), "{err}");
         assert_eq!(&*r.get("a").unwrap().source, "return 1");
-        r.register("a", "return 2", true).unwrap();
+        r.replace("a", "return 2").unwrap();
         assert_eq!(&*r.get("a").unwrap().source, "return 2");
-        assert!(r.register("", "return 1", false).is_err());
-        match r.get("b").unwrap_err() {
+        assert!(r.add("", "return 1").is_err());
+        match r.get("A").unwrap_err() {
             Error::UnknownScript { name, similar } => {
-                assert_eq!(name, "b");
+                assert_eq!(name, "A");
                 assert_eq!(similar, vec!["a"]);
             }
             e => panic!("{e}"),
         }
+        // `b` is nothing like `a`: no suggestion.
+        assert!(matches!(
+            r.get("b"),
+            Err(Error::UnknownScript { similar, .. }) if similar.is_empty()
+        ));
     }
 }
 
@@ -397,9 +485,10 @@ mod properties {
         #[test]
         fn register_is_total(name in ".{0,12}", source in sources(), other in sources()) {
             let registry = Registry::default();
-            match registry.register(&name, &source, false) {
+            match registry.add(&name, &source) {
                 Ok(sha) => {
                     prop_assert!(!name.is_empty());
+                    prop_assert!(script_cache_check::shebang::parse(source.as_bytes()).is_ok());
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
                     prop_assert!(lint_error(&source).is_none());
                     prop_assert_eq!(&sha, &sha1_hex(&source));
@@ -407,16 +496,27 @@ mod properties {
                     prop_assert_eq!(&*found.source, source.as_str());
                     // Another source under the same name is refused, or
                     // taken with `replace`.
-                    match registry.register(&name, &other, false) {
+                    match registry.add(&name, &other) {
                         Ok(_) => prop_assert_eq!(sha1_hex(&other), sha),
                         Err(e) => prop_assert!(
-                            matches!(e, Error::NameTaken { .. } | Error::Syntax { .. } | Error::Lint { .. }),
+                            matches!(
+                                e,
+                                Error::NameTaken { .. }
+                                    | Error::Shebang { .. }
+                                    | Error::Syntax { .. }
+                                    | Error::Lint { .. }
+                            ),
                             "{e}"
                         ),
                     }
                 }
+                Err(Error::Shebang { column, .. }) => {
+                    prop_assert!(column >= 1);
+                    prop_assert!(script_cache_check::shebang::parse(source.as_bytes()).is_err());
+                }
                 Err(Error::Syntax { line, .. }) => {
                     prop_assert!(line >= 1);
+                    prop_assert!(script_cache_check::shebang::parse(source.as_bytes()).is_ok());
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_err());
                 }
                 Err(Error::Lint { line, rule, .. }) => {

@@ -3,8 +3,8 @@
 
 use core::fmt;
 
-/// How many `KEYS` (or `ARGV`) entries a script reads, as seen by the
-/// build-time analysis of its body.
+/// How many `KEYS` (or `ARGV`) entries a call of a script passes, as the
+/// build-time analysis of its header and body found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Arity {
     /// Only literal indices are used (`KEYS[1]`, `KEYS[2]`): the script reads
@@ -169,11 +169,15 @@ impl ScriptMeta {
     pub fn read_only(&self) -> bool {
         self.flags.contains(&"no-writes")
     }
-    /// How many `KEYS` the script reads.
+    /// How many `KEYS` a call passes: the typed call's keys (the header's
+    /// `@key` lines, a routing-only key included), or, for a script
+    /// without a typed call, what its body reads. An untyped call
+    /// ([`Invocation`](crate::Invocation)) with another count is refused
+    /// before it is sent ([`Error::WrongArity`](crate::Error::WrongArity)).
     pub const fn keys(&self) -> Arity {
         self.keys
     }
-    /// How many `ARGV` the script reads.
+    /// How many `ARGV` a call passes, as [`keys`](ScriptMeta::keys).
     pub const fn args(&self) -> Arity {
         self.args
     }
@@ -247,11 +251,11 @@ pub trait EmbeddedScript: Copy + Eq + fmt::Debug + Send + Sync + 'static {
     fn read_only(self) -> bool {
         self.meta().read_only()
     }
-    /// How many `KEYS` the script reads.
+    /// How many `KEYS` a call passes ([`ScriptMeta::keys`]).
     fn keys(self) -> Arity {
         self.meta().keys()
     }
-    /// How many `ARGV` the script reads.
+    /// How many `ARGV` a call passes ([`ScriptMeta::args`]).
     fn args(self) -> Arity {
         self.meta().args()
     }

@@ -764,12 +764,12 @@ impl ScriptState {
     /// [`Error::Syntax`]: crate::Error::Syntax
     /// [`Error::NameTaken`]: crate::Error::NameTaken
     pub fn register_script(&self, name: &str, source: &str) -> Result<String> {
-        self.inner.registry.register(name, source, false)
+        self.inner.registry.add(name, source)
     }
 
     /// Registers a script under `name`, replacing any script of that name.
     pub fn replace_script(&self, name: &str, source: &str) -> Result<String> {
-        self.inner.registry.register(name, source, true)
+        self.inner.registry.replace(name, source)
     }
 
     /// Sets the script folder: relative paths of

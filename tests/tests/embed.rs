@@ -22,9 +22,7 @@ enum Locks {
     Release,
 }
 
-fn sha1_hex(s: &str) -> String {
-    sha1_smol::Sha1::from(s.as_bytes()).digest().to_string()
-}
+use script_cache_check::sha1_hex;
 
 fn lua_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../lua")

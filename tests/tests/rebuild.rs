@@ -31,9 +31,7 @@ fn scratch_target() -> PathBuf {
     tmp.parent().unwrap_or(tmp).join("rebuild-scratch")
 }
 
-fn sha1_hex(s: &str) -> String {
-    sha1_smol::Sha1::from(s.as_bytes()).digest().to_string()
-}
+use script_cache_check::sha1_hex;
 
 struct Scratch {
     dir: tempfile::TempDir,

@@ -705,6 +705,260 @@ matrix! {
     }
 }
 
+/// Bodies whose `#!` line every flavor refuses at `SCRIPT LOAD`: Redis 7
+/// and Valkey for the shebang itself, Redis 6.2 because `#!` is not Lua.
+const REFUSED_SHEBANGS: &[&str] = &[
+    "#!lua flags=bogus\nreturn 1",
+    "#!lua flags=no-writes,,allow-oom\nreturn 1",
+    "#!lua name=mylib\nreturn 1",
+    "#!python\nreturn 1",
+    "#!lua",
+];
+
+/// Calls of the script commands in `INFO commandstats`: what a refusal
+/// before sending must leave at zero.
+fn script_commands(server: &TestServer) -> u64 {
+    let stats = server.commandstats();
+    [
+        "eval",
+        "eval_ro",
+        "evalsha",
+        "evalsha_ro",
+        "script|load",
+        "script",
+    ]
+    .iter()
+    .map(|c| stats.calls(c))
+    .sum()
+}
+
+matrix! {
+    fn registration_refuses_what_script_load_refuses(server) {
+        let mut con = cache(server);
+        let mut raw = server.connection();
+        server.reset_stats();
+        for body in REFUSED_SHEBANGS {
+            let err = con.register_script("x", body).expect_err("refused at registration");
+            assert!(matches!(&err, Error::Shebang { name, .. } if name == "x"), "{body:?}: {err:?}");
+            assert_eq!(err.ran(), Ran::No, "{err}");
+            assert!(err.to_string().contains("script `x`"), "{err}");
+        }
+        assert!(con.scripts().is_empty(), "nothing registered");
+        assert_eq!(script_commands(server), 0, "nothing sent");
+        // The server refuses the same bodies.
+        for body in REFUSED_SHEBANGS {
+            let reply = redis::cmd("SCRIPT").arg("LOAD").arg(*body).query::<String>(&mut raw);
+            let err = reply.expect_err("the server refuses it too");
+            let text = err.to_string();
+            if server.flavor() == Flavor::Redis62 {
+                assert!(text.contains("Error compiling script"), "{body:?}: {text}");
+            } else {
+                let text = text.to_lowercase();
+                assert!(text.contains("shebang") || text.contains("scripting engine"), "{body:?}: {text}");
+            }
+            eprintln!("{}: {body:?}: {text}", server.flavor());
+        }
+        // A valid shebang registers, loads where the server reads shebangs
+        // (under the SHA-1 registration computed) and runs everywhere.
+        let body = "#!lua flags=no-writes,allow-stale\nreturn redis.call('GET', KEYS[1])";
+        let sha = con.register_script("ro", body).expect("a valid shebang registers");
+        let loaded = redis::cmd("SCRIPT").arg("LOAD").arg(body).query::<String>(&mut raw);
+        if server.flavor() == Flavor::Redis62 {
+            assert!(loaded.is_err(), "6.2 gets the legacy body, never this one");
+        } else {
+            assert_eq!(loaded.expect("SCRIPT LOAD"), sha);
+        }
+        redis::cmd("SET").arg("k").arg("v").query::<()>(&mut raw).expect("SET");
+        let v: String = con.run_script("ro", &["k"], &[] as &[&str]).expect("run");
+        assert_eq!(v, "v");
+    }
+
+    fn untyped_calls_with_a_wrong_count_are_refused_before_sending(server) {
+        let mut con = cache(server);
+        server.reset_stats();
+        // rate_limit takes 1 key and 4 args.
+        let err = Scripts::RateLimit.key("b").arg(3).invoke::<i64>(&mut con).expect_err("wrong count");
+        match &err {
+            Error::WrongArity { script, expected_keys, keys, expected_args, args } => {
+                assert_eq!(&*script.name, "rate_limit");
+                assert_eq!((*expected_keys, *keys), (Arity::Exact(1), 1));
+                assert_eq!((*expected_args, *args), (Arity::Exact(4), 1));
+            }
+            other => panic!("expected WrongArity, got {other:?}"),
+        }
+        assert_eq!(err.ran(), Ran::No);
+        let text = err.to_string();
+        assert!(text.contains("rate_limit") && text.contains("4 arguments") && text.contains("gives 1 key and 1 argument"), "{text}");
+        // Too many keys, too few: refused as well.
+        for inv in [
+            Scripts::RateLimit.key("b").key("c").arg(10).arg(1).arg(now_ms()).arg(1),
+            Scripts::RateLimit.arg(10).arg(1).arg(now_ms()).arg(1),
+            Scripts::LockAcquire.key("l").arg("me"),
+        ] {
+            let err = inv.invoke::<redis::Value>(&mut con).expect_err("wrong count");
+            assert!(matches!(err, Error::WrongArity { .. }), "{err}");
+        }
+        // A variadic script takes any count from its minimum up.
+        assert_eq!(Scripts::SumCounters.keys(), Arity::Variadic { min: 0 });
+        let err = Scripts::SumCounters.key("a").arg(1).invoke::<i64>(&mut con).expect_err("an arg too many");
+        assert!(matches!(err, Error::WrongArity { args: 1, .. }), "{err}");
+        assert_eq!(script_commands(server), 0, "nothing sent");
+        let mut raw = server.connection();
+        let exists: i64 = redis::cmd("EXISTS").arg("b").arg("l").query(&mut raw).expect("EXISTS");
+        assert_eq!(exists, 0, "nothing written");
+        // The right counts run.
+        let left: i64 = Scripts::RateLimit.key("b").arg(10).arg(1).arg(now_ms()).arg(3)
+            .invoke(&mut con).expect("right count");
+        assert_eq!(left, 7);
+        let none: i64 = Scripts::SumCounters.invocation().invoke(&mut con).expect("no keys");
+        assert_eq!(none, 0);
+        redis::cmd("SET").arg("c1").arg(2).query::<()>(&mut raw).expect("SET");
+        let sum: i64 = Scripts::SumCounters.key("c1").key("c2").invoke(&mut con).expect("two keys");
+        assert_eq!(sum, 2);
+    }
+
+    fn pipelines_with_a_wrong_count_are_refused_before_sending(server) {
+        let mut con = cache(server);
+        let mut raw = server.connection();
+        server.reset_stats();
+        for atomic in [false, true] {
+            let mut p = script_cache::pipe();
+            if atomic {
+                p.atomic();
+            }
+            // An INCR before the bad entry: nothing of the pipeline is sent.
+            p.cmd("INCR").arg("n").invoke(Scripts::RateLimit.key("b").arg(3));
+            let err = p.query::<redis::Value>(&mut con).expect_err("wrong count");
+            assert!(matches!(err, Error::WrongArity { keys: 1, args: 1, .. }), "{err}");
+            assert_eq!(err.ran(), Ran::No);
+        }
+        let stats = server.commandstats();
+        assert_eq!((script_commands(server), stats.calls("incr")), (0, 0), "{stats:?}");
+        let exists: i64 = redis::cmd("EXISTS").arg("n").arg("b").query(&mut raw).expect("EXISTS");
+        assert_eq!(exists, 0, "nothing written");
+    }
+
+    async fn untyped_async_calls_with_a_wrong_count_are_refused_before_sending(server) {
+        let conn = server.client().get_multiplexed_async_connection().await.expect("connect");
+        let mut con = ScriptCache::new(conn);
+        server.reset_stats();
+        let err = Scripts::RateLimit.key("b").arg(3).invoke_async::<i64>(&mut con).await.expect_err("wrong count");
+        assert!(matches!(err, Error::WrongArity { keys: 1, args: 1, .. }), "{err}");
+        assert_eq!(err.ran(), Ran::No);
+        assert_eq!(script_commands(server), 0, "nothing sent");
+    }
+}
+
+#[test]
+fn registration_keeps_to_the_script_folder() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let scripts = root.path().join("scripts");
+    let other = root.path().join("other");
+    std::fs::create_dir(&scripts).expect("mkdir");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::write(scripts.join("inside.lua"), "return 1").expect("write");
+    std::fs::write(root.path().join("outside.lua"), "return 2").expect("write");
+    std::fs::write(other.join("b.lua"), "return 3").expect("write");
+    std::os::unix::fs::symlink(root.path().join("outside.lua"), scripts.join("link.lua"))
+        .expect("symlink");
+    std::os::unix::fs::symlink(&other, scripts.join("sub")).expect("symlink");
+
+    let state = ScriptState::new();
+    state.set_script_dir(&scripts);
+    let outside = |err: Error, named: &str| {
+        match &err {
+            Error::OutsideScriptDir { path, script_dir } => {
+                assert!(path.ends_with(named), "{path:?} names {named}");
+                assert_eq!(script_dir, &scripts);
+            }
+            other => panic!("{named}: expected OutsideScriptDir, got {other:?}"),
+        }
+        assert_eq!(err.ran(), Ran::No);
+        assert!(err.to_string().contains(named), "{err}");
+    };
+    // register_all_scripts: `..`, an absolute folder outside, a symlinked
+    // folder leading out, and a folder holding a symlink that leads out.
+    outside(state.register_all_scripts("..").expect_err(".."), "..");
+    outside(
+        state
+            .register_all_scripts(root.path())
+            .expect_err("absolute"),
+        &root.path().display().to_string(),
+    );
+    outside(
+        state.register_all_scripts(&other).expect_err("absolute"),
+        "other",
+    );
+    outside(
+        state
+            .register_all_scripts("sub")
+            .expect_err("symlinked folder"),
+        "sub",
+    );
+    outside(
+        state
+            .register_all_scripts("sub/..")
+            .expect_err("via a symlink"),
+        "sub/..",
+    );
+    outside(
+        state
+            .register_all_scripts(".")
+            .expect_err("a symlink inside"),
+        "link.lua",
+    );
+    outside(
+        state
+            .register_all_scripts(&scripts)
+            .expect_err("a symlink inside"),
+        "link.lua",
+    );
+    // register_file: the same, and a missing file outside is outside too.
+    outside(
+        state.register_file("../outside.lua").expect_err(".."),
+        "../outside.lua",
+    );
+    outside(
+        state.register_file("../missing.lua").expect_err(".."),
+        "../missing.lua",
+    );
+    outside(
+        state
+            .register_file(root.path().join("outside.lua"))
+            .expect_err("absolute"),
+        "outside.lua",
+    );
+    outside(
+        state.register_file("link.lua").expect_err("symlink"),
+        "link.lua",
+    );
+    outside(
+        state
+            .register_file("sub/b.lua")
+            .expect_err("symlinked folder"),
+        "sub/b.lua",
+    );
+    assert!(state.scripts().is_empty(), "nothing registered");
+    // Inside the folder, relative or absolute, all is well.
+    assert_eq!(state.register_file("inside.lua").expect("inside"), "inside");
+    assert_eq!(
+        state
+            .register_file(scripts.join("inside.lua"))
+            .expect("absolute inside"),
+        "inside"
+    );
+    std::fs::remove_file(scripts.join("link.lua")).expect("rm");
+    assert_eq!(
+        state.register_all_scripts(".").expect("the folder itself"),
+        vec!["inside"]
+    );
+    assert_eq!(
+        state.register_all_scripts(&scripts).expect("absolute"),
+        vec!["inside"]
+    );
+    assert_eq!(state.scripts(), vec!["inside"]);
+}
+
 #[test]
 fn invocation_debug_shows_counts_not_values() {
     let inv = Scripts::LockAcquire

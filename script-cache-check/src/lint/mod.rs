@@ -465,10 +465,14 @@ fn did_you_mean<'a>(
     known: impl Iterator<Item = &'a str>,
     show: impl Fn(&str) -> String,
 ) -> String {
-    match crate::similar(name, known).first() {
-        Some(best) => format!(" (did you mean `{}`?)", show(best)),
-        None => String::new(),
-    }
+    let best: Vec<String> = crate::similar(name, known)
+        .first()
+        .map(|best| show(best))
+        .into_iter()
+        .collect();
+    crate::did_you_mean(&best)
+        .map(|phrase| format!(" ({phrase})"))
+        .unwrap_or_default()
 }
 
 fn same(s: &str) -> String {

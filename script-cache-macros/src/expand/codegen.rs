@@ -7,6 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, Token};
 
 use crate::lua::{self, Arity};
+pub(super) use script_cache_check::sha1_hex;
 use script_cache_check::signature::Parameter;
 
 use script_cache_check::header::ReturnType;
@@ -83,6 +84,23 @@ pub(super) fn count(arity: Arity, what: &str) -> String {
     }
 }
 
+/// How many keys (or args) a call of the script passes: the typed call's
+/// parameters when it has one (its header is the contract: a routing key
+/// the body never reads counts, and a rest slice may be empty), otherwise
+/// what the body reads. What `ScriptMeta::keys`/`args` say, and what the
+/// runtime holds an untyped call to before sending it.
+pub(super) fn call_arity(usage: Arity, typed: Option<&Vec<(Ident, Parameter)>>) -> Arity {
+    let Some(params) = typed else {
+        return usage;
+    };
+    let fixed = params.iter().filter(|(_, p)| !p.rest).count();
+    if params.iter().any(|(_, p)| p.rest) {
+        Arity::Variadic { min: fixed }
+    } else {
+        Arity::Exact(fixed)
+    }
+}
+
 pub(super) fn variant_docs(e: &Entry) -> Vec<String> {
     let mut docs: Vec<String> = e.doc.iter().map(|l| format!(" {l}")).collect();
     if !docs.is_empty() {
@@ -96,17 +114,17 @@ pub(super) fn variant_docs(e: &Entry) -> Vec<String> {
     docs.push(format!(
         " `{}`: {}, {}{read_only}. SHA-1 `{}`.",
         e.file_shown,
-        count(e.usage.keys, "key"),
-        count(e.usage.args, "arg"),
+        count(
+            call_arity(e.usage.keys, e.typed.as_ref().map(|t| &t.keys)),
+            "key"
+        ),
+        count(
+            call_arity(e.usage.args, e.typed.as_ref().map(|t| &t.args)),
+            "arg"
+        ),
         sha1_hex(&e.source),
     ));
     docs
-}
-
-pub(super) fn sha1_hex(source: &str) -> String {
-    sha1_smol::Sha1::from(source.as_bytes())
-        .digest()
-        .to_string()
 }
 
 pub(super) fn u32_lit(n: usize) -> Literal {
@@ -336,8 +354,9 @@ pub(super) fn emit_impls(
             None => quote!(::core::option::Option::None),
         };
         let flags = &e.flags;
-        let keys = arity_tokens(e.usage.keys);
-        let args = arity_tokens(e.usage.args);
+        let typed = e.typed.as_ref();
+        let keys = arity_tokens(call_arity(e.usage.keys, typed.map(|t| &t.keys)));
+        let args = arity_tokens(call_arity(e.usage.args, typed.map(|t| &t.args)));
         let doc = e.doc.join("\n");
         let spans = e.spans.iter().map(|s| {
             let (start, len, first) = (u32_lit(s.start), u32_lit(s.len), u32_lit(s.first));

@@ -312,6 +312,13 @@ fn block_headers_and_routing_keys() {
         ),
         "{out}"
     );
+    // The metadata gives the typed call's counts (the routing key the
+    // body never reads included), which the runtime holds untyped calls to.
+    assert!(
+        out.contains("Arity :: Exact (2) , :: script_cache :: __private :: Arity :: Exact (1)"),
+        "{out}"
+    );
+    assert!(out.contains("2 keys, 1 arg"), "{out}");
     // The block is the variant's doc, as preformatted text.
     assert!(
         out.contains("```text\\nMoves a job.\\n\\n  Input:\\n    KEYS[1] source\\n```"),
