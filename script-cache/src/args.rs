@@ -75,9 +75,17 @@ fn write_bulk(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Where a value of a call goes: `KEYS` or `ARGV`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    Key,
+    Arg,
+}
+
 impl CallArgs {
     /// Appends whatever `value` expands to, as keys or as arguments.
-    pub(crate) fn push<T: ToRedisArgs>(&mut self, value: &T, key: bool) {
+    pub(crate) fn push<T: ToRedisArgs>(&mut self, value: &T, slot: Slot) {
+        let key = slot == Slot::Key;
         if self.packed.capacity() == 0 {
             self.packed.reserve(DATA_CAPACITY);
         }
@@ -298,14 +306,14 @@ mod tests {
     #[test]
     fn keys_go_first_whatever_the_order_written() {
         let mut args = CallArgs::default();
-        args.push(&"a1", false);
-        args.push(&"k1", true);
-        args.push(&(2, "a3"), false);
-        args.push(&vec!["k2", "k3"], true);
-        args.push(&42.5, false);
-        args.push(&Pieces(&["a", "", "b"]), false);
-        args.push(&Pieces(&["k", "4"]), true);
-        args.push(&Shown(0.25), true);
+        args.push(&"a1", Slot::Arg);
+        args.push(&"k1", Slot::Key);
+        args.push(&(2, "a3"), Slot::Arg);
+        args.push(&vec!["k2", "k3"], Slot::Key);
+        args.push(&42.5, Slot::Arg);
+        args.push(&Pieces(&["a", "", "b"]), Slot::Arg);
+        args.push(&Pieces(&["k", "4"]), Slot::Key);
+        args.push(&Shown(0.25), Slot::Key);
         assert_eq!((args.key_count(), args.arg_count()), (5, 5));
         let cmd = args.eval_cmd("EVALSHA", "abc");
         assert_eq!(
@@ -330,10 +338,10 @@ mod tests {
     #[test]
     fn empty_and_binary_entries() {
         let mut args = CallArgs::default();
-        args.push(&"", true);
-        args.push(&b"\r\n\0$12\r\n".to_vec(), false);
-        args.push(&Vec::<String>::new(), false);
-        args.push(&Pieces(&[]), false);
+        args.push(&"", Slot::Key);
+        args.push(&b"\r\n\0$12\r\n".to_vec(), Slot::Arg);
+        args.push(&Vec::<String>::new(), Slot::Arg);
+        args.push(&Pieces(&[]), Slot::Arg);
         let cmd = args.eval_cmd("EVALSHA_RO", "s");
         let mut by_hand = redis::cmd("EVALSHA_RO");
         by_hand
@@ -365,8 +373,8 @@ mod tests {
 
         let long = "x".repeat(123_456);
         let mut args = CallArgs::default();
-        args.push(&long, false);
-        args.push(&(0..12).collect::<Vec<i64>>(), true);
+        args.push(&long, Slot::Arg);
+        args.push(&(0..12).collect::<Vec<i64>>(), Slot::Key);
         let mut by_hand = redis::cmd("EVALSHA");
         by_hand
             .arg("s")

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use redis::{FromRedisValue, ToRedisArgs};
 
-use crate::args::CallArgs;
+use crate::args::{CallArgs, Slot};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::script::ScriptMeta;
@@ -58,13 +58,13 @@ impl Invocation {
     /// Appends to `KEYS` (a value that expands to several, like a slice,
     /// appends them all).
     pub fn key<K: ToRedisArgs>(mut self, key: K) -> Self {
-        self.args.push(&key, true);
+        self.args.push(&key, Slot::Key);
         self
     }
 
     /// Appends to `ARGV` (a value that expands to several appends them all).
     pub fn arg<A: ToRedisArgs>(mut self, arg: A) -> Self {
-        self.args.push(&arg, false);
+        self.args.push(&arg, Slot::Arg);
         self
     }
 
