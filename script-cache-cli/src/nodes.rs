@@ -34,21 +34,6 @@ impl Node {
     }
 }
 
-/// The major version of the server behind `con` (`INFO server`,
-/// `redis_version`; Valkey reports the Redis version it is compatible
-/// with), 7 when it cannot be read.
-pub(crate) fn major_version(con: &mut redis::Connection) -> Result<u32, String> {
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query(con)
-        .map_err(|e| e.to_string())?;
-    Ok(info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .and_then(|v| v.trim().split('.').next()?.parse().ok())
-        .unwrap_or(7))
-}
-
 /// The nodes of `info`: itself, or every node of its cluster (reached
 /// with its credentials and TLS settings).
 pub(crate) fn discover(info: ConnectionInfo, cluster: bool) -> Result<Vec<Node>, String> {

@@ -4,6 +4,7 @@
 //! without stopping the other nodes.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use script_cache::{ScriptCache, ScriptState};
 
 use crate::nodes::{self, Node};
 use crate::scripts::Script;
@@ -24,11 +25,12 @@ fn progress(len: usize, what: &str) -> ProgressBar {
 /// failure. `Ok(false)` when anything failed.
 pub(crate) fn preload(scripts: &[Script], target: &crate::Target) -> Result<bool, String> {
     let nodes = nodes::discover(target.connection_info()?, target.cluster)?;
+    let state = script_state(scripts)?;
     let bar = progress(nodes.len() * scripts.len(), "preload");
     let mut rows = vec![row(&["NODE", "ROLE", "LOADED", "FAILED", "RESULT"])];
     let mut failures = Vec::new();
     for node in &nodes {
-        let (loaded, failed, result) = match preload_node(node, scripts, &bar) {
+        let (loaded, failed, result) = match preload_node(node, &state, &bar) {
             Ok(errors) if errors.is_empty() => (scripts.len(), 0, "ok".to_owned()),
             Ok(errors) => {
                 let n = errors.len();
@@ -57,43 +59,49 @@ pub(crate) fn preload(scripts: &[Script], target: &crate::Target) -> Result<bool
     Ok(failures.is_empty())
 }
 
-/// Loads every script on one node; the scripts it refused, with why.
+/// The scripts of the folder registered in a runtime state: loaded and
+/// verified by the runtime's own loader and capability probe (the body a
+/// node runs, the legacy one on Redis 6.2, is the runtime's choice).
+fn script_state(scripts: &[Script]) -> Result<ScriptState, String> {
+    let state = ScriptState::new();
+    for s in scripts {
+        state
+            .register_script(&s.name, &s.source)
+            .map_err(|e| format!("{}: {e}", s.file))?;
+    }
+    Ok(state)
+}
+
+/// Loads every script on one node, in one round trip; the scripts it
+/// refused, with why.
 fn preload_node(
     node: &Node,
-    scripts: &[Script],
+    state: &ScriptState,
     bar: &ProgressBar,
 ) -> Result<Vec<(String, String)>, String> {
-    let mut con = node.connect()?;
-    let major = nodes::major_version(&mut con)?;
-    let mut errors = Vec::new();
-    for s in scripts {
-        let (body, sha1) = s.for_major(major);
-        match redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(body)
-            .query::<String>(&mut con)
-        {
-            Ok(got) if got == sha1 => {}
-            Ok(got) => errors.push((
-                s.name.clone(),
-                format!("the server answered SHA-1 {got}, expected {sha1}"),
-            )),
-            Err(e) => errors.push((s.name.clone(), e.to_string())),
-        }
-        bar.inc(1);
-    }
-    Ok(errors)
+    // A state's marks are per server: what another node confirmed says
+    // nothing of this one.
+    state.forget_loaded();
+    let mut con = ScriptCache::with_state(node.connect()?, state.clone());
+    let report = con.load_registered().map_err(|e| e.to_string())?;
+    bar.inc(u64::try_from(report.loaded + report.failed.len()).unwrap_or(0));
+    Ok(report
+        .failed
+        .into_iter()
+        .map(|(name, e)| (name, e.to_string()))
+        .collect())
 }
 
 /// SCRIPT EXISTS of every script on every node; a table of what is missing
 /// where. `Ok(false)` when anything is missing or a node is unreachable.
 pub(crate) fn verify(scripts: &[Script], target: &crate::Target) -> Result<bool, String> {
     let nodes = nodes::discover(target.connection_info()?, target.cluster)?;
+    let state = script_state(scripts)?;
     let bar = progress(nodes.len(), "verify");
     let mut rows = vec![row(&["NODE", "ROLE", "PRESENT", "MISSING"])];
     let mut failures = Vec::new();
     for node in &nodes {
-        match missing_on(node, scripts) {
+        match missing_on(node, &state) {
             Ok(missing) => {
                 rows.push(vec![
                     node.addr.clone(),
@@ -132,29 +140,11 @@ pub(crate) fn verify(scripts: &[Script], target: &crate::Target) -> Result<bool,
     Ok(failures.is_empty())
 }
 
-/// The names of the scripts `node` does not have.
-fn missing_on(node: &Node, scripts: &[Script]) -> Result<Vec<String>, String> {
-    let mut con = node.connect()?;
-    let major = nodes::major_version(&mut con)?;
-    let mut cmd = redis::cmd("SCRIPT");
-    cmd.arg("EXISTS");
-    for s in scripts {
-        cmd.arg(s.for_major(major).1);
-    }
-    let exists: Vec<bool> = cmd.query(&mut con).map_err(|e| e.to_string())?;
-    if exists.len() != scripts.len() {
-        return Err(format!(
-            "SCRIPT EXISTS answered {} values for {} scripts",
-            exists.len(),
-            scripts.len()
-        ));
-    }
-    Ok(scripts
-        .iter()
-        .zip(exists)
-        .filter(|(_, e)| !e)
-        .map(|(s, _)| s.name.clone())
-        .collect())
+/// The names of the scripts `node` does not have (`SCRIPT EXISTS` of
+/// the body each runs there).
+fn missing_on(node: &Node, state: &ScriptState) -> Result<Vec<String>, String> {
+    let mut con = ScriptCache::with_state(node.connect()?, state.clone());
+    con.missing_registered().map_err(|e| e.to_string())
 }
 
 /// SCRIPT FLUSH on every node.

@@ -39,14 +39,6 @@ impl Script {
     pub(crate) fn read_only(&self) -> bool {
         self.flags.iter().any(|f| f == "no-writes")
     }
-
-    /// The body and SHA-1 a server of this major version runs.
-    pub(crate) fn for_major(&self, major: u32) -> (&str, &str) {
-        match &self.legacy {
-            Some((source, sha1)) if major < 7 => (source, sha1),
-            _ => (&self.source, &self.sha1),
-        }
-    }
 }
 
 /// The scripts of a folder, and every problem found in it (rendered).
@@ -192,11 +184,10 @@ mod tests {
         assert!(checked.errors.is_empty(), "{:?}", checked.errors);
         let s = &checked.scripts[0];
         assert!(s.read_only());
-        assert_eq!(
-            s.for_major(7).1,
-            sha1_hex("#!lua flags=no-writes\nreturn 1")
-        );
-        assert_eq!(s.for_major(6).0, "--!lua flags=no-writes\nreturn 1");
+        assert_eq!(s.sha1, sha1_hex("#!lua flags=no-writes\nreturn 1"));
+        let (legacy, legacy_sha1) = s.legacy.as_ref().unwrap();
+        assert_eq!(legacy, "--!lua flags=no-writes\nreturn 1");
+        assert_eq!(*legacy_sha1, sha1_hex(legacy));
         assert_eq!(arity(Arity::Variadic { min: 2 }), "2+");
     }
 

@@ -11,13 +11,15 @@ use crate::connection::SyncConnection;
 #[cfg(feature = "tokio-comp")]
 use crate::drive::SingleAsync;
 use crate::drive::{self, Single};
+#[cfg(feature = "cluster")]
+use crate::error::Error;
 use crate::error::Result;
 use crate::handle::ScriptHandle;
 use crate::invocation::{Invocation, TypedInvocation};
 use crate::local::Local;
 use crate::policy::{self, Reply, Scope};
 use crate::script::EmbeddedScript;
-use crate::state::{Caps, NodeKey, ScriptState, Stats};
+use crate::state::{Caps, LoadReport, NodeKey, ScriptState, Stats};
 
 /// A redis-rs connection plus a [`ScriptState`]: what is known about the
 /// server's script cache, shared with every connection given the same
@@ -181,13 +183,6 @@ impl<C> ScriptCache<C> {
         Ok(self.prepare(name)?.key(keys).arg(args))
     }
 
-    /// Whether any script of `S` needs to know what the server supports.
-    fn needs_caps<S: EmbeddedScript>() -> bool {
-        S::ALL
-            .iter()
-            .any(|s| policy::needs_caps(&ScriptHandle::Static(s.meta())))
-    }
-
     /// What the server supports, if `needed` and not asked yet: `None`
     /// means "send the probe and pass its reply to [`Self::caps_probed`]".
     fn known_caps(&self, needed: bool) -> Option<Caps> {
@@ -274,15 +269,29 @@ impl<C: SyncConnection> ScriptCache<C> {
 
     /// Loads every script of `S` that this connection has not confirmed, in
     /// one round trip (plus one to ask what the server supports, the first
-    /// time a script needs it). Returns how many were loaded.
+    /// time a script needs it). Returns how many were loaded; the first
+    /// refusal is the error (the scripts the server took stay confirmed).
     pub fn load_all<S: EmbeddedScript>(&mut self) -> Result<usize> {
-        let handles = ScriptHandle::all::<S>();
+        self.preload(&ScriptHandle::all::<S>())?.into_count()
+    }
+
+    /// Loads every script registered at run time that the state has not
+    /// confirmed on the server (on a cluster: on every primary), as
+    /// [`load_all`](Self::load_all) does for embedded ones, and says what
+    /// happened to each: how many were loaded, how many were known to be
+    /// there already, which were refused and why. An error: a request
+    /// failed as a whole (the connection, a server condition).
+    pub fn load_registered(&mut self) -> Result<LoadReport> {
+        self.preload(&self.state.inner.registry.handles())
+    }
+
+    fn preload(&mut self, handles: &[ScriptHandle]) -> Result<LoadReport> {
         #[cfg(feature = "cluster")]
         if let Some(conn) = self.conn.as_cluster() {
-            return crate::cluster::sync::load_all(conn, &self.state.inner, &handles);
+            return crate::cluster::sync::load_all(conn, &self.state.inner, handles);
         }
-        let caps = self.caps(Self::needs_caps::<S>())?;
-        let mut first_error = None;
+        let caps = self.caps(handles.iter().any(policy::needs_caps))?;
+        let mut report = LoadReport::default();
         let mut link = Single {
             conn: &mut self.conn,
             buf: &mut self.local.buf,
@@ -291,8 +300,32 @@ impl<C: SyncConnection> ScriptCache<C> {
             state: &self.state.inner,
             node: &NodeKey::SINGLE,
         };
-        let loaded = drive::preload(scope, &handles, caps, &mut link, &mut first_error);
-        first_error.map_or(Ok(loaded), Err)
+        drive::preload(scope, handles, caps, &mut link, &mut report)?;
+        Ok(report)
+    }
+
+    /// The scripts registered at run time that the server lacks (by name,
+    /// sorted): one `SCRIPT EXISTS` of the body each would run there (the
+    /// legacy body on Redis 6.2; asked with the capability probe when a
+    /// script needs it). The state learns nothing from it: a script
+    /// present now can be flushed the next moment. Needs a connection to
+    /// one server (a cluster's nodes are asked one by one).
+    pub fn missing_registered(&mut self) -> Result<Vec<String>> {
+        #[cfg(feature = "cluster")]
+        if self.conn.as_cluster().is_some() {
+            return Err(Error::client(
+                None,
+                crate::Ran::No,
+                "missing_registered asks one server: connect to each node of the cluster",
+            ));
+        }
+        let handles = self.state.inner.registry.handles();
+        if handles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let caps = self.caps(handles.iter().any(policy::needs_caps))?;
+        let reply = self.conn.req_command(&policy::exists_cmd(&handles, caps));
+        policy::missing(&handles, Reply::from_result(reply))
     }
 
     /// Sends `SCRIPT FLUSH` and forgets which scripts were loaded. Scripts
@@ -409,13 +442,26 @@ impl<C: AsyncConnection> ScriptCache<C> {
 
     /// Async [`load_all`](Self::load_all).
     pub async fn load_all_async<S: EmbeddedScript>(&mut self) -> Result<usize> {
-        let handles = ScriptHandle::all::<S>();
+        self.preload_async(&ScriptHandle::all::<S>())
+            .await?
+            .into_count()
+    }
+
+    /// Async [`load_registered`](Self::load_registered).
+    pub async fn load_registered_async(&mut self) -> Result<LoadReport> {
+        let handles = self.state.inner.registry.handles();
+        self.preload_async(&handles).await
+    }
+
+    async fn preload_async(&mut self, handles: &[ScriptHandle]) -> Result<LoadReport> {
         #[cfg(feature = "cluster-async")]
         if let Some(conn) = self.conn.as_cluster_async() {
-            return crate::cluster_async::load_all(conn, &self.state.inner, &handles).await;
+            return crate::cluster_async::load_all(conn, &self.state.inner, handles).await;
         }
-        let caps = self.caps_async(Self::needs_caps::<S>()).await?;
-        let mut first_error = None;
+        let caps = self
+            .caps_async(handles.iter().any(policy::needs_caps))
+            .await?;
+        let mut report = LoadReport::default();
         let mut link = SingleAsync {
             conn: &mut self.conn,
             cmd: &mut self.local.cmd,
@@ -424,8 +470,8 @@ impl<C: AsyncConnection> ScriptCache<C> {
             state: &self.state.inner,
             node: &NodeKey::SINGLE,
         };
-        let loaded = drive::preload_async(scope, &handles, caps, &mut link, &mut first_error).await;
-        first_error.map_or(Ok(loaded), Err)
+        drive::preload_async(scope, handles, caps, &mut link, &mut report).await?;
+        Ok(report)
     }
 
     /// Async [`flush_cache`](Self::flush_cache).

@@ -76,7 +76,7 @@ use crate::error::{Condition, Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::{Invocation, TypedInvocation};
 use crate::policy::{self, Reply};
-use crate::state::{Caps, NodeKey, StateInner};
+use crate::state::{Caps, LoadReport, NodeKey, StateInner};
 pub use crate::topology::{SLOT_COUNT, key_slot};
 pub(crate) use crate::topology::{Target, slots_cmd, target};
 
@@ -500,15 +500,15 @@ pub(crate) mod sync {
         conn: &mut ClusterConnection,
         state: &StateInner,
         handles: &[ScriptHandle],
-    ) -> Result<usize> {
+    ) -> Result<LoadReport> {
         let needs = handles.iter().any(policy::needs_caps);
         fetch(conn, state);
         let caps = caps(conn, state, needs)?;
         let Some(table) = state.cluster.table() else {
             return Err(no_slot_map());
         };
-        let mut first_error = None;
-        let mut loaded = 0;
+        let mut report = LoadReport::default();
+        let mut failed = None;
         for (primary, slot) in table.primaries() {
             let node = NodeKey::node(primary);
             state.loaded.set_caps(&node, caps);
@@ -527,12 +527,12 @@ pub(crate) mod sync {
                 state,
                 node: &target.node,
             };
-            loaded += drive::preload(scope, handles, caps, &mut link, &mut first_error);
+            if let Err(e) = drive::preload(scope, handles, caps, &mut link, &mut report) {
+                // A node that could not be asked: the others still are.
+                failed.get_or_insert(e);
+            }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(loaded),
-        }
+        failed.map_or(Ok(report), Err)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::local::Local;
 use crate::policy::{self, Scope};
-use crate::state::{Caps, NodeKey, StateInner};
+use crate::state::{Caps, LoadReport, NodeKey, StateInner};
 
 /// Asks `CLUSTER SLOTS` unless another task is asking right now.
 pub(crate) async fn refresh(conn: &mut ClusterConnection, state: &StateInner) {
@@ -231,7 +231,7 @@ pub(crate) async fn load_all(
     conn: &mut ClusterConnection,
     state: &StateInner,
     handles: &[ScriptHandle],
-) -> Result<usize> {
+) -> Result<LoadReport> {
     let needs = handles.iter().any(policy::needs_caps);
     refresh(conn, state).await;
     first_map(conn, state).await;
@@ -239,8 +239,8 @@ pub(crate) async fn load_all(
     let Some(table) = state.cluster.table() else {
         return Err(no_slot_map());
     };
-    let mut first_error: Option<Error> = None;
-    let mut loaded = 0;
+    let mut report = LoadReport::default();
+    let mut failed: Option<Error> = None;
     for (primary, slot) in table.primaries() {
         let node = NodeKey::node(primary);
         state.loaded.set_caps(&node, caps);
@@ -252,10 +252,10 @@ pub(crate) async fn load_all(
             seen: &mut seen,
         };
         let scope = Scope { state, node: &node };
-        loaded += drive::preload_async(scope, handles, caps, &mut link, &mut first_error).await;
+        if let Err(e) = drive::preload_async(scope, handles, caps, &mut link, &mut report).await {
+            // A node that could not be asked: the others still are.
+            failed.get_or_insert(e);
+        }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(loaded),
-    }
+    failed.map_or(Ok(report), Err)
 }

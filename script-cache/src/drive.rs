@@ -16,10 +16,10 @@ use redis::{Cmd, Pipeline, RedisResult, Value};
 
 use crate::args::CallArgs;
 use crate::call::{Call, Request, Steady};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::handle::ScriptHandle;
 use crate::policy::{Preload, Reply, Scope};
-use crate::state::{Caps, Hints};
+use crate::state::{Caps, Hints, LoadReport};
 
 /// A sync transport: moves one call's requests and their replies.
 pub(crate) trait Link {
@@ -104,20 +104,22 @@ pub(crate) fn finish(mut call: Call<'_>, args: &CallArgs, link: &mut impl Link) 
 }
 
 /// `load_all` on one node (sync): sends the loads of every script of
-/// `handles` the state has not confirmed there, in one request. Returns
-/// how many the node confirmed; the first failure goes to `first_error`.
+/// `handles` the state has not confirmed there, in one request, and adds
+/// what the node said to `report`. An error: the request failed as a
+/// whole.
 pub(crate) fn preload(
     scope: Scope<'_>,
     handles: &[ScriptHandle],
     caps: Caps,
     link: &mut impl Link,
-    first_error: &mut Option<Error>,
-) -> usize {
+    report: &mut LoadReport,
+) -> Result<()> {
     let (plan, pipe) = Preload::plan(scope, handles, caps);
     if plan.is_empty() {
-        return 0;
+        plan.skip(report);
+        return Ok(());
     }
-    plan.read(scope, link.many(&pipe), first_error)
+    plan.read(scope, link.many(&pipe), report)
 }
 
 /// An async transport: moves one call's requests and their replies.
@@ -202,13 +204,14 @@ pub(crate) async fn preload_async(
     handles: &[ScriptHandle],
     caps: Caps,
     link: &mut impl AsyncLink,
-    first_error: &mut Option<Error>,
-) -> usize {
+    report: &mut LoadReport,
+) -> Result<()> {
     let (plan, pipe) = Preload::plan(scope, handles, caps);
     if plan.is_empty() {
-        return 0;
+        plan.skip(report);
+        return Ok(());
     }
-    plan.read(scope, link.many(pipe).await, first_error)
+    plan.read(scope, link.many(pipe).await, report)
 }
 
 /// The call loop (async).

@@ -43,7 +43,7 @@ use redis::{Cmd, Value};
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::{Body, ScriptHandle};
 use crate::state::{
-    Caps, Decided, Epoch, Facts, LoadMode, Mark, NodeKey, StateInner, Ticket, Verdict,
+    Caps, Decided, Epoch, Facts, LoadMode, LoadReport, Mark, NodeKey, StateInner, Ticket, Verdict,
 };
 use crate::trace;
 
@@ -367,6 +367,8 @@ impl<'s> Scope<'s> {
 /// capabilities.
 pub(crate) struct Preload<'h> {
     picked: Vec<&'h ScriptHandle>,
+    /// How many of the list the state has confirmed there.
+    known: usize,
     caps: Caps,
     ticket: Ticket,
 }
@@ -394,6 +396,7 @@ impl<'h> Preload<'h> {
         }
         (
             Preload {
+                known: handles.len() - picked.len(),
                 picked,
                 caps,
                 ticket,
@@ -402,45 +405,45 @@ impl<'h> Preload<'h> {
         )
     }
 
-    /// Reads the replies of the loads: how many the node confirmed; the
-    /// first failure goes to `first_error`.
+    /// Reads the replies of the loads into `report`: what the node
+    /// confirmed, what it refused and why. An error is a failure of the
+    /// whole request (no reply to read).
     pub(crate) fn read(
         self,
         scope: Scope<'_>,
         replies: redis::RedisResult<Vec<Value>>,
-        first_error: &mut Option<Error>,
-    ) -> usize {
-        let replies = match replies {
-            Ok(replies) => replies,
-            Err(e) => {
-                first_error.get_or_insert(Error::redis(None, e));
-                return 0;
-            }
-        };
-        let mut loaded = 0;
+        report: &mut LoadReport,
+    ) -> Result<(), Error> {
+        report.known += self.known;
+        let replies = replies.map_err(|e| Error::redis(None, e))?;
         for (handle, value) in self.picked.iter().zip(replies) {
             let sha1 = target(handle, self.caps).body.sha1;
-            match scope.read_load(Reply::from_value(value), handle, sha1, self.ticket) {
-                Loaded::Confirmed(_) => loaded += 1,
-                Loaded::ShebangRejected => {
-                    first_error.get_or_insert(Error::LoadRejected {
-                        script: handle.id_for(sha1),
-                        code: "ERR".into(),
-                        message: "the server does not take `#!` shebangs; call load_all again"
-                            .into(),
-                    });
+            let refused = match scope.read_load(Reply::from_value(value), handle, sha1, self.ticket)
+            {
+                Loaded::Confirmed(_) => {
+                    report.loaded += 1;
+                    continue;
                 }
-                Loaded::Failed(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
+                Loaded::ShebangRejected => Error::LoadRejected {
+                    script: handle.id_for(sha1),
+                    code: "ERR".into(),
+                    message: "the server does not take `#!` shebangs; load again".into(),
+                },
+                Loaded::Failed(e) => e,
+            };
+            report.failed.push((handle.name().to_owned(), refused));
         }
-        loaded
+        Ok(())
     }
 
     /// Whether there is nothing to load.
     pub(crate) fn is_empty(&self) -> bool {
         self.picked.is_empty()
+    }
+
+    /// Counts what is known, when nothing is to be sent.
+    pub(crate) fn skip(self, report: &mut LoadReport) {
+        report.known += self.known;
     }
 }
 
@@ -508,6 +511,45 @@ pub(crate) fn load_cmd(source: &str) -> Cmd {
     let mut cmd = redis::cmd("SCRIPT");
     cmd.arg("LOAD").arg(source);
     cmd
+}
+
+/// `SCRIPT EXISTS` of the body each of `handles` runs on a server with
+/// `caps`.
+pub(crate) fn exists_cmd(handles: &[ScriptHandle], caps: Caps) -> Cmd {
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("EXISTS");
+    for handle in handles {
+        cmd.arg(target(handle, caps).body.sha1);
+    }
+    cmd
+}
+
+/// Reads the reply of [`exists_cmd`]: the names of the scripts the server
+/// lacks.
+pub(crate) fn missing(handles: &[ScriptHandle], reply: Reply) -> Result<Vec<String>, Error> {
+    let present = match reply {
+        Reply::Value(Value::Array(items)) if items.len() == handles.len() => items,
+        Reply::Value(other) => {
+            return Err(Error::client(
+                None,
+                crate::Ran::No,
+                format!(
+                    "SCRIPT EXISTS answered {other:?} for {} scripts",
+                    handles.len()
+                ),
+            ));
+        }
+        Reply::Server(e) => return Err(e.into_other_error(None, "SCRIPT EXISTS refused")),
+        Reply::Client(e) => return Err(Error::redis(None, e)),
+    };
+    let mut names: Vec<String> = handles
+        .iter()
+        .zip(present)
+        .filter(|(_, v)| matches!(v, Value::Int(0) | Value::Boolean(false)))
+        .map(|(h, _)| h.name().to_owned())
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// `SCRIPT FLUSH`.

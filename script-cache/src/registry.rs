@@ -9,7 +9,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use script_cache_check::sha1_hex;
 
 use crate::error::{Error, Result};
-use crate::handle::DynamicScript;
+use crate::handle::{DynamicScript, ScriptHandle};
 
 /// The largest script file [`register_file`](crate::ScriptState::register_file)
 /// and [`register_all_scripts`](crate::ScriptState::register_all_scripts)
@@ -74,6 +74,16 @@ impl Registry {
         }
         scripts.insert(name.to_owned(), Arc::new(DynamicScript::new(name, source)));
         Ok(new_sha1)
+    }
+
+    /// Every registered script, in name order.
+    pub(crate) fn handles(&self) -> Vec<ScriptHandle> {
+        self.scripts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|s| ScriptHandle::Dynamic(s.clone()))
+            .collect()
     }
 
     pub(crate) fn names(&self) -> Vec<String> {

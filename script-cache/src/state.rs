@@ -620,6 +620,35 @@ impl Counters {
     }
 }
 
+/// What a preload did, script by script: [`ScriptCache::load_registered`]
+/// (and the `script-cache preload` command).
+///
+/// [`ScriptCache::load_registered`]: crate::ScriptCache::load_registered
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct LoadReport {
+    /// Scripts the server confirmed with this preload.
+    pub loaded: usize,
+    /// Scripts the state already knew the server had: nothing was sent
+    /// for them.
+    pub known: usize,
+    /// Scripts the server refused, by name, with why
+    /// ([`Error::LoadRejected`](crate::Error::LoadRejected),
+    /// [`Error::PermissionDenied`](crate::Error::PermissionDenied),
+    /// [`Error::ShaMismatch`](crate::Error::ShaMismatch), ...).
+    pub failed: Vec<(String, crate::Error)>,
+}
+
+impl LoadReport {
+    /// The number loaded, or the first refusal.
+    pub(crate) fn into_count(self) -> Result<usize> {
+        match self.failed.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(self.loaded),
+        }
+    }
+}
+
 /// What the connections sharing a [`ScriptState`] have done so far.
 ///
 /// Every field only grows. What an operator usually alerts on:

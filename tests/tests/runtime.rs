@@ -817,6 +817,29 @@ matrix! {
         assert_eq!(sum, 2);
     }
 
+    fn registered_scripts_are_preloaded_and_verified(server) {
+        let mut con = cache(server);
+        let mut raw = server.connection();
+        con.register_script("plain", "return 1").expect("register");
+        con.register_script("ro", "#!lua flags=no-writes\nreturn 2").expect("register");
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(con.missing_registered().expect("verify"), names(&["plain", "ro"]));
+        server.reset_stats();
+        let report = con.load_registered().expect("preload");
+        assert_eq!((report.loaded, report.known, report.failed.len()), (2, 0, 0));
+        // One SCRIPT LOAD each, the body this server runs (the legacy one
+        // on Redis 6.2: it is what the server then has).
+        assert_eq!(server.commandstats().calls("script|load"), 2);
+        assert!(con.missing_registered().expect("verify").is_empty());
+        let again = con.load_registered().expect("preload again");
+        assert_eq!((again.loaded, again.known), (0, 2));
+        redis::cmd("SCRIPT").arg("FLUSH").query::<()>(&mut raw).expect("flush");
+        // The server is asked, not the state.
+        assert_eq!(con.missing_registered().expect("verify"), names(&["plain", "ro"]));
+        let v: i64 = con.run_script("ro", &[] as &[&str], &[] as &[&str]).expect("run");
+        assert_eq!(v, 2);
+    }
+
     fn pipelines_with_a_wrong_count_are_refused_before_sending(server) {
         let mut con = cache(server);
         let mut raw = server.connection();
