@@ -58,10 +58,14 @@
 //!   ([`Error::Unavailable`], [`Error::ran`] is [`Ran::No`](crate::Ran)).
 //! * What is not cluster-aware: [`ScriptCache::is_loaded`] and
 //!   [`ScriptCache::loaded_count`] report the single-server marks only
-//!   (use [`ScriptCache::stats`]); the cluster path is taken only for the
-//!   two redis-rs types themselves, not for wrappers of them (a pool's
-//!   connection type, say), which take the single-server path and get
-//!   redis-rs's own routing.
+//!   (use [`ScriptCache::stats`]). The cluster path is taken for the two
+//!   redis-rs types, `&mut` and `Box` of them, and any wrapper whose
+//!   connection trait hands one out (`as_cluster`); another wrapper takes
+//!   the single-server path and gets redis-rs's own routing.
+//! * A refused connection reported by redis-rs's cluster connections does
+//!   not prove a request was never sent (they retry a request whose
+//!   connection dropped, perhaps after the node ran it): it is a dropped
+//!   connection here ([`Ran::Unknown`](crate::Ran)), and is not retried.
 //!
 //! [`ScriptCache::is_loaded`]: crate::ScriptCache::is_loaded
 //! [`ScriptCache::loaded_count`]: crate::ScriptCache::loaded_count
