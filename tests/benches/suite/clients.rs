@@ -1,11 +1,15 @@
 //! The scripts under test and the four ways of calling them that the suite
-//! compares.
+//! compares, plus the floor (`EVALSHA` pre-packed once), which only
+//! `profile` runs.
 
 use std::sync::Arc;
 
+use redis::ConnectionLike as _;
 use redis::aio::MultiplexedConnection;
 use script_cache::prelude::*;
 use script_cache::{ScriptCache, TypedInvocation};
+
+use crate::steady::DEPTH;
 
 /// The benchmark scripts (`tests/bench-lua/`): `incr.lua` (1-key INCR) and
 /// `incr_4k.lua` (the same INCR with 4 KB of source).
@@ -21,6 +25,33 @@ pub(crate) struct Subject {
     pub(crate) script: Bench,
     /// redis-rs's own script object (computes the same SHA-1).
     pub(crate) rs: Arc<redis::Script>,
+    /// The floor's commands, built and packed once.
+    floor: Arc<Floor>,
+}
+
+/// `EVALSHA <sha> 1 <KEY>` built once, for [`Client::Floor`]: what is left
+/// of a call when the client does nothing but send a command it already
+/// has and read the reply.
+struct Floor {
+    /// The command (the async API of redis-rs takes a `Cmd`, and packs it on
+    /// every send).
+    cmd: redis::Cmd,
+    /// The command packed (RESP bytes), for the sync connection.
+    packed: Vec<u8>,
+    /// [`DEPTH`] of them back to back: one packed pipeline.
+    pipeline: Vec<u8>,
+}
+
+impl Floor {
+    fn new(sha1: &str) -> Floor {
+        let cmd = evalsha_cmd(sha1, KEY);
+        let packed = cmd.get_packed_command();
+        Floor {
+            cmd,
+            pipeline: packed.repeat(DEPTH),
+            packed,
+        }
+    }
 }
 
 impl Subject {
@@ -30,6 +61,7 @@ impl Subject {
             .map(|script| Subject {
                 script,
                 rs: Arc::new(redis::Script::new(script.source())),
+                floor: Arc::new(Floor::new(script.sha1())),
             })
             .collect()
     }
@@ -57,7 +89,9 @@ impl Subject {
     }
 }
 
-/// The ways of calling a script that the steady-state benchmark compares.
+/// The ways of calling a script that the steady-state benchmark compares
+/// ([`Client::ALL`]), and the floor, which only `profile` runs
+/// ([`Client::PROFILED`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Client {
     /// `Bench::incr(k).invoke(&mut cache)` on a `ScriptCache` (typed call).
@@ -69,14 +103,32 @@ pub(crate) enum Client {
     RedisScript,
     /// `EVAL <source> 1 k`: the source on every call.
     Eval,
+    /// The floor: the same `EVALSHA`, built (and, where redis-rs takes
+    /// bytes, packed) once per [`Subject`], sent with `req_packed_command`
+    /// (sync: the packed bytes; async: the `Cmd`, which redis-rs packs on
+    /// every send) or `req_packed_commands` (the whole pipeline packed
+    /// once), the reply converted to `i64`. What a client that does nothing
+    /// else costs: redis-rs sending one command and parsing its reply. Not
+    /// in the wall-clock sections ([`Client::ALL`]), only in `profile`.
+    Floor,
 }
 
 impl Client {
+    /// The clients of the wall-clock `steady` section.
     pub(crate) const ALL: [Client; 4] = [
         Client::ScriptCache,
         Client::HandEvalsha,
         Client::RedisScript,
         Client::Eval,
+    ];
+
+    /// The clients `profile --client` takes: [`Client::ALL`] and the floor.
+    pub(crate) const PROFILED: [Client; 5] = [
+        Client::ScriptCache,
+        Client::HandEvalsha,
+        Client::RedisScript,
+        Client::Eval,
+        Client::Floor,
     ];
 
     pub(crate) fn label(self) -> &'static str {
@@ -85,6 +137,7 @@ impl Client {
             Client::HandEvalsha => "EVALSHA by hand",
             Client::RedisScript => "redis-rs Script",
             Client::Eval => "EVAL",
+            Client::Floor => "EVALSHA pre-packed",
         }
     }
 
@@ -95,6 +148,7 @@ impl Client {
             Client::HandEvalsha => "evalsha",
             Client::RedisScript => "redis_script",
             Client::Eval => "eval",
+            Client::Floor => "floor",
         }
     }
 }
@@ -130,6 +184,11 @@ pub(crate) fn call_sync(
         Client::Eval => eval_cmd(s.source(), KEY)
             .query::<i64>(con.get_mut())
             .map_err(|e| e.to_string()),
+        Client::Floor => con
+            .get_mut()
+            .req_packed_command(&s.floor.packed)
+            .and_then(|v| Ok(redis::from_redis_value::<i64>(v)?))
+            .map_err(|e| e.to_string()),
     };
     result.unwrap_or_else(|e| panic!("{} {}: {e}", client.label(), s.name()))
 }
@@ -160,12 +219,19 @@ pub(crate) async fn call_async(
             .query_async::<i64>(con.get_mut())
             .await
             .map_err(|e| e.to_string()),
+        Client::Floor => {
+            redis::aio::ConnectionLike::req_packed_command(con.get_mut(), &s.floor.cmd)
+                .await
+                .and_then(|v| Ok(redis::from_redis_value::<i64>(v)?))
+                .map_err(|e| e.to_string())
+        }
     };
     result.unwrap_or_else(|e| panic!("{} {}: {e}", client.label(), s.name()))
 }
 
 /// One pipeline of `depth` calls (built for this round trip, as an
-/// application would); returns the last counter.
+/// application would; the floor's is packed once per [`Subject`], for
+/// `depth` = [`DEPTH`] only); returns the last counter.
 pub(crate) fn call_pipeline(
     client: Client,
     s: &Subject,
@@ -202,6 +268,18 @@ pub(crate) fn call_pipeline(
                 p.add_command(eval_cmd(s.source(), KEY));
             }
             p.query(con.get_mut()).map_err(|e| e.to_string())
+        }
+        Client::Floor => {
+            assert_eq!(depth, DEPTH, "the floor's pipeline is packed for {DEPTH}");
+            con.get_mut()
+                .req_packed_commands(&s.floor.pipeline, 0, depth)
+                .and_then(|replies| {
+                    replies
+                        .into_iter()
+                        .map(|v| Ok(redis::from_redis_value::<i64>(v)?))
+                        .collect()
+                })
+                .map_err(|e| e.to_string())
         }
     };
     match result {

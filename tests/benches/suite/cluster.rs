@@ -38,6 +38,14 @@ pub(crate) fn task_keys() -> Arc<Vec<String>> {
 pub(crate) enum Client {
     ScriptCache,
     RoutedEvalsha,
+    /// The floor (`profile --mode cluster --client floor` only, not in this
+    /// section's wall-clock table): the routed `EVALSHA` and its route
+    /// built once per task. `route_command` takes the `Cmd` by value (and
+    /// puts it in an `Arc`), so every call sends a clone of the task's
+    /// command and route, as redis-rs's own
+    /// `ClusterConnection::req_packed_command(&cmd)` does (minus its
+    /// key-slot lookup); the reply is converted to `i64`.
+    Floor,
 }
 
 impl Client {
@@ -45,6 +53,7 @@ impl Client {
         match self {
             Client::ScriptCache => "script-cache",
             Client::RoutedEvalsha => "hand-written EVALSHA, routed",
+            Client::Floor => "routed EVALSHA, built once per task",
         }
     }
 }
@@ -65,6 +74,15 @@ pub(crate) async fn run_once(
         let sha = sha.clone();
         tasks.push(tokio::spawn(async move {
             let key = &keys[t];
+            // The floor's command and route, built once per task.
+            let floor = (client == Client::Floor).then(|| {
+                let mut cmd = redis::cmd("EVALSHA");
+                cmd.arg(sha.as_str()).arg(1).arg(key);
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(key_slot(key.as_bytes()), SlotAddr::Master),
+                ));
+                (cmd, route)
+            });
             for _ in 0..per_task {
                 match client {
                     Client::ScriptCache => {
@@ -85,6 +103,16 @@ pub(crate) async fn run_once(
                             .route_command(cmd, route)
                             .await
                             .expect("routed EVALSHA");
+                        std::hint::black_box(v);
+                    }
+                    Client::Floor => {
+                        let (cmd, route) = floor.as_ref().expect("the floor's command");
+                        let v = con
+                            .get_mut()
+                            .route_command(cmd.clone(), route.clone())
+                            .await
+                            .and_then(|v| Ok(redis::from_redis_value::<i64>(v)?))
+                            .expect("routed EVALSHA (floor)");
                         std::hint::black_box(v);
                     }
                 }
@@ -156,6 +184,7 @@ pub(crate) fn run(options: &Options) -> Section {
                 let (rates, cpus) = match client {
                     Client::ScriptCache => (&mut sc, &mut sc_cpu),
                     Client::RoutedEvalsha => (&mut routed, &mut routed_cpu),
+                    Client::Floor => unreachable!("the floor is for profile only"),
                 };
                 rates.push(rate);
                 if let Some(cpu) = cpu {

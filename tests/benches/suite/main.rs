@@ -99,9 +99,9 @@ impl Options {
                         "usage: cargo bench -p script-cache-tests --bench suite -- \
                          [--quick] [--out DIR] [{}]\n       \
                          ... -- profile --mode sync|async64|pipeline32 \
-                         --client script_cache|evalsha|redis_script|eval \
+                         --client script_cache|evalsha|redis_script|eval|floor \
                          [--script incr|incr_4k] [--calls N]\n       \
-                         ... -- profile --mode cluster --client script_cache|evalsha \
+                         ... -- profile --mode cluster --client script_cache|evalsha|floor \
                          [--calls N] [--cluster URL,URL,...] [--workers N]\n       \
                          ... -- cluster-serve   (a cluster for --cluster, until stdin closes)",
                         SECTIONS.join("|")

@@ -6,8 +6,13 @@
 //! valgrind --tool=callgrind <suite binary> profile --mode sync --client script_cache --calls 20000
 //! ```
 //!
-//! `--mode cluster` (clients `script_cache` and `evalsha`, the latter a
-//! hand-written `EVALSHA` routed to the key's slot) runs the steady state
+//! `--client floor` is the floor baseline (see `Client::Floor`): the same
+//! `EVALSHA` built and packed once, sent with `req_packed_command`, which
+//! the wall-clock sections do not run.
+//!
+//! `--mode cluster` (clients `script_cache`, `evalsha`, a hand-written
+//! `EVALSHA` routed to the key's slot, and `floor`, the same command and
+//! route built once per task) runs the steady state
 //! of the `cluster` section: 64 tasks on one
 //! `cluster_async::ClusterConnection`, one key per task. The cluster is the
 //! one given by `--cluster URL,URL,...` (start it with `cluster-serve`, a
@@ -49,7 +54,7 @@ impl ProfileArgs {
             other => return Err(format!("unknown --mode {other}")),
         };
         let client_id = get("--client").unwrap_or("script_cache");
-        let client = Client::ALL
+        let client = Client::PROFILED
             .into_iter()
             .find(|c| c.id() == client_id)
             .ok_or_else(|| format!("unknown --client {client_id}"))?;
@@ -132,8 +137,9 @@ fn run_cluster(args: &ProfileArgs) {
     let client = match args.client {
         Client::ScriptCache => ClusterClient::ScriptCache,
         Client::HandEvalsha => ClusterClient::RoutedEvalsha,
+        Client::Floor => ClusterClient::Floor,
         other => panic!(
-            "--mode cluster takes --client script_cache or evalsha, not {}",
+            "--mode cluster takes --client script_cache, evalsha or floor, not {}",
             other.id()
         ),
     };
