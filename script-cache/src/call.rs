@@ -402,8 +402,9 @@ impl<'a> Call<'a> {
         self.scope.state.counters.called(1);
         let called = self.scope.read_eval(reply, self.handle, sha1, command);
         if matches!(called, Called::Value(_)) {
-            // EVAL caches the script: a hint for the next calls.
-            let _ = self.scope.ran(sha1, ticket);
+            // EVAL caches the script, evictably on newer servers: a hint
+            // for the callers waiting for this reload.
+            let _ = self.scope.evalled(sha1, ticket);
         }
         // Wakes the tasks waiting for this load, whatever it said.
         self.release(sha1);
@@ -645,7 +646,14 @@ mod tests {
         assert_eq!(cmd_names(&eval), ["EVAL", "return 1", "0"]);
         call.feed_one(Reply::from_value(resp(b":1\r\n")));
         assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
-        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
+        // EVAL's copy is not a confirmation (newer servers evict it): the
+        // next first call loads the script with SCRIPT LOAD.
+        assert!(!state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
+        let mut next = Call::new(&handle, &args, scope, false, None);
+        let Request::Pipeline(p) = next.next() else {
+            panic!("expected load + call")
+        };
+        assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
         let stats = state.counters.snapshot();
         assert_eq!((stats.loads, stats.calls, stats.atomic_retries), (1, 2, 1));
     }
@@ -825,9 +833,10 @@ mod tests {
         drop(call);
         let stats = state.counters.snapshot();
         assert_eq!((stats.reloads, stats.atomic_retries), (1, 1));
-        // The old hint is void; the new mark is what counts.
+        // The old hint is void, and EVAL's copy is no confirmation (the
+        // next first call loads the script with SCRIPT LOAD).
         assert!(Steady::hinted(&handle, scope, &hints).is_none());
-        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
+        assert!(!state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
     }
 
     #[test]

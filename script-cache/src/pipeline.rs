@@ -491,7 +491,10 @@ impl Pipeline {
                 _ => None,
             };
             if !matches!(value, Value::ServerError(_)) {
-                if confirmed.is_none() && (call.epoch.is_none() || call.eval.is_some()) {
+                if call.eval.is_some() {
+                    // EVAL's copy, evictable on newer servers.
+                    let _ = scope.evalled(call.sha1, plan.ticket);
+                } else if confirmed.is_none() && call.epoch.is_none() {
                     // Ran without a confirmed load: the server has it.
                     let _ = scope.ran(call.sha1, plan.ticket);
                 }

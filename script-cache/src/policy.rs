@@ -151,6 +151,11 @@ pub(crate) fn decide(
         (Mark::Loaded(epoch), Ask::First | Ask::AfterNoScript | Ask::AfterWait) => {
             Verdict::Call(epoch)
         }
+        // `EVAL`'s copy serves the callers that waited for that `EVAL`; a
+        // first attempt loads the script for good (Redis 7.4+ and Valkey
+        // 8+ evict `EVAL`'s copies), unless the node is called `EVALSHA`
+        // first.
+        (Mark::Evalled(epoch), Ask::AfterNoScript | Ask::AfterWait) => Verdict::Call(epoch),
         (Mark::Loading, Ask::First | Ask::AfterNoScript) if coordinate => Verdict::Wait,
         (_, Ask::First) if call_first => Verdict::CallFirst,
         _ => Verdict::Load { coordinate },
@@ -345,6 +350,13 @@ impl<'s> Scope<'s> {
             }
             reply => self.read_call(reply, handle, sha1, command),
         }
+    }
+
+    /// Records that an `EVAL` of `sha1` ran on the node: the server has it,
+    /// as a copy newer servers may evict, so the next first call loads it
+    /// with `SCRIPT LOAD`.
+    pub(crate) fn evalled(&self, sha1: &str, ticket: Ticket) -> Option<Epoch> {
+        self.state.loaded.mark_evalled(self.node, sha1, ticket)
     }
 
     /// Records that `sha1` ran on the node, so the server has it (a call
@@ -631,6 +643,36 @@ mod tests {
             })
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_script_back_by_eval_is_loaded_for_good_by_the_next_first_call() {
+        let set = LoadedSet::default();
+        let node = NodeKey::SINGLE;
+        let decide = |ask, mode| {
+            set.decide_with(&node, body("s"), |facts, mark| {
+                super::decide(false, facts, mark, ask, mode, true)
+            })
+            .map(|d| d.decision)
+        };
+        let (_, t) = set.loaded_epochs(&node, std::iter::empty());
+        let epoch = set.mark_evalled(&node, "s", t).unwrap();
+        // Callers that waited for the EVAL call it...
+        assert!(
+            matches!(decide(Ask::AfterWait, LoadMode::Lazy), Some(LoadDecision::Loaded(e)) if e == epoch)
+        );
+        // ...a first attempt loads it with SCRIPT LOAD (EVAL's copy may be
+        // evicted), unless the node is called EVALSHA first.
+        assert!(matches!(
+            decide(Ask::First, LoadMode::EvalshaFirst),
+            Some(LoadDecision::CallFirst)
+        ));
+        assert!(matches!(
+            decide(Ask::First, LoadMode::Lazy),
+            Some(LoadDecision::Load(_))
+        ));
+        // A pipeline does not count it as confirmed either.
+        assert_eq!(set.loaded_epochs(&node, ["s"].into_iter()).0, vec![None]);
     }
 
     #[test]

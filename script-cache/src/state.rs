@@ -67,6 +67,11 @@ enum LoadState {
     /// The server confirmed the script (a `SCRIPT LOAD` answered the
     /// expected SHA-1, or an `EVALSHA` of it ran).
     Loaded(Epoch),
+    /// An `EVAL` of it ran: the server has it, but as `EVAL`'s copy, which
+    /// Redis 7.4+ and Valkey 8+ evict (least recently used) when many
+    /// other scripts are `EVAL`ed. Callers that waited for that `EVAL` call
+    /// it; the next first attempt loads it for good with `SCRIPT LOAD`.
+    Evalled(Epoch),
     /// A caller is loading it; others wait for it to finish.
     Loading(Waiter),
 }
@@ -291,6 +296,8 @@ pub(crate) enum Mark {
     Unknown,
     /// Confirmed (a hint).
     Loaded(Epoch),
+    /// Ran by `EVAL` (a hint, and an evictable copy on newer servers).
+    Evalled(Epoch),
     /// Another caller is loading it right now.
     Loading,
 }
@@ -391,6 +398,7 @@ impl LoadedSet {
         };
         let mark = match state.scripts.get(body.sha1) {
             Some(LoadState::Loaded(epoch)) => Mark::Loaded(*epoch),
+            Some(LoadState::Evalled(epoch)) => Mark::Evalled(*epoch),
             Some(LoadState::Loading(waiter)) if waiter.pending() => Mark::Loading,
             // A loader that finished without a confirmation.
             Some(LoadState::Loading(_)) | None => Mark::Unknown,
@@ -457,6 +465,22 @@ impl LoadedSet {
     /// it that ran), unless a `flush_cache` started since `ticket` was
     /// taken. Returns the confirmation, or `None` when not recorded.
     pub(crate) fn mark_loaded(&self, node: &NodeKey, sha1: &str, ticket: Ticket) -> Option<Epoch> {
+        self.mark(node, sha1, ticket, LoadState::Loaded)
+    }
+
+    /// Records that an `EVAL` of `sha1` ran on `node` (see
+    /// [`LoadState::Evalled`]), as [`mark_loaded`](Self::mark_loaded) does.
+    pub(crate) fn mark_evalled(&self, node: &NodeKey, sha1: &str, ticket: Ticket) -> Option<Epoch> {
+        self.mark(node, sha1, ticket, LoadState::Evalled)
+    }
+
+    fn mark(
+        &self,
+        node: &NodeKey,
+        sha1: &str,
+        ticket: Ticket,
+        how: fn(Epoch) -> LoadState,
+    ) -> Option<Epoch> {
         let mut nodes = self.lock();
         if self.ticket() != ticket {
             return None;
@@ -466,7 +490,7 @@ impl LoadedSet {
             .entry(node.clone())
             .or_default()
             .scripts
-            .insert(sha1.into(), LoadState::Loaded(epoch));
+            .insert(sha1.into(), how(epoch));
         self.changed();
         Some(epoch)
     }
@@ -478,7 +502,10 @@ impl LoadedSet {
     /// Returns whether it was cleared.
     pub(crate) fn mark_unloaded(&self, node: &NodeKey, sha1: &str, epoch: Epoch) -> bool {
         if let Some(n) = self.lock().get_mut(node)
-            && matches!(n.scripts.get(sha1), Some(LoadState::Loaded(e)) if *e == epoch)
+            && matches!(
+                n.scripts.get(sha1),
+                Some(LoadState::Loaded(e) | LoadState::Evalled(e)) if *e == epoch
+            )
         {
             n.scripts.remove(sha1);
             self.changed();
@@ -550,7 +577,7 @@ impl LoadedSet {
                 let before = state.scripts.len();
                 state
                     .scripts
-                    .retain(|_, s| !matches!(s, LoadState::Loaded(_)));
+                    .retain(|_, s| matches!(s, LoadState::Loading(_)));
                 voided = before - state.scripts.len();
             }
             state.known = caps;
@@ -956,7 +983,7 @@ mod tests {
         let first_coordinated = |_, mark| match mark {
             Mark::Loaded(epoch) => Verdict::Call(epoch),
             Mark::Loading => Verdict::Wait,
-            Mark::Unknown => Verdict::Load { coordinate: true },
+            Mark::Unknown | Mark::Evalled(_) => Verdict::Load { coordinate: true },
         };
         let other = NodeKey::node("other:1".into());
         let (_, t) = set.loaded_epochs(&node, std::iter::empty());
