@@ -432,14 +432,14 @@ matrix! {
         assert_eq!(con.register_file("ok.lua").expect("inside"), "ok");
 
         let err = con.register_file("../x.lua").expect_err("`..` leaves the folder");
-        assert!(matches!(err, Error::InvalidScript { .. }), "{err:?}");
+        assert!(matches!(err, Error::OutsideScriptDir { .. }), "{err:?}");
         assert!(err.to_string().contains("x.lua"), "{err}");
         let err = con.register_file(folders.outside()).expect_err("absolute path outside");
-        assert!(matches!(err, Error::InvalidScript { .. }), "{err:?}");
+        assert!(matches!(err, Error::OutsideScriptDir { .. }), "{err:?}");
         assert!(err.to_string().contains("x.lua"), "{err}");
         std::os::unix::fs::symlink(folders.outside(), folders.scripts().join("link.lua")).expect("symlink");
         let err = con.register_file("link.lua").expect_err("a symlink leaving the folder");
-        assert!(matches!(err, Error::InvalidScript { .. }), "{err:?}");
+        assert!(matches!(err, Error::OutsideScriptDir { .. }), "{err:?}");
         assert!(err.to_string().contains("link.lua"), "{err}");
 
         // Just over the limit (1 MiB) of valid Lua (a comment and a return),
