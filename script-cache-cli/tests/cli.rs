@@ -433,6 +433,18 @@ script_cache_tests::flavor_test! { Valkey9,
     }
 }
 
+script_cache_tests::flavor_test! { Redis82,
+    fn cluster_redis_8_2() {
+        cluster_round_trip(Flavor::Redis82);
+    }
+}
+
+script_cache_tests::flavor_test! { Valkey81,
+    fn cluster_valkey_8_1() {
+        cluster_round_trip(Flavor::Valkey81);
+    }
+}
+
 /// `check` reports what the macros report: for every compile-fail case of
 /// the workspace that embeds a folder (`tests/ui`), run from the same
 /// directory, the same messages at the same `file:line:col`, and exit

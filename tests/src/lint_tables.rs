@@ -612,8 +612,8 @@ fn render(facts: &[ServerFacts; 3]) -> String {
         .zip(SERVERS)
         .map(|(f, flavor)| {
             let product = match flavor {
-                Flavor::Valkey9 => "Valkey",
-                Flavor::Redis7 | Flavor::Redis62 => "Redis",
+                Flavor::Valkey9 | Flavor::Valkey81 => "Valkey",
+                Flavor::Redis7 | Flavor::Redis62 | Flavor::Redis82 => "Redis",
             };
             format!("{product} {}", f.version)
         })
