@@ -8,6 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::error::{Error, Result};
 use crate::handle::{DynamicScript, sha1_hex};
+use script_cache_check::servers::{self, Servers};
 
 /// The largest script file [`register_file`](crate::ScriptState::register_file)
 /// and [`register_all_scripts`](crate::ScriptState::register_all_scripts)
@@ -19,6 +20,10 @@ pub const MAX_SCRIPT_FILE_BYTES: u64 = 1024 * 1024;
 pub(crate) struct Registry {
     scripts: RwLock<BTreeMap<String, Arc<DynamicScript>>>,
     dir: RwLock<Option<PathBuf>>,
+    /// The servers the lint checks registrations for: those of the
+    /// `script-cache.toml` of the last folder registered from (every known
+    /// server before that, or without one).
+    servers: RwLock<Servers>,
 }
 
 impl Registry {
@@ -53,7 +58,8 @@ impl Registry {
             });
         }
         // And the lint: what would fail when a line runs, as at build time.
-        if let Some(finding) = lint_error(source) {
+        let targets = *self.servers.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(finding) = lint_error(source, targets) {
             return Err(Error::Lint {
                 name: name.to_owned(),
                 line: finding.line,
@@ -130,9 +136,23 @@ impl Registry {
         Ok(joined)
     }
 
-    /// Reads and registers one file under its stem.
+    /// Reads `dir/script-cache.toml` (see `script_cache_check::servers`)
+    /// and makes its servers the lint's targets from now on.
+    fn read_config(&self, dir: &Path) -> Result<()> {
+        let shown = dir.display().to_string();
+        let config = servers::load(dir, &shown).map_err(|reason| Error::InvalidScript {
+            what: dir.join(servers::CONFIG_FILE).display().to_string(),
+            reason,
+        })?;
+        *self.servers.write().unwrap_or_else(PoisonError::into_inner) = config.servers;
+        Ok(())
+    }
+
+    /// Reads and registers one file under its stem, for the servers of its
+    /// folder's `script-cache.toml`.
     pub(crate) fn register_file(&self, path: &Path) -> Result<String> {
         let path = self.resolve(path)?;
+        self.read_config(path.parent().unwrap_or(Path::new(".")))?;
         let name = stem_of(&path)?;
         let source = read_script(&path)?;
         self.register(&name, &source, false)?;
@@ -163,6 +183,7 @@ impl Registry {
             }
         }
         files.sort();
+        self.read_config(&dir)?;
         let real_dir = dir.canonicalize().map_err(io)?;
         let mut loaded = Vec::with_capacity(files.len());
         for path in &files {
@@ -265,8 +286,8 @@ fn read_script(path: &Path) -> Result<String> {
 
 /// The first error of the build-time lint on `source` (its warnings do not
 /// stop a registration).
-fn lint_error(source: &str) -> Option<script_cache_check::lint::Finding> {
-    script_cache_check::lint::lint_script(source)
+fn lint_error(source: &str, servers: Servers) -> Option<script_cache_check::lint::Finding> {
+    script_cache_check::lint::lint_script_for(source, servers)
         .into_iter()
         .find(|f| f.severity() == script_cache_check::lint::Severity::Error)
 }
@@ -401,7 +422,7 @@ mod properties {
                 Ok(sha) => {
                     prop_assert!(!name.is_empty());
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
-                    prop_assert!(lint_error(&source).is_none());
+                    prop_assert!(lint_error(&source, Servers::ALL).is_none());
                     prop_assert_eq!(&sha, &sha1_hex(&source));
                     let found = registry.get(&name).map_err(|e| TestCaseError::fail(e.to_string()))?;
                     prop_assert_eq!(&*found.source, source.as_str());
@@ -422,7 +443,7 @@ mod properties {
                 Err(Error::Lint { line, rule, .. }) => {
                     prop_assert!(line >= 1);
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
-                    prop_assert!(lint_error(&source).is_some_and(|f| f.rule.name() == rule));
+                    prop_assert!(lint_error(&source, Servers::ALL).is_some_and(|f| f.rule.name() == rule));
                 }
                 Err(Error::InvalidScript { .. }) => prop_assert!(name.is_empty()),
                 Err(e) => prop_assert!(false, "unexpected error {e}"),

@@ -309,6 +309,7 @@ fn workspace_scripts_have_no_findings() {
             written: dir.to_owned(),
             abs: root.join(dir),
             relative_to: "the workspace".to_owned(),
+            config: Default::default(),
         };
         let mut errors = Vec::new();
         for file in folder::list(&folder, &mut errors) {

@@ -301,6 +301,7 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         written: Vec::new(),
         findings: directives.problems.clone(),
         servers: directives.servers,
+        project: directives.project,
         flags,
     };
     walker.block(ast.nodes(), &[]);
@@ -543,6 +544,8 @@ struct Walker {
     written: Vec<String>,
     findings: Vec<Finding>,
     servers: u8,
+    /// The folder's targets (`script-cache.toml`), which `servers` narrows.
+    project: u8,
     flags: Flags,
 }
 
@@ -910,7 +913,7 @@ impl Walker {
         }
         match find_global(name) {
             Some(g) if g.servers & self.servers == self.servers => {}
-            Some(g) if g.servers & self.servers != 0 => {
+            Some(g) if g.servers != 0 => {
                 self.missing_on(token, &format!("the global `{name}`"), "reading", g.servers);
             }
             _ => {
@@ -960,16 +963,32 @@ impl Walker {
         self.target_help_as(has, "have")
     }
 
+    /// A target that fits: the servers of `has` among the folder's, in a
+    /// `servers(...)` directive; when the folder declares none of them, the
+    /// servers of `has` in its `script-cache.toml`.
     fn target_help_as(&self, has: u8, verb: &str) -> String {
-        let names: Vec<&str> = (0..SERVERS.len())
-            .filter(|i| has & self.servers & (1 << i) != 0)
-            .filter_map(|i| SERVER_NAMES.get(i).copied())
-            .collect();
-        format!(
-            "if the script only runs on servers that {verb} it, say so: `-- script-cache: \
-             servers({})`",
-            names.join(", ")
-        )
+        let names = |mask: u8| -> Vec<&str> {
+            (0..SERVERS.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .filter_map(|i| SERVER_NAMES.get(i).copied())
+                .collect()
+        };
+        if has & self.project != 0 {
+            format!(
+                "if the script only runs on servers that {verb} it, say so: `-- script-cache: \
+                 servers({})`",
+                names(has & self.project).join(", ")
+            )
+        } else {
+            let quoted: Vec<String> = names(has).iter().map(|n| format!("\"{n}\"")).collect();
+            let third_person = if verb == "have" { "has" } else { "allows" };
+            format!(
+                "none of the servers the folder's script-cache.toml declares {third_person} \
+                 it; if the scripts run on servers that do, declare them there: `servers = \
+                 [{}]`",
+                quoted.join(", ")
+            )
+        }
     }
 
     fn prefix(&mut self, prefix: &Prefix) {
@@ -1151,7 +1170,7 @@ impl Walker {
         let full = format!("{table}.{field}");
         match find_global(&full) {
             Some(g) if g.servers & self.servers == self.servers => {}
-            Some(g) if g.servers & self.servers != 0 => {
+            Some(g) if g.servers != 0 => {
                 self.missing_on(token, &format!("`{full}`"), "calling", g.servers);
             }
             _ => {

@@ -294,3 +294,19 @@ fn a_file_narrows_the_folders_servers() {
     let f = lint_script("-- script-cache: servers(redis-7.4)\nreturn 1");
     assert!(f[0].message.contains("name `redis-7.0` instead"), "{f:?}");
 }
+
+#[test]
+fn a_folder_without_a_server_that_has_it_is_told_what_to_declare() {
+    let redis_7 = Servers::parse(["redis-7.0"]).unwrap();
+    let f = lint_script_for(
+        "local t = os.clock()\nreturn redis.call('HSETEX', KEYS[1], 'FIELDS', 1, 'f', t)",
+        redis_7,
+    );
+    let r: Vec<Rule> = f.iter().map(|f| f.rule).collect();
+    assert_eq!(r, vec![Rule::ServerSupport, Rule::ServerSupport], "{f:?}");
+    assert!(
+        f[1].help
+            .contains("declare them there: `servers = [\"redis-8.2\", \"valkey-9.1\"]`"),
+        "{f:?}"
+    );
+}
