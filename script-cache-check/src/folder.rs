@@ -9,6 +9,8 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
+use crate::servers::{self, Config};
+
 /// The folder as the user wrote it and where it is on disk.
 #[derive(Debug, Clone)]
 pub struct Folder {
@@ -23,6 +25,9 @@ pub struct Folder {
     /// directory (the folder with Cargo.toml)" for the macros, "the current
     /// directory" for the command line.
     pub relative_to: String,
+    /// What the folder's `script-cache.toml` declares (the servers the
+    /// scripts run on): the default until [`read_config`] reads it.
+    pub config: Config,
 }
 
 /// What the macros' folders are relative to, as messages say it.
@@ -70,11 +75,21 @@ pub fn resolve(manifest_dir: &Path, written: &str) -> Result<Folder, String> {
                 .to_owned(),
         );
     }
-    Ok(Folder {
+    let mut folder = Folder {
         written: written.to_owned(),
         abs: manifest_dir.join(rel),
         relative_to: MANIFEST_DIR.to_owned(),
-    })
+        config: Config::default(),
+    };
+    read_config(&mut folder)?;
+    Ok(folder)
+}
+
+/// Reads the folder's optional `script-cache.toml` into `folder.config`
+/// (see [`crate::servers`]); a folder that does not exist has none.
+pub fn read_config(folder: &mut Folder) -> Result<(), String> {
+    folder.config = servers::load(&folder.abs, &folder.written)?;
+    Ok(())
 }
 
 /// The top-level `.lua` file names of `folder`, sorted. Errors (missing
@@ -273,6 +288,7 @@ mod tests {
             written: "lua/".to_owned(),
             abs: dir.to_owned(),
             relative_to: MANIFEST_DIR.to_owned(),
+            config: Config::default(),
         }
     }
 

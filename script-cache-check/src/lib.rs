@@ -46,6 +46,7 @@ pub mod include;
 pub mod lex;
 pub mod lint;
 pub mod naming;
+pub mod servers;
 pub mod shebang;
 pub mod signature;
 pub mod usage;

@@ -155,6 +155,7 @@ fn folder() -> (tempfile::TempDir, Folder) {
         written: "lua/".to_owned(),
         abs: lua,
         relative_to: MANIFEST_DIR.to_owned(),
+        config: Default::default(),
     };
     (dir, folder)
 }

@@ -40,6 +40,7 @@ mod scripts;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use script_cache_check::servers::Servers;
 
 /// Check, list, preload and verify a folder of Redis/Valkey Lua scripts.
 #[derive(Debug, Parser)]
@@ -117,6 +118,11 @@ enum Command {
         /// KEYS), not only on errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// The servers the scripts run on, e.g. `redis-8.2,valkey-9.1`,
+        /// instead of what the folder's script-cache.toml declares (every
+        /// known server without one).
+        #[arg(long, value_parser = parse_servers)]
+        servers: Option<Servers>,
     },
     /// A table of the scripts of DIR: name, SHA-1, keys, args, flags, read-only.
     List {
@@ -169,7 +175,8 @@ fn main() -> ExitCode {
             dir,
             format,
             deny_warnings,
-        } => check(&dir, format, deny_warnings),
+            servers,
+        } => check(&dir, format, deny_warnings, servers),
         Command::List { dir } => list(&dir),
         Command::Manifest { dir, output } => manifest(&dir, output.as_deref()),
         Command::Preload { dir, target } => with_scripts(&dir, |s| remote::preload(s, &target)),
@@ -203,7 +210,7 @@ fn with_scripts(
     dir: &str,
     f: impl FnOnce(&[scripts::Script]) -> Result<bool, String>,
 ) -> Result<bool, String> {
-    let checked = scripts::check_folder(dir);
+    let checked = scripts::check_folder(dir, None);
     if !checked.errors.is_empty() {
         print_errors(&checked.errors);
         return Ok(false);
@@ -211,8 +218,18 @@ fn with_scripts(
     f(&checked.scripts)
 }
 
-fn check(dir: &str, format: Format, deny_warnings: bool) -> Result<bool, String> {
-    let checked = scripts::check_folder(dir);
+/// `--servers redis-8.2,valkey-9.1`.
+fn parse_servers(list: &str) -> Result<Servers, String> {
+    Servers::parse(list.split(',').map(str::trim).filter(|s| !s.is_empty()))
+}
+
+fn check(
+    dir: &str,
+    format: Format,
+    deny_warnings: bool,
+    servers: Option<Servers>,
+) -> Result<bool, String> {
+    let checked = scripts::check_folder(dir, servers);
     let ok = checked.errors.is_empty() && (!deny_warnings || checked.warnings.is_empty());
     let n = checked.warnings.len();
     let warned = if n == 0 {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use script_cache_check::folder::{self, Folder};
 use script_cache_check::naming::{self, NameError};
+use script_cache_check::servers::Servers;
 use script_cache_check::usage::Arity;
 use script_cache_check::{analysis, sha1_hex, shebang};
 
@@ -51,14 +52,23 @@ pub(crate) struct Checked {
 }
 
 /// Reads and checks every top-level script of `dir` (as written by the
-/// user, relative to the current directory).
-pub(crate) fn check_folder(dir: &str) -> Checked {
-    let folder = Folder {
+/// user, relative to the current directory), for the servers its
+/// `script-cache.toml` declares, or for `servers` when given (`check
+/// --servers`).
+pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
+    let mut folder = Folder {
         written: dir.to_owned(),
         abs: PathBuf::from(dir),
         relative_to: "the current directory".to_owned(),
+        config: Default::default(),
     };
     let mut out = Checked::default();
+    if let Err(e) = folder::read_config(&mut folder) {
+        out.errors.push(e);
+    }
+    if let Some(servers) = servers {
+        folder.config.servers = servers;
+    }
     let files = folder::list(&folder, &mut out.errors);
     if files.is_empty() && out.errors.is_empty() {
         out.errors.push(format!(
@@ -180,7 +190,7 @@ mod tests {
     fn legacy_body_for_old_servers() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("r.lua"), "#!lua flags=no-writes\nreturn 1").unwrap();
-        let checked = check_folder(dir.path().to_str().unwrap());
+        let checked = check_folder(dir.path().to_str().unwrap(), None);
         assert!(checked.errors.is_empty(), "{:?}", checked.errors);
         let s = &checked.scripts[0];
         assert!(s.read_only());
@@ -199,7 +209,7 @@ mod tests {
         std::fs::write(p.join("rate-limit.lua"), "return KEYS[1]").unwrap();
         std::fs::write(p.join("1st.lua"), "return 1").unwrap();
         std::fs::write(p.join("stale.lua"), "-- @key a\n-- @key b\nreturn KEYS[1]").unwrap();
-        let checked = check_folder(p.to_str().unwrap());
+        let checked = check_folder(p.to_str().unwrap(), None);
         let all = checked.errors.join("\n");
         assert!(all.contains("starts with a digit"), "{all}");
         assert!(all.contains("RateLimit"), "{all}");

@@ -166,6 +166,50 @@ fn check_json() {
     assert_eq!(doc["scripts"].as_array().unwrap().len(), 6);
 }
 
+/// `check` reads the folder's `script-cache.toml`; `--servers` replaces it,
+/// and an unknown name there is a usage error.
+#[test]
+fn check_takes_the_folders_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hash_ttl.lua"),
+        "return redis.call('HSETEX', KEYS[1], 'FIELDS', 1, 'f', 'v')\n",
+    )
+    .unwrap();
+    let d = dir.path().to_string_lossy().into_owned();
+    // Every known server: Redis 6.2, 7.0 and Valkey 8.1 lack HSETEX.
+    let out = run(&["check", &d]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("[lint: server-support]"), "{err}");
+    assert!(err.contains("servers(redis-8.2, valkey-9.1)"), "{err}");
+    std::fs::write(
+        dir.path().join("script-cache.toml"),
+        "servers = [\"redis-8.2\", \"valkey-9.1\"]\n",
+    )
+    .unwrap();
+    let out = run(&["check", &d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&["check", &d, "--servers", "redis-7.0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not a command on Redis 7.0"));
+    let out = run(&["check", &d, "--servers", "redis-7.4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("name `redis-7.0` instead"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(dir.path().join("script-cache.toml"), "server = []\n").unwrap();
+    let out = run(&["check", &d]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("did you mean `servers`?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn check_runs_the_lint() {
     let dir = tempfile::tempdir().unwrap();
@@ -430,6 +474,18 @@ script_cache_tests::flavor_test! { Redis62,
 script_cache_tests::flavor_test! { Valkey9,
     fn cluster_valkey_9_1() {
         cluster_round_trip(Flavor::Valkey9);
+    }
+}
+
+script_cache_tests::flavor_test! { Redis82,
+    fn cluster_redis_8_2() {
+        cluster_round_trip(Flavor::Redis82);
+    }
+}
+
+script_cache_tests::flavor_test! { Valkey81,
+    fn cluster_valkey_8_1() {
+        cluster_round_trip(Flavor::Valkey81);
     }
 }
 

@@ -179,6 +179,21 @@
 //! }
 //! ```
 //!
+//! # Target servers
+//!
+//! The lint holds every script to the servers it runs on: every server the
+//! lint's tables know (Redis 6.2, 7.0, 8.2, Valkey 8.1, 9.1) unless the
+//! folder has a `script-cache.toml` that says otherwise:
+//!
+//! ```toml
+//! servers = ["redis-8.2", "valkey-9.1"]
+//! ```
+//!
+//! The file is tracked like a script (editing it rebuilds); a script's
+//! `-- script-cache: servers(...)` narrows it further. An unknown key or
+//! server is a compile error on the folder's path, with "did you mean"
+//! (see `script_cache_check::servers`).
+//!
 //! # Layout
 //!
 //! This crate only parses the macro input and hands it to `expand`. What

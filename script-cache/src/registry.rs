@@ -10,6 +10,7 @@ use script_cache_check::sha1_hex;
 
 use crate::error::{Error, Result};
 use crate::handle::{DynamicScript, ScriptHandle};
+use script_cache_check::servers::{self, Servers};
 
 /// The largest script file [`register_file`](crate::ScriptState::register_file)
 /// and [`register_all_scripts`](crate::ScriptState::register_all_scripts)
@@ -21,6 +22,10 @@ pub const MAX_SCRIPT_FILE_BYTES: u64 = 1024 * 1024;
 pub(crate) struct Registry {
     scripts: RwLock<BTreeMap<String, Arc<DynamicScript>>>,
     dir: RwLock<Option<PathBuf>>,
+    /// The servers the lint checks registrations for: those of the
+    /// `script-cache.toml` of the last folder registered from (every known
+    /// server before that, or without one).
+    servers: RwLock<Servers>,
 }
 
 /// What registering a name that holds another source does.
@@ -57,7 +62,7 @@ impl Registry {
 
     /// Registers `source` under `name` once it passed [`check`].
     fn insert(&self, name: &str, source: &str, on_conflict: OnConflict) -> Result<String> {
-        check(name, source)?;
+        check(name, source, self.targets())?;
         let mut scripts = self.scripts.write().unwrap_or_else(PoisonError::into_inner);
         let new_sha1 = sha1_hex(source);
         if let Some(old) = scripts.get(name) {
@@ -143,9 +148,28 @@ impl Registry {
         }
     }
 
-    /// Reads and registers one file under its stem.
+    /// The servers registrations are linted for.
+    fn targets(&self) -> Servers {
+        *self.servers.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads `dir/script-cache.toml` (see `script_cache_check::servers`)
+    /// and makes its servers the lint's targets from now on.
+    fn read_config(&self, dir: &Path) -> Result<()> {
+        let shown = dir.display().to_string();
+        let config = servers::load(dir, &shown).map_err(|reason| Error::InvalidScript {
+            what: dir.join(servers::CONFIG_FILE).display().to_string(),
+            reason,
+        })?;
+        *self.servers.write().unwrap_or_else(PoisonError::into_inner) = config.servers;
+        Ok(())
+    }
+
+    /// Reads and registers one file under its stem, for the servers of its
+    /// folder's `script-cache.toml`.
     pub(crate) fn register_file(&self, path: &Path) -> Result<String> {
         let real = self.resolve(path)?;
+        self.read_config(real.parent().unwrap_or(Path::new(".")))?;
         // Named after the file as given (a symlink inside the folder is
         // named after itself, not its target).
         let name = stem_of(path)?;
@@ -177,6 +201,7 @@ impl Registry {
             }
         }
         files.sort();
+        self.read_config(&dir)?;
         let real_dir = dir.canonicalize().map_err(io)?;
         let mut loaded = Vec::with_capacity(files.len());
         for path in &files {
@@ -195,7 +220,7 @@ impl Registry {
             let (name, source) = (stem_of(path)?, read_script(&real)?);
             // Checked before any is registered: a bad file leaves the
             // registry as it was.
-            check(&name, &source)?;
+            check(&name, &source, self.targets())?;
             loaded.push((name, source));
         }
         // Check every name before registering any, so a conflict leaves
@@ -224,7 +249,7 @@ impl Registry {
 /// sent, with the checker the macros use: the `#!lua` line as Redis 7 and
 /// Valkey read it (Redis 6.2 gets it as a comment, which always loads),
 /// then the body as Lua 5.1 on every server, then the lint's errors.
-fn check(name: &str, source: &str) -> Result<()> {
+fn check(name: &str, source: &str, targets: Servers) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidScript {
             what: "script name".into(),
@@ -248,7 +273,7 @@ fn check(name: &str, source: &str) -> Result<()> {
         });
     }
     // And the lint: what would fail when a line runs, as at build time.
-    if let Some(finding) = lint_error(source) {
+    if let Some(finding) = lint_error(source, targets) {
         return Err(Error::Lint {
             name: name.to_owned(),
             line: finding.line,
@@ -343,8 +368,8 @@ fn read_script(path: &Path) -> Result<String> {
 
 /// The first error of the build-time lint on `source` (its warnings do not
 /// stop a registration).
-fn lint_error(source: &str) -> Option<script_cache_check::lint::Finding> {
-    script_cache_check::lint::lint_script(source)
+fn lint_error(source: &str, servers: Servers) -> Option<script_cache_check::lint::Finding> {
+    script_cache_check::lint::lint_script_for(source, servers)
         .into_iter()
         .find(|f| f.severity() == script_cache_check::lint::Severity::Error)
 }
@@ -500,7 +525,7 @@ mod properties {
                     prop_assert!(!name.is_empty());
                     prop_assert!(script_cache_check::shebang::parse(source.as_bytes()).is_ok());
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
-                    prop_assert!(lint_error(&source).is_none());
+                    prop_assert!(lint_error(&source, Servers::ALL).is_none());
                     prop_assert_eq!(&sha, &sha1_hex(&source));
                     let found = registry.get(&name).map_err(|e| TestCaseError::fail(e.to_string()))?;
                     prop_assert_eq!(&*found.source, source.as_str());
@@ -532,7 +557,7 @@ mod properties {
                 Err(Error::Lint { line, rule, .. }) => {
                     prop_assert!(line >= 1);
                     prop_assert!(script_cache_check::check_syntax(source.as_bytes()).is_ok());
-                    prop_assert!(lint_error(&source).is_some_and(|f| f.rule.name() == rule));
+                    prop_assert!(lint_error(&source, Servers::ALL).is_some_and(|f| f.rule.name() == rule));
                 }
                 Err(Error::InvalidScript { .. }) => prop_assert!(name.is_empty()),
                 Err(e) => prop_assert!(false, "unexpected error {e}"),

@@ -81,7 +81,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// ```
 ///
 /// expands to modules `ping` and `ping_async`, each with the tests
-/// `redis_7_0`, `redis_6_2` and `valkey_9_1`. `server` is a `&mut TestServer`.
+/// `redis_7_0`, `redis_6_2`, `valkey_9_1`, `redis_8_2` and `valkey_8_1`. `server` is a `&mut TestServer`.
 /// Each test is declared with [`flavor_test!`]: ignored (not passed) when
 /// its flavor's binary was missing at build time, outside CI.
 #[macro_export]
@@ -96,6 +96,8 @@ macro_rules! matrix {
             $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, body) } }
             $crate::flavor_test! { Redis62, fn redis_6_2() { $crate::__run(&$crate::Flavor::Redis62, body) } }
             $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, body) } }
+            $crate::flavor_test! { Redis82, fn redis_8_2() { $crate::__run(&$crate::Flavor::Redis82, body) } }
+            $crate::flavor_test! { Valkey81, fn valkey_8_1() { $crate::__run(&$crate::Flavor::Valkey81, body) } }
         }
         $crate::matrix! { $($rest)* }
     };
@@ -111,6 +113,8 @@ macro_rules! matrix {
             $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, sync_body) } }
             $crate::flavor_test! { Redis62, fn redis_6_2() { $crate::__run(&$crate::Flavor::Redis62, sync_body) } }
             $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, sync_body) } }
+            $crate::flavor_test! { Redis82, fn redis_8_2() { $crate::__run(&$crate::Flavor::Redis82, sync_body) } }
+            $crate::flavor_test! { Valkey81, fn valkey_8_1() { $crate::__run(&$crate::Flavor::Valkey81, sync_body) } }
         }
         $crate::matrix! { $($rest)* }
     };
@@ -132,8 +136,8 @@ pub fn __run(flavor: &Flavor, body: fn(&mut TestServer)) {
     body(&mut server);
 }
 
-/// Declares a `#[test]` that needs one server flavor: `Redis7`, `Redis62`
-/// or `Valkey9`. When `tests/build.rs` found no binary of that flavor
+/// Declares a `#[test]` that needs one server flavor: `Redis7`, `Redis62`,
+/// `Valkey9`, `Redis82` or `Valkey81`. When `tests/build.rs` found no binary of that flavor
 /// (outside CI), the test is `#[ignore]`d with how to install it, so
 /// `cargo test` counts it as ignored, never as passed. With `CI=true` it
 /// always runs (and fails loudly when the binary is missing).
@@ -151,6 +155,8 @@ macro_rules! flavor_test {
     (Redis7, $($item:tt)*) => { $crate::__test_redis_7_0! { $($item)* } };
     (Redis62, $($item:tt)*) => { $crate::__test_redis_6_2! { $($item)* } };
     (Valkey9, $($item:tt)*) => { $crate::__test_valkey_9_1! { $($item)* } };
+    (Redis82, $($item:tt)*) => { $crate::__test_redis_8_2! { $($item)* } };
+    (Valkey81, $($item:tt)*) => { $crate::__test_valkey_8_1! { $($item)* } };
 }
 
 #[cfg(has_redis_7_0)]
@@ -192,6 +198,34 @@ macro_rules! __test_valkey_9_1 {
     ($($item:tt)*) => {
         #[test]
         #[ignore = "Valkey 9.1 binary missing: run scripts/install-servers.sh"]
+        $($item)*
+    };
+}
+#[cfg(has_redis_8_2)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_redis_8_2 { ($($item:tt)*) => { #[test] $($item)* }; }
+#[cfg(not(has_redis_8_2))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_redis_8_2 {
+    ($($item:tt)*) => {
+        #[test]
+        #[ignore = "Redis 8.2 binary missing: run scripts/install-servers.sh"]
+        $($item)*
+    };
+}
+#[cfg(has_valkey_8_1)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_valkey_8_1 { ($($item:tt)*) => { #[test] $($item)* }; }
+#[cfg(not(has_valkey_8_1))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __test_valkey_8_1 {
+    ($($item:tt)*) => {
+        #[test]
+        #[ignore = "Valkey 8.1 binary missing: run scripts/install-servers.sh"]
         $($item)*
     };
 }

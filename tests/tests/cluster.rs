@@ -642,6 +642,8 @@ macro_rules! per_flavor {
             script_cache_tests::flavor_test! { Redis7, fn redis_7_0() { $body(Flavor::Redis7) } }
             script_cache_tests::flavor_test! { Redis62, fn redis_6_2() { $body(Flavor::Redis62) } }
             script_cache_tests::flavor_test! { Valkey9, fn valkey_9_1() { $body(Flavor::Valkey9) } }
+            script_cache_tests::flavor_test! { Redis82, fn redis_8_2() { $body(Flavor::Redis82) } }
+            script_cache_tests::flavor_test! { Valkey81, fn valkey_8_1() { $body(Flavor::Valkey81) } }
         }
     };
 }

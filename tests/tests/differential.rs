@@ -60,8 +60,8 @@ fn checker(flavor: Flavor, input: &[u8]) -> Result<(), String> {
     let body = body_for(flavor, input);
     let target = match flavor {
         Flavor::Redis62 => Target::Redis6,
-        Flavor::Redis7 => Target::Redis7,
-        Flavor::Valkey9 => Target::Valkey,
+        Flavor::Redis7 | Flavor::Redis82 => Target::Redis7,
+        Flavor::Valkey9 | Flavor::Valkey81 => Target::Valkey,
     };
     if target != Target::Redis6 {
         shebang::parse(&body).map_err(|e| e.message)?;
@@ -159,7 +159,7 @@ fn build_time_verdict_is_script_load_verdict_on_every_flavor() {
         let Ok(_) = flavor.binary() else {
             panic!(
                 "{flavor} is missing: run `bash scripts/install-servers.sh` (the differential \
-                 test needs all three flavors and never counts a skip as a pass)"
+                 test needs every flavor and never counts a skip as a pass)"
             );
         };
         let server = TestServer::start(flavor);
@@ -184,7 +184,7 @@ fn build_time_verdict_is_script_load_verdict_on_every_flavor() {
                     input.origin
                 );
             }
-            if flavor == Flavor::Valkey9
+            if matches!(flavor, Flavor::Valkey9 | Flavor::Valkey81)
                 && valkey_only_leniency(&input.bytes)
                 && server.is_ok()
                 && check.is_err()

@@ -966,14 +966,17 @@ script_cache_tests::flavor_test! { Redis7,
 // ---------------------------------------------------------------------------
 // Server swapped for another version, Sentinel failover, Cluster faults
 
-/// The flavors a swap goes through, starting from `first`: each of the
-/// three once (Redis 7.0 -> 6.2 -> Valkey, 6.2 -> Valkey -> 7.0, Valkey ->
-/// 7.0 -> 6.2).
+/// The flavors a swap goes through, starting from `first`: three of them,
+/// each generation change in both directions somewhere (Redis 7.0 -> 6.2
+/// -> Valkey 9.1, 6.2 -> Valkey 9.1 -> 7.0, Valkey 9.1 -> 7.0 -> 6.2,
+/// Redis 8.2 -> Valkey 8.1 -> 6.2, Valkey 8.1 -> 6.2 -> Redis 8.2).
 fn swap_order(first: Flavor) -> [Flavor; 3] {
     match first {
         Flavor::Redis7 => [Flavor::Redis7, Flavor::Redis62, Flavor::Valkey9],
         Flavor::Redis62 => [Flavor::Redis62, Flavor::Valkey9, Flavor::Redis7],
         Flavor::Valkey9 => [Flavor::Valkey9, Flavor::Redis7, Flavor::Redis62],
+        Flavor::Redis82 => [Flavor::Redis82, Flavor::Valkey81, Flavor::Redis62],
+        Flavor::Valkey81 => [Flavor::Valkey81, Flavor::Redis62, Flavor::Redis82],
     }
 }
 
@@ -1320,5 +1323,15 @@ script_cache_tests::flavor_test! { Redis62,
 script_cache_tests::flavor_test! { Valkey9,
     fn cluster_faults_valkey_9_1() {
         cluster_faults(Flavor::Valkey9);
+    }
+}
+script_cache_tests::flavor_test! { Redis82,
+    fn cluster_faults_redis_8_2() {
+        cluster_faults(Flavor::Redis82);
+    }
+}
+script_cache_tests::flavor_test! { Valkey81,
+    fn cluster_faults_valkey_8_1() {
+        cluster_faults(Flavor::Valkey81);
     }
 }

@@ -90,6 +90,8 @@ matrix! {
             Flavor::Redis62 => "redis_version:6.2.",
             Flavor::Redis7 => "redis_version:7.0.",
             Flavor::Valkey9 => "valkey_version:9.",
+            Flavor::Redis82 => "redis_version:8.2.",
+            Flavor::Valkey81 => "valkey_version:8.1.",
         };
         assert!(info.lines().any(|l| l.starts_with(prefix)), "{info}");
     }

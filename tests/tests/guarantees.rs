@@ -637,13 +637,13 @@ matrix! {
     }
 }
 
-/// The flavor a server is swapped for, and back: Redis 6.2 for 7.0 and
-/// Valkey 9.1 (its bodies and commands differ: no shebang, no
+/// The flavor a server is swapped for, and back: Redis 6.2 for every
+/// newer one (its bodies and commands differ: no shebang, no
 /// `EVALSHA_RO`), Redis 7.0 for 6.2.
 fn swap_partner(flavor: Flavor) -> Flavor {
     match flavor {
         Flavor::Redis62 => Flavor::Redis7,
-        Flavor::Redis7 | Flavor::Valkey9 => Flavor::Redis62,
+        Flavor::Redis7 | Flavor::Redis82 | Flavor::Valkey81 | Flavor::Valkey9 => Flavor::Redis62,
     }
 }
 

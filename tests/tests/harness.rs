@@ -45,6 +45,24 @@ matrix! {
                 let v = info_field(&mut con, "valkey_version").expect("valkey_version");
                 assert!(v.starts_with("9.1."), "{v}");
             }
+            Flavor::Redis82 => {
+                let v = info_field(&mut con, "redis_version").expect("redis_version");
+                assert!(v.starts_with("8.2."), "{v}");
+                assert!(info_field(&mut con, "valkey_version").is_none());
+                // The plain server: the wheel's module (FalkorDB's `graph`)
+                // is never loaded; Redis 8 builds `vectorset` in.
+                let modules: Vec<std::collections::HashMap<String, redis::Value>> =
+                    redis::cmd("MODULE").arg("LIST").query(&mut con).expect("MODULE LIST");
+                let names: Vec<String> = modules
+                    .iter()
+                    .filter_map(|m| redis::from_redis_value(m.get("name")?.clone()).ok())
+                    .collect();
+                assert_eq!(names, ["vectorset"], "{modules:?}");
+            }
+            Flavor::Valkey81 => {
+                let v = info_field(&mut con, "valkey_version").expect("valkey_version");
+                assert!(v.starts_with("8.1."), "{v}");
+            }
         }
         let port: u16 = info_field(&mut con, "tcp_port").expect("tcp_port").parse().expect("port");
         assert_eq!(port, server.port());

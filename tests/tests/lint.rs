@@ -13,11 +13,12 @@ use script_cache_tests::{Flavor, TestServer, matrix};
 
 /// One case: a script, the rule the lint must report (or none), and what
 /// each server does with it: `Ok(())` runs, `Err(text)` fails with an error
-/// containing `text`. Order: Redis 6.2, Redis 7.0, Valkey 9.1.
+/// containing `text`. Order: Redis 6.2, Redis 7.0, Valkey 9.1, Redis 8.2,
+/// Valkey 8.1.
 struct Case {
     source: &'static str,
     rule: Option<Rule>,
-    outcome: [Result<(), &'static str>; 3],
+    outcome: [Result<(), &'static str>; 5],
 }
 
 const NONEXISTENT: &str = "Script attempted to access nonexistent global variable";
@@ -31,7 +32,7 @@ const NO_WRITES: &str = "Write commands are not allowed from read-only scripts";
 
 fn cases() -> Vec<Case> {
     use Rule::*;
-    let all = |e: &'static str| [Err(e), Err(e), Err(e)];
+    let all = |e: &'static str| [Err(e), Err(e), Err(e), Err(e), Err(e)];
     vec![
         Case {
             source: "local count = redis.call('INCR', KEYS[1])\nreturn cuont",
@@ -81,17 +82,49 @@ fn cases() -> Vec<Case> {
         Case {
             source: "return redis.call('LMPOP', 1, KEYS[1], 'LEFT')",
             rule: Some(ServerSupport),
-            outcome: [Err(UNKNOWN), Ok(()), Ok(())],
+            outcome: [Err(UNKNOWN), Ok(()), Ok(()), Ok(()), Ok(())],
         },
         Case {
             source: "return redis.call('HSETEX', KEYS[1], 'FIELDS', 1, 'f', 'v')",
             rule: Some(ServerSupport),
-            outcome: [Err(UNKNOWN), Err(UNKNOWN), Ok(())],
+            outcome: [Err(UNKNOWN), Err(UNKNOWN), Ok(()), Ok(()), Err(UNKNOWN)],
+        },
+        Case {
+            source: "return redis.call('HGETDEL', KEYS[1], 'FIELDS', 1, 'f')",
+            rule: Some(ServerSupport),
+            outcome: [Err(UNKNOWN), Err(UNKNOWN), Ok(()), Ok(()), Err(UNKNOWN)],
+        },
+        Case {
+            source: "return redis.call('HGETEX', KEYS[1], 'EX', 60, 'FIELDS', 1, 'f')",
+            rule: Some(ServerSupport),
+            outcome: [Err(UNKNOWN), Err(UNKNOWN), Ok(()), Ok(()), Err(UNKNOWN)],
+        },
+        Case {
+            source: "return os.clock()",
+            rule: Some(ServerSupport),
+            outcome: [Err(NONEXISTENT), Err(NONEXISTENT), Ok(()), Ok(()), Ok(())],
+        },
+        Case {
+            source: "return server.call('GET', KEYS[1])",
+            rule: Some(ServerSupport),
+            outcome: [
+                Err(NONEXISTENT),
+                Err(NONEXISTENT),
+                Ok(()),
+                Err(NONEXISTENT),
+                Ok(()),
+            ],
         },
         Case {
             source: "return print",
             rule: Some(ServerSupport),
-            outcome: [Ok(()), Err(NONEXISTENT), Err(NONEXISTENT)],
+            outcome: [
+                Ok(()),
+                Err(NONEXISTENT),
+                Err(NONEXISTENT),
+                Err(NONEXISTENT),
+                Err(NONEXISTENT),
+            ],
         },
         Case {
             source: "redis.call('WATCH', KEYS[1])\nreturn 1",
@@ -101,7 +134,7 @@ fn cases() -> Vec<Case> {
         Case {
             source: "return redis.call('BLPOP', KEYS[1], 0)",
             rule: Some(CommandNotAllowed),
-            outcome: [Err(NOT_ALLOWED), Err(NOT_ALLOWED), Ok(())],
+            outcome: [Err(NOT_ALLOWED), Err(NOT_ALLOWED), Ok(()), Ok(()), Ok(())],
         },
         Case {
             source: "return redis.call('HGET', KEYS[1])",
@@ -122,24 +155,36 @@ fn cases() -> Vec<Case> {
         Case {
             source: "#!lua flags=no-writes\nredis.call('SET', KEYS[1], 'x')\nreturn 1",
             rule: Some(WriteInNoWrites),
-            outcome: [Ok(()), Err(NO_WRITES), Err(NO_WRITES)],
+            outcome: [
+                Ok(()),
+                Err(NO_WRITES),
+                Err(NO_WRITES),
+                Err(NO_WRITES),
+                Err(NO_WRITES),
+            ],
         },
         Case {
             source: "#!lua flags=no-writes\nreturn redis.call('PUBLISH', 'channel', 'm')",
             rule: Some(WriteInNoWrites),
-            outcome: [Ok(()), Err(NO_WRITES), Err(NO_WRITES)],
+            outcome: [
+                Ok(()),
+                Err(NO_WRITES),
+                Err(NO_WRITES),
+                Err(NO_WRITES),
+                Err(NO_WRITES),
+            ],
         },
         // What the lint leaves alone runs everywhere.
         Case {
             source: "local rcall = redis.call\nlocal n = rcall('INCR', KEYS[1])\n\
                      rcall('SET', KEYS[1] .. ':copy', n, 'EX', 10)\nreturn n",
             rule: None,
-            outcome: [Ok(()), Ok(()), Ok(())],
+            outcome: [Ok(()), Ok(()), Ok(()), Ok(()), Ok(())],
         },
         Case {
             source: "KEYS[1] = 'other'\nlocal t = {}\nt.x = 1\nreturn redis.call('GET', KEYS[1])",
             rule: None,
-            outcome: [Ok(()), Ok(()), Ok(())],
+            outcome: [Ok(()), Ok(()), Ok(()), Ok(()), Ok(())],
         },
         Case {
             // `arg` is a local of a vararg function (Lua 5.1's
@@ -147,22 +192,22 @@ fn cases() -> Vec<Case> {
             source: "local function f(...) local a = arg return select('#', ...) end\n\
                      return f(unpack(ARGV))",
             rule: None,
-            outcome: [Ok(()), Ok(()), Ok(())],
+            outcome: [Ok(()), Ok(()), Ok(()), Ok(()), Ok(())],
         },
         Case {
             source: "#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])",
             rule: None,
-            outcome: [Ok(()), Ok(()), Ok(())],
+            outcome: [Ok(()), Ok(()), Ok(()), Ok(()), Ok(())],
         },
         Case {
             source: "return redis.call('SET', KEYS[1], 'v', unpack(ARGV, 2))",
             rule: None,
-            outcome: [Ok(()), Ok(()), Ok(())],
+            outcome: [Ok(()), Ok(()), Ok(()), Ok(()), Ok(())],
         },
         Case {
             source: "if redis.REDIS_VERSION then return 1 end\nreturn 0",
             rule: None,
-            outcome: [Ok(()), Ok(()), Ok(())],
+            outcome: [Ok(()), Ok(()), Ok(()), Ok(()), Ok(())],
         },
     ]
 }
@@ -172,6 +217,8 @@ fn index(flavor: Flavor) -> usize {
         Flavor::Redis62 => 0,
         Flavor::Redis7 => 1,
         Flavor::Valkey9 => 2,
+        Flavor::Redis82 => 3,
+        Flavor::Valkey81 => 4,
     }
 }
 
@@ -217,7 +264,7 @@ matrix! {
             }
             // The lint's claim for this server, with only this server
             // targeted: an error exactly where the server fails.
-            let only = ["redis-6.2", "redis-7.0", "valkey-9.1"][i];
+            let only = server.flavor().label();
             let targeted = format!("-- script-cache: servers({only})\n{}", case.source);
             let targeted = if case.source.starts_with("#!") {
                 // Keep the shebang first.
@@ -262,6 +309,7 @@ fn workspace_scripts_have_no_findings() {
             written: dir.to_owned(),
             abs: root.join(dir),
             relative_to: "the workspace".to_owned(),
+            config: Default::default(),
         };
         let mut errors = Vec::new();
         for file in folder::list(&folder, &mut errors) {

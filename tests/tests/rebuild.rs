@@ -8,7 +8,10 @@
 //! 3. adding a script adds a variant, thanks to the one-line `build.rs`
 //!    (`cargo::rerun-if-changed=lua`) the docs ask for;
 //! 4. changing a snippet that a script includes with `-- @include`
-//!    rebuilds too, and the script's SHA follows the expanded source.
+//!    rebuilds too, and the script's SHA follows the expanded source;
+//! 5. changing the folder's `script-cache.toml` rebuilds: a script that
+//!    its servers accept compiles, and the same script fails to compile
+//!    once the file names a server that lacks its command.
 //!
 //! The scratch crate builds into `<target>/rebuild-scratch`, so reruns are
 //! incremental; it reuses the workspace's `Cargo.lock` so no new versions
@@ -101,20 +104,25 @@ fn main() {
         fs::remove_file(self.lua(file)).unwrap();
     }
 
-    /// `cargo build` then runs the binary: `(name, sha1)` per script.
-    fn build_and_run(&self) -> Vec<(String, String)> {
+    /// `cargo build` of the scratch crate.
+    fn build(&self) -> std::process::Output {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let target = scratch_target();
         let mut build = Command::new(&cargo);
         build
             .arg("build")
             .arg("--quiet")
             .current_dir(self.dir.path())
-            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_TARGET_DIR", scratch_target())
             // Only what is set here: not the outer test's flags for its own crate.
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS");
-        let out = build.output().unwrap();
+        build.output().unwrap()
+    }
+
+    /// `cargo build` then runs the binary: `(name, sha1)` per script.
+    fn build_and_run(&self) -> Vec<(String, String)> {
+        let target = scratch_target();
+        let out = self.build();
         assert!(
             out.status.success(),
             "cargo build of the scratch crate failed:\n{}",
@@ -182,4 +190,19 @@ fn change_delete_and_add_all_rebuild() {
     s.write("lib/util.lua", "local x = 2\n");
     let g2 = "local x = 2\nreturn x\n";
     assert_eq!(s.build_and_run(), pairs(&[("alpha", a2), ("gamma", g2)]));
+
+    // 5. script-cache.toml: new (seen through the build.rs line), then
+    // edited (tracked like a script).
+    s.write("script-cache.toml", "servers = [\"redis-8.2\"]\n");
+    let h = "return redis.call('HSETEX', KEYS[1], 'FIELDS', 1, 'f', 'v')\n";
+    s.write("gamma.lua", h);
+    assert_eq!(s.build_and_run(), pairs(&[("alpha", a2), ("gamma", h)]));
+    s.write("script-cache.toml", "servers = [\"redis-7.0\"]\n");
+    let out = s.build();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "built with HSETEX for Redis 7.0");
+    assert!(
+        err.contains("`HSETEX` is not a command on Redis 7.0"),
+        "{err}"
+    );
 }

@@ -500,6 +500,14 @@ macro_rules! per_flavor {
             fn valkey_9_1() {
                 $body(Flavor::Valkey9)
             }
+            #[test]
+            fn redis_8_2() {
+                $body(Flavor::Redis82)
+            }
+            #[test]
+            fn valkey_8_1() {
+                $body(Flavor::Valkey81)
+            }
         }
     };
 }

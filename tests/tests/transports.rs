@@ -172,7 +172,8 @@ script_cache_tests::flavor_test! { Redis7,
     }
 }
 
-/// The matrix's Valkey 9.1 and Redis 6.2 binaries refuse a TLS port: if a
+/// The matrix's Valkey 9.1, Valkey 8.1, Redis 8.2 and Redis 6.2 binaries
+/// refuse a TLS port: if a
 /// later build of either gains TLS, this fails, and `supports_tls` and the
 /// TLS tests above must grow to cover it.
 fn refuses_a_tls_port(flavor: Flavor) {
@@ -241,5 +242,17 @@ matrix! {
         // The caller still has its connection.
         let pong: String = redis::cmd("PING").query(&mut raw).expect("PING");
         assert_eq!(pong, "PONG");
+    }
+}
+
+script_cache_tests::flavor_test! { Redis82,
+    fn redis_8_2_refuses_a_tls_port() {
+        refuses_a_tls_port(Flavor::Redis82);
+    }
+}
+
+script_cache_tests::flavor_test! { Valkey81,
+    fn valkey_8_1_refuses_a_tls_port() {
+        refuses_a_tls_port(Flavor::Valkey81);
     }
 }

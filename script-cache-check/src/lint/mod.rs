@@ -17,16 +17,17 @@
 //! * `unknown-command`: a literal command name (or subcommand) in
 //!   `redis.call`/`redis.pcall` that no server knows;
 //! * `server-support`: a command, global or library function that some of
-//!   the servers the script targets lack (all three unless the script says
-//!   `-- script-cache: servers(...)`);
+//!   the servers the script targets lack (every known server, unless the
+//!   folder's `script-cache.toml` or the script's `-- script-cache:
+//!   servers(...)` says otherwise; see [`crate::servers`]);
 //! * `command-not-allowed`: a command the servers refuse in scripts
-//!   (`MULTI`, `EVAL`, `SUBSCRIBE`..., and on Redis `BLPOP` and the other
-//!   blocking commands, which Valkey 9.1 allows);
+//!   (`MULTI`, `EVAL`, `SUBSCRIBE`..., and on Redis 6.2 and 7.0 `BLPOP`
+//!   and the other blocking commands, which Redis 8.2 and Valkey allow);
 //! * `command-arity`: a literal call with a number of arguments its command
 //!   never takes;
 //! * `write-in-no-writes`: a command a `#!lua flags=no-writes` script may
 //!   not send: the writes, and what may replicate (`PUBLISH`, `PFCOUNT`),
-//!   as probed on Redis 7 and Valkey, which refuse them ("Write commands
+//!   as probed on Redis 7+ and Valkey, which refuse them ("Write commands
 //!   are not allowed from read-only scripts"); Redis 6.2 does not enforce
 //!   the flag and would run them, so the lint holds it there too.
 //!
@@ -39,7 +40,9 @@
 //!   cannot follow (function parameters, replies) are not reported.
 //!
 //! Calls through a local alias (`local rcall = redis.call`, as BullMQ
-//! writes them) are checked like direct ones.
+//! writes them) are checked like direct ones, and so are calls through
+//! Valkey's `server` table (`server.call`), which is itself
+//! `server-support` unless every target is a Valkey.
 //!
 //! # Directives
 //!
@@ -49,9 +52,12 @@
 //!   the comment and on the line after it;
 //! * `-- script-cache: allow-file(rule, ...)` silences them in the whole
 //!   file;
-//! * `-- script-cache: servers(redis-7.0, valkey-9.1)` says which servers
-//!   the script runs on (`redis-6.2`, `redis-7.0`, `valkey-9.1`), for
-//!   `server-support` and for which table of commands applies.
+//! * `-- script-cache: servers(redis-8.2, valkey-9.1)` says which servers
+//!   the script runs on (`redis-6.2`, `redis-7.0`, `valkey-8.1`,
+//!   `redis-8.2`, `valkey-9.1`), for `server-support` and for which table
+//!   of commands applies. It narrows the folder's targets
+//!   (`script-cache.toml`); naming a server the folder does not declare is
+//!   a `lint-directive` error.
 
 #[allow(dead_code)]
 mod tables;
@@ -63,6 +69,7 @@ use full_moon::ast::{
 use full_moon::tokenizer::{Symbol, TokenReference, TokenType};
 use std::fmt;
 
+use crate::servers::Servers;
 use tables::{COMMANDS, Command, GLOBALS, Global, SERVERS};
 
 /// One lint rule. Its [`name`](Rule::name) is what allow comments use.
@@ -176,15 +183,29 @@ impl Finding {
     }
 }
 
-/// The servers of the command table, as named in `servers(...)`.
-const SERVER_NAMES: [&str; 3] = ["redis-6.2", "redis-7.0", "valkey-9.1"];
-const ALL_SERVERS: u8 = 0b111;
+/// The servers of the command table, as named in `servers(...)` and
+/// `script-cache.toml` (index as the tables' `SERVERS`).
+pub(crate) const SERVER_NAMES: [&str; SERVERS.len()] = [
+    "redis-6.2",
+    "redis-7.0",
+    "valkey-8.1",
+    "redis-8.2",
+    "valkey-9.1",
+];
+const ALL_SERVERS: u8 = (1 << SERVERS.len()) - 1;
 
 /// Lints `source` (a whole script as sent to the servers, `#!` line
 /// included, with its includes expanded), whose shebang declares `flags`.
 /// The findings are in source order; a source full_moon cannot read (Lua
 /// accepted it, the lint's parser did not) gets none.
 pub fn lint(source: &str, flags: &[String]) -> Vec<Finding> {
+    lint_for(source, flags, Servers::ALL)
+}
+
+/// [`lint`] for a script that runs on `servers` (a folder's
+/// `script-cache.toml`); the script's own `servers(...)` directive narrows
+/// them further.
+pub fn lint_for(source: &str, flags: &[String], servers: Servers) -> Vec<Finding> {
     if source.len() > MAX_LINTED_BYTES {
         return Vec::new();
     }
@@ -195,7 +216,7 @@ pub fn lint(source: &str, flags: &[String]) -> Vec<Finding> {
     std::thread::Builder::new()
         .name("script-cache-lint".into())
         .stack_size(LINT_STACK)
-        .spawn(move || lint_text(&text, flags))
+        .spawn(move || lint_text(&text, flags, servers.mask()))
         .ok()
         .and_then(|handle| handle.join().ok())
         .unwrap_or_default()
@@ -205,12 +226,17 @@ pub fn lint(source: &str, flags: &[String]) -> Vec<Finding> {
 /// it has none, or one that does not parse): for a whole script as a user
 /// wrote it.
 pub fn lint_script(source: &str) -> Vec<Finding> {
+    lint_script_for(source, Servers::ALL)
+}
+
+/// [`lint_script`] for a script that runs on `servers`.
+pub fn lint_script_for(source: &str, servers: Servers) -> Vec<Finding> {
     let flags = crate::shebang::parse(source.as_bytes())
         .ok()
         .flatten()
         .map(|s| s.flags)
         .unwrap_or_default();
-    lint(source, &flags)
+    lint_for(source, &flags, servers)
 }
 
 /// The lint thread's stack: the servers' Lua caps nesting at 200 levels,
@@ -264,17 +290,18 @@ fn parser_view(source: &str) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
-fn lint_text(text: &str, flags: Flags) -> Vec<Finding> {
+fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
     let Ok(ast) = full_moon::parse_fallible(text, full_moon::LuaVersion::lua51()).into_result()
     else {
         return Vec::new();
     };
-    let directives = Directives::read(text);
+    let directives = Directives::read(text, project);
     let mut walker = Walker {
         scopes: Vec::new(),
         written: Vec::new(),
         findings: directives.problems.clone(),
         servers: directives.servers,
+        project: directives.project,
         flags,
     };
     walker.block(ast.nodes(), &[]);
@@ -291,6 +318,8 @@ fn lint_text(text: &str, flags: Flags) -> Vec<Finding> {
 /// What the `-- script-cache:` comments of a file say.
 struct Directives {
     servers: u8,
+    /// The folder's targets, which `servers(...)` narrows.
+    project: u8,
     /// (line, rule) silenced on that line and the next.
     lines: Vec<(u32, Rule)>,
     file: Vec<Rule>,
@@ -298,9 +327,15 @@ struct Directives {
 }
 
 impl Directives {
-    fn read(text: &str) -> Directives {
+    fn read(text: &str, project: u8) -> Directives {
+        let project = if project & ALL_SERVERS == 0 {
+            ALL_SERVERS
+        } else {
+            project & ALL_SERVERS
+        };
         let mut d = Directives {
-            servers: ALL_SERVERS,
+            servers: project,
+            project,
             lines: Vec::new(),
             file: Vec::new(),
             problems: Vec::new(),
@@ -322,7 +357,7 @@ impl Directives {
             column,
             message,
             help: "write `-- script-cache: allow(rule)`, `-- script-cache: allow-file(rule)` \
-                   or `-- script-cache: servers(redis-6.2, redis-7.0, valkey-9.1)`"
+                   or `-- script-cache: servers(redis-8.2, valkey-9.1)`"
                 .to_owned(),
         };
         let Some((verb, list)) = rest
@@ -363,13 +398,16 @@ impl Directives {
             "servers" => {
                 let mut mask = 0;
                 for item in items {
-                    match SERVER_NAMES.iter().position(|s| *s == item) {
-                        Some(i) => mask |= 1 << i,
-                        None => self.problems.push(problem(format!(
-                            "unknown server `{item}`{}; the servers are {}",
-                            did_you_mean(item, SERVER_NAMES.iter().copied(), same),
-                            SERVER_NAMES.join(", ")
-                        ))),
+                    match crate::servers::index_of(item) {
+                        Ok(i) if self.project & (1 << i) == 0 => {
+                            self.problems.push(problem(format!(
+                                "`{item}` is not among the servers the folder's \
+                                 script-cache.toml declares ({}): a file can only narrow them",
+                                servers_list_names(self.project)
+                            )));
+                        }
+                        Ok(i) => mask |= 1 << i,
+                        Err(e) => self.problems.push(problem(e)),
                     }
                 }
                 if mask != 0 {
@@ -510,6 +548,8 @@ struct Walker {
     written: Vec<String>,
     findings: Vec<Finding>,
     servers: u8,
+    /// The folder's targets (`script-cache.toml`), which `servers` narrows.
+    project: u8,
     flags: Flags,
 }
 
@@ -572,8 +612,13 @@ fn multiple(e: &Expression) -> bool {
     }
 }
 
+/// `redis-8.2, valkey-9.1`: the names of a mask's servers.
+fn servers_list_names(mask: u8) -> String {
+    Servers::from_mask(mask).to_string()
+}
+
 fn servers_list(mask: u8) -> String {
-    let names: Vec<&str> = (0..3)
+    let names: Vec<&str> = (0..SERVERS.len())
         .filter(|i| mask & (1 << i) != 0)
         .map(|i| SERVERS[i])
         .collect();
@@ -582,6 +627,12 @@ fn servers_list(mask: u8) -> String {
         [one] => (*one).to_owned(),
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
+}
+
+/// The tables whose `call`/`pcall` run a command: `redis`, and Valkey's
+/// `server` (the same table under another name).
+fn is_call_table(name: &str) -> bool {
+    name == "redis" || name == "server"
 }
 
 fn find_command(name: &str) -> Option<&'static Command> {
@@ -599,8 +650,8 @@ fn find_global(name: &str) -> Option<&'static Global> {
 }
 
 fn command_mask(c: &Command) -> u8 {
-    (0..3u8)
-        .filter(|i| c.arity.get(usize::from(*i)).is_some_and(|a| *a != 0))
+    (0..SERVERS.len())
+        .filter(|i| c.arity.get(*i).is_some_and(|a| *a != 0))
         .fold(0, |m, i| m | (1 << i))
 }
 
@@ -866,7 +917,7 @@ impl Walker {
         }
         match find_global(name) {
             Some(g) if g.servers & self.servers == self.servers => {}
-            Some(g) if g.servers & self.servers != 0 => {
+            Some(g) if g.servers != 0 => {
                 self.missing_on(token, &format!("the global `{name}`"), "reading", g.servers);
             }
             _ => {
@@ -904,8 +955,9 @@ impl Walker {
             Rule::ServerSupport,
             at(token),
             format!(
-                "{subject} does not exist on {} ({doing} it fails there)",
-                servers_list(lacking)
+                "{subject} does not exist on {} ({doing} it fails there; it exists on {})",
+                servers_list(lacking),
+                servers_list(has)
             ),
             self.target_help(has),
         );
@@ -915,16 +967,32 @@ impl Walker {
         self.target_help_as(has, "have")
     }
 
+    /// A target that fits: the servers of `has` among the folder's, in a
+    /// `servers(...)` directive; when the folder declares none of them, the
+    /// servers of `has` in its `script-cache.toml`.
     fn target_help_as(&self, has: u8, verb: &str) -> String {
-        let names: Vec<&str> = (0..3)
-            .filter(|i| has & self.servers & (1 << i) != 0)
-            .filter_map(|i| SERVER_NAMES.get(i).copied())
-            .collect();
-        format!(
-            "if the script only runs on servers that {verb} it, say so: `-- script-cache: \
-             servers({})`",
-            names.join(", ")
-        )
+        let names = |mask: u8| -> Vec<&str> {
+            (0..SERVERS.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .filter_map(|i| SERVER_NAMES.get(i).copied())
+                .collect()
+        };
+        if has & self.project != 0 {
+            format!(
+                "if the script only runs on servers that {verb} it, say so: `-- script-cache: \
+                 servers({})`",
+                names(has & self.project).join(", ")
+            )
+        } else {
+            let quoted: Vec<String> = names(has).iter().map(|n| format!("\"{n}\"")).collect();
+            let third_person = if verb == "have" { "has" } else { "allows" };
+            format!(
+                "none of the servers the folder's script-cache.toml declares {third_person} \
+                 it; if the scripts run on servers that do, declare them there: `servers = \
+                 [{}]`",
+                quoted.join(", ")
+            )
+        }
     }
 
     fn prefix(&mut self, prefix: &Prefix) {
@@ -1000,7 +1068,7 @@ impl Walker {
         let suffixes: Vec<&Suffix> = ve.suffixes().collect();
         match (ve.prefix(), &suffixes[..]) {
             (Prefix::Name(table), [Suffix::Index(Index::Dot { name, .. })])
-                if token_name(table) == "redis" && self.local("redis").is_none() =>
+                if is_call_table(token_name(table)) && self.local(token_name(table)).is_none() =>
             {
                 match token_name(name) {
                     "call" => Some(Alias::Call),
@@ -1077,7 +1145,7 @@ impl Walker {
                     ],
                 ) => {
                     let field = token_name(name);
-                    if head_name == "redis" && (field == "call" || field == "pcall") {
+                    if is_call_table(head_name) && (field == "call" || field == "pcall") {
                         self.command(args);
                     }
                     self.library_call(head_name, name, field);
@@ -1099,10 +1167,14 @@ impl Walker {
         if t.kind != tables::TABLE || table == "KEYS" || table == "ARGV" {
             return;
         }
+        // A table some targets lack is reported once, as the global.
+        if t.servers & self.servers != self.servers {
+            return;
+        }
         let full = format!("{table}.{field}");
         match find_global(&full) {
             Some(g) if g.servers & self.servers == self.servers => {}
-            Some(g) if g.servers & self.servers != 0 => {
+            Some(g) if g.servers != 0 => {
                 self.missing_on(token, &format!("`{full}`"), "calling", g.servers);
             }
             _ => {
@@ -1150,10 +1222,20 @@ impl Walker {
         let has = command_mask(top);
         let lacking = self.servers & !has;
         if lacking != 0 {
-            let since = if top.since.is_empty() {
+            let on = |product: &str| {
+                (0..SERVERS.len()).any(|i| has & (1 << i) != 0 && SERVERS[i].starts_with(product))
+            };
+            let mut since = Vec::new();
+            if on("Redis") && !top.since.is_empty() {
+                since.push(format!("Redis {}", top.since));
+            }
+            if on("Valkey") && !top.valkey_since.is_empty() {
+                since.push(format!("Valkey {}", top.valkey_since));
+            }
+            let since = if since.is_empty() {
                 String::new()
             } else {
-                format!(", since {}", top.since)
+                format!(", since {}", since.join(" and "))
             };
             self.push(
                 Rule::ServerSupport,
@@ -1228,7 +1310,9 @@ impl Walker {
             let a = *top.arity.get(i)?;
             (a != 0).then(|| (a, top.flags.get(i).copied().unwrap_or(0)))
         };
-        let targets: Vec<usize> = (0..3).filter(|i| servers & (1 << i) != 0).collect();
+        let targets: Vec<usize> = (0..SERVERS.len())
+            .filter(|i| servers & (1 << i) != 0)
+            .collect();
         let refused = targets
             .iter()
             .filter(|&&i| per_server(i).is_some_and(|(_, f)| f & tables::REFUSED_IN_SCRIPTS != 0))
@@ -1314,7 +1398,7 @@ impl Walker {
                 Rule::WriteInNoWrites,
                 at(token),
                 format!(
-                    "`{shown}` writes, and the script declares `flags=no-writes`: Redis 7 and \
+                    "`{shown}` writes, and the script declares `flags=no-writes`: Redis 7+ and \
                      Valkey refuse it at run time (Redis 6.2 does not enforce the flag and \
                      would run the write)"
                 ),

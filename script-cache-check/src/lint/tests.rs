@@ -94,7 +94,8 @@ fn commands() {
     let f = lint("return redis.call('LMPOP', 1, KEYS[1], 'LEFT')", &[]);
     assert!(f[0].message.contains("not a command on Redis 6.2"), "{f:?}");
     assert!(
-        f[0].help.contains("servers(redis-7.0, valkey-9.1)"),
+        f[0].help
+            .contains("servers(redis-7.0, valkey-8.1, redis-8.2, valkey-9.1)"),
         "{f:?}"
     );
     assert_eq!(
@@ -217,4 +218,95 @@ fn deep_input_does_not_crash() {
     assert_eq!(rules(&chain), vec![]);
     let chain = format!("return x{}", "+x".repeat((MAX_LINTED_BYTES - 8) / 2));
     assert_eq!(rules(&chain).len(), (MAX_LINTED_BYTES - 8) / 2 + 1);
+}
+
+#[test]
+fn the_servers_that_have_a_thing_are_named() {
+    let f = lint_script(
+        "return redis.call('HSETEX', KEYS[1], 'EX', 60, 'FIELDS', 1, ARGV[1], ARGV[2])",
+    );
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].rule, Rule::ServerSupport);
+    assert!(
+        f[0].message.contains(
+            "is not a command on Redis 6.2, Redis 7.0 and Valkey 8.1 (it is on Redis 8.2 and \
+             Valkey 9.1, since Redis 8.0.0 and Valkey 9.0.0)"
+        ),
+        "{f:?}"
+    );
+    assert!(
+        f[0].help.contains("servers(redis-8.2, valkey-9.1)"),
+        "{f:?}"
+    );
+    // `os` (and its `clock`) is reported once, as the global.
+    let f = lint_script("return os.clock()");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].message.contains(
+            "the global `os` does not exist on Redis 6.2 and Redis 7.0 (reading it fails \
+             there; it exists on Valkey 8.1, Redis 8.2 and Valkey 9.1)"
+        ),
+        "{f:?}"
+    );
+    assert!(
+        f[0].help
+            .contains("servers(valkey-8.1, redis-8.2, valkey-9.1)"),
+        "{f:?}"
+    );
+    let redis_8 = Servers::parse(["redis-8.2"]).unwrap();
+    let hgetdel = "return redis.call('HGETDEL', KEYS[1], 'FIELDS', 1, ARGV[1])";
+    assert!(lint_script_for(hgetdel, redis_8).is_empty());
+    assert!(lint_script_for("return os.clock()", redis_8).is_empty());
+}
+
+#[test]
+fn valkeys_server_table_is_redis_under_another_name() {
+    let valkey = Servers::parse(["valkey-8.1", "valkey-9.1"]).unwrap();
+    let call = "return server.call('GET', KEYS[1])";
+    assert!(lint_script_for(call, valkey).is_empty());
+    // Checked like redis.call.
+    let r: Vec<Rule> = lint_script_for("return server.call('GETT', KEYS[1])", valkey)
+        .into_iter()
+        .map(|f| f.rule)
+        .collect();
+    assert_eq!(r, vec![Rule::UnknownCommand]);
+    // Reported once where a target lacks it.
+    assert_eq!(rules(call), vec![(Rule::ServerSupport, 1, 8)]);
+    let m = messages(call);
+    assert!(
+        m[0].contains("does not exist on Redis 6.2, Redis 7.0 and Redis 8.2"),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn a_file_narrows_the_folders_servers() {
+    let folder = Servers::parse(["redis-8.2", "valkey-9.1"]).unwrap();
+    let hsetex = "return redis.call('HSETEX', KEYS[1], 'FIELDS', 1, 'f', 'v')";
+    assert!(lint_script_for(hsetex, folder).is_empty());
+    let narrowed = format!("-- script-cache: servers(valkey-9.1)\n{hsetex}");
+    assert!(lint_script_for(&narrowed, folder).is_empty());
+    let outside = format!("-- script-cache: servers(redis-7.0)\n{hsetex}");
+    let f = lint_script_for(&outside, folder);
+    assert_eq!(f[0].rule, Rule::Directive, "{f:?}");
+    assert!(f[0].message.contains("not among the servers"), "{f:?}");
+    // A server the tables do not know: what to name instead.
+    let f = lint_script("-- script-cache: servers(redis-7.4)\nreturn 1");
+    assert!(f[0].message.contains("name `redis-7.0` instead"), "{f:?}");
+}
+
+#[test]
+fn a_folder_without_a_server_that_has_it_is_told_what_to_declare() {
+    let redis_7 = Servers::parse(["redis-7.0"]).unwrap();
+    let f = lint_script_for(
+        "local t = os.clock()\nreturn redis.call('HSETEX', KEYS[1], 'FIELDS', 1, 'f', t)",
+        redis_7,
+    );
+    let r: Vec<Rule> = f.iter().map(|f| f.rule).collect();
+    assert_eq!(r, vec![Rule::ServerSupport, Rule::ServerSupport], "{f:?}");
+    assert!(
+        f[1].help
+            .contains("declare them there: `servers = [\"redis-8.2\", \"valkey-9.1\"]`"),
+        "{f:?}"
+    );
 }

@@ -21,7 +21,8 @@ pub(super) struct Entry {
     pub(super) source: String,
     /// Where the lines of `source` come from; empty without includes.
     pub(super) spans: Vec<include::Span>,
-    /// Absolute paths of the included files, for `include_bytes!`.
+    /// Absolute paths of the included files and of the folder's
+    /// `script-cache.toml`, for `include_bytes!` (editing one rebuilds).
     pub(super) included: Vec<std::path::PathBuf>,
     pub(super) flags: Vec<String>,
     pub(super) usage: lua::Usage,
@@ -97,7 +98,13 @@ pub(super) fn analyze(
         variant,
         file_shown: shown,
         doc: lua::header_doc(&original),
-        included: included.iter().map(|rel| folder.abs.join(rel)).collect(),
+        // The folder's script-cache.toml is tracked like a snippet: editing
+        // it rebuilds.
+        included: included
+            .iter()
+            .map(|rel| folder.abs.join(rel))
+            .chain(folder.config.file.clone())
+            .collect(),
         file,
         source,
         spans,
