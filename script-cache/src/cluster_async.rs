@@ -96,14 +96,17 @@ pub(crate) async fn call(
     if !needs && let Some((node, hints)) = local.cluster.steady(&state.cluster, slot) {
         let scope = Scope { state, node };
         if let Some(steady) = Steady::hinted(&inv.handle, scope, hints) {
-            let mut seen = Seen::default();
-            let mut link = Routed {
-                conn: &mut *conn,
+            // The steady send, this transport's own: `EVALSHA` routed to
+            // the slot's primary, awaited here (no `Routed` future around
+            // it on the hot path); what came back is read by the policy.
+            let cmd = inv.args.eval_cmd(steady.command, steady.sha1);
+            let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
                 slot,
-                addr: SlotAddr::Master,
-                seen: &mut seen,
-            };
-            let reply = link.eval(&inv.args, steady.command, steady.sha1).await;
+                SlotAddr::Master,
+            )));
+            let reply = maybe_sent(conn.route_command(cmd, routing).await);
+            let mut seen = Seen::default();
+            seen.reply(&reply);
             match steady.finish(scope, reply) {
                 Ok(value) => return Ok(value),
                 Err(reply) => {
