@@ -46,8 +46,8 @@
 //! connection to it ([`ScriptCache::with_state`]): a pooled checkout or a
 //! new connection calls a script another one loaded with `EVALSHA` only.
 //!
-//! The guarantees, each tested against Redis 7.0, Redis 6.2 and Valkey 9.1
-//! under the fault that would break it:
+//! The guarantees, each tested against Redis 6.2, 7.0 and 8.2 and Valkey
+//! 8.1 and 9.1 under the fault that would break it:
 //!
 //! 1. **First call: one round trip, no failed command**: `SCRIPT LOAD` and
 //!    `EVALSHA` as one pipeline, unless the state knows the server has it.
