@@ -124,7 +124,8 @@ pub(crate) enum Ask {
     /// (a herd meeting one flush reloads once), else load.
     AfterNoScript,
     /// After `NOSCRIPT` and a wait for another task's load: call if that
-    /// load was confirmed, else load (no second wait).
+    /// load was confirmed, wait again if another load is under way, else
+    /// load.
     AfterWait,
     /// Load, whatever the marks say (the atomic retry), coordinating with
     /// waiting tasks.
@@ -156,7 +157,12 @@ pub(crate) fn decide(
         // 8+ evict `EVAL`'s copies), unless the node is called `EVALSHA`
         // first.
         (Mark::Evalled(epoch), Ask::AfterNoScript | Ask::AfterWait) => Verdict::Call(epoch),
-        (Mark::Loading, Ask::First | Ask::AfterNoScript) if coordinate => Verdict::Wait,
+        // Another caller's load: wait for it, also after a wait (a script
+        // back by EVAL is then being loaded for good by a first attempt);
+        // the waits of one call are bounded (`call::MAX_WAITS`).
+        (Mark::Loading, Ask::First | Ask::AfterNoScript | Ask::AfterWait) if coordinate => {
+            Verdict::Wait
+        }
         (_, Ask::First) if call_first => Verdict::CallFirst,
         _ => Verdict::Load { coordinate },
     }

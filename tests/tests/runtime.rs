@@ -375,9 +375,12 @@ matrix! {
         // The tasks meet NOSCRIPT (or start after the first one cleared the
         // mark), but they wait for one reload: an EVAL_RO (EVAL on 6.2) by a
         // task that met NOSCRIPT, or a SCRIPT LOAD by one whose first
-        // attempt found the script unmarked. Exactly one either way.
-        let reloads = stats.calls("eval") + stats.calls("eval_ro") + stats.calls("script|load");
-        assert_eq!(reloads, 1, "{stats:?}");
+        // attempt found the script unmarked. After an EVAL, one SCRIPT LOAD
+        // by a later first attempt loads the script for good (EVAL's copy
+        // is evictable on newer servers). No herd either way.
+        let evals = stats.calls("eval") + stats.calls("eval_ro");
+        let loads = stats.calls("script|load");
+        assert!(evals <= 1 && loads <= 1 && evals + loads >= 1, "{stats:?}");
         assert_eq!(shared.stats().reloads, 1);
         assert_eq!(stats.total_errors(), stats.get("evalsha").failed_calls + stats.get("evalsha_ro").failed_calls, "only NOSCRIPTs failed: {stats:?}");
     }
