@@ -1,6 +1,6 @@
 //! The script lint's tables (`script-cache-check/src/lint/tables.rs`) are
 //! what the servers say: `COMMAND`, `COMMAND DOCS` and the Lua environment
-//! of Redis 6.2, Redis 7.0 and Valkey 9.1, generated again here and
+//! of Redis 6.2, 7.0, 8.2 and Valkey 8.1, 9.1, generated again here and
 //! compared byte for byte with the committed file.
 
 use script_cache_tests::in_ci;
@@ -8,7 +8,7 @@ use script_cache_tests::lint_tables::{SERVERS, diff_summary, generate, tables_pa
 
 #[test]
 fn committed_lint_tables_are_what_the_servers_say() {
-    // The tables need all three servers; outside CI a missing one is a
+    // The tables need all five servers; outside CI a missing one is a
     // reported skip, like the rest of the matrix.
     for flavor in SERVERS {
         if let Err(missing) = flavor.binary() {

@@ -1,6 +1,6 @@
 //! Writes `script-cache-check/src/lint/tables.rs`, the script lint's
-//! command and Lua-globals tables, from what Redis 6.2, Redis 7.0 and
-//! Valkey 9.1 say (`COMMAND`, `COMMAND DOCS`, the `EVAL` environment).
+//! command and Lua-globals tables, from what Redis 6.2, 7.0, 8.2 and
+//! Valkey 8.1, 9.1 say (`COMMAND`, `COMMAND DOCS`, the `EVAL` environment).
 //!
 //! ```text
 //! cargo run -p script-cache-tests --bin lint-tables            # write the file
