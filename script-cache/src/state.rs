@@ -812,6 +812,10 @@ impl ScriptState {
     /// The source is checked as Lua 5.1 first, with the same checker as
     /// the build-time macros: a syntax error is [`Error::Syntax`] and the
     /// script is not registered (nothing invalid reaches a server).
+    /// The `#!lua` line is checked as `SCRIPT LOAD` would
+    /// ([`Error::Shebang`](crate::Error::Shebang)), and the lint runs for
+    /// the servers of the `script-cache.toml` of the last folder registered
+    /// from (every known server before that).
     /// Registering the same source under the same name again is a no-op;
     /// another source under a taken name is [`Error::NameTaken`] (use
     /// [`replace_script`](Self::replace_script)). Nothing is sent: the
@@ -842,15 +846,18 @@ impl ScriptState {
     /// Only a regular file is read, of at most
     /// [`MAX_SCRIPT_FILE_BYTES`](crate::MAX_SCRIPT_FILE_BYTES); when a
     /// script folder is set, the file must be inside it (`..`, absolute
-    /// paths and symlinks leading out of it are refused). A FIFO or device
-    /// is refused at once, never read.
+    /// paths and symlinks leading out of it are refused:
+    /// [`Error::OutsideScriptDir`](crate::Error::OutsideScriptDir)). A FIFO
+    /// or device is refused at once, never read. The `script-cache.toml` of
+    /// the file's folder, if any, names the servers it is linted for.
     pub fn register_file(&self, path: impl AsRef<Path>) -> Result<String> {
         self.inner.registry.register_file(path.as_ref())
     }
 
     /// Registers every top-level `*.lua` file of `dir` (dotfiles and
-    /// subfolders skipped) in sorted order and returns their names. Either
-    /// all are registered or, on an error, none.
+    /// subfolders skipped) in sorted order and returns their names, linted
+    /// for the servers of `dir/script-cache.toml` (all known servers
+    /// without one). Either all are registered or, on an error, none.
     pub fn register_all_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
         self.inner.registry.register_dir(dir.as_ref())
     }
