@@ -1,6 +1,6 @@
 //! One script call as a state machine with no I/O: it says what to send
-//! next ([`Request`]) and reads what came back. The sync and async drivers
-//! in [`cache`](crate::cache) only move bytes. The decisions come from
+//! next ([`Request`]) and reads what came back. The drivers in
+//! [`drive`](crate::drive) only move bytes. The decisions come from
 //! [`policy`](crate::policy):
 //!
 //! 1. first attempt: `EVALSHA` if the state has the script confirmed (or
@@ -8,13 +8,17 @@
 //!    as one pipeline (one round trip), or, for an async task, waiting for
 //!    another task that is loading it right now;
 //! 2. after a `NOSCRIPT`: if another task is reloading it, wait for that
-//!    and call again; otherwise, and after a second `NOSCRIPT` in any case,
-//!    `EVAL` (`EVAL_RO`) with the source: one command that loads and runs,
-//!    so it cannot meet `NOSCRIPT`: a call never fails because of
-//!    `NOSCRIPT`, and since a call that met `NOSCRIPT` did not run, no retry
-//!    can run a script twice. (One command, unlike `MULTI` / `SCRIPT LOAD`
-//!    / `EVALSHA` / `EXEC`: a `WATCH` or `MULTI` the caller has open on the
-//!    connection is left alone.) A cold load of a script whose body or
+//!    and call again; otherwise `SCRIPT LOAD` + `EVALSHA` again, in one
+//!    request (the server then holds the script as `SCRIPT LOAD`'s, which
+//!    no server evicts; a server runs one client's pipeline back to back,
+//!    so in practice nothing comes between the two);
+//! 3. after a second `NOSCRIPT` (a flush between those two commands), or
+//!    on a node that refuses `SCRIPT LOAD`: `EVAL` (`EVAL_RO`) with the
+//!    source, one command that loads and runs, so it cannot meet
+//!    `NOSCRIPT`. So a call never fails because of `NOSCRIPT`, and since
+//!    a call that met `NOSCRIPT` did not run, no retry can run a script
+//!    twice. (No `MULTI` / `EXEC`: a `WATCH` or `MULTI` the caller has open
+//!    on the connection is left alone.) A load of a script whose body or
 //!    command depends on the server version asks the capabilities again in
 //!    the same round trip, so a reconnect to another server is noticed
 //!    without a `NOSCRIPT`.
@@ -24,8 +28,8 @@ use redis::{Cmd, Pipeline, Value};
 use crate::args::CallArgs;
 use crate::error::{Error, Ran, ScriptId};
 use crate::handle::ScriptHandle;
-use crate::policy::Ask;
 use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
+use crate::policy::{Ask, LoadBy};
 use crate::state::{Caps, Decided, Epoch, Hinted, Hints, LoadDecision, LoadGuard, Ticket, Waiter};
 use crate::trace;
 
@@ -244,6 +248,7 @@ impl<'a> Call<'a> {
         let handle: &'a ScriptHandle = self.handle;
         let Some(Decided {
             caps,
+            facts,
             body,
             decision,
             ticket,
@@ -271,11 +276,12 @@ impl<'a> Call<'a> {
             LoadDecision::CallFirst => self.call(body.sha1, command, None, ticket),
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
-                if ask == Ask::First {
+                if policy::load_by(facts, ask) == LoadBy::ScriptLoad {
                     // A version-dependent script checks, in the same round
                     // trip, that the server is still what the state thinks
                     // (a reconnect to another server sends no NOSCRIPT for
-                    // a script it never had).
+                    // a script it never had, and one that lost the script
+                    // may be another server).
                     let check = (policy::needs_caps(handle) && !self.probed).then_some(caps);
                     self.sent = Sent::LoadAndCall {
                         sha1: body.sha1,
@@ -624,7 +630,7 @@ mod tests {
     }
 
     #[test]
-    fn noscript_after_a_cold_load_retries_with_eval() {
+    fn noscript_after_a_load_and_a_reload_retries_with_eval() {
         let handle = handle();
         let sha = handle.sha1().to_owned();
         let state = StateInner::default();
@@ -638,7 +644,15 @@ mod tests {
             panic!("expected load + call")
         };
         assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
-        // The load is confirmed but a flush lands before the call.
+        // The load is confirmed but a flush lands before the call: loaded
+        // again with the call (what SCRIPT LOAD holds, no server evicts).
+        call.feed_many(Ok(vec![sha_reply(&sha), noscript()]));
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected load + call again")
+        };
+        assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
+        // A flush between those two as well: the EVAL retry, which cannot
+        // meet NOSCRIPT.
         call.feed_many(Ok(vec![sha_reply(&sha), noscript()]));
         let Request::One(eval) = call.next() else {
             panic!("expected the EVAL retry")
@@ -655,7 +669,7 @@ mod tests {
         };
         assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
         let stats = state.counters.snapshot();
-        assert_eq!((stats.loads, stats.calls, stats.atomic_retries), (1, 2, 1));
+        assert_eq!((stats.loads, stats.calls, stats.atomic_retries), (2, 3, 1));
     }
 
     #[test]
@@ -776,7 +790,7 @@ mod tests {
     }
 
     #[test]
-    fn a_hint_skips_the_lock_and_a_stale_one_ends_in_the_eval_retry() {
+    fn a_hint_skips_the_lock_and_a_stale_one_ends_in_a_reload() {
         let handle = handle();
         let sha = handle.sha1().to_owned();
         let state = StateInner::default();
@@ -810,7 +824,7 @@ mod tests {
 
         // The server lost the script without the state knowing (a flush
         // from another client): the hint is stale, the call meets NOSCRIPT,
-        // and the retry is the EVAL one, as with any stale mark.
+        // and the retry loads it with the call, as with any stale mark.
         let steady = Steady::hinted(&handle, scope, &hints).expect("a hint");
         let Err(reply) = steady.finish(scope, Ok(noscript())) else {
             panic!("NOSCRIPT is not a value")
@@ -824,19 +838,18 @@ mod tests {
             Some(&mut hints),
             reply,
         );
-        let Request::One(eval) = call.next() else {
-            panic!("expected the EVAL retry")
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected load + call")
         };
-        assert_eq!(cmd_names(&eval)[0], "EVAL");
-        call.feed_one(Reply::from_value(resp(b":2\r\n")));
+        assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
+        call.feed_many(Ok(vec![sha_reply(&sha), resp(b":2\r\n")]));
         assert!(matches!(call.next(), Request::Done(Ok(Value::Int(2)))));
         drop(call);
         let stats = state.counters.snapshot();
-        assert_eq!((stats.reloads, stats.atomic_retries), (1, 1));
-        // The old hint is void, and EVAL's copy is no confirmation (the
-        // next first call loads the script with SCRIPT LOAD).
+        assert_eq!((stats.reloads, stats.atomic_retries), (1, 0));
+        // The old hint is void; the new confirmation is what counts.
         assert!(Steady::hinted(&handle, scope, &hints).is_none());
-        assert!(!state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
     }
 
     #[test]

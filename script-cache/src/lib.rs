@@ -54,12 +54,15 @@
 //!    A script is marked loaded only when the server answered the SHA-1
 //!    computed at build time ([`Error::ShaMismatch`] otherwise).
 //! 2. **A single call never fails because of `NOSCRIPT`** (after
-//!    `SCRIPT FLUSH`, a restart, a failover): the retry is one `EVAL`
-//!    (`EVAL_RO`) with the source, which loads and runs in one step, so it
-//!    cannot meet `NOSCRIPT` again, and leaves a `WATCH` or `MULTI` the
-//!    caller has open on the connection alone; a script that got `NOSCRIPT`
-//!    never ran, so nothing runs twice. Many tasks meeting one flush wait
-//!    for one reload.
+//!    `SCRIPT FLUSH`, a restart, a failover): the script is loaded again
+//!    with the call (`SCRIPT LOAD` + `EVALSHA` in one request, so the
+//!    server holds it as `SCRIPT LOAD`'s, which no server evicts), and if
+//!    that meets `NOSCRIPT` too (a flush between the two), the call is sent
+//!    as one `EVAL` (`EVAL_RO`) with the source, which loads and runs in one
+//!    step, so it cannot meet `NOSCRIPT` again. No `MULTI`: a `WATCH` or
+//!    `MULTI` the caller has open on the connection is left alone. A script
+//!    that got `NOSCRIPT` never ran, so nothing runs twice. Many tasks
+//!    meeting one flush wait for one reload.
 //! 3. **A transaction never half-applies**: every script it calls is loaded
 //!    inside its `MULTI` ([`Pipeline`]); an `EXECABORT` caused by what the
 //!    state assumed about the server is planned again and sent once more.

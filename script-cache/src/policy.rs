@@ -32,8 +32,11 @@
 //! * **a reply is never dropped**: when a load and a call travel together,
 //!   the call's value is returned whatever happened to the load;
 //! * **a refused load** (`NOPERM`) switches the node to `EVALSHA` first;
-//! * **`NOSCRIPT`** on a single call: retried as one `EVAL` (`EVAL_RO`)
-//!   with the source, which cannot meet `NOSCRIPT`; in a pipeline it is
+//! * **`NOSCRIPT`** on a single call: loaded again with the call
+//!   (`SCRIPT LOAD` + `EVALSHA` in one request: what `SCRIPT LOAD` holds,
+//!   no server evicts), and after a second `NOSCRIPT` (or where `SCRIPT
+//!   LOAD` is refused) retried as one `EVAL` (`EVAL_RO`) with the source,
+//!   which cannot meet `NOSCRIPT` ([`load_by`]); in a pipeline it is
 //!   a typed error for that entry (pipelines are never replayed); in a
 //!   transaction it cannot happen by default, as every script is loaded
 //!   inside the `MULTI`.
@@ -165,6 +168,33 @@ pub(crate) fn decide(
         }
         (_, Ask::First) if call_first => Verdict::CallFirst,
         _ => Verdict::Load { coordinate },
+    }
+}
+
+/// How a script is loaded when the verdict is to load it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoadBy {
+    /// `SCRIPT LOAD` and the call in one request: the server then holds
+    /// the script as `SCRIPT LOAD`'s, which no server evicts.
+    ScriptLoad,
+    /// `EVAL` (`EVAL_RO`) with the source: loads and runs in one command,
+    /// so it cannot meet `NOSCRIPT`; but newer servers (Redis 7.4+, Valkey
+    /// 8+) keep `EVAL`'s copy only until many other scripts are `EVAL`ed,
+    /// and Redis 8.2 keeps it evictable even after a later `SCRIPT LOAD`.
+    Eval,
+}
+
+/// How a single call loads its script: with `SCRIPT LOAD` and the call in
+/// one request, the first time and after a `NOSCRIPT` (a flush, a
+/// restart, a failover); by `EVAL` when that request met `NOSCRIPT` too (a
+/// flush between its two commands), so the call cannot meet it a third
+/// time, and on a node that refuses `SCRIPT LOAD` (the `EVAL` is then the
+/// only way in, and the refusal would cost a round trip each time).
+pub(crate) fn load_by(facts: Facts, ask: Ask) -> LoadBy {
+    match ask {
+        Ask::MustLoad => LoadBy::Eval,
+        Ask::AfterNoScript | Ask::AfterWait if facts.load_refused => LoadBy::Eval,
+        Ask::First | Ask::AfterNoScript | Ask::AfterWait => LoadBy::ScriptLoad,
     }
 }
 

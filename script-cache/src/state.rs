@@ -163,6 +163,8 @@ pub(crate) struct LoadedSet {
 #[derive(Debug)]
 pub(crate) struct Decided<'b> {
     pub(crate) caps: Caps,
+    /// What the state knew of the node when deciding.
+    pub(crate) facts: Facts,
     pub(crate) body: crate::handle::Body<'b>,
     pub(crate) decision: LoadDecision,
     pub(crate) ticket: Ticket,
@@ -422,6 +424,7 @@ impl LoadedSet {
         };
         Some(Decided {
             caps,
+            facts,
             body,
             decision,
             ticket: self.ticket(),
