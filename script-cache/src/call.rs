@@ -276,7 +276,7 @@ impl<'a> Call<'a> {
             LoadDecision::CallFirst => self.call(body.sha1, command, None, ticket),
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
-                if policy::load_by(facts, ask) == LoadBy::ScriptLoad {
+                if policy::load_by(facts, ask, self.scope.node) == LoadBy::ScriptLoad {
                     // A version-dependent script checks, in the same round
                     // trip, that the server is still what the state thinks
                     // (a reconnect to another server sends no NOSCRIPT for

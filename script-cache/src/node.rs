@@ -14,6 +14,11 @@ impl NodeKey {
     /// The one node behind a non-cluster connection.
     pub(crate) const SINGLE: NodeKey = NodeKey(None);
 
+    /// Whether this is the one node behind a non-cluster connection.
+    pub(crate) fn is_single(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// A cluster node (or a role of one), by address.
     #[cfg(any(feature = "cluster", test))]
     pub(crate) fn node(addr: Arc<str>) -> NodeKey {

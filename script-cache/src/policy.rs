@@ -190,10 +190,20 @@ pub(crate) enum LoadBy {
 /// flush between its two commands), so the call cannot meet it a third
 /// time, and on a node that refuses `SCRIPT LOAD` (the `EVAL` is then the
 /// only way in, and the refusal would cost a round trip each time).
-pub(crate) fn load_by(facts: Facts, ask: Ask) -> LoadBy {
+///
+/// On a Redis Cluster node the reload after `NOSCRIPT` stays one `EVAL`, a
+/// single routed command: a `NOSCRIPT` there often comes from a slot being
+/// migrated, and redis-rs 1.8's cluster connection, given a pipeline whose
+/// call meets `ASK`, was seen to lose requests and then time out every
+/// call (a 3+3 cluster under load, `tests/tests/cluster.rs`
+/// `slot_migration`). `EVAL`'s copy may then be evicted on newer servers;
+/// the next `NOSCRIPT` reloads it.
+pub(crate) fn load_by(facts: Facts, ask: Ask, node: &NodeKey) -> LoadBy {
     match ask {
         Ask::MustLoad => LoadBy::Eval,
-        Ask::AfterNoScript | Ask::AfterWait if facts.load_refused => LoadBy::Eval,
+        Ask::AfterNoScript | Ask::AfterWait if facts.load_refused || !node.is_single() => {
+            LoadBy::Eval
+        }
         Ask::First | Ask::AfterNoScript | Ask::AfterWait => LoadBy::ScriptLoad,
     }
 }
