@@ -4,7 +4,8 @@
 //! * a first call: one `script loaded` (DEBUG) naming the script, its
 //!   SHA-1 prefix and the node;
 //! * `SCRIPT FLUSH` from another connection, then a call: `script lost,
-//!   reloading` then `script retried with EVAL` (INFO), once each;
+//!   reloading` (INFO) then `script loaded` (DEBUG: loaded again with the
+//!   call), once each; on a cluster node `script retried with EVAL`;
 //! * a steady call: nothing;
 //! * a restart: the call on the dead connection fails (counted by whether
 //!   it ran), a new connection sharing the state recovers as after a flush;
@@ -185,9 +186,11 @@ fn flush(server: &TestServer) {
 
 /// The events of a flush then a call, single server.
 fn assert_flush_recovery(events: &[Event], sha: &str) {
+    // The reload after NOSCRIPT: SCRIPT LOAD with the call, in one round
+    // trip (no EVAL: nothing came between the two).
     assert_eq!(
         messages(events),
-        ["script lost, reloading", "script retried with EVAL"],
+        ["script lost, reloading", "script loaded"],
         "{events:?}"
     );
     assert_event(
@@ -204,13 +207,12 @@ fn assert_flush_recovery(events: &[Event], sha: &str) {
     );
     assert_event(
         &events[1],
-        tracing::Level::INFO,
-        "script retried with EVAL",
+        tracing::Level::DEBUG,
+        "script loaded",
         "incr_by",
         "single",
     );
     assert_eq!(events[1].field("sha"), prefix(sha));
-    assert_eq!(events[1].field("command"), "EVAL");
 }
 
 fn assert_first_load(events: &[Event], script: &str, sha: &str) {
@@ -252,7 +254,7 @@ matrix! {
         assert_flush_recovery(&recovery, sha);
         let s2 = state.stats();
         eprintln!("{}: SCRIPT FLUSH then a call: {:?}; stats {}", server.flavor(), messages(&recovery), delta(s1, s2));
-        assert_eq!((s2.reloads - s1.reloads, s2.atomic_retries - s1.atomic_retries), (1, 1));
+        assert_eq!((s2.reloads - s1.reloads, s2.atomic_retries - s1.atomic_retries, s2.loads - s1.loads), (1, 0, 1));
         all.extend(recovery);
 
         assert_eq!(Scripts::incr_by(KEY, ARG).invoke(&mut con).expect("steady"), 3 * ARG);
@@ -299,7 +301,7 @@ matrix! {
         let steady = events.take();
         assert!(steady.is_empty(), "a steady call emits nothing: {steady:?}");
         assert_eq!(delta(s2, state.stats()), "calls+1");
-        assert_eq!(delta(s0, state.stats()), "loads+1 reloads+1 calls+4 atomic_retries+1");
+        assert_eq!(delta(s0, state.stats()), "loads+2 reloads+1 calls+4");
         assert_no_values(&first);
         assert_no_values(&recovery);
     }
@@ -436,10 +438,12 @@ fn cluster_scenario(flavor: Flavor) {
         assert_eq!(recovery[2].field("generation"), "2");
         all.extend(recovery);
 
-        assert_eq!(Scripts::incr_by(&key, ARG).invoke_async(&mut con).await.expect("steady"), 3 * ARG);
-        let steady = events.take();
-        assert!(steady.is_empty(), "{steady:?}");
-        assert_eq!(delta(s2, con.stats()), "calls+1");
+        // The call after the EVAL retry loads the script for good (EVAL's
+        // copy is evictable on newer servers): one `script loaded`.
+        assert_eq!(Scripts::incr_by(&key, ARG).invoke_async(&mut con).await.expect("after the EVAL retry"), 3 * ARG);
+        let reload = events.take();
+        assert_eq!(messages(&reload), ["script loaded"], "{reload:?}");
+        assert_eq!(delta(s2, con.stats()), "loads+1 calls+1");
 
         let s3 = con.stats();
         let new = cluster.failover(owner);
@@ -452,11 +456,21 @@ fn cluster_scenario(flavor: Flavor) {
             "{flavor} cluster: CLUSTER FAILOVER ({addr} -> {new_addr}) then a call: {:?} on {nodes:?}; stats {}",
             messages(&failover), delta(s3, s4)
         );
-        assert!(
-            failover.iter().any(|e| e.message == "slot map refreshed"),
-            "{failover:?}"
-        );
-        assert!(s4.slot_map_refreshes > s3.slot_map_refreshes);
+        if flavor == Flavor::Redis62 {
+            // Redis 6.2 replicates SCRIPT LOAD: the promoted replica has the
+            // script the last call loaded, so no NOSCRIPT and no refresh of
+            // ours is needed (redis-rs follows the MOVED itself).
+            assert!(
+                failover.iter().all(|e| e.message == "slot map refreshed"),
+                "{failover:?}"
+            );
+        } else {
+            assert!(
+                failover.iter().any(|e| e.message == "slot map refreshed"),
+                "{failover:?}"
+            );
+            assert!(s4.slot_map_refreshes > s3.slot_map_refreshes);
+        }
         all.extend(failover);
 
         // The next call is keyed by the new primary (the refreshed map),
