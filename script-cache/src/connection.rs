@@ -2,7 +2,7 @@
 //! drives, and how it tells a Redis Cluster from a single server.
 //!
 //! The kind is a trait implemented per connection type, decided at compile
-//! time: no `Any`, no downcast, and so no `'static` bound on the call
+//! time: no runtime type checks, and so no `'static` bound on the call
 //! methods. A borrowed `&mut redis::Connection` is wrapped like an owned
 //! one.
 //!
