@@ -237,10 +237,7 @@ impl<C: SyncConnection> ScriptCache<C> {
         let result = drive::call(
             handle,
             args,
-            Scope {
-                state: &self.state.inner,
-                node: &NodeKey::SINGLE,
-            },
+            Scope::single(&self.state.inner),
             Some(&mut local.hints),
             &mut link,
         );
@@ -296,10 +293,7 @@ impl<C: SyncConnection> ScriptCache<C> {
             conn: &mut self.conn,
             buf: &mut self.local.buf,
         };
-        let scope = Scope {
-            state: &self.state.inner,
-            node: &NodeKey::SINGLE,
-        };
+        let scope = Scope::single(&self.state.inner);
         drive::preload(scope, handles, caps, &mut link, &mut report)?;
         Ok(report)
     }
@@ -417,10 +411,7 @@ impl<C: AsyncConnection> ScriptCache<C> {
         let result = drive::call_async(
             handle,
             args,
-            Scope {
-                state: &self.state.inner,
-                node: &NodeKey::SINGLE,
-            },
+            Scope::single(&self.state.inner),
             Some(&mut local.hints),
             &mut link,
         )
@@ -466,10 +457,7 @@ impl<C: AsyncConnection> ScriptCache<C> {
             conn: &mut self.conn,
             cmd: &mut self.local.cmd,
         };
-        let scope = Scope {
-            state: &self.state.inner,
-            node: &NodeKey::SINGLE,
-        };
+        let scope = Scope::single(&self.state.inner);
         drive::preload_async(scope, handles, caps, &mut link, &mut report).await?;
         Ok(report)
     }

@@ -635,10 +635,7 @@ mod tests {
         let sha = handle.sha1().to_owned();
         let state = StateInner::default();
         let args = CallArgs::default();
-        let scope = Scope {
-            state: &state,
-            node: &NodeKey::SINGLE,
-        };
+        let scope = Scope::single(&state);
         let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Pipeline(p) = call.next() else {
             panic!("expected load + call")
@@ -678,10 +675,7 @@ mod tests {
         let sha = handle.sha1().to_owned();
         let state = StateInner::default();
         let args = CallArgs::default();
-        let scope = Scope {
-            state: &state,
-            node: &NodeKey::SINGLE,
-        };
+        let scope = Scope::single(&state);
         let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Pipeline(_) = call.next() else {
             panic!("expected load + call")
@@ -731,10 +725,7 @@ mod tests {
             .loaded
             .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state));
         let args = CallArgs::default();
-        let scope = Scope {
-            state: &state,
-            node: &NodeKey::SINGLE,
-        };
+        let scope = Scope::single(&state);
         let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA only")
@@ -769,10 +760,7 @@ mod tests {
         // The state thinks the server is a 6.2 (it was, before a reconnect).
         state.loaded.set_caps(&NodeKey::SINGLE, Caps::Legacy);
         let args = CallArgs::default();
-        let scope = Scope {
-            state: &state,
-            node: &NodeKey::SINGLE,
-        };
+        let scope = Scope::single(&state);
         let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Pipeline(p) = call.next() else {
             panic!("expected probe + load + call")
@@ -795,10 +783,7 @@ mod tests {
         let sha = handle.sha1().to_owned();
         let state = StateInner::default();
         let args = CallArgs::default();
-        let scope = Scope {
-            state: &state,
-            node: &NodeKey::SINGLE,
-        };
+        let scope = Scope::single(&state);
         let mut hints = Hints::default();
         let epoch = state
             .loaded
@@ -860,10 +845,7 @@ mod tests {
             ..StateInner::default()
         };
         let args = CallArgs::default();
-        let scope = Scope {
-            state: &state,
-            node: &NodeKey::SINGLE,
-        };
+        let scope = Scope::single(&state);
         let mut call = Call::new(&handle, &args, scope, false, None);
         let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA first")

@@ -15,7 +15,7 @@ use crate::error::{EntryOutcome, Error, Result, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::policy::{self, Called, EntryVerdict, Loaded, Reply, Scope};
-use crate::state::{Caps, Epoch, NodeKey, Ticket};
+use crate::state::{Caps, Epoch, Ticket};
 
 /// A pipeline of ordinary commands and script calls; see [`pipe`].
 ///
@@ -723,10 +723,7 @@ impl Pipeline {
         loop {
             attempts += 1;
             let caps = con.caps(self.needs_caps())?;
-            let scope = Scope {
-                state: &con.state.inner,
-                node: &NodeKey::SINGLE,
-            };
+            let scope = Scope::single(&con.state.inner);
             let plan = self.plan(scope, caps);
             // The connection's buffer, reused from one request to the next.
             let mut bytes = std::mem::take(&mut con.local.buf);
@@ -784,10 +781,7 @@ impl Pipeline {
         loop {
             attempts += 1;
             let caps = con.caps_async(self.needs_caps()).await?;
-            let scope = Scope {
-                state: &con.state.inner,
-                node: &NodeKey::SINGLE,
-            };
+            let scope = Scope::single(&con.state.inner);
             let plan = self.plan(scope, caps);
             let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
             self.emit(&plan, &mut pipe);

@@ -286,6 +286,14 @@ pub(crate) enum Called {
 }
 
 impl<'s> Scope<'s> {
+    /// The one node behind a non-cluster connection.
+    pub(crate) fn single(state: &'s StateInner) -> Scope<'s> {
+        Scope {
+            state,
+            node: &NodeKey::SINGLE,
+        }
+    }
+
     /// Decides how a single call of `handle` goes out now, and records the
     /// verdict (a load under way, for the others to wait for). `None`:
     /// ask what the node supports first.
