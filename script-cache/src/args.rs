@@ -162,6 +162,20 @@ impl CallArgs {
         self.entries().take(self.keys)
     }
 
+    /// The key of a call with exactly one key (the common cluster case):
+    /// the bytes between the end of its header and the end of the keys,
+    /// found without reading the length back.
+    #[cfg(feature = "cluster")]
+    #[inline]
+    pub(crate) fn only_key(&self) -> Option<&[u8]> {
+        if self.keys != 1 {
+            return None;
+        }
+        let keys = self.packed.get(..self.keys_end)?;
+        let body = keys.iter().position(|&b| b == b'\n')? + 1;
+        keys.get(body..self.keys_end.checked_sub(2)?)
+    }
+
     /// `<command> <sha1> <numkeys> keys... args...`, sized exactly.
     pub(crate) fn eval_cmd(&self, command: &str, sha1: &str) -> Cmd {
         let mut cmd = Cmd::with_capacity(
@@ -333,6 +347,29 @@ mod tests {
             packed(&args, "EVALSHA", "abc"),
             by_hand.get_packed_command()
         );
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn only_key_is_the_one_key_whatever_its_bytes_and_order() {
+        let keys: [&[u8]; 5] = [b"k", b"", b"\r\n$3\r\nabc\r\n", b"{tag}\n\n", &[b'x'; 300]];
+        for key in keys {
+            let mut args = CallArgs::default();
+            args.push(&"before", Slot::Arg);
+            args.push(&key.to_vec(), Slot::Key);
+            args.push(&"after\r\n", Slot::Arg);
+            assert_eq!(args.only_key(), Some(key));
+            assert_eq!(args.keys().collect::<Vec<_>>(), [key]);
+        }
+        let mut pieces = CallArgs::default();
+        pieces.push(&Pieces(&["a\n", "", "b"]), Slot::Key);
+        assert_eq!(pieces.only_key(), Some(&b"a\nb"[..]));
+        let mut none = CallArgs::default();
+        none.push(&"arg", Slot::Arg);
+        assert_eq!(none.only_key(), None);
+        let mut two = CallArgs::default();
+        two.push(&("k1", "k2"), Slot::Key);
+        assert_eq!(two.only_key(), None);
     }
 
     #[test]

@@ -183,20 +183,6 @@ impl<C> ScriptCache<C> {
         Ok(self.prepare(name)?.key(keys).arg(args))
     }
 
-    /// What the server supports, if `needed` and not asked yet: `None`
-    /// means "send the probe and pass its reply to [`Self::caps_probed`]".
-    fn known_caps(&self, needed: bool) -> Option<Caps> {
-        let caps = self.state.inner.loaded.caps(&NodeKey::SINGLE);
-        (!needed || caps != Caps::Unknown).then_some(caps)
-    }
-
-    /// Records the reply of the capability probe.
-    fn caps_probed(&self, reply: Reply) -> Result<Caps> {
-        let caps = policy::caps_from_probe(reply, None)?;
-        self.state.inner.loaded.set_caps(&NodeKey::SINGLE, caps);
-        Ok(caps)
-    }
-
     /// Reads the reply of `SCRIPT FLUSH`: forget the marks again once it
     /// is done (they were forgotten when it was sent).
     fn flushed(&self, reply: Reply) -> Result<()> {
@@ -214,13 +200,11 @@ impl<C> ScriptCache<C> {
 impl<C: SyncConnection> ScriptCache<C> {
     /// What the server supports, asked once per connection when `needed`.
     pub(crate) fn caps(&mut self, needed: bool) -> Result<Caps> {
-        match self.known_caps(needed) {
-            Some(caps) => Ok(caps),
-            None => {
-                let reply = Reply::from_result(self.conn.req_command(&policy::probe_cmd()));
-                self.caps_probed(reply)
-            }
-        }
+        let mut link = Single {
+            conn: &mut self.conn,
+            buf: &mut self.local.buf,
+        };
+        drive::caps(&Scope::single(&self.state.inner), needed, &mut link)
     }
 
     pub(crate) fn call_value(&mut self, invocation: &Invocation) -> Result<Value> {
@@ -381,13 +365,11 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for ScriptCache<C> {
 impl<C: AsyncConnection> ScriptCache<C> {
     /// Async [`caps`](Self::caps).
     pub(crate) async fn caps_async(&mut self, needed: bool) -> Result<Caps> {
-        match self.known_caps(needed) {
-            Some(caps) => Ok(caps),
-            None => {
-                let reply = self.conn.req_packed_command(&policy::probe_cmd()).await;
-                self.caps_probed(Reply::from_result(reply))
-            }
-        }
+        let mut link = SingleAsync {
+            conn: &mut self.conn,
+            cmd: &mut self.local.cmd,
+        };
+        drive::caps_async(&Scope::single(&self.state.inner), needed, &mut link).await
     }
 
     pub(crate) async fn call_value_async(&mut self, invocation: &Invocation) -> Result<Value> {

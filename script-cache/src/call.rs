@@ -105,13 +105,17 @@ impl<'a> Steady<'a> {
     ) -> Result<Value, Reply> {
         match reply {
             Ok(Value::ServerError(e)) => Err(Reply::from_value(Value::ServerError(e))),
-            Ok(value) => {
-                // What `Call::feed_one` does with a value.
-                scope.state.counters.called(1);
-                Ok(value)
-            }
+            Ok(value) => Ok(self.done(scope, value)),
             Err(e) => Err(Reply::from_result(Err(e))),
         }
+    }
+
+    /// A value came back (not an error reply): the call is done.
+    #[inline]
+    pub(crate) fn done(&self, scope: Scope<'_>, value: Value) -> Value {
+        // What `Call::feed_one` does with a value.
+        scope.state.counters.called(1);
+        value
     }
 }
 

@@ -112,8 +112,7 @@ impl Invocation {
     pub fn cluster_slot(&self) -> Result<u16> {
         // The common case, short: one key, no route.
         if self.route.is_none()
-            && self.args.key_count() == 1
-            && let Some(key) = self.args.keys().next()
+            && let Some(key) = self.args.only_key()
         {
             return Ok(key_slot(key));
         }
@@ -247,8 +246,9 @@ pub(crate) enum After {
     Retry,
 }
 
-/// Decides whether a finished call is retried: only a call that provably
-/// did not run, failed for a cluster condition, and attempts left.
+/// Applies the policy's retry rule ([`policy::cluster_retry`]) to a
+/// finished call: returns it, or has it sent again (after noting the load
+/// an escaped pipeline ran, [`policy::Scope::escaped_load_ran`]).
 pub(crate) fn after(
     state: &StateInner,
     inv: &Invocation,
@@ -257,28 +257,7 @@ pub(crate) fn after(
     seen: &mut Seen,
     attempt: u32,
 ) -> After {
-    let retryable = match &result {
-        Ok(_) => false,
-        Err(e) if seen.escaped.is_some() => matches!(e, Error::Redis { .. }),
-        Err(e) if e.ran() != crate::Ran::No => false,
-        Err(Error::Unavailable { condition, .. }) => matches!(
-            condition,
-            Condition::Moved
-                | Condition::Ask
-                | Condition::TryAgain
-                | Condition::ClusterDown
-                | Condition::MasterDown
-                | Condition::ReadOnly
-                | Condition::Loading
-        ),
-        Err(Error::TransactionAborted { message }) => ["ASK", "MOVED", "TRYAGAIN", "CLUSTERDOWN"]
-            .iter()
-            .any(|c| message.contains(c)),
-        Err(Error::NoScript { .. }) => true,
-        Err(Error::Redis { source, .. }) => source.is_connection_refusal(),
-        Err(_) => false,
-    };
-    if !retryable {
+    if !policy::cluster_retry(&result, seen.escaped.is_some()) {
         return After::Return(result);
     }
     if attempt + 1 >= MAX_ATTEMPTS {
@@ -289,14 +268,11 @@ pub(crate) fn after(
         });
     }
     if seen.escaped.is_some() && seen.escaped_load {
-        // The load of the escaped pipeline ran on the node the call will
-        // reach (a migration target answers the one `ASKING`-covered
-        // command): call first, so that redis-rs's own `ASKING` covers the
-        // `EVALSHA`. A wrong guess costs a `NOSCRIPT` and a load.
-        let caps = state.loaded.caps(&target.node);
-        let sha1 = policy::target(&inv.handle, caps).body.sha1;
-        let (_, ticket) = state.loaded.loaded_epochs(&target.node, std::iter::empty());
-        let _ = state.loaded.mark_loaded(&target.node, sha1, ticket);
+        let scope = policy::Scope {
+            state,
+            node: &target.node,
+        };
+        scope.escaped_load_ran(&inv.handle);
     }
     After::Retry
 }
@@ -357,18 +333,32 @@ pub(crate) fn as_value(reply: redis::RedisResult<Value>) -> redis::RedisResult<V
     }
 }
 
-/// The reply of a probe sent to any primary.
-pub(crate) fn probe_reply(reply: redis::RedisResult<Value>, state: &StateInner) -> Result<Caps> {
-    let caps = policy::caps_from_probe(Reply::from_result(reply), None)?;
-    state.cluster.set_caps(caps);
-    Ok(caps)
+/// The cluster's capabilities, probed at any primary before a call knows
+/// its node (a read-only script's node depends on them) and seeded into
+/// each node's facts ([`seed_caps`]).
+impl crate::drive::CapsFact for crate::topology::Topology {
+    fn known(&self) -> Caps {
+        self.caps()
+    }
+
+    fn probed(&self, reply: Reply) -> Result<Caps> {
+        let caps = policy::caps_from_probe(reply, None)?;
+        self.set_caps(caps);
+        Ok(caps)
+    }
+}
+
+/// The route of the commands a cluster sends to any primary (the probe,
+/// `CLUSTER SLOTS`).
+pub(crate) fn any_primary() -> RoutingInfo {
+    RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary)
 }
 
 // ----- sync driver -----
 
 pub(crate) mod sync {
     use super::*;
-    use crate::drive::{self, Link};
+    use crate::drive::{self, Link, SendOne};
     use crate::policy::Scope;
     use redis::cluster::ClusterConnection;
 
@@ -381,26 +371,28 @@ pub(crate) mod sync {
     /// Asks `CLUSTER SLOTS` whatever else is in flight (the first map:
     /// without it, loads could not be keyed by node).
     pub(crate) fn fetch(conn: &mut ClusterConnection, state: &StateInner) {
-        let reply = conn.route_command(
-            &slots_cmd(),
-            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-        );
+        let reply = conn.route_command(&slots_cmd(), any_primary());
         state.cluster.store(reply);
     }
 
-    fn caps(conn: &mut ClusterConnection, state: &StateInner, needed: bool) -> Result<Caps> {
-        if !needed {
-            return Ok(Caps::Unknown);
+    /// The cluster's capabilities: [`drive::caps`] at any primary.
+    pub(crate) fn caps(
+        conn: &mut ClusterConnection,
+        state: &StateInner,
+        needed: bool,
+    ) -> Result<Caps> {
+        drive::caps(&state.cluster, needed, &mut AnyPrimary { conn })
+    }
+
+    /// Commands for any primary (sync).
+    struct AnyPrimary<'a> {
+        conn: &'a mut ClusterConnection,
+    }
+
+    impl SendOne for AnyPrimary<'_> {
+        fn one(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<Value> {
+            self.conn.route_command(cmd, any_primary())
         }
-        let caps = state.cluster.caps();
-        if caps != Caps::Unknown {
-            return Ok(caps);
-        }
-        let reply = conn.route_command(
-            &policy::probe_cmd(),
-            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-        );
-        probe_reply(reply, state)
     }
 
     /// One script call on a sync cluster connection.
@@ -457,10 +449,18 @@ pub(crate) mod sync {
 
     /// A routed cluster target (sync): every command of a call goes to
     /// its node, and what came back is noted for the retry rules.
-    struct Routed<'a> {
-        conn: &'a mut ClusterConnection,
-        target: &'a Target,
-        seen: &'a mut Seen,
+    pub(crate) struct Routed<'a> {
+        pub(crate) conn: &'a mut ClusterConnection,
+        pub(crate) target: &'a Target,
+        pub(crate) seen: &'a mut Seen,
+    }
+
+    impl SendOne for Routed<'_> {
+        fn one(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<Value> {
+            let reply = maybe_sent(self.conn.route_command(cmd, self.target.routing()));
+            self.seen.reply(&reply);
+            reply
+        }
     }
 
     impl Link for Routed<'_> {
@@ -473,10 +473,14 @@ pub(crate) mod sync {
             self.one(&args.eval_cmd(command, sha1))
         }
 
-        fn one(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<Value> {
-            let reply = maybe_sent(self.conn.route_command(cmd, self.target.routing()));
-            self.seen.reply(&reply);
-            reply
+        /// A pipeline as routed single commands, in order, each reply in
+        /// its place; the first that fails as a whole ends it (never
+        /// replayed, as on one server). A transaction cannot be sent that
+        /// way: the cluster pipeline refuses it before planning.
+        fn batch(&mut self, batch: &impl drive::Batch) -> redis::RedisResult<Vec<Value>> {
+            let mut pipe = redis::Pipeline::with_capacity(batch.len());
+            batch.write(&mut pipe);
+            self.many(&pipe)
         }
 
         /// A load + call (or the atomic retry) as routed single commands:

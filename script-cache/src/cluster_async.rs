@@ -8,10 +8,10 @@ use redis::{Cmd, Value};
 use crate::args::CallArgs;
 use crate::call::{Call, Steady};
 use crate::cluster::{
-    After, Seen, Target, after, backoff, learn_caps, maybe_sent, no_slot_map, probe_reply,
+    After, Seen, Target, after, any_primary, backoff, learn_caps, maybe_sent, no_slot_map,
     read_only, seed_caps, slots_cmd, target,
 };
-use crate::drive::{self, AsyncLink};
+use crate::drive::{self, AsyncLink, AsyncSendOne};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
@@ -27,12 +27,7 @@ pub(crate) async fn refresh(conn: &mut ClusterConnection, state: &StateInner) {
 }
 
 async fn fetch(conn: &mut ClusterConnection, state: &StateInner) {
-    let reply = conn
-        .route_command(
-            slots_cmd(),
-            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-        )
-        .await;
+    let reply = conn.route_command(slots_cmd(), any_primary()).await;
     state.cluster.store(reply);
 }
 
@@ -54,26 +49,24 @@ pub(crate) async fn first_map(conn: &mut ClusterConnection, state: &StateInner) 
     }
 }
 
-/// The cluster's capabilities, asked once (`needed` only).
+/// The cluster's capabilities: [`drive::caps_async`] at any primary.
 pub(crate) async fn caps(
     conn: &mut ClusterConnection,
     state: &StateInner,
     needed: bool,
 ) -> Result<Caps> {
-    if !needed {
-        return Ok(Caps::Unknown);
+    drive::caps_async(&state.cluster, needed, &mut AnyPrimary { conn }).await
+}
+
+/// Commands for any primary (async).
+struct AnyPrimary<'a> {
+    conn: &'a mut ClusterConnection,
+}
+
+impl AsyncSendOne for AnyPrimary<'_> {
+    async fn one(&mut self, cmd: Cmd) -> redis::RedisResult<Value> {
+        self.conn.route_command(cmd, any_primary()).await
     }
-    let caps = state.cluster.caps();
-    if caps != Caps::Unknown {
-        return Ok(caps);
-    }
-    let reply = conn
-        .route_command(
-            policy::probe_cmd(),
-            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-        )
-        .await;
-    probe_reply(reply, state)
 }
 
 /// One script call on an async cluster connection.
@@ -104,7 +97,12 @@ pub(crate) async fn call(
                 slot,
                 SlotAddr::Master,
             )));
-            let reply = maybe_sent(conn.route_command(cmd, routing).await);
+            let reply = match conn.route_command(cmd, routing).await {
+                Ok(value) if !matches!(value, Value::ServerError(_)) => {
+                    return Ok(steady.done(scope, value));
+                }
+                reply => maybe_sent(reply),
+            };
             let mut seen = Seen::default();
             seen.reply(&reply);
             match steady.finish(scope, reply) {
@@ -186,16 +184,25 @@ pub(crate) async fn call(
 /// A routed cluster target (async): every command of a call goes to
 /// `slot` on the `addr` node, and what came back is noted for the retry
 /// rules.
-struct Routed<'a> {
-    conn: &'a mut ClusterConnection,
-    slot: u16,
-    addr: SlotAddr,
-    seen: &'a mut Seen,
+pub(crate) struct Routed<'a> {
+    pub(crate) conn: &'a mut ClusterConnection,
+    pub(crate) slot: u16,
+    pub(crate) addr: SlotAddr,
+    pub(crate) seen: &'a mut Seen,
 }
 
 impl Routed<'_> {
     fn route(&self) -> SingleNodeRoutingInfo {
         SingleNodeRoutingInfo::SpecificNode(Route::new(self.slot, self.addr))
+    }
+}
+
+impl AsyncSendOne for Routed<'_> {
+    async fn one(&mut self, cmd: Cmd) -> redis::RedisResult<Value> {
+        let routing = RoutingInfo::SingleNode(self.route());
+        let reply = maybe_sent(self.conn.route_command(cmd, routing).await);
+        self.seen.reply(&reply);
+        reply
     }
 }
 
@@ -207,13 +214,6 @@ impl AsyncLink for Routed<'_> {
         sha1: &str,
     ) -> impl Future<Output = redis::RedisResult<Value>> + Send {
         self.one(args.eval_cmd(command, sha1))
-    }
-
-    async fn one(&mut self, cmd: Cmd) -> redis::RedisResult<Value> {
-        let routing = RoutingInfo::SingleNode(self.route());
-        let reply = maybe_sent(self.conn.route_command(cmd, routing).await);
-        self.seen.reply(&reply);
-        reply
     }
 
     async fn many(&mut self, pipe: redis::Pipeline) -> redis::RedisResult<Vec<Value>> {

@@ -2,14 +2,11 @@
 //! must hash to one slot (checked before sending), and the whole pipeline
 //! goes to that slot's node, with its loads.
 
-use redis::Value;
-use redis::cluster_routing::RoutingInfo;
-
-use super::{Entry, Pipeline, Read, Replies};
+use super::{Entry, Pipeline, Replies};
 use crate::cluster::{self, SLOT_COUNT, key_slot};
 use crate::error::{Error, Result};
 use crate::policy::Scope;
-use crate::state::ScriptState;
+use crate::state::{Caps, ScriptState, StateInner};
 
 /// Commands whose first argument is their only key.
 const FIRST_ARG_KEY: &[&str] = &[
@@ -142,15 +139,27 @@ impl Pipeline {
     }
 
     /// Whether every entry is a script going out read-only.
-    fn read_only_on(&self, caps: crate::state::Caps) -> bool {
+    fn read_only_on(&self, caps: Caps) -> bool {
         self.entries.iter().all(|e| match e {
             Entry::Script(inv) => cluster::read_only(&inv.handle, caps),
             Entry::Cmd(_) => false,
         })
     }
 
+    /// The node a cluster pipeline goes to (its slot's primary, or a
+    /// replica when every entry is a read-only script and the connection
+    /// reads from replicas), with the cluster's capabilities seeded there.
+    fn cluster_target(&self, inner: &StateInner, slot: u16, caps: Caps) -> cluster::Target {
+        let table = inner.cluster.table();
+        let target = cluster::target(table.as_deref(), slot, self.read_only_on(caps));
+        drop(table);
+        cluster::seed_caps(inner, &target.node);
+        target
+    }
+
     /// A pipeline on an async cluster connection: one routed pipeline to
-    /// the slot's node (`route_pipeline`), loads included.
+    /// the slot's node (`route_pipeline`), loads included, run by the
+    /// async pipeline loop.
     #[cfg(feature = "cluster-async")]
     pub(super) async fn send_cluster_async(
         &self,
@@ -163,36 +172,31 @@ impl Pipeline {
         if !inner.cluster.has_table() {
             crate::cluster_async::first_map(conn, inner).await;
         }
-        let table = inner.cluster.table();
-        let target = cluster::target(table.as_deref(), slot, self.read_only_on(caps));
-        drop(table);
-        cluster::seed_caps(inner, &target.node);
+        let target = self.cluster_target(inner, slot, caps);
         let scope = Scope {
             state: inner,
             node: &target.node,
         };
-        let plan = self.plan(scope, caps);
-        let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
-        self.emit(&plan, &mut pipe);
-        let len = pipe.len();
-        let replies = cluster::maybe_sent(conn.route_pipeline(pipe, 0, len, target.route()).await);
         let mut seen = cluster::Seen::default();
-        seen.replies(&replies);
-        if seen.noscript || replies.is_err() {
+        let mut link = crate::cluster_async::Routed {
+            conn: &mut *conn,
+            slot: target.slot,
+            addr: target.addr,
+            seen: &mut seen,
+        };
+        let result = self.run_async(scope, &mut link).await;
+        cluster::learn_caps(inner, &target.node);
+        if seen.noscript || seen.escaped.is_some() || result.is_err() {
             crate::cluster_async::refresh(conn, inner).await;
         }
-        // A transaction aborted for what the state assumed is not planned
-        // again on a cluster: its error is returned (nothing ran).
-        match self.read(scope, &plan, replies)? {
-            Read::Done(replies) => Ok(replies),
-            Read::Replan(error) => Err(error),
-        }
+        result
     }
 
-    /// A pipeline on a sync cluster connection. redis-rs routes no
-    /// pipeline there, so the commands go one by one, each routed to the
-    /// pipeline's slot (never replayed, as on one server). A transaction
-    /// cannot be sent that way: [`Error::Redis`] before anything is sent.
+    /// A pipeline on a sync cluster connection, run by the sync pipeline
+    /// loop. redis-rs routes no pipeline there, so the commands go one by
+    /// one, each routed to the pipeline's slot (never replayed, as on one
+    /// server). A transaction cannot be sent that way: [`Error::Client`]
+    /// before anything is sent.
     pub(super) fn send_cluster(
         &self,
         conn: &mut redis::cluster::ClusterConnection,
@@ -208,63 +212,31 @@ impl Pipeline {
         }
         let inner = &state.inner;
         let slot = self.cluster_slot()?;
-        let caps = if self.needs_caps() && inner.cluster.caps() == crate::state::Caps::Unknown {
-            let reply = conn.route_command(
-                &crate::policy::probe_cmd(),
-                RoutingInfo::SingleNode(
-                    redis::cluster_routing::SingleNodeRoutingInfo::RandomPrimary,
-                ),
-            );
-            cluster::probe_reply(reply, inner)?
-        } else {
-            inner.cluster.caps()
-        };
+        let caps = cluster::sync::caps(conn, inner, self.needs_caps())?;
         if !inner.cluster.has_table() {
             cluster::sync::fetch(conn, inner);
         }
-        let table = inner.cluster.table();
-        let target = cluster::target(table.as_deref(), slot, self.read_only_on(caps));
-        drop(table);
-        cluster::seed_caps(inner, &target.node);
+        let target = self.cluster_target(inner, slot, caps);
         let scope = Scope {
             state: inner,
             node: &target.node,
         };
-        let plan = self.plan(scope, caps);
-        let mut pipe = redis::Pipeline::with_capacity(plan.len());
-        self.emit(&plan, &mut pipe);
-        let mut values: Vec<Value> = Vec::with_capacity(pipe.len());
-        let mut failed = None;
-        for cmd in pipe.cmd_iter() {
-            match cluster::as_value(cluster::maybe_sent(
-                conn.route_command(cmd, target.routing()),
-            )) {
-                Ok(v) => values.push(v),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        let replies = match failed {
-            Some(e) => Err(e),
-            None => Ok(values),
-        };
         let mut seen = cluster::Seen::default();
-        seen.replies(&replies);
-        if seen.noscript || replies.is_err() {
+        let mut link = cluster::sync::Routed {
+            conn: &mut *conn,
+            target: &target,
+            seen: &mut seen,
+        };
+        let result = self.run(scope, &mut link);
+        cluster::learn_caps(inner, &target.node);
+        if seen.noscript || seen.escaped.is_some() || result.is_err() {
             refresh_sync(conn, inner);
         }
-        // A transaction aborted for what the state assumed is not planned
-        // again on a cluster: its error is returned (nothing ran).
-        match self.read(scope, &plan, replies)? {
-            Read::Done(replies) => Ok(replies),
-            Read::Replan(error) => Err(error),
-        }
+        result
     }
 }
 
-fn refresh_sync(conn: &mut redis::cluster::ClusterConnection, state: &crate::state::StateInner) {
+fn refresh_sync(conn: &mut redis::cluster::ClusterConnection, state: &StateInner) {
     if let Some(_claim) = state.cluster.begin_refresh() {
         cluster::sync::fetch(conn, state);
     }

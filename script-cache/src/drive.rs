@@ -21,15 +21,98 @@ use crate::handle::ScriptHandle;
 use crate::policy::{Preload, Reply, Scope};
 use crate::state::{Caps, Hints, LoadReport};
 
-/// A sync transport: moves one call's requests and their replies.
-pub(crate) trait Link {
-    /// Sends `<command> <sha1> <numkeys> keys... args...` with `args`.
-    fn eval(&mut self, args: &CallArgs, command: &'static str, sha1: &str) -> RedisResult<Value>;
+/// Where the commands of a [`Batch`] are written: packed bytes (a sync
+/// connection to one server: no command is copied) or a `redis::Pipeline`
+/// (what redis-rs's async and cluster APIs take).
+pub(crate) trait Sink {
+    /// Appends a command.
+    fn command(&mut self, cmd: &Cmd);
+    /// Appends `<command> <sha1> <numkeys> keys... args...` with `args`.
+    fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str);
+}
+
+/// Packed bytes; script calls are packed straight from their arguments.
+impl Sink for Vec<u8> {
+    fn command(&mut self, cmd: &Cmd) {
+        cmd.write_packed_command(self);
+    }
+
+    fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str) {
+        args.write_packed_eval(self, command, sha1);
+    }
+}
+
+impl Sink for Pipeline {
+    fn command(&mut self, cmd: &Cmd) {
+        self.add_command(cmd.clone());
+    }
+
+    fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str) {
+        self.add_command(args.eval_cmd(command, sha1));
+    }
+}
+
+/// Commands a transport writes into its own [`Sink`] and sends in one
+/// request: a planned pipeline or transaction.
+pub(crate) trait Batch {
+    /// How many commands [`write`](Batch::write) writes.
+    fn len(&self) -> usize;
+    /// About how many bytes they take packed (to allocate once).
+    fn size_hint(&self) -> usize;
+    /// Writes the commands.
+    fn write(&self, sink: &mut impl Sink);
+}
+
+/// A sync transport that can send one command: what the capability probe
+/// needs (a cluster sends it to any primary).
+pub(crate) trait SendOne {
     /// Sends one command.
     fn one(&mut self, cmd: &Cmd) -> RedisResult<Value>;
+}
+
+/// A sync transport: moves one call's requests and their replies.
+pub(crate) trait Link: SendOne {
+    /// Sends `<command> <sha1> <numkeys> keys... args...` with `args`.
+    fn eval(&mut self, args: &CallArgs, command: &'static str, sha1: &str) -> RedisResult<Value>;
     /// Sends commands that belong together (a load and its call); one
     /// reply per command, in order.
     fn many(&mut self, pipe: &Pipeline) -> RedisResult<Vec<Value>>;
+    /// Sends a [`Batch`] in one request; one reply per command, in order.
+    fn batch(&mut self, batch: &impl Batch) -> RedisResult<Vec<Value>>;
+}
+
+/// Where a node's capabilities are kept: the probe's answer is read from
+/// there, and written there once the probe was sent.
+pub(crate) trait CapsFact {
+    /// What is known (`Caps::Unknown`: not asked yet).
+    fn known(&self) -> Caps;
+    /// Reads the probe's reply (through the policy) and records it.
+    fn probed(&self, reply: Reply) -> Result<Caps>;
+}
+
+/// The one node behind a non-cluster connection.
+impl CapsFact for Scope<'_> {
+    fn known(&self) -> Caps {
+        self.state.loaded.caps(self.node)
+    }
+
+    fn probed(&self, reply: Reply) -> Result<Caps> {
+        let caps = crate::policy::caps_from_probe(reply, None)?;
+        self.state.loaded.set_caps(self.node, caps);
+        Ok(caps)
+    }
+}
+
+/// The probe (sync): what the node supports when `needed`, from `fact`
+/// or, when not known yet, by asking over `link`.
+pub(crate) fn caps(fact: &impl CapsFact, needed: bool, link: &mut impl SendOne) -> Result<Caps> {
+    if !needed {
+        return Ok(Caps::Unknown);
+    }
+    match fact.known() {
+        Caps::Unknown => fact.probed(Reply::from_result(link.one(&crate::policy::probe_cmd()))),
+        caps => Ok(caps),
+    }
 }
 
 /// A sync connection to one server, and the buffer its calls are packed
@@ -37,6 +120,12 @@ pub(crate) trait Link {
 pub(crate) struct Single<'a, C> {
     pub(crate) conn: &'a mut C,
     pub(crate) buf: &'a mut Vec<u8>,
+}
+
+impl<C: redis::ConnectionLike> SendOne for Single<'_, C> {
+    fn one(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.conn.req_command(cmd)
+    }
 }
 
 impl<C: redis::ConnectionLike> Link for Single<'_, C> {
@@ -47,13 +136,17 @@ impl<C: redis::ConnectionLike> Link for Single<'_, C> {
         self.conn.req_packed_command(self.buf)
     }
 
-    fn one(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        self.conn.req_command(cmd)
-    }
-
     fn many(&mut self, pipe: &Pipeline) -> RedisResult<Vec<Value>> {
         self.conn
             .req_packed_commands(&pipe.get_packed_pipeline(), 0, pipe.len())
+    }
+
+    /// Packed into the connection's buffer.
+    fn batch(&mut self, batch: &impl Batch) -> RedisResult<Vec<Value>> {
+        self.buf.clear();
+        self.buf.reserve(batch.size_hint());
+        batch.write(self.buf);
+        self.conn.req_packed_commands(self.buf, 0, batch.len())
     }
 }
 
@@ -122,9 +215,16 @@ pub(crate) fn preload(
     plan.read(scope, link.many(&pipe), report)
 }
 
+/// An async transport that can send one command ([`SendOne`], async).
+#[cfg(feature = "tokio-comp")]
+pub(crate) trait AsyncSendOne: Send {
+    /// Sends one command.
+    fn one(&mut self, cmd: Cmd) -> impl Future<Output = RedisResult<Value>> + Send;
+}
+
 /// An async transport: moves one call's requests and their replies.
 #[cfg(feature = "tokio-comp")]
-pub(crate) trait AsyncLink: Send {
+pub(crate) trait AsyncLink: AsyncSendOne {
     /// Sends `<command> <sha1> <numkeys> keys... args...` with `args`.
     fn eval(
         &mut self,
@@ -132,10 +232,36 @@ pub(crate) trait AsyncLink: Send {
         command: &'static str,
         sha1: &str,
     ) -> impl Future<Output = RedisResult<Value>> + Send;
-    /// Sends one command.
-    fn one(&mut self, cmd: Cmd) -> impl Future<Output = RedisResult<Value>> + Send;
     /// Sends commands that belong together; one reply per command.
     fn many(&mut self, pipe: Pipeline) -> impl Future<Output = RedisResult<Vec<Value>>> + Send;
+    /// Sends a [`Batch`] in one request, written into a `redis::Pipeline`.
+    fn batch(
+        &mut self,
+        batch: &impl Batch,
+    ) -> impl Future<Output = RedisResult<Vec<Value>>> + Send {
+        let mut pipe = Pipeline::with_capacity(batch.len());
+        batch.write(&mut pipe);
+        self.many(pipe)
+    }
+}
+
+/// Async [`caps`].
+#[cfg(feature = "tokio-comp")]
+pub(crate) async fn caps_async(
+    fact: &impl CapsFact,
+    needed: bool,
+    link: &mut impl AsyncSendOne,
+) -> Result<Caps> {
+    if !needed {
+        return Ok(Caps::Unknown);
+    }
+    match fact.known() {
+        Caps::Unknown => {
+            let reply = link.one(crate::policy::probe_cmd()).await;
+            fact.probed(Reply::from_result(reply))
+        }
+        caps => Ok(caps),
+    }
 }
 
 /// An async connection to one server, and the `Cmd` its calls are written
@@ -145,6 +271,13 @@ pub(crate) trait AsyncLink: Send {
 pub(crate) struct SingleAsync<'a, C> {
     pub(crate) conn: &'a mut C,
     pub(crate) cmd: &'a mut Cmd,
+}
+
+#[cfg(feature = "tokio-comp")]
+impl<C: redis::aio::ConnectionLike + Send> AsyncSendOne for SingleAsync<'_, C> {
+    async fn one(&mut self, cmd: Cmd) -> RedisResult<Value> {
+        self.conn.req_packed_command(&cmd).await
+    }
 }
 
 #[cfg(feature = "tokio-comp")]
@@ -158,10 +291,6 @@ impl<C: redis::aio::ConnectionLike + Send> AsyncLink for SingleAsync<'_, C> {
     ) -> impl Future<Output = RedisResult<Value>> + Send {
         args.write_eval(self.cmd, command, sha1);
         self.conn.req_packed_command(self.cmd)
-    }
-
-    async fn one(&mut self, cmd: Cmd) -> RedisResult<Value> {
-        self.conn.req_packed_command(&cmd).await
     }
 
     async fn many(&mut self, pipe: Pipeline) -> RedisResult<Vec<Value>> {

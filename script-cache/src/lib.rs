@@ -317,7 +317,7 @@
 //! |---|---|---|
 //! | wrapper | `pool`, `pipeline` (+ `cluster_pipeline`), `cache` | the API: [`ScriptCache`] (a connection and a [`ScriptState`]), [`Pipeline`], [`ScriptPool`]; picks the transport by the connection's kind |
 //! | transports | `cluster_async`, `cluster`, `local` | a routed cluster target (slot map, redirects, the retry rules of a cluster); what one connection keeps (buffers, hints) |
-//! | drivers | `drive` | one call loop and one `load_all` per I/O mode (sync, async) over a transport (`Link` / `AsyncLink`: send a call, a command, a pipeline); the single-server transports |
+//! | drivers | `drive` | one call loop, one capability probe and one `load_all` per I/O mode (sync, async) over a transport (`Link` / `AsyncLink`: send a call, a command, a load and its call, a planned batch written into the transport's own form; `SendOne` / `AsyncSendOne`: one command, all the probe needs, so a cluster can probe any primary); the single-server transports. The pipeline loop (one per I/O mode, in `pipeline`: plan, send the batch, read, plan once more after an abort the state caused) runs over the same transports |
 //! | engine | `invocation`, `call` | what to call; one call's state machine (no I/O): it asks the policy, says what to send, reads what came back |
 //! | policy | `policy` | every decision: the body and command for the node (`EVALSHA` / `EVALSHA_RO`, legacy body on Redis 6.2), probe or not, load first or not, wait for another caller's load, the `EVAL` retry, each pipeline or transaction entry; how each reply is read |
 //! | facts | `state`, `topology`, `registry`, `trace`, `handle`, `error`, `node`, `connection`, `args`, `script` | what is known and recorded (load marks, capabilities, latches, counters, the slot map, the runtime registry), with no decision in it; events; the error type; the kinds of connection |
@@ -329,6 +329,12 @@
 //! (over `state`'s facts) → the transport sends → `Call::feed_one` /
 //! `feed_many` read the replies with `policy`'s readers → done, or the next
 //! request (a load, the `EVAL` retry).
+//!
+//! A pipeline: [`Pipeline::query`] → `Pipeline::send` (cluster or not) →
+//! the pipeline loop `Pipeline::run` over the same transport → the probe
+//! (`drive::caps`) → the plan (`policy::decide_entry` per entry) → the
+//! transport writes and sends the batch (packed bytes on one server, a
+//! routed `redis::Pipeline` on a cluster) → the replies read by `policy`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -7,8 +7,28 @@
 use std::sync::Arc;
 
 /// Which server node a piece of state belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Eq)]
 pub(crate) struct NodeKey(Option<Arc<str>>);
+
+/// By address (as [`Hash`]); the same `Arc` (a key cloned from the same
+/// slot map, the steady case) is equal without reading the address.
+impl PartialEq for NodeKey {
+    #[inline]
+    fn eq(&self, other: &NodeKey) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The address only, consistent with [`PartialEq`].
+impl std::hash::Hash for NodeKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_deref().hash(state);
+    }
+}
 
 impl NodeKey {
     /// The one node behind a non-cluster connection.

@@ -6,11 +6,11 @@ use std::collections::HashSet;
 
 use redis::{Cmd, FromRedisValue, ToRedisArgs, Value};
 
-use crate::args::CallArgs;
 use crate::cache::ScriptCache;
 #[cfg(feature = "tokio-comp")]
 use crate::connection::AsyncConnection;
 use crate::connection::SyncConnection;
+use crate::drive::{self, Batch, Link, Sink};
 use crate::error::{EntryOutcome, Error, Result, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
@@ -139,38 +139,32 @@ struct Replies {
     errors: Vec<(usize, Error)>,
 }
 
-/// Where the commands of a pipeline are written: packed bytes for a sync
-/// connection (no command is copied), a `redis::Pipeline` for an async one
-/// (what its API takes).
-trait Sink {
-    fn command(&mut self, cmd: &Cmd);
-    fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str);
+/// A planned pipeline as the transports take it: they write its commands
+/// into their own [`Sink`] (packed bytes on one server, a
+/// `redis::Pipeline` for the async and cluster APIs).
+struct Planned<'a> {
+    pipeline: &'a Pipeline,
+    plan: &'a Plan<'a>,
 }
 
-/// Packed bytes; script calls are packed straight from their arguments.
-struct Packed {
-    bytes: Vec<u8>,
-}
-
-impl Sink for Packed {
-    fn command(&mut self, cmd: &Cmd) {
-        cmd.write_packed_command(&mut self.bytes);
+impl Batch for Planned<'_> {
+    fn len(&self) -> usize {
+        self.plan.len() + if self.pipeline.atomic { 2 } else { 0 }
     }
 
-    fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str) {
-        args.write_packed_eval(&mut self.bytes, command, sha1);
-    }
-}
-
-impl Sink for redis::Pipeline {
-    fn command(&mut self, cmd: &Cmd) {
-        self.add_command(cmd.clone());
+    fn size_hint(&self) -> usize {
+        self.pipeline.packed_size_hint(self.plan)
     }
 
-    fn eval(&mut self, args: &CallArgs, command: &str, sha1: &str) {
-        self.add_command(args.eval_cmd(command, sha1));
+    fn write(&self, sink: &mut impl Sink) {
+        self.pipeline.emit(self.plan, sink);
     }
 }
+
+/// How many times a pipeline is planned and sent at most: once more after
+/// a transaction the server aborted as a whole for what the state assumed
+/// (nothing ran), with what the abort taught.
+const ATTEMPTS: usize = 2;
 
 impl Pipeline {
     /// An empty pipeline.
@@ -719,27 +713,34 @@ impl Pipeline {
         if let Some(conn) = con.conn.as_cluster() {
             return self.send_cluster(conn, &con.state);
         }
+        let mut link = drive::Single {
+            conn: &mut con.conn,
+            buf: &mut con.local.buf,
+        };
+        let result = self.run(Scope::single(&con.state.inner), &mut link);
+        let size = con.local.buf.len();
+        con.local.trim(size);
+        result
+    }
+
+    /// The pipeline loop (sync), whatever the transport: plans the
+    /// pipeline for `scope`'s node (after the capability probe, when a
+    /// script needs it), sends it over `link` in one request and reads the
+    /// replies; a transaction the server aborted as a whole for what the
+    /// state assumed is planned and sent once more.
+    fn run(&self, scope: Scope<'_>, link: &mut impl Link) -> Result<Option<Replies>> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let caps = con.caps(self.needs_caps())?;
-            let scope = Scope::single(&con.state.inner);
+            let caps = drive::caps(&scope, self.needs_caps(), link)?;
             let plan = self.plan(scope, caps);
-            // The connection's buffer, reused from one request to the next.
-            let mut bytes = std::mem::take(&mut con.local.buf);
-            bytes.clear();
-            bytes.reserve(self.packed_size_hint(&plan));
-            let mut packed = Packed { bytes };
-            self.emit(&plan, &mut packed);
-            let count = plan.len() + if self.atomic { 2 } else { 0 };
-            let replies = con.conn.req_packed_commands(&packed.bytes, 0, count);
-            let size = packed.bytes.len();
-            con.local.buf = packed.bytes;
-            con.local.trim(size);
+            let replies = link.batch(&Planned {
+                pipeline: self,
+                plan: &plan,
+            });
             match self.read(scope, &plan, replies)? {
                 Read::Done(replies) => return Ok(replies),
-                // Nothing ran: one more try with what the abort taught.
-                Read::Replan(error) if attempts >= 2 => return Err(error),
+                Read::Replan(error) if attempts >= ATTEMPTS => return Err(error),
                 Read::Replan(_) => {}
             }
         }
@@ -777,19 +778,35 @@ impl Pipeline {
         if let Some(conn) = con.conn.as_cluster_async() {
             return self.send_cluster_async(conn, &con.state).await;
         }
+        let mut link = drive::SingleAsync {
+            conn: &mut con.conn,
+            cmd: &mut con.local.cmd,
+        };
+        self.run_async(Scope::single(&con.state.inner), &mut link)
+            .await
+    }
+
+    /// The pipeline loop (async): [`run`](Pipeline::run).
+    #[cfg(feature = "tokio-comp")]
+    async fn run_async(
+        &self,
+        scope: Scope<'_>,
+        link: &mut impl drive::AsyncLink,
+    ) -> Result<Option<Replies>> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let caps = con.caps_async(self.needs_caps()).await?;
-            let scope = Scope::single(&con.state.inner);
+            let caps = drive::caps_async(&scope, self.needs_caps(), link).await?;
             let plan = self.plan(scope, caps);
-            let mut pipe = redis::Pipeline::with_capacity(plan.len() + 2);
-            self.emit(&plan, &mut pipe);
-            let replies = con.conn.req_packed_commands(&pipe, 0, pipe.len()).await;
+            let replies = link
+                .batch(&Planned {
+                    pipeline: self,
+                    plan: &plan,
+                })
+                .await;
             match self.read(scope, &plan, replies)? {
                 Read::Done(replies) => return Ok(replies),
-                // Nothing ran: one more try with what the abort taught.
-                Read::Replan(error) if attempts >= 2 => return Err(error),
+                Read::Replan(error) if attempts >= ATTEMPTS => return Err(error),
                 Read::Replan(_) => {}
             }
         }

@@ -419,6 +419,22 @@ impl<'s> Scope<'s> {
         self.state.loaded.mark_loaded(self.node, sha1, ticket)
     }
 
+    /// A cluster call's load + call pipeline escaped redis-rs's redirect
+    /// handling: its load ran on the node the retry will reach (a
+    /// migration target answers the one `ASKING`-covered command), so the
+    /// retry calls first and redis-rs's own `ASKING` covers the
+    /// `EVALSHA`. A wrong guess costs a `NOSCRIPT` and a load.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn escaped_load_ran(&self, handle: &ScriptHandle) {
+        let caps = self.state.loaded.caps(self.node);
+        let sha1 = target(handle, caps).body.sha1;
+        let (_, ticket) = self
+            .state
+            .loaded
+            .loaded_epochs(self.node, std::iter::empty());
+        let _ = self.state.loaded.mark_loaded(self.node, sha1, ticket);
+    }
+
     /// A `NOSCRIPT` met by a call that relied on confirmation `epoch`:
     /// forgets the mark (unless newer). (The capabilities are checked by
     /// the reload that follows, in the same round trip.) Returns whether
@@ -642,6 +658,38 @@ fn is_unknown_command(e: &ServerReply) -> bool {
 /// Redis before 7.0 reads `#!lua` as Lua and fails on the `#`.
 fn is_shebang_rejection(e: &ServerReply) -> bool {
     e.message.contains("user_script:1:") && e.message.contains("near '#'")
+}
+
+/// Whether a cluster call that finished with `result` is sent again (while
+/// attempts are left): only one that provably did not run and failed for a
+/// cluster condition (a redirect, a failover, a node loading or down), a
+/// `NOSCRIPT` (the slot moved to a node that lacks the script), or a
+/// refused connection; `escaped`: a load + call pipeline failed as a whole
+/// with a redirect redis-rs did not follow, so nothing of it ran.
+#[cfg(feature = "cluster")]
+pub(crate) fn cluster_retry(result: &Result<Value, Error>, escaped: bool) -> bool {
+    use crate::error::Condition;
+    match result {
+        Ok(_) => false,
+        Err(e) if escaped => matches!(e, Error::Redis { .. }),
+        Err(e) if e.ran() != crate::Ran::No => false,
+        Err(Error::Unavailable { condition, .. }) => matches!(
+            condition,
+            Condition::Moved
+                | Condition::Ask
+                | Condition::TryAgain
+                | Condition::ClusterDown
+                | Condition::MasterDown
+                | Condition::ReadOnly
+                | Condition::Loading
+        ),
+        Err(Error::TransactionAborted { message }) => ["ASK", "MOVED", "TRYAGAIN", "CLUSTERDOWN"]
+            .iter()
+            .any(|c| message.contains(c)),
+        Err(Error::NoScript { .. }) => true,
+        Err(Error::Redis { source, .. }) => source.is_connection_refusal(),
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]

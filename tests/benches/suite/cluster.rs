@@ -37,6 +37,9 @@ pub(crate) fn task_keys() -> Arc<Vec<String>> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Client {
     ScriptCache,
+    /// `EVALSHA` built per call and routed by hand to the key's slot; the
+    /// reply is converted to `i64`, as script-cache's typed call and every
+    /// other mode's hand-written baseline (`query::<i64>`) do.
     RoutedEvalsha,
     /// The floor (`profile --mode cluster --client floor` only, not in this
     /// section's wall-clock table): the routed `EVALSHA` and its route
@@ -102,6 +105,7 @@ pub(crate) async fn run_once(
                             .get_mut()
                             .route_command(cmd, route)
                             .await
+                            .and_then(|v| Ok(redis::from_redis_value::<i64>(v)?))
                             .expect("routed EVALSHA");
                         std::hint::black_box(v);
                     }
