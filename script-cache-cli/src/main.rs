@@ -373,6 +373,7 @@ fn with_scripts(
             let errors: Vec<serde_json::Value> = checked.errors.iter().map(problem_json).collect();
             let doc = serde_json::json!({
                 "ok": false,
+                "exit_code": Outcome::Findings.code(),
                 "dir": dir,
                 "errors": errors,
             });
@@ -419,6 +420,7 @@ fn check(dir: &str, format: Format, deny_warnings: bool, servers: Option<Servers
             let doc = serde_json::json!({
                 "dir": dir,
                 "ok": ok,
+                "exit_code": if ok { Outcome::Ok } else { Outcome::Findings }.code(),
                 "scripts": scripts,
                 "errors": errors,
                 "warnings": warnings,
@@ -469,7 +471,12 @@ fn list(dir: &str, format: Format) -> Result<Outcome, Failure> {
                     doc
                 })
                 .collect();
-            let doc = serde_json::json!({ "ok": true, "dir": dir, "scripts": list });
+            let doc = serde_json::json!({
+                "ok": true,
+                "exit_code": Outcome::Ok.code(),
+                "dir": dir,
+                "scripts": list,
+            });
             out(&(pretty(&doc) + "\n"));
             return Ok(Outcome::Ok);
         }

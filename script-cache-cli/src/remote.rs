@@ -119,7 +119,11 @@ pub(crate) fn preload(
             node.role.to_owned(),
             loaded.to_string(),
             failed.to_string(),
-            result.to_uppercase(),
+            if result == "ok" {
+                result.to_owned()
+            } else {
+                result.to_uppercase()
+            },
         ]);
         docs.push(json!({
             "addr": node.addr,

@@ -149,6 +149,7 @@ fn check_json() {
     assert_eq!(out.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], false);
+    assert_eq!(doc["exit_code"], 1);
     let locations: Vec<&str> = doc["errors"]
         .as_array()
         .unwrap()
@@ -163,6 +164,7 @@ fn check_json() {
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], true);
+    assert_eq!(doc["exit_code"], 0);
     assert_eq!(doc["scripts"].as_array().unwrap().len(), 6);
 }
 
@@ -691,13 +693,19 @@ fn check_agrees_with_the_macros() {
         // gets them as errors: `check --deny-warnings`, and the warning's
         // own text.
         let deny = code.contains("#![deny(deprecated)]");
-        let marker = "script-cache lint warning: ";
+        // `error: use of deprecated constant `_::script_cache_lint::rule`: finding`
+        let marker = "error: use of deprecated constant `";
         let macro_errors: Vec<String> = expected
             .lines()
             .filter(|l| l.starts_with("error: ") && !l.starts_with("error: aborting"))
-            .map(|l| match l.find(marker) {
-                Some(at) => format!("warning: {}", &l[at + marker.len()..]),
-                None => l.to_owned(),
+            .map(|l| {
+                match l
+                    .strip_prefix(marker)
+                    .and_then(|rest| rest.split_once("`: "))
+                {
+                    Some((_, finding)) => format!("warning: {finding}"),
+                    None => l.to_owned(),
+                }
             })
             .collect();
         let mut args = vec!["check", dir];
