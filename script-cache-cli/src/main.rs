@@ -9,7 +9,7 @@
 //! script-cache manifest lua/ -o scripts.json
 //! script-cache preload lua/ --url redis://user:pass@host:6379/ [--cluster]
 //! script-cache verify lua/ --url redis://host:6379/ [--cluster]
-//! script-cache flush --url redis://host:6379/ [--cluster]
+//! script-cache flush --url redis://host:6379/ [--cluster] [--yes]
 //! ```
 //!
 //! * The folder is read as the macros read it: its top-level `*.lua` files
