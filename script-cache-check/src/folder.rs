@@ -4,7 +4,9 @@
 //! Only the top-level `*.lua` files of the folder are scripts (lower-case
 //! extension), taken in sorted file-name order. Subfolders (they hold
 //! snippets for includes), dotfiles and files with any other extension are
-//! ignored.
+//! ignored; a file whose extension is `lua` in another case (`x.LUA`,
+//! `x.Lua`) is not a script either, but gets a warning
+//! ([`other_case_scripts`]), as it most likely was meant to be one.
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -147,6 +149,40 @@ pub fn list(folder: &Folder, errors: &mut Vec<String>) -> Vec<String> {
     }
     names.sort();
     names
+}
+
+/// A warning for each top-level file of `folder` whose extension is `lua`
+/// in another case (`Rate.LUA`, `x.Lua`): it is not a script (only `.lua`
+/// is, on every file system), which is easy to miss. Sorted by name; an
+/// unreadable folder gives none (`list` reports it).
+pub fn other_case_scripts(folder: &Folder) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(&folder.abs) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| !e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|name| !name.starts_with('.'))
+        .filter(|name| {
+            Path::new(name)
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e != "lua" && e.eq_ignore_ascii_case("lua"))
+        })
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|name| {
+            let stem = &name[..name.len() - ".lua".len()];
+            format!(
+                "`{}` is not a script: only files ending in `.lua` (lower case) are; rename \
+                 it to `{stem}.lua` to embed it, or move it out of the script folder",
+                folder.show(name)
+            )
+        })
+        .collect()
 }
 
 /// Reads one script, relative to `folder`. Problems with the content (not
@@ -317,6 +353,16 @@ mod tests {
         let mut errors = Vec::new();
         assert_eq!(list(&folder(p), &mut errors), ["a.lua", "b.lua"]);
         assert!(errors.is_empty(), "{errors:?}");
+        // `x.LUA` is not a script, but it is named in a warning.
+        fs::write(p.join("y.Lua"), "return 1").unwrap();
+        fs::create_dir(p.join("sub.LUA")).unwrap();
+        let warnings = other_case_scripts(&folder(p));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("`lua/x.LUA` is not a script"),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].contains("rename it to `y.lua`"), "{warnings:?}");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! script-cache manifest lua/ -o scripts.json
 //! script-cache preload lua/ --url redis://user:pass@host:6379/ [--cluster]
 //! script-cache verify lua/ --url redis://host:6379/ [--cluster]
-//! script-cache flush --url redis://host:6379/ [--cluster]
+//! script-cache flush --url redis://host:6379/ [--cluster] [--yes]
 //! ```
 //!
 //! * The folder is read as the macros read it: its top-level `*.lua` files
@@ -27,9 +27,14 @@
 //! * On a server before Redis 7, a script with a `#!lua` shebang is loaded
 //!   and checked as its legacy body (`#!` turned into `--!`), as the
 //!   runtime does.
-//! * Exit codes: 0 when all is well; 1 when a script has an error, a node
-//!   misses a script, a node could not be reached or refused a script (each
-//!   named); 2 for a usage error.
+//! * `--format json` on every command: one JSON document on stdout
+//!   (`docs/cli.md` describes each).
+//! * `--timeout` (default 5 s) bounds connecting to each server and each
+//!   reply: a server that accepts and never answers fails after it.
+//! * Exit codes: 0 when all is well; 1 for findings (a script has an
+//!   error, a node misses a script or refused one, each named); 2 for a
+//!   usage error (a bad argument or URL, `flush` without confirmation);
+//!   3 when a server could not be reached (refused, timed out, dropped).
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -38,14 +43,26 @@ mod remote;
 mod scripts;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use script_cache_check::servers::Servers;
 
+/// The exit codes, at the end of every `--help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  all is well
+  1  findings: a script has an error, a node misses a script or refused one
+  2  usage: a bad argument or URL, `flush` without confirmation
+  3  a server could not be reached (refused, timed out, connection lost)";
+
 /// Check, list, preload and verify a folder of Redis/Valkey Lua scripts.
 #[derive(Debug, Parser)]
-#[command(name = "script-cache", version, about)]
+#[command(name = "script-cache", version, about, after_help = EXIT_CODES)]
 struct Cli {
+    /// Human-readable text, or one JSON document on stdout (see docs/cli.md).
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    format: Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,6 +78,10 @@ pub(crate) struct Target {
     /// Every primary and replica of the cluster of `--url` (`CLUSTER NODES`).
     #[arg(long)]
     pub(crate) cluster: bool,
+    /// How long connecting to each server, and each reply, may take:
+    /// `5` or `5s` (seconds), `500ms`.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
+    pub(crate) timeout: Duration,
     /// With `rediss://`: trust this CA certificate (PEM) instead of the
     /// system's roots.
     #[cfg(feature = "tls")]
@@ -77,12 +98,14 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// The connection settings of `--url` (and the TLS files).
-    pub(crate) fn connection_info(&self) -> Result<redis::ConnectionInfo, String> {
+    /// The connection settings of `--url` (and the TLS files); a usage
+    /// error when they do not parse.
+    pub(crate) fn connection_info(&self) -> Result<redis::ConnectionInfo, Failure> {
         #[cfg(feature = "tls")]
         if self.tls_ca.is_some() || self.tls_cert.is_some() {
             let read = |p: &std::path::Path| {
-                std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+                std::fs::read(p)
+                    .map_err(|e| Failure::usage(format!("cannot read {}: {e}", p.display())))
             };
             let root_cert = self.tls_ca.as_deref().map(read).transpose()?;
             let client_tls = match (&self.tls_cert, &self.tls_key) {
@@ -98,22 +121,76 @@ impl Target {
             };
             return redis::Client::build_with_tls(self.url.as_str(), certs)
                 .map(|c| c.get_connection_info().clone())
-                .map_err(|e| format!("invalid URL or TLS files: {e}"));
+                .map_err(|e| {
+                    Failure::usage(format!(
+                        "invalid URL or TLS files: {e}{}",
+                        url_hint(&self.url)
+                    ))
+                });
         }
-        redis::IntoConnectionInfo::into_connection_info(self.url.as_str())
-            .map_err(|e| format!("invalid URL: {e}"))
+        redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
+            Failure::usage(format!(
+                "invalid URL `{}`: {e}{}",
+                redact(&self.url),
+                url_hint(&self.url)
+            ))
+        })
     }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// For a URL without a scheme (`localhost:6379`): the URL it meant.
+fn url_hint(url: &str) -> String {
+    if url.contains("://") || url.trim().is_empty() {
+        return String::new();
+    }
+    let bare = url.trim().trim_end_matches('/');
+    format!(
+        "; a URL starts with its scheme: `redis://{bare}/` (`rediss://{bare}/` for TLS, \
+         `redis+unix:///path/to.sock` for a socket)"
+    )
+}
+
+/// `--timeout`: `5`, `2.5`, `5s`, `500ms`.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else {
+        (text.strip_suffix('s').unwrap_or(text), 1.0)
+    };
+    let seconds = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| s * scale)
+        .ok_or_else(|| {
+            format!("`{text}` is not a duration; write seconds (`5`, `2.5s`) or `500ms`")
+        })?;
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Checks every script of DIR as the macros do; exit code 1 on any error.
+    #[command(after_help = EXIT_CODES)]
     Check {
         /// The script folder.
         dir: String,
-        /// Human-readable diagnostics, or one JSON document on stdout.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
         /// Fail on lint warnings too (hazards such as keys not passed in
         /// KEYS), not only on errors.
         #[arg(long)]
@@ -125,11 +202,13 @@ enum Command {
         servers: Option<Servers>,
     },
     /// A table of the scripts of DIR: name, SHA-1, keys, args, flags, read-only.
+    #[command(after_help = EXIT_CODES)]
     List {
         /// The script folder.
         dir: String,
     },
     /// The scripts of DIR as JSON: name -> SHA-1, arity, flags.
+    #[command(after_help = EXIT_CODES)]
     Manifest {
         /// The script folder.
         dir: String,
@@ -138,6 +217,7 @@ enum Command {
         output: Option<std::path::PathBuf>,
     },
     /// SCRIPT LOAD every script of DIR on the server, or on every node.
+    #[command(after_help = EXIT_CODES)]
     Preload {
         /// The script folder.
         dir: String,
@@ -145,24 +225,71 @@ enum Command {
         target: Target,
     },
     /// SCRIPT EXISTS on every node; exit code 1 if any script is missing.
+    #[command(after_help = EXIT_CODES)]
     Verify {
         /// The script folder.
         dir: String,
         #[command(flatten)]
         target: Target,
     },
-    /// SCRIPT FLUSH on the server, or on every node.
+    /// SCRIPT FLUSH on the server, or on every node. Asks first on a
+    /// terminal; elsewhere (CI, a pipe) it needs `--yes`.
+    #[command(after_help = EXIT_CODES)]
     Flush {
         #[command(flatten)]
         target: Target,
+        /// Flush without asking.
+        #[arg(long, short)]
+        yes: bool,
     },
 }
 
-/// How `check` reports.
+/// How a command reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Text,
     Json,
+}
+
+/// How a command ended: its exit code. The worse of two is the larger,
+/// except that a usage error stops a command before anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Outcome {
+    /// 0: all is well.
+    Ok,
+    /// 1: a script has an error, a node misses or refused a script.
+    Findings,
+    /// 2: a bad argument or URL, `flush` without confirmation.
+    Usage,
+    /// 3: a server could not be reached.
+    Unreachable,
+}
+
+impl Outcome {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::Findings => 1,
+            Outcome::Usage => 2,
+            Outcome::Unreachable => 3,
+        }
+    }
+}
+
+/// A command that stopped early: why, and its exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) outcome: Outcome,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            outcome: Outcome::Usage,
+            message: message.into(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -170,26 +297,47 @@ fn main() -> ExitCode {
     #[cfg(feature = "tls")]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    let format = cli.format;
     let result = match cli.command {
         Command::Check {
             dir,
-            format,
             deny_warnings,
             servers,
-        } => check(&dir, format, deny_warnings, servers),
-        Command::List { dir } => list(&dir),
-        Command::Manifest { dir, output } => manifest(&dir, output.as_deref()),
-        Command::Preload { dir, target } => with_scripts(&dir, |s| remote::preload(s, &target)),
-        Command::Verify { dir, target } => with_scripts(&dir, |s| remote::verify(s, &target)),
-        Command::Flush { target } => remote::flush(&target),
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+        } => Ok(check(&dir, format, deny_warnings, servers)),
+        Command::List { dir } => list(&dir, format),
+        Command::Manifest { dir, output } => manifest(&dir, output.as_deref(), format),
+        Command::Preload { dir, target } => {
+            with_scripts(&dir, format, |s| remote::preload(s, &target, format))
         }
+        Command::Verify { dir, target } => {
+            with_scripts(&dir, format, |s| remote::verify(s, &target, format))
+        }
+        Command::Flush { target, yes } => remote::flush(&target, yes, format),
+    };
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(Failure { outcome, message }) => {
+            eprintln!("error: {message}");
+            if format == Format::Json {
+                let doc = serde_json::json!({
+                    "ok": false,
+                    "exit_code": outcome.code(),
+                    "error": message,
+                });
+                out(&(pretty(&doc) + "\n"));
+            }
+            outcome
+        }
+    };
+    ExitCode::from(outcome.code())
+}
+
+/// `1 script`, `2 scripts`.
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
@@ -198,22 +346,40 @@ fn print_errors(errors: &[String]) {
     for e in errors {
         eprintln!("error: {e}\n");
     }
-    let n = errors.len();
-    eprintln!(
-        "{n} error{} in the script folder",
-        if n == 1 { "" } else { "s" }
-    );
+    eprintln!("{} in the script folder", plural(errors.len(), "error"));
 }
 
-/// Runs `f` on the scripts of `dir` when they are all fine.
+/// One problem of a folder, as JSON: its first line, its `file:line:col`
+/// and the whole rendered diagnostic.
+fn problem_json(e: &String) -> serde_json::Value {
+    serde_json::json!({
+        "message": e.lines().next().unwrap_or_default(),
+        "location": location(e),
+        "rendered": e,
+    })
+}
+
+/// Runs `f` on the scripts of `dir` when they are all fine; otherwise
+/// reports the folder's errors (exit code 1).
 fn with_scripts(
     dir: &str,
-    f: impl FnOnce(&[scripts::Script]) -> Result<bool, String>,
-) -> Result<bool, String> {
+    format: Format,
+    f: impl FnOnce(&[scripts::Script]) -> Result<Outcome, Failure>,
+) -> Result<Outcome, Failure> {
     let checked = scripts::check_folder(dir, None);
     if !checked.errors.is_empty() {
         print_errors(&checked.errors);
-        return Ok(false);
+        if format == Format::Json {
+            let errors: Vec<serde_json::Value> = checked.errors.iter().map(problem_json).collect();
+            let doc = serde_json::json!({
+                "ok": false,
+                "exit_code": Outcome::Findings.code(),
+                "dir": dir,
+                "errors": errors,
+            });
+            out(&(pretty(&doc) + "\n"));
+        }
+        return Ok(Outcome::Findings);
     }
     f(&checked.scripts)
 }
@@ -223,19 +389,14 @@ fn parse_servers(list: &str) -> Result<Servers, String> {
     Servers::parse(list.split(',').map(str::trim).filter(|s| !s.is_empty()))
 }
 
-fn check(
-    dir: &str,
-    format: Format,
-    deny_warnings: bool,
-    servers: Option<Servers>,
-) -> Result<bool, String> {
+fn check(dir: &str, format: Format, deny_warnings: bool, servers: Option<Servers>) -> Outcome {
     let checked = scripts::check_folder(dir, servers);
     let ok = checked.errors.is_empty() && (!deny_warnings || checked.warnings.is_empty());
     let n = checked.warnings.len();
     let warned = if n == 0 {
         String::new()
     } else {
-        format!(", {n} warning{}", if n == 1 { "" } else { "s" })
+        format!(", {}", plural(n, "warning"))
     };
     match format {
         Format::Text => {
@@ -244,35 +405,30 @@ fn check(
             }
             if checked.errors.is_empty() {
                 out(&format!(
-                    "{dir}: {} scripts, no errors{warned}\n",
-                    checked.scripts.len()
+                    "{dir}: {}, no errors{warned}\n",
+                    plural(checked.scripts.len(), "script")
                 ));
             } else {
                 print_errors(&checked.errors);
             }
         }
         Format::Json => {
-            let entry = |e: &String| {
-                serde_json::json!({
-                    "message": e.lines().next().unwrap_or_default(),
-                    "location": location(e),
-                    "rendered": e,
-                })
-            };
-            let errors: Vec<serde_json::Value> = checked.errors.iter().map(entry).collect();
-            let warnings: Vec<serde_json::Value> = checked.warnings.iter().map(entry).collect();
+            let errors: Vec<serde_json::Value> = checked.errors.iter().map(problem_json).collect();
+            let warnings: Vec<serde_json::Value> =
+                checked.warnings.iter().map(problem_json).collect();
             let scripts: Vec<&str> = checked.scripts.iter().map(|s| s.name.as_str()).collect();
             let doc = serde_json::json!({
                 "dir": dir,
                 "ok": ok,
+                "exit_code": if ok { Outcome::Ok } else { Outcome::Findings }.code(),
                 "scripts": scripts,
                 "errors": errors,
                 "warnings": warnings,
             });
-            out(&(pretty(&doc)? + "\n"));
+            out(&(pretty(&doc) + "\n"));
         }
     }
-    Ok(ok)
+    if ok { Outcome::Ok } else { Outcome::Findings }
 }
 
 /// The `file:line:col` of a rendered diagnostic (its `--> ` line).
@@ -283,12 +439,47 @@ fn location(rendered: &str) -> Option<&str> {
         .map(str::trim)
 }
 
-fn pretty(doc: &serde_json::Value) -> Result<String, String> {
-    serde_json::to_string_pretty(doc).map_err(|e| e.to_string())
+pub(crate) fn pretty(doc: &serde_json::Value) -> String {
+    // Serializing a `Value` cannot fail (its keys are strings).
+    serde_json::to_string_pretty(doc).unwrap_or_default()
 }
 
-fn list(dir: &str) -> Result<bool, String> {
-    with_scripts(dir, |scripts| {
+/// One script as JSON, for `list` and `manifest`.
+fn script_json(s: &scripts::Script) -> serde_json::Value {
+    let arity = |a: script_cache_check::usage::Arity| serde_json::json!({ "min": a.min(), "variadic": a.is_variadic() });
+    serde_json::json!({
+        "file": s.file,
+        "sha1": s.sha1,
+        "legacy_sha1": s.legacy.as_ref().map(|(_, sha)| sha),
+        "keys": arity(s.keys),
+        "args": arity(s.args),
+        "flags": s.flags,
+        "read_only": s.read_only(),
+    })
+}
+
+fn list(dir: &str, format: Format) -> Result<Outcome, Failure> {
+    with_scripts(dir, format, |scripts| {
+        if format == Format::Json {
+            let list: Vec<serde_json::Value> = scripts
+                .iter()
+                .map(|s| {
+                    let mut doc = script_json(s);
+                    if let Some(map) = doc.as_object_mut() {
+                        map.insert("name".to_owned(), s.name.clone().into());
+                    }
+                    doc
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "ok": true,
+                "exit_code": Outcome::Ok.code(),
+                "dir": dir,
+                "scripts": list,
+            });
+            out(&(pretty(&doc) + "\n"));
+            return Ok(Outcome::Ok);
+        }
         let mut rows = vec![row(&[
             "NAME",
             "SHA-1",
@@ -312,35 +503,31 @@ fn list(dir: &str) -> Result<bool, String> {
             ]);
         }
         crate::out(&table(&rows));
-        Ok(true)
+        Ok(Outcome::Ok)
     })
 }
 
-fn manifest(dir: &str, output: Option<&std::path::Path>) -> Result<bool, String> {
-    with_scripts(dir, |scripts| {
+/// The manifest is JSON in both formats; `--format json` makes a folder's
+/// errors a JSON document too.
+fn manifest(
+    dir: &str,
+    output: Option<&std::path::Path>,
+    format: Format,
+) -> Result<Outcome, Failure> {
+    with_scripts(dir, format, |scripts| {
         let mut map = serde_json::Map::new();
         for s in scripts {
-            let arity = |a: script_cache_check::usage::Arity| serde_json::json!({ "min": a.min(), "variadic": a.is_variadic() });
-            map.insert(
-                s.name.clone(),
-                serde_json::json!({
-                    "file": s.file,
-                    "sha1": s.sha1,
-                    "legacy_sha1": s.legacy.as_ref().map(|(_, sha)| sha),
-                    "keys": arity(s.keys),
-                    "args": arity(s.args),
-                    "flags": s.flags,
-                    "read_only": s.read_only(),
-                }),
-            );
+            map.insert(s.name.clone(), script_json(s));
         }
-        let text = pretty(&serde_json::Value::Object(map))?;
+        let text = pretty(&serde_json::Value::Object(map));
         match output {
-            Some(path) => std::fs::write(path, text + "\n")
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+            Some(path) => std::fs::write(path, text + "\n").map_err(|e| Failure {
+                outcome: Outcome::Findings,
+                message: format!("cannot write {}: {e}", path.display()),
+            })?,
             None => out(&(text + "\n")),
         }
-        Ok(true)
+        Ok(Outcome::Ok)
     })
 }
 
@@ -396,6 +583,25 @@ mod tests {
             Some("lua/a.lua:3:7")
         );
         assert_eq!(location("msg"), None);
+    }
+
+    #[test]
+    fn timeouts_hints_and_plurals() {
+        assert_eq!(parse_timeout("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_timeout("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("soon").is_err());
+        assert!(url_hint("localhost:6379").contains("`redis://localhost:6379/`"));
+        assert_eq!(url_hint("redis://localhost:6379/"), "");
+        assert_eq!(
+            redact("redis://app:secret@h:1/"),
+            "redis://app:***@h:1/".to_owned()
+        );
+        assert_eq!(redact("redis://h:1/"), "redis://h:1/".to_owned());
+        assert_eq!(plural(1, "script"), "1 script");
+        assert_eq!(plural(0, "script"), "0 scripts");
+        assert_eq!(plural(2, "problem"), "2 problems");
     }
 
     #[test]

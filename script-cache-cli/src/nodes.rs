@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use redis::{ConnectionAddr, ConnectionInfo};
 
-/// How long connecting to one node, and one reply, may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
+use crate::{Failure, Outcome};
 
 /// One server to talk to.
 #[derive(Debug, Clone)]
@@ -18,44 +17,118 @@ pub(crate) struct Node {
     /// `primary`, `replica` or `server`.
     pub(crate) role: &'static str,
     info: ConnectionInfo,
+    /// How long connecting, and each reply, may take (`--timeout`).
+    timeout: Duration,
+}
+
+/// Why a node failed: it could not be reached (exit code 3), or it
+/// answered with a refusal (exit code 1).
+#[derive(Debug, Clone)]
+pub(crate) struct NodeError {
+    pub(crate) unreachable: bool,
+    pub(crate) message: String,
+}
+
+impl NodeError {
+    /// A redis-rs error, classified: I/O, refused, timed out, dropped.
+    pub(crate) fn from_redis(what: &str, e: &redis::RedisError) -> Self {
+        NodeError {
+            unreachable: unreachable(e),
+            message: format!("{what}{}", describe(e)),
+        }
+    }
+
+    /// A runtime error, classified by [`script_cache::Error::is_connection_error`].
+    pub(crate) fn from_runtime(e: &script_cache::Error) -> Self {
+        let timed_out = std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<redis::RedisError>())
+            .is_some_and(redis::RedisError::is_timeout);
+        NodeError {
+            unreachable: e.is_connection_error(),
+            message: if timed_out {
+                format!("no answer within the timeout ({e})")
+            } else {
+                e.to_string()
+            },
+        }
+    }
+
+    pub(crate) fn outcome(&self) -> Outcome {
+        if self.unreachable {
+            Outcome::Unreachable
+        } else {
+            Outcome::Findings
+        }
+    }
+}
+
+/// Whether an error means the server could not be reached or stopped
+/// answering.
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_refusal() || e.is_connection_dropped()
+}
+
+/// A redis-rs error with a timeout said as one.
+fn describe(e: &redis::RedisError) -> String {
+    if e.is_timeout() {
+        format!("no answer within the timeout ({e})")
+    } else {
+        e.to_string()
+    }
 }
 
 impl Node {
-    /// A connection, with read and write timeouts.
-    pub(crate) fn connect(&self) -> Result<redis::Connection, String> {
-        let client = redis::Client::open(self.info.clone()).map_err(|e| e.to_string())?;
+    /// A connection, with read and write timeouts. Without `CLIENT
+    /// SETINFO` at connect time: each setup command waits up to the
+    /// timeout, and a server that never answers would make `--timeout 5`
+    /// take 10 s.
+    pub(crate) fn connect(&self) -> Result<redis::Connection, NodeError> {
+        let settings = self.info.redis_settings().clone().set_skip_set_lib_name();
+        let info = self.info.clone().set_redis_settings(settings);
+        let client = redis::Client::open(info).map_err(|e| NodeError::from_redis("", &e))?;
         let con = client
-            .get_connection_with_timeout(TIMEOUT)
-            .map_err(|e| format!("cannot connect: {e}"))?;
-        con.set_read_timeout(Some(TIMEOUT))
-            .and_then(|()| con.set_write_timeout(Some(TIMEOUT)))
-            .map_err(|e| e.to_string())?;
+            .get_connection_with_timeout(self.timeout)
+            .map_err(|e| NodeError::from_redis("cannot connect: ", &e))?;
+        con.set_read_timeout(Some(self.timeout))
+            .and_then(|()| con.set_write_timeout(Some(self.timeout)))
+            .map_err(|e| NodeError::from_redis("", &e))?;
         Ok(con)
     }
 }
 
 /// The nodes of `info`: itself, or every node of its cluster (reached
 /// with its credentials and TLS settings).
-pub(crate) fn discover(info: ConnectionInfo, cluster: bool) -> Result<Vec<Node>, String> {
+pub(crate) fn discover(
+    info: ConnectionInfo,
+    cluster: bool,
+    timeout: Duration,
+) -> Result<Vec<Node>, Failure> {
     let seed = Node {
         addr: info.addr().to_string(),
         role: "server",
         info,
+        timeout,
     };
     if !cluster {
         return Ok(vec![seed]);
     }
-    let mut con = seed.connect().map_err(|e| format!("{}: {e}", seed.addr))?;
+    let fail = |e: NodeError| Failure {
+        outcome: e.outcome(),
+        message: format!("{}: {}", seed.addr, e.message),
+    };
+    let mut con = seed.connect().map_err(fail)?;
     let text: String = redis::cmd("CLUSTER")
         .arg("NODES")
         .query(&mut con)
-        .map_err(|e| format!("{}: CLUSTER NODES: {e}", seed.addr))?;
+        .map_err(|e| fail(NodeError::from_redis("CLUSTER NODES: ", &e)))?;
     let (seed_host, seed_port) = match seed.info.addr() {
         ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
             (host.clone(), *port)
         }
         _ => {
-            return Err("--cluster needs a TCP URL (redis:// or rediss://)".to_owned());
+            return Err(Failure::usage(
+                "--cluster needs a TCP URL (redis:// or rediss://)",
+            ));
         }
     };
     let mut nodes = Vec::new();
@@ -97,10 +170,14 @@ pub(crate) fn discover(info: ConnectionInfo, cluster: bool) -> Result<Vec<Node>,
             addr: format!("{host}:{port}"),
             role,
             info: seed.info.clone().set_addr(addr),
+            timeout,
         });
     }
     if nodes.is_empty() {
-        return Err(format!("{}: CLUSTER NODES lists no node", seed.addr));
+        return Err(Failure {
+            outcome: Outcome::Findings,
+            message: format!("{}: CLUSTER NODES lists no node", seed.addr),
+        });
     }
     nodes.sort_by(|a, b| (a.role != "primary", &a.addr).cmp(&(b.role != "primary", &b.addr)));
     Ok(nodes)

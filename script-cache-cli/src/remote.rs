@@ -1,17 +1,23 @@
 //! The commands that talk to servers: `preload`, `verify`, `flush`. Each
-//! node is handled on its own; a node that cannot be reached, or that
-//! refuses a script, is named in the result and makes the exit code 1,
-//! without stopping the other nodes.
+//! node is handled on its own; a node that cannot be reached (exit code 3)
+//! or that refuses a script (exit code 1) is named in the result, without
+//! stopping the other nodes.
+
+use std::io::{BufRead, IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use script_cache::{ScriptCache, ScriptState};
+use serde_json::json;
 
-use crate::nodes::{self, Node};
+use crate::nodes::{self, Node, NodeError};
 use crate::scripts::Script;
-use crate::{row, table};
+use crate::{Failure, Format, Outcome, plural, row, table};
 
-/// A progress bar on stderr (drawn only on a terminal).
-fn progress(len: usize, what: &str) -> ProgressBar {
+/// A progress bar on stderr (drawn only on a terminal, never with JSON).
+fn progress(len: usize, what: &str, format: Format) -> ProgressBar {
+    if format == Format::Json {
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
     if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({elapsed})")
     {
@@ -21,28 +27,91 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
+/// The problems of a command, each named, and the exit code they make.
+#[derive(Default)]
+struct Problems {
+    lines: Vec<String>,
+    outcome: Option<Outcome>,
+}
+
+impl Problems {
+    fn push(&mut self, outcome: Outcome, line: String) {
+        self.lines.push(line);
+        self.outcome = self.outcome.max(Some(outcome));
+    }
+
+    fn outcome(&self) -> Outcome {
+        self.outcome.unwrap_or(Outcome::Ok)
+    }
+
+    /// Names every problem on stderr, with a count.
+    fn report(&self, what: &str) {
+        for f in &self.lines {
+            eprintln!("error: {f}");
+        }
+        if !self.lines.is_empty() {
+            eprintln!(
+                "{what} failed on some nodes ({})",
+                plural(self.lines.len(), "problem")
+            );
+        }
+    }
+}
+
+/// The document of a server command: `ok`, `exit_code`, `nodes`,
+/// `problems`.
+fn document(nodes: Vec<serde_json::Value>, problems: &Problems) -> String {
+    let outcome = problems.outcome();
+    let doc = json!({
+        "ok": outcome == Outcome::Ok,
+        "exit_code": outcome.code(),
+        "nodes": nodes,
+        "problems": problems.lines,
+    });
+    crate::pretty(&doc) + "\n"
+}
+
 /// SCRIPT LOAD of every script on every node; a per-node table, then every
-/// failure. `Ok(false)` when anything failed.
-pub(crate) fn preload(scripts: &[Script], target: &crate::Target) -> Result<bool, String> {
-    let nodes = nodes::discover(target.connection_info()?, target.cluster)?;
+/// failure.
+pub(crate) fn preload(
+    scripts: &[Script],
+    target: &crate::Target,
+    format: Format,
+) -> Result<Outcome, Failure> {
+    let nodes = nodes::discover(target.connection_info()?, target.cluster, target.timeout)?;
     let state = script_state(scripts)?;
-    let bar = progress(nodes.len() * scripts.len(), "preload");
+    let bar = progress(nodes.len() * scripts.len(), "preload", format);
     let mut rows = vec![row(&["NODE", "ROLE", "LOADED", "FAILED", "RESULT"])];
-    let mut failures = Vec::new();
+    let mut docs = Vec::new();
+    let mut problems = Problems::default();
     for node in &nodes {
-        let (loaded, failed, result) = match preload_node(node, &state, &bar) {
-            Ok(errors) if errors.is_empty() => (scripts.len(), 0, "ok".to_owned()),
+        let mut refused = Vec::new();
+        let (loaded, failed, result, error) = match preload_node(node, &state, &bar) {
+            Ok(errors) if errors.is_empty() => (scripts.len(), 0, "ok", None),
             Ok(errors) => {
                 let n = errors.len();
+                let mut result = "failed";
                 for (script, e) in errors {
-                    failures.push(format!("{}: {script}: {e}", node.addr));
+                    if e.unreachable {
+                        result = "unreachable";
+                    }
+                    problems.push(
+                        e.outcome(),
+                        format!("{}: {script}: {}", node.addr, e.message),
+                    );
+                    refused.push(json!({ "script": script, "error": e.message }));
                 }
-                (scripts.len() - n, n, "FAILED".to_owned())
+                (scripts.len() - n, n, result, None)
             }
             Err(e) => {
-                failures.push(format!("{}: {e}", node.addr));
+                problems.push(e.outcome(), format!("{}: {}", node.addr, e.message));
                 bar.inc(u64::try_from(scripts.len()).unwrap_or(0));
-                (0, scripts.len(), "UNREACHABLE".to_owned())
+                let result = if e.unreachable {
+                    "unreachable"
+                } else {
+                    "failed"
+                };
+                (0, scripts.len(), result, Some(e.message))
             }
         };
         rows.push(vec![
@@ -50,24 +119,43 @@ pub(crate) fn preload(scripts: &[Script], target: &crate::Target) -> Result<bool
             node.role.to_owned(),
             loaded.to_string(),
             failed.to_string(),
-            result,
+            if result == "ok" {
+                result.to_owned()
+            } else {
+                result.to_uppercase()
+            },
         ]);
+        docs.push(json!({
+            "addr": node.addr,
+            "role": node.role,
+            "result": result,
+            "loaded": loaded,
+            "failed": failed,
+            "refused": refused,
+            "error": error,
+        }));
     }
     bar.finish_and_clear();
-    crate::out(&table(&rows));
-    report(&failures, "preload");
-    Ok(failures.is_empty())
+    match format {
+        Format::Text => crate::out(&table(&rows)),
+        Format::Json => crate::out(&document(docs, &problems)),
+    }
+    problems.report("preload");
+    Ok(problems.outcome())
 }
 
 /// The scripts of the folder registered in a runtime state: loaded and
 /// verified by the runtime's own loader and capability probe (the body a
 /// node runs, the legacy one on Redis 6.2, is the runtime's choice).
-fn script_state(scripts: &[Script]) -> Result<ScriptState, String> {
+fn script_state(scripts: &[Script]) -> Result<ScriptState, Failure> {
     let state = ScriptState::new();
     for s in scripts {
         state
             .register_script(&s.name, &s.source)
-            .map_err(|e| format!("{}: {e}", s.file))?;
+            .map_err(|e| Failure {
+                outcome: Outcome::Findings,
+                message: format!("{}: {e}", s.file),
+            })?;
     }
     Ok(state)
 }
@@ -78,28 +166,35 @@ fn preload_node(
     node: &Node,
     state: &ScriptState,
     bar: &ProgressBar,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, NodeError)>, NodeError> {
     // A state's marks are per server: what another node confirmed says
     // nothing of this one.
     state.forget_loaded();
     let mut con = ScriptCache::with_state(node.connect()?, state.clone());
-    let report = con.load_registered().map_err(|e| e.to_string())?;
+    let report = con
+        .load_registered()
+        .map_err(|e| NodeError::from_runtime(&e))?;
     bar.inc(u64::try_from(report.loaded + report.failed.len()).unwrap_or(0));
     Ok(report
         .failed
         .into_iter()
-        .map(|(name, e)| (name, e.to_string()))
+        .map(|(name, e)| (name, NodeError::from_runtime(&e)))
         .collect())
 }
 
 /// SCRIPT EXISTS of every script on every node; a table of what is missing
-/// where. `Ok(false)` when anything is missing or a node is unreachable.
-pub(crate) fn verify(scripts: &[Script], target: &crate::Target) -> Result<bool, String> {
-    let nodes = nodes::discover(target.connection_info()?, target.cluster)?;
+/// where.
+pub(crate) fn verify(
+    scripts: &[Script],
+    target: &crate::Target,
+    format: Format,
+) -> Result<Outcome, Failure> {
+    let nodes = nodes::discover(target.connection_info()?, target.cluster, target.timeout)?;
     let state = script_state(scripts)?;
-    let bar = progress(nodes.len(), "verify");
+    let bar = progress(nodes.len(), "verify", format);
     let mut rows = vec![row(&["NODE", "ROLE", "PRESENT", "MISSING"])];
-    let mut failures = Vec::new();
+    let mut docs = Vec::new();
+    let mut problems = Problems::default();
     for node in &nodes {
         match missing_on(node, &state) {
             Ok(missing) => {
@@ -114,71 +209,149 @@ pub(crate) fn verify(scripts: &[Script], target: &crate::Target) -> Result<bool,
                     },
                 ]);
                 if !missing.is_empty() {
-                    failures.push(format!(
-                        "{}: {} missing: {}",
-                        node.addr,
-                        missing.len(),
-                        missing.join(", ")
-                    ));
+                    problems.push(
+                        Outcome::Findings,
+                        format!(
+                            "{}: {} missing: {}",
+                            node.addr,
+                            missing.len(),
+                            missing.join(", ")
+                        ),
+                    );
                 }
+                docs.push(json!({
+                    "addr": node.addr,
+                    "role": node.role,
+                    "result": if missing.is_empty() { "ok" } else { "missing" },
+                    "present": scripts.len() - missing.len(),
+                    "total": scripts.len(),
+                    "missing": missing,
+                    "error": null,
+                }));
             }
             Err(e) => {
+                let result = if e.unreachable {
+                    "unreachable"
+                } else {
+                    "failed"
+                };
                 rows.push(vec![
                     node.addr.clone(),
                     node.role.to_owned(),
                     "?".to_owned(),
-                    "UNREACHABLE".to_owned(),
+                    result.to_uppercase(),
                 ]);
-                failures.push(format!("{}: {e}", node.addr));
+                problems.push(e.outcome(), format!("{}: {}", node.addr, e.message));
+                docs.push(json!({
+                    "addr": node.addr,
+                    "role": node.role,
+                    "result": result,
+                    "present": null,
+                    "total": scripts.len(),
+                    "missing": null,
+                    "error": e.message,
+                }));
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    crate::out(&table(&rows));
-    report(&failures, "verify");
-    Ok(failures.is_empty())
+    match format {
+        Format::Text => crate::out(&table(&rows)),
+        Format::Json => crate::out(&document(docs, &problems)),
+    }
+    problems.report("verify");
+    Ok(problems.outcome())
 }
 
 /// The names of the scripts `node` does not have (`SCRIPT EXISTS` of
 /// the body each runs there).
-fn missing_on(node: &Node, state: &ScriptState) -> Result<Vec<String>, String> {
+fn missing_on(node: &Node, state: &ScriptState) -> Result<Vec<String>, NodeError> {
     let mut con = ScriptCache::with_state(node.connect()?, state.clone());
-    con.missing_registered().map_err(|e| e.to_string())
+    con.missing_registered()
+        .map_err(|e| NodeError::from_runtime(&e))
 }
 
-/// SCRIPT FLUSH on every node.
-pub(crate) fn flush(target: &crate::Target) -> Result<bool, String> {
-    let nodes = nodes::discover(target.connection_info()?, target.cluster)?;
+/// SCRIPT FLUSH on every node, once confirmed: `--yes`, or a `y` typed on
+/// a terminal. Without a terminal and without `--yes`, nothing is
+/// flushed (a usage error).
+pub(crate) fn flush(target: &crate::Target, yes: bool, format: Format) -> Result<Outcome, Failure> {
+    let info = target.connection_info()?;
+    let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !yes && !terminal {
+        return Err(Failure::usage(format!(
+            "flush deletes every cached script on {}{}; pass --yes to confirm \
+             (there is no terminal to ask on); nothing was flushed",
+            info.addr(),
+            if target.cluster {
+                " and every node of its cluster"
+            } else {
+                ""
+            }
+        )));
+    }
+    let nodes = nodes::discover(info, target.cluster, target.timeout)?;
+    if !yes && !confirm(&nodes) {
+        return Err(Failure::usage("not confirmed; nothing was flushed"));
+    }
     let mut rows = vec![row(&["NODE", "ROLE", "RESULT"])];
-    let mut failures = Vec::new();
+    let mut docs = Vec::new();
+    let mut problems = Problems::default();
     for node in &nodes {
         let result = node.connect().and_then(|mut con| {
             redis::cmd("SCRIPT")
                 .arg("FLUSH")
                 .query::<()>(&mut con)
-                .map_err(|e| e.to_string())
+                .map_err(|e| NodeError::from_redis("SCRIPT FLUSH: ", &e))
         });
-        let shown = match result {
-            Ok(()) => "flushed".to_owned(),
+        let (shown, error) = match result {
+            Ok(()) => ("flushed", None),
             Err(e) => {
-                failures.push(format!("{}: {e}", node.addr));
-                "FAILED".to_owned()
+                problems.push(e.outcome(), format!("{}: {}", node.addr, e.message));
+                let shown = if e.unreachable {
+                    "unreachable"
+                } else {
+                    "failed"
+                };
+                (shown, Some(e.message))
             }
         };
-        rows.push(vec![node.addr.clone(), node.role.to_owned(), shown]);
+        rows.push(vec![
+            node.addr.clone(),
+            node.role.to_owned(),
+            if shown == "flushed" {
+                shown.to_owned()
+            } else {
+                shown.to_uppercase()
+            },
+        ]);
+        docs.push(json!({
+            "addr": node.addr,
+            "role": node.role,
+            "result": shown,
+            "error": error,
+        }));
     }
-    crate::out(&table(&rows));
-    report(&failures, "flush");
-    Ok(failures.is_empty())
+    match format {
+        Format::Text => crate::out(&table(&rows)),
+        Format::Json => crate::out(&document(docs, &problems)),
+    }
+    problems.report("flush");
+    Ok(problems.outcome())
 }
 
-/// Names every failure on stderr.
-fn report(failures: &[String], what: &str) {
-    for f in failures {
-        eprintln!("error: {f}");
+/// Asks on the terminal whether to flush `nodes`; true for `y` or `yes`.
+fn confirm(nodes: &[Node]) -> bool {
+    let names: Vec<&str> = nodes.iter().map(|n| n.addr.as_str()).collect();
+    eprint!(
+        "SCRIPT FLUSH deletes every cached script on {} ({}). Continue? [y/N] ",
+        plural(nodes.len(), "node"),
+        names.join(", ")
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
     }
-    if !failures.is_empty() {
-        eprintln!("{what} failed on some nodes ({} problems)", failures.len());
-    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }

@@ -70,6 +70,8 @@ pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
         folder.config.servers = servers;
     }
     let files = folder::list(&folder, &mut out.errors);
+    // `x.LUA`: not a script, as for the macros, but named in a warning.
+    out.warnings.extend(folder::other_case_scripts(&folder));
     if files.is_empty() && out.errors.is_empty() {
         out.errors.push(format!(
             "the script folder `{dir}` has no `.lua` files at its top level; add one \

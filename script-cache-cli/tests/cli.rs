@@ -149,6 +149,7 @@ fn check_json() {
     assert_eq!(out.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], false);
+    assert_eq!(doc["exit_code"], 1);
     let locations: Vec<&str> = doc["errors"]
         .as_array()
         .unwrap()
@@ -163,6 +164,7 @@ fn check_json() {
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], true);
+    assert_eq!(doc["exit_code"], 0);
     assert_eq!(doc["scripts"].as_array().unwrap().len(), 6);
 }
 
@@ -234,7 +236,7 @@ fn check_runs_the_lint() {
     let out = run(&["check", &d]);
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        stdout(&out).contains("1 scripts, no errors, 1 warning"),
+        stdout(&out).contains("1 script, no errors, 1 warning"),
         "{}",
         stdout(&out)
     );
@@ -258,8 +260,52 @@ fn missing_folder_and_bad_usage() {
     let out = run(&["preload", &lua_dir()]);
     assert_eq!(out.status.code(), Some(2), "--url is required");
     let out = run(&["verify", &lua_dir(), "--url", "not a url"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a bad URL is a usage error");
     assert!(stderr(&out).contains("invalid URL"), "{}", stderr(&out));
+    // A bare `host:port` gets the URL it meant.
+    let out = run(&["verify", &lua_dir(), "--url", "localhost:6390"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`redis://localhost:6390/`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "preload",
+        &lua_dir(),
+        "--url",
+        "localhost:6390",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["exit_code"], 2);
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("redis://localhost:6390/")
+    );
+    // A timeout that is not a duration.
+    let out = run(&[
+        "verify",
+        &lua_dir(),
+        "--url",
+        "redis://127.0.0.1:1/",
+        "--timeout",
+        "soon",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    // Every --help lists the exit codes.
+    for args in [&["--help"][..], &["verify", "--help"], &["flush", "--help"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0));
+        let text = stdout(&out);
+        assert!(text.contains("Exit codes:"), "{text}");
+        assert!(text.contains("3  a server could not be reached"), "{text}");
+    }
 }
 
 #[test]
@@ -307,16 +353,104 @@ fn list_and_manifest() {
     assert_eq!(stdout_doc, doc);
 }
 
+/// A closed port: exit code 3, the node named, in both formats.
 #[test]
 fn unreachable_server_is_named() {
     let port = free_port().unwrap();
     let url = format!("redis://127.0.0.1:{port}/");
     for cmd in ["preload", "verify"] {
         let out = run(&[cmd, &lua_dir(), "--url", &url]);
-        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert_eq!(out.status.code(), Some(3), "{cmd}");
         assert!(stderr(&out).contains(&format!("127.0.0.1:{port}")), "{cmd}");
+        assert!(stderr(&out).contains("(1 problem)"), "{cmd}");
         assert!(stdout(&out).contains("UNREACHABLE"), "{cmd}");
+        let out = run(&[cmd, &lua_dir(), "--url", &url, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(3), "{cmd}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["exit_code"], 3);
+        assert_eq!(doc["nodes"][0]["addr"], format!("127.0.0.1:{port}"));
+        assert_eq!(doc["nodes"][0]["result"], "unreachable");
+        assert_eq!(doc["problems"].as_array().unwrap().len(), 1);
     }
+    let out = run(&["flush", "--url", &url, "--yes"]);
+    assert_eq!(out.status.code(), Some(3));
+}
+
+/// A server that accepts and never answers: each command gives up after
+/// `--timeout` with exit code 3, instead of hanging.
+#[test]
+fn a_silent_server_times_out() {
+    use std::time::{Duration, Instant};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts up to four connections and holds each, unanswered, for 20 s
+    // at most (the thread ends with the test process).
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => break,
+            }
+        }
+        std::thread::sleep(Duration::from_secs(20));
+        drop(held);
+    });
+    let url = format!("redis://127.0.0.1:{port}/");
+    for args in [
+        &["verify", &lua_dir(), "--url", &url, "--timeout", "1"][..],
+        &["preload", &lua_dir(), "--url", &url, "--timeout", "500ms"],
+        &["flush", "--url", &url, "--timeout", "1s", "--yes"],
+    ] {
+        let started = Instant::now();
+        let out = run(args);
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(took < Duration::from_secs(4), "{args:?} took {took:?}");
+        assert!(
+            stderr(&out).contains("no answer within the timeout"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// `list` and `manifest` with `--format json`, and a bad folder's errors
+/// as a JSON document.
+#[test]
+fn list_json_and_folder_errors_json() {
+    let out = run(&["list", &lua_dir(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    let scripts = doc["scripts"].as_array().unwrap();
+    assert_eq!(scripts.len(), 6);
+    let sum = scripts
+        .iter()
+        .find(|s| s["name"] == "sum_counters")
+        .unwrap();
+    assert_eq!(sum["read_only"], true);
+    assert_eq!(sum["keys"]["variadic"], true);
+    let dir = bad_folder();
+    let d = dir.path().to_string_lossy().into_owned();
+    for cmd in ["list", "manifest"] {
+        let out = run(&[cmd, &d, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["errors"].as_array().unwrap().len(), 3, "{cmd}");
+    }
+    // One script: singular.
+    let one = tempfile::tempdir().unwrap();
+    std::fs::write(one.path().join("a.lua"), "return 1\n").unwrap();
+    let out = run(&["check", &one.path().to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains(": 1 script, no errors"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 matrix! {
@@ -327,26 +461,62 @@ matrix! {
         let shas = expected_shas(&dir, &version_of(&mut con));
         let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
 
+        let addr = format!("127.0.0.1:{}", server.port());
+
         let out = run(&["verify", &lua_dir(), "--url", &url]);
         assert_eq!(out.status.code(), Some(1));
         assert!(stdout(&out).contains("0/6"), "{}", stdout(&out));
         assert!(stderr(&out).contains("6 missing"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("(1 problem)"), "{}", stderr(&out));
+        let out = run(&["verify", &lua_dir(), "--url", &url, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(1));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["exit_code"], 1);
+        assert_eq!(doc["nodes"][0]["addr"], addr.as_str());
+        assert_eq!(doc["nodes"][0]["result"], "missing");
+        assert_eq!(doc["nodes"][0]["present"], 0);
+        assert_eq!(doc["nodes"][0]["missing"].as_array().unwrap().len(), 6);
 
         let out = run(&["preload", &lua_dir(), "--url", &url]);
         assert_eq!(out.status.code(), Some(0));
-        assert!(stdout(&out).contains(&format!("127.0.0.1:{}", server.port())));
+        assert!(stdout(&out).contains(&addr));
         assert!(exists(&mut con, &shas).iter().all(|e| *e), "every script loaded");
+        let out = run(&["preload", &lua_dir(), "--url", &url, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["ok"], true);
+        assert_eq!(doc["exit_code"], 0);
+        assert_eq!(doc["nodes"][0]["result"], "ok");
+        assert_eq!(doc["nodes"][0]["loaded"], 6);
+        assert_eq!(doc["problems"].as_array().unwrap().len(), 0);
 
         let out = run(&["verify", &lua_dir(), "--url", &url]);
         assert_eq!(out.status.code(), Some(0));
         assert!(stdout(&out).contains("6/6"), "{}", stdout(&out));
+        let out = run(&["verify", &lua_dir(), "--url", &url, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["nodes"][0]["result"], "ok");
+        assert_eq!(doc["nodes"][0]["present"], 6);
 
+        // Without a terminal, flush needs --yes: a usage error, nothing flushed.
         let out = run(&["flush", "--url", &url]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+        assert!(exists(&mut con, &shas).iter().all(|e| *e), "nothing flushed");
+
+        let out = run(&["flush", "--url", &url, "--yes"]);
         assert_eq!(out.status.code(), Some(0));
         assert!(stdout(&out).contains("flushed"));
         assert!(exists(&mut con, &shas).iter().all(|e| !*e), "every script flushed");
         let out = run(&["verify", &lua_dir(), "--url", &url]);
         assert_eq!(out.status.code(), Some(1));
+        let out = run(&["flush", "--url", &url, "--yes", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["ok"], true);
+        assert_eq!(doc["nodes"][0]["result"], "flushed");
     }
 
     fn acl_users_in_the_url(server) {
@@ -443,7 +613,7 @@ fn cluster_round_trip(flavor: Flavor) {
     );
     assert!(missing_rows[0].starts_with(&lost.addr()));
 
-    let out = run(&["flush", "--url", &seed, "--cluster"]);
+    let out = run(&["flush", "--url", &seed, "--cluster", "--yes"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         stdout(&out).matches("flushed").count(),
@@ -523,13 +693,19 @@ fn check_agrees_with_the_macros() {
         // gets them as errors: `check --deny-warnings`, and the warning's
         // own text.
         let deny = code.contains("#![deny(deprecated)]");
-        let marker = "script-cache lint warning: ";
+        // `error: use of deprecated constant `_::script_cache_lint::rule`: finding`
+        let marker = "error: use of deprecated constant `";
         let macro_errors: Vec<String> = expected
             .lines()
             .filter(|l| l.starts_with("error: ") && !l.starts_with("error: aborting"))
-            .map(|l| match l.find(marker) {
-                Some(at) => format!("warning: {}", &l[at + marker.len()..]),
-                None => l.to_owned(),
+            .map(|l| {
+                match l
+                    .strip_prefix(marker)
+                    .and_then(|rest| rest.split_once("`: "))
+                {
+                    Some((_, finding)) => format!("warning: {finding}"),
+                    None => l.to_owned(),
+                }
             })
             .collect();
         let mut args = vec!["check", dir];
@@ -605,9 +781,10 @@ script_cache_tests::flavor_test! { Redis7,
         assert!(exists(&mut con, &shas).iter().all(|e| *e));
         let out = run(&["verify", &lua_dir(), "--url", &url, "--tls-ca", &ca]);
         assert_eq!(out.status.code(), Some(0));
-        // Without the CA, the server's certificate is not trusted: named, exit 1.
+        // Without the CA, the server's certificate is not trusted: named;
+        // the TLS handshake fails, the server is not reached: exit 3.
         let out = run(&["verify", &lua_dir(), "--url", &url]);
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(3));
         assert!(stderr(&out).contains(&format!("127.0.0.1:{tls_port}")));
     }
 }

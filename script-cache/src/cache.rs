@@ -495,7 +495,7 @@ impl Invocation {
     /// let v = Scripts::LockAcquire.key("l").arg("me").arg(1000).invoke::<i64>(&mut con)?;
     /// # Ok(()) }
     /// ```
-    pub fn invoke<T: FromRedisValue>(
+    pub fn invoke<T: crate::ReplyType>(
         &self,
         con: &mut ScriptCache<impl SyncConnection>,
     ) -> Result<T> {
@@ -509,7 +509,7 @@ impl Invocation {
 
     /// Async [`invoke`](Invocation::invoke).
     #[cfg(feature = "tokio-comp")]
-    pub async fn invoke_async<T: FromRedisValue>(
+    pub async fn invoke_async<T: crate::ReplyType>(
         &self,
         con: &mut ScriptCache<impl AsyncConnection>,
     ) -> Result<T> {
@@ -535,7 +535,7 @@ impl<R> TypedInvocation<R> {
     }
 
     /// Runs the script and converts the reply to `T` instead of `R`.
-    pub fn invoke_as<T: FromRedisValue>(
+    pub fn invoke_as<T: crate::ReplyType>(
         &self,
         con: &mut ScriptCache<impl SyncConnection>,
     ) -> Result<T> {
@@ -553,7 +553,7 @@ impl<R> TypedInvocation<R> {
 
     /// Async [`invoke_as`](TypedInvocation::invoke_as).
     #[cfg(feature = "tokio-comp")]
-    pub async fn invoke_as_async<T: FromRedisValue>(
+    pub async fn invoke_as_async<T: crate::ReplyType>(
         &self,
         con: &mut ScriptCache<impl AsyncConnection>,
     ) -> Result<T> {

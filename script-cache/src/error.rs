@@ -36,7 +36,10 @@ pub enum Error {
         /// The script.
         script: ScriptId,
         /// The error code the server sent (`ERR`, `WRONGTYPE`, or the code of
-        /// the script's own `error_reply`).
+        /// the script's own `error_reply`). A code is an all-uppercase word
+        /// (`ERR`, `NOSCRIPT`, `RATE_LIMITED`); a reply that does not start
+        /// with one (`redis.error_reply('my failure')`) has an empty code,
+        /// and its whole text is the message.
         code: String,
         /// The server's message, without the code.
         message: String,
@@ -428,7 +431,7 @@ impl fmt::Display for Error {
                     (None, Some(line)) => write!(f, " at line {line}")?,
                     (None, None) => {}
                 }
-                write!(f, ": {code} {message}")
+                write!(f, ": {}", coded(code, message))
             }
             Error::NoScript {
                 script,
@@ -521,7 +524,7 @@ impl fmt::Display for Error {
                 script,
                 code,
                 message,
-            } => write!(f, "{script}: SCRIPT LOAD refused: {code} {message}"),
+            } => write!(f, "{script}: SCRIPT LOAD refused: {}", coded(code, message)),
             Error::ShaMismatch {
                 script,
                 server_sha1,
@@ -596,16 +599,47 @@ impl fmt::Display for Error {
                     many => write!(f, "; entries {} ran", ranges(many)),
                 }
             }
-            Error::Redis {
-                script: Some(script),
-                source,
-            } => write!(f, "{script}: {source}"),
-            Error::Redis {
-                script: None,
-                source,
-            } => write!(f, "{source}"),
+            Error::Redis { script, source } => {
+                if let Some(script) = script {
+                    write!(f, "{script}: ")?;
+                }
+                if connection_lost(source) {
+                    write!(f, "connection lost; the script may have run ({source})")
+                } else {
+                    write!(f, "{source}")
+                }
+            }
         }
     }
+}
+
+/// A connection that dropped after the request may have been sent (end
+/// of file, broken pipe, reset): not one that was refused, where nothing
+/// was sent ([`Error::ran`] tells them apart the same way).
+fn connection_lost(source: &redis::RedisError) -> bool {
+    source.is_connection_dropped() && !source.is_connection_refusal()
+}
+
+/// `ERR message`, or the message alone when the reply had no code.
+fn coded(code: &str, message: &str) -> String {
+    if code.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{code} {message}")
+    }
+}
+
+/// Whether the first word of an error reply is an error code: two or more
+/// characters, uppercase ASCII letters, digits and `_`, starting with a
+/// letter (`ERR`, `WRONGTYPE`, `NOSCRIPT`, `BUSY`, `OOM`, `RATE_LIMITED`).
+/// `redis.error_reply('my failure')` starts with no code: its `my` is a
+/// word of the message.
+pub(crate) fn is_error_code(word: &str) -> bool {
+    word.len() >= 2
+        && word.starts_with(|c: char| c.is_ascii_uppercase())
+        && word
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// `#0-#3, #5, #7-#8` for sorted entry indexes.
@@ -670,20 +704,37 @@ pub(crate) struct ServerReply {
 }
 
 impl ServerReply {
-    pub(crate) fn from_server_error(e: &redis::ServerError) -> Self {
-        ServerReply {
-            code: e.code().to_owned(),
-            message: e.details().unwrap_or_default().to_owned(),
+    /// redis-rs splits an error reply at its first space; a first word
+    /// that is not an error code ([`is_error_code`]) goes back into the
+    /// message, and the code is empty.
+    fn new(code: &str, detail: &str) -> Self {
+        if is_error_code(code) {
+            ServerReply {
+                code: code.to_owned(),
+                message: detail.to_owned(),
+            }
+        } else {
+            ServerReply {
+                code: String::new(),
+                message: if detail.is_empty() {
+                    code.to_owned()
+                } else {
+                    format!("{code} {detail}")
+                },
+            }
         }
+    }
+
+    pub(crate) fn from_server_error(e: &redis::ServerError) -> Self {
+        ServerReply::new(e.code(), e.details().unwrap_or_default())
     }
 
     /// The server error carried by a redis-rs error, if it is one.
     pub(crate) fn from_redis_error(e: &redis::RedisError) -> Option<Self> {
         match e.kind() {
-            redis::ErrorKind::Server(_) | redis::ErrorKind::Extension => Some(ServerReply {
-                code: e.code()?.to_owned(),
-                message: e.detail().unwrap_or_default().to_owned(),
-            }),
+            redis::ErrorKind::Server(_) | redis::ErrorKind::Extension => {
+                Some(ServerReply::new(e.code()?, e.detail().unwrap_or_default()))
+            }
             _ => None,
         }
     }
@@ -768,7 +819,7 @@ impl ServerReply {
         Error::client(
             script,
             Ran::No,
-            format!("{what}: {} {}", self.code, self.message),
+            format!("{what}: {}", coded(&self.code, &self.message)),
         )
     }
 }
@@ -1050,6 +1101,83 @@ mod tests {
                 ..
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod messages {
+    use super::*;
+
+    fn script() -> ScriptId {
+        ScriptId {
+            name: "s".into(),
+            sha1: "0123456789abcdef0123456789abcdef01234567".into(),
+        }
+    }
+
+    #[test]
+    fn a_reply_without_a_code_keeps_its_whole_text() {
+        for (word, code) in [
+            ("ERR", true),
+            ("WRONGTYPE", true),
+            ("NOSCRIPT", true),
+            ("OOM", true),
+            ("RATE_LIMITED", true),
+            ("E2BIG", true),
+            ("my", false),
+            ("My", false),
+            ("I", false),
+            ("ERROR:", false),
+            ("_X", false),
+            ("", false),
+        ] {
+            assert_eq!(is_error_code(word), code, "{word:?}");
+        }
+        let reply = ServerReply::new("my", "failure");
+        assert_eq!(reply.code, "");
+        assert_eq!(reply.message, "my failure");
+        let e = reply.into_call_error(&script(), "EVALSHA");
+        assert_eq!(
+            e.to_string(),
+            "script `s` (0123456789ab) failed: my failure"
+        );
+        assert_eq!(ServerReply::new("oops", "").message, "oops");
+        let reply = ServerReply::new("RATE_LIMITED", "try later");
+        assert_eq!(
+            (reply.code.as_str(), reply.message.as_str()),
+            ("RATE_LIMITED", "try later")
+        );
+    }
+
+    #[test]
+    fn a_dropped_connection_says_the_script_may_have_run() {
+        for kind in [
+            std::io::ErrorKind::UnexpectedEof,
+            std::io::ErrorKind::BrokenPipe,
+            std::io::ErrorKind::ConnectionReset,
+        ] {
+            let e = Error::redis(
+                Some(&script()),
+                redis::RedisError::from(std::io::Error::new(kind, "gone")),
+            );
+            assert_eq!(e.ran(), Ran::Unknown, "{kind:?}");
+            assert!(
+                e.to_string().starts_with(
+                    "script `s` (0123456789ab): connection lost; the script may have run ("
+                ),
+                "{e}"
+            );
+        }
+        // Refused: nothing was sent, and the message does not say lost.
+        let e = Error::redis(
+            Some(&script()),
+            redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "refused",
+            )),
+        );
+        assert_eq!(e.ran(), Ran::No);
+        assert!(!e.to_string().contains("connection lost"), "{e}");
     }
 }
 

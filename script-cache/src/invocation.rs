@@ -10,6 +10,23 @@ use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::script::ScriptMeta;
 
+/// A type a script's reply converts to: every [`redis::FromRedisValue`]
+/// type (`i64`, `String`, `Option<String>`, `Vec<T>`, `redis::Value`,
+/// ...), with nothing to implement. It is the bound of
+/// [`Invocation::invoke`] and friends so that a call that names no reply
+/// type (`.invoke(&mut con)?;`, where Rust infers `!`) gets a compile error
+/// that says how to name one, instead of only "`!: FromRedisValue` is not
+/// satisfied".
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a reply type: a script's reply converts to a type that implements `redis::FromRedisValue`",
+    label = "the reply type of this call",
+    note = "`!` means the call names no reply type: add one with `::<T>`, e.g. `.invoke::<i64>(&mut con)?`, or bind the result, `let n: i64 = ...invoke(&mut con)?;` (`()` or `redis::Value` to ignore it)",
+    note = "or declare the reply in the script, `-- @return int`, and call its typed function (`Scripts::rate_limit(..).invoke(&mut con)?`), which knows its type"
+)]
+pub trait ReplyType: FromRedisValue {}
+
+impl<T: FromRedisValue> ReplyType for T {}
+
 /// A script call being built: the script plus its `KEYS` and `ARGV`.
 ///
 /// Made by [`EmbeddedScript::key`](crate::EmbeddedScript::key) /

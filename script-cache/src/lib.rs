@@ -369,7 +369,7 @@ pub use cache::ScriptCache;
 pub use connection::AsyncConnection;
 pub use connection::SyncConnection;
 pub use error::{Condition, EntryOutcome, Error, Ran, Result, ScriptId};
-pub use invocation::{Invocation, TypedInvocation};
+pub use invocation::{Invocation, ReplyType, TypedInvocation};
 pub use pipeline::{Pipeline, pipe};
 #[cfg(feature = "bb8")]
 pub use pool::Bb8Connection;

@@ -558,6 +558,51 @@ matrix! {
         assert!("rate_limt".parse::<Scripts>().is_err());
     }
 
+    /// An error reply without a conventional code (an all-uppercase word)
+    /// keeps its whole text; one with a code of the script's own keeps it.
+    fn error_reply_without_a_code_keeps_its_text(server) {
+        let mut con = cache(server);
+        con.register_script("mine", "return redis.error_reply('my failure')").expect("register");
+        let err = con.run_script::<i64>("mine", &[] as &[&str], &[] as &[&str]).expect_err("error_reply");
+        match &err {
+            Error::Script { code, message, .. } => {
+                assert_eq!(code, "", "{err}");
+                assert_eq!(message, "my failure", "{err}");
+            }
+            other => panic!("expected Script, got {other:?}"),
+        }
+        assert!(err.to_string().ends_with("failed: my failure"), "{err}");
+        con.register_script("coded", "return redis.error_reply('RATE_LIMITED slow down')").expect("register");
+        let err = con.run_script::<i64>("coded", &[] as &[&str], &[] as &[&str]).expect_err("error_reply");
+        match &err {
+            Error::Script { code, message, .. } => {
+                assert_eq!(code, "RATE_LIMITED", "{err}");
+                assert_eq!(message, "slow down", "{err}");
+            }
+            other => panic!("expected Script, got {other:?}"),
+        }
+        assert_eq!(err.ran(), Ran::Yes);
+    }
+
+    /// The server closes the connection (CLIENT KILL): the next call's
+    /// error says the connection was lost and the script may have run.
+    fn a_dropped_connection_says_the_script_may_have_run(server) {
+        let mut con = cache(server);
+        let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut con).expect("CLIENT ID");
+        let _: i64 = Scripts::LockRelease.key("l").arg("me").invoke(&mut con).expect("first call");
+        let mut admin = server.connection();
+        let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(id).query(&mut admin).expect("CLIENT KILL");
+        assert_eq!(killed, 1);
+        let err = Scripts::LockRelease.key("l").arg("me").invoke::<i64>(&mut con).expect_err("connection closed");
+        assert_eq!(err.ran(), Ran::Unknown, "{err:?}");
+        assert!(err.is_connection_error(), "{err:?}");
+        assert!(
+            err.to_string().contains("connection lost; the script may have run"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("lock_release"), "{err}");
+    }
+
     fn lua_runtime_error_names_script_and_line(server) {
         let mut con = cache(server);
         con.register_script("broken", "local t = nil\nlocal x = 1\nreturn t.field").expect("register");

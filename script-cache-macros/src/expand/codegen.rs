@@ -1,8 +1,8 @@
 //! Code generation: the enum, its impls, the typed calls and their docs,
 //! from analysed [`Entry`]s.
 
-use proc_macro2::{Literal, TokenStream};
-use quote::{ToTokens, quote};
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, Token};
 
@@ -273,29 +273,68 @@ pub(super) fn fallback_impls(
     emit(all)
 }
 
+/// Compiler warnings from a proc macro: stable Rust has no warning API
+/// for them, so each is the use of a deprecated constant, at `span`. The
+/// constant is named after the rule and its note is the finding, so the
+/// warning reads "use of deprecated constant
+/// `_::script_cache_lint::key_not_in_keys`: a key of `GET` is ...": the
+/// compiler's fixed words, the rule, then the finding.
+pub(super) fn warnings(list: impl IntoIterator<Item = (String, String, Span)>) -> TokenStream {
+    let blocks: Vec<TokenStream> = list
+        .into_iter()
+        .map(|(rule, note, span)| {
+            let name = Ident::new(&rule, span);
+            quote_spanned! {span=>
+                {
+                    #[deprecated(note = #note)]
+                    const #name: () = ();
+                    let _ = #name;
+                }
+            }
+        })
+        .collect();
+    if blocks.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        #[allow(dead_code, non_upper_case_globals)]
+        fn script_cache_lint() {
+            #(#blocks)*
+        }
+    }
+}
+
+/// The constant a lint warning is named after: its rule
+/// (`[lint: key-not-in-keys]` -> `key_not_in_keys`).
+pub(super) fn rule_name(warning: &str) -> String {
+    warning
+        .split_once("[lint: ")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(rule, _)| rule.trim())
+        .filter(|rule| {
+            !rule.is_empty()
+                && rule
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && rule.starts_with(|c: char| c.is_ascii_lowercase())
+        })
+        .map_or_else(|| "lint_warning".to_owned(), |rule| rule.replace('-', "_"))
+}
+
+/// The lint's warnings as compiler warnings ([`warnings`]), at the
+/// script's variant.
+fn lint_warnings(entries: &[Entry]) -> TokenStream {
+    warnings(entries.iter().flat_map(|e| {
+        e.warnings
+            .iter()
+            .map(|w| (rule_name(w), w.clone(), e.variant.span()))
+    }))
+}
+
 /// `EmbeddedScript`, `FromStr`, `Display` and the typed calls. `all` is
 /// every variant in declaration order when some have no entry (a derive
 /// with errors): their `meta()` arm is `unreachable!()`, as the crate does
 /// not compile anyway, and no use of the enum gets a follow-on error.
-/// The lint's warnings as compiler warnings (stable Rust has no warning
-/// API for proc macros: a use of a deprecated item, whose note is the
-/// rendered finding), at the script's variant.
-fn lint_warnings(entries: &[Entry]) -> TokenStream {
-    let mut out = TokenStream::new();
-    let mut index = 0usize;
-    for e in entries {
-        for w in &e.warnings {
-            let name = format!("__script_cache_lint_warning_{index}");
-            index += 1;
-            let note = format!("script-cache lint warning: {w}");
-            let warning =
-                proc_macro_warning::FormattedWarning::new_deprecated(name, note, e.variant.span());
-            out.extend(quote!(const _: () = { #warning };));
-        }
-    }
-    out
-}
-
 pub(super) fn emit_impls(
     ident: &Ident,
     vis: &syn::Visibility,

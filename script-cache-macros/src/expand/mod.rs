@@ -87,7 +87,7 @@ pub(crate) fn include_scripts(input: TokenStream, manifest_dir: Option<&Path>) -
         }
     };
     let mut errors = Errors::default();
-    let entries = folder_entries(&lit, manifest_dir, &mut errors);
+    let (entries, warnings) = folder_entries(&lit, manifest_dir, &mut errors);
     let doc = format!(
         " The Lua scripts embedded from `{}`, one variant per file.",
         lit.value()
@@ -97,6 +97,7 @@ pub(crate) fn include_scripts(input: TokenStream, manifest_dir: Option<&Path>) -
     let vis: syn::Visibility = syn::parse_quote!(pub);
     let mut out = emit_enum(&attrs, &vis, &ident, &entries, derives(&[]));
     out.extend(emit_impls(&ident, &vis, &entries, None));
+    out.extend(warnings);
     out.extend(errors.into_tokens());
     out
 }
@@ -149,9 +150,9 @@ pub(crate) fn attribute(
             None
         }
     };
-    let entries = match &dir {
+    let (entries, warnings) = match &dir {
         Some(dir) => folder_entries(dir, manifest_dir, &mut errors),
-        None => Vec::new(),
+        None => (Vec::new(), TokenStream::new()),
     };
     let present = derived(&input.attrs);
     let mut out = emit_enum(
@@ -162,6 +163,7 @@ pub(crate) fn attribute(
         derives(&present),
     );
     out.extend(emit_impls(&input.ident, &input.vis, &entries, None));
+    out.extend(warnings);
     out.extend(errors.into_tokens());
     out
 }
@@ -394,18 +396,34 @@ fn resolve(lit: &LitStr, manifest_dir: Option<&Path>) -> syn::Result<Folder> {
     scan::resolve(manifest_dir, &lit.value()).map_err(|e| syn::Error::new(lit.span(), e))
 }
 
-/// Every top-level script of the folder, for the folder-wide forms.
-fn folder_entries(lit: &LitStr, manifest_dir: Option<&Path>, errors: &mut Errors) -> Vec<Entry> {
+/// Every top-level script of the folder, for the folder-wide forms, and
+/// the folder's own warnings (a `*.LUA` file that is not a script) as
+/// tokens.
+fn folder_entries(
+    lit: &LitStr,
+    manifest_dir: Option<&Path>,
+    errors: &mut Errors,
+) -> (Vec<Entry>, TokenStream) {
     let folder = match resolve(lit, manifest_dir) {
         Ok(folder) => folder,
         Err(e) => {
             errors.add(e);
-            return Vec::new();
+            return (Vec::new(), TokenStream::new());
         }
     };
     let span = lit.span();
     let mut messages = Vec::new();
     let files = scan::list(&folder, &mut messages);
+    let folder_warnings = codegen::warnings(
+        scan::other_case_scripts(&folder)
+            .into_iter()
+            .map(|w| ("lua_extension_case".to_owned(), w, span)),
+    );
+    let folder_warnings = if folder_warnings.is_empty() {
+        folder_warnings
+    } else {
+        quote::quote!(const _: () = { #folder_warnings };)
+    };
     if files.is_empty() && messages.is_empty() {
         messages.push(format!(
             "the script folder `{}` has no `.lua` files at its top level; add one \
@@ -435,10 +453,17 @@ fn folder_entries(lit: &LitStr, manifest_dir: Option<&Path>, errors: &mut Errors
         clashing.extend(seen.into_iter().filter(|(_, n)| *n > 1).map(|(v, _)| v));
     }
     messages.extend(clashes);
+    // Of files that clash, the first (in file-name order) keeps the
+    // variant: the clash is the one error, and uses of the variant get no
+    // follow-on "no variant" error.
+    let mut kept: Vec<String> = Vec::new();
     let mut entries = Vec::new();
     for (file, variant) in named {
         if clashing.contains(&variant) {
-            continue;
+            if kept.contains(&variant) {
+                continue;
+            }
+            kept.push(variant.clone());
         }
         let Some(lua_file) = scan::read(&folder, &file, &mut messages) else {
             continue;
@@ -455,5 +480,5 @@ fn folder_entries(lit: &LitStr, manifest_dir: Option<&Path>, errors: &mut Errors
     for m in messages {
         errors.push(span, m);
     }
-    entries
+    (entries, folder_warnings)
 }

@@ -5,7 +5,7 @@ use std::fs;
 
 use quote::quote;
 
-use super::codegen::sha1_hex;
+use super::codegen::{rule_name, sha1_hex};
 
 /// Whether `out` (macro output as a string) holds the rendered diagnostic
 /// `message` at `loc` (`file:line:col`): the message, then `--> loc`.
@@ -173,10 +173,34 @@ fn all_errors_in_one_pass() {
         reports(&out, "unknown shebang flag `nope`", "lua/flags.lua:1:13"),
         "{out}"
     );
-    // The skeleton keeps the good scripts, without the clashing ones.
+    // The skeleton keeps the good scripts, and the first of the clashing
+    // ones (`a-b.lua`): its variant exists, so uses of it get no
+    // follow-on error.
     assert!(out.contains(" Fine ,"), "{out}");
     assert!(out.contains(" Broken ,"), "{out}");
-    assert!(!out.contains(" AB ,"), "{out}");
+    assert!(out.contains(" AB ,"), "{out}");
+    assert!(out.contains("\"a-b\" =>"), "{out}");
+    assert!(!out.contains("\"a_b\" =>"), "{out}");
+}
+
+#[test]
+fn warnings_are_named_after_their_rule_and_lead_with_the_finding() {
+    let dir = crate_with(&[
+        ("k.lua", "return redis.call('GET', 'fixed')"),
+        ("Rate.LUA", "return 1"),
+    ]);
+    let out = include_scripts(quote!("lua/"), Some(dir.path())).to_string();
+    assert!(!out.contains("compile_error"), "{out}");
+    assert!(out.contains("fn script_cache_lint"), "{out}");
+    assert!(out.contains("const key_not_in_keys"), "{out}");
+    assert!(
+        out.contains("# [deprecated (note = \"a key of `GET` is a string literal"),
+        "{out}"
+    );
+    assert!(out.contains("const lua_extension_case"), "{out}");
+    assert!(out.contains("\"`lua/Rate.LUA` is not a script"), "{out}");
+    assert_eq!(rule_name("x [lint: global-write]\n --> a"), "global_write");
+    assert_eq!(rule_name("no rule"), "lint_warning");
 }
 
 #[test]
