@@ -377,6 +377,18 @@ pub use state::{LoadMode, LoadReport, ScriptState, Stats};
 #[cfg(feature = "macros")]
 pub use script_cache_macros::{Scripts, include_scripts, scripts};
 
+/// The [`redis`](https://docs.rs/redis/1.8) crate this one is built on:
+/// redis-rs **1.8** (`redis = "1.8"`), the only version supported.
+///
+/// An application may use `script_cache::redis` instead of a `redis`
+/// dependency of its own (`use script_cache::redis;`): the clients,
+/// connections, commands and value types are the same ones the
+/// [`ScriptCache`] wraps, so the versions cannot drift apart. An
+/// application that needs redis-rs features script-cache does not turn on
+/// may depend on `redis = "1.8"` itself; Cargo unifies the two into one
+/// crate. The code the macros generate does not name `redis` at all.
+pub use redis;
+
 /// The names most programs need: `use script_cache::prelude::*;`.
 pub mod prelude {
     pub use crate::cache::ScriptCache;
