@@ -389,6 +389,42 @@ pub use script_cache_macros::{Scripts, include_scripts, scripts};
 /// crate. The code the macros generate does not name `redis` at all.
 pub use redis;
 
+// Every ```rust block of the README and of the reference pages under
+// docs/ is compiled as a doctest (`cargo test -p script-cache --doc
+// --all-features`). Their `include_scripts!("lua/")` resolves against this
+// crate's folder, where `script-cache/lua` is a link to the workspace's
+// `lua/` scripts.
+#[cfg(all(doctest, feature = "tokio-comp"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
+/// The blocks of docs/*.md, compiled with every feature on.
+#[cfg(all(
+    doctest,
+    feature = "tokio-comp",
+    feature = "cluster-async",
+    feature = "deadpool",
+    feature = "bb8",
+    feature = "r2d2",
+    feature = "sentinel",
+    feature = "tls-rustls",
+    feature = "tracing"
+))]
+mod docs_doctests {
+    #[doc = include_str!("../../docs/script-folder.md")]
+    pub struct ScriptFolder;
+    #[doc = include_str!("../../docs/lint.md")]
+    pub struct Lint;
+    #[doc = include_str!("../../docs/guarantees-and-errors.md")]
+    pub struct GuaranteesAndErrors;
+    #[doc = include_str!("../../docs/connections.md")]
+    pub struct Connections;
+    #[doc = include_str!("../../docs/operations.md")]
+    pub struct Operations;
+    #[doc = include_str!("../../docs/observability.md")]
+    pub struct Observability;
+}
+
 /// The names most programs need: `use script_cache::prelude::*;`.
 pub mod prelude {
     pub use crate::cache::ScriptCache;
