@@ -221,7 +221,7 @@
 //!   met as `NOSCRIPT` and retried, bounded).
 //! * Keys of one call in different slots: [`Error::CrossSlot`] before
 //!   anything is sent. A script without keys runs on a primary (a slot
-//!   derived from its SHA-1), or where [`Invocation::route_key`] sends it;
+//!   derived from its SHA-1), or where `Invocation::route_key` sends it;
 //!   a read-only script (`EVALSHA_RO`) may run on a replica when the
 //!   client has a read strategy, with marks of its own.
 //! * After a failover, a reshard, a new node or a flush of one node, calls
@@ -235,7 +235,7 @@
 //!   transactions are refused before sending.
 //!
 //! The cluster path is chosen by type: the connection must *be* one of the
-//! two redis-rs cluster types (see [`cluster`] for why and how).
+//! two redis-rs cluster types (see the `cluster` module for why and how).
 //!
 //! ```no_run
 //! # #[cfg(feature = "cluster-async")]
@@ -303,7 +303,7 @@
 //! # Connection kinds
 //!
 //! [`ScriptCache`] drives any connection whose type implements
-//! [`SyncConnection`] or [`AsyncConnection`]: redis-rs's connections,
+//! [`SyncConnection`] or `AsyncConnection` (`tokio-comp`): redis-rs's connections,
 //! cluster connections, the pools' checkouts, a borrowed `&mut C`. A type
 //! of your own opts in with one line; see [`connection`].
 //!
