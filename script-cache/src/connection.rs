@@ -9,7 +9,7 @@
 //! | trait | implemented for |
 //! |-------|-----------------|
 //! | [`SyncConnection`] | `redis::Connection`, `redis::cluster::ClusterConnection` (`cluster`), `r2d2::PooledConnection<M>` (`r2d2`), `&mut C`, `Box<C>`, `ScriptCache<C>` |
-//! | [`AsyncConnection`] | `MultiplexedConnection`, `ConnectionManager`, `redis::cluster_async::ClusterConnection` (`cluster-async`), `deadpool_redis::Connection` (`deadpool`), `Bb8Connection` (`bb8`), `ScriptCache<C>` |
+//! | `AsyncConnection` (`tokio-comp`) | `MultiplexedConnection`, `ConnectionManager`, `redis::cluster_async::ClusterConnection` (`cluster-async`), `deadpool_redis::Connection` (`deadpool`), `Bb8Connection` (`bb8`), `ScriptCache<C>` |
 //!
 //! A connection type of your own (a wrapper that records or meters
 //! commands, say) opts in with one line, keeping the default methods:

@@ -221,7 +221,7 @@
 //!   met as `NOSCRIPT` and retried, bounded).
 //! * Keys of one call in different slots: [`Error::CrossSlot`] before
 //!   anything is sent. A script without keys runs on a primary (a slot
-//!   derived from its SHA-1), or where [`Invocation::route_key`] sends it;
+//!   derived from its SHA-1), or where `Invocation::route_key` sends it;
 //!   a read-only script (`EVALSHA_RO`) may run on a replica when the
 //!   client has a read strategy, with marks of its own.
 //! * After a failover, a reshard, a new node or a flush of one node, calls
@@ -235,7 +235,7 @@
 //!   transactions are refused before sending.
 //!
 //! The cluster path is chosen by type: the connection must *be* one of the
-//! two redis-rs cluster types (see [`cluster`] for why and how).
+//! two redis-rs cluster types (see the `cluster` module for why and how).
 //!
 //! ```no_run
 //! # #[cfg(feature = "cluster-async")]
@@ -303,7 +303,7 @@
 //! # Connection kinds
 //!
 //! [`ScriptCache`] drives any connection whose type implements
-//! [`SyncConnection`] or [`AsyncConnection`]: redis-rs's connections,
+//! [`SyncConnection`] or `AsyncConnection` (`tokio-comp`): redis-rs's connections,
 //! cluster connections, the pools' checkouts, a borrowed `&mut C`. A type
 //! of your own opts in with one line; see [`connection`].
 //!
@@ -382,6 +382,54 @@ pub use state::{LoadMode, LoadReport, ScriptState, Stats};
 
 #[cfg(feature = "macros")]
 pub use script_cache_macros::{Scripts, include_scripts, scripts};
+
+/// The [`redis`](https://docs.rs/redis/1.8) crate this one is built on:
+/// redis-rs **1.8** (`redis = "1.8"`), the only version supported.
+///
+/// An application may use `script_cache::redis` instead of a `redis`
+/// dependency of its own (`use script_cache::redis;`): the clients,
+/// connections, commands and value types are the same ones the
+/// [`ScriptCache`] wraps, so the versions cannot drift apart. An
+/// application that needs redis-rs features script-cache does not turn on
+/// may depend on `redis = "1.8"` itself; Cargo unifies the two into one
+/// crate. The code the macros generate does not name `redis` at all.
+pub use redis;
+
+// Every ```rust block of the README and of the reference pages under
+// docs/ is compiled as a doctest (`cargo test -p script-cache --doc
+// --all-features`). Their `include_scripts!("lua/")` resolves against this
+// crate's folder, where `script-cache/lua` is a link to the workspace's
+// `lua/` scripts.
+#[cfg(all(doctest, feature = "tokio-comp"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
+/// The blocks of docs/*.md, compiled with every feature on.
+#[cfg(all(
+    doctest,
+    feature = "tokio-comp",
+    feature = "cluster-async",
+    feature = "deadpool",
+    feature = "bb8",
+    feature = "r2d2",
+    feature = "sentinel",
+    feature = "tls-rustls",
+    feature = "tracing"
+))]
+mod docs_doctests {
+    #[doc = include_str!("../../docs/script-folder.md")]
+    pub struct ScriptFolder;
+    #[doc = include_str!("../../docs/lint.md")]
+    pub struct Lint;
+    #[doc = include_str!("../../docs/guarantees-and-errors.md")]
+    pub struct GuaranteesAndErrors;
+    #[doc = include_str!("../../docs/connections.md")]
+    pub struct Connections;
+    #[doc = include_str!("../../docs/operations.md")]
+    pub struct Operations;
+    #[doc = include_str!("../../docs/observability.md")]
+    pub struct Observability;
+}
 
 /// The names most programs need: `use script_cache::prelude::*;`.
 pub mod prelude {

@@ -6,7 +6,9 @@
 //! with `EVALSHA` only. [`ScriptPool`] keeps a pool and a state together and
 //! wraps each checkout, so no checkout resends a source the server already
 //! confirmed, and 2,000 checkouts calling a cold script send one
-//! `SCRIPT LOAD` between them (async pools; see below for sync ones).
+//! `SCRIPT LOAD` between them, async and sync pools alike: callers sharing
+//! a state wait for the one load under way (a sync caller blocks on it, an
+//! async task awaits it).
 //!
 //! | feature    | pool                          | checkout type |
 //! |------------|-------------------------------|---------------|

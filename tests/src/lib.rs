@@ -5,11 +5,8 @@
 //! one `#[test]` per server [`Flavor`], named after it, so the output of
 //! `cargo test` shows which server each result is for.
 
-/// The README's example, compiled as a doctest (`tests/lua` links to the
-/// workspace's `lua/`, so `include_scripts!("lua/")` finds the scripts).
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
+// The README's and docs/'s examples are compiled as doctests of the
+// script-cache crate (script-cache/src/lib.rs).
 
 pub mod cluster;
 pub mod differential;

@@ -1074,7 +1074,7 @@ matrix! {
     /// Sentinel: 4 threads call through connections from redis-rs's
     /// `SentinelClient` (one state), the primary is killed (SIGKILL) and
     /// the sentinels promote the replica; a thread whose call fails asks
-    /// the sentinel client for a new connection, as the README says. The
+    /// the sentinel client for a new connection, as docs/connections.md says. The
     /// ledger is read on the promoted replica; a success on the old primary
     /// that was not yet replicated may be missing from it (not "lost").
     fn sentinel_failover(server) {

@@ -312,7 +312,7 @@ matrix! {
     }
 
     /// `invoke::<T>` and `invoke_async::<T>` take one type argument, as
-    /// README and rustdoc write them; so do `query::<T>` and `run_script::<T>`.
+    /// the docs and rustdoc write them; so do `query::<T>` and `run_script::<T>`.
     async fn one_turbofish_type_argument(server) {
         let mut con = ScriptCache::new(server.connection());
         let v = Scripts::Incr.key("tf:n").invoke::<i64>(&mut con).expect("invoke::<T>");
@@ -742,7 +742,7 @@ matrix! {
 
 matrix! {
     /// The same swap and back with sync connections: after each swap a
-    /// new connection shares the state (as the README says to do after a
+    /// new connection shares the state (as docs/connections.md says to do after a
     /// reconnect); one single call, then pipelines succeed.
     fn pipeline_on_a_new_connection_after_a_server_swap_and_back_succeeds(server) {
         let first = server.flavor();
