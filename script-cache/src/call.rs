@@ -172,16 +172,15 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// A call of `handle` with `args`, recorded in `scope`. `coordinate`
-    /// makes it wait for another task's load instead of loading too (async
-    /// clones sharing a state). `hints` are the connection's remembered
-    /// decisions for `scope`'s node: a first attempt they cover decides
-    /// without the state's lock.
+    /// A call of `handle` with `args`, recorded in `scope`. It waits for
+    /// another caller's load of the script instead of loading too (a
+    /// bounded number of times, [`MAX_WAITS`]). `hints` are the
+    /// connection's remembered decisions for `scope`'s node: a first
+    /// attempt they cover decides without the state's lock.
     pub(crate) fn new(
         handle: &'a ScriptHandle,
         args: &'a CallArgs,
         scope: Scope<'a>,
-        coordinate: bool,
         hints: Option<&'a mut Hints>,
     ) -> Self {
         Call {
@@ -189,7 +188,7 @@ impl<'a> Call<'a> {
             args,
             scope,
             hints,
-            coordinate,
+            coordinate: true,
             sent: Sent::Nothing,
             guard: None,
             noscripts: 0,
@@ -210,11 +209,10 @@ impl<'a> Call<'a> {
         handle: &'a ScriptHandle,
         args: &'a CallArgs,
         scope: Scope<'a>,
-        coordinate: bool,
         hints: Option<&'a mut Hints>,
         reply: Reply,
     ) -> Self {
-        let mut call = Call::new(handle, args, scope, coordinate, hints);
+        let mut call = Call::new(handle, args, scope, hints);
         call.steps = 1;
         call.sent = Sent::Call {
             sha1: steady.sha1,
@@ -225,6 +223,14 @@ impl<'a> Call<'a> {
         };
         call.feed_one(reply);
         call
+    }
+
+    /// Loads by itself rather than wait for another caller's load (the
+    /// state machine's tests drive one call alone).
+    #[cfg(test)]
+    fn alone(mut self) -> Self {
+        self.coordinate = false;
+        self
     }
 
     fn id(&self) -> ScriptId {
@@ -640,7 +646,7 @@ mod tests {
         let state = StateInner::default();
         let args = CallArgs::default();
         let scope = Scope::single(&state);
-        let mut call = Call::new(&handle, &args, scope, false, None);
+        let mut call = Call::new(&handle, &args, scope, None).alone();
         let Request::Pipeline(p) = call.next() else {
             panic!("expected load + call")
         };
@@ -664,7 +670,7 @@ mod tests {
         // EVAL's copy is not a confirmation (newer servers evict it): the
         // next first call loads the script with SCRIPT LOAD.
         assert!(!state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
-        let mut next = Call::new(&handle, &args, scope, false, None);
+        let mut next = Call::new(&handle, &args, scope, None).alone();
         let Request::Pipeline(p) = next.next() else {
             panic!("expected load + call")
         };
@@ -680,7 +686,7 @@ mod tests {
         let state = StateInner::default();
         let args = CallArgs::default();
         let scope = Scope::single(&state);
-        let mut call = Call::new(&handle, &args, scope, false, None);
+        let mut call = Call::new(&handle, &args, scope, None).alone();
         let Request::Pipeline(_) = call.next() else {
             panic!("expected load + call")
         };
@@ -696,7 +702,7 @@ mod tests {
         // Nothing preloaded on a refusing node, EVAL refused too: EVALSHA
         // first, then the EVAL retry is refused: did not run.
         state.loaded.clear();
-        let mut call = Call::new(&handle, &args, scope, false, None);
+        let mut call = Call::new(&handle, &args, scope, None).alone();
         let Request::Eval { command, .. } = call.next() else {
             panic!("expected EVALSHA first")
         };
@@ -730,7 +736,7 @@ mod tests {
             .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state));
         let args = CallArgs::default();
         let scope = Scope::single(&state);
-        let mut call = Call::new(&handle, &args, scope, false, None);
+        let mut call = Call::new(&handle, &args, scope, None).alone();
         let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA only")
         };
@@ -765,7 +771,7 @@ mod tests {
         state.loaded.set_caps(&NodeKey::SINGLE, Caps::Legacy);
         let args = CallArgs::default();
         let scope = Scope::single(&state);
-        let mut call = Call::new(&handle, &args, scope, false, None);
+        let mut call = Call::new(&handle, &args, scope, None).alone();
         let Request::Pipeline(p) = call.next() else {
             panic!("expected probe + load + call")
         };
@@ -794,7 +800,7 @@ mod tests {
             .mark_loaded(&NodeKey::SINGLE, &sha, ticket(&state))
             .unwrap();
         // The first call decides under the lock and remembers it.
-        let mut call = Call::new(&handle, &args, scope, false, Some(&mut hints));
+        let mut call = Call::new(&handle, &args, scope, Some(&mut hints)).alone();
         let Request::Eval { sha1, .. } = call.next() else {
             panic!("expected EVALSHA only")
         };
@@ -818,15 +824,8 @@ mod tests {
         let Err(reply) = steady.finish(scope, Ok(noscript())) else {
             panic!("NOSCRIPT is not a value")
         };
-        let mut call = Call::resumed(
-            steady,
-            &handle,
-            &args,
-            scope,
-            false,
-            Some(&mut hints),
-            reply,
-        );
+        let mut call =
+            Call::resumed(steady, &handle, &args, scope, Some(&mut hints), reply).alone();
         let Request::Pipeline(p) = call.next() else {
             panic!("expected load + call")
         };
@@ -850,7 +849,7 @@ mod tests {
         };
         let args = CallArgs::default();
         let scope = Scope::single(&state);
-        let mut call = Call::new(&handle, &args, scope, false, None);
+        let mut call = Call::new(&handle, &args, scope, None).alone();
         let Request::Eval { .. } = call.next() else {
             panic!("expected EVALSHA first")
         };

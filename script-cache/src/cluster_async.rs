@@ -150,11 +150,11 @@ pub(crate) async fn call(
             (!needs && state.cluster.has_table()).then(|| local.cluster.hints_mut(&target.node));
         let (call, mut seen) = match call_state {
             Some((steady, seen, reply)) => (
-                Call::resumed(steady, &inv.handle, &inv.args, scope, true, hints, reply),
+                Call::resumed(steady, &inv.handle, &inv.args, scope, hints, reply),
                 seen,
             ),
             None => (
-                Call::new(&inv.handle, &inv.args, scope, true, hints),
+                Call::new(&inv.handle, &inv.args, scope, hints),
                 Seen::default(),
             ),
         };

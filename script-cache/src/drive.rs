@@ -172,10 +172,10 @@ pub(crate) fn call(
                 Ok(value) => return Ok(value),
                 // Callers sharing the state wait for one load instead of
                 // each sending the source.
-                Err(reply) => Call::resumed(steady, handle, args, scope, true, hints, reply),
+                Err(reply) => Call::resumed(steady, handle, args, scope, hints, reply),
             }
         }
-        None => Call::new(handle, args, scope, true, hints),
+        None => Call::new(handle, args, scope, hints),
     };
     finish(call, args, link)
 }
@@ -318,10 +318,10 @@ pub(crate) async fn call_async(
             let reply = link.eval(args, steady.command, steady.sha1).await;
             match steady.finish(scope, reply) {
                 Ok(value) => return Ok(value),
-                Err(reply) => Call::resumed(steady, handle, args, scope, true, hints, reply),
+                Err(reply) => Call::resumed(steady, handle, args, scope, hints, reply),
             }
         }
-        None => Call::new(handle, args, scope, true, hints),
+        None => Call::new(handle, args, scope, hints),
     };
     finish_async(call, args, link).await
 }
