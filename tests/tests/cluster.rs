@@ -547,9 +547,89 @@ fn under_load(
     stats
 }
 
+/// A transaction for a user who may not `SCRIPT LOAD`, on an async
+/// cluster connection with a fresh state: the first plan loads inside the
+/// `MULTI`, the node refuses the load when queueing it and aborts `EXEC`
+/// (nothing ran); the transaction is planned again with `EVAL` and applies,
+/// once.
+fn acl_transaction_check(cluster: &TestCluster) {
+    let flavor = cluster.flavor();
+    let deny: &[&str] = match flavor {
+        Flavor::Redis62 => &["-script"],
+        _ => &["-script|load"],
+    };
+    for node in cluster.nodes() {
+        let mut admin = node.server.connection();
+        let set: redis::RedisResult<()> = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("txuser")
+            .arg("reset")
+            .arg("on")
+            .arg(">txuser-secret")
+            .arg("~*")
+            .arg("&*")
+            .arg("+@all")
+            .arg(deny)
+            .query(&mut admin);
+        set.unwrap_or_else(|e| panic!("{flavor}: ACL SETUSER on {}: {e}", node.addr()));
+    }
+    let client = cluster
+        .client_builder()
+        .username("txuser")
+        .password("txuser-secret")
+        .build()
+        .expect("cluster client as txuser");
+    let key = "{acltx}:cas";
+    let counter = "{acltx}:n";
+    let owner = cluster.key_owner(key);
+    cluster.reset_stats();
+    let rt = runtime();
+    let (swapped, n) = rt.block_on(async {
+        let mut con: AsyncCon = ScriptCache::new(
+            client
+                .get_async_connection()
+                .await
+                .expect("connect as txuser"),
+        );
+        let mut tx = script_cache::pipe();
+        tx.atomic()
+            .invoke(Scripts::compare_and_set(key, "", "v1"))
+            .cmd("INCR")
+            .arg(counter);
+        let reply: (i64, i64) = tx
+            .query_async(&mut con)
+            .await
+            .unwrap_or_else(|e| panic!("{flavor}: the transaction, planned again: {e:?}"));
+        let stats = con.stats();
+        // The refusal was met (the first plan's load) and nothing was
+        // loaded: the second plan called the script with EVAL.
+        assert_eq!(
+            (stats.loads, stats.refused_loads),
+            (0, 1),
+            "{flavor}: {stats:?}"
+        );
+        reply
+    });
+    assert_eq!((swapped, n), (1, 1), "{flavor}");
+    let stats = cluster.commandstats(owner);
+    assert!(stats.calls("exec") >= 1, "{flavor}: EXEC on the key's node");
+    let mut admin = cluster.nodes()[owner].server.connection();
+    let value: Option<String> = redis::cmd("GET").arg(key).query(&mut admin).expect("GET");
+    let n: i64 = redis::cmd("GET")
+        .arg(counter)
+        .query(&mut admin)
+        .expect("GET");
+    assert_eq!(
+        (value.as_deref(), n),
+        (Some("v1"), 1),
+        "{flavor}: applied once"
+    );
+}
+
 fn failover_scenario(flavor: Flavor) {
     let mut cluster = cluster_for(flavor, 1);
     routing_checks(&cluster);
+    acl_transaction_check(&cluster);
     let keys: Vec<String> = keys_per_shard(&cluster, "fo").into_values().collect();
     let victim = cluster.key_owner(&keys[0]);
     // A sync connection that loaded the script before the failover.
