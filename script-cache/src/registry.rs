@@ -248,7 +248,10 @@ impl Registry {
 /// `SCRIPT LOAD`'s verdict on `source`, before anything is registered or
 /// sent, with the checker the macros use: the `#!lua` line as Redis 7 and
 /// Valkey read it (Redis 6.2 gets it as a comment, which always loads),
-/// then the body as Lua 5.1 on every server, then the lint's errors.
+/// then, with the `checker` feature, the body as Lua 5.1 on every server
+/// and the lint's errors. Without the feature the body is not checked
+/// here: the server's `SCRIPT LOAD` is the Lua checker, at the script's
+/// first call or load ([`Error::LoadRejected`], the script did not run).
 fn check(name: &str, source: &str, targets: Servers) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidScript {
@@ -263,6 +266,16 @@ fn check(name: &str, source: &str, targets: Servers) -> Result<()> {
             message: e.message,
         });
     }
+    #[cfg(feature = "checker")]
+    check_lua(name, source, targets)?;
+    #[cfg(not(feature = "checker"))]
+    let _ = targets;
+    Ok(())
+}
+
+/// The body as Lua 5.1 on every server, then the lint's errors.
+#[cfg(feature = "checker")]
+fn check_lua(name: &str, source: &str, targets: Servers) -> Result<()> {
     // Nothing invalid reaches a server (a syntax error reply can carry
     // bytes that are not UTF-8, which break the connection's reply parser).
     if let Err(e) = script_cache_check::check_syntax(source.as_bytes()) {
@@ -368,6 +381,7 @@ fn read_script(path: &Path) -> Result<String> {
 
 /// The first error of the build-time lint on `source` (its warnings do not
 /// stop a registration).
+#[cfg(feature = "checker")]
 fn lint_error(source: &str, servers: Servers) -> Option<script_cache_check::lint::Finding> {
     script_cache_check::lint::lint_script_for(source, servers)
         .into_iter()
@@ -378,6 +392,7 @@ fn lint_error(source: &str, servers: Servers) -> Option<script_cache_check::lint
 mod tests {
     use super::*;
 
+    #[cfg(feature = "checker")]
     #[test]
     fn lint_errors_refuse_registration_warnings_do_not() {
         let r = Registry::default();
@@ -418,6 +433,27 @@ mod tests {
                 rule: "write-in-no-writes",
                 ..
             })
+        ));
+    }
+
+    /// Without the `checker` feature the body is not checked here (the
+    /// server is the checker, at the first call); the name and the shebang
+    /// still are, and the SHA-1 is the source's.
+    #[cfg(not(feature = "checker"))]
+    #[test]
+    fn without_the_checker_the_body_is_left_to_the_server() {
+        let r = Registry::default();
+        let sha = r.add("broken", "return +").unwrap();
+        assert_eq!(sha, sha1_hex("return +"));
+        assert_eq!(&*r.get("broken").unwrap().source, "return +");
+        assert!(r.add("typo", "local count = 1\nreturn cuont").is_ok());
+        assert!(matches!(
+            r.add("bad_shebang", "#!lua flags=bogus\nreturn 1"),
+            Err(Error::Shebang { .. })
+        ));
+        assert!(matches!(
+            r.add("", "return 1"),
+            Err(Error::InvalidScript { .. })
         ));
     }
 
@@ -495,7 +531,7 @@ mod tests {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "checker"))]
 mod properties {
     //! Bounded property tests of the registry: any name and source either
     //! registers or is refused with a typed error, never a panic; a
