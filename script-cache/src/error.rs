@@ -524,7 +524,11 @@ impl fmt::Display for Error {
                 script,
                 code,
                 message,
-            } => write!(f, "{script}: SCRIPT LOAD refused: {}", coded(code, message)),
+            } => write!(
+                f,
+                "{script}: SCRIPT LOAD refused: {}; the script did not run",
+                coded(code, message)
+            ),
             Error::ShaMismatch {
                 script,
                 server_sha1,

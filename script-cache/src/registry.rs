@@ -269,8 +269,47 @@ fn check(name: &str, source: &str, targets: Servers) -> Result<()> {
     #[cfg(feature = "checker")]
     check_lua(name, source, targets)?;
     #[cfg(not(feature = "checker"))]
-    let _ = targets;
+    {
+        let _ = targets;
+        check_ascii_code(name, source)?;
+    }
     Ok(())
+}
+
+/// Without the checker: a character that is not ASCII outside strings and
+/// comments (`local café`, a typographic quote pasted into code) is a
+/// certain Lua 5.1 syntax error (Lua reads such bytes one by one, as
+/// symbols no rule takes), and the servers' reply would quote its first
+/// byte alone, which is not UTF-8 and which the client cannot read. The
+/// lexer (no Lua needed) finds it, and it is refused here.
+#[cfg(not(feature = "checker"))]
+fn check_ascii_code(name: &str, source: &str) -> Result<()> {
+    use script_cache_check::lex::{TokenKind, lex};
+    // The shebang parsed: the body starts at a character boundary.
+    let Some(body) = script_cache_check::lua_body(source.as_bytes()) else {
+        return Ok(());
+    };
+    let offset = source.len() - body.len();
+    let lexed = lex(body);
+    let found = lexed.tokens.iter().find(|t| {
+        t.kind == TokenKind::Other && t.text(body).first().is_some_and(|b| !b.is_ascii())
+    });
+    let Some(token) = found else {
+        return Ok(());
+    };
+    let character = source
+        .get(offset + token.start..)
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or(char::REPLACEMENT_CHARACTER);
+    Err(Error::Syntax {
+        name: name.to_owned(),
+        line: token.line,
+        message: format!(
+            "unexpected symbol near '{character}' at column {} (outside strings and \
+             comments Lua 5.1 takes ASCII only)",
+            lexed.column(body, token.line, token.start)
+        ),
+    })
 }
 
 /// The body as Lua 5.1 on every server, then the lint's errors.
@@ -447,6 +486,21 @@ mod tests {
         assert_eq!(sha, sha1_hex("return +"));
         assert_eq!(&*r.get("broken").unwrap().source, "return +");
         assert!(r.add("typo", "local count = 1\nreturn cuont").is_ok());
+        // Text in strings and comments is anything; code is ASCII.
+        assert!(r.add("text", "-- café\nreturn 'café' -- “x”").is_ok());
+        match r.add("accent", "#!lua\nlocal x = 1\nlocal café = 1\n") {
+            Err(e @ Error::Syntax { line: 3, .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("script `accent`"), "{text}");
+                assert!(text.contains("near 'é' at column 10"), "{text}");
+                assert_eq!(e.ran(), crate::Ran::No);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            r.add("quote", "return “x”"),
+            Err(Error::Syntax { line: 1, .. })
+        ));
         assert!(matches!(
             r.add("bad_shebang", "#!lua flags=bogus\nreturn 1"),
             Err(Error::Shebang { .. })
