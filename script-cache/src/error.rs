@@ -155,7 +155,9 @@ pub enum Error {
         args: usize,
     },
     /// `SCRIPT LOAD` was refused for another reason (for scripts registered
-    /// at run time, typically a Lua syntax error).
+    /// at run time without the `checker` feature, typically a Lua syntax
+    /// error), or an `EVAL` of the source was (the server did not compile
+    /// it). The script did not run.
     LoadRejected {
         /// The script.
         script: ScriptId,
@@ -526,7 +528,7 @@ impl fmt::Display for Error {
                 message,
             } => write!(
                 f,
-                "{script}: SCRIPT LOAD refused: {}; the script did not run",
+                "{script}: the server refused to load it: {}; the script did not run",
                 coded(code, message)
             ),
             Error::ShaMismatch {
@@ -786,6 +788,12 @@ impl ServerReply {
         }
     }
 
+    /// Whether an `EVAL` of a source was refused because the server does
+    /// not compile it (`ERR Error compiling script ...`): it did not run.
+    pub(crate) fn is_compile_error(&self) -> bool {
+        self.is("ERR") && self.message.starts_with("Error compiling script")
+    }
+
     /// Classifies the error reply of `SCRIPT LOAD`.
     pub(crate) fn into_load_error(self, script: &ScriptId) -> Error {
         if let Some(condition) = Condition::from_code(&self.code) {
@@ -1014,6 +1022,32 @@ pub(crate) fn script_line(message: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compile_error_did_not_run() {
+        let script = ScriptId {
+            name: "s".into(),
+            sha1: "0123456789abcdef".into(),
+        };
+        let compile = ServerReply::new(
+            "ERR",
+            "Error compiling script (new function): user_script:2: '<name>' expected near '='",
+        );
+        assert!(compile.is_compile_error());
+        let e = compile.into_load_error(&script);
+        assert!(matches!(e, Error::LoadRejected { .. }), "{e:?}");
+        assert_eq!(e.ran(), Ran::No);
+        let text = e.to_string();
+        assert!(
+            text.contains("script `s`") && text.contains("did not run"),
+            "{text}"
+        );
+        let running = ServerReply::new(
+            "ERR",
+            "user_script:1: Script attempted to access nonexistent global variable 'x'",
+        );
+        assert!(!running.is_compile_error());
+    }
 
     #[test]
     fn finds_the_blamed_line() {

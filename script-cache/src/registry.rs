@@ -291,6 +291,18 @@ fn check_ascii_code(name: &str, source: &str) -> Result<()> {
     };
     let offset = source.len() - body.len();
     let lexed = lex(body);
+    for token in lexed.tokens.iter().filter(|t| t.kind == TokenKind::String) {
+        if let Some(message) = short_string_error(token.text(body)) {
+            return Err(Error::Syntax {
+                name: name.to_owned(),
+                line: token.line,
+                message: format!(
+                    "{message} at column {}",
+                    lexed.column(body, token.line, token.start)
+                ),
+            });
+        }
+    }
     let found = lexed.tokens.iter().find(|t| {
         t.kind == TokenKind::Other && t.text(body).first().is_some_and(|b| !b.is_ascii())
     });
@@ -418,6 +430,43 @@ fn read_script(path: &Path) -> Result<String> {
     })
 }
 
+/// The lexical error of a quoted string token as Lua 5.1's `read_string`
+/// finds it (an unfinished string, a decimal escape above 255): certain
+/// syntax errors whose server message quotes the string read so far, which
+/// its escapes can make bytes that are not UTF-8 (`"\195`). `None` for a
+/// long-bracket string or a well-formed quoted one.
+#[cfg(not(feature = "checker"))]
+fn short_string_error(text: &[u8]) -> Option<&'static str> {
+    let (&quote, mut rest) = text.split_first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let unfinished = Some("unfinished string");
+    loop {
+        match rest {
+            [] => return unfinished,
+            [b, ..] if *b == quote => return None,
+            [b'\n' | b'\r', ..] => return unfinished,
+            [b'\\', after @ ..] => match after {
+                [] => return unfinished,
+                [d, ..] if d.is_ascii_digit() => {
+                    let digits = after.iter().take(3).take_while(|d| d.is_ascii_digit());
+                    let count = digits.clone().count();
+                    let value = digits.fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+                    if value > 255 {
+                        return Some("escape sequence too large");
+                    }
+                    rest = after.get(count..).unwrap_or_default();
+                }
+                // `\r\n` and `\n\r` are one line break.
+                [b'\r', b'\n', tail @ ..] | [b'\n', b'\r', tail @ ..] => rest = tail,
+                [_, tail @ ..] => rest = tail,
+            },
+            [_, tail @ ..] => rest = tail,
+        }
+    }
+}
+
 /// The first error of the build-time lint on `source` (its warnings do not
 /// stop a registration).
 #[cfg(feature = "checker")]
@@ -501,6 +550,38 @@ mod tests {
             r.add("quote", "return “x”"),
             Err(Error::Syntax { line: 1, .. })
         ));
+        // The lexical errors of quoted strings, which the server would
+        // report by quoting the string read so far.
+        for (source, line, message) in [
+            ("return \"\\195\n", 1, "unfinished string"),
+            ("local x = 1\nreturn '\\195", 2, "unfinished string"),
+            ("return 'a\\'", 1, "unfinished string"),
+            ("return '\\195\\400'", 1, "escape sequence too large"),
+        ] {
+            match r.add("s", source) {
+                Err(Error::Syntax {
+                    line: l,
+                    message: m,
+                    ..
+                }) => {
+                    assert_eq!(l, line, "{source:?}");
+                    assert!(m.starts_with(message), "{source:?}: {m}");
+                }
+                other => panic!("{source:?}: {other:?}"),
+            }
+        }
+        for (i, fine) in [
+            "return '\\195\\255'",
+            "return \"a\\\nb\"",
+            "return 'it\\'s', \"\\\"\"",
+            "return [[\"unclosed in a long string]]",
+            "return '\\0009'",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert!(r.add(&format!("fine{i}"), fine).is_ok(), "{fine:?}");
+        }
         assert!(matches!(
             r.add("bad_shebang", "#!lua flags=bogus\nreturn 1"),
             Err(Error::Shebang { .. })

@@ -107,6 +107,35 @@ fn without_the_checker_the_runtime_links_neither_mlua_nor_full_moon() {
     assert!(checker.iter().any(|n| n == "mlua") && checker.iter().any(|n| n == "full_moon"));
 }
 
+/// What registration refuses without the checker (see the runtime's
+/// `registry.rs`) is a syntax error for Lua 5.1 too, and what it lets
+/// through here is not.
+#[test]
+fn what_registration_refuses_without_the_checker_lua_refuses_too() {
+    use script_cache_check::check_syntax;
+    for refused in [
+        "local café = 1",
+        "#!lua\nlocal x = 1\nlocal café = 1\n",
+        "return “x”",
+        "return \"\\195\n",
+        "local x = 1\nreturn '\\195",
+        "return 'a\\'",
+        "return '\\195\\400'",
+    ] {
+        assert!(check_syntax(refused.as_bytes()).is_err(), "{refused:?}");
+    }
+    for fine in [
+        "-- café\nreturn 'café' -- “x”",
+        "return '\\195\\255'",
+        "return \"a\\\nb\"",
+        "return 'it\\'s', \"\\\"\"",
+        "return [[\"unclosed in a long string]]",
+        "return '\\0009'",
+    ] {
+        assert_eq!(check_syntax(fine.as_bytes()), Ok(()), "{fine:?}");
+    }
+}
+
 const MAIN: &str = r##"
 use script_cache::{Error, ScriptCache};
 
@@ -143,9 +172,23 @@ fn main() {
     // quote half a character (`near '\xc3'`), which the client cannot read.
     let accent = con.register_script("accent", "local café = 1\nreturn café\n");
     println!("accent\t{}", matches!(accent, Err(Error::Syntax { line: 1, .. })));
+    let escape = con.register_script("escape", "return \"\\195\n");
+    println!("escape\t{}", matches!(escape, Err(Error::Syntax { line: 1, .. })));
     // The connection is still good afterwards.
     con.register_script("fine", "return 42").unwrap();
     report("fine", con.run_script("fine", &[] as &[&str], &[] as &[&str]));
+    // A user without SCRIPT (the test made it): the call goes out as EVAL,
+    // which the server refuses the same way.
+    let mut eval_only = ScriptCache::new(client.get_connection().unwrap());
+    redis::cmd("AUTH").arg("evalonly").arg("x").query::<()>(eval_only.get_mut()).unwrap();
+    eval_only.register_script("broken", "local x = 1\nlocal = 2\n").unwrap();
+    for case in ["eval", "eval_again"] {
+        report(case, eval_only.run_script("broken", &["k"], &[] as &[&str]));
+    }
+    // The corner the docs name: a syntax error blamed on a whole string
+    // whose escapes are not UTF-8. Last: the connection is lost after it.
+    con.register_script("corner", "local \"\\195\"\n").unwrap();
+    report("corner", con.run_script("corner", &[] as &[&str], &[] as &[&str]));
 }
 "##;
 
@@ -216,6 +259,11 @@ fn write_if_changed(path: &Path, text: &str) {
 
 matrix! {
     fn a_syntax_error_shows_at_the_first_call_typed_and_named(server) {
+        let mut admin = server.connection();
+        redis::cmd("ACL")
+            .arg(&["SETUSER", "evalonly", "on", "nopass", "~*", "+@all", "-script"])
+            .query::<()>(&mut admin)
+            .unwrap();
         let out = Command::new(scratch()).arg(server.url()).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -237,16 +285,20 @@ matrix! {
             script_cache_check::sha1_hex("local x = 1\nlocal = 2\n")
         );
         assert_eq!(case("shebang")[1], "true", "{stdout}");
-        for call in ["first", "second"] {
+        for call in ["first", "second", "eval", "eval_again"] {
             let l = case(call);
             assert_eq!(&l[1..4], ["LoadRejected", "No", "broken"], "{stdout}");
             let text = l[4];
             assert!(text.contains("script `broken`"), "{text}");
-            assert!(text.contains("SCRIPT LOAD refused"), "{text}");
+            assert!(text.contains("the server refused to load it"), "{text}");
             assert!(text.contains("did not run"), "{text}");
             assert!(text.contains("user_script:2"), "{text}");
+            assert!(text.contains("Error compiling script"), "{text}");
         }
         assert_eq!(case("accent")[1], "true", "{stdout}");
+        assert_eq!(case("escape")[1], "true", "{stdout}");
         assert_eq!(case("fine")[1], "ok", "{stdout}");
+        // Documented, not wanted: redis-rs cannot read the reply.
+        assert_eq!(&case("corner")[1..4], ["Redis", "Unknown", "corner"], "{stdout}");
     }
 }
