@@ -81,8 +81,11 @@ pub enum Error {
         message: String,
     },
     /// A script registered at run time is not valid Lua 5.1 (checked with
-    /// the same checker as the build-time macros). It was not registered,
-    /// and nothing was sent.
+    /// the same checker as the build-time macros, with the `checker`
+    /// feature; without it, only the errors Lua's lexer rules find: code
+    /// that is not ASCII, an unfinished quoted string, an escape above 255,
+    /// and the server reports the others as [`Error::LoadRejected`] at the
+    /// first call). It was not registered, and nothing was sent.
     Syntax {
         /// The name it was to be registered under.
         name: String,
@@ -96,6 +99,7 @@ pub enum Error {
     /// written global, an unknown command, a wrong literal arity, a write
     /// in a `no-writes` script, ...) found it. It was not registered, and
     /// nothing was sent. The lint's warnings do not stop a registration.
+    /// Only with the `checker` feature (default).
     Lint {
         /// The name it was to be registered under.
         name: String,
