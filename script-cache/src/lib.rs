@@ -214,7 +214,8 @@
 //! (`default-features = false`, then the features it wants): neither `mlua`
 //! nor `full_moon` is then among the crates the runtime links. The
 //! `macros` feature still runs the checker at build time, inside the
-//! proc-macro, on the build machine; it is not linked into the application.
+//! proc-macro, on the build machine; it is not linked into the application
+//! (with Cargo's feature resolver 2, the default from edition 2021 on).
 //! Without the feature, guarantee 6 does **not** hold, and registration
 //! says so in its docs ([`ScriptState::register_script`]):
 //!
