@@ -3,7 +3,7 @@
 //! It never fails and never recurses: bytes Lua would refuse become
 //! [`TokenKind::Other`] tokens, an unfinished string or long bracket runs
 //! to the end of the input. The verdict on a chunk comes from Lua itself
-//! ([`crate::check_syntax`]); this lexer only gives the analysis and the
+//! (`check_syntax`); this lexer only gives the analysis and the
 //! diagnostics the same view of the text that Lua has: a bare `\r` ends a
 //! line (and so a `--` comment), `\r\n` and `\n\r` count as one line break,
 //! `0x1p4` is one numeral.

@@ -28,7 +28,16 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::lint::SERVER_NAMES;
+/// The servers of the lint's command table, as named in `servers(...)` and
+/// `script-cache.toml` (index as the tables' `SERVERS`, which the lint
+/// asserts).
+pub(crate) const SERVER_NAMES: [&str; 5] = [
+    "redis-6.2",
+    "redis-7.0",
+    "valkey-8.1",
+    "redis-8.2",
+    "valkey-9.1",
+];
 
 /// The name of the optional file in a script folder.
 pub const CONFIG_FILE: &str = "script-cache.toml";

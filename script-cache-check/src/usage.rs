@@ -2,7 +2,7 @@
 //!
 //! Runs on the tokens of [`crate::lex`], so it sees the text exactly as
 //! Lua does and needs no syntax tree: no recursion, linear time, any size.
-//! It is meant for chunks Lua accepted ([`crate::check_syntax`]).
+//! It is meant for chunks Lua accepted (`check_syntax`).
 
 use crate::lex::{Lexed, Token, TokenKind};
 

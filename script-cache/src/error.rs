@@ -81,8 +81,11 @@ pub enum Error {
         message: String,
     },
     /// A script registered at run time is not valid Lua 5.1 (checked with
-    /// the same checker as the build-time macros). It was not registered,
-    /// and nothing was sent.
+    /// the same checker as the build-time macros, with the `checker`
+    /// feature; without it, only the errors Lua's lexer rules find: code
+    /// that is not ASCII, an unfinished quoted string, an escape above 255,
+    /// and the server reports the others as [`Error::LoadRejected`] at the
+    /// first call). It was not registered, and nothing was sent.
     Syntax {
         /// The name it was to be registered under.
         name: String,
@@ -96,6 +99,7 @@ pub enum Error {
     /// written global, an unknown command, a wrong literal arity, a write
     /// in a `no-writes` script, ...) found it. It was not registered, and
     /// nothing was sent. The lint's warnings do not stop a registration.
+    /// Only with the `checker` feature (default).
     Lint {
         /// The name it was to be registered under.
         name: String,
@@ -155,7 +159,9 @@ pub enum Error {
         args: usize,
     },
     /// `SCRIPT LOAD` was refused for another reason (for scripts registered
-    /// at run time, typically a Lua syntax error).
+    /// at run time without the `checker` feature, typically a Lua syntax
+    /// error), or an `EVAL` of the source was (the server did not compile
+    /// it). The script did not run.
     LoadRejected {
         /// The script.
         script: ScriptId,
@@ -524,7 +530,11 @@ impl fmt::Display for Error {
                 script,
                 code,
                 message,
-            } => write!(f, "{script}: SCRIPT LOAD refused: {}", coded(code, message)),
+            } => write!(
+                f,
+                "{script}: the server refused to load it: {}; the script did not run",
+                coded(code, message)
+            ),
             Error::ShaMismatch {
                 script,
                 server_sha1,
@@ -782,6 +792,12 @@ impl ServerReply {
         }
     }
 
+    /// Whether an `EVAL` of a source was refused because the server does
+    /// not compile it (`ERR Error compiling script ...`): it did not run.
+    pub(crate) fn is_compile_error(&self) -> bool {
+        self.is("ERR") && self.message.starts_with("Error compiling script")
+    }
+
     /// Classifies the error reply of `SCRIPT LOAD`.
     pub(crate) fn into_load_error(self, script: &ScriptId) -> Error {
         if let Some(condition) = Condition::from_code(&self.code) {
@@ -1010,6 +1026,32 @@ pub(crate) fn script_line(message: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compile_error_did_not_run() {
+        let script = ScriptId {
+            name: "s".into(),
+            sha1: "0123456789abcdef".into(),
+        };
+        let compile = ServerReply::new(
+            "ERR",
+            "Error compiling script (new function): user_script:2: '<name>' expected near '='",
+        );
+        assert!(compile.is_compile_error());
+        let e = compile.into_load_error(&script);
+        assert!(matches!(e, Error::LoadRejected { .. }), "{e:?}");
+        assert_eq!(e.ran(), Ran::No);
+        let text = e.to_string();
+        assert!(
+            text.contains("script `s`") && text.contains("did not run"),
+            "{text}"
+        );
+        let running = ServerReply::new(
+            "ERR",
+            "user_script:1: Script attempted to access nonexistent global variable 'x'",
+        );
+        assert!(!running.is_compile_error());
+    }
 
     #[test]
     fn finds_the_blamed_line() {

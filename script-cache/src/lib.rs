@@ -75,7 +75,9 @@
 //!    [`Error::Unavailable`], not errors of the script.
 //! 6. **Nothing invalid reaches the server from the registry**: scripts
 //!    registered at run time are checked as Lua 5.1 and linted by the same
-//!    checker as the macros ([`Error::Syntax`], [`Error::Lint`]).
+//!    checker as the macros ([`Error::Syntax`], [`Error::Lint`]). This holds
+//!    with the `checker` feature (default); without it the server is the
+//!    checker (see [Scripts known only at run time](#scripts-known-only-at-run-time)).
 //! 7. **Pipelines are never replayed**: a `NOSCRIPT` inside one is
 //!    [`Error::NoScript`] for that entry, which did not run; an error for
 //!    the whole pipeline ([`Error::Pipeline`]) never says "did not run"
@@ -199,6 +201,42 @@
 //! and [`flush_cache`](ScriptCache::flush_cache) (Perl's
 //! `flush_all_scripts`; unlike it, the registry is kept, so later calls
 //! reload instead of failing).
+//!
+//! ## The `checker` feature
+//!
+//! With the `checker` feature (default), a registered source is checked
+//! before anything is sent, by the checker of the macros: as Lua 5.1 (a
+//! vendored Lua 5.1.5, through `mlua`, built with a C compiler;
+//! [`Error::Syntax`]) and by the lint ([`Error::Lint`]). Guarantee 6 holds.
+//!
+//! An application that registers only trusted or pre-checked scripts (say,
+//! checked by `script-cache check` in CI) can turn it off
+//! (`default-features = false`, then the features it wants): neither `mlua`
+//! nor `full_moon` is then among the crates the runtime links. The
+//! `macros` feature still runs the checker at build time, inside the
+//! proc-macro, on the build machine; it is not linked into the application
+//! (with Cargo's feature resolver 2, the default from edition 2021 on).
+//! Without the feature, guarantee 6 does **not** hold, and registration
+//! says so in its docs ([`ScriptState::register_script`]):
+//!
+//! * still done at registration: the name, the `#!lua` line
+//!   ([`Error::Shebang`]), the SHA-1, and, with Lua's lexer rules (no Lua
+//!   needed), the syntax errors the server would report by quoting bytes
+//!   that may not be UTF-8, which redis-rs cannot read ([`Error::Syntax`]):
+//!   code that is not ASCII outside strings and comments (`local café`), an
+//!   unfinished quoted string, a decimal escape above 255;
+//! * not done: Lua 5.1 and the lint. A script with a syntax error is
+//!   registered; its first call (or load) sends `SCRIPT LOAD`, which the
+//!   server refuses: [`Error::LoadRejected`], naming the script, with the
+//!   server's message and line, and [`Ran::No`]: the script did not run.
+//!   Every later call fails the same way until the script is replaced. What
+//!   the lint would have refused fails when its line runs
+//!   ([`Error::Script`], [`Ran::Yes`]).
+//! * One corner stays: a syntax error that the server blames on a whole
+//!   string literal whose escapes make bytes that are not UTF-8 (`local
+//!   "\195"`) gets a reply redis-rs cannot read ([`Error::Redis`],
+//!   [`Ran::Unknown`]), and that connection is unusable afterwards (see
+//!   `docs/guarantees-and-errors.md`).
 //!
 //! # Redis Cluster
 //!

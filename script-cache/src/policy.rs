@@ -402,6 +402,12 @@ impl<'s> Scope<'s> {
                 self.state.loaded.set_caps(self.node, Caps::Legacy);
                 Called::UnknownCommand
             }
+            // A source the server does not compile (registered without
+            // the `checker` feature): refused before it ran, as by
+            // `SCRIPT LOAD`.
+            Reply::Server(e) if e.is_compile_error() => {
+                Called::Failed(e.into_load_error(&handle.id_for(sha1)))
+            }
             reply => self.read_call(reply, handle, sha1, command),
         }
     }

@@ -248,7 +248,10 @@ impl Registry {
 /// `SCRIPT LOAD`'s verdict on `source`, before anything is registered or
 /// sent, with the checker the macros use: the `#!lua` line as Redis 7 and
 /// Valkey read it (Redis 6.2 gets it as a comment, which always loads),
-/// then the body as Lua 5.1 on every server, then the lint's errors.
+/// then, with the `checker` feature, the body as Lua 5.1 on every server
+/// and the lint's errors. Without the feature the body is not checked
+/// here: the server's `SCRIPT LOAD` is the Lua checker, at the script's
+/// first call or load ([`Error::LoadRejected`], the script did not run).
 fn check(name: &str, source: &str, targets: Servers) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidScript {
@@ -263,6 +266,67 @@ fn check(name: &str, source: &str, targets: Servers) -> Result<()> {
             message: e.message,
         });
     }
+    #[cfg(feature = "checker")]
+    check_lua(name, source, targets)?;
+    #[cfg(not(feature = "checker"))]
+    {
+        let _ = targets;
+        check_ascii_code(name, source)?;
+    }
+    Ok(())
+}
+
+/// Without the checker: a character that is not ASCII outside strings and
+/// comments (`local café`, a typographic quote pasted into code) is a
+/// certain Lua 5.1 syntax error (Lua reads such bytes one by one, as
+/// symbols no rule takes), and the servers' reply would quote its first
+/// byte alone, which is not UTF-8 and which the client cannot read. The
+/// lexer (no Lua needed) finds it, and it is refused here.
+#[cfg(not(feature = "checker"))]
+fn check_ascii_code(name: &str, source: &str) -> Result<()> {
+    use script_cache_check::lex::{TokenKind, lex};
+    // The shebang parsed: the body starts at a character boundary.
+    let Some(body) = script_cache_check::lua_body(source.as_bytes()) else {
+        return Ok(());
+    };
+    let offset = source.len() - body.len();
+    let lexed = lex(body);
+    for token in lexed.tokens.iter().filter(|t| t.kind == TokenKind::String) {
+        if let Some(message) = short_string_error(token.text(body)) {
+            return Err(Error::Syntax {
+                name: name.to_owned(),
+                line: token.line,
+                message: format!(
+                    "{message} at column {}",
+                    lexed.column(body, token.line, token.start)
+                ),
+            });
+        }
+    }
+    let found = lexed.tokens.iter().find(|t| {
+        t.kind == TokenKind::Other && t.text(body).first().is_some_and(|b| !b.is_ascii())
+    });
+    let Some(token) = found else {
+        return Ok(());
+    };
+    let character = source
+        .get(offset + token.start..)
+        .and_then(|rest| rest.chars().next())
+        .unwrap_or(char::REPLACEMENT_CHARACTER);
+    Err(Error::Syntax {
+        name: name.to_owned(),
+        line: token.line,
+        message: format!(
+            "unexpected symbol near '{character}' at column {} (outside strings and \
+             comments Lua 5.1 takes ASCII only)",
+            lexed.column(body, token.line, token.start)
+        ),
+    })
+}
+
+/// The body as Lua 5.1 on every server, then the lint's errors.
+#[cfg(feature = "checker")]
+fn check_lua(name: &str, source: &str, targets: Servers) -> Result<()> {
     // Nothing invalid reaches a server (a syntax error reply can carry
     // bytes that are not UTF-8, which break the connection's reply parser).
     if let Err(e) = script_cache_check::check_syntax(source.as_bytes()) {
@@ -366,8 +430,46 @@ fn read_script(path: &Path) -> Result<String> {
     })
 }
 
+/// The lexical error of a quoted string token as Lua 5.1's `read_string`
+/// finds it (an unfinished string, a decimal escape above 255): certain
+/// syntax errors whose server message quotes the string read so far, which
+/// its escapes can make bytes that are not UTF-8 (`"\195`). `None` for a
+/// long-bracket string or a well-formed quoted one.
+#[cfg(not(feature = "checker"))]
+fn short_string_error(text: &[u8]) -> Option<&'static str> {
+    let (&quote, mut rest) = text.split_first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let unfinished = Some("unfinished string");
+    loop {
+        match rest {
+            [] => return unfinished,
+            [b, ..] if *b == quote => return None,
+            [b'\n' | b'\r', ..] => return unfinished,
+            [b'\\', after @ ..] => match after {
+                [] => return unfinished,
+                [d, ..] if d.is_ascii_digit() => {
+                    let digits = after.iter().take(3).take_while(|d| d.is_ascii_digit());
+                    let count = digits.clone().count();
+                    let value = digits.fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+                    if value > 255 {
+                        return Some("escape sequence too large");
+                    }
+                    rest = after.get(count..).unwrap_or_default();
+                }
+                // `\r\n` and `\n\r` are one line break.
+                [b'\r', b'\n', tail @ ..] | [b'\n', b'\r', tail @ ..] => rest = tail,
+                [_, tail @ ..] => rest = tail,
+            },
+            [_, tail @ ..] => rest = tail,
+        }
+    }
+}
+
 /// The first error of the build-time lint on `source` (its warnings do not
 /// stop a registration).
+#[cfg(feature = "checker")]
 fn lint_error(source: &str, servers: Servers) -> Option<script_cache_check::lint::Finding> {
     script_cache_check::lint::lint_script_for(source, servers)
         .into_iter()
@@ -378,6 +480,7 @@ fn lint_error(source: &str, servers: Servers) -> Option<script_cache_check::lint
 mod tests {
     use super::*;
 
+    #[cfg(feature = "checker")]
     #[test]
     fn lint_errors_refuse_registration_warnings_do_not() {
         let r = Registry::default();
@@ -418,6 +521,74 @@ mod tests {
                 rule: "write-in-no-writes",
                 ..
             })
+        ));
+    }
+
+    /// Without the `checker` feature the body is not checked here (the
+    /// server is the checker, at the first call); the name and the shebang
+    /// still are, and the SHA-1 is the source's.
+    #[cfg(not(feature = "checker"))]
+    #[test]
+    fn without_the_checker_the_body_is_left_to_the_server() {
+        let r = Registry::default();
+        let sha = r.add("broken", "return +").unwrap();
+        assert_eq!(sha, sha1_hex("return +"));
+        assert_eq!(&*r.get("broken").unwrap().source, "return +");
+        assert!(r.add("typo", "local count = 1\nreturn cuont").is_ok());
+        // Text in strings and comments is anything; code is ASCII.
+        assert!(r.add("text", "-- café\nreturn 'café' -- “x”").is_ok());
+        match r.add("accent", "#!lua\nlocal x = 1\nlocal café = 1\n") {
+            Err(e @ Error::Syntax { line: 3, .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("script `accent`"), "{text}");
+                assert!(text.contains("near 'é' at column 10"), "{text}");
+                assert_eq!(e.ran(), crate::Ran::No);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            r.add("quote", "return “x”"),
+            Err(Error::Syntax { line: 1, .. })
+        ));
+        // The lexical errors of quoted strings, which the server would
+        // report by quoting the string read so far.
+        for (source, line, message) in [
+            ("return \"\\195\n", 1, "unfinished string"),
+            ("local x = 1\nreturn '\\195", 2, "unfinished string"),
+            ("return 'a\\'", 1, "unfinished string"),
+            ("return '\\195\\400'", 1, "escape sequence too large"),
+        ] {
+            match r.add("s", source) {
+                Err(Error::Syntax {
+                    line: l,
+                    message: m,
+                    ..
+                }) => {
+                    assert_eq!(l, line, "{source:?}");
+                    assert!(m.starts_with(message), "{source:?}: {m}");
+                }
+                other => panic!("{source:?}: {other:?}"),
+            }
+        }
+        for (i, fine) in [
+            "return '\\195\\255'",
+            "return \"a\\\nb\"",
+            "return 'it\\'s', \"\\\"\"",
+            "return [[\"unclosed in a long string]]",
+            "return '\\0009'",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert!(r.add(&format!("fine{i}"), fine).is_ok(), "{fine:?}");
+        }
+        assert!(matches!(
+            r.add("bad_shebang", "#!lua flags=bogus\nreturn 1"),
+            Err(Error::Shebang { .. })
+        ));
+        assert!(matches!(
+            r.add("", "return 1"),
+            Err(Error::InvalidScript { .. })
         ));
     }
 
@@ -495,7 +666,7 @@ mod tests {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "checker"))]
 mod properties {
     //! Bounded property tests of the registry: any name and source either
     //! registers or is refused with a typed error, never a panic; a

@@ -812,25 +812,47 @@ impl ScriptState {
 
     /// Registers a script under `name` and returns its SHA-1.
     ///
-    /// The source is checked as Lua 5.1 first, with the same checker as
-    /// the build-time macros: a syntax error is [`Error::Syntax`] and the
-    /// script is not registered (nothing invalid reaches a server).
-    /// The `#!lua` line is checked as `SCRIPT LOAD` would
-    /// ([`Error::Shebang`](crate::Error::Shebang)), and the lint runs for
-    /// the servers of the `script-cache.toml` of the last folder registered
-    /// from (every known server before that).
+    /// With the `checker` feature (default), the source is checked as Lua
+    /// 5.1 first, with the same checker as the build-time macros: a syntax
+    /// error is [`Error::Syntax`] and the script is not registered (nothing
+    /// invalid reaches a server). The `#!lua` line is checked as `SCRIPT
+    /// LOAD` would ([`Error::Shebang`](crate::Error::Shebang)), and the lint
+    /// runs for the servers of the `script-cache.toml` of the last folder
+    /// registered from (every known server before that).
     /// Registering the same source under the same name again is a no-op;
     /// another source under a taken name is [`Error::NameTaken`] (use
     /// [`replace_script`](Self::replace_script)). Nothing is sent: the
     /// script is loaded on its first call, like an embedded one.
     ///
+    /// # Without the `checker` feature
+    ///
+    /// The name, the `#!lua` line ([`Error::Shebang`](crate::Error::Shebang))
+    /// and the SHA-1 are still done here, but neither Lua 5.1 nor the lint
+    /// is: the server is the checker. A script with a syntax error is
+    /// registered, and its first call (or [`load_registered`]) fails with
+    /// [`Error::LoadRejected`], which names the script and says it did not
+    /// run ([`Error::ran`] is [`Ran::No`](crate::Ran::No)), on every call
+    /// until it is replaced; what the lint would refuse fails only when the
+    /// line runs ([`Error::Script`](crate::Error::Script)). The syntax
+    /// errors whose server message could quote bytes that are not UTF-8
+    /// are still refused here as [`Error::Syntax`], found with Lua's lexer
+    /// rules: code that is not ASCII outside strings and comments (`local
+    /// café`), an unfinished quoted string, a decimal escape above 255. One
+    /// corner stays (the crate docs, "The `checker` feature").
+    ///
     /// [`Error::Syntax`]: crate::Error::Syntax
     /// [`Error::NameTaken`]: crate::Error::NameTaken
+    /// [`Error::LoadRejected`]: crate::Error::LoadRejected
+    /// [`Error::ran`]: crate::Error::ran
+    /// [`load_registered`]: crate::ScriptCache::load_registered
     pub fn register_script(&self, name: &str, source: &str) -> Result<String> {
         self.inner.registry.add(name, source)
     }
 
     /// Registers a script under `name`, replacing any script of that name.
+    /// Checked as by [`register_script`](Self::register_script): as Lua 5.1
+    /// and by the lint with the `checker` feature, by the server at its
+    /// first call without it.
     pub fn replace_script(&self, name: &str, source: &str) -> Result<String> {
         self.inner.registry.replace(name, source)
     }
@@ -852,7 +874,10 @@ impl ScriptState {
     /// paths and symlinks leading out of it are refused:
     /// [`Error::OutsideScriptDir`](crate::Error::OutsideScriptDir)). A FIFO
     /// or device is refused at once, never read. The `script-cache.toml` of
-    /// the file's folder, if any, names the servers it is linted for.
+    /// the file's folder, if any, names the servers it is linted for. The
+    /// source is checked as by [`register_script`](Self::register_script):
+    /// as Lua 5.1 and by the lint with the `checker` feature, by the server
+    /// at its first call without it.
     pub fn register_file(&self, path: impl AsRef<Path>) -> Result<String> {
         self.inner.registry.register_file(path.as_ref())
     }
@@ -860,7 +885,11 @@ impl ScriptState {
     /// Registers every top-level `*.lua` file of `dir` (dotfiles and
     /// subfolders skipped) in sorted order and returns their names, linted
     /// for the servers of `dir/script-cache.toml` (all known servers
-    /// without one). Either all are registered or, on an error, none.
+    /// without one). Either all are registered or, on an error, none. Each
+    /// source is checked as by [`register_script`](Self::register_script):
+    /// as Lua 5.1 and by the lint with the `checker` feature, by the server
+    /// at its first call without it (then a syntax error does not stop the
+    /// others from being registered).
     pub fn register_all_scripts(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
         self.inner.registry.register_dir(dir.as_ref())
     }

@@ -1,6 +1,6 @@
 //! The lint: what would fail at run time, found at build time.
 //!
-//! Runs on a source that Lua 5.1 accepted ([`crate::check_syntax`]), with
+//! Runs on a source that Lua 5.1 accepted (`check_syntax`), with
 //! the command table and the scripts' Lua environment generated from the
 //! servers themselves (`tables.rs`, written by `cargo run -p
 //! script-cache-tests --bin lint-tables` from `COMMAND`, `COMMAND DOCS` and
@@ -69,7 +69,7 @@ use full_moon::ast::{
 use full_moon::tokenizer::{Symbol, TokenReference, TokenType};
 use std::fmt;
 
-use crate::servers::Servers;
+use crate::servers::{SERVER_NAMES, Servers};
 use tables::{COMMANDS, Command, GLOBALS, Global, SERVERS};
 
 /// One lint rule. Its [`name`](Rule::name) is what allow comments use.
@@ -183,15 +183,8 @@ impl Finding {
     }
 }
 
-/// The servers of the command table, as named in `servers(...)` and
-/// `script-cache.toml` (index as the tables' `SERVERS`).
-pub(crate) const SERVER_NAMES: [&str; SERVERS.len()] = [
-    "redis-6.2",
-    "redis-7.0",
-    "valkey-8.1",
-    "redis-8.2",
-    "valkey-9.1",
-];
+// The servers' names (`crate::servers`) index the tables' `SERVERS`.
+const _: () = assert!(SERVER_NAMES.len() == SERVERS.len());
 const ALL_SERVERS: u8 = (1 << SERVERS.len()) - 1;
 
 /// Lints `source` (a whole script as sent to the servers, `#!` line

@@ -214,6 +214,7 @@ fn deep_input_does_not_crash() {
     // As deep as a linted source can be: two bytes a level.
     let chain = format!("return 1{}", "+1".repeat((MAX_LINTED_BYTES - 8) / 2));
     assert!(chain.len() <= MAX_LINTED_BYTES);
+    #[cfg(feature = "lua")]
     assert!(crate::check_syntax(chain.as_bytes()).is_ok());
     assert_eq!(rules(&chain), vec![]);
     let chain = format!("return x{}", "+x".repeat((MAX_LINTED_BYTES - 8) / 2));
