@@ -59,6 +59,7 @@
 //!   (`script-cache.toml`); naming a server the folder does not declare is
 //!   a `lint-directive` error.
 
+mod hygiene;
 #[allow(dead_code)]
 mod tables;
 
@@ -66,6 +67,7 @@ use full_moon::ast::{
     self, Block, Call, Expression, Field, FunctionArgs, FunctionBody, FunctionCall, Index,
     LastStmt, Parameter, Prefix, Stmt, Suffix, Var,
 };
+use full_moon::node::Node;
 use full_moon::tokenizer::{Symbol, TokenReference, TokenType};
 use std::fmt;
 
@@ -93,13 +95,34 @@ pub enum Rule {
     WriteInNoWrites,
     /// A key argument not taken from `KEYS` (a warning).
     KeyNotInKeys,
+    /// A local never read (a warning).
+    UnusedLocal,
+    /// A function parameter never read (a warning).
+    UnusedParameter,
+    /// A loop variable never read (a warning).
+    UnusedLoopVariable,
+    /// A local shadowing a local of an enclosing scope (a warning).
+    ShadowedLocal,
+    /// A statement after `return`, `break` or `error(...)` (a warning).
+    UnreachableCode,
+    /// A loop whose body always leaves it (a warning).
+    LoopRunsOnce,
+    /// An assignment with more names than values, or more values than
+    /// names (a warning).
+    UnbalancedAssignment,
+    /// `KEYS[0]` or `ARGV[0]`, which is nil (a warning).
+    IndexZero,
+    /// A `redis.call` reply compared with `nil` (a warning).
+    NilCompareReply,
+    /// `KEYS` or `SCAN` called from a script (a warning).
+    KeyspaceScan,
     /// A `-- script-cache:` comment the lint cannot read.
     Directive,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 19] = [
         Rule::UndefinedGlobal,
         Rule::GlobalWrite,
         Rule::UnknownCommand,
@@ -108,6 +131,16 @@ impl Rule {
         Rule::CommandArity,
         Rule::WriteInNoWrites,
         Rule::KeyNotInKeys,
+        Rule::UnusedLocal,
+        Rule::UnusedParameter,
+        Rule::UnusedLoopVariable,
+        Rule::ShadowedLocal,
+        Rule::UnreachableCode,
+        Rule::LoopRunsOnce,
+        Rule::UnbalancedAssignment,
+        Rule::IndexZero,
+        Rule::NilCompareReply,
+        Rule::KeyspaceScan,
         Rule::Directive,
     ];
 
@@ -122,6 +155,16 @@ impl Rule {
             Rule::CommandArity => "command-arity",
             Rule::WriteInNoWrites => "write-in-no-writes",
             Rule::KeyNotInKeys => "key-not-in-keys",
+            Rule::UnusedLocal => "unused-local",
+            Rule::UnusedParameter => "unused-parameter",
+            Rule::UnusedLoopVariable => "unused-loop-variable",
+            Rule::ShadowedLocal => "shadowed-local",
+            Rule::UnreachableCode => "unreachable-code",
+            Rule::LoopRunsOnce => "loop-runs-once",
+            Rule::UnbalancedAssignment => "unbalanced-assignment",
+            Rule::IndexZero => "index-zero",
+            Rule::NilCompareReply => "nil-compare-reply",
+            Rule::KeyspaceScan => "keyspace-scan",
             Rule::Directive => "lint-directive",
         }
     }
@@ -134,8 +177,25 @@ impl Rule {
     /// Whether a finding fails the build.
     pub fn severity(self) -> Severity {
         match self {
-            Rule::KeyNotInKeys => Severity::Warning,
-            _ => Severity::Error,
+            Rule::KeyNotInKeys
+            | Rule::UnusedLocal
+            | Rule::UnusedParameter
+            | Rule::UnusedLoopVariable
+            | Rule::ShadowedLocal
+            | Rule::UnreachableCode
+            | Rule::LoopRunsOnce
+            | Rule::UnbalancedAssignment
+            | Rule::IndexZero
+            | Rule::NilCompareReply
+            | Rule::KeyspaceScan => Severity::Warning,
+            Rule::UndefinedGlobal
+            | Rule::GlobalWrite
+            | Rule::UnknownCommand
+            | Rule::ServerSupport
+            | Rule::CommandNotAllowed
+            | Rule::CommandArity
+            | Rule::WriteInNoWrites
+            | Rule::Directive => Severity::Error,
         }
     }
 }
@@ -303,6 +363,7 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         servers: directives.servers,
         project: directives.project,
         flags,
+        resp3: text.contains("setresp"),
     };
     walker.block(ast.nodes(), &[]);
     let mut findings: Vec<Finding> = walker
@@ -534,11 +595,47 @@ enum Alias {
     Pcall,
 }
 
+/// What declared a local, for the `unused-*` rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Local,
+    Parameter,
+    LoopVariable,
+    /// `self` of a method, `arg` of a vararg function: never reported.
+    Implicit,
+}
+
 #[derive(Clone)]
 struct Local {
     name: String,
     alias: Option<Alias>,
     origin: Origin,
+    kind: Kind,
+    /// Where it is declared (none for an implicit one).
+    at: Option<(u32, u32)>,
+    /// Whether anything reads it.
+    read: bool,
+    /// Whether every value assigned to it so far is a `redis.call` /
+    /// `redis.pcall` reply, for `nil-compare-reply`.
+    reply: bool,
+    /// Where it is compared with `nil`: reported when its scope ends, if
+    /// it never held anything but a reply.
+    nil_compares: Vec<(u32, u32)>,
+}
+
+impl Local {
+    fn new(name: &str, kind: Kind, at: Option<(u32, u32)>) -> Local {
+        Local {
+            name: name.to_owned(),
+            alias: None,
+            origin: Origin::Unknown,
+            kind,
+            at,
+            read: false,
+            reply: false,
+            nil_compares: Vec::new(),
+        }
+    }
 }
 
 struct Walker {
@@ -551,6 +648,9 @@ struct Walker {
     /// The folder's targets (`script-cache.toml`), which `servers` narrows.
     project: u8,
     flags: Flags,
+    /// The script switches to RESP3 (`redis.setresp(3)`), where a null
+    /// reply is `nil`: `nil-compare-reply` does not apply.
+    resp3: bool,
 }
 
 fn token_name(token: &TokenReference) -> &str {
@@ -691,35 +791,121 @@ impl Walker {
             .find(|l| l.name == name)
     }
 
-    fn declare(&mut self, name: &str, alias: Option<Alias>, origin: Origin) {
-        let local = Local {
-            name: name.to_owned(),
-            alias,
-            origin,
-        };
+    fn declare(&mut self, local: Local) {
+        if local.kind != Kind::Implicit
+            && !local.name.starts_with('_')
+            && let Some(at) = local.at
+        {
+            let outer = self.scopes.len().saturating_sub(1);
+            let shadowed = self.scopes[..outer]
+                .iter()
+                .rev()
+                .flat_map(|s| s.iter().rev())
+                .find(|l| l.name == local.name)
+                .map(|l| (l.kind, l.at));
+            if let Some((kind, Some((line, _)))) = shadowed
+                && kind != Kind::Implicit
+            {
+                let what = match kind {
+                    Kind::Parameter => "parameter",
+                    Kind::LoopVariable => "loop variable",
+                    _ => "local",
+                };
+                self.push(
+                    Rule::ShadowedLocal,
+                    at,
+                    format!(
+                        "`{}` shadows the {what} `{}` of line {line}: in this scope the name \
+                         means the new local",
+                        local.name, local.name
+                    ),
+                    "give the inner local another name".to_owned(),
+                );
+            }
+        }
         match self.scopes.last_mut() {
             Some(scope) => scope.push(local),
             None => self.scopes.push(vec![local]),
         }
     }
 
+    /// Declares the local of `token`.
+    fn declare_token(&mut self, token: &TokenReference, kind: Kind) -> &mut Local {
+        self.declare(Local::new(token_name(token), kind, Some(at(token))));
+        let scope = self.scopes.len() - 1;
+        let last = self.scopes[scope].len() - 1;
+        &mut self.scopes[scope][last]
+    }
+
     /// A block in a new scope holding `names` (parameters, loop variables).
-    fn block(&mut self, block: &Block, names: &[&str]) {
+    fn block(&mut self, block: &Block, names: &[Local]) {
         self.scopes.push(Vec::new());
-        for name in names {
-            self.declare(name, None, Origin::Unknown);
+        for local in names {
+            self.declare(local.clone());
         }
         self.block_body(block);
-        self.scopes.pop();
+        self.pop_scope();
+    }
+
+    /// Ends the innermost scope: its unused locals, and its locals that
+    /// held nothing but replies and were compared with `nil`.
+    fn pop_scope(&mut self) {
+        let Some(scope) = self.scopes.pop() else {
+            return;
+        };
+        for local in scope {
+            if local.reply && !self.resp3 {
+                for &position in &local.nil_compares {
+                    self.nil_compare(position, Some(&local.name));
+                }
+            }
+            let Some(position) = local.at else {
+                continue;
+            };
+            if local.read || local.name.starts_with('_') {
+                continue;
+            }
+            let (rule, what) = match local.kind {
+                Kind::Local => (Rule::UnusedLocal, "local"),
+                Kind::Parameter => (Rule::UnusedParameter, "parameter"),
+                Kind::LoopVariable => (Rule::UnusedLoopVariable, "loop variable"),
+                Kind::Implicit => continue,
+            };
+            self.push(
+                rule,
+                position,
+                format!("unused {what} `{}`: nothing reads it", local.name),
+                format!(
+                    "remove it, or name it `_{}` (names starting with `_` are not reported)",
+                    local.name
+                ),
+            );
+        }
     }
 
     fn block_body(&mut self, block: &Block) {
+        // Where the block is left for good: what follows never runs
+        // (reported once, at the first statement after it).
+        let mut left: Option<(u32, u32)> = None;
+        let mut reported = false;
         for stmt in block.stmts() {
+            if let (Some(end), false) = (left, reported) {
+                self.unreachable(stmt.start_position(), end);
+                reported = true;
+            }
             self.stmt(stmt);
+            if left.is_none() {
+                left = self.leaves(stmt);
+            }
         }
-        if let Some(LastStmt::Return(ret)) = block.last_stmt() {
-            for e in ret.returns() {
-                self.expr(e);
+        if let Some(last) = block.last_stmt() {
+            if let (Some(end), false) = (left, reported) {
+                self.unreachable(last.start_position(), end);
+            }
+            if let LastStmt::Return(ret) = last {
+                for e in ret.returns() {
+                    self.expr(e);
+                }
             }
         }
     }
@@ -730,6 +916,25 @@ impl Walker {
                 let exprs: Vec<&Expression> = a.expressions().iter().collect();
                 for e in &exprs {
                     self.expr(e);
+                }
+                let targets: Vec<(String, (u32, u32))> = a
+                    .variables()
+                    .iter()
+                    .filter_map(|v| match v {
+                        Var::Name(t) => Some((format!("`{}`", token_name(t)), at(t))),
+                        Var::Expression(ve) => {
+                            let first = match ve.prefix() {
+                                Prefix::Name(t) => Some(t),
+                                Prefix::Expression(e) => first_token(e),
+                                _ => None,
+                            };
+                            first.map(|t| ("a field".to_owned(), at(t)))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if targets.len() == a.variables().len() {
+                    self.unbalanced(&targets, &exprs, false);
                 }
                 for (i, var) in a.variables().iter().enumerate() {
                     self.assign(var, exprs.get(i).copied());
@@ -746,6 +951,7 @@ impl Walker {
                         if let Some(local) = self.local_mut(first_name) {
                             local.alias = None;
                             local.origin = Origin::Unknown;
+                            local.reply = false;
                         } else {
                             self.global_write(first, first_name);
                         }
@@ -767,7 +973,12 @@ impl Walker {
                 for e in f.expressions() {
                     self.expr(e);
                 }
-                let names: Vec<&str> = f.names().iter().map(token_name).collect();
+                let names: Vec<Local> = f
+                    .names()
+                    .iter()
+                    .map(|t| Local::new(token_name(t), Kind::LoopVariable, Some(at(t))))
+                    .collect();
+                self.runs_once(stmt, f.block());
                 self.block(f.block(), &names);
             }
             Stmt::If(i) => {
@@ -786,17 +997,26 @@ impl Walker {
                 for e in &exprs {
                     self.expr(e);
                 }
+                let targets: Vec<(String, (u32, u32))> = l
+                    .names()
+                    .iter()
+                    .map(|t| (format!("`{}`", token_name(t)), at(t)))
+                    .collect();
+                self.unbalanced(&targets, &exprs, true);
                 for (i, name) in l.names().iter().enumerate() {
                     let value = exprs.get(i).copied();
-                    let (alias, origin) = match value {
-                        Some(v) => (self.alias_of(v), self.origin(v)),
-                        None => (None, Origin::Unknown),
+                    let (alias, origin, reply) = match value {
+                        Some(v) => (self.alias_of(v), self.origin(v), self.is_reply(v)),
+                        None => (None, Origin::Unknown, false),
                     };
-                    self.declare(token_name(name), alias, origin);
+                    let local = self.declare_token(name, Kind::Local);
+                    local.alias = alias;
+                    local.origin = origin;
+                    local.reply = reply;
                 }
             }
             Stmt::LocalFunction(f) => {
-                self.declare(token_name(f.name()), None, Origin::Unknown);
+                self.declare_token(f.name(), Kind::Local);
                 self.function(f.body(), false);
             }
             Stmt::NumericFor(f) => {
@@ -805,17 +1025,28 @@ impl Walker {
                 if let Some(step) = f.step() {
                     self.expr(step);
                 }
-                self.block(f.block(), &[token_name(f.index_variable())]);
+                let index = f.index_variable();
+                self.runs_once(stmt, f.block());
+                self.block(
+                    f.block(),
+                    &[Local::new(
+                        token_name(index),
+                        Kind::LoopVariable,
+                        Some(at(index)),
+                    )],
+                );
             }
             Stmt::Repeat(r) => {
+                self.runs_once(stmt, r.block());
                 // `until` sees the block's locals.
                 self.scopes.push(Vec::new());
                 self.block_body(r.block());
                 self.expr(r.until());
-                self.scopes.pop();
+                self.pop_scope();
             }
             Stmt::While(w) => {
                 self.expr(w.condition());
+                self.runs_once(stmt, w.block());
                 self.block(w.block(), &[]);
             }
             _ => {}
@@ -823,15 +1054,17 @@ impl Walker {
     }
 
     fn function(&mut self, body: &FunctionBody, method: bool) {
-        let mut names: Vec<&str> = Vec::new();
+        let mut names: Vec<Local> = Vec::new();
         if method {
-            names.push("self");
+            names.push(Local::new("self", Kind::Implicit, None));
         }
         for p in body.parameters() {
             match p {
-                Parameter::Name(n) => names.push(token_name(n)),
+                Parameter::Name(n) => {
+                    names.push(Local::new(token_name(n), Kind::Parameter, Some(at(n))));
+                }
                 // Lua 5.1 (LUA_COMPAT_VARARG): a vararg function has `arg`.
-                Parameter::Ellipsis(_) => names.push("arg"),
+                Parameter::Ellipsis(_) => names.push(Local::new("arg", Kind::Implicit, None)),
                 _ => {}
             }
         }
@@ -844,9 +1077,11 @@ impl Walker {
                 let name = token_name(token);
                 let alias = value.and_then(|v| self.alias_of(v));
                 let origin = value.map_or(Origin::Unknown, |v| self.origin(v));
+                let reply = value.is_some_and(|v| self.is_reply(v));
                 if let Some(local) = self.local_mut(name) {
                     local.alias = alias;
                     local.origin = origin;
+                    local.reply &= reply;
                 } else {
                     self.global_write(token, name);
                 }
@@ -912,7 +1147,11 @@ impl Walker {
 
     fn name_read(&mut self, token: &TokenReference) {
         let name = token_name(token);
-        if name.is_empty() || self.local(name).is_some() || self.written.iter().any(|w| w == name) {
+        if let Some(local) = self.local_mut(name) {
+            local.read = true;
+            return;
+        }
+        if name.is_empty() || self.written.iter().any(|w| w == name) {
             return;
         }
         match find_global(name) {
@@ -1040,9 +1279,12 @@ impl Walker {
 
     fn expr(&mut self, e: &Expression) {
         match e {
-            Expression::BinaryOperator { lhs, rhs, .. } => {
+            Expression::BinaryOperator { lhs, binop, rhs } => {
                 self.expr(lhs);
                 self.expr(rhs);
+                if matches!(binop, ast::BinOp::TwoEqual(_) | ast::BinOp::TildeEqual(_)) {
+                    self.compared_with_nil(lhs, rhs);
+                }
             }
             Expression::Parentheses { expression, .. } => self.expr(expression),
             Expression::UnaryOperator { expression, .. } => self.expr(expression),
@@ -1051,6 +1293,7 @@ impl Walker {
             Expression::TableConstructor(t) => self.table(t),
             Expression::Var(Var::Name(token)) => self.name_read(token),
             Expression::Var(Var::Expression(ve)) => {
+                self.index_zero(ve);
                 self.prefix(ve.prefix());
                 for s in ve.suffixes() {
                     self.suffix(s);
@@ -1219,6 +1462,9 @@ impl Walker {
             );
             return;
         };
+        if name == "keys" || name == "scan" {
+            self.keyspace_scan(token, &written.to_uppercase());
+        }
         let has = command_mask(top);
         let lacking = self.servers & !has;
         if lacking != 0 {
