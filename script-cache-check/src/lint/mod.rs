@@ -363,6 +363,7 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         servers: directives.servers,
         project: directives.project,
         flags,
+        functions: Vec::new(),
         resp3: text.contains("setresp"),
     };
     walker.block(ast.nodes(), &[]);
@@ -648,6 +649,10 @@ struct Walker {
     /// The folder's targets (`script-cache.toml`), which `servers` narrows.
     project: u8,
     flags: Flags,
+    /// Where the scopes of each function being walked start: a local
+    /// shadows only the locals of its own function (a helper's parameter or
+    /// local named like a local of the script is its own business).
+    functions: Vec<usize>,
     /// The script switches to RESP3 (`redis.setresp(3)`), where a null
     /// reply is `nil`: `nil-compare-reply` does not apply.
     resp3: bool,
@@ -792,12 +797,13 @@ impl Walker {
     }
 
     fn declare(&mut self, local: Local) {
-        if local.kind != Kind::Implicit
+        if matches!(local.kind, Kind::Local | Kind::LoopVariable)
             && !local.name.starts_with('_')
             && let Some(at) = local.at
         {
             let outer = self.scopes.len().saturating_sub(1);
-            let shadowed = self.scopes[..outer]
+            let base = self.functions.last().copied().unwrap_or(0).min(outer);
+            let shadowed = self.scopes[base..outer]
                 .iter()
                 .rev()
                 .flat_map(|s| s.iter().rev())
@@ -1068,7 +1074,9 @@ impl Walker {
                 _ => {}
             }
         }
+        self.functions.push(self.scopes.len());
         self.block(body.block(), &names);
+        self.functions.pop();
     }
 
     fn assign(&mut self, var: &Var, value: Option<&Expression>) {
