@@ -315,6 +315,13 @@ fn shown() -> Vec<Shown> {
             rule: NilCompareReply,
             returns: "false,true,boolean",
         },
+        // The usual mistake: the default is never taken.
+        Shown {
+            source: "redis.call('DEL', KEYS[1])\nlocal v = redis.call('GET', KEYS[1])\n\
+                     if v == nil then v = 'default' end\nreturn tostring(v)",
+            rule: NilCompareReply,
+            returns: "false",
+        },
         Shown {
             source: "redis.call('DEL', KEYS[1])\nlocal rcall = redis.pcall\n\
                      local v = rcall('HGET', KEYS[1], 'f')\n\

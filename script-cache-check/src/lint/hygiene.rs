@@ -205,11 +205,27 @@ impl Walker {
         };
         if self.is_reply(other) {
             self.nil_compare(position, None);
-        } else if let Expression::Var(Var::Name(token)) = other
-            && let Some(local) = self.local_mut(token_name(token))
-            && local.reply
-        {
-            // Reported when its scope ends, if it never holds anything else.
+            return;
+        }
+        let Expression::Var(Var::Name(token)) = other else {
+            return;
+        };
+        let name = token_name(token);
+        let depth = self.depth();
+        let Some(local) = self.local_mut(name) else {
+            return;
+        };
+        if !local.reply {
+            return;
+        }
+        if local.depth == depth {
+            // Only the assignments above reach the comparison, and they
+            // are all replies.
+            self.nil_compare(position, Some(name));
+        } else {
+            // In a loop or function the local's scope holds, a later
+            // assignment may reach it too: reported when the scope ends,
+            // if the local never holds anything but a reply.
             local.nil_compares.push(position);
         }
     }

@@ -364,6 +364,7 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         project: directives.project,
         flags,
         functions: Vec::new(),
+        loops: 0,
         resp3: text.contains("setresp"),
     };
     walker.block(ast.nodes(), &[]);
@@ -622,6 +623,9 @@ struct Local {
     /// Where it is compared with `nil`: reported when its scope ends, if
     /// it never held anything but a reply.
     nil_compares: Vec<(u32, u32)>,
+    /// The loops and functions around its declaration, for
+    /// `nil-compare-reply`.
+    depth: usize,
 }
 
 impl Local {
@@ -635,6 +639,7 @@ impl Local {
             read: false,
             reply: false,
             nil_compares: Vec::new(),
+            depth: 0,
         }
     }
 }
@@ -653,6 +658,8 @@ struct Walker {
     /// shadows only the locals of its own function (a helper's parameter or
     /// local named like a local of the script is its own business).
     functions: Vec<usize>,
+    /// The loops being walked.
+    loops: usize,
     /// The script switches to RESP3 (`redis.setresp(3)`), where a null
     /// reply is `nil`: `nil-compare-reply` does not apply.
     resp3: bool,
@@ -796,7 +803,8 @@ impl Walker {
             .find(|l| l.name == name)
     }
 
-    fn declare(&mut self, local: Local) {
+    fn declare(&mut self, mut local: Local) {
+        local.depth = self.depth();
         if matches!(local.kind, Kind::Local | Kind::LoopVariable)
             && !local.name.starts_with('_')
             && let Some(at) = local.at
@@ -833,6 +841,12 @@ impl Walker {
             Some(scope) => scope.push(local),
             None => self.scopes.push(vec![local]),
         }
+    }
+
+    /// The loops and functions being walked: a value compared at a deeper
+    /// depth than its local's may come from an assignment further down.
+    fn depth(&self) -> usize {
+        self.functions.len() + self.loops
     }
 
     /// Declares the local of `token`.
@@ -985,7 +999,9 @@ impl Walker {
                     .map(|t| Local::new(token_name(t), Kind::LoopVariable, Some(at(t))))
                     .collect();
                 self.runs_once(stmt, f.block());
+                self.loops += 1;
                 self.block(f.block(), &names);
+                self.loops -= 1;
             }
             Stmt::If(i) => {
                 self.expr(i.condition());
@@ -1033,6 +1049,7 @@ impl Walker {
                 }
                 let index = f.index_variable();
                 self.runs_once(stmt, f.block());
+                self.loops += 1;
                 self.block(
                     f.block(),
                     &[Local::new(
@@ -1041,19 +1058,24 @@ impl Walker {
                         Some(at(index)),
                     )],
                 );
+                self.loops -= 1;
             }
             Stmt::Repeat(r) => {
                 self.runs_once(stmt, r.block());
                 // `until` sees the block's locals.
+                self.loops += 1;
                 self.scopes.push(Vec::new());
                 self.block_body(r.block());
                 self.expr(r.until());
                 self.pop_scope();
+                self.loops -= 1;
             }
             Stmt::While(w) => {
-                self.expr(w.condition());
                 self.runs_once(stmt, w.block());
+                self.loops += 1;
+                self.expr(w.condition());
                 self.block(w.block(), &[]);
+                self.loops -= 1;
             }
             _ => {}
         }

@@ -487,14 +487,31 @@ fn nil_compare_reply() {
         ),
         vec![(Rule::NilCompareReply, 3, 11)]
     );
-    // A local that may hold something else, a reply's field, `not`, and
-    // a RESP3 script (where a null reply is nil) are left alone.
+    // The usual mistake: the default is never set.
+    assert_eq!(
+        rules("local v = redis.call('GET', KEYS[1])\nif v == nil then v = ARGV[1] end\nreturn v"),
+        vec![(Rule::NilCompareReply, 2, 4)]
+    );
+    // A local that may hold something else where it is compared (after
+    // another assignment, in a loop or a function that a later assignment
+    // reaches), a reply's field, and a RESP3 script (where a null reply is
+    // nil) are left alone.
     assert_eq!(
         rules(
             "local v = redis.call('GET', KEYS[1])\nif v == false then v = nil end\n\
              if v == nil then return 0 end\nreturn v"
         ),
         vec![]
+    );
+    assert_eq!(
+        rules("local v = redis.call('LPOP', KEYS[1])\nwhile v ~= nil do\nv = nil\nend\nreturn v"),
+        vec![]
+    );
+    assert_eq!(
+        rules(
+            "local v = redis.call('LPOP', KEYS[1])\nwhile v ~= nil do\nv = redis.call('LPOP', KEYS[1])\nend\nreturn v"
+        ),
+        vec![(Rule::NilCompareReply, 2, 7)]
     );
     assert_eq!(
         rules(
