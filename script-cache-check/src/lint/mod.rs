@@ -31,13 +31,18 @@
 //!   are not allowed from read-only scripts"); Redis 6.2 does not enforce
 //!   the flag and would run them, so the lint holds it there too.
 //!
-//! One warning, a hazard rather than a certain failure:
+//! Warnings are hazards rather than certain failures; one of them:
 //!
 //! * `key-not-in-keys`: a key argument that is a string literal or comes
 //!   from `ARGV`, not `KEYS` (in a cluster it may live on another shard),
 //!   unless the shebang declares `allow-cross-slot-keys` or `no-cluster`.
 //!   Keys built from a `KEYS` entry (`KEYS[1] .. ':x'`) and values the lint
 //!   cannot follow (function parameters, replies) are not reported.
+//!
+//! And the luacheck-class warnings of `hygiene.rs`: `unused-local`,
+//! `unused-parameter`, `unused-loop-variable`, `shadowed-local`,
+//! `unreachable-code`, `loop-runs-once`, `unbalanced-assignment`,
+//! `index-zero`, `nil-compare-reply` and `keyspace-scan`.
 //!
 //! Calls through a local alias (`local rcall = redis.call`, as BullMQ
 //! writes them) are checked like direct ones, and so are calls through
