@@ -381,6 +381,15 @@ fn shadowed_locals() {
             .any(|m| m.contains("`v` shadows the local `v` of line 1")),
         "{m:?}"
     );
+    // A function's parameters and locals are its own: a helper may name
+    // them like the script's locals (BullMQ's snippets do).
+    assert_eq!(
+        rules(
+            "local jobId = ARGV[1]\nlocal function f(jobId) local k = jobId return k end\n\
+             local function g() local jobId = 2 return jobId end\nreturn f(jobId) .. g()"
+        ),
+        vec![]
+    );
     // The same scope redefines, it does not shadow; `_` names are exempt.
     assert_eq!(rules("local v = 1\nlocal v = v + 1\nreturn v"), vec![]);
     assert_eq!(
@@ -403,6 +412,18 @@ fn unreachable_code_and_loops_that_run_once() {
     );
     assert_eq!(
         rules("if KEYS[1] then return 1 else error('no key') end\nreturn 2"),
+        vec![(Rule::UnreachableCode, 2, 1)]
+    );
+    assert_eq!(
+        rules(
+            "local function f(x)\nif x == 1 then return 1 elseif x == 2 then error('two') \
+             else do return 3 end end\nreturn 4\nend\nreturn f(1)"
+        ),
+        vec![(Rule::UnreachableCode, 3, 1)]
+    );
+    // Reported once a block.
+    assert_eq!(
+        rules("error('x')\nlocal a = 1\nreturn a"),
         vec![(Rule::UnreachableCode, 2, 1)]
     );
     // An `if` without `else` may fall through; a local `error` is not Lua's.
