@@ -291,6 +291,103 @@ matrix! {
     }
 }
 
+/// A warning that says what a value is at run time, and what the servers
+/// make of it: the script returns a string, the same on every flavor.
+struct Shown {
+    source: &'static str,
+    rule: Rule,
+    returns: &'static str,
+}
+
+fn shown() -> Vec<Shown> {
+    use Rule::*;
+    vec![
+        // A nil bulk reply is `false` in a script: `== nil` is never true.
+        Shown {
+            source: "redis.call('DEL', KEYS[1])\n\
+                     return tostring(redis.call('GET', KEYS[1]) == nil)",
+            rule: NilCompareReply,
+            returns: "false",
+        },
+        Shown {
+            source: "redis.call('DEL', KEYS[1])\nlocal v = redis.call('GET', KEYS[1])\n\
+                     return table.concat({tostring(v == nil), tostring(v ~= nil), type(v)}, ',')",
+            rule: NilCompareReply,
+            returns: "false,true,boolean",
+        },
+        // The usual mistake: the default is never taken.
+        Shown {
+            source: "redis.call('DEL', KEYS[1])\nlocal v = redis.call('GET', KEYS[1])\n\
+                     if v == nil then v = 'default' end\nreturn tostring(v)",
+            rule: NilCompareReply,
+            returns: "false",
+        },
+        Shown {
+            source: "redis.call('DEL', KEYS[1])\nlocal rcall = redis.pcall\n\
+                     local v = rcall('HGET', KEYS[1], 'f')\n\
+                     if v == nil then return 'nil' end\nreturn type(v)",
+            rule: NilCompareReply,
+            returns: "boolean",
+        },
+        // Lua arrays start at 1.
+        Shown {
+            source: "return tostring(KEYS[0]) .. ',' .. tostring(ARGV[0]) .. ',' .. KEYS[1]",
+            rule: IndexZero,
+            returns: "nil,nil,lint:shown",
+        },
+        Shown {
+            source: "local a, b = ARGV[1]\nreturn a .. ',' .. tostring(b)",
+            rule: UnbalancedAssignment,
+            returns: "1,nil",
+        },
+        Shown {
+            source: "do return 'first' end\nreturn 'second'",
+            rule: UnreachableCode,
+            returns: "first",
+        },
+        Shown {
+            source: "local n = 0\nfor _, k in ipairs(KEYS) do n = n + 1 break end\n\
+                     return tostring(n)",
+            rule: LoopRunsOnce,
+            returns: "1",
+        },
+        // A warning, not an error: KEYS runs in a script on every server.
+        Shown {
+            source: "return tostring(#redis.call('KEYS', 'lint:none:*'))",
+            rule: KeyspaceScan,
+            returns: "0",
+        },
+    ]
+}
+
+matrix! {
+    fn lint_warnings_show_on_the_servers(server) {
+        for case in shown() {
+            assert!(script_cache_check::check_syntax(case.source.as_bytes()).is_ok(), "{}", case.source);
+            let findings = lint::lint_script(case.source);
+            assert!(
+                findings.iter().all(|f| f.severity() == Severity::Warning),
+                "{:?}: {findings:#?}",
+                case.source
+            );
+            assert!(
+                findings.iter().any(|f| f.rule == case.rule),
+                "{:?}: {findings:#?}",
+                case.source
+            );
+            let mut con = server.connection();
+            let got: String = redis::cmd("EVAL")
+                .arg(case.source)
+                .arg(1)
+                .arg("lint:shown")
+                .arg("1")
+                .query(&mut con)
+                .unwrap_or_else(|e| panic!("{:?} on {}: {e}", case.source, server.flavor()));
+            assert_eq!(got, case.returns, "{:?} on {}", case.source, server.flavor());
+        }
+    }
+}
+
 /// The workspace's own scripts are clean: no error, no warning (through
 /// the macros' own analysis, so with their includes expanded).
 #[test]

@@ -31,13 +31,18 @@
 //!   are not allowed from read-only scripts"); Redis 6.2 does not enforce
 //!   the flag and would run them, so the lint holds it there too.
 //!
-//! One warning, a hazard rather than a certain failure:
+//! Warnings are hazards rather than certain failures; one of them:
 //!
 //! * `key-not-in-keys`: a key argument that is a string literal or comes
 //!   from `ARGV`, not `KEYS` (in a cluster it may live on another shard),
 //!   unless the shebang declares `allow-cross-slot-keys` or `no-cluster`.
 //!   Keys built from a `KEYS` entry (`KEYS[1] .. ':x'`) and values the lint
 //!   cannot follow (function parameters, replies) are not reported.
+//!
+//! And the luacheck-class warnings of `hygiene.rs`: `unused-local`,
+//! `unused-parameter`, `unused-loop-variable`, `shadowed-local`,
+//! `unreachable-code`, `loop-runs-once`, `unbalanced-assignment`,
+//! `index-zero`, `nil-compare-reply` and `keyspace-scan`.
 //!
 //! Calls through a local alias (`local rcall = redis.call`, as BullMQ
 //! writes them) are checked like direct ones, and so are calls through
@@ -59,6 +64,7 @@
 //!   (`script-cache.toml`); naming a server the folder does not declare is
 //!   a `lint-directive` error.
 
+mod hygiene;
 #[allow(dead_code)]
 mod tables;
 
@@ -66,6 +72,7 @@ use full_moon::ast::{
     self, Block, Call, Expression, Field, FunctionArgs, FunctionBody, FunctionCall, Index,
     LastStmt, Parameter, Prefix, Stmt, Suffix, Var,
 };
+use full_moon::node::Node;
 use full_moon::tokenizer::{Symbol, TokenReference, TokenType};
 use std::fmt;
 
@@ -93,13 +100,34 @@ pub enum Rule {
     WriteInNoWrites,
     /// A key argument not taken from `KEYS` (a warning).
     KeyNotInKeys,
+    /// A local never read (a warning).
+    UnusedLocal,
+    /// A function parameter never read (a warning).
+    UnusedParameter,
+    /// A loop variable never read (a warning).
+    UnusedLoopVariable,
+    /// A local shadowing a local of an enclosing scope (a warning).
+    ShadowedLocal,
+    /// A statement after `return`, `break` or `error(...)` (a warning).
+    UnreachableCode,
+    /// A loop whose body always leaves it (a warning).
+    LoopRunsOnce,
+    /// An assignment with more names than values, or more values than
+    /// names (a warning).
+    UnbalancedAssignment,
+    /// `KEYS[0]` or `ARGV[0]`, which is nil (a warning).
+    IndexZero,
+    /// A `redis.call` reply compared with `nil` (a warning).
+    NilCompareReply,
+    /// `KEYS` or `SCAN` called from a script (a warning).
+    KeyspaceScan,
     /// A `-- script-cache:` comment the lint cannot read.
     Directive,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 19] = [
         Rule::UndefinedGlobal,
         Rule::GlobalWrite,
         Rule::UnknownCommand,
@@ -108,6 +136,16 @@ impl Rule {
         Rule::CommandArity,
         Rule::WriteInNoWrites,
         Rule::KeyNotInKeys,
+        Rule::UnusedLocal,
+        Rule::UnusedParameter,
+        Rule::UnusedLoopVariable,
+        Rule::ShadowedLocal,
+        Rule::UnreachableCode,
+        Rule::LoopRunsOnce,
+        Rule::UnbalancedAssignment,
+        Rule::IndexZero,
+        Rule::NilCompareReply,
+        Rule::KeyspaceScan,
         Rule::Directive,
     ];
 
@@ -122,6 +160,16 @@ impl Rule {
             Rule::CommandArity => "command-arity",
             Rule::WriteInNoWrites => "write-in-no-writes",
             Rule::KeyNotInKeys => "key-not-in-keys",
+            Rule::UnusedLocal => "unused-local",
+            Rule::UnusedParameter => "unused-parameter",
+            Rule::UnusedLoopVariable => "unused-loop-variable",
+            Rule::ShadowedLocal => "shadowed-local",
+            Rule::UnreachableCode => "unreachable-code",
+            Rule::LoopRunsOnce => "loop-runs-once",
+            Rule::UnbalancedAssignment => "unbalanced-assignment",
+            Rule::IndexZero => "index-zero",
+            Rule::NilCompareReply => "nil-compare-reply",
+            Rule::KeyspaceScan => "keyspace-scan",
             Rule::Directive => "lint-directive",
         }
     }
@@ -134,8 +182,25 @@ impl Rule {
     /// Whether a finding fails the build.
     pub fn severity(self) -> Severity {
         match self {
-            Rule::KeyNotInKeys => Severity::Warning,
-            _ => Severity::Error,
+            Rule::KeyNotInKeys
+            | Rule::UnusedLocal
+            | Rule::UnusedParameter
+            | Rule::UnusedLoopVariable
+            | Rule::ShadowedLocal
+            | Rule::UnreachableCode
+            | Rule::LoopRunsOnce
+            | Rule::UnbalancedAssignment
+            | Rule::IndexZero
+            | Rule::NilCompareReply
+            | Rule::KeyspaceScan => Severity::Warning,
+            Rule::UndefinedGlobal
+            | Rule::GlobalWrite
+            | Rule::UnknownCommand
+            | Rule::ServerSupport
+            | Rule::CommandNotAllowed
+            | Rule::CommandArity
+            | Rule::WriteInNoWrites
+            | Rule::Directive => Severity::Error,
         }
     }
 }
@@ -296,6 +361,9 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         servers: directives.servers,
         project: directives.project,
         flags,
+        functions: Vec::new(),
+        loops: 0,
+        resp3: text.contains("setresp"),
     };
     walker.block(ast.nodes(), &[]);
     let mut findings: Vec<Finding> = walker
@@ -527,11 +595,51 @@ enum Alias {
     Pcall,
 }
 
+/// What declared a local, for the `unused-*` rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Local,
+    Parameter,
+    LoopVariable,
+    /// `self` of a method, `arg` of a vararg function: never reported.
+    Implicit,
+}
+
 #[derive(Clone)]
 struct Local {
     name: String,
     alias: Option<Alias>,
     origin: Origin,
+    kind: Kind,
+    /// Where it is declared (none for an implicit one).
+    at: Option<(u32, u32)>,
+    /// Whether anything reads it.
+    read: bool,
+    /// Whether every value assigned to it so far is a `redis.call` /
+    /// `redis.pcall` reply, for `nil-compare-reply`.
+    reply: bool,
+    /// Where it is compared with `nil`: reported when its scope ends, if
+    /// it never held anything but a reply.
+    nil_compares: Vec<(u32, u32)>,
+    /// The loops and functions around its declaration, for
+    /// `nil-compare-reply`.
+    depth: usize,
+}
+
+impl Local {
+    fn new(name: &str, kind: Kind, at: Option<(u32, u32)>) -> Local {
+        Local {
+            name: name.to_owned(),
+            alias: None,
+            origin: Origin::Unknown,
+            kind,
+            at,
+            read: false,
+            reply: false,
+            nil_compares: Vec::new(),
+            depth: 0,
+        }
+    }
 }
 
 struct Walker {
@@ -544,6 +652,15 @@ struct Walker {
     /// The folder's targets (`script-cache.toml`), which `servers` narrows.
     project: u8,
     flags: Flags,
+    /// Where the scopes of each function being walked start: a local
+    /// shadows only the locals of its own function (a helper's parameter or
+    /// local named like a local of the script is its own business).
+    functions: Vec<usize>,
+    /// The loops being walked.
+    loops: usize,
+    /// The script switches to RESP3 (`redis.setresp(3)`), where a null
+    /// reply is `nil`: `nil-compare-reply` does not apply.
+    resp3: bool,
 }
 
 fn token_name(token: &TokenReference) -> &str {
@@ -684,35 +801,129 @@ impl Walker {
             .find(|l| l.name == name)
     }
 
-    fn declare(&mut self, name: &str, alias: Option<Alias>, origin: Origin) {
-        let local = Local {
-            name: name.to_owned(),
-            alias,
-            origin,
-        };
+    fn declare(&mut self, mut local: Local) {
+        local.depth = self.depth();
+        if matches!(local.kind, Kind::Local | Kind::LoopVariable)
+            && !local.name.starts_with('_')
+            && let Some(at) = local.at
+        {
+            let outer = self.scopes.len().saturating_sub(1);
+            let base = self.functions.last().copied().unwrap_or(0).min(outer);
+            let shadowed = self.scopes[base..outer]
+                .iter()
+                .rev()
+                .flat_map(|s| s.iter().rev())
+                .find(|l| l.name == local.name)
+                .map(|l| (l.kind, l.at));
+            if let Some((kind, Some((line, _)))) = shadowed
+                && kind != Kind::Implicit
+            {
+                let what = match kind {
+                    Kind::Parameter => "parameter",
+                    Kind::LoopVariable => "loop variable",
+                    _ => "local",
+                };
+                self.push(
+                    Rule::ShadowedLocal,
+                    at,
+                    format!(
+                        "`{}` shadows the {what} `{}` of line {line}: in this scope the name \
+                         means the new local",
+                        local.name, local.name
+                    ),
+                    "give the inner local another name".to_owned(),
+                );
+            }
+        }
         match self.scopes.last_mut() {
             Some(scope) => scope.push(local),
             None => self.scopes.push(vec![local]),
         }
     }
 
+    /// The loops and functions being walked: a value compared at a deeper
+    /// depth than its local's may come from an assignment further down.
+    fn depth(&self) -> usize {
+        self.functions.len() + self.loops
+    }
+
+    /// Declares the local of `token`.
+    fn declare_token(&mut self, token: &TokenReference, kind: Kind) -> &mut Local {
+        self.declare(Local::new(token_name(token), kind, Some(at(token))));
+        let scope = self.scopes.len() - 1;
+        let last = self.scopes[scope].len() - 1;
+        &mut self.scopes[scope][last]
+    }
+
     /// A block in a new scope holding `names` (parameters, loop variables).
-    fn block(&mut self, block: &Block, names: &[&str]) {
+    fn block(&mut self, block: &Block, names: &[Local]) {
         self.scopes.push(Vec::new());
-        for name in names {
-            self.declare(name, None, Origin::Unknown);
+        for local in names {
+            self.declare(local.clone());
         }
         self.block_body(block);
-        self.scopes.pop();
+        self.pop_scope();
+    }
+
+    /// Ends the innermost scope: its unused locals, and its locals that
+    /// held nothing but replies and were compared with `nil`.
+    fn pop_scope(&mut self) {
+        let Some(scope) = self.scopes.pop() else {
+            return;
+        };
+        for local in scope {
+            if local.reply && !self.resp3 {
+                for &position in &local.nil_compares {
+                    self.nil_compare(position, Some(&local.name));
+                }
+            }
+            let Some(position) = local.at else {
+                continue;
+            };
+            if local.read || local.name.starts_with('_') {
+                continue;
+            }
+            let (rule, what) = match local.kind {
+                Kind::Local => (Rule::UnusedLocal, "local"),
+                Kind::Parameter => (Rule::UnusedParameter, "parameter"),
+                Kind::LoopVariable => (Rule::UnusedLoopVariable, "loop variable"),
+                Kind::Implicit => continue,
+            };
+            self.push(
+                rule,
+                position,
+                format!("unused {what} `{}`: nothing reads it", local.name),
+                format!(
+                    "remove it, or name it `_{}` (names starting with `_` are not reported)",
+                    local.name
+                ),
+            );
+        }
     }
 
     fn block_body(&mut self, block: &Block) {
+        // Where the block is left for good: what follows never runs
+        // (reported once, at the first statement after it).
+        let mut left: Option<(u32, u32)> = None;
+        let mut reported = false;
         for stmt in block.stmts() {
+            if let (Some(end), false) = (left, reported) {
+                self.unreachable(stmt.start_position(), end);
+                reported = true;
+            }
             self.stmt(stmt);
+            if left.is_none() {
+                left = self.leaves(stmt);
+            }
         }
-        if let Some(LastStmt::Return(ret)) = block.last_stmt() {
-            for e in ret.returns() {
-                self.expr(e);
+        if let Some(last) = block.last_stmt() {
+            if let (Some(end), false) = (left, reported) {
+                self.unreachable(last.start_position(), end);
+            }
+            if let LastStmt::Return(ret) = last {
+                for e in ret.returns() {
+                    self.expr(e);
+                }
             }
         }
     }
@@ -723,6 +934,25 @@ impl Walker {
                 let exprs: Vec<&Expression> = a.expressions().iter().collect();
                 for e in &exprs {
                     self.expr(e);
+                }
+                let targets: Vec<(String, (u32, u32))> = a
+                    .variables()
+                    .iter()
+                    .filter_map(|v| match v {
+                        Var::Name(t) => Some((format!("`{}`", token_name(t)), at(t))),
+                        Var::Expression(ve) => {
+                            let first = match ve.prefix() {
+                                Prefix::Name(t) => Some(t),
+                                Prefix::Expression(e) => first_token(e),
+                                _ => None,
+                            };
+                            first.map(|t| ("a field".to_owned(), at(t)))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if targets.len() == a.variables().len() {
+                    self.unbalanced(&targets, &exprs, false);
                 }
                 for (i, var) in a.variables().iter().enumerate() {
                     self.assign(var, exprs.get(i).copied());
@@ -739,6 +969,7 @@ impl Walker {
                         if let Some(local) = self.local_mut(first_name) {
                             local.alias = None;
                             local.origin = Origin::Unknown;
+                            local.reply = false;
                         } else {
                             self.global_write(first, first_name);
                         }
@@ -760,8 +991,15 @@ impl Walker {
                 for e in f.expressions() {
                     self.expr(e);
                 }
-                let names: Vec<&str> = f.names().iter().map(token_name).collect();
+                let names: Vec<Local> = f
+                    .names()
+                    .iter()
+                    .map(|t| Local::new(token_name(t), Kind::LoopVariable, Some(at(t))))
+                    .collect();
+                self.runs_once(stmt, f.block());
+                self.loops += 1;
                 self.block(f.block(), &names);
+                self.loops -= 1;
             }
             Stmt::If(i) => {
                 self.expr(i.condition());
@@ -779,17 +1017,26 @@ impl Walker {
                 for e in &exprs {
                     self.expr(e);
                 }
+                let targets: Vec<(String, (u32, u32))> = l
+                    .names()
+                    .iter()
+                    .map(|t| (format!("`{}`", token_name(t)), at(t)))
+                    .collect();
+                self.unbalanced(&targets, &exprs, true);
                 for (i, name) in l.names().iter().enumerate() {
                     let value = exprs.get(i).copied();
-                    let (alias, origin) = match value {
-                        Some(v) => (self.alias_of(v), self.origin(v)),
-                        None => (None, Origin::Unknown),
+                    let (alias, origin, reply) = match value {
+                        Some(v) => (self.alias_of(v), self.origin(v), self.is_reply(v)),
+                        None => (None, Origin::Unknown, false),
                     };
-                    self.declare(token_name(name), alias, origin);
+                    let local = self.declare_token(name, Kind::Local);
+                    local.alias = alias;
+                    local.origin = origin;
+                    local.reply = reply;
                 }
             }
             Stmt::LocalFunction(f) => {
-                self.declare(token_name(f.name()), None, Origin::Unknown);
+                self.declare_token(f.name(), Kind::Local);
                 self.function(f.body(), false);
             }
             Stmt::NumericFor(f) => {
@@ -798,37 +1045,58 @@ impl Walker {
                 if let Some(step) = f.step() {
                     self.expr(step);
                 }
-                self.block(f.block(), &[token_name(f.index_variable())]);
+                let index = f.index_variable();
+                self.runs_once(stmt, f.block());
+                self.loops += 1;
+                self.block(
+                    f.block(),
+                    &[Local::new(
+                        token_name(index),
+                        Kind::LoopVariable,
+                        Some(at(index)),
+                    )],
+                );
+                self.loops -= 1;
             }
             Stmt::Repeat(r) => {
+                self.runs_once(stmt, r.block());
                 // `until` sees the block's locals.
+                self.loops += 1;
                 self.scopes.push(Vec::new());
                 self.block_body(r.block());
                 self.expr(r.until());
-                self.scopes.pop();
+                self.pop_scope();
+                self.loops -= 1;
             }
             Stmt::While(w) => {
+                self.runs_once(stmt, w.block());
+                self.loops += 1;
                 self.expr(w.condition());
                 self.block(w.block(), &[]);
+                self.loops -= 1;
             }
             _ => {}
         }
     }
 
     fn function(&mut self, body: &FunctionBody, method: bool) {
-        let mut names: Vec<&str> = Vec::new();
+        let mut names: Vec<Local> = Vec::new();
         if method {
-            names.push("self");
+            names.push(Local::new("self", Kind::Implicit, None));
         }
         for p in body.parameters() {
             match p {
-                Parameter::Name(n) => names.push(token_name(n)),
+                Parameter::Name(n) => {
+                    names.push(Local::new(token_name(n), Kind::Parameter, Some(at(n))));
+                }
                 // Lua 5.1 (LUA_COMPAT_VARARG): a vararg function has `arg`.
-                Parameter::Ellipsis(_) => names.push("arg"),
+                Parameter::Ellipsis(_) => names.push(Local::new("arg", Kind::Implicit, None)),
                 _ => {}
             }
         }
+        self.functions.push(self.scopes.len());
         self.block(body.block(), &names);
+        self.functions.pop();
     }
 
     fn assign(&mut self, var: &Var, value: Option<&Expression>) {
@@ -837,9 +1105,11 @@ impl Walker {
                 let name = token_name(token);
                 let alias = value.and_then(|v| self.alias_of(v));
                 let origin = value.map_or(Origin::Unknown, |v| self.origin(v));
+                let reply = value.is_some_and(|v| self.is_reply(v));
                 if let Some(local) = self.local_mut(name) {
                     local.alias = alias;
                     local.origin = origin;
+                    local.reply &= reply;
                 } else {
                     self.global_write(token, name);
                 }
@@ -905,7 +1175,11 @@ impl Walker {
 
     fn name_read(&mut self, token: &TokenReference) {
         let name = token_name(token);
-        if name.is_empty() || self.local(name).is_some() || self.written.iter().any(|w| w == name) {
+        if let Some(local) = self.local_mut(name) {
+            local.read = true;
+            return;
+        }
+        if name.is_empty() || self.written.iter().any(|w| w == name) {
             return;
         }
         match find_global(name) {
@@ -1033,9 +1307,12 @@ impl Walker {
 
     fn expr(&mut self, e: &Expression) {
         match e {
-            Expression::BinaryOperator { lhs, rhs, .. } => {
+            Expression::BinaryOperator { lhs, binop, rhs } => {
                 self.expr(lhs);
                 self.expr(rhs);
+                if matches!(binop, ast::BinOp::TwoEqual(_) | ast::BinOp::TildeEqual(_)) {
+                    self.compared_with_nil(lhs, rhs);
+                }
             }
             Expression::Parentheses { expression, .. } => self.expr(expression),
             Expression::UnaryOperator { expression, .. } => self.expr(expression),
@@ -1044,6 +1321,7 @@ impl Walker {
             Expression::TableConstructor(t) => self.table(t),
             Expression::Var(Var::Name(token)) => self.name_read(token),
             Expression::Var(Var::Expression(ve)) => {
+                self.index_zero(ve);
                 self.prefix(ve.prefix());
                 for s in ve.suffixes() {
                     self.suffix(s);
@@ -1212,6 +1490,9 @@ impl Walker {
             );
             return;
         };
+        if name == "keys" || name == "scan" {
+            self.keyspace_scan(token, &written.to_uppercase());
+        }
         let has = command_mask(top);
         let lacking = self.servers & !has;
         if lacking != 0 {

@@ -200,11 +200,11 @@ fn line_breaks_as_lua_counts_them() {
     // A bare CR ends a line (and a comment) for Lua.
     assert_eq!(rules("-- note\rx = 1"), vec![(Rule::GlobalWrite, 2, 1)]);
     assert_eq!(
-        rules("local a = 1\r\nx = 1"),
+        rules("local _a = 1\r\nx = 1"),
         vec![(Rule::GlobalWrite, 2, 1)]
     );
     assert_eq!(
-        rules("local a = 1\n\rx = 1"),
+        rules("local _a = 1\n\rx = 1"),
         vec![(Rule::GlobalWrite, 2, 2)]
     );
 }
@@ -310,4 +310,258 @@ fn a_folder_without_a_server_that_has_it_is_told_what_to_declare() {
             .contains("declare them there: `servers = [\"redis-8.2\", \"valkey-9.1\"]`"),
         "{f:?}"
     );
+}
+
+#[test]
+fn unused_names() {
+    assert_eq!(
+        rules("local n = 1\nreturn 2"),
+        vec![(Rule::UnusedLocal, 1, 7)]
+    );
+    // Assigned but never read is unused too.
+    assert_eq!(
+        rules("local n\nn = 1\nreturn 2"),
+        vec![(Rule::UnusedLocal, 1, 7)]
+    );
+    assert_eq!(
+        rules("local function f() end\nreturn 1"),
+        vec![(Rule::UnusedLocal, 1, 16)]
+    );
+    assert_eq!(
+        rules("local function f(a, b) return a end\nreturn f(1, 2)"),
+        vec![(Rule::UnusedParameter, 1, 21)]
+    );
+    assert_eq!(
+        rules("for i, v in ipairs(KEYS) do redis.call('DEL', v) end"),
+        vec![(Rule::UnusedLoopVariable, 1, 5)]
+    );
+    assert_eq!(
+        rules("for i = 1, 3 do redis.call('DEL', KEYS[1]) end"),
+        vec![(Rule::UnusedLoopVariable, 1, 5)]
+    );
+    // `_`-prefixed names, `self` and `arg` are not reported.
+    assert_eq!(
+        rules(
+            "local _unused = 1\nfor _, v in ipairs(KEYS) do redis.call('DEL', v) end\n\
+             local t = {}\nfunction t:m(_x, ...) return 1 end\nreturn t"
+        ),
+        vec![]
+    );
+    // A read in a nested function counts; `t.x = 1` reads `t`.
+    assert_eq!(
+        rules("local n = 1\nlocal t = {}\nt.x = 1\nreturn function() return n end"),
+        vec![]
+    );
+    let m = messages("local n = 1\nreturn 2");
+    assert!(
+        m[0].contains("unused local `n`") && m[0].contains("[lint: unused-local]"),
+        "{m:?}"
+    );
+    assert_eq!(
+        rules("local n = 1 -- script-cache: allow(unused-local)\nreturn 2"),
+        vec![]
+    );
+    assert_eq!(lint_script("local n = 1")[0].severity(), Severity::Warning);
+}
+
+#[test]
+fn shadowed_locals() {
+    assert_eq!(
+        rules("local v = 1\nif v then local v = 2 return v end\nreturn v"),
+        vec![(Rule::ShadowedLocal, 2, 17)]
+    );
+    assert_eq!(
+        rules(
+            "local function f(k) for k = 1, 2 do redis.call('DEL', KEYS[k]) end end\nreturn f(1)"
+        ),
+        vec![(Rule::UnusedParameter, 1, 18), (Rule::ShadowedLocal, 1, 25)]
+    );
+    let m = messages("local v = 1\ndo local v = 2 return v end");
+    assert!(
+        m.iter()
+            .any(|m| m.contains("`v` shadows the local `v` of line 1")),
+        "{m:?}"
+    );
+    // A function's parameters and locals are its own: a helper may name
+    // them like the script's locals (BullMQ's snippets do).
+    assert_eq!(
+        rules(
+            "local jobId = ARGV[1]\nlocal function f(jobId) local k = jobId return k end\n\
+             local function g() local jobId = 2 return jobId end\nreturn f(jobId) .. g()"
+        ),
+        vec![]
+    );
+    // The same scope redefines, it does not shadow; `_` names are exempt.
+    assert_eq!(rules("local v = 1\nlocal v = v + 1\nreturn v"), vec![]);
+    assert_eq!(
+        rules(
+            "for _, a in ipairs(KEYS) do for _, b in ipairs(ARGV) do redis.call('SET', a, b) end end"
+        ),
+        vec![]
+    );
+}
+
+#[test]
+fn unreachable_code_and_loops_that_run_once() {
+    assert_eq!(
+        rules("error('stop')\nreturn 1"),
+        vec![(Rule::UnreachableCode, 2, 1)]
+    );
+    assert_eq!(
+        rules("do return 1 end\nlocal x = 2\nreturn x"),
+        vec![(Rule::UnreachableCode, 2, 1)]
+    );
+    assert_eq!(
+        rules("if KEYS[1] then return 1 else error('no key') end\nreturn 2"),
+        vec![(Rule::UnreachableCode, 2, 1)]
+    );
+    assert_eq!(
+        rules(
+            "local function f(x)\nif x == 1 then return 1 elseif x == 2 then error('two') \
+             else do return 3 end end\nreturn 4\nend\nreturn f(1)"
+        ),
+        vec![(Rule::UnreachableCode, 3, 1)]
+    );
+    // Reported once a block.
+    assert_eq!(
+        rules("error('x')\nlocal a = 1\nreturn a"),
+        vec![(Rule::UnreachableCode, 2, 1)]
+    );
+    // An `if` without `else` may fall through; a local `error` is not Lua's.
+    assert_eq!(rules("if KEYS[1] then return 1 end\nreturn 2"), vec![]);
+    assert_eq!(
+        rules("local function error() end\nerror()\nreturn 1"),
+        vec![]
+    );
+    assert_eq!(
+        rules("while true do\nlocal v = redis.call('LPOP', KEYS[1])\nreturn v\nend"),
+        vec![(Rule::LoopRunsOnce, 1, 1)]
+    );
+    assert_eq!(
+        rules("for _, k in ipairs(KEYS) do\nredis.call('DEL', k)\nbreak\nend"),
+        vec![(Rule::LoopRunsOnce, 1, 1)]
+    );
+    assert_eq!(
+        rules("for _, k in ipairs(KEYS) do\nif k == '' then break end\nredis.call('DEL', k)\nend"),
+        vec![]
+    );
+    let m = messages("repeat\nerror('x')\nuntil false");
+    assert!(
+        m[0].contains("runs at most once") && m[0].contains("line 2"),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn unbalanced_assignments() {
+    assert_eq!(
+        rules("local a, b = 1\nreturn a, b"),
+        vec![(Rule::UnbalancedAssignment, 1, 10)]
+    );
+    // A call or `...` last may give any number of values.
+    assert_eq!(
+        rules("local a, b = redis.call('HMGET', KEYS[1], 'x', 'y')\nreturn {a, b}"),
+        vec![]
+    );
+    assert_eq!(rules("local a, b = unpack(ARGV)\nreturn {a, b}"), vec![]);
+    // No value at all is a declaration.
+    assert_eq!(rules("local a, b\nreturn {a, b}"), vec![]);
+    assert_eq!(
+        rules("local a = 1, 2\nreturn a"),
+        vec![(Rule::UnbalancedAssignment, 1, 14)]
+    );
+    assert_eq!(
+        rules("local a, b = 1, 2\na, b = 3\nreturn {a, b}"),
+        vec![(Rule::UnbalancedAssignment, 2, 4)]
+    );
+    let m = messages("local a, b, c = 1\nreturn {a, b, c}");
+    assert!(
+        m[0].contains("the `local` has 3 names for 1 value: `b`, `c` are `nil`"),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn index_zero() {
+    assert_eq!(
+        rules("return redis.call('GET', KEYS[0])"),
+        vec![(Rule::IndexZero, 1, 26)]
+    );
+    assert_eq!(rules("return ARGV[0]"), vec![(Rule::IndexZero, 1, 8)]);
+    assert_eq!(rules("return KEYS[1], ARGV[1]"), vec![]);
+    // A local named KEYS is the script's own table.
+    assert_eq!(rules("local KEYS = {}\nreturn KEYS[0]"), vec![]);
+}
+
+#[test]
+fn nil_compare_reply() {
+    assert_eq!(
+        rules("if redis.call('GET', KEYS[1]) == nil then return 0 end\nreturn 1"),
+        vec![(Rule::NilCompareReply, 1, 4)]
+    );
+    assert_eq!(
+        rules("local v = redis.call('GET', KEYS[1])\nif v ~= nil then return v end\nreturn 0"),
+        vec![(Rule::NilCompareReply, 2, 4)]
+    );
+    assert_eq!(
+        rules(
+            "local rcall = redis.pcall\nlocal v = rcall('GET', KEYS[1])\nif nil == v then return 0 end\nreturn v"
+        ),
+        vec![(Rule::NilCompareReply, 3, 11)]
+    );
+    // The usual mistake: the default is never set.
+    assert_eq!(
+        rules("local v = redis.call('GET', KEYS[1])\nif v == nil then v = ARGV[1] end\nreturn v"),
+        vec![(Rule::NilCompareReply, 2, 4)]
+    );
+    // A local that may hold something else where it is compared (after
+    // another assignment, in a loop or a function that a later assignment
+    // reaches), a reply's field, and a RESP3 script (where a null reply is
+    // nil) are left alone.
+    assert_eq!(
+        rules(
+            "local v = redis.call('GET', KEYS[1])\nif v == false then v = nil end\n\
+             if v == nil then return 0 end\nreturn v"
+        ),
+        vec![]
+    );
+    assert_eq!(
+        rules("local v = redis.call('LPOP', KEYS[1])\nwhile v ~= nil do\nv = nil\nend\nreturn v"),
+        vec![]
+    );
+    assert_eq!(
+        rules(
+            "local v = redis.call('LPOP', KEYS[1])\nwhile v ~= nil do\nv = redis.call('LPOP', KEYS[1])\nend\nreturn v"
+        ),
+        vec![(Rule::NilCompareReply, 2, 7)]
+    );
+    assert_eq!(
+        rules(
+            "local r = redis.call('HMGET', KEYS[1], 'a')\nif r[1] == nil then return 0 end\nreturn 1"
+        ),
+        vec![]
+    );
+    assert_eq!(
+        rules("redis.setresp(3)\nif redis.call('GET', KEYS[1]) == nil then return 0 end\nreturn 1"),
+        vec![]
+    );
+    let m = messages("return redis.call('GET', KEYS[1]) == nil");
+    assert!(
+        m[0].contains("as `false`") && m[0].contains("never true"),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn keyspace_scans() {
+    assert_eq!(
+        rules("return redis.call('KEYS', ARGV[1])"),
+        vec![(Rule::KeyspaceScan, 1, 19)]
+    );
+    assert_eq!(
+        rules("local rcall = redis.call\nreturn rcall('scan', 0, 'MATCH', ARGV[1])"),
+        vec![(Rule::KeyspaceScan, 2, 14)]
+    );
+    let m = messages("return redis.call('KEYS', '*')");
+    assert!(m[0].contains("`KEYS` scans the keyspace"), "{m:?}");
 }
