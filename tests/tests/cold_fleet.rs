@@ -1,0 +1,232 @@
+//! Cold fleets: many client processes start at once, each with a fresh
+//! `ScriptState` and its own connection, against one server. What reaches
+//! the server (`INFO stats` `total_net_input_bytes`, the measuring
+//! connection's own command subtracted) per process, the commands it ran
+//! (`INFO commandstats`) and the round trips of each process's first call
+//! (a [`Recording`] around each connection), on every flavor:
+//!
+//! * **preloaded**: the server already has the script (an admin loaded it);
+//! * **absent**: the server has never seen it (0 failed calls);
+//! * **warm, after a flush**: every state called it once, then the
+//!   server's scripts were flushed, then the whole fleet calls again.
+//!
+//! The script is `bench-lua/incr_4k.lua` (4,096 bytes of source).
+//! `cargo test -p script-cache-tests --test cold_fleet -- --nocapture`
+//! prints the table quoted in BENCHMARKS.md ("Cold fleets").
+
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use script_cache::{EmbeddedScript, ScriptCache, ScriptState};
+use script_cache_tests::{CommandStats, Recording, RoundTripLog, TestServer, matrix};
+
+#[script_cache::scripts(dir = "bench-lua")]
+enum Bench {}
+
+/// Fresh states (processes) calling at once.
+const FLEET: usize = 300;
+
+/// The measuring connection's own command, counted by the server in the
+/// second reading of `total_net_input_bytes`.
+const INFO_STATS: &[u8] = b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n";
+
+/// The server's `total_net_input_bytes`.
+fn net_input(admin: &mut redis::Connection) -> u64 {
+    let text: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(admin)
+        .expect("INFO stats");
+    text.lines()
+        .find_map(|l| l.strip_prefix("total_net_input_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("total_net_input_bytes in INFO stats")
+}
+
+/// One process of the fleet: its connection (recorded) over its own state.
+struct Process {
+    con: ScriptCache<Recording<MultiplexedConnection>>,
+    log: RoundTripLog,
+}
+
+/// What one round of the fleet cost.
+struct Round {
+    /// Bytes that reached the server, all processes together.
+    bytes: u64,
+    /// Calls that returned an error.
+    failed: usize,
+    /// Round trips of each process's call, most first.
+    trips: Vec<usize>,
+    commands: CommandStats,
+    wall: Duration,
+}
+
+impl Round {
+    fn per_process(&self) -> u64 {
+        self.bytes / FLEET as u64
+    }
+
+    fn row(&self, flavor: &str, case: &str) -> String {
+        let c = &self.commands;
+        // Every call ends in one EVALSHA that ran or one EVAL; the other
+        // EVALSHAs met NOSCRIPT (Redis 6.2 has no `failed_calls`).
+        let noscript = (c.calls("evalsha") + c.calls("eval")).saturating_sub(FLEET as u64);
+        let max_trips = self.trips.iter().copied().max().unwrap_or(0);
+        let two = self.trips.iter().filter(|&&t| t >= 2).count();
+        format!(
+            "| {flavor} | {case} | {} | {} | {} | {} | {} | {noscript} | {} | {max_trips} ({two} took 2+) | {} ms |",
+            self.bytes,
+            self.per_process(),
+            self.failed,
+            c.calls("evalsha"),
+            c.calls("script|load"),
+            c.calls("eval"),
+            self.wall.as_millis(),
+        )
+    }
+}
+
+fn open_fleet(rt: &tokio::runtime::Runtime, server: &TestServer) -> Vec<Process> {
+    rt.block_on(async {
+        let mut fleet = Vec::with_capacity(FLEET);
+        for _ in 0..FLEET {
+            let con = server
+                .client()
+                .get_multiplexed_async_connection()
+                .await
+                .expect("multiplexed connection");
+            let rec = Recording::new(con);
+            let log = rec.log();
+            fleet.push(Process {
+                con: ScriptCache::with_state(rec, ScriptState::new()),
+                log,
+            });
+        }
+        fleet
+    })
+}
+
+/// Every process calls the script once, all at once; measured.
+fn round(
+    rt: &tokio::runtime::Runtime,
+    server: &TestServer,
+    admin: &mut redis::Connection,
+    fleet: &mut [Process],
+) -> Round {
+    for p in fleet.iter() {
+        p.log.clear();
+    }
+    server.reset_stats();
+    let before = net_input(admin);
+    let start = Instant::now();
+    let failed = rt.block_on(async {
+        let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+        let mut handles = Vec::with_capacity(fleet.len());
+        for (i, p) in fleet.iter().enumerate() {
+            let mut con = p.con.clone();
+            let mut go = go_rx.clone();
+            handles.push(tokio::spawn(async move {
+                let _ = go.wait_for(|go| *go).await;
+                tokio::time::timeout(
+                    Duration::from_secs(30),
+                    Bench::incr_4k(format!("fleet:{}", i % 16)).invoke_async(&mut con),
+                )
+                .await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = go_tx.send(true);
+        let mut failed = 0;
+        for h in handles {
+            match h.await.expect("task") {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    if failed == 0 {
+                        eprintln!("a call failed: {e}");
+                    }
+                    failed += 1;
+                }
+                Err(_) => {
+                    eprintln!("a call timed out");
+                    failed += 1;
+                }
+            }
+        }
+        failed
+    });
+    let wall = start.elapsed();
+    let after = net_input(admin);
+    let commands = server.commandstats();
+    let mut trips: Vec<usize> = fleet.iter().map(|p| p.log.round_trips().len()).collect();
+    trips.sort_unstable_by(|a, b| b.cmp(a));
+    Round {
+        bytes: after - before - INFO_STATS.len() as u64,
+        failed,
+        trips,
+        commands,
+        wall,
+    }
+}
+
+/// The three cases on `server`, printed as table rows.
+fn cold_fleet(server: &mut TestServer) -> [Round; 3] {
+    let flavor = server.flavor().to_string();
+    let rt = script_cache_tests::runtime();
+    let mut admin = server.connection();
+    let source = Bench::Incr4k.source();
+    let sha1: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(source)
+        .query(&mut admin)
+        .expect("SCRIPT LOAD");
+    assert_eq!(sha1, Bench::Incr4k.sha1());
+
+    // Preloaded: the server has the script, the states are fresh.
+    let before = net_input(&mut admin);
+    let mut fleet = open_fleet(&rt, server);
+    let connect = net_input(&mut admin) - before - INFO_STATS.len() as u64;
+    let preloaded = round(&rt, server, &mut admin, &mut fleet);
+    drop(fleet);
+
+    // Absent: the server never saw it, the states are fresh.
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query::<()>(&mut admin)
+        .expect("SCRIPT FLUSH");
+    let mut fleet = open_fleet(&rt, server);
+    let absent = round(&rt, server, &mut admin, &mut fleet);
+
+    // Warm states, then a flush: the whole fleet meets it at once.
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query::<()>(&mut admin)
+        .expect("SCRIPT FLUSH");
+    let warm = round(&rt, server, &mut admin, &mut fleet);
+    drop(fleet);
+
+    println!(
+        "COLD FLEET on {flavor}: {FLEET} processes, incr_4k ({} B source), connection handshake {} B per process (not counted below)",
+        source.len(),
+        connect / FLEET as u64
+    );
+    println!(
+        "| flavor | case | bytes | bytes/process | failed calls | EVALSHA | SCRIPT LOAD | NOSCRIPT | EVAL | round trips of a call, max | wall |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+    println!("{}", preloaded.row(&flavor, "preloaded, fresh states"));
+    println!("{}", absent.row(&flavor, "absent, fresh states"));
+    println!("{}", warm.row(&flavor, "warm states after SCRIPT FLUSH"));
+    [preloaded, absent, warm]
+}
+
+matrix! {
+    /// Measures the three cases and checks what holds today on every
+    /// flavor: no call fails, and no call takes more than the round trips
+    /// of a load after `NOSCRIPT`.
+    fn fleet_bytes_per_process(server) {
+        let [preloaded, absent, warm] = cold_fleet(server);
+        for r in [&preloaded, &absent, &warm] {
+            assert_eq!(r.failed, 0, "a call failed");
+            assert!(r.trips.iter().all(|&t| (1..=3).contains(&t)), "round trips {:?}", &r.trips[..5]);
+        }
+    }
+}
