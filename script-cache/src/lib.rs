@@ -378,7 +378,7 @@ pub use registry::MAX_SCRIPT_FILE_BYTES;
 pub use script::{
     Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, SourceLocation, UnknownScriptName,
 };
-pub use state::{LoadMode, LoadReport, ScriptState, Stats};
+pub use state::{LAZY_LOAD_MAX, LoadMode, LoadReport, ScriptState, Stats};
 
 #[cfg(feature = "macros")]
 pub use script_cache_macros::{Scripts, include_scripts, scripts};

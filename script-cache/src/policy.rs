@@ -46,7 +46,8 @@ use redis::{Cmd, Value};
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::{Body, ScriptHandle};
 use crate::state::{
-    Caps, Decided, Epoch, Facts, LoadMode, LoadReport, Mark, NodeKey, StateInner, Ticket, Verdict,
+    Caps, Decided, Epoch, Facts, LAZY_LOAD_MAX, LoadMode, LoadReport, Mark, NodeKey, StateInner,
+    Ticket, Verdict,
 };
 use crate::trace;
 
@@ -139,6 +140,11 @@ pub(crate) enum Ask {
 /// `EVALSHA` first, wait for another caller's load, or load.
 /// `coordinate` makes concurrent callers wait for one loader; without it
 /// every caller that finds the script unconfirmed loads it.
+///
+/// `source_len` is the size of the body to load: in [`LoadMode::Lazy`], a
+/// body over [`LAZY_LOAD_MAX`] bytes the state has no mark for is called
+/// `EVALSHA` first too (a cold state against a server that already has it
+/// sends 40 bytes of SHA-1, not the source), and loaded after `NOSCRIPT`.
 pub(crate) fn decide(
     needs_caps: bool,
     facts: Facts,
@@ -146,11 +152,14 @@ pub(crate) fn decide(
     ask: Ask,
     mode: LoadMode,
     coordinate: bool,
+    source_len: usize,
 ) -> Verdict {
     if needs_caps && facts.caps == Caps::Unknown {
         return Verdict::Probe;
     }
-    let call_first = mode == LoadMode::EvalshaFirst || facts.load_refused;
+    let call_first = mode == LoadMode::EvalshaFirst
+        || facts.load_refused
+        || (mode == LoadMode::Lazy && source_len > LAZY_LOAD_MAX);
     match (mark, ask) {
         (Mark::Loaded(epoch), Ask::First | Ask::AfterNoScript | Ask::AfterWait) => {
             Verdict::Call(epoch)
@@ -307,7 +316,18 @@ impl<'s> Scope<'s> {
         self.state.loaded.decide_with(
             self.node,
             |caps| handle.body(caps == Caps::Legacy),
-            |facts, mark| decide(needs_caps(handle), facts, mark, ask, mode, coordinate),
+            |facts, mark| {
+                let source_len = handle.body(facts.caps == Caps::Legacy).source.len();
+                decide(
+                    needs_caps(handle),
+                    facts,
+                    mark,
+                    ask,
+                    mode,
+                    coordinate,
+                    source_len,
+                )
+            },
         )
     }
 
@@ -708,7 +728,7 @@ mod tests {
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
             set.decide_with(&node, body("s"), |facts, mark| {
-                super::decide(false, facts, mark, ask, mode, false)
+                super::decide(false, facts, mark, ask, mode, false, 0)
             })
             .map(|d| d.decision)
         };
@@ -741,9 +761,39 @@ mod tests {
         // Capabilities needed and unknown: probe first.
         assert!(
             set.decide_with(&node, body("s"), |facts, mark| {
-                super::decide(true, facts, mark, Ask::First, LoadMode::Lazy, false)
+                super::decide(true, facts, mark, Ask::First, LoadMode::Lazy, false, 0)
             })
             .is_none()
+        );
+    }
+
+    #[test]
+    fn a_large_source_is_sent_only_after_noscript_in_lazy_mode() {
+        let facts = Facts {
+            caps: Caps::Modern,
+            load_refused: false,
+        };
+        let lazy = LoadMode::Lazy;
+        let large = LAZY_LOAD_MAX + 1;
+        let verdict = |mark, ask, len| super::decide(false, facts, mark, ask, lazy, true, len);
+        // Small: loaded with the first call (one round trip).
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::First, LAZY_LOAD_MAX),
+            Verdict::Load { coordinate: true }
+        );
+        // Large and unconfirmed: EVALSHA first, loaded after NOSCRIPT.
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::First, large),
+            Verdict::CallFirst
+        );
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::AfterNoScript, large),
+            Verdict::Load { coordinate: true }
+        );
+        assert_eq!(verdict(Mark::Loading, Ask::First, large), Verdict::Wait);
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::MustLoad, large),
+            Verdict::Load { coordinate: true }
         );
     }
 
@@ -753,7 +803,7 @@ mod tests {
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
             set.decide_with(&node, body("s"), |facts, mark| {
-                super::decide(false, facts, mark, ask, mode, true)
+                super::decide(false, facts, mark, ask, mode, true, 0)
             })
             .map(|d| d.decision)
         };

@@ -35,6 +35,17 @@ use crate::registry::Registry;
 /// nothing here and costs more than the rest of the lookup on every call.
 type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
+/// The largest script source (bytes) that [`LoadMode::Lazy`] sends with
+/// the first call of a script the state knows nothing of: such a call is
+/// one round trip (`SCRIPT LOAD` + `EVALSHA`) also when the server lacks
+/// the script. A larger source is sent only when the server is known to
+/// lack it: the first call is `EVALSHA`, and after `NOSCRIPT` the script is
+/// loaded with the call (two round trips, one failed command). A fleet of
+/// fresh processes against a server that already holds a large script
+/// then sends its SHA-1, not its source (docs/connections.md, "Cold
+/// fleets").
+pub const LAZY_LOAD_MAX: usize = 2048;
+
 /// How a state decides whether to send `SCRIPT LOAD` with a call.
 ///
 /// Whatever the mode, a call that meets `NOSCRIPT` is retried as one
@@ -43,7 +54,9 @@ type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 #[non_exhaustive]
 pub enum LoadMode {
     /// The first call of a script on a server sends `SCRIPT LOAD` and
-    /// `EVALSHA` in one round trip; later calls send `EVALSHA` only.
+    /// `EVALSHA` in one round trip when its source is at most
+    /// [`LAZY_LOAD_MAX`] bytes; a larger one is called `EVALSHA` first and
+    /// loaded after `NOSCRIPT`. Later calls send `EVALSHA` only.
     #[default]
     Lazy,
     /// Every call sends `EVALSHA` first, and a script is loaded only after

@@ -8,9 +8,12 @@
 //! * **preloaded**: the server already has the script (an admin loaded it);
 //! * **absent**: the server has never seen it (0 failed calls);
 //! * **warm, after a flush**: every state called it once, then the
-//!   server's scripts were flushed, then the whole fleet calls again.
+//!   server's scripts were flushed, then the whole fleet calls again;
+//! * **small, absent**: a script under `LAZY_LOAD_MAX` the server never
+//!   saw (its first call stays one round trip).
 //!
-//! The script is `bench-lua/incr_4k.lua` (4,096 bytes of source).
+//! The script is `bench-lua/incr_4k.lua` (4,096 bytes of source), the
+//! small one `bench-lua/incr.lua`.
 //! `cargo test -p script-cache-tests --test cold_fleet -- --nocapture`
 //! prints the table quoted in BENCHMARKS.md ("Cold fleets").
 
@@ -111,6 +114,7 @@ fn round(
     server: &TestServer,
     admin: &mut redis::Connection,
     fleet: &mut [Process],
+    script: Bench,
 ) -> Round {
     for p in fleet.iter() {
         p.log.clear();
@@ -128,7 +132,9 @@ fn round(
                 let _ = go.wait_for(|go| *go).await;
                 tokio::time::timeout(
                     Duration::from_secs(30),
-                    Bench::incr_4k(format!("fleet:{}", i % 16)).invoke_async(&mut con),
+                    script
+                        .key(format!("fleet:{}", i % 16))
+                        .invoke_async::<i64>(&mut con),
                 )
                 .await
             }));
@@ -167,12 +173,15 @@ fn round(
     }
 }
 
-/// The three cases on `server`, printed as table rows.
-fn cold_fleet(server: &mut TestServer) -> [Round; 3] {
+/// The cases on `server`, printed as table rows: preloaded, absent, warm
+/// after a flush (the 4 KB script), absent (the small script).
+fn cold_fleet(server: &mut TestServer) -> [Round; 4] {
     let flavor = server.flavor().to_string();
     let rt = script_cache_tests::runtime();
     let mut admin = server.connection();
     let source = Bench::Incr4k.source();
+    assert!(source.len() > script_cache::LAZY_LOAD_MAX);
+    assert!(Bench::Incr.source().len() <= script_cache::LAZY_LOAD_MAX);
     let sha1: String = redis::cmd("SCRIPT")
         .arg("LOAD")
         .arg(source)
@@ -184,28 +193,35 @@ fn cold_fleet(server: &mut TestServer) -> [Round; 3] {
     let before = net_input(&mut admin);
     let mut fleet = open_fleet(&rt, server);
     let connect = net_input(&mut admin) - before - INFO_STATS.len() as u64;
-    let preloaded = round(&rt, server, &mut admin, &mut fleet);
+    let preloaded = round(&rt, server, &mut admin, &mut fleet, Bench::Incr4k);
     drop(fleet);
 
     // Absent: the server never saw it, the states are fresh.
-    redis::cmd("SCRIPT")
-        .arg("FLUSH")
-        .query::<()>(&mut admin)
-        .expect("SCRIPT FLUSH");
+    let flush = |admin: &mut redis::Connection| {
+        redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query::<()>(admin)
+            .expect("SCRIPT FLUSH");
+    };
+    flush(&mut admin);
     let mut fleet = open_fleet(&rt, server);
-    let absent = round(&rt, server, &mut admin, &mut fleet);
+    let absent = round(&rt, server, &mut admin, &mut fleet, Bench::Incr4k);
 
     // Warm states, then a flush: the whole fleet meets it at once.
-    redis::cmd("SCRIPT")
-        .arg("FLUSH")
-        .query::<()>(&mut admin)
-        .expect("SCRIPT FLUSH");
-    let warm = round(&rt, server, &mut admin, &mut fleet);
+    flush(&mut admin);
+    let warm = round(&rt, server, &mut admin, &mut fleet, Bench::Incr4k);
+    drop(fleet);
+
+    // A small script the server never saw, fresh states.
+    flush(&mut admin);
+    let mut fleet = open_fleet(&rt, server);
+    let small = round(&rt, server, &mut admin, &mut fleet, Bench::Incr);
     drop(fleet);
 
     println!(
-        "COLD FLEET on {flavor}: {FLEET} processes, incr_4k ({} B source), connection handshake {} B per process (not counted below)",
+        "COLD FLEET on {flavor}: {FLEET} processes, incr_4k ({} B source) and incr ({} B), connection handshake {} B per process (not counted below)",
         source.len(),
+        Bench::Incr.source().len(),
         connect / FLEET as u64
     );
     println!(
@@ -215,18 +231,45 @@ fn cold_fleet(server: &mut TestServer) -> [Round; 3] {
     println!("{}", preloaded.row(&flavor, "preloaded, fresh states"));
     println!("{}", absent.row(&flavor, "absent, fresh states"));
     println!("{}", warm.row(&flavor, "warm states after SCRIPT FLUSH"));
-    [preloaded, absent, warm]
+    println!(
+        "{}",
+        small.row(&flavor, "small script absent, fresh states")
+    );
+    [preloaded, absent, warm, small]
+}
+
+/// At most one load per process that met NOSCRIPT: every other process
+/// sent its call alone.
+fn at_most_one_source_per_noscript(r: &Round, source: usize) {
+    let loads = r.commands.calls("script|load");
+    let bound = FLEET as u64 * 200 + loads * (source as u64 + 200);
+    assert!(
+        r.bytes <= bound,
+        "{} bytes for {loads} loads (bound {bound})",
+        r.bytes
+    );
 }
 
 matrix! {
-    /// Measures the three cases and checks what holds today on every
-    /// flavor: no call fails, and no call takes more than the round trips
-    /// of a load after `NOSCRIPT`.
+    /// The bounds of the cold-state policy on every flavor: a fleet of
+    /// fresh states against a server that has the 4 KB script sends at
+    /// most 600 bytes per process and no source; against a server that
+    /// lacks it, no call fails and none takes more than two round trips;
+    /// a small script the server lacks is one round trip; warm states
+    /// after a flush reload at most once per NOSCRIPT.
     fn fleet_bytes_per_process(server) {
-        let [preloaded, absent, warm] = cold_fleet(server);
-        for r in [&preloaded, &absent, &warm] {
+        let [preloaded, absent, warm, small] = cold_fleet(server);
+        let source = Bench::Incr4k.source().len();
+        for r in [&preloaded, &absent, &warm, &small] {
             assert_eq!(r.failed, 0, "a call failed");
-            assert!(r.trips.iter().all(|&t| (1..=3).contains(&t)), "round trips {:?}", &r.trips[..5]);
+            assert!(r.trips.iter().all(|&t| (1..=2).contains(&t)), "round trips {:?}", &r.trips[..5]);
         }
+        assert!(preloaded.per_process() <= 600, "{} bytes per process", preloaded.per_process());
+        assert_eq!(preloaded.commands.calls("script|load"), 0);
+        assert!(preloaded.trips.iter().all(|&t| t == 1));
+        at_most_one_source_per_noscript(&absent, source);
+        at_most_one_source_per_noscript(&warm, source);
+        assert!(small.trips.iter().all(|&t| t == 1), "a small script's first call is one round trip");
+        assert_eq!(small.commands.calls("evalsha"), FLEET as u64);
     }
 }
