@@ -157,9 +157,11 @@ pub(crate) fn decide(
     if needs_caps && facts.caps == Caps::Unknown {
         return Verdict::Probe;
     }
+    // A script back by `EVAL` (a cluster's reload) is still loaded for
+    // good by the next first attempt, large or not.
     let call_first = mode == LoadMode::EvalshaFirst
         || facts.load_refused
-        || (mode == LoadMode::Lazy && source_len > LAZY_LOAD_MAX);
+        || (mode == LoadMode::Lazy && source_len > LAZY_LOAD_MAX && mark == Mark::Unknown);
     match (mark, ask) {
         (Mark::Loaded(epoch), Ask::First | Ask::AfterNoScript | Ask::AfterWait) => {
             Verdict::Call(epoch)
@@ -791,6 +793,16 @@ mod tests {
             Verdict::Load { coordinate: true }
         );
         assert_eq!(verdict(Mark::Loading, Ask::First, large), Verdict::Wait);
+        // EVAL's copy (evictable) is loaded for good by a first attempt.
+        let epoch = {
+            let set = LoadedSet::default();
+            let (_, t) = set.loaded_epochs(&NodeKey::SINGLE, std::iter::empty());
+            set.mark_evalled(&NodeKey::SINGLE, "s", t).unwrap()
+        };
+        assert_eq!(
+            verdict(Mark::Evalled(epoch), Ask::First, large),
+            Verdict::Load { coordinate: true }
+        );
         assert_eq!(
             verdict(Mark::Unknown, Ask::MustLoad, large),
             Verdict::Load { coordinate: true }
