@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use script_cache::{EmbeddedScript, ScriptCache, ScriptState};
-use script_cache_tests::{CommandStats, Recording, RoundTripLog, TestServer, matrix};
+use script_cache_tests::cluster::TestCluster;
+use script_cache_tests::{CommandStats, Flavor, Recording, RoundTripLog, TestServer, matrix};
 
 #[script_cache::scripts(dir = "bench-lua")]
 enum Bench {}
@@ -272,4 +273,238 @@ matrix! {
         assert!(small.trips.iter().all(|&t| t == 1), "a small script's first call is one round trip");
         assert_eq!(small.commands.calls("evalsha"), FLEET as u64);
     }
+}
+
+// ---------------------------------------------------------------------
+// The same on a 3+3 Redis Cluster, through `CLUSTER FAILOVER`.
+
+type ClusterCon = ScriptCache<redis::cluster_async::ClusterConnection>;
+
+/// What one round of a cluster fleet cost, summed over the primaries.
+struct ClusterRound {
+    bytes: u64,
+    failed: usize,
+    evalsha: u64,
+    loads: u64,
+    evals: u64,
+}
+
+impl ClusterRound {
+    fn per_process(&self) -> u64 {
+        self.bytes / FLEET as u64
+    }
+
+    /// Calls that met NOSCRIPT (and so took a second round trip).
+    fn noscript(&self) -> u64 {
+        (self.evalsha + self.evals).saturating_sub(FLEET as u64)
+    }
+
+    fn row(&self, flavor: &str, case: &str) -> String {
+        format!(
+            "| {flavor} (3+3 cluster) | {case} | {} | {} | {} | {} | {} | {} | {} |",
+            self.bytes,
+            self.per_process(),
+            self.failed,
+            self.evalsha,
+            self.loads,
+            self.noscript(),
+            self.evals,
+        )
+    }
+}
+
+/// A sync connection to every node, by index.
+fn node_connections(cluster: &TestCluster) -> Vec<redis::Connection> {
+    cluster
+        .nodes()
+        .iter()
+        .map(|n| n.server.connection())
+        .collect()
+}
+
+fn open_cluster_fleet(rt: &tokio::runtime::Runtime, cluster: &TestCluster) -> Vec<ClusterCon> {
+    let client = cluster.client();
+    rt.block_on(async {
+        let mut fleet = Vec::with_capacity(FLEET);
+        for _ in 0..FLEET {
+            let con = client
+                .get_async_connection()
+                .await
+                .expect("async cluster connection");
+            fleet.push(ScriptCache::with_state(con, ScriptState::new()));
+        }
+        fleet
+    })
+}
+
+/// Every process calls the 4 KB script once on one of `keys` (one per
+/// shard), all at once; bytes summed over the primaries.
+fn cluster_round(
+    rt: &tokio::runtime::Runtime,
+    cluster: &TestCluster,
+    fleet: &[ClusterCon],
+    keys: &[String],
+) -> ClusterRound {
+    let primaries = cluster.primaries();
+    let mut nodes = node_connections(cluster);
+    cluster.reset_stats();
+    let before: u64 = primaries.iter().map(|&i| net_input(&mut nodes[i])).sum();
+    let failed = rt.block_on(async {
+        let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+        let mut handles = Vec::with_capacity(fleet.len());
+        for (i, con) in fleet.iter().enumerate() {
+            let mut con = con.clone();
+            let mut go = go_rx.clone();
+            let key = keys[i % keys.len()].clone();
+            handles.push(tokio::spawn(async move {
+                let _ = go.wait_for(|go| *go).await;
+                tokio::time::timeout(
+                    Duration::from_secs(30),
+                    Bench::Incr4k.key(key).invoke_async::<i64>(&mut con),
+                )
+                .await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = go_tx.send(true);
+        let mut failed = 0;
+        for h in handles {
+            match h.await.expect("task") {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    if failed == 0 {
+                        eprintln!("a call failed: {e}");
+                    }
+                    failed += 1;
+                }
+                Err(_) => {
+                    eprintln!("a call timed out");
+                    failed += 1;
+                }
+            }
+        }
+        failed
+    });
+    let after: u64 = primaries.iter().map(|&i| net_input(&mut nodes[i])).sum();
+    let (mut evalsha, mut loads, mut evals) = (0, 0, 0);
+    for &i in &primaries {
+        let c = cluster.commandstats(i);
+        evalsha += c.calls("evalsha");
+        loads += c.calls("script|load");
+        evals += c.calls("eval");
+    }
+    ClusterRound {
+        bytes: after - before - primaries.len() as u64 * INFO_STATS.len() as u64,
+        failed,
+        evalsha,
+        loads,
+        evals,
+    }
+}
+
+/// One key per shard.
+fn key_per_shard(cluster: &TestCluster) -> Vec<String> {
+    let mut keys = std::collections::BTreeMap::new();
+    for i in 0..10_000 {
+        let key = format!("{{fleet:{i}}}");
+        keys.entry(cluster.key_owner(&key)).or_insert(key);
+        if keys.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(keys.len(), 3, "a key for every shard");
+    keys.into_values().collect()
+}
+
+/// A 3+3 cluster: fresh states against primaries that have the script;
+/// then a `CLUSTER FAILOVER` to a replica whose scripts were flushed, met
+/// by the (now warm) fleet; then fresh states after it; then fresh states
+/// against a cluster that has no script at all.
+fn cluster_fleet(flavor: Flavor) {
+    let cluster = match flavor.binary() {
+        Ok(_) => TestCluster::start(flavor, 1),
+        Err(missing) => panic!("{missing}"),
+    };
+    let rt = script_cache_tests::runtime();
+    let name = flavor.to_string();
+    let keys = key_per_shard(&cluster);
+    let load_everywhere = |cluster: &TestCluster| {
+        for mut con in node_connections(cluster) {
+            let sha1: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(Bench::Incr4k.source())
+                .query(&mut con)
+                .expect("SCRIPT LOAD");
+            assert_eq!(sha1, Bench::Incr4k.sha1());
+        }
+    };
+    load_everywhere(&cluster);
+
+    let fleet = open_cluster_fleet(&rt, &cluster);
+    let preloaded = cluster_round(&rt, &cluster, &fleet, &keys);
+
+    // The replica of the first key's primary forgets its scripts, then
+    // takes over: the warm fleet meets NOSCRIPT there.
+    let victim = cluster.key_owner(&keys[0]);
+    let replica = cluster.replica_of(victim).expect("a replica");
+    cluster.flush_scripts_on(replica);
+    let new = cluster.failover(victim);
+    assert_eq!(new, replica);
+    let through_failover = cluster_round(&rt, &cluster, &fleet, &keys);
+    drop(fleet);
+
+    let fleet = open_cluster_fleet(&rt, &cluster);
+    let after_failover = cluster_round(&rt, &cluster, &fleet, &keys);
+    drop(fleet);
+
+    for i in 0..cluster.nodes().len() {
+        cluster.flush_scripts_on(i);
+    }
+    let fleet = open_cluster_fleet(&rt, &cluster);
+    let absent = cluster_round(&rt, &cluster, &fleet, &keys);
+    drop(fleet);
+
+    println!("COLD FLEET on a 3+3 {name} cluster: {FLEET} processes, incr_4k, keys on every shard");
+    println!(
+        "| flavor | case | bytes (primaries) | bytes/process | failed calls | EVALSHA | SCRIPT LOAD | NOSCRIPT | EVAL |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("{}", preloaded.row(&name, "preloaded, fresh states"));
+    println!(
+        "{}",
+        through_failover.row(&name, "warm states through CLUSTER FAILOVER")
+    );
+    println!(
+        "{}",
+        after_failover.row(&name, "fresh states after the failover")
+    );
+    println!("{}", absent.row(&name, "absent, fresh states"));
+
+    let source = Bench::Incr4k.source().len() as u64;
+    for r in [&preloaded, &through_failover, &after_failover, &absent] {
+        assert_eq!(r.failed, 0, "a call failed");
+        // At most one source per NOSCRIPT (a load or an EVAL).
+        let bound = FLEET as u64 * 200 + (r.loads + r.evals) * (source + 200);
+        assert!(r.bytes <= bound, "{} bytes (bound {bound})", r.bytes);
+    }
+    assert!(
+        preloaded.per_process() <= 600,
+        "{} B per process",
+        preloaded.per_process()
+    );
+    assert!(
+        after_failover.per_process() <= 600,
+        "{} B per process",
+        after_failover.per_process()
+    );
+    assert_eq!(preloaded.loads + preloaded.evals, 0);
+}
+
+mod cluster_fleet_bytes_per_process {
+    use super::*;
+    script_cache_tests::flavor_test! { Redis7, fn redis_7_0() { cluster_fleet(Flavor::Redis7) } }
+    script_cache_tests::flavor_test! { Redis62, fn redis_6_2() { cluster_fleet(Flavor::Redis62) } }
+    script_cache_tests::flavor_test! { Valkey9, fn valkey_9_1() { cluster_fleet(Flavor::Valkey9) } }
+    script_cache_tests::flavor_test! { Redis82, fn redis_8_2() { cluster_fleet(Flavor::Redis82) } }
+    script_cache_tests::flavor_test! { Valkey81, fn valkey_8_1() { cluster_fleet(Flavor::Valkey81) } }
 }
