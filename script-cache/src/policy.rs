@@ -134,6 +134,10 @@ pub(crate) enum Ask {
     /// Load, whatever the marks say (the atomic retry), coordinating with
     /// waiting tasks.
     MustLoad,
+    /// After `NOSCRIPT` for this caller's own coordinated `EVALSHA` first
+    /// (a large script with no mark): load; the "loading" entry the others
+    /// wait on is this caller's.
+    AfterOwnCall,
 }
 
 /// The decision for a single call: probe, call relying on a mark, call
@@ -157,20 +161,23 @@ pub(crate) fn decide(
     if needs_caps && facts.caps == Caps::Unknown {
         return Verdict::Probe;
     }
-    // A script back by `EVAL` (a cluster's reload) is still loaded for
-    // good by the next first attempt, large or not.
-    let call_first = mode == LoadMode::EvalshaFirst
-        || facts.load_refused
-        || (mode == LoadMode::Lazy && source_len > LAZY_LOAD_MAX && mark == Mark::Unknown);
+    let call_first = mode == LoadMode::EvalshaFirst || facts.load_refused;
+    // A large script with no mark: EVALSHA first, the other callers waiting
+    // for that call. A script back by `EVAL` (a cluster's reload) is still
+    // loaded for good by the next first attempt, large or not.
+    let large_cold = mode == LoadMode::Lazy && source_len > LAZY_LOAD_MAX;
     match (mark, ask) {
-        (Mark::Loaded(epoch), Ask::First | Ask::AfterNoScript | Ask::AfterWait) => {
-            Verdict::Call(epoch)
-        }
+        (
+            Mark::Loaded(epoch),
+            Ask::First | Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall,
+        ) => Verdict::Call(epoch),
         // `EVAL`'s copy serves the callers that waited for that `EVAL`; a
         // first attempt loads the script for good (Redis 7.4+ and Valkey
         // 8+ evict `EVAL`'s copies), unless the node is called `EVALSHA`
         // first.
-        (Mark::Evalled(epoch), Ask::AfterNoScript | Ask::AfterWait) => Verdict::Call(epoch),
+        (Mark::Evalled(epoch), Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall) => {
+            Verdict::Call(epoch)
+        }
         // Another caller's load: wait for it, also after a wait (a script
         // back by EVAL is then being loaded for good by a first attempt);
         // the waits of one call are bounded (`call::MAX_WAITS`).
@@ -178,6 +185,8 @@ pub(crate) fn decide(
             Verdict::Wait
         }
         (_, Ask::First) if call_first => Verdict::CallFirst,
+        (Mark::Unknown, Ask::First) if large_cold && coordinate => Verdict::CallFirstLeading,
+        (Mark::Unknown, Ask::First) if large_cold => Verdict::CallFirst,
         _ => Verdict::Load { coordinate },
     }
 }
@@ -212,10 +221,12 @@ pub(crate) enum LoadBy {
 pub(crate) fn load_by(facts: Facts, ask: Ask, node: &NodeKey) -> LoadBy {
     match ask {
         Ask::MustLoad => LoadBy::Eval,
-        Ask::AfterNoScript | Ask::AfterWait if facts.load_refused || !node.is_single() => {
+        Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall
+            if facts.load_refused || !node.is_single() =>
+        {
             LoadBy::Eval
         }
-        Ask::First | Ask::AfterNoScript | Ask::AfterWait => LoadBy::ScriptLoad,
+        Ask::First | Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall => LoadBy::ScriptLoad,
     }
 }
 
@@ -786,7 +797,16 @@ mod tests {
         // Large and unconfirmed: EVALSHA first, loaded after NOSCRIPT.
         assert_eq!(
             verdict(Mark::Unknown, Ask::First, large),
+            Verdict::CallFirstLeading
+        );
+        assert_eq!(
+            super::decide(false, facts, Mark::Unknown, Ask::First, lazy, false, large),
             Verdict::CallFirst
+        );
+        // The leader's own NOSCRIPT: it loads (the loading entry is its own).
+        assert_eq!(
+            verdict(Mark::Loading, Ask::AfterOwnCall, large),
+            Verdict::Load { coordinate: true }
         );
         assert_eq!(
             verdict(Mark::Unknown, Ask::AfterNoScript, large),

@@ -271,6 +271,9 @@ pub(crate) enum LoadDecision {
     /// Not confirmed, and this node is called `EVALSHA` first (mode, or a
     /// refused load): send `EVALSHA` only, load after `NOSCRIPT`.
     CallFirst,
+    /// Not confirmed, a large script: send `EVALSHA` only, the guard
+    /// holding the other callers until its reply (as for a load).
+    CallFirstLeading(LoadGuard),
     /// Not loaded: send `SCRIPT LOAD` with the call. The guard tells
     /// concurrent callers when the load is done.
     Load(LoadGuard),
@@ -327,6 +330,9 @@ pub(crate) enum Verdict {
     Call(Epoch),
     /// Call without a confirmation (`EVALSHA` first).
     CallFirst,
+    /// Call without a confirmation (`EVALSHA` first), the other callers
+    /// waiting for this call as for a load.
+    CallFirstLeading,
     /// Wait for the caller loading it.
     Wait,
     /// Load; `coordinate` makes the others wait for this load.
@@ -422,6 +428,11 @@ impl LoadedSet {
             Verdict::Probe => return None,
             Verdict::Call(epoch) => LoadDecision::Loaded(epoch),
             Verdict::CallFirst => LoadDecision::CallFirst,
+            Verdict::CallFirstLeading => {
+                let guard = Self::start_loading(state, body.sha1);
+                self.changed();
+                LoadDecision::CallFirstLeading(guard)
+            }
             Verdict::Wait => match state.scripts.get(body.sha1) {
                 Some(LoadState::Loading(waiter)) => LoadDecision::Wait(waiter.clone()),
                 // Not a verdict the marks allow: load.

@@ -508,3 +508,35 @@ mod cluster_fleet_bytes_per_process {
     script_cache_tests::flavor_test! { Redis82, fn redis_8_2() { cluster_fleet(Flavor::Redis82) } }
     script_cache_tests::flavor_test! { Valkey81, fn valkey_8_1() { cluster_fleet(Flavor::Valkey81) } }
 }
+
+matrix! {
+    /// A herd on one state: 1,000 tasks of one multiplexed connection make
+    /// the first call of the 4 KB script, which the server lacks, at once.
+    /// One task calls `EVALSHA` first; the others wait for it: exactly one
+    /// `NOSCRIPT` and one `SCRIPT LOAD`, no failed call.
+    async fn herd_on_one_state_meets_noscript_once(server) {
+        let con = ScriptCache::new(
+            server.client().get_multiplexed_async_connection().await.expect("connection"),
+        );
+        server.reset_stats();
+        let mut tasks = Vec::new();
+        for _ in 0..1_000 {
+            let mut con = con.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::timeout(
+                    Duration::from_secs(30),
+                    Bench::Incr4k.key("herd").invoke_async::<i64>(&mut con),
+                )
+                .await
+            }));
+        }
+        for t in tasks {
+            let result = t.await.expect("task");
+            assert!(matches!(result, Ok(Ok(_))), "{result:?}");
+        }
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("script|load"), 1, "{stats:?}");
+        assert_eq!(stats.calls("evalsha"), 1_001, "one NOSCRIPT: {stats:?}");
+        assert_eq!(con.stats().loads, 1);
+    }
+}
