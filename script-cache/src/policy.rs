@@ -29,6 +29,12 @@
 //!   next use loads), while asking `INFO server` would add a command to
 //!   the round trips that must stay one (the first call, the retry) and a
 //!   reply that ACLs and proxies often refuse;
+//! * **cold states and large sources**: in `LoadMode::Lazy` a script over
+//!   `LAZY_LOAD_MAX` bytes with no mark goes out as `EVALSHA` first (one
+//!   caller of the state sends it, the others wait for its reply as for a
+//!   load), and is loaded with the call after `NOSCRIPT`: a fresh process
+//!   sends no large source to a server that has it (docs/connections.md,
+//!   "Cold fleets"); a smaller script is loaded with its first call;
 //! * **a reply is never dropped**: when a load and a call travel together,
 //!   the call's value is returned whatever happened to the load;
 //! * **a refused load** (`NOPERM`) switches the node to `EVALSHA` first;
