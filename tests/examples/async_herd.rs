@@ -2,9 +2,8 @@
 //! from a `SCRIPT FLUSH`.
 //!
 //! Run it with `cargo run --example async_herd`. It talks to `REDIS_URL`, or
-//! starts a throwaway `redis-server`/`valkey-server` from `PATH`.
-
-mod support;
+//! starts a throwaway `redis-server`/`valkey-server` as the quickstart does
+//! (`script_cache_quickstart::server`: `PATH`, else `.servers/`).
 
 use script_cache::prelude::*;
 
@@ -12,8 +11,8 @@ include_scripts!("../lua");
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server = support::server()?;
-    let client = redis::Client::open(server.url.as_str())?;
+    let server = script_cache_quickstart::server()?;
+    let client = redis::Client::open(server.url())?;
     let con = ScriptCache::new(client.get_multiplexed_async_connection().await?);
 
     // 200 tasks call a script the server has never seen: one of them sends

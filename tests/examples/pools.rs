@@ -6,8 +6,6 @@
 //! cargo run -p script-cache-tests --example pools   # REDIS_URL or a throwaway server
 //! ```
 
-mod support;
-
 use script_cache::ScriptPool;
 
 script_cache::include_scripts!("../lua");
@@ -33,8 +31,8 @@ fn flush(url: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server = support::server()?;
-    let url = server.url.clone();
+    let server = script_cache_quickstart::server()?;
+    let url = server.url().to_owned();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
