@@ -33,6 +33,34 @@ pub struct FileAnalysis {
     pub signature: Option<Signature>,
     /// The lint's warnings, rendered (its errors go with the others).
     pub warnings: Vec<String>,
+    /// The library, when the file is a function library (`#!lua
+    /// name=<library>`): then `flags` is empty, and `header`, `fn_name`
+    /// and `signature` are those of no script.
+    pub library: Option<LibraryAnalysis>,
+}
+
+/// A function library's name and functions, from [`analyze`].
+pub struct LibraryAnalysis {
+    /// The name of its `#!lua name=` line.
+    pub name: String,
+    /// Its functions, in registration order (those with problems too).
+    pub functions: Vec<FunctionAnalysis>,
+}
+
+/// One registered function of a library.
+pub struct FunctionAnalysis {
+    /// What its registration says.
+    pub function: crate::library::Function,
+    /// The tags of the comment block above its registration.
+    pub header: Header,
+    /// Its typed call's function name, when it had no problem.
+    pub fn_name: Option<String>,
+    /// Its typed call's parameters, when its name and header were fine.
+    pub signature: Option<Signature>,
+    /// Its registration, located in the files (the library or a snippet
+    /// it includes), as a message there reads: `--> lua/x.lua:3:1`, the
+    /// line and a caret, with `{}` where the message goes.
+    pub located: String,
 }
 
 /// Analyzes one file of `folder`, pushing every problem to `errors`:
@@ -50,12 +78,23 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
     let at_script = |line: usize, column: Option<usize>, message: &str| {
         in_script(line, column, message).to_string()
     };
-    let flags = match crate::shebang::parse(original.as_bytes()) {
-        Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
-        Err(e) => {
+    let library_name = match crate::library::library_name(original.as_bytes()) {
+        None => None,
+        Some(Ok(name)) => Some(name),
+        Some(Err(e)) => {
             errors.push(at_script(1, usize::try_from(e.column).ok(), &e.message));
-            Vec::new()
+            Some(String::new())
         }
+    };
+    let flags = match &library_name {
+        Some(_) => Vec::new(),
+        None => match crate::shebang::parse(original.as_bytes()) {
+            Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
+            Err(e) => {
+                errors.push(at_script(1, usize::try_from(e.column).ok(), &e.message));
+                Vec::new()
+            }
+        },
     };
     let (expanded, problems) = include::expand(&file.file, &original, &mut |rel| {
         folder::read_snippet(folder, rel)
@@ -105,6 +144,96 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
             None
         }
     };
+    if let Some(name) = library_name {
+        let servers = library_servers(folder.config.servers);
+        if servers.is_none() {
+            errors.push(at_script(
+                1,
+                Some(1),
+                "a function library needs Redis 7.0 or newer (or Valkey), and the folder's \
+                 `script-cache.toml` targets only redis-6.2: add a newer server to its \
+                 `servers`, or make the file a script (remove `name=`)",
+            ));
+        }
+        let mut functions = Vec::new();
+        let mut warnings = Vec::new();
+        if usage.is_some() && file.source.is_some() {
+            let (found, problems) = crate::library::functions(&expanded.source);
+            for p in problems {
+                errors.push(locate((p.line, p.column), &p.message).to_string());
+            }
+            for function in found {
+                let (head, problems) = header::parse(&function.comments);
+                let mut fine = problems.is_empty();
+                for p in problems {
+                    let line = u32::try_from(p.line).unwrap_or(u32::MAX);
+                    let column = u32::try_from(p.column).unwrap_or(1);
+                    errors.push(locate((line, column), &p.message).to_string());
+                }
+                let fn_name = match naming::fn_name(&function.name, &shown) {
+                    Ok(n) => Some(n),
+                    Err(NameError(e)) => {
+                        errors.push(e);
+                        fine = false;
+                        None
+                    }
+                };
+                let mut signature = None;
+                if fine {
+                    match signature::signature(&head, &function.usage) {
+                        Ok(s) => signature = Some(s),
+                        Err(problems) => {
+                            for p in problems {
+                                let at = match p.at {
+                                    At::Header(line) => {
+                                        (u32::try_from(line).unwrap_or(u32::MAX), 1)
+                                    }
+                                    At::Body(at) => at,
+                                };
+                                let message = p
+                                    .message
+                                    .replace("`KEYS[", &format!("`{}[", function.params.0))
+                                    .replace("`ARGV[", &format!("`{}[", function.params.1));
+                                errors.push(locate(at, &message).to_string());
+                            }
+                        }
+                    }
+                }
+                let located = locate((function.line, function.column), "{}").to_string();
+                functions.push(FunctionAnalysis {
+                    located,
+                    function,
+                    header: head,
+                    fn_name,
+                    signature,
+                });
+            }
+            if let Some(servers) = servers {
+                for finding in crate::lint::lint_library_for(&expanded.source, servers) {
+                    let severity = finding.severity();
+                    let rendered = locate((finding.line, finding.column), &finding.titled())
+                        .with_help(finding.help)
+                        .to_string();
+                    match severity {
+                        Severity::Error => errors.push(rendered),
+                        Severity::Warning => warnings.push(rendered),
+                    }
+                }
+            }
+        }
+        return FileAnalysis {
+            shown,
+            original,
+            flags,
+            expanded,
+            usage,
+            header: Header::default(),
+            fn_name: None,
+            signature: None,
+            warnings,
+            library: Some(LibraryAnalysis { name, functions }),
+        };
+    }
     let (head, problems) = header::parse(&original);
     for p in problems {
         errors.push(at_script(p.line, Some(p.column), &p.message));
@@ -157,7 +286,19 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
         fn_name,
         signature: sig,
         warnings,
+        library: None,
     }
+}
+
+/// The servers a library of a folder targeting `servers` runs on: those
+/// with functions (Redis 7.0 and newer, every Valkey), `None` when the
+/// folder targets none of them.
+pub fn library_servers(servers: crate::servers::Servers) -> Option<crate::servers::Servers> {
+    let without = crate::servers::Servers::parse(["redis-6.2"])
+        .map(|s| s.mask())
+        .unwrap_or(0);
+    let left = servers.mask() & !without;
+    (left != 0).then(|| crate::servers::Servers::from_mask(left))
 }
 
 /// The servers' Lua 5.1 verdict on an expanded source, then the arity from

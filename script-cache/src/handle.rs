@@ -7,6 +7,7 @@ use script_cache_check::sha1_hex;
 use script_cache_check::shebang;
 
 use crate::error::ScriptId;
+use crate::function::FunctionMeta;
 use crate::script::{ScriptMeta, SourceLocation};
 
 /// A script registered at run time: the same data the macros produce for
@@ -53,6 +54,12 @@ pub(crate) enum ScriptHandle {
     Static(&'static ScriptMeta),
     /// Registered at run time.
     Dynamic(Arc<DynamicScript>),
+    /// A function of a library embedded at build time: its "body" is the
+    /// library's code, and its load mark and call target are the
+    /// function's name (`FCALL <name>`), so that everything built for
+    /// scripts (marks, hints, the call state machine, pipelines) carries
+    /// it; the policy tells the commands apart ([`ScriptHandle::function`]).
+    Function(&'static FunctionMeta),
 }
 
 /// Which body of a script a server gets: the exact source, or the variant
@@ -73,6 +80,10 @@ impl ScriptHandle {
                 sha1: meta.sha1().into(),
             },
             ScriptHandle::Dynamic(d) => d.id.clone(),
+            ScriptHandle::Function(meta) => ScriptId {
+                name: meta.name().into(),
+                sha1: meta.library().sha1().into(),
+            },
         }
     }
 
@@ -80,13 +91,17 @@ impl ScriptHandle {
         match self {
             ScriptHandle::Static(meta) => meta.name(),
             ScriptHandle::Dynamic(d) => &d.id.name,
+            ScriptHandle::Function(meta) => meta.name(),
         }
     }
 
+    /// The load mark's key and the call's target: the SHA-1 of a script,
+    /// the name of a function.
     pub(crate) fn sha1(&self) -> &str {
         match self {
             ScriptHandle::Static(meta) => meta.sha1(),
             ScriptHandle::Dynamic(d) => &d.id.sha1,
+            ScriptHandle::Function(meta) => meta.name(),
         }
     }
 
@@ -94,6 +109,16 @@ impl ScriptHandle {
         match self {
             ScriptHandle::Static(meta) => meta.read_only(),
             ScriptHandle::Dynamic(d) => d.read_only,
+            ScriptHandle::Function(meta) => meta.read_only(),
+        }
+    }
+
+    /// The function, when this is a function of a library.
+    #[allow(dead_code)]
+    pub(crate) fn function(&self) -> Option<&'static FunctionMeta> {
+        match self {
+            ScriptHandle::Function(meta) => Some(meta),
+            _ => None,
         }
     }
 
@@ -102,6 +127,7 @@ impl ScriptHandle {
         match self {
             ScriptHandle::Static(meta) => meta.legacy().is_some(),
             ScriptHandle::Dynamic(d) => d.legacy.is_some(),
+            ScriptHandle::Function(_) => false,
         }
     }
 
@@ -125,6 +151,10 @@ impl ScriptHandle {
                     sha1: &d.id.sha1,
                 },
             },
+            ScriptHandle::Function(meta) => Body {
+                source: meta.library().code(),
+                sha1: meta.name(),
+            },
         }
     }
 
@@ -138,12 +168,19 @@ impl ScriptHandle {
                 file: d.id.name.to_string(),
                 line,
             }),
+            ScriptHandle::Function(meta) => (line >= 1).then(|| SourceLocation {
+                file: meta.library().file().to_owned(),
+                line,
+            }),
         }
     }
 
     /// The id a body with SHA-1 `sha1` runs under (the legacy body has its
-    /// own SHA-1).
+    /// own SHA-1; a function is named with its library's SHA-1).
     pub(crate) fn id_for(&self, sha1: &str) -> ScriptId {
+        if let ScriptHandle::Function(_) = self {
+            return self.id();
+        }
         ScriptId {
             name: self.name().into(),
             sha1: sha1.into(),

@@ -388,6 +388,7 @@ mod cluster_async;
 pub mod connection;
 mod drive;
 mod error;
+mod function;
 mod handle;
 mod invocation;
 mod local;
@@ -407,6 +408,7 @@ pub use cache::ScriptCache;
 pub use connection::AsyncConnection;
 pub use connection::SyncConnection;
 pub use error::{Condition, EntryOutcome, Error, Ran, Result, ScriptId};
+pub use function::{EmbeddedFunction, FunctionMeta, LibraryMeta};
 pub use invocation::{Invocation, ReplyType, TypedInvocation};
 pub use pipeline::{Pipeline, pipe};
 #[cfg(feature = "bb8")]
@@ -472,6 +474,7 @@ mod docs_doctests {
 /// The names most programs need: `use script_cache::prelude::*;`.
 pub mod prelude {
     pub use crate::cache::ScriptCache;
+    pub use crate::function::EmbeddedFunction;
     pub use crate::script::{Arity, EmbeddedScript};
     pub use crate::state::ScriptState;
     #[cfg(feature = "macros")]
@@ -481,6 +484,7 @@ pub mod prelude {
 /// Paths used by generated code. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::function::{EmbeddedFunction, FunctionMeta, LibraryMeta};
     pub use crate::invocation::{Invocation, TypedInvocation};
     pub use crate::script::{
         Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, UnknownScriptName,

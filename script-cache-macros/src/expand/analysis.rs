@@ -31,6 +31,31 @@ pub(super) struct Entry {
     pub(super) typed: Option<Typed>,
     /// The lint's warnings, rendered; emitted as compiler warnings.
     pub(super) warnings: Vec<String>,
+    /// The library, when the file is a function library (`#!lua
+    /// name=<library>`): it is then no variant of the script enum.
+    pub(super) library: Option<Library>,
+}
+
+/// A function library of the folder.
+pub(super) struct Library {
+    /// Its name (`#!lua name=<library>`).
+    pub(super) name: String,
+    pub(super) functions: Vec<Function>,
+}
+
+/// One function a library registers.
+pub(super) struct Function {
+    /// Its name as `FCALL` takes it.
+    pub(super) name: String,
+    /// Its variant of the `Functions` enum.
+    pub(super) variant: Ident,
+    pub(super) flags: Vec<String>,
+    pub(super) usage: lua::Usage,
+    pub(super) doc: Vec<String>,
+    /// The typed call function, unless the header or body had problems.
+    pub(super) typed: Option<Typed>,
+    /// Its registration, rendered with `{}` where a message goes.
+    pub(super) located: String,
 }
 
 /// The typed call function of one script.
@@ -83,7 +108,16 @@ pub(super) fn analyze(
         fn_name,
         signature,
         warnings,
+        library,
     } = analysis::analyze(folder, &file, errors);
+    let library = library.map(|l| Library {
+        functions: l
+            .functions
+            .into_iter()
+            .filter_map(|f| function(&shown, f, errors))
+            .collect(),
+        name: l.name,
+    });
     let typed = match (fn_name, signature) {
         (Some(name), Some(sig)) => typed(&shown, &name, sig, &header, errors),
         _ => None,
@@ -112,7 +146,72 @@ pub(super) fn analyze(
         usage: usage.unwrap_or_default(),
         typed,
         warnings,
+        library,
     }
+}
+
+/// A function of a library, with its variant and typed call; `None` when
+/// its name is no Rust identifier (reported).
+fn function(
+    shown: &str,
+    f: analysis::FunctionAnalysis,
+    errors: &mut Vec<String>,
+) -> Option<Function> {
+    let variant = match naming::variant_name(&f.function.name, shown) {
+        Ok(v) => syn::parse_str::<Ident>(&v).ok(),
+        Err(naming::NameError(e)) => {
+            errors.push(e);
+            None
+        }
+    }?;
+    let typed = match (f.fn_name, f.signature) {
+        (Some(name), Some(sig)) => typed(shown, &name, sig, &f.header, errors),
+        _ => None,
+    };
+    Some(Function {
+        name: f.function.name.clone(),
+        variant,
+        flags: f.function.flags.clone(),
+        usage: f.function.usage.clone(),
+        doc: lua::header_doc(&f.function.comments),
+        typed,
+        located: f.located,
+    })
+}
+
+/// Reports a function name that two libraries register (the server
+/// refuses the second library: "Function already exists"), and drops the
+/// later ones.
+pub(super) fn function_collisions(entries: &mut [Entry]) -> Vec<String> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut messages = Vec::new();
+    for e in entries.iter_mut() {
+        let Some(lib) = &mut e.library else {
+            continue;
+        };
+        let shown = e.file_shown.clone();
+        lib.functions.retain(|f| {
+            let variant = f.variant.to_string();
+            match seen.iter().find(|(v, _)| *v == variant) {
+                Some((_, first)) => {
+                    let message = format!(
+                        "the function `{}` is also registered by `{first}`: a server has one \
+                         function of each name (it refuses the second library: \"Function {} \
+                         already exists\"), and `Functions` one variant `{variant}`; rename one \
+                         of them",
+                        f.name, f.name
+                    );
+                    messages.push(f.located.replacen("{}", &message, 1));
+                    false
+                }
+                None => {
+                    seen.push((variant, shown.clone()));
+                    true
+                }
+            }
+        });
+    }
+    messages
 }
 
 /// The typed call of a script whose name and header were accepted, with

@@ -24,8 +24,8 @@ use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr};
 use script_cache_check::folder::{self as scan, Folder};
 use script_cache_check::naming;
 
-use analysis::{Entry, analyze, typed_collisions};
-use codegen::{derived, derives, emit_enum, emit_impls, fallback_impls};
+use analysis::{Entry, analyze, function_collisions, typed_collisions};
+use codegen::{derived, derives, emit_enum, emit_functions, emit_impls, fallback_impls};
 
 /// Collects errors; see the module docs. A problem in a snippet that
 /// several scripts include is reported once, with the first include chain.
@@ -88,6 +88,8 @@ pub(crate) fn include_scripts(input: TokenStream, manifest_dir: Option<&Path>) -
     };
     let mut errors = Errors::default();
     let (entries, warnings) = folder_entries(&lit, manifest_dir, &mut errors);
+    let (libraries, entries): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.library.is_some());
     let doc = format!(
         " The Lua scripts embedded from `{}`, one variant per file.",
         lit.value()
@@ -97,6 +99,7 @@ pub(crate) fn include_scripts(input: TokenStream, manifest_dir: Option<&Path>) -
     let vis: syn::Visibility = syn::parse_quote!(pub);
     let mut out = emit_enum(&attrs, &vis, &ident, &entries, derives(&[]));
     out.extend(emit_impls(&ident, &vis, &entries, None));
+    out.extend(emit_functions(&vis, &libraries));
     out.extend(warnings);
     out.extend(errors.into_tokens());
     out
@@ -154,6 +157,8 @@ pub(crate) fn attribute(
         Some(dir) => folder_entries(dir, manifest_dir, &mut errors),
         None => (Vec::new(), TokenStream::new()),
     };
+    let (libraries, entries): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.library.is_some());
     let present = derived(&input.attrs);
     let mut out = emit_enum(
         &input.attrs,
@@ -163,6 +168,7 @@ pub(crate) fn attribute(
         derives(&present),
     );
     out.extend(emit_impls(&input.ident, &input.vis, &entries, None));
+    out.extend(emit_functions(&input.vis, &libraries));
     out.extend(warnings);
     out.extend(errors.into_tokens());
     out
@@ -336,6 +342,14 @@ pub(crate) fn derive(input: TokenStream, manifest_dir: Option<&Path>) -> TokenSt
             continue;
         };
         let entry = analyze(&folder, lua_file, variant.ident.clone(), &mut file_errors);
+        if entry.library.is_some() {
+            file_errors.push(format!(
+                "`{}` is a function library (`#!lua name=..`), not a script: remove the \
+                 variant `{}`; `include_scripts!` and `#[scripts(dir = ..)]` generate the enum \
+                 `Functions` for the folder's libraries",
+                entry.file_shown, variant.ident
+            ));
+        }
         for e in file_errors {
             errors.push(span, e);
         }
@@ -477,6 +491,7 @@ fn folder_entries(
         }
     }
     messages.extend(typed_collisions(&mut entries));
+    messages.extend(function_collisions(&mut entries));
     for m in messages {
         errors.push(span, m);
     }
