@@ -131,6 +131,11 @@ enum Sent<'a> {
         epoch: Option<Epoch>,
         ticket: Ticket,
     },
+    /// `FUNCTION LIST` of a function's library, before its load when
+    /// other code under its name is refused.
+    Inspect {
+        sha1: &'a str,
+    },
     /// `SCRIPT LOAD` + `EVALSHA`, after a capability probe when `caps`
     /// (what the body and command were chosen for) are to be checked.
     LoadAndCall {
@@ -138,6 +143,8 @@ enum Sent<'a> {
         command: &'static str,
         ticket: Ticket,
         check: Option<Caps>,
+        /// A function's `FUNCTION LIST` goes before its load.
+        inspect: bool,
     },
     /// `EVAL` / `EVAL_RO` with the source (cannot meet `NOSCRIPT`), after a
     /// capability probe when `check` is set.
@@ -168,6 +175,9 @@ pub(crate) struct Call<'a> {
     confirmed: Option<Epoch>,
     /// Whether this call asked the capabilities itself.
     probed: bool,
+    /// Whether this call looked at the server's copy of its function's
+    /// library (and found none, or this build's).
+    inspected: bool,
     outcome: Option<Result<Value, Error>>,
 }
 
@@ -197,6 +207,7 @@ impl<'a> Call<'a> {
             steps: 0,
             confirmed: None,
             probed: false,
+            inspected: false,
             outcome: None,
         }
     }
@@ -268,6 +279,14 @@ impl<'a> Call<'a> {
             self.sent = Sent::Probe;
             return Request::One(policy::probe_cmd());
         };
+        if handle.function().is_some() && caps == Caps::Legacy {
+            // No functions on this server (Redis 6.2): nothing is sent.
+            if let LoadDecision::Load(guard) = decision {
+                self.guard = Some(guard);
+                self.release(body.sha1);
+            }
+            return Request::Done(Err(Error::FunctionsUnsupported { script: self.id() }));
+        }
         let command = policy::command_for(handle, caps);
         if let (Ask::First, LoadDecision::Loaded(epoch), Some(hints)) =
             (ask, &decision, &mut self.hints)
@@ -286,24 +305,48 @@ impl<'a> Call<'a> {
             LoadDecision::CallFirst => self.call(body.sha1, command, None, ticket),
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
-                if policy::load_by(facts, ask, self.scope.node) == LoadBy::ScriptLoad {
+                let function = handle.function();
+                let refuse = function.is_some()
+                    && self
+                        .scope
+                        .state
+                        .refuse_other_libraries
+                        .load(std::sync::atomic::Ordering::Relaxed);
+                if let Some(f) = function
+                    && refuse
+                    && !self.inspected
+                {
+                    // Other code under the library's name is refused:
+                    // look before loading (one round trip more).
+                    self.sent = Sent::Inspect { sha1: body.sha1 };
+                    return Request::One(policy::inspect_cmd(f));
+                }
+                if policy::load_by(handle, facts, ask, self.scope.node) == LoadBy::ScriptLoad {
                     // A version-dependent script checks, in the same round
                     // trip, that the server is still what the state thinks
                     // (a reconnect to another server sends no NOSCRIPT for
                     // a script it never had, and one that lost the script
                     // may be another server).
                     let check = (policy::needs_caps(handle) && !self.probed).then_some(caps);
+                    // A function's library is loaded with `REPLACE`, after
+                    // a look at what the server held under its name (a
+                    // replaced copy is counted and traced).
+                    let inspect = function.filter(|_| !refuse);
                     self.sent = Sent::LoadAndCall {
                         sha1: body.sha1,
                         command,
                         ticket,
                         check,
+                        inspect: inspect.is_some(),
                     };
-                    let mut pipe = Pipeline::with_capacity(3);
+                    let mut pipe = Pipeline::with_capacity(4);
                     if check.is_some() {
                         pipe.add_command(policy::probe_cmd());
                     }
-                    pipe.add_command(policy::load_cmd(body.source));
+                    if let Some(f) = inspect {
+                        pipe.add_command(policy::inspect_cmd(f));
+                    }
+                    pipe.add_command(policy::load_cmd_for(handle, body.source));
                     pipe.add_command(self.args.eval_cmd(command, body.sha1));
                     Request::Pipeline(pipe)
                 } else {
@@ -380,6 +423,32 @@ impl<'a> Call<'a> {
                 ticket,
                 check: None,
             } => self.read_reload(reply, sha1, command, ticket),
+            Sent::Inspect { sha1 } => {
+                let Some(f) = self.handle.function() else {
+                    return self.misfed();
+                };
+                match policy::inspected(f, &reply) {
+                    policy::Inspected::Other(server_sha1) => {
+                        trace::other_library(self.handle, self.scope.node, &server_sha1, false);
+                        self.fail(
+                            sha1,
+                            Error::OtherLibrary {
+                                script: self.id(),
+                                library: f.library().name().to_owned(),
+                                server_sha1,
+                            },
+                        );
+                    }
+                    _ => {
+                        // Absent or this build's (or not readable: the
+                        // load that follows replaces whatever is there, so
+                        // this build's code runs). Decide again, now to
+                        // load.
+                        self.inspected = true;
+                        self.release(sha1);
+                    }
+                }
+            }
             Sent::Call {
                 sha1,
                 command,
@@ -468,11 +537,12 @@ impl<'a> Call<'a> {
             command,
             ticket,
             check,
+            inspect,
         } = sent
         else {
             return self.misfed();
         };
-        let expected = 2 + usize::from(check.is_some());
+        let expected = 2 + usize::from(check.is_some()) + usize::from(inspect);
         let values = match replies {
             Ok(values) if values.len() == expected => values,
             Ok(values) => {
@@ -487,6 +557,14 @@ impl<'a> Call<'a> {
             && let Some(probe) = values.next()
         {
             self.read_check(assumed, probe);
+        }
+        if inspect
+            && let (Some(listed), Some(f)) = (values.next(), self.handle.function())
+            && let policy::Inspected::Other(server_sha1) = policy::inspected(f, &listed)
+        {
+            // Replaced by this build's code in the same request.
+            self.scope.state.counters.library_replaced();
+            trace::other_library(self.handle, self.scope.node, &server_sha1, true);
         }
         let (Some(load), Some(call)) = (values.next(), values.next()) else {
             return self.misfed();
@@ -578,8 +656,10 @@ impl Drop for Call<'_> {
     fn drop(&mut self) {
         // A call dropped between sending a load and reading its reply (an
         // async task cancelled mid-flight) must not leave "loading" behind.
-        if let (Some(_), Sent::LoadAndCall { sha1, .. } | Sent::Reload { sha1, .. }) =
-            (&self.guard, &self.sent)
+        if let (
+            Some(_),
+            Sent::LoadAndCall { sha1, .. } | Sent::Reload { sha1, .. } | Sent::Inspect { sha1 },
+        ) = (&self.guard, &self.sent)
         {
             self.scope
                 .state

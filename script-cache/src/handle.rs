@@ -114,7 +114,6 @@ impl ScriptHandle {
     }
 
     /// The function, when this is a function of a library.
-    #[allow(dead_code)]
     pub(crate) fn function(&self) -> Option<&'static FunctionMeta> {
         match self {
             ScriptHandle::Function(meta) => Some(meta),
