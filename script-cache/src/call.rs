@@ -146,6 +146,13 @@ enum Sent<'a> {
         /// A function's `FUNCTION LIST` goes before its load.
         inspect: bool,
     },
+    /// `MULTI`, `FUNCTION LOAD REPLACE`, `FCALL`, `EXEC`: a function's
+    /// atomic retry.
+    AtomicLoad {
+        sha1: &'a str,
+        command: &'static str,
+        ticket: Ticket,
+    },
     /// `EVAL` / `EVAL_RO` with the source (cannot meet `NOSCRIPT`), after a
     /// capability probe when `check` is set.
     Reload {
@@ -349,6 +356,24 @@ impl<'a> Call<'a> {
                     pipe.add_command(policy::load_cmd_for(handle, body.source));
                     pipe.add_command(self.args.eval_cmd(command, body.sha1));
                     Request::Pipeline(pipe)
+                } else if function.is_some() {
+                    // A function's atomic retry: there is no `EVAL` for
+                    // functions, so its library is loaded and the function
+                    // called inside one `MULTI`, which cannot meet
+                    // "Function not found".
+                    self.scope.state.counters.atomic_retry();
+                    trace::eval_retry(handle, body.sha1, self.scope.node, command);
+                    self.sent = Sent::AtomicLoad {
+                        sha1: body.sha1,
+                        command,
+                        ticket,
+                    };
+                    let mut pipe = Pipeline::with_capacity(4);
+                    pipe.add_command(redis::cmd("MULTI"));
+                    pipe.add_command(policy::load_cmd_for(handle, body.source));
+                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    pipe.add_command(redis::cmd("EXEC"));
+                    Request::Pipeline(pipe)
                 } else {
                     self.scope.state.counters.atomic_retry();
                     let command = policy::eval_command(command);
@@ -511,6 +536,14 @@ impl<'a> Call<'a> {
 
     pub(crate) fn feed_many(&mut self, replies: redis::RedisResult<Vec<Value>>) {
         let sent = std::mem::replace(&mut self.sent, Sent::Nothing);
+        if let Sent::AtomicLoad {
+            sha1,
+            command,
+            ticket,
+        } = sent
+        {
+            return self.read_atomic(replies, sha1, command, ticket);
+        }
         if let Sent::Reload {
             sha1,
             command,
@@ -571,6 +604,66 @@ impl<'a> Call<'a> {
         };
         let pair = self.read_pair(load, call, sha1, command, ticket);
         // Wakes the tasks waiting for this load, whatever it said.
+        self.release(sha1);
+        let confirmed = self.confirmed.take();
+        self.settle(pair, sha1, confirmed);
+    }
+
+    /// Reads the replies of a function's atomic retry: `MULTI`'s, two
+    /// `QUEUED`, and `EXEC`'s array of the load's and the call's replies.
+    fn read_atomic(
+        &mut self,
+        replies: redis::RedisResult<Vec<Value>>,
+        sha1: &'a str,
+        command: &'static str,
+        ticket: Ticket,
+    ) {
+        let values = match replies {
+            Ok(values) if values.len() == 4 => values,
+            Ok(values) => {
+                let error = unexpected_count(&self.id(), 4, values.len());
+                return self.fail(sha1, error);
+            }
+            Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
+        };
+        self.scope.state.counters.called(1);
+        let mut values = values.into_iter();
+        let (Some(multi), Some(load), Some(call), Some(exec)) =
+            (values.next(), values.next(), values.next(), values.next())
+        else {
+            return self.misfed();
+        };
+        let (load, call) = match exec {
+            Value::Array(mut pair) if pair.len() == 2 => {
+                let call = pair.pop().map(Reply::from_value);
+                let load = pair.pop().map(Reply::from_value);
+                match (load, call) {
+                    (Some(load), Some(call)) => (load, call),
+                    _ => return self.misfed(),
+                }
+            }
+            // Refused before anything ran: `MULTI` itself (a transaction
+            // the caller has open), a queueing error, `EXECABORT`.
+            other => {
+                let refused = [multi, load, call, other]
+                    .into_iter()
+                    .map(Reply::from_value)
+                    .find_map(|r| match r {
+                        Reply::Server(e) => Some(e),
+                        _ => None,
+                    });
+                let error = match refused {
+                    Some(e) => e.into_load_error(&self.id()),
+                    None => Error::client(
+                        Some(&self.id()),
+                        Ran::No,
+                        "script-cache: the atomic retry's EXEC was aborted",
+                    ),
+                };
+                return self.fail(sha1, error);
+            }
+        };
+        let pair = self.read_pair(load, call, sha1, command, ticket);
         self.release(sha1);
         let confirmed = self.confirmed.take();
         self.settle(pair, sha1, confirmed);
@@ -658,7 +751,10 @@ impl Drop for Call<'_> {
         // async task cancelled mid-flight) must not leave "loading" behind.
         if let (
             Some(_),
-            Sent::LoadAndCall { sha1, .. } | Sent::Reload { sha1, .. } | Sent::Inspect { sha1 },
+            Sent::LoadAndCall { sha1, .. }
+            | Sent::Reload { sha1, .. }
+            | Sent::Inspect { sha1 }
+            | Sent::AtomicLoad { sha1, .. },
         ) = (&self.guard, &self.sent)
         {
             self.scope
@@ -717,6 +813,64 @@ mod tests {
                 _ => String::new(),
             })
             .collect()
+    }
+
+    static LIBRARY: crate::function::LibraryMeta = crate::function::LibraryMeta::__new(
+        "lib",
+        "lib.lua",
+        "#!lua name=lib\nredis.register_function('f', function() return 1 end)\n",
+        "0000000000000000000000000000000000000000",
+    );
+    static FUNCTION: crate::function::FunctionMeta = crate::function::FunctionMeta::__new(
+        "f",
+        &LIBRARY,
+        &[],
+        crate::script::Arity::Exact(0),
+        crate::script::Arity::Exact(0),
+        "",
+    );
+
+    #[test]
+    fn a_function_not_found_twice_is_retried_inside_multi() {
+        let handle = ScriptHandle::Function(&FUNCTION);
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope::single(&state);
+        let not_found = || resp(b"-ERR Function not found\r\n");
+        let mut call = Call::new(&handle, &args, scope, None).alone();
+        for _ in 0..2 {
+            // The load with the call, after a look at the server's copy:
+            // twice (the first call, then the reload after "Function not
+            // found"), each meeting a flush between the load and the call.
+            let Request::Pipeline(p) = call.next() else {
+                panic!("expected list + load + call")
+            };
+            assert_eq!(names(&p), ["FUNCTION", "FUNCTION", "FCALL"]);
+            call.feed_many(Ok(vec![resp(b"*0\r\n"), sha_reply("lib"), not_found()]));
+        }
+        // The atomic retry: MULTI, the load, the call, EXEC.
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected the atomic retry")
+        };
+        assert_eq!(names(&p), ["MULTI", "FUNCTION", "FCALL", "EXEC"]);
+        call.feed_many(Ok(vec![
+            resp(b"+OK\r\n"),
+            resp(b"+QUEUED\r\n"),
+            resp(b"+QUEUED\r\n"),
+            resp(b"*2\r\n$3\r\nlib\r\n:1\r\n"),
+        ]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, "f"));
+        let stats = state.counters.snapshot();
+        assert_eq!(
+            (
+                stats.loads,
+                stats.calls,
+                stats.atomic_retries,
+                stats.reloads
+            ),
+            (3, 3, 1, 1)
+        );
     }
 
     #[test]

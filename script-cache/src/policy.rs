@@ -213,12 +213,17 @@ pub(crate) enum LoadBy {
 /// `slot_migration`). `EVAL`'s copy may then be evicted on newer servers;
 /// the next `NOSCRIPT` reloads it.
 ///
-/// A function is always loaded with `FUNCTION LOAD REPLACE` and the call in
-/// one request: there is no `EVAL` for functions, and a library, unlike
-/// `EVAL`'s copy of a script, is never evicted.
+/// A function is loaded with `FUNCTION LOAD REPLACE` and the call in one
+/// request (a library, unlike `EVAL`'s copy of a script, is never
+/// evicted); there is no `EVAL` for functions, so its atomic retry
+/// ([`LoadBy::Eval`]) is the load and the call inside one `MULTI`.
 pub(crate) fn load_by(handle: &ScriptHandle, facts: Facts, ask: Ask, node: &NodeKey) -> LoadBy {
     if handle.function().is_some() {
-        return LoadBy::ScriptLoad;
+        return if ask == Ask::MustLoad {
+            LoadBy::Eval
+        } else {
+            LoadBy::ScriptLoad
+        };
     }
     match ask {
         Ask::MustLoad => LoadBy::Eval,
