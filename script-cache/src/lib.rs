@@ -469,6 +469,8 @@ mod docs_doctests {
     pub struct Operations;
     #[doc = include_str!("../../docs/observability.md")]
     pub struct Observability;
+    #[doc = include_str!("../../docs/functions.md")]
+    pub struct Functions;
 }
 
 /// The names most programs need: `use script_cache::prelude::*;`.

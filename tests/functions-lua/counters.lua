@@ -28,6 +28,12 @@ redis.register_function('counters_version', function()
   return 'binary'
 end)
 
+--- Always refuses: the tests read its error.
+-- @return integer
+redis.register_function('refuse', function()
+  return redis.error_reply('NOPE refused by the function')
+end)
+
 -- No header: the parameters are inferred from `k[1]`, `k[2]` and `a[1]`.
 local function move(k, a)
   local n = tonumber(a[1])

@@ -21,6 +21,7 @@ fn the_macros_read_the_library() {
             Functions::Bump,
             Functions::Peek,
             Functions::CountersVersion,
+            Functions::Refuse,
             Functions::MoveBy
         ]
     );
@@ -207,6 +208,40 @@ functions_matrix! {
         let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut server.connection()).unwrap();
         assert_eq!(Functions::bump("e", 1).invoke(&mut con).unwrap(), 1);
         assert_eq!(refusing.stats().libraries_replaced, 0);
+    }
+
+    /// Errors say whether the function ran: a function's own error ran;
+    /// a wrong arity is refused before anything is sent; "Function not
+    /// found" inside a plain pipeline is that entry's `NoScript`, which
+    /// did not run, and the next call reloads.
+    fn errors_say_whether_the_function_ran(server) {
+        let state = ScriptState::new();
+        let (mut con, log) = recorded(server, &state);
+        let err = Functions::refuse().invoke(&mut con).unwrap_err();
+        assert!(matches!(err, Error::Script { .. }), "{err:?}");
+        assert_eq!(err.ran(), Ran::Yes);
+        assert_eq!(err.script().map(|s| s.name.as_ref()), Some("refuse"));
+        assert!(err.to_string().contains("NOPE"), "{err}");
+
+        log.clear();
+        let err = Functions::Bump.key("only-a-key").invoke::<i64>(&mut con).unwrap_err();
+        assert!(matches!(err, Error::WrongArity { .. }), "{err:?}");
+        assert_eq!(err.ran(), Ran::No);
+        assert!(log.round_trips().is_empty(), "nothing sent");
+
+        assert_eq!(Functions::bump("p", 1).invoke(&mut con).unwrap(), 1);
+        let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut server.connection()).unwrap();
+        let mut p = pipe();
+        p.invoke(Functions::bump("p", 1)).cmd("INCR").arg("q");
+        let entries = p.query_each(&mut con).unwrap().expect("no WATCH");
+        assert!(
+            matches!(&entries[0], Err(Error::NoScript { .. })),
+            "{:?}",
+            entries[0]
+        );
+        assert_eq!(entries[0].as_ref().unwrap_err().ran(), Ran::No);
+        assert!(entries[1].is_ok());
+        assert_eq!(Functions::bump("p", 1).invoke(&mut con).unwrap(), 2);
     }
 
     /// A transaction after `FUNCTION FLUSH` applies whole: its libraries
