@@ -40,6 +40,7 @@ pub struct FileAnalysis {
 }
 
 /// A function library's name and functions, from [`analyze`].
+#[derive(Clone)]
 pub struct LibraryAnalysis {
     /// The name of its `#!lua name=` line.
     pub name: String,
@@ -48,6 +49,7 @@ pub struct LibraryAnalysis {
 }
 
 /// One registered function of a library.
+#[derive(Clone)]
 pub struct FunctionAnalysis {
     /// What its registration says.
     pub function: crate::library::Function,
@@ -288,6 +290,36 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
         warnings,
         library: None,
     }
+}
+
+/// The functions that two libraries of a folder register under one name
+/// (or under names with one variant of `Functions`, `bump` and `Bump`):
+/// for each later one, its library's index in `libraries` (each given as
+/// the file shown and its analysis), its index there, and the message at
+/// its registration. The server refuses the second library ("Function
+/// already exists"); the macros and the command line say it the same way.
+pub fn function_clashes(libraries: &[(&str, &LibraryAnalysis)]) -> Vec<(usize, usize, String)> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    let mut out = Vec::new();
+    for (l, (shown, library)) in libraries.iter().enumerate() {
+        for (i, f) in library.functions.iter().enumerate() {
+            let name = &f.function.name;
+            let variant = naming::variant_name(name, shown).unwrap_or_else(|_| name.clone());
+            match seen.iter().find(|(v, _)| *v == variant) {
+                Some((_, first)) => {
+                    let message = format!(
+                        "the function `{name}` is also registered by `{first}`: a server has \
+                         one function of each name (it refuses the second library: \"Function \
+                         {name} already exists\"), and `Functions` one variant `{variant}`; \
+                         rename one of them"
+                    );
+                    out.push((l, i, f.located.replacen("{}", &message, 1)));
+                }
+                None => seen.push((variant, shown)),
+            }
+        }
+    }
+    out
 }
 
 /// The servers a library of a folder targeting `servers` runs on: those

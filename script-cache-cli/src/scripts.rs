@@ -42,10 +42,35 @@ impl Script {
     }
 }
 
+/// One function library of the folder (`#!lua name=<library>`).
+#[derive(Debug, Clone)]
+pub(crate) struct Library {
+    /// Its name, from the `#!lua name=` line.
+    pub(crate) name: String,
+    /// The file as shown in messages.
+    pub(crate) file: String,
+    /// The code with its includes expanded: what `FUNCTION LOAD` gets.
+    pub(crate) code: String,
+    /// SHA-1 of the code: tells this copy from another of the same name.
+    pub(crate) sha1: String,
+    pub(crate) functions: Vec<Function>,
+}
+
+/// One function a library registers.
+#[derive(Debug, Clone)]
+pub(crate) struct Function {
+    pub(crate) name: String,
+    pub(crate) keys: Arity,
+    pub(crate) args: Arity,
+    pub(crate) flags: Vec<String>,
+}
+
 /// The scripts of a folder, and every problem found in it (rendered).
 #[derive(Debug, Default)]
 pub(crate) struct Checked {
     pub(crate) scripts: Vec<Script>,
+    /// The function libraries (not scripts: not in `scripts`).
+    pub(crate) libraries: Vec<Library>,
     pub(crate) errors: Vec<String>,
     /// The lint's warnings (hazards, not failures), rendered.
     pub(crate) warnings: Vec<String>,
@@ -99,6 +124,7 @@ pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
         *per_variant.entry(v.as_str()).or_default() += 1;
     }
     let mut fn_names = Vec::new();
+    let mut analyses: Vec<(String, analysis::LibraryAnalysis)> = Vec::new();
     for (file, variant) in &named {
         if per_variant.get(variant.as_str()).is_some_and(|n| *n > 1) {
             continue;
@@ -107,7 +133,7 @@ pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
             continue;
         };
         let before = out.errors.len();
-        let script = analyze(
+        let analyzed = analyze(
             &folder,
             lua_file,
             &mut out.errors,
@@ -115,7 +141,14 @@ pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
             &mut fn_names,
         );
         if out.errors.len() == before {
-            out.scripts.extend(script);
+            match analyzed {
+                Some(Analyzed::Script(script)) => out.scripts.push(script),
+                Some(Analyzed::Library(library, analysis)) => {
+                    analyses.push((library.file.clone(), analysis));
+                    out.libraries.push(library);
+                }
+                None => {}
+            }
         }
     }
     // Two scripts with one typed-call function.
@@ -126,9 +159,22 @@ pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
     ) {
         out.errors.push(message);
     }
+    // A function registered by two libraries (the server refuses the
+    // second), as the macros say it.
+    let shown: Vec<(&str, &analysis::LibraryAnalysis)> =
+        analyses.iter().map(|(f, a)| (f.as_str(), a)).collect();
+    for (_, _, message) in analysis::function_clashes(&shown) {
+        out.errors.push(message);
+    }
     dedupe(&mut out.errors);
     dedupe(&mut out.warnings);
     out
+}
+
+/// A file of the folder: a script or a function library.
+enum Analyzed {
+    Script(Script),
+    Library(Library, analysis::LibraryAnalysis),
 }
 
 /// A problem in a snippet reached from several scripts is reported once
@@ -151,10 +197,39 @@ fn analyze(
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
     fn_names: &mut Vec<(String, String)>,
-) -> Option<Script> {
+) -> Option<Analyzed> {
     file.source.as_ref()?;
     let analysis = analysis::analyze(folder, &file, errors);
     warnings.extend(analysis.warnings);
+    if let Some(library) = analysis.library {
+        let code = analysis.expanded.source;
+        let shared = library.clone();
+        return Some(Analyzed::Library(
+            Library {
+                name: library.name,
+                file: analysis.shown,
+                sha1: sha1_hex(&code),
+                code,
+                functions: library
+                    .functions
+                    .into_iter()
+                    .map(|f| {
+                        let (keys, args) = match &f.signature {
+                            Some(sig) => (params_arity(&sig.keys), params_arity(&sig.args)),
+                            None => (f.function.usage.keys, f.function.usage.args),
+                        };
+                        Function {
+                            name: f.function.name,
+                            keys,
+                            args,
+                            flags: f.function.flags,
+                        }
+                    })
+                    .collect(),
+            },
+            shared,
+        ));
+    }
     if let Some(name) = analysis.fn_name {
         fn_names.push((analysis.shown.clone(), name));
     }
@@ -164,7 +239,7 @@ fn analyze(
         let sha1 = sha1_hex(&l);
         (l, sha1)
     });
-    Some(Script {
+    Some(Analyzed::Script(Script {
         name: file.stem,
         file: analysis.shown,
         sha1: sha1_hex(&source),
@@ -173,7 +248,17 @@ fn analyze(
         keys: usage.keys,
         args: usage.args,
         flags: analysis.flags,
-    })
+    }))
+}
+
+/// The arity of a typed call's parameters (a rest slice: variadic).
+fn params_arity(params: &[script_cache_check::signature::Parameter]) -> Arity {
+    let fixed = params.iter().filter(|p| !p.rest).count();
+    if params.iter().any(|p| p.rest) {
+        Arity::Variadic { min: fixed }
+    } else {
+        Arity::Exact(fixed)
+    }
 }
 
 /// `2`, `2+` (at least two, variadic).
@@ -218,5 +303,45 @@ mod tests {
         assert!(all.contains("stale.lua:2"), "{all}");
         assert_eq!(checked.errors.len(), 3, "{all}");
         assert!(checked.scripts.is_empty());
+    }
+
+    #[test]
+    fn libraries_are_no_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        let lib = "#!lua name=counters\n-- @key counter\n-- @arg by\n\
+                   redis.register_function('bump', function(keys, args)\n\
+                   \x20 return redis.call('INCRBY', keys[1], args[1])\nend)\n\
+                   redis.register_function{function_name = 'peek', flags = {'no-writes'},\n\
+                   \x20 callback = function(k) return redis.call('GET', k[1]) end}\n";
+        std::fs::write(p.join("counters.lua"), lib).unwrap();
+        std::fs::write(p.join("get.lua"), "return redis.call('GET', KEYS[1])").unwrap();
+        let checked = check_folder(p.to_str().unwrap(), None);
+        assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+        assert_eq!(checked.scripts.len(), 1);
+        let l = &checked.libraries[0];
+        assert_eq!(
+            (l.name.as_str(), l.sha1.as_str()),
+            ("counters", sha1_hex(lib).as_str())
+        );
+        let names: Vec<&str> = l.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["bump", "peek"]);
+        assert_eq!(
+            (l.functions[0].keys, l.functions[0].args),
+            (Arity::Exact(1), Arity::Exact(1))
+        );
+        assert_eq!(l.functions[1].flags, ["no-writes"]);
+        // The same function in a second library.
+        std::fs::write(
+            p.join("other.lua"),
+            "#!lua name=other\nredis.register_function('bump', function() return 1 end)\n",
+        )
+        .unwrap();
+        let checked = check_folder(p.to_str().unwrap(), None);
+        assert!(
+            checked.errors.iter().any(|e| e.contains("also registered")),
+            "{:?}",
+            checked.errors
+        );
     }
 }

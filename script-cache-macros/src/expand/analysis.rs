@@ -34,6 +34,8 @@ pub(super) struct Entry {
     /// The library, when the file is a function library (`#!lua
     /// name=<library>`): it is then no variant of the script enum.
     pub(super) library: Option<Library>,
+    /// The shared analysis of the library (for the checks across files).
+    pub(super) analysis: Option<analysis::LibraryAnalysis>,
 }
 
 /// A function library of the folder.
@@ -54,8 +56,6 @@ pub(super) struct Function {
     pub(super) doc: Vec<String>,
     /// The typed call function, unless the header or body had problems.
     pub(super) typed: Option<Typed>,
-    /// Its registration, rendered with `{}` where a message goes.
-    pub(super) located: String,
 }
 
 /// The typed call function of one script.
@@ -110,6 +110,7 @@ pub(super) fn analyze(
         warnings,
         library,
     } = analysis::analyze(folder, &file, errors);
+    let library_analysis = library.clone();
     let library = library.map(|l| Library {
         functions: l
             .functions
@@ -147,6 +148,7 @@ pub(super) fn analyze(
         typed,
         warnings,
         library,
+        analysis: library_analysis,
     }
 }
 
@@ -175,7 +177,6 @@ fn function(
         usage: f.function.usage.clone(),
         doc: lua::header_doc(&f.function.comments),
         typed,
-        located: f.located,
     })
 }
 
@@ -183,33 +184,37 @@ fn function(
 /// refuses the second library: "Function already exists"), and drops the
 /// later ones.
 pub(super) fn function_collisions(entries: &mut [Entry]) -> Vec<String> {
-    let mut seen: Vec<(String, String)> = Vec::new();
     let mut messages = Vec::new();
-    for e in entries.iter_mut() {
-        let Some(lib) = &mut e.library else {
-            continue;
-        };
-        let shown = e.file_shown.clone();
-        lib.functions.retain(|f| {
-            let variant = f.variant.to_string();
-            match seen.iter().find(|(v, _)| *v == variant) {
-                Some((_, first)) => {
-                    let message = format!(
-                        "the function `{}` is also registered by `{first}`: a server has one \
-                         function of each name (it refuses the second library: \"Function {} \
-                         already exists\"), and `Functions` one variant `{variant}`; rename one \
-                         of them",
-                        f.name, f.name
-                    );
-                    messages.push(f.located.replacen("{}", &message, 1));
-                    false
-                }
-                None => {
-                    seen.push((variant, shown.clone()));
-                    true
-                }
-            }
-        });
+    let clashes = {
+        let libraries: Vec<(&str, &analysis::LibraryAnalysis)> = entries
+            .iter()
+            .filter_map(|e| Some((e.file_shown.as_str(), e.analysis.as_ref()?)))
+            .collect();
+        analysis::function_clashes(&libraries)
+    };
+    let mut drop: Vec<(usize, String)> = Vec::new();
+    for (l, i, message) in clashes {
+        messages.push(message);
+        let lib = entries
+            .iter()
+            .filter(|e| e.analysis.is_some())
+            .nth(l)
+            .and_then(|e| e.analysis.as_ref())
+            .and_then(|a| a.functions.get(i))
+            .map(|f| f.function.name.clone());
+        if let Some(name) = lib {
+            drop.push((l, name));
+        }
+    }
+    for (n, e) in entries
+        .iter_mut()
+        .filter(|e| e.analysis.is_some())
+        .enumerate()
+    {
+        if let Some(lib) = &mut e.library {
+            lib.functions
+                .retain(|f| !drop.iter().any(|(l, name)| *l == n && *name == f.name));
+        }
     }
     messages
 }
