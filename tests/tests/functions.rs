@@ -378,6 +378,74 @@ functions_matrix! {
             assert!(s.calls - before.calls >= (TASKS as u64) * (CALLS as u64), "{s:?}");
         });
     }
+
+    /// A pool: one state for every checkout. 1,000 async checkouts of an
+    /// 8-connection deadpool pool and 1,000 sync checkouts of an r2d2 pool
+    /// call two functions: one `FUNCTION LOAD` per function, no failed
+    /// command, every call counted once.
+    fn pools_share_one_state(server) {
+        const CHECKOUTS: usize = 1_000;
+        const POOL_SIZE: u32 = 8;
+        let check = |state: &ScriptState, what: &str, prefix: &str| {
+            let stats = server.commandstats();
+            assert_eq!(stats.calls("function|load"), 2, "{what}: one load per function: {stats:?}");
+            assert_eq!(stats.calls("fcall") + stats.calls("fcall_ro"), CHECKOUTS as u64, "{what}: {stats:?}");
+            assert_eq!(stats.total_errors(), 0, "{what}: {stats:?}");
+            assert_eq!(state.stats().loads, 2, "{what}");
+            let n: i64 = redis::cmd("GET").arg(format!("{prefix}a")).query(&mut server.connection()).unwrap();
+            assert_eq!(n, (CHECKOUTS / 2) as i64, "{what}: every call counted once");
+        };
+
+        let cfg = deadpool_redis::Config::from_url(server.url());
+        let pool = cfg
+            .builder()
+            .unwrap()
+            .max_size(POOL_SIZE as usize)
+            .runtime(deadpool_redis::Runtime::Tokio1)
+            .build()
+            .unwrap();
+        let pool = script_cache::ScriptPool::new(pool);
+        server.reset_stats();
+        script_cache_tests::runtime().block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..CHECKOUTS {
+                let pool = pool.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut con = pool.get().await.unwrap();
+                    if i % 2 == 0 {
+                        Functions::bump("dp:a", 1).invoke_async(&mut con).await.map(|_| ())
+                    } else {
+                        Functions::peek("dp:a").invoke_async(&mut con).await.map(|_| ())
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+        });
+        check(pool.state(), "deadpool", "dp:");
+
+        let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut server.connection()).unwrap();
+        let pool = r2d2::Pool::builder().max_size(POOL_SIZE).build(server.client()).unwrap();
+        let pool = script_cache::ScriptPool::new(pool);
+        server.reset_stats();
+        std::thread::scope(|scope| {
+            for t in 0..POOL_SIZE as usize {
+                let pool = &pool;
+                scope.spawn(move || {
+                    for i in (t..CHECKOUTS).step_by(POOL_SIZE as usize) {
+                        let mut con = pool.get().unwrap();
+                        if i % 2 == 0 {
+                            Functions::bump("r2:a", 1).invoke(&mut con).unwrap();
+                        } else {
+                            Functions::peek("r2:a").invoke(&mut con).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        check(pool.state(), "r2d2", "r2:");
+    }
 }
 
 // Redis 6.2 has no functions: a typed error that says so, and that
