@@ -210,6 +210,43 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
                     signature,
                 });
             }
+            let read_only: Vec<(&str, (u32, u32))> = functions
+                .iter()
+                .filter(|f| f.function.read_only())
+                .map(|f| (f.function.name.as_str(), f.function.body_lines))
+                .collect();
+            if let (Some(servers), false) = (servers, read_only.is_empty()) {
+                for finding in crate::lint::library_writes_for(&expanded.source, servers) {
+                    let Some((name, _)) = read_only
+                        .iter()
+                        .find(|(_, (first, last))| (*first..=*last).contains(&finding.line))
+                    else {
+                        continue;
+                    };
+                    let mut finding = finding;
+                    finding.message = finding
+                        .message
+                        .replace(
+                            "the script declares `flags=no-writes`",
+                            &format!(
+                                "the function `{name}` is registered with the flag `no-writes`"
+                            ),
+                        )
+                        .replace(
+                            " (Redis 6.2 does not enforce the flag and would run the write)",
+                            "",
+                        );
+                    finding.help = finding.help.replace(
+                        "drop `no-writes` from the shebang, or the write from the script",
+                        "drop `no-writes` from the function's flags, or the write from it",
+                    );
+                    errors.push(
+                        locate((finding.line, finding.column), &finding.titled())
+                            .with_help(finding.help)
+                            .to_string(),
+                    );
+                }
+            }
             if let Some(servers) = servers {
                 for finding in crate::lint::lint_library_for(&expanded.source, servers) {
                     let severity = finding.severity();

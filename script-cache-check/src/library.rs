@@ -46,6 +46,9 @@ pub struct Function {
     pub params: (String, String),
     /// How the callback reads its keys and arguments.
     pub usage: Usage,
+    /// The lines of the callback's body (from its parameters to its
+    /// `end`), where a `no-writes` function's writes are refused.
+    pub body_lines: (u32, u32),
     /// The comment block right above the registration, as a text with the
     /// lines of the source (every other line empty): what
     /// [`crate::header::parse`] and the docs read.
@@ -374,6 +377,13 @@ impl<'s, 'a> Reader<'s, 'a> {
                 return None;
             }
         };
+        let line_of = |token: &TokenReference| {
+            u32::try_from(token.token().start_position().line()).unwrap_or(u32::MAX)
+        };
+        let body_lines = (
+            line_of(body.parameters_parentheses().tokens().1),
+            line_of(body.end_token()),
+        );
         Some(Function {
             name: name.to_owned(),
             line: call_at.0,
@@ -381,6 +391,7 @@ impl<'s, 'a> Reader<'s, 'a> {
             flags,
             params,
             usage,
+            body_lines,
             comments: comments_above(self.text, call_at.0),
         })
     }
@@ -645,6 +656,8 @@ mod tests {
         assert_eq!(fs[1].usage.keys, Arity::Exact(1));
         assert_eq!(fs[1].usage.args, Arity::Exact(2));
         assert_eq!(fs[1].comments, "\n".repeat(9));
+        assert_eq!(fs[0].body_lines, (4, 6));
+        assert_eq!(fs[1].body_lines, (7, 9), "the local function's body");
     }
 
     #[test]

@@ -310,6 +310,7 @@
 //! | `node accepts SCRIPT LOAD again` | INFO | a load confirmed on a node that refused one | `script`, `node` |
 //! | `script SHA-1 mismatch` | ERROR | [`Error::ShaMismatch`]: [`Stats::sha_mismatches`] | `script`, `sha`, `server_sha`, `node` |
 //! | `slot map refreshed` | INFO | a `CLUSTER SLOTS` reply was stored: [`Stats::slot_map_refreshes`] | `shards`, `primaries`, `generation` |
+//! | `library with other code on the server` | WARN | a function's first call found its library with other code: replaced ([`Stats::libraries_replaced`]) or refused ([`Error::OtherLibrary`]) | `function`, `sha`, `server_sha`, `node`, `replaced` |
 //!
 //! `script` is the script's name, `sha` the first 12 hex digits of the
 //! SHA-1 sent (the legacy body's on Redis 6.2 for a shebang script),

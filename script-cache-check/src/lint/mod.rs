@@ -283,6 +283,23 @@ pub fn lint_library_for(source: &str, servers: Servers) -> Vec<Finding> {
     )
 }
 
+/// The `write-in-no-writes` findings of a function library: every write
+/// command of `source` as if the whole library were `no-writes`; the
+/// caller keeps those inside the callbacks of `no-writes` functions.
+pub fn library_writes_for(source: &str, servers: Servers) -> Vec<Finding> {
+    let mut findings = lint_with(
+        source,
+        Flags {
+            no_writes: true,
+            keys_anywhere: true,
+            library: true,
+        },
+        servers,
+    );
+    findings.retain(|f| f.rule == Rule::WriteInNoWrites);
+    findings
+}
+
 fn lint_with(source: &str, flags: Flags, servers: Servers) -> Vec<Finding> {
     if source.len() > MAX_LINTED_BYTES {
         return Vec::new();
