@@ -97,6 +97,53 @@ fn per_primary_loads(flavor: Flavor) {
     });
 }
 
+/// A connection that reads scripts from replicas
+/// (`RandomReplicaStrategy`) sends a function's `FCALL_RO` to the primary:
+/// only `EVALSHA_RO` is routed to replicas, and a replica could not load a
+/// missing library (`FUNCTION LOAD` is a write). Every call succeeds.
+fn fcall_ro_with_a_replica_strategy_reads_primaries(flavor: Flavor) {
+    let cluster = cluster_for(flavor);
+    let keys = keys_per_shard(&cluster, "r");
+    runtime().block_on(async {
+        let client = cluster.client();
+        let mut con = ScriptCache::new(client.get_async_connection().await.unwrap());
+        for key in keys.values() {
+            assert_eq!(
+                Functions::bump(key, 1)
+                    .invoke_async(&mut con)
+                    .await
+                    .unwrap(),
+                1
+            );
+        }
+        let ro_client = cluster
+            .client_builder()
+            .read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)
+            .build()
+            .unwrap();
+        let mut ro = ScriptCache::new(ro_client.get_async_connection().await.unwrap());
+        cluster.reset_stats();
+        for key in keys.values() {
+            for _ in 0..2 {
+                let v = Functions::peek(key).invoke_async(&mut ro).await.unwrap();
+                assert_eq!(v.as_deref(), Some("1"));
+            }
+        }
+        let stats = cluster.all_commandstats();
+        let on =
+            |nodes: Vec<usize>| -> u64 { nodes.iter().map(|n| stats[n].calls("fcall_ro")).sum() };
+        assert_eq!(on(cluster.replicas()), 0, "{flavor}: {stats:?}");
+        assert_eq!(
+            on(cluster.primaries()),
+            2 * keys.len() as u64,
+            "{flavor}: {stats:?}"
+        );
+        for p in cluster.primaries() {
+            assert_eq!(stats[&p].total_errors(), 0, "{flavor}: primary {p}");
+        }
+    });
+}
+
 macro_rules! function_flavors {
     ($name:ident, $body:path) => {
         mod $name {
@@ -110,3 +157,7 @@ macro_rules! function_flavors {
 }
 
 function_flavors!(each_primary_loads_the_library_it_runs, per_primary_loads);
+function_flavors!(
+    fcall_ro_with_a_replica_strategy_reads_primaries,
+    fcall_ro_with_a_replica_strategy_reads_primaries
+);
