@@ -17,7 +17,13 @@
 # Columns: script-cache, EVALSHA by hand and floor instructions per call,
 # ratio sc/evalsha, ratio sc/floor, and ratio evalsha/sc (the cluster goal).
 #
-# Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k]
+# Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k] [--modes "sync async64"]
+#        bash scripts/callgrind-ratios.sh --script fcall --modes sync
+#
+# --script fcall: the steady FCALL of a function library
+# (tests/bench-functions/bench.lua, the twin of incr.lua), sync mode only;
+# the `evalsha` column is then FCALL built and sent with query on every
+# call, the floor FCALL pre-packed once.
 #        bash scripts/callgrind-ratios.sh --cluster [--calls N] [--repeat R]
 #
 # --cluster: the steady state of the `cluster` section instead (64 tasks on
@@ -40,6 +46,7 @@ cd "$root"
 
 calls=3200
 repeat=3
+modes_arg=
 script=incr
 cluster=0
 while [ $# -gt 0 ]; do
@@ -48,6 +55,7 @@ while [ $# -gt 0 ]; do
         --repeat) repeat="$2"; shift 2 ;;
         --script) script="$2"; shift 2 ;;
         --cluster) cluster=1; shift ;;
+        --modes) modes_arg="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -67,7 +75,7 @@ for line in sys.stdin:
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-modes="sync async64 pipeline32"
+modes="${modes_arg:-sync async64 pipeline32}"
 extra=()
 if [ "$cluster" = 1 ]; then
     modes=cluster
