@@ -88,8 +88,8 @@ mod functions {
 /// built and sent with `query` on every call (`evalsha`: here `FCALL` by
 /// hand) and pre-packed once (`floor`).
 fn run_fcall(args: &ProfileArgs) {
-    use redis::ConnectionLike;
     use functions::Functions;
+    use redis::ConnectionLike;
     let server = crate::bench_server();
     let mut admin = server.connection();
     let code = script_cache::EmbeddedFunction::library(Functions::Incr).code();
