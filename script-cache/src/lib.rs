@@ -391,6 +391,8 @@ mod error;
 mod handle;
 mod invocation;
 mod local;
+#[cfg(feature = "opentelemetry")]
+mod metrics;
 mod node;
 mod pipeline;
 mod policy;
