@@ -235,7 +235,7 @@ impl<C: SyncConnection> ScriptCache<C> {
     /// cluster or not.
     pub(crate) fn call_value(&mut self, invocation: &Invocation) -> Result<Value> {
         let state = &self.state.inner;
-        let mut op = Op::call(&invocation.handle, state, "EVALSHA");
+        let mut op = Op::call(&invocation.handle, state);
         let _span = op.entered();
         let result = Self::call_in(&mut self.conn, &mut self.local, state, invocation, &mut op);
         op.end(result.as_ref().err());
@@ -417,7 +417,7 @@ impl<C: AsyncConnection> ScriptCache<C> {
     /// Async [`call_value`](Self::call_value).
     pub(crate) async fn call_value_async(&mut self, invocation: &Invocation) -> Result<Value> {
         let state = &self.state.inner;
-        let mut op = Op::call(&invocation.handle, state, "EVALSHA");
+        let mut op = Op::call(&invocation.handle, state);
         let span = op.span();
         let call = Self::call_in_async(&mut self.conn, &mut self.local, state, invocation, &mut op);
         let result = trace::instrument(span, call).await;

@@ -21,6 +21,14 @@
 //! | `node accepts SCRIPT LOAD again` | INFO | `script`, `node` |
 //! | `script SHA-1 mismatch` | ERROR | `script`, `sha`, `server_sha`, `node` |
 //! | `slot map refreshed` | INFO | `shards`, `primaries`, `generation` |
+//!
+//! Beside the events, [`Op`]: one client span per script call, pipeline
+//! and transaction (the `tracing` feature) in OpenTelemetry's database
+//! client conventions, and its `db.client.operation.duration` measurement
+//! (the `opentelemetry` feature, `metrics.rs`). The events
+//! above are emitted inside the span of the operation that caused them.
+
+use std::sync::Arc;
 
 use crate::handle::ScriptHandle as Handle;
 use crate::node::{Epoch, NodeKey};
@@ -198,13 +206,12 @@ impl Server {
     }
 }
 
-use std::sync::Arc;
-
 /// What an operation's span and duration say beside the span's own
 /// fields: filled in as the operation goes, read once at its end.
 #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
 struct Record<'a> {
     /// The script's name (`db.stored_procedure.name`); none for a batch.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
     procedure: Option<&'a str>,
     /// The command last sent (`db.operation.name`): `EVALSHA`, `EVAL`,
     /// `EVALSHA_RO`, ..., or `PIPELINE` / `MULTI` for a batch.
@@ -222,36 +229,45 @@ struct Record<'a> {
 /// feature, once metrics are enabled on the state). Created where the
 /// operation starts, ended once with its outcome ([`Op::end`]).
 ///
-/// Without a subscriber that wants the span and without metrics, nothing
-/// is computed: the span is disabled at creation (a check of the
-/// callsite's interest) and no clock is read; the records are plain
-/// stores.
+/// Without a subscriber that wants the span and without metrics it holds
+/// nothing (`None`): creating it is a check of the maximum level and of
+/// the state's metrics, and every record is a check of that `None`; no
+/// span is built, no clock read, nothing formatted. Otherwise what it
+/// records lives in one allocation.
 pub(crate) struct Op<'a> {
-    #[cfg(feature = "tracing")]
-    span: tracing::Span,
-    #[cfg(feature = "opentelemetry")]
-    timer: Option<(std::time::Instant, &'a crate::metrics::Metrics)>,
     #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
-    rec: Record<'a>,
+    on: Option<Box<On<'a>>>,
     _life: std::marker::PhantomData<&'a ()>,
 }
 
-/// The span an async operation's future is instrumented with.
+/// A recorded operation: its span, its start and what it did.
+#[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+struct On<'a> {
+    #[cfg(feature = "tracing")]
+    span: Option<tracing::Span>,
+    #[cfg(feature = "opentelemetry")]
+    timer: Option<(std::time::Instant, &'a crate::metrics::Metrics)>,
+    rec: Record<'a>,
+}
+
+/// The span an async operation's future is instrumented with, if any.
 #[cfg(all(feature = "tokio-comp", feature = "tracing"))]
-pub(crate) type SpanHandle = tracing::Span;
+pub(crate) type SpanHandle = Option<tracing::Span>;
 /// The span an async operation's future is instrumented with (none
 /// without the `tracing` feature).
 #[cfg(all(feature = "tokio-comp", not(feature = "tracing")))]
 pub(crate) struct SpanHandle;
 
-/// Runs `fut` inside `span`: the events of what it does (loads, reloads,
-/// `EVAL` retries, slot-map refreshes) are the span's children.
+/// Runs `fut` inside `span`, if there is one: the events of what it does
+/// (loads, reloads, `EVAL` retries, slot-map refreshes) are the span's.
+/// (Without a span the future is wrapped all the same, with a disabled
+/// span: one type, no second copy of the future.)
 #[cfg(feature = "tokio-comp")]
 #[inline(always)]
 pub(crate) fn instrument<F: Future>(span: SpanHandle, fut: F) -> impl Future<Output = F::Output> {
     #[cfg(feature = "tracing")]
     {
-        tracing::Instrument::instrument(fut, span)
+        tracing::Instrument::instrument(fut, span.unwrap_or_else(tracing::Span::none))
     }
     #[cfg(not(feature = "tracing"))]
     {
@@ -273,6 +289,14 @@ fn timer(
         .map(|metrics| (std::time::Instant::now(), metrics))
 }
 
+/// Whether a subscriber may want a span at INFO (the cheap check before
+/// building one: the maximum level every subscriber set).
+#[cfg(feature = "tracing")]
+#[inline(always)]
+fn info_enabled() -> bool {
+    tracing::level_enabled!(tracing::Level::INFO)
+}
+
 /// The name of a script call's span, `{db.operation.name} {target}`: the
 /// command the call is planned with when it starts (`EVALSHA`, or
 /// `EVALSHA_RO` for a read-only script on a server known to have it) and
@@ -286,11 +310,10 @@ struct CallName<'a> {
 #[cfg(feature = "tracing")]
 impl std::fmt::Display for CallName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::node::Caps;
         #[allow(unused_mut)]
         let mut caps = self.state.loaded.caps(&NodeKey::SINGLE);
         #[cfg(feature = "cluster")]
-        if caps == Caps::Unknown {
+        if caps == crate::node::Caps::Unknown {
             caps = crate::drive::CapsFact::known(&self.state.cluster);
         }
         let command = crate::policy::command_for(self.handle, caps);
@@ -299,22 +322,19 @@ impl std::fmt::Display for CallName<'_> {
 }
 
 impl<'a> Op<'a> {
-    /// A script call of `handle` (first command: `command`).
+    /// A script call of `handle` on a connection sharing `state`.
     #[inline(always)]
-    pub(crate) fn call(
-        handle: &'a Handle,
-        state: &'a crate::state::StateInner,
-        command: &'static str,
-    ) -> Op<'a> {
-        let _ = (handle, state, command);
-        Op {
-            #[cfg(feature = "tracing")]
-            span: tracing::info_span!(
+    pub(crate) fn call(handle: &'a Handle, state: &'a crate::state::StateInner) -> Op<'a> {
+        let _ = (handle, state);
+        #[cfg(feature = "tracing")]
+        let span = if info_enabled() {
+            Self::wanted(tracing::info_span!(
                 target: "script_cache",
                 "script call",
                 otel.name = %CallName { handle, state },
                 otel.kind = "client",
                 otel.status_code = tracing::field::Empty,
+                otel.status_description = tracing::field::Empty,
                 db.system.name = "redis",
                 db.operation.name = tracing::field::Empty,
                 db.stored_procedure.name = handle.name(),
@@ -323,17 +343,21 @@ impl<'a> Op<'a> {
                 server.port = tracing::field::Empty,
                 error.type = tracing::field::Empty,
                 db.response.status_code = tracing::field::Empty,
-            ),
-            #[cfg(feature = "opentelemetry")]
-            timer: timer(state),
+            ))
+        } else {
+            None
+        };
+        Op {
             #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
-            rec: Record {
-                procedure: Some(handle.name()),
-                command,
-                batch: 0,
-                server: None,
-                db: None,
-            },
+            on: Self::on(
+                #[cfg(feature = "tracing")]
+                span,
+                #[cfg(feature = "opentelemetry")]
+                timer(state),
+                Some(handle.name()),
+                "EVALSHA",
+                0,
+            ),
             _life: std::marker::PhantomData,
         }
     }
@@ -344,53 +368,88 @@ impl<'a> Op<'a> {
         let _ = (state, atomic, size);
         #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
         let command = if atomic { "MULTI" } else { "PIPELINE" };
-        Op {
-            #[cfg(feature = "tracing")]
-            span: tracing::info_span!(
+        #[cfg(feature = "tracing")]
+        let span = if info_enabled() {
+            Self::wanted(tracing::info_span!(
                 target: "script_cache",
                 "script batch",
                 otel.name = command,
                 otel.kind = "client",
                 otel.status_code = tracing::field::Empty,
+                otel.status_description = tracing::field::Empty,
                 db.system.name = "redis",
-                db.operation.name = command,
+                db.operation.name = tracing::field::Empty,
                 db.operation.batch.size = tracing::field::Empty,
                 db.namespace = tracing::field::Empty,
                 server.address = tracing::field::Empty,
                 server.port = tracing::field::Empty,
                 error.type = tracing::field::Empty,
                 db.response.status_code = tracing::field::Empty,
-            ),
-            #[cfg(feature = "opentelemetry")]
-            timer: timer(state),
+            ))
+        } else {
+            None
+        };
+        Op {
             #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
-            rec: Record {
-                procedure: None,
+            on: Self::on(
+                #[cfg(feature = "tracing")]
+                span,
+                #[cfg(feature = "opentelemetry")]
+                timer(state),
+                None,
                 command,
-                batch: size,
-                server: None,
-                db: None,
-            },
+                size,
+            ),
             _life: std::marker::PhantomData,
         }
     }
 
-    /// Whether anything reads what is recorded (a span a subscriber
-    /// wants, or metrics).
+    /// The span, if a subscriber wants it.
+    #[cfg(feature = "tracing")]
+    #[inline(always)]
+    fn wanted(span: tracing::Span) -> Option<tracing::Span> {
+        (!span.is_disabled()).then_some(span)
+    }
+
+    /// What is recorded, when anything reads it (a span or metrics).
     #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
     #[inline(always)]
-    fn on(&self) -> bool {
+    fn on(
+        #[cfg(feature = "tracing")] span: Option<tracing::Span>,
+        #[cfg(feature = "opentelemetry")] timer: Option<(
+            std::time::Instant,
+            &'a crate::metrics::Metrics,
+        )>,
+        procedure: Option<&'a str>,
+        command: &'static str,
+        batch: usize,
+    ) -> Option<Box<On<'a>>> {
         #[allow(unused_mut)]
         let mut on = false;
         #[cfg(feature = "tracing")]
         {
-            on |= !self.span.is_disabled();
+            on |= span.is_some();
         }
         #[cfg(feature = "opentelemetry")]
         {
-            on |= self.timer.is_some();
+            on |= timer.is_some();
         }
-        on
+        if !on {
+            return None;
+        }
+        Some(Box::new(On {
+            #[cfg(feature = "tracing")]
+            span,
+            #[cfg(feature = "opentelemetry")]
+            timer,
+            rec: Record {
+                procedure,
+                command,
+                batch,
+                server: None,
+                db: None,
+            },
+        }))
     }
 
     /// The script command just sent (`EVALSHA`, `EVAL`, ...); a batch
@@ -398,8 +457,10 @@ impl<'a> Op<'a> {
     #[inline(always)]
     pub(crate) fn sent(&mut self, command: &'static str) {
         #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
-        if self.rec.batch == 0 {
-            self.rec.command = command;
+        if let Some(on) = &mut self.on
+            && on.rec.batch == 0
+        {
+            on.rec.command = command;
         }
         #[cfg(not(any(feature = "tracing", feature = "opentelemetry")))]
         let _ = command;
@@ -410,9 +471,9 @@ impl<'a> Op<'a> {
     #[inline(always)]
     pub(crate) fn single(&mut self, server: Option<&Server>, db: impl FnOnce() -> i64) {
         #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
-        if self.on() {
-            self.rec.server = server.map(|s| (s.address.clone(), s.port));
-            self.rec.db = Some(db());
+        if let Some(on) = &mut self.on {
+            on.rec.server = server.map(|s| (s.address.clone(), s.port));
+            on.rec.db = Some(db());
         }
         #[cfg(not(any(feature = "tracing", feature = "opentelemetry")))]
         let _ = (server, db);
@@ -424,8 +485,8 @@ impl<'a> Op<'a> {
     #[inline(always)]
     pub(crate) fn node(&mut self, node: &NodeKey) {
         #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
-        if self.on() {
-            self.rec.server = node.address().map(|addr| {
+        if let Some(on) = &mut self.on {
+            on.rec.server = node.address().map(|addr| {
                 // `host:port`, or `host:port/replicas` for reads on replicas.
                 let addr = addr.split('/').next().unwrap_or(addr);
                 match addr.rsplit_once(':') {
@@ -435,7 +496,7 @@ impl<'a> Op<'a> {
                     _ => (Arc::from(addr), None),
                 }
             });
-            self.rec.db = Some(0);
+            on.rec.db = Some(0);
         }
         #[cfg(not(any(feature = "tracing", feature = "opentelemetry")))]
         let _ = node;
@@ -447,7 +508,7 @@ impl<'a> Op<'a> {
     pub(crate) fn span(&self) -> SpanHandle {
         #[cfg(feature = "tracing")]
         {
-            self.span.clone()
+            self.on.as_ref().and_then(|on| on.span.clone())
         }
         #[cfg(not(feature = "tracing"))]
         {
@@ -460,7 +521,10 @@ impl<'a> Op<'a> {
     pub(crate) fn entered(&self) -> impl Sized + use<> {
         #[cfg(feature = "tracing")]
         {
-            self.span.clone().entered()
+            self.on
+                .as_ref()
+                .and_then(|on| on.span.clone())
+                .map(tracing::Span::entered)
         }
     }
 
@@ -469,20 +533,21 @@ impl<'a> Op<'a> {
     #[inline(always)]
     pub(crate) fn end(self, error: Option<&crate::Error>) {
         #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
-        if self.on() {
-            self.finish(error);
+        if let Some(on) = self.on {
+            on.finish(error);
         }
         #[cfg(not(any(feature = "tracing", feature = "opentelemetry")))]
         let _ = error;
     }
+}
 
-    #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+#[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+impl On<'_> {
     #[inline(never)]
-    fn finish(self, error: Option<&crate::Error>) {
+    fn finish(&self, error: Option<&crate::Error>) {
         let rec = &self.rec;
         #[cfg(feature = "tracing")]
-        if !self.span.is_disabled() {
-            let span = &self.span;
+        if let Some(span) = &self.span {
             span.record("db.operation.name", rec.command);
             if rec.batch >= 2 {
                 span.record("db.operation.batch.size", rec.batch as u64);
@@ -502,6 +567,9 @@ impl<'a> Op<'a> {
                     span.record("db.response.status_code", code);
                 }
                 span.record("otel.status_code", "ERROR");
+                // The type, not the message: a script's message may quote
+                // its arguments.
+                span.record("otel.status_description", e.error_type());
             }
         }
         #[cfg(feature = "opentelemetry")]

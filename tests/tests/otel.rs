@@ -373,7 +373,8 @@ matrix! {
         assert_eq!(attr(&exported[0], "db.stored_procedure.name"), "secret_len");
         assert_eq!(attr(&exported[0], "db.operation.name"), "EVALSHA");
         assert_eq!(exported[0].status, Status::Unset);
-        assert!(matches!(exported[1].status, Status::Error { .. }), "{:#?}", exported[1]);
+        assert_eq!(exported[1].status, Status::error("BOOM"), "{:#?}", exported[1]);
+        assert_eq!(exported[3].attributes.iter().filter(|kv| kv.key.as_str() == "db.operation.name").count(), 1);
         assert_eq!(attr(&exported[1], "error.type"), "BOOM");
         assert_eq!(attr(&exported[1], "db.response.status_code"), "BOOM");
         // The reload after the flush: events of the call's span.
