@@ -160,6 +160,9 @@ pub(crate) struct Call<'a> {
     coordinate: bool,
     sent: Sent<'a>,
     guard: Option<LoadGuard>,
+    /// The last request was an `EVALSHA` first the other callers wait for
+    /// (its guard is `guard`).
+    leading: bool,
     noscripts: u8,
     waited: bool,
     waits: u8,
@@ -191,6 +194,7 @@ impl<'a> Call<'a> {
             coordinate: true,
             sent: Sent::Nothing,
             guard: None,
+            leading: false,
             noscripts: 0,
             waited: false,
             waits: 0,
@@ -249,7 +253,15 @@ impl<'a> Call<'a> {
                 after_reload: true,
             }));
         }
+        // This call's own `EVALSHA` first held the others: after its
+        // NOSCRIPT it loads under that hold; after anything else (a reply
+        // that means "decide again") it lets them go.
+        let leading = std::mem::take(&mut self.leading);
+        if leading && self.noscripts != 1 {
+            self.guard = None;
+        }
         let ask = match (self.noscripts, self.waited) {
+            (1, _) if leading => Ask::AfterOwnCall,
             (0, _) => Ask::First,
             (1, false) => Ask::AfterNoScript,
             (1, true) => Ask::AfterWait,
@@ -284,6 +296,11 @@ impl<'a> Call<'a> {
         match decision {
             LoadDecision::Loaded(epoch) => self.call(body.sha1, command, Some(epoch), ticket),
             LoadDecision::CallFirst => self.call(body.sha1, command, None, ticket),
+            LoadDecision::CallFirstLeading(guard) => {
+                self.guard = Some(guard);
+                self.leading = true;
+                self.call(body.sha1, command, None, ticket)
+            }
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
                 if policy::load_by(facts, ask, self.scope.node) == LoadBy::ScriptLoad {
@@ -392,8 +409,10 @@ impl<'a> Call<'a> {
                     // and `settle` make of a value.
                     Reply::Value(v) => {
                         if epoch.is_none() {
-                            // Called EVALSHA first, and the server had it.
+                            // Called EVALSHA first, and the server had it:
+                            // the callers waiting for this call may go.
                             let _ = self.scope.ran(sha1, ticket);
+                            self.guard = None;
                         }
                         self.outcome = Some(Ok(v));
                         return;
@@ -404,6 +423,7 @@ impl<'a> Call<'a> {
                 if matches!(called, Called::Value(_)) && epoch.is_none() {
                     // Called EVALSHA first, and the server had it.
                     let _ = self.scope.ran(sha1, ticket);
+                    self.guard = None;
                 }
                 self.settle(policy::combine(None, called), sha1, epoch);
             }

@@ -50,7 +50,11 @@
 //! 8.1 and 9.1 under the fault that would break it:
 //!
 //! 1. **First call: one round trip, no failed command**: `SCRIPT LOAD` and
-//!    `EVALSHA` as one pipeline, unless the state knows the server has it.
+//!    `EVALSHA` as one pipeline, unless the state knows the server has it,
+//!    for a script of at most [`LAZY_LOAD_MAX`] bytes. A larger one the
+//!    state has no mark for is called `EVALSHA` first, so that a fleet of
+//!    fresh processes sends no source to a server that has it: one round
+//!    trip then, two (and one `NOSCRIPT`) when the server lacks it.
 //!    A script is marked loaded only when the server answered the SHA-1
 //!    computed at build time ([`Error::ShaMismatch`] otherwise).
 //! 2. **A single call never fails because of `NOSCRIPT`** (after
@@ -416,7 +420,7 @@ pub use registry::MAX_SCRIPT_FILE_BYTES;
 pub use script::{
     Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, SourceLocation, UnknownScriptName,
 };
-pub use state::{LoadMode, LoadReport, ScriptState, Stats};
+pub use state::{LAZY_LOAD_MAX, LoadMode, LoadReport, ScriptState, Stats};
 
 #[cfg(feature = "macros")]
 pub use script_cache_macros::{Scripts, include_scripts, scripts};

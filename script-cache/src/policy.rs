@@ -29,6 +29,12 @@
 //!   next use loads), while asking `INFO server` would add a command to
 //!   the round trips that must stay one (the first call, the retry) and a
 //!   reply that ACLs and proxies often refuse;
+//! * **cold states and large sources**: in `LoadMode::Lazy` a script over
+//!   `LAZY_LOAD_MAX` bytes with no mark goes out as `EVALSHA` first (one
+//!   caller of the state sends it, the others wait for its reply as for a
+//!   load), and is loaded with the call after `NOSCRIPT`: a fresh process
+//!   sends no large source to a server that has it (docs/connections.md,
+//!   "Cold fleets"); a smaller script is loaded with its first call;
 //! * **a reply is never dropped**: when a load and a call travel together,
 //!   the call's value is returned whatever happened to the load;
 //! * **a refused load** (`NOPERM`) switches the node to `EVALSHA` first;
@@ -46,7 +52,8 @@ use redis::{Cmd, Value};
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::handle::{Body, ScriptHandle};
 use crate::state::{
-    Caps, Decided, Epoch, Facts, LoadMode, LoadReport, Mark, NodeKey, StateInner, Ticket, Verdict,
+    Caps, Decided, Epoch, Facts, LAZY_LOAD_MAX, LoadMode, LoadReport, Mark, NodeKey, StateInner,
+    Ticket, Verdict,
 };
 use crate::trace;
 
@@ -133,12 +140,21 @@ pub(crate) enum Ask {
     /// Load, whatever the marks say (the atomic retry), coordinating with
     /// waiting tasks.
     MustLoad,
+    /// After `NOSCRIPT` for this caller's own coordinated `EVALSHA` first
+    /// (a large script with no mark): load; the "loading" entry the others
+    /// wait on is this caller's.
+    AfterOwnCall,
 }
 
 /// The decision for a single call: probe, call relying on a mark, call
 /// `EVALSHA` first, wait for another caller's load, or load.
 /// `coordinate` makes concurrent callers wait for one loader; without it
 /// every caller that finds the script unconfirmed loads it.
+///
+/// `source_len` is the size of the body to load: in [`LoadMode::Lazy`], a
+/// body over [`LAZY_LOAD_MAX`] bytes the state has no mark for is called
+/// `EVALSHA` first too (a cold state against a server that already has it
+/// sends 40 bytes of SHA-1, not the source), and loaded after `NOSCRIPT`.
 pub(crate) fn decide(
     needs_caps: bool,
     facts: Facts,
@@ -146,20 +162,28 @@ pub(crate) fn decide(
     ask: Ask,
     mode: LoadMode,
     coordinate: bool,
+    source_len: usize,
 ) -> Verdict {
     if needs_caps && facts.caps == Caps::Unknown {
         return Verdict::Probe;
     }
     let call_first = mode == LoadMode::EvalshaFirst || facts.load_refused;
+    // A large script with no mark: EVALSHA first, the other callers waiting
+    // for that call. A script back by `EVAL` (a cluster's reload) is still
+    // loaded for good by the next first attempt, large or not.
+    let large_cold = mode == LoadMode::Lazy && source_len > LAZY_LOAD_MAX;
     match (mark, ask) {
-        (Mark::Loaded(epoch), Ask::First | Ask::AfterNoScript | Ask::AfterWait) => {
-            Verdict::Call(epoch)
-        }
+        (
+            Mark::Loaded(epoch),
+            Ask::First | Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall,
+        ) => Verdict::Call(epoch),
         // `EVAL`'s copy serves the callers that waited for that `EVAL`; a
         // first attempt loads the script for good (Redis 7.4+ and Valkey
         // 8+ evict `EVAL`'s copies), unless the node is called `EVALSHA`
         // first.
-        (Mark::Evalled(epoch), Ask::AfterNoScript | Ask::AfterWait) => Verdict::Call(epoch),
+        (Mark::Evalled(epoch), Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall) => {
+            Verdict::Call(epoch)
+        }
         // Another caller's load: wait for it, also after a wait (a script
         // back by EVAL is then being loaded for good by a first attempt);
         // the waits of one call are bounded (`call::MAX_WAITS`).
@@ -167,6 +191,8 @@ pub(crate) fn decide(
             Verdict::Wait
         }
         (_, Ask::First) if call_first => Verdict::CallFirst,
+        (Mark::Unknown, Ask::First) if large_cold && coordinate => Verdict::CallFirstLeading,
+        (Mark::Unknown, Ask::First) if large_cold => Verdict::CallFirst,
         _ => Verdict::Load { coordinate },
     }
 }
@@ -201,10 +227,12 @@ pub(crate) enum LoadBy {
 pub(crate) fn load_by(facts: Facts, ask: Ask, node: &NodeKey) -> LoadBy {
     match ask {
         Ask::MustLoad => LoadBy::Eval,
-        Ask::AfterNoScript | Ask::AfterWait if facts.load_refused || !node.is_single() => {
+        Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall
+            if facts.load_refused || !node.is_single() =>
+        {
             LoadBy::Eval
         }
-        Ask::First | Ask::AfterNoScript | Ask::AfterWait => LoadBy::ScriptLoad,
+        Ask::First | Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall => LoadBy::ScriptLoad,
     }
 }
 
@@ -307,7 +335,18 @@ impl<'s> Scope<'s> {
         self.state.loaded.decide_with(
             self.node,
             |caps| handle.body(caps == Caps::Legacy),
-            |facts, mark| decide(needs_caps(handle), facts, mark, ask, mode, coordinate),
+            |facts, mark| {
+                let source_len = handle.body(facts.caps == Caps::Legacy).source.len();
+                decide(
+                    needs_caps(handle),
+                    facts,
+                    mark,
+                    ask,
+                    mode,
+                    coordinate,
+                    source_len,
+                )
+            },
         )
     }
 
@@ -714,7 +753,7 @@ mod tests {
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
             set.decide_with(&node, body("s"), |facts, mark| {
-                super::decide(false, facts, mark, ask, mode, false)
+                super::decide(false, facts, mark, ask, mode, false, 0)
             })
             .map(|d| d.decision)
         };
@@ -747,9 +786,58 @@ mod tests {
         // Capabilities needed and unknown: probe first.
         assert!(
             set.decide_with(&node, body("s"), |facts, mark| {
-                super::decide(true, facts, mark, Ask::First, LoadMode::Lazy, false)
+                super::decide(true, facts, mark, Ask::First, LoadMode::Lazy, false, 0)
             })
             .is_none()
+        );
+    }
+
+    #[test]
+    fn a_large_source_is_sent_only_after_noscript_in_lazy_mode() {
+        let facts = Facts {
+            caps: Caps::Modern,
+            load_refused: false,
+        };
+        let lazy = LoadMode::Lazy;
+        let large = LAZY_LOAD_MAX + 1;
+        let verdict = |mark, ask, len| super::decide(false, facts, mark, ask, lazy, true, len);
+        // Small: loaded with the first call (one round trip).
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::First, LAZY_LOAD_MAX),
+            Verdict::Load { coordinate: true }
+        );
+        // Large and unconfirmed: EVALSHA first, loaded after NOSCRIPT.
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::First, large),
+            Verdict::CallFirstLeading
+        );
+        assert_eq!(
+            super::decide(false, facts, Mark::Unknown, Ask::First, lazy, false, large),
+            Verdict::CallFirst
+        );
+        // The leader's own NOSCRIPT: it loads (the loading entry is its own).
+        assert_eq!(
+            verdict(Mark::Loading, Ask::AfterOwnCall, large),
+            Verdict::Load { coordinate: true }
+        );
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::AfterNoScript, large),
+            Verdict::Load { coordinate: true }
+        );
+        assert_eq!(verdict(Mark::Loading, Ask::First, large), Verdict::Wait);
+        // EVAL's copy (evictable) is loaded for good by a first attempt.
+        let epoch = {
+            let set = LoadedSet::default();
+            let (_, t) = set.loaded_epochs(&NodeKey::SINGLE, std::iter::empty());
+            set.mark_evalled(&NodeKey::SINGLE, "s", t).unwrap()
+        };
+        assert_eq!(
+            verdict(Mark::Evalled(epoch), Ask::First, large),
+            Verdict::Load { coordinate: true }
+        );
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::MustLoad, large),
+            Verdict::Load { coordinate: true }
         );
     }
 
@@ -759,7 +847,7 @@ mod tests {
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
             set.decide_with(&node, body("s"), |facts, mark| {
-                super::decide(false, facts, mark, ask, mode, true)
+                super::decide(false, facts, mark, ask, mode, true, 0)
             })
             .map(|d| d.decision)
         };

@@ -35,6 +35,17 @@ use crate::registry::Registry;
 /// nothing here and costs more than the rest of the lookup on every call.
 type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
+/// The largest script source (bytes) that [`LoadMode::Lazy`] sends with
+/// the first call of a script the state knows nothing of: such a call is
+/// one round trip (`SCRIPT LOAD` + `EVALSHA`) also when the server lacks
+/// the script. A larger source is sent only when the server is known to
+/// lack it: the first call is `EVALSHA`, and after `NOSCRIPT` the script is
+/// loaded with the call (two round trips, one failed command). A fleet of
+/// fresh processes against a server that already holds a large script
+/// then sends its SHA-1, not its source (docs/connections.md, "Cold
+/// fleets").
+pub const LAZY_LOAD_MAX: usize = 2048;
+
 /// How a state decides whether to send `SCRIPT LOAD` with a call.
 ///
 /// Whatever the mode, a call that meets `NOSCRIPT` is retried as one
@@ -43,7 +54,9 @@ type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 #[non_exhaustive]
 pub enum LoadMode {
     /// The first call of a script on a server sends `SCRIPT LOAD` and
-    /// `EVALSHA` in one round trip; later calls send `EVALSHA` only.
+    /// `EVALSHA` in one round trip when its source is at most
+    /// [`LAZY_LOAD_MAX`] bytes; a larger one is called `EVALSHA` first and
+    /// loaded after `NOSCRIPT`. Later calls send `EVALSHA` only.
     #[default]
     Lazy,
     /// Every call sends `EVALSHA` first, and a script is loaded only after
@@ -258,6 +271,9 @@ pub(crate) enum LoadDecision {
     /// Not confirmed, and this node is called `EVALSHA` first (mode, or a
     /// refused load): send `EVALSHA` only, load after `NOSCRIPT`.
     CallFirst,
+    /// Not confirmed, a large script: send `EVALSHA` only, the guard
+    /// holding the other callers until its reply (as for a load).
+    CallFirstLeading(LoadGuard),
     /// Not loaded: send `SCRIPT LOAD` with the call. The guard tells
     /// concurrent callers when the load is done.
     Load(LoadGuard),
@@ -314,6 +330,9 @@ pub(crate) enum Verdict {
     Call(Epoch),
     /// Call without a confirmation (`EVALSHA` first).
     CallFirst,
+    /// Call without a confirmation (`EVALSHA` first), the other callers
+    /// waiting for this call as for a load.
+    CallFirstLeading,
     /// Wait for the caller loading it.
     Wait,
     /// Load; `coordinate` makes the others wait for this load.
@@ -409,6 +428,11 @@ impl LoadedSet {
             Verdict::Probe => return None,
             Verdict::Call(epoch) => LoadDecision::Loaded(epoch),
             Verdict::CallFirst => LoadDecision::CallFirst,
+            Verdict::CallFirstLeading => {
+                let guard = Self::start_loading(state, body.sha1);
+                self.changed();
+                LoadDecision::CallFirstLeading(guard)
+            }
             Verdict::Wait => match state.scripts.get(body.sha1) {
                 Some(LoadState::Loading(waiter)) => LoadDecision::Wait(waiter.clone()),
                 // Not a verdict the marks allow: load.

@@ -1,6 +1,8 @@
 //! Pools: one `ScriptState` per pool, every checkout wrapped. A pool of 8
 //! connections, 2,000 checkouts each calling a cold script: one
-//! `SCRIPT LOAD` per script, no error, every call counted once.
+//! `SCRIPT LOAD` per script, no error but the `NOSCRIPT`s of the large
+//! script's first `EVALSHA`s (at most one per connection), every call
+//! counted once.
 
 use script_cache::{ScriptPool, ScriptState};
 use script_cache_tests::{TestServer, matrix};
@@ -19,21 +21,30 @@ fn assert_one_load_per_script(server: &TestServer, state: &ScriptState, what: &s
         2,
         "{what}: one load per script: {stats:?}"
     );
+    // `incr_4k` is over `LAZY_LOAD_MAX`: its first calls go out as EVALSHA
+    // first, and those that reach the server before the one load (at most
+    // one per connection of the pool) meet NOSCRIPT, the one failed
+    // command allowed. Redis 6.2 counts no failed calls: EVALSHAs beyond
+    // one per call are those NOSCRIPTs.
+    let noscripts = stats.calls("evalsha") - CHECKOUTS as u64;
+    assert!(
+        noscripts <= u64::from(POOL_SIZE),
+        "{what}: {noscripts} NOSCRIPTs: {stats:?}"
+    );
     // redis-rs sends CLIENT SETINFO when it connects, which Redis 6.2 does
     // not know: that failure is the client library's, not a script's.
     let setup = stats.get("client|setinfo").failed_calls;
-    assert_eq!(
-        stats.total_errors() - setup,
-        0,
-        "{what}: no failed command: {stats:?}"
-    );
-    assert_eq!(
-        stats.calls("evalsha"),
-        CHECKOUTS as u64,
-        "{what}: one EVALSHA per call"
+    let failed = stats.total_errors() - setup;
+    assert!(
+        failed == 0 || failed == noscripts,
+        "{what}: no failed command but NOSCRIPT: {stats:?}"
     );
     assert_eq!(state.stats().loads, 2, "{what}");
-    assert_eq!(state.stats().calls, CHECKOUTS as u64, "{what}");
+    assert_eq!(
+        state.stats().calls,
+        CHECKOUTS as u64 + noscripts,
+        "{what}: one EVALSHA per call, and one per NOSCRIPT"
+    );
     let mut admin = server.connection();
     let (a, b): (u64, u64) = redis::cmd("MGET")
         .arg("pool:a")
