@@ -296,7 +296,7 @@
 //! # Observability
 //!
 //! [`ScriptState::stats`] ([`Stats`]) counts what an operator alerts on:
-//! loads, reloads after `NOSCRIPT`, `EVAL` retries, refused loads, SHA-1
+//! loads, surveys of cold nodes, reloads after `NOSCRIPT`, `EVAL` retries, refused loads, SHA-1
 //! mismatches, failed single calls by whether the script ran
 //! ([`Error::ran`]), and cluster slot-map refreshes.
 //!
@@ -312,6 +312,7 @@
 //! | `script load refused` | WARN | `NOPERM` on `SCRIPT LOAD`: [`Stats::refused_loads`] | `script`, `sha`, `node` |
 //! | `node switched to EVALSHA first` | WARN | the first refusal on a node ([`LoadMode`]) | `script`, `node` |
 //! | `node accepts SCRIPT LOAD again` | INFO | a load confirmed on a node that refused one | `script`, `node` |
+//! | `scripts surveyed` | DEBUG | a state's first call of a script family on a node asked about all of them (`SCRIPT EXISTS`): [`Stats::surveys`] | `script`, `node`, `present`, `absent` |
 //! | `script SHA-1 mismatch` | ERROR | [`Error::ShaMismatch`]: [`Stats::sha_mismatches`] | `script`, `sha`, `server_sha`, `node` |
 //! | `slot map refreshed` | INFO | a `CLUSTER SLOTS` reply was stored: [`Stats::slot_map_refreshes`] | `shards`, `primaries`, `generation` |
 //!

@@ -50,10 +50,10 @@
 use redis::{Cmd, Value};
 
 use crate::error::{Error, ScriptId, ServerReply};
-use crate::handle::{Body, ScriptHandle};
+use crate::handle::{Body, Family, ScriptHandle};
 use crate::state::{
     Caps, Decided, Epoch, Facts, LAZY_LOAD_MAX, LoadMode, LoadReport, Mark, NodeKey, StateInner,
-    Ticket, Verdict,
+    Survey, Ticket, Verdict,
 };
 use crate::trace;
 
@@ -171,7 +171,8 @@ pub(crate) fn decide(
     // A large script with no mark: EVALSHA first, the other callers waiting
     // for that call. A script back by `EVAL` (a cluster's reload) is still
     // loaded for good by the next first attempt, large or not.
-    let large_cold = mode == LoadMode::Lazy && source_len > LAZY_LOAD_MAX;
+    let lazy = mode == LoadMode::Lazy;
+    let large_cold = lazy && source_len > LAZY_LOAD_MAX;
     match (mark, ask) {
         (
             Mark::Loaded(epoch),
@@ -191,6 +192,17 @@ pub(crate) fn decide(
             Verdict::Wait
         }
         (_, Ask::First) if call_first => Verdict::CallFirst,
+        // The first contact with the node for the script's family: ask
+        // about all of its scripts with this call (which goes out as if
+        // there were no survey: loaded with it when small, `EVALSHA` first
+        // when large).
+        (Mark::Unknown, Ask::First) if lazy && facts.survey == Survey::Due => Verdict::Survey {
+            load: !large_cold,
+            coordinate,
+        },
+        (Mark::Unknown, Ask::First) if coordinate && facts.survey == Survey::Pending => {
+            Verdict::WaitSurvey
+        }
         (Mark::Unknown, Ask::First) if large_cold && coordinate => Verdict::CallFirstLeading,
         (Mark::Unknown, Ask::First) if large_cold => Verdict::CallFirst,
         _ => Verdict::Load { coordinate },
@@ -335,6 +347,7 @@ impl<'s> Scope<'s> {
         self.state.loaded.decide_with(
             self.node,
             |caps| handle.body(caps == Caps::Legacy),
+            handle.family().map(crate::handle::Family::id),
             |facts, mark| {
                 let source_len = handle.body(facts.caps == Caps::Legacy).source.len();
                 decide(
@@ -348,6 +361,38 @@ impl<'s> Scope<'s> {
                 )
             },
         )
+    }
+
+    /// Reads the reply of a survey ([`survey_cmd`]) sent under `ticket`
+    /// with a call of `handle`, and records what it says of every script
+    /// but `handle`'s own (its call says that). A refused survey (an ACL
+    /// without `SCRIPT EXISTS`) records nothing: the node is not asked
+    /// again, and its scripts go by the rules of a state with no survey.
+    pub(crate) fn read_survey(
+        &self,
+        reply: Reply,
+        handle: &ScriptHandle,
+        survey: &SurveyPlan,
+        own: &str,
+    ) {
+        let Reply::Value(Value::Array(items)) = reply else {
+            return;
+        };
+        if items.len() != survey.shas.len() {
+            return;
+        }
+        let answers = survey
+            .shas
+            .iter()
+            .zip(&items)
+            .filter(|(sha1, _)| **sha1 != own)
+            .map(|(sha1, v)| (*sha1, matches!(v, Value::Int(1) | Value::Boolean(true))));
+        let (present, absent) = self
+            .state
+            .loaded
+            .record_survey(self.node, answers, survey.ticket);
+        self.state.counters.surveyed();
+        trace::surveyed(handle, self.node, present, absent);
     }
 
     /// Reads the reply of `SCRIPT LOAD <body>` for `handle`, sent under
@@ -633,6 +678,33 @@ pub(crate) fn caps_from_probe(reply: Reply, script: Option<&ScriptId>) -> Result
     }
 }
 
+/// A survey to send: the SHA-1s it asks about, and the ticket its answer
+/// is recorded under.
+#[derive(Debug)]
+pub(crate) struct SurveyPlan {
+    pub(crate) shas: Vec<&'static str>,
+    pub(crate) ticket: Ticket,
+}
+
+/// `SCRIPT EXISTS` of the body every script of `family` runs on a server
+/// with `caps` (about 47 bytes a script): what a state's first contact
+/// with a node asks, pipelined with the first call.
+pub(crate) fn survey_cmd(family: Family, caps: Caps, ticket: Ticket) -> (Cmd, SurveyPlan) {
+    let mut shas = Vec::new();
+    family.for_each(|meta| {
+        shas.push(match meta.legacy() {
+            Some(legacy) if caps == Caps::Legacy => legacy.sha1,
+            _ => meta.sha1(),
+        });
+    });
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("EXISTS");
+    for sha1 in &shas {
+        cmd.arg(*sha1);
+    }
+    (cmd, SurveyPlan { shas, ticket })
+}
+
 /// `SCRIPT LOAD <source>`.
 pub(crate) fn load_cmd(source: &str) -> Cmd {
     let mut cmd = redis::cmd("SCRIPT");
@@ -752,7 +824,7 @@ mod tests {
         let set = LoadedSet::default();
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
-            set.decide_with(&node, body("s"), |facts, mark| {
+            set.decide_with(&node, body("s"), None, |facts, mark| {
                 super::decide(false, facts, mark, ask, mode, false, 0)
             })
             .map(|d| d.decision)
@@ -785,7 +857,7 @@ mod tests {
         ));
         // Capabilities needed and unknown: probe first.
         assert!(
-            set.decide_with(&node, body("s"), |facts, mark| {
+            set.decide_with(&node, body("s"), None, |facts, mark| {
                 super::decide(true, facts, mark, Ask::First, LoadMode::Lazy, false, 0)
             })
             .is_none()
@@ -797,6 +869,7 @@ mod tests {
         let facts = Facts {
             caps: Caps::Modern,
             load_refused: false,
+            survey: Survey::Done,
         };
         let lazy = LoadMode::Lazy;
         let large = LAZY_LOAD_MAX + 1;
@@ -842,11 +915,83 @@ mod tests {
     }
 
     #[test]
+    fn a_first_call_surveys_its_family_once_per_node() {
+        let facts = |survey| Facts {
+            caps: Caps::Modern,
+            load_refused: false,
+            survey,
+        };
+        let lazy = LoadMode::Lazy;
+        let large = LAZY_LOAD_MAX + 1;
+        let first = |survey, mark, len| {
+            super::decide(false, facts(survey), mark, Ask::First, lazy, true, len)
+        };
+        // Not surveyed: the first call asks, with its load when small.
+        assert_eq!(
+            first(Survey::Due, Mark::Unknown, 10),
+            Verdict::Survey {
+                load: true,
+                coordinate: true
+            }
+        );
+        assert_eq!(
+            first(Survey::Due, Mark::Unknown, large),
+            Verdict::Survey {
+                load: false,
+                coordinate: true
+            }
+        );
+        // Another caller is asking: wait for its answer.
+        assert_eq!(
+            first(Survey::Pending, Mark::Unknown, large),
+            Verdict::WaitSurvey
+        );
+        // Answered: a script it had is marked (called); one it lacked is
+        // unmarked, and goes by the size rule (the answer may be stale).
+        assert_eq!(
+            first(Survey::Done, Mark::Unknown, large),
+            Verdict::CallFirstLeading
+        );
+        assert_eq!(
+            first(Survey::Done, Mark::Unknown, 10),
+            Verdict::Load { coordinate: true }
+        );
+        // A mark decides before any survey; EVALSHA-first mode and a node
+        // that refuses loads never survey.
+        assert_eq!(first(Survey::Due, Mark::Loading, 10), Verdict::Wait);
+        assert_eq!(
+            super::decide(
+                false,
+                facts(Survey::Due),
+                Mark::Unknown,
+                Ask::First,
+                LoadMode::EvalshaFirst,
+                true,
+                10
+            ),
+            Verdict::CallFirst
+        );
+        // After NOSCRIPT: load (a warm state's path is unchanged).
+        assert_eq!(
+            super::decide(
+                false,
+                facts(Survey::Due),
+                Mark::Unknown,
+                Ask::AfterNoScript,
+                lazy,
+                true,
+                large
+            ),
+            Verdict::Load { coordinate: true }
+        );
+    }
+
+    #[test]
     fn a_script_back_by_eval_is_loaded_for_good_by_the_next_first_call() {
         let set = LoadedSet::default();
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
-            set.decide_with(&node, body("s"), |facts, mark| {
+            set.decide_with(&node, body("s"), None, |facts, mark| {
                 super::decide(false, facts, mark, ask, mode, true, 0)
             })
             .map(|d| d.decision)
@@ -876,6 +1021,7 @@ mod tests {
         let facts = |load_refused| Facts {
             caps: Caps::Modern,
             load_refused,
+            survey: Survey::Done,
         };
         let (set, node) = (LoadedSet::default(), NodeKey::SINGLE);
         let (_, t) = set.loaded_epochs(&node, std::iter::empty());

@@ -89,6 +89,25 @@ enum LoadState {
     Loading(Waiter),
 }
 
+/// A latch and the waiter that waits for it to open (when the guard is
+/// dropped).
+fn latch() -> (LoadGuard, Waiter) {
+    let latch = Arc::new(Latch::default());
+    #[cfg(feature = "tokio-comp")]
+    let (tx, rx) = tokio::sync::watch::channel(());
+    let waiter = Waiter {
+        latch: latch.clone(),
+        #[cfg(feature = "tokio-comp")]
+        rx,
+    };
+    let guard = LoadGuard {
+        latch: Some(latch),
+        #[cfg(feature = "tokio-comp")]
+        _done: Some(tx),
+    };
+    (guard, waiter)
+}
+
 /// Set once when a load finishes (confirmed, failed or abandoned).
 #[derive(Debug, Default)]
 struct Latch {
@@ -156,6 +175,14 @@ struct NodeState {
     /// The node refused a `SCRIPT LOAD` with `NOPERM`: call `EVALSHA`
     /// first there.
     load_refused: bool,
+    /// The families of scripts ([`Family::id`]) surveyed on this node (or
+    /// being surveyed): each is asked about once.
+    ///
+    /// [`Family::id`]: crate::handle::Family::id
+    surveyed: Vec<usize>,
+    /// The survey under way on this node, which first calls of the
+    /// scripts it asks about wait for.
+    survey: Option<(usize, Waiter)>,
 }
 
 /// Which scripts each node has confirmed.
@@ -277,6 +304,15 @@ pub(crate) enum LoadDecision {
     /// Not loaded: send `SCRIPT LOAD` with the call. The guard tells
     /// concurrent callers when the load is done.
     Load(LoadGuard),
+    /// The first call of a script of a family not yet surveyed on this
+    /// node: ask the server about every script of the family
+    /// (`SCRIPT EXISTS`) with the call. `script` holds the callers of
+    /// this script, `survey` the first calls of the family's others.
+    Survey {
+        script: LoadGuard,
+        survey: LoadGuard,
+        load: bool,
+    },
     /// Another caller is loading it right now: wait, then ask again.
     Wait(Waiter),
 }
@@ -305,6 +341,20 @@ pub(crate) struct Facts {
     pub(crate) caps: Caps,
     /// The node refused a `SCRIPT LOAD` for lack of permission.
     pub(crate) load_refused: bool,
+    /// Whether the script's family was asked about on the node.
+    pub(crate) survey: Survey,
+}
+
+/// Where the survey of a script's family on a node stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Survey {
+    /// Not asked yet.
+    Due,
+    /// Being asked right now by another caller.
+    Pending,
+    /// Asked already (whatever the answer), or the script has no family
+    /// (registered at run time).
+    Done,
 }
 
 /// What the state knows of one script body on one node.
@@ -337,6 +387,11 @@ pub(crate) enum Verdict {
     Wait,
     /// Load; `coordinate` makes the others wait for this load.
     Load { coordinate: bool },
+    /// Ask about every script of the family with this call (`load`: the
+    /// call goes with its `SCRIPT LOAD`, else `EVALSHA` first).
+    Survey { load: bool, coordinate: bool },
+    /// Wait for the survey under way.
+    WaitSurvey,
 }
 
 impl LoadedSet {
@@ -398,6 +453,7 @@ impl LoadedSet {
 
     /// Asks for a decision about one script on `node` and carries it out,
     /// under one lock. `body` picks the body for the node's capabilities;
+    /// `family` names the script's family ([`Family::id`]), if it has one;
     /// `judge` (the [`policy`](crate::policy)) decides from what the
     /// state knows of the node and of that body ([`Facts`], [`Mark`]).
     /// The state only carries the verdict out: it hands out the loader's
@@ -407,15 +463,29 @@ impl LoadedSet {
         &self,
         node: &NodeKey,
         body: impl FnOnce(Caps) -> crate::handle::Body<'b>,
+        family: Option<usize>,
         judge: impl FnOnce(Facts, Mark) -> Verdict,
     ) -> Option<Decided<'b>> {
         let mut nodes = self.lock();
         let state = nodes.entry(node.clone()).or_default();
         let caps = state.caps;
         let body = body(caps);
+        let survey = match family {
+            Some(id) if !state.surveyed.contains(&id) => Survey::Due,
+            Some(id)
+                if state
+                    .survey
+                    .as_ref()
+                    .is_some_and(|(at, w)| *at == id && w.pending()) =>
+            {
+                Survey::Pending
+            }
+            _ => Survey::Done,
+        };
         let facts = Facts {
             caps,
             load_refused: state.load_refused,
+            survey,
         };
         let mark = match state.scripts.get(body.sha1) {
             Some(LoadState::Loaded(epoch)) => Mark::Loaded(*epoch),
@@ -445,6 +515,30 @@ impl LoadedSet {
                 self.changed();
                 LoadDecision::Load(guard)
             }
+            Verdict::Survey { load, coordinate } => match family {
+                Some(id) => {
+                    let (survey, waiter) = latch();
+                    state.surveyed.push(id);
+                    state.survey = Some((id, waiter));
+                    let script = if coordinate {
+                        Self::start_loading(state, body.sha1)
+                    } else {
+                        LoadGuard::default()
+                    };
+                    self.changed();
+                    LoadDecision::Survey {
+                        script,
+                        survey,
+                        load,
+                    }
+                }
+                // Not a verdict the facts allow: load.
+                None => LoadDecision::Load(LoadGuard::default()),
+            },
+            Verdict::WaitSurvey => match &state.survey {
+                Some((_, waiter)) => LoadDecision::Wait(waiter.clone()),
+                None => LoadDecision::Load(LoadGuard::default()),
+            },
         };
         Some(Decided {
             caps,
@@ -464,28 +558,57 @@ impl LoadedSet {
         Facts {
             caps: state.map_or(Caps::Unknown, |n| n.caps),
             load_refused: state.is_some_and(|n| n.load_refused),
+            survey: Survey::Done,
         }
     }
 
     /// Records that a caller is loading `sha1`: the others wait for it
     /// until the guard is dropped.
     fn start_loading(state: &mut NodeState, sha1: &str) -> LoadGuard {
-        let latch = Arc::new(Latch::default());
-        #[cfg(feature = "tokio-comp")]
-        let (tx, rx) = tokio::sync::watch::channel(());
-        let waiter = Waiter {
-            latch: latch.clone(),
-            #[cfg(feature = "tokio-comp")]
-            rx,
-        };
+        let (guard, waiter) = latch();
         state
             .scripts
             .insert(sha1.into(), LoadState::Loading(waiter));
-        LoadGuard {
-            latch: Some(latch),
-            #[cfg(feature = "tokio-comp")]
-            _done: Some(tx),
+        guard
+    }
+
+    /// Records what a survey of `node` answered, unless a `flush_cache`
+    /// started since `ticket` was taken: each script of `answers` the
+    /// server has (`true`) and the state knows nothing of is marked
+    /// loaded (a hint, like any mark); a mark, or a load under way, is
+    /// left alone. A script the server lacked stays unmarked: by the time
+    /// it is called another process may have loaded it, so its first call
+    /// follows the rules of an unknown script (a large source is sent
+    /// only after `NOSCRIPT`). Returns how many the server had and
+    /// lacked.
+    pub(crate) fn record_survey(
+        &self,
+        node: &NodeKey,
+        answers: impl Iterator<Item = (&'static str, bool)>,
+        ticket: Ticket,
+    ) -> (usize, usize) {
+        let mut nodes = self.lock();
+        if self.ticket() != ticket {
+            return (0, 0);
         }
+        let state = nodes.entry(node.clone()).or_default();
+        let (mut present, mut absent) = (0, 0);
+        for (sha1, has) in answers {
+            if !has {
+                absent += 1;
+                continue;
+            }
+            present += 1;
+            match state.scripts.get(sha1) {
+                Some(LoadState::Loaded(_) | LoadState::Evalled(_)) => continue,
+                Some(LoadState::Loading(waiter)) if waiter.pending() => continue,
+                _ => {}
+            }
+            let epoch = Epoch::new(self.epochs.fetch_add(1, Ordering::Relaxed));
+            state.scripts.insert(sha1.into(), LoadState::Loaded(epoch));
+        }
+        self.changed();
+        (present, absent)
     }
 
     /// Records that the server has `sha1` (a confirmed load, or a call of
@@ -560,6 +683,8 @@ impl LoadedSet {
         self.generation.fetch_add(1, Ordering::AcqRel);
         for node in nodes.values_mut() {
             node.scripts.clear();
+            // What the server has is to be asked again.
+            node.surveyed.clear();
         }
         self.changed();
     }
@@ -606,6 +731,7 @@ impl LoadedSet {
                     .scripts
                     .retain(|_, s| matches!(s, LoadState::Loading(_)));
                 voided = before - state.scripts.len();
+                state.surveyed.clear();
             }
             state.known = caps;
         }
@@ -619,6 +745,7 @@ impl LoadedSet {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     loads: AtomicU64,
+    surveys: AtomicU64,
     reloads: AtomicU64,
     calls: AtomicU64,
     refused_loads: AtomicU64,
@@ -632,6 +759,9 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn loaded(&self, n: u64) {
         self.loads.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn surveyed(&self) {
+        self.surveys.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn reloaded(&self) {
         self.reloads.fetch_add(1, Ordering::Relaxed);
@@ -661,6 +791,7 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> Stats {
         Stats {
             loads: self.loads.load(Ordering::Relaxed),
+            surveys: self.surveys.load(Ordering::Relaxed),
             reloads: self.reloads.load(Ordering::Relaxed),
             calls: self.calls.load(Ordering::Relaxed),
             refused_loads: self.refused_loads.load(Ordering::Relaxed),
@@ -717,6 +848,11 @@ impl LoadReport {
 pub struct Stats {
     /// `SCRIPT LOAD`s the server confirmed.
     pub loads: u64,
+    /// Surveys answered: a state's first call of an embedded script on a
+    /// node also asks, in the same round trip, which scripts of its enum
+    /// the node has (one `SCRIPT EXISTS`), so that a fresh process sends
+    /// no source the server holds (docs/connections.md, "Cold fleets").
+    pub surveys: u64,
     /// Scripts the server had confirmed and then answered `NOSCRIPT` for
     /// (flush, restart, failover): each is one reload. Many tasks meeting
     /// the same `NOSCRIPT` count once, as they share one reload.
@@ -962,7 +1098,7 @@ mod tests {
             let sha1: &'static str = Box::leak(sha1.to_owned().into_boxed_str());
             // The verdict a first attempt gets (the policy's, for a script
             // that does not need the capabilities).
-            set.decide_with(&node, body(sha1), |_, mark| match mark {
+            set.decide_with(&node, body(sha1), None, |_, mark| match mark {
                 Mark::Loaded(epoch) => Verdict::Call(epoch),
                 _ => Verdict::Load { coordinate: false },
             })
@@ -1060,14 +1196,14 @@ mod tests {
         // Another version behind the node: its marks are void, the other
         // node's stay, a load under way stays.
         let loading = set
-            .decide_with(&node, body("b"), first_coordinated)
+            .decide_with(&node, body("b"), None, first_coordinated)
             .map(|d| d.decision);
         assert!(matches!(loading, Some(LoadDecision::Load(_))));
         assert_eq!(set.set_caps(&node, Caps::Legacy), 1);
         assert!(!set.is_loaded(&node, "a"));
         assert!(set.is_loaded(&other, "a"));
         assert!(matches!(
-            set.decide_with(&node, body("b"), first_coordinated)
+            set.decide_with(&node, body("b"), None, first_coordinated)
                 .map(|d| d.decision),
             Some(LoadDecision::Wait(_))
         ));
