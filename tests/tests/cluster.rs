@@ -125,7 +125,11 @@ fn routing_checks(cluster: &TestCluster) {
         assert_eq!(got, 1);
         let stats = cluster.all_commandstats();
         for p in &primaries {
-            let want = 1 + u64::from(*p == first);
+            // `lock_acquire`, embedded, is the state's first call of its
+            // enum on the first shard: its survey (SCRIPT EXISTS) goes
+            // there too, which Redis 6.2 counts as `script` with the loads.
+            let survey = u64::from(*p == first && flavor == Flavor::Redis62);
+            let want = 1 + u64::from(*p == first) + survey;
             assert_eq!(
                 loads(&stats[p]),
                 want,
@@ -147,8 +151,8 @@ fn routing_checks(cluster: &TestCluster) {
         }
         let s = con.stats();
         assert_eq!(
-            (s.loads, s.calls, s.atomic_retries),
-            (4, 10, 0),
+            (s.loads, s.calls, s.atomic_retries, s.surveys),
+            (4, 10, 0, 1),
             "{flavor}: {s:?}"
         );
 
