@@ -54,7 +54,11 @@
 //!    for a script of at most [`LAZY_LOAD_MAX`] bytes. A larger one the
 //!    state has no mark for is called `EVALSHA` first, so that a fleet of
 //!    fresh processes sends no source to a server that has it: one round
-//!    trip then, two (and one `NOSCRIPT`) when the server lacks it.
+//!    trip then, two (and one `NOSCRIPT`) when the server lacks it. A
+//!    state's first call of an embedded script on a node also asks, in the
+//!    same request, which scripts of its enum the node has (one
+//!    `SCRIPT EXISTS`), and calls those `EVALSHA` alone from then on
+//!    ([`Stats::surveys`]).
 //!    A script is marked loaded only when the server answered the SHA-1
 //!    computed at build time ([`Error::ShaMismatch`] otherwise).
 //! 2. **A single call never fails because of `NOSCRIPT`** (after

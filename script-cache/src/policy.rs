@@ -35,6 +35,14 @@
 //!   load), and is loaded with the call after `NOSCRIPT`: a fresh process
 //!   sends no large source to a server that has it (docs/connections.md,
 //!   "Cold fleets"); a smaller script is loaded with its first call;
+//! * **a survey on first contact**: in `LoadMode::Lazy`, the first call of
+//!   an embedded script with no mark, on a node its enum was not asked
+//!   about, carries one `SCRIPT EXISTS` of every script of the enum in the
+//!   same request ([`survey_cmd`]); what the node has is marked (a hint),
+//!   what it lacks stays unmarked (another process may load it before it
+//!   is called), and the call itself goes out by the rules above. Callers
+//!   of the enum's other scripts wait for the answer as for a load; a
+//!   refused survey is not sent again;
 //! * **a reply is never dropped**: when a load and a call travel together,
 //!   the call's value is returned whatever happened to the load;
 //! * **a refused load** (`NOPERM`) switches the node to `EVALSHA` first;

@@ -43,7 +43,9 @@ type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 /// loaded with the call (two round trips, one failed command). A fleet of
 /// fresh processes against a server that already holds a large script
 /// then sends its SHA-1, not its source (docs/connections.md, "Cold
-/// fleets").
+/// fleets"). A state's first call of an embedded script on a node also
+/// asks which scripts of its enum the node has (one `SCRIPT EXISTS` in the
+/// same request): those are called `EVALSHA` alone, small or large.
 pub const LAZY_LOAD_MAX: usize = 2048;
 
 /// How a state decides whether to send `SCRIPT LOAD` with a call.
