@@ -414,7 +414,8 @@ matrix! {
         let steady = events.take();
         assert!(steady.is_empty(), "{steady:?}");
         assert_eq!(delta(s1, state.stats()), "calls+3");
-        assert_no_values(&refused);
+        assert_no_values(survey);
+        assert_no_values(refused);
     }
 }
 
