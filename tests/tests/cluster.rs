@@ -105,6 +105,36 @@ fn routing_checks(cluster: &TestCluster) {
     let rt = runtime();
     rt.block_on(async {
         let client = cluster.client();
+
+        // A herd of 16 cold tasks on a fresh state asks for one slot map
+        // between them (a caller that lost the race for the refresh once
+        // ended the winner's claim: each task fetched and stored its own).
+        let herd: AsyncCon =
+            ScriptCache::new(client.get_async_connection().await.expect("async cluster"));
+        herd.register_script("incr", INCR).unwrap();
+        let herd_keys: Vec<String> = keys.values().map(|k| format!("{k}:herd")).collect();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let mut con = herd.clone();
+            let key = herd_keys[i % herd_keys.len()].clone();
+            tasks.push(tokio::spawn(async move {
+                con.run_script_async::<i64>("incr", &key, NO_ARGS).await
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task").expect("a cold call of the herd");
+        }
+        assert_eq!(
+            herd.stats().slot_map_refreshes,
+            1,
+            "{flavor}: one CLUSTER SLOTS for 16 cold tasks: {:?}",
+            herd.stats()
+        );
+        assert_eq!(
+            herd.stats().loads,
+            primaries.len() as u64,
+            "{flavor}: one load per primary"
+        );
         let conn = client.get_async_connection().await.expect("async cluster");
         let mut con: AsyncCon = ScriptCache::new(conn);
         con.register_script("incr", INCR).unwrap();
