@@ -195,9 +195,7 @@ impl Checker<'_> {
         let mark = env.len();
         let mut cur = Some(env);
         for stmt in block.stmts() {
-            let Some(e) = cur.take() else {
-                return None;
-            };
+            let e = cur.take()?;
             cur = self.stmt(stmt, e);
         }
         if let (Some(last), Some(e)) = (block.last_stmt(), cur.as_ref()) {

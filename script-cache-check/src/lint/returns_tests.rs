@@ -105,6 +105,17 @@ fn what_may_fit_is_not_reported() {
 }
 
 #[test]
+fn the_header_is_read_after_a_shebang() {
+    let source = "#!lua flags=no-writes\n-- @return integer\nreturn 'none'";
+    let rules: Vec<Rule> = lint_script(source).into_iter().map(|f| f.rule).collect();
+    assert_eq!(rules, [Rule::ReturnType]);
+    // Without `@return` (or with a type the header refuses) nothing is
+    // checked.
+    assert!(lint_script("return 'none'").is_empty());
+    assert!(lint_script("-- @return int\nreturn 'none'").is_empty());
+}
+
+#[test]
 fn a_loop_carries_its_assignments() {
     // `r` is a string after the first pass of the loop.
     let body =
