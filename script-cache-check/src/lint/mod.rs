@@ -373,7 +373,8 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         resp3: text.contains("setresp"),
     };
     walker.block(ast.nodes(), &[]);
-    if let (Some(returns), false) = (crate::header::parse(text).0.returns, walker.resp3) {
+    let header = (text.contains("@return") && !walker.resp3).then(|| crate::header::parse(text));
+    if let Some(returns) = header.and_then(|h| h.0.returns) {
         walker
             .findings
             .extend(returns::check(ast.nodes(), &returns));
