@@ -686,12 +686,18 @@ impl Checker<'_> {
             return;
         }
         let (line, column) = at(token);
-        let gives = k.iter().map(describe).collect::<Vec<_>>().join(" or ");
+        let gives = alternatives(k.iter().map(describe).collect());
+        let strings = k
+            .iter()
+            .any(|k| matches!(k, Kind::Bulk(_) | Kind::Text | Kind::Status(_)));
         let convert = match ty {
-            ReturnType::Integer | ReturnType::Optional(_) if is_integer(ty) => {
-                "convert the value (`tonumber(...)`), "
+            _ if is_integer(ty) && strings => "convert the value (`tonumber(...)`), ",
+            ReturnType::String | ReturnType::Status if k.contains(&Kind::Nil) => {
+                "give a string where it is nil (`value or ''`), "
             }
-            ReturnType::String | ReturnType::Status => "convert the value (`tostring(...)`), ",
+            ReturnType::String | ReturnType::Status => {
+                "encode the table (`cjson.encode(...)`, `table.concat(...)`), "
+            }
             _ => "",
         };
         let suggestion = suggest(k)
@@ -896,20 +902,36 @@ fn describe(k: &Kind) -> String {
         Kind::Status(None) => "a status".to_owned(),
         Kind::Error => "an error".to_owned(),
         Kind::Nil => "nil".to_owned(),
-        Kind::Array(Some(groups)) if !groups.is_empty() => {
-            let mut elems: Vec<String> = Vec::new();
-            for g in groups {
-                for k in g {
-                    let d = describe(k);
-                    if !elems.contains(&d) {
-                        elems.push(d);
-                    }
-                }
-            }
-            format!("an array of {}", elems.join(" or "))
+        Kind::Array(Some(groups)) if groups.iter().any(|g| !g.is_empty()) => {
+            let elems: Vec<String> = groups.iter().flatten().map(plural).collect();
+            format!("an array of {}", alternatives(elems))
         }
         Kind::Array(_) => "an array".to_owned(),
     }
+}
+
+/// What elements of kind `k` are, in the plural (`strings`).
+fn plural(k: &Kind) -> String {
+    match k {
+        Kind::Int => "integers",
+        Kind::Bulk(_) | Kind::Text => "strings",
+        Kind::Status(_) => "statuses",
+        Kind::Error => "errors",
+        Kind::Nil => "nils",
+        Kind::Array(_) => "arrays",
+    }
+    .to_owned()
+}
+
+/// `a or b or c`, each once.
+fn alternatives(items: Vec<String>) -> String {
+    let mut once: Vec<String> = Vec::new();
+    for item in items {
+        if !once.contains(&item) {
+            once.push(item);
+        }
+    }
+    once.join(" or ")
 }
 
 /// A `@return` type that takes every kind of `k`, when a simple one does.
