@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use redis::Value;
+use script_cache_check::header::ReturnType;
 use script_cache_check::lint::{self, Rule};
 use script_cache_tests::{matrix, workspace_root};
 
@@ -356,4 +357,87 @@ fn the_table_reader_reads_every_line() {
     assert!(holds(&get, &Value::Nil));
     assert!(holds(&get, &Value::BulkString(b"v".to_vec())));
     assert!(!holds(&get, &Value::Int(1)));
+}
+
+/// Whether `reply` converts to the Rust type of `ty` (what the typed call
+/// does: redis-rs's `FromRedisValue`, the leaves by redis-rs itself).
+fn converts(ty: &ReturnType, reply: &Value) -> bool {
+    use redis::FromRedisValue;
+    if matches!(reply, Value::ServerError(_)) {
+        return false;
+    }
+    match ty {
+        ReturnType::Integer => i64::from_redis_value(reply.clone()).is_ok(),
+        ReturnType::String | ReturnType::Status => String::from_redis_value(reply.clone()).is_ok(),
+        ReturnType::Boolean => bool::from_redis_value(reply.clone()).is_ok(),
+        ReturnType::Value | ReturnType::Nil => true,
+        ReturnType::Optional(inner) => *reply == Value::Nil || converts(inner, reply),
+        ReturnType::Array(None) => Vec::<Value>::from_redis_value(reply.clone()).is_ok(),
+        ReturnType::Array(Some(inner)) => match reply {
+            Value::Nil => true,
+            Value::Array(items) => items.iter().all(|i| converts(inner, i)),
+            Value::BulkString(_) => converts(inner, reply),
+            _ => false,
+        },
+    }
+}
+
+matrix! {
+    /// Each corpus script run once (two keys, `ARGV` `a` and `b`, an empty
+    /// database): no correct script's reply fails its conversion, and the
+    /// mismatches' replies that fail it are counted (a mismatch in a branch
+    /// these inputs do not take converts).
+    fn corpus_on_the_servers(server) {
+        let mut con = server.connection();
+        let mut run = |source: &str| -> Option<Value> {
+            let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+            redis::cmd("EVAL")
+                .arg(source)
+                .arg(2)
+                .arg("k1")
+                .arg("k2")
+                .arg("a")
+                .arg("b")
+                .query::<Value>(&mut con)
+                .ok()
+        };
+        let declared = |source: &str| {
+            let (header, _) = script_cache_check::header::parse(source);
+            header.returns.unwrap().ty
+        };
+        let (mut ran, mut failed, mut errors) = (0, Vec::new(), 0);
+        let mut converted = Vec::new();
+        for (name, source) in corpus("mismatch") {
+            match run(&source) {
+                Some(reply) => {
+                    ran += 1;
+                    if converts(&declared(&source), &reply) {
+                        converted.push(name);
+                    } else {
+                        failed.push(name);
+                    }
+                }
+                None => errors += 1,
+            }
+        }
+        let mut correct_ran = 0;
+        for (name, source) in corpus("correct") {
+            if let Some(reply) = run(&source) {
+                correct_ran += 1;
+                assert!(
+                    converts(&declared(&source), &reply),
+                    "{}: correct/{name} replied {reply:?}",
+                    server.flavor()
+                );
+            }
+        }
+        println!(
+            "{}: mismatches: {} of {ran} replies fail their conversion ({errors} scripts failed \
+             on the server; converted: {converted:?}); correct: {correct_ran} replies, all convert",
+            server.flavor(),
+            failed.len()
+        );
+        assert!(failed.len() * 10 >= ran * 8, "{} of {ran}", failed.len());
+        assert!(correct_ran >= 50, "{correct_ran}");
+    }
 }

@@ -17,10 +17,11 @@
 //! the declared Rust type (`header::ReturnType`): the conversion is sure to
 //! fail whenever that `return` runs. An error reply never is (it is an
 //! `Err` whatever the type), an unknown value never is, and a script that
-//! calls `redis.setresp` is not checked (RESP3 replies differ). A string is
-//! an integer only when it is a literal that reads as one: a string from a
-//! command, `ARGV` or `tostring` declared `integer` is reported (convert it
-//! with `tonumber`).
+//! calls `redis.setresp` is not checked (RESP3 replies differ). A string may
+//! be an integer when it is a literal that reads as one or is made from
+//! numbers (`tostring(n)`, `n .. ''`, `string.format('%d', n)`); a string
+//! from a command or `ARGV` declared `integer` is reported (convert it with
+//! `tonumber`).
 
 use full_moon::ast::{
     BinOp, Block, Call, Expression, Field, FunctionArgs, FunctionCall, Index, LastStmt, Prefix,
@@ -65,6 +66,9 @@ enum Kind {
     Bulk(Option<String>),
     /// A string reply that may be bulk or status (from a reply schema).
     Text,
+    /// A bulk string made from a number (`tostring(n)`, `n .. ''`), which
+    /// may read as an integer.
+    NumText,
     Status(Option<String>),
     Error,
     Nil,
@@ -467,6 +471,7 @@ impl Checker<'_> {
                         }
                         _ => Val::Unknown,
                     },
+                    BinOp::TwoDots(_) if numeric_text(&a) && numeric_text(&b) => one(Kind::NumText),
                     BinOp::TwoDots(_) => one(Kind::Bulk(None)),
                     BinOp::TwoEqual(_)
                     | BinOp::TildeEqual(_)
@@ -687,9 +692,12 @@ impl Checker<'_> {
         }
         let (line, column) = at(token);
         let gives = alternatives(k.iter().map(describe).collect());
-        let strings = k
-            .iter()
-            .any(|k| matches!(k, Kind::Bulk(_) | Kind::Text | Kind::Status(_)));
+        let strings = k.iter().any(|k| {
+            matches!(
+                k,
+                Kind::Bulk(_) | Kind::Text | Kind::NumText | Kind::Status(_)
+            )
+        });
         let convert = match ty {
             _ if is_integer(ty) && strings => "convert the value (`tonumber(...)`), ",
             ReturnType::String | ReturnType::Status if k.contains(&Kind::Nil) => {
@@ -759,9 +767,25 @@ fn is_integer(ty: &ReturnType) -> bool {
     }
 }
 
+/// Whether `v` is, as text, a number or nothing (`..` of such values may
+/// read as an integer).
+fn numeric_text(v: &Val) -> bool {
+    matches!(v, Val::Kinds(k) if k.iter().all(|k| match k {
+        Kind::Int | Kind::NumText => true,
+        Kind::Bulk(Some(s)) => s.is_empty() || s.parse::<i64>().is_ok(),
+        _ => false,
+    }))
+}
+
 /// What a global library function returns.
 fn global_call(name: &str, args: &[Val]) -> Val {
+    let numbers =
+        |v: Option<&Val>| matches!(v, Some(Val::Kinds(k)) if k.iter().all(|k| *k == Kind::Int));
+    let int_format = matches!(args.first(), Some(Val::Kinds(k))
+        if k.iter().all(|k| matches!(k, Kind::Bulk(Some(f)) if f == "%d" || f == "%i")));
     match name {
+        "tostring" if numbers(args.first()) => one(Kind::NumText),
+        "string.format" if int_format => one(Kind::NumText),
         "tostring" | "type" | "string.format" | "string.sub" | "string.lower" | "string.upper"
         | "string.rep" | "string.reverse" | "string.char" | "table.concat" | "redis.sha1hex"
         | "cjson.encode" | "cmsgpack.pack" | "struct.pack" | "bit.tohex" => one(Kind::Bulk(None)),
@@ -864,15 +888,18 @@ fn fits(ty: &ReturnType, k: &Kind) -> bool {
         ReturnType::Value | ReturnType::Nil => true,
         ReturnType::Optional(inner) => *k == Kind::Nil || fits(inner, k),
         ReturnType::Integer => match k {
-            Kind::Int => true,
+            Kind::Int | Kind::NumText => true,
             Kind::Bulk(Some(s)) | Kind::Status(Some(s)) => s.parse::<i64>().is_ok(),
             _ => false,
         },
         ReturnType::String | ReturnType::Status => {
-            matches!(k, Kind::Int | Kind::Bulk(_) | Kind::Text | Kind::Status(_))
+            matches!(
+                k,
+                Kind::Int | Kind::Bulk(_) | Kind::Text | Kind::NumText | Kind::Status(_)
+            )
         }
         ReturnType::Boolean => match k {
-            Kind::Nil | Kind::Int => true,
+            Kind::Nil | Kind::Int | Kind::NumText => true,
             Kind::Bulk(Some(s)) => s == "1" || s == "0",
             Kind::Status(Some(s)) => s == "1" || s == "0" || s == "OK",
             _ => false,
@@ -883,7 +910,7 @@ fn fits(ty: &ReturnType, k: &Kind) -> bool {
                 None => true,
                 Some(t) => groups.iter().all(|g| g.iter().any(|k| fits(t, k))),
             },
-            Kind::Bulk(_) | Kind::Text => inner.as_ref().is_none_or(|t| fits(t, k)),
+            Kind::Bulk(_) | Kind::Text | Kind::NumText => inner.as_ref().is_none_or(|t| fits(t, k)),
             Kind::Int | Kind::Status(_) | Kind::Error => false,
         },
     }
@@ -898,6 +925,7 @@ fn describe(k: &Kind) -> String {
             format!("the string \"{short}{more}\"")
         }
         Kind::Bulk(None) | Kind::Text => "a string".to_owned(),
+        Kind::NumText => "a string of a number".to_owned(),
         Kind::Status(Some(s)) => format!("the status `{s}`"),
         Kind::Status(None) => "a status".to_owned(),
         Kind::Error => "an error".to_owned(),
@@ -914,7 +942,7 @@ fn describe(k: &Kind) -> String {
 fn plural(k: &Kind) -> String {
     match k {
         Kind::Int => "integers",
-        Kind::Bulk(_) | Kind::Text => "strings",
+        Kind::Bulk(_) | Kind::Text | Kind::NumText => "strings",
         Kind::Status(_) => "statuses",
         Kind::Error => "errors",
         Kind::Nil => "nils",
@@ -945,10 +973,12 @@ fn suggest(k: &[Kind]) -> Option<String> {
         return nil.then(|| "nil-or-string".to_owned());
     } else if rest.iter().all(|k| **k == Kind::Int) {
         "integer"
-    } else if rest
-        .iter()
-        .all(|k| matches!(k, Kind::Int | Kind::Bulk(_) | Kind::Text | Kind::Status(_)))
-    {
+    } else if rest.iter().all(|k| {
+        matches!(
+            k,
+            Kind::Int | Kind::Bulk(_) | Kind::Text | Kind::NumText | Kind::Status(_)
+        )
+    }) {
         "string"
     } else if rest.iter().all(|k| matches!(k, Kind::Array(_))) {
         return Some("array".to_owned());

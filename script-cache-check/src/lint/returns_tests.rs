@@ -36,6 +36,11 @@ fn the_mismatches_the_rule_exists_for() {
     assert_eq!(found("string", "return"), [(2, 1)]);
     assert_eq!(found("array<integer>", "return {1, 'a'}"), [(2, 1)]);
     assert_eq!(
+        found("integer", "return string.format('%d items', #KEYS)"),
+        [(2, 1)]
+    );
+    assert_eq!(found("integer", "return tostring(ARGV[1])"), [(2, 1)]);
+    assert_eq!(
         found(
             "integer",
             "local rcall = redis.call\nreturn rcall('SET', KEYS[1], 1)"
@@ -92,6 +97,12 @@ fn what_may_fit_is_not_reported() {
             "redis.setresp(3)\nreturn redis.call('GET', KEYS[1])",
         ),
         ("integer", "return helper()"),
+        ("integer", "return tostring(redis.call('INCR', KEYS[1]))"),
+        (
+            "integer",
+            "local n = redis.call('INCR', KEYS[1])\nreturn n .. ''",
+        ),
+        ("integer", "return string.format('%d', #KEYS)"),
         ("integer", "local function f() return 'x' end\nreturn 1"),
         ("status", "return redis.call('SET', KEYS[1], 1)"),
         ("array", "return redis.call('HGETALL', KEYS[1])"),
