@@ -2,7 +2,8 @@
 //! `tests/return-types/` (`mismatch/`: a `return` its `@return` type cannot
 //! take; `correct/`: none), nothing on the workspace's scripts, and the
 //! reply table it uses (`script-cache-check/src/lint/replies.rs`, generated
-//! from Redis's command files) against what the servers answer.
+//! from Redis's command files) against what the servers answer; and the
+//! corpus run on the servers, its replies converted as a typed call does.
 
 use std::fs;
 use std::path::{Path, PathBuf};
