@@ -222,14 +222,25 @@ impl AsyncLink for Routed<'_> {
 
     async fn many(&mut self, pipe: redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
         let len = pipe.len();
+        let load_and_call = len == 2 && pipe.cmd_iter().next().is_some_and(is_script_load);
         let route = self.route();
         let replies = maybe_sent(self.conn.route_pipeline(pipe, 0, len, route).await);
         match &replies {
-            Err(e) => self.seen.pipeline_failed(e, len),
+            Err(e) => self.seen.pipeline_failed(e, load_and_call),
             Ok(_) => self.seen.replies(&replies),
         }
         replies
     }
+}
+
+/// Whether `cmd` is a `SCRIPT LOAD`.
+fn is_script_load(cmd: &Cmd) -> bool {
+    let mut args = cmd.args_iter();
+    matches!(
+        (args.next(), args.next()),
+        (Some(redis::Arg::Simple(a)), Some(redis::Arg::Simple(b)))
+            if a.eq_ignore_ascii_case(b"SCRIPT") && b.eq_ignore_ascii_case(b"LOAD")
+    )
 }
 
 /// `load_all` on an async cluster: the scripts not confirmed on each

@@ -8,7 +8,7 @@ use redis::{FromRedisValue, ToRedisArgs};
 use crate::args::{CallArgs, Slot};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
-use crate::script::ScriptMeta;
+use crate::script::{EmbeddedScript, ScriptMeta};
 
 /// A type a script's reply converts to: every [`redis::FromRedisValue`]
 /// type (`i64`, `String`, `Option<String>`, `Vec<T>`, `redis::Value`,
@@ -69,7 +69,18 @@ impl Invocation {
 
     /// An invocation of an embedded script with no keys or arguments yet.
     pub fn of(meta: &'static ScriptMeta) -> Self {
-        Self::new(ScriptHandle::Static(meta))
+        Self::new(ScriptHandle::Static(meta, None))
+    }
+
+    /// An invocation of `script`, which knows the other scripts of its
+    /// enum (a state's first contact with a node asks about all of them
+    /// at once): what [`EmbeddedScript::invocation`] and the typed calls
+    /// build.
+    pub(crate) fn embedded<S: EmbeddedScript>(script: S) -> Self {
+        Self::new(ScriptHandle::Static(
+            script.meta(),
+            Some(crate::handle::Family::of::<S>()),
+        ))
     }
 
     /// Appends to `KEYS` (a value that expands to several, like a slice,
@@ -109,7 +120,7 @@ impl Invocation {
     /// [`invoke`](Invocation::invoke) and `invoke_async` call it; a
     /// pipeline would call it on each script entry before planning.
     pub(crate) fn check_arity(&self) -> Result<()> {
-        let ScriptHandle::Static(meta) = &self.handle else {
+        let ScriptHandle::Static(meta, _) = &self.handle else {
             return Ok(());
         };
         let (keys, args) = (self.args.key_count(), self.args.arg_count());

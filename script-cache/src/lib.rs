@@ -50,7 +50,15 @@
 //! 8.1 and 9.1 under the fault that would break it:
 //!
 //! 1. **First call: one round trip, no failed command**: `SCRIPT LOAD` and
-//!    `EVALSHA` as one pipeline, unless the state knows the server has it.
+//!    `EVALSHA` as one pipeline, unless the state knows the server has it,
+//!    for a script of at most [`LAZY_LOAD_MAX`] bytes. A larger one the
+//!    state has no mark for is called `EVALSHA` first, so that a fleet of
+//!    fresh processes sends no source to a server that has it: one round
+//!    trip then, two (and one `NOSCRIPT`) when the server lacks it. A
+//!    state's first call of an embedded script on a node also asks, in the
+//!    same request, which scripts of its enum the node has (one
+//!    `SCRIPT EXISTS`), and calls those `EVALSHA` alone from then on
+//!    ([`Stats::surveys`]).
 //!    A script is marked loaded only when the server answered the SHA-1
 //!    computed at build time ([`Error::ShaMismatch`] otherwise).
 //! 2. **A single call never fails because of `NOSCRIPT`** (after
@@ -292,7 +300,7 @@
 //! # Observability
 //!
 //! [`ScriptState::stats`] ([`Stats`]) counts what an operator alerts on:
-//! loads, reloads after `NOSCRIPT`, `EVAL` retries, refused loads, SHA-1
+//! loads, surveys of cold nodes, reloads after `NOSCRIPT`, `EVAL` retries, refused loads, SHA-1
 //! mismatches, failed single calls by whether the script ran
 //! ([`Error::ran`]), and cluster slot-map refreshes.
 //!
@@ -308,6 +316,7 @@
 //! | `script load refused` | WARN | `NOPERM` on `SCRIPT LOAD`: [`Stats::refused_loads`] | `script`, `sha`, `node` |
 //! | `node switched to EVALSHA first` | WARN | the first refusal on a node ([`LoadMode`]) | `script`, `node` |
 //! | `node accepts SCRIPT LOAD again` | INFO | a load confirmed on a node that refused one | `script`, `node` |
+//! | `scripts surveyed` | DEBUG | a state's first call of a script family on a node asked about all of them (`SCRIPT EXISTS`): [`Stats::surveys`] | `script`, `node`, `present`, `absent` |
 //! | `script SHA-1 mismatch` | ERROR | [`Error::ShaMismatch`]: [`Stats::sha_mismatches`] | `script`, `sha`, `server_sha`, `node` |
 //! | `slot map refreshed` | INFO | a `CLUSTER SLOTS` reply was stored: [`Stats::slot_map_refreshes`] | `shards`, `primaries`, `generation` |
 //!
@@ -429,7 +438,7 @@ pub use registry::MAX_SCRIPT_FILE_BYTES;
 pub use script::{
     Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, SourceLocation, UnknownScriptName,
 };
-pub use state::{LoadMode, LoadReport, ScriptState, Stats};
+pub use state::{LAZY_LOAD_MAX, LoadMode, LoadReport, ScriptState, Stats};
 
 #[cfg(feature = "macros")]
 pub use script_cache_macros::{Scripts, include_scripts, scripts};

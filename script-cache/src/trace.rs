@@ -137,6 +137,24 @@ pub(crate) fn evalsha_first(handle: &Handle, node: &NodeKey, first: bool) {
     let _ = (handle, node, first);
 }
 
+/// A survey (`SCRIPT EXISTS` of every script of a family, with a state's
+/// first call there) answered: `present` scripts the node has, `absent`
+/// it lacks (counted in [`Stats::surveys`](crate::Stats::surveys)).
+#[inline(always)]
+pub(crate) fn surveyed(handle: &Handle, node: &NodeKey, present: usize, absent: usize) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "script_cache",
+        script = handle.name(),
+        node = %node,
+        present,
+        absent,
+        "scripts surveyed"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (handle, node, present, absent);
+}
+
 /// `SCRIPT LOAD` answered another SHA-1 than the one computed at build
 /// time (counted in [`Stats::sha_mismatches`](crate::Stats::sha_mismatches)).
 #[inline(always)]

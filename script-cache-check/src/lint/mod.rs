@@ -65,6 +65,8 @@
 //!   a `lint-directive` error.
 
 mod hygiene;
+mod replies;
+mod returns;
 #[allow(dead_code)]
 mod tables;
 
@@ -121,13 +123,15 @@ pub enum Rule {
     NilCompareReply,
     /// `KEYS` or `SCAN` called from a script (a warning).
     KeyspaceScan,
+    /// A `return` whose reply the `-- @return` type cannot take.
+    ReturnType,
     /// A `-- script-cache:` comment the lint cannot read.
     Directive,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 20] = [
         Rule::UndefinedGlobal,
         Rule::GlobalWrite,
         Rule::UnknownCommand,
@@ -146,6 +150,7 @@ impl Rule {
         Rule::IndexZero,
         Rule::NilCompareReply,
         Rule::KeyspaceScan,
+        Rule::ReturnType,
         Rule::Directive,
     ];
 
@@ -170,6 +175,7 @@ impl Rule {
             Rule::IndexZero => "index-zero",
             Rule::NilCompareReply => "nil-compare-reply",
             Rule::KeyspaceScan => "keyspace-scan",
+            Rule::ReturnType => "return-type",
             Rule::Directive => "lint-directive",
         }
     }
@@ -200,6 +206,7 @@ impl Rule {
             | Rule::CommandNotAllowed
             | Rule::CommandArity
             | Rule::WriteInNoWrites
+            | Rule::ReturnType
             | Rule::Directive => Severity::Error,
         }
     }
@@ -366,6 +373,12 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         resp3: text.contains("setresp"),
     };
     walker.block(ast.nodes(), &[]);
+    let header = (text.contains("@return") && !walker.resp3).then(|| crate::header::parse(text));
+    if let Some(returns) = header.and_then(|h| h.0.returns) {
+        walker
+            .findings
+            .extend(returns::check(ast.nodes(), &returns));
+    }
     let mut findings: Vec<Finding> = walker
         .findings
         .into_iter()

@@ -228,7 +228,7 @@ pub(super) fn emit_typed(
     let keys = t.keys.iter().map(|(ident, _)| ident);
     let args = t.args.iter().map(|(ident, _)| ident);
     let invocation = quote! {
-        #p::Invocation::of(<Self as #p::EmbeddedScript>::meta(Self::#variant))
+        <Self as #p::EmbeddedScript>::invocation(Self::#variant)
             #(.key(#keys))*
             #(.arg(#args))*
     };

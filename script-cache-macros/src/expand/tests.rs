@@ -365,7 +365,7 @@ fn typed_calls_are_emitted() {
         (
             "rate-limit.lua",
             "--- Doc.\n-- @key bucket the hash\n-- @arg cost\n-- @return nil-or-integer left\n\
-             return KEYS[1] .. ARGV[1]",
+             return tonumber(KEYS[1] .. ARGV[1])",
         ),
         (
             "loop.lua",
