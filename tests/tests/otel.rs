@@ -207,12 +207,13 @@ matrix! {
         let client = server.client();
         let mut con = ScriptCache::new(server.connection()).with_server(client.get_connection_info().addr());
 
-        // The first call: SCRIPT LOAD + EVALSHA in one request; the load is
-        // an event of the call's span.
+        // The first call: the survey, then SCRIPT LOAD + EVALSHA in one
+        // request; both are events of the call's span.
         assert_eq!(Scripts::incr_by(KEY, 5).invoke(&mut con).expect("first"), 5);
         let first = spans.one();
         assert_call(&first, "EVALSHA", "incr_by", port);
-        assert_eq!(first.events, ["script loaded"], "{first:?}");
+        // A fresh state's first call surveys the node's scripts, then loads.
+        assert_eq!(first.events, ["scripts surveyed", "script loaded"], "{first:?}");
 
         // Steady: EVALSHA alone, no event.
         assert_eq!(Scripts::incr_by(KEY, 5).invoke(&mut con).expect("steady"), 10);
@@ -296,7 +297,8 @@ matrix! {
         assert_eq!(Scripts::incr_by(KEY, 5).invoke_async(&mut con).await.expect("first"), 5);
         let first = spans.one();
         assert_call(&first, "EVALSHA", "incr_by", port);
-        assert_eq!(first.events, ["script loaded"], "{first:?}");
+        // A fresh state's first call surveys the node's scripts, then loads.
+        assert_eq!(first.events, ["scripts surveyed", "script loaded"], "{first:?}");
 
         con.register_script("boom", BOOM).expect("register");
         let err = con.run_script_async::<i64>("boom", &[KEY], &[] as &[&str]).await.expect_err("BOOM");
@@ -536,7 +538,7 @@ fn cluster_scenario(flavor: Flavor) {
         assert_call(&first, "EVALSHA", "incr_by", port);
         assert_eq!(
             first.events,
-            ["slot map refreshed", "script loaded"],
+            ["slot map refreshed", "scripts surveyed", "script loaded"],
             "{first:?}"
         );
 
