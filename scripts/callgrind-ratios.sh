@@ -17,8 +17,14 @@
 # Columns: script-cache, EVALSHA by hand and floor instructions per call,
 # ratio sc/evalsha, ratio sc/floor, and ratio evalsha/sc (the cluster goal).
 #
-# Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k]
-#        bash scripts/callgrind-ratios.sh --cluster [--calls N] [--repeat R]
+# Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k] [--telemetry T]
+#        bash scripts/callgrind-ratios.sh --cluster [--calls N] [--repeat R] [--telemetry T]
+#
+# --telemetry spans|metrics|both: every client runs with a tracing subscriber
+# exporting spans to the OpenTelemetry SDK (tracing-opentelemetry, in-memory
+# exporter) and/or with the opentelemetry metrics enabled on script-cache's
+# state (`profile --telemetry`); without it, none is installed (the features
+# are compiled in, as the suite is built with them).
 #
 # --cluster: the steady state of the `cluster` section instead (64 tasks on
 # one cluster_async::ClusterConnection, script-cache against a hand-written
@@ -42,12 +48,14 @@ calls=3200
 repeat=3
 script=incr
 cluster=0
+telemetry=
 while [ $# -gt 0 ]; do
     case "$1" in
         --calls) calls="$2"; shift 2 ;;
         --repeat) repeat="$2"; shift 2 ;;
         --script) script="$2"; shift 2 ;;
         --cluster) cluster=1; shift ;;
+        --telemetry) telemetry="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -69,6 +77,7 @@ trap 'rm -rf "$work"' EXIT
 
 modes="sync async64 pipeline32"
 extra=()
+[ -n "$telemetry" ] && extra+=(--telemetry "$telemetry")
 if [ "$cluster" = 1 ]; then
     modes=cluster
     script=incr
@@ -86,7 +95,7 @@ if [ "$cluster" = 1 ]; then
     done
     urls="$(sed -n 's/^cluster: //p' "$work/serve.out")"
     [ -n "$urls" ] || { echo "the cluster did not start" >&2; exit 1; }
-    extra=(--cluster "$urls")
+    extra+=(--cluster "$urls")
 fi
 
 # Median Ir of `repeat` runs of one client in one mode.
@@ -106,6 +115,7 @@ ir() {
 echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- script-cache tests || echo ' (with uncommitted changes)')"
 echo "binary: $bin"
 echo "script: $script, N = $calls, median of $repeat run(s) per count"
+echo "telemetry: ${telemetry:-none installed}"
 [ "$cluster" = 1 ] && echo "cluster: $urls (Redis 7.0, 3 primaries, started by TestCluster in a separate process)"
 echo
 printf '| mode | script-cache instr/call | EVALSHA by hand instr/call | floor instr/call | ratio sc/evalsha | ratio sc/floor | ratio evalsha/sc |\n'

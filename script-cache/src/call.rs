@@ -242,6 +242,18 @@ impl<'a> Call<'a> {
         call
     }
 
+    /// The script command of the request last sent (`EVALSHA`, `EVAL`,
+    /// ...), if it carried one (not a probe).
+    pub(crate) fn command(&self) -> Option<&'static str> {
+        match &self.sent {
+            Sent::Call { command, .. }
+            | Sent::LoadAndCall { command, .. }
+            | Sent::SurveyAndCall { command, .. }
+            | Sent::Reload { command, .. } => Some(command),
+            Sent::Nothing | Sent::Probe => None,
+        }
+    }
+
     /// Loads by itself rather than wait for another caller's load (the
     /// state machine's tests drive one call alone).
     #[cfg(test)]

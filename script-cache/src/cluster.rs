@@ -402,6 +402,7 @@ pub(crate) mod sync {
         conn: &mut ClusterConnection,
         state: &StateInner,
         inv: &Invocation,
+        op: &mut crate::trace::Op<'_>,
     ) -> Result<Value> {
         let slot = inv.cluster_slot()?;
         let needs = policy::needs_caps(&inv.handle);
@@ -432,7 +433,8 @@ pub(crate) mod sync {
                 target: &target,
                 seen: &mut seen,
             };
-            let result = drive::call(&inv.handle, &inv.args, scope, None, &mut link);
+            op.node(&target.node);
+            let result = drive::call(&inv.handle, &inv.args, scope, None, &mut link, op);
             if needs {
                 learn_caps(state, &target.node);
             }

@@ -82,6 +82,7 @@ pub(crate) async fn call(
     state: &StateInner,
     local: &mut Local,
     inv: &Invocation,
+    op: &mut crate::trace::Op<'_>,
 ) -> Result<Value> {
     let slot = inv.cluster_slot()?;
     let needs = policy::needs_caps(&inv.handle);
@@ -92,6 +93,8 @@ pub(crate) async fn call(
             // The steady send, this transport's own: `EVALSHA` routed to
             // the slot's primary, awaited here (no `Routed` future around
             // it on the hot path); what came back is read by the policy.
+            op.sent(steady.command);
+            op.node(node);
             let cmd = inv.args.eval_cmd(steady.command, steady.sha1);
             let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
                 slot,
@@ -164,7 +167,8 @@ pub(crate) async fn call(
             addr: target.addr,
             seen: &mut seen,
         };
-        let result = drive::finish_async(call, &inv.args, &mut link).await;
+        op.node(&target.node);
+        let result = drive::finish_async(call, &inv.args, &mut link, op).await;
         if needs {
             learn_caps(state, &target.node);
         }

@@ -335,6 +335,17 @@
 //! entry that meets `NOSCRIPT` is returned as [`Error::NoScript`] and is
 //! neither reloaded nor retried, so it emits no event.
 //!
+//! The same feature wraps every script call, pipeline and transaction in
+//! one client span (target `script_cache`, INFO) named and attributed by
+//! OpenTelemetry's database client conventions (`db.system.name`,
+//! `db.operation.name`, `db.stored_procedure.name`, `server.address`, ...,
+//! and `error.type`, `db.response.status_code` on failure), ready for
+//! `tracing-opentelemetry`; the events above are emitted inside it. The
+//! `opentelemetry` feature adds `ScriptState::enable_metrics`: the
+//! `db.client.operation.duration` histogram and the [`Stats`] counters
+//! through the `opentelemetry` metrics API. The attribute table and what to
+//! alert on: `docs/observability.md`.
+//!
 //! # Errors
 //!
 //! One [`Error`] type; each variant about a script names it ([`ScriptId`]:
@@ -400,6 +411,8 @@ mod error;
 mod handle;
 mod invocation;
 mod local;
+#[cfg(feature = "opentelemetry")]
+mod metrics;
 mod node;
 mod pipeline;
 mod policy;
@@ -461,7 +474,8 @@ pub struct ReadmeDoctests;
     feature = "r2d2",
     feature = "sentinel",
     feature = "tls-rustls",
-    feature = "tracing"
+    feature = "tracing",
+    feature = "opentelemetry"
 ))]
 mod docs_doctests {
     #[doc = include_str!("../../docs/script-folder.md")]

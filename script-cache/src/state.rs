@@ -925,6 +925,9 @@ pub(crate) struct StateInner {
     /// The slot map of the cluster behind the connections, if any.
     #[cfg(feature = "cluster")]
     pub(crate) cluster: crate::topology::Topology,
+    /// The OpenTelemetry instruments, once enabled.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 impl ScriptState {
@@ -957,6 +960,33 @@ impl ScriptState {
             stats.slot_map_refreshes = self.inner.cluster.refreshes();
         }
         stats
+    }
+
+    /// Reports this state's operations as OpenTelemetry metrics made with
+    /// `meter` (the `opentelemetry` feature): the `db.client.operation.duration`
+    /// histogram, one measurement per script call, pipeline and
+    /// transaction on any connection given this state, and the
+    /// [`Stats`] counters as observable counters (`script_cache.loads`,
+    /// `script_cache.reloads`, ...; see docs/observability.md). Nothing is
+    /// measured before: a state without metrics reads no clock.
+    ///
+    /// Returns `false`, and changes nothing, when metrics were enabled on
+    /// this state already.
+    ///
+    /// ```
+    /// let meter = opentelemetry::global::meter("my-service");
+    /// let state = script_cache::ScriptState::new();
+    /// assert!(state.enable_metrics(&meter));
+    /// assert!(!state.enable_metrics(&meter));
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    pub fn enable_metrics(&self, meter: &opentelemetry::metrics::Meter) -> bool {
+        let mut created = false;
+        self.inner.metrics.get_or_init(|| {
+            created = true;
+            crate::metrics::Metrics::new(meter, Arc::downgrade(&self.inner))
+        });
+        created
     }
 
     /// Forgets which scripts are loaded, without telling any server: each
