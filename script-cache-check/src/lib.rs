@@ -60,7 +60,7 @@
 #[cfg(all(feature = "lua", feature = "lint"))]
 pub mod analysis;
 pub mod comments;
-mod diagnostic;
+pub mod diagnostic;
 pub mod folder;
 pub mod header;
 pub mod include;
@@ -75,7 +75,7 @@ pub mod signature;
 mod syntax;
 pub mod usage;
 
-pub use diagnostic::Diagnostic;
+pub use diagnostic::{Diagnostic, Severity, dedup};
 #[cfg(feature = "lua")]
 pub use syntax::{check_syntax, check_syntax_for};
 
