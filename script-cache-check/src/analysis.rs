@@ -139,12 +139,28 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
     // typed call from being generated: no cascade at its uses).
     let mut warnings = Vec::new();
     if usage.is_some() && file.source.is_some() {
-        for finding in crate::lint::lint_for(&expanded.source, &flags, folder.config.servers) {
+        let findings = crate::lint::lint_for(&expanded.source, &flags, folder.config.servers);
+        let lexed = (!findings.is_empty()).then(|| crate::lex::lex(expanded.source.as_bytes()));
+        for finding in findings {
             let severity = finding.severity();
-            let d = locate((finding.line, finding.column), finding.message)
+            let mut d = locate((finding.line, finding.column), finding.message)
                 .with_rule(finding.rule.name())
                 .with_severity(severity)
                 .with_help(finding.help);
+            // The end: that of the token the finding starts at, on the
+            // lines of the file that has it.
+            if let Some(lexed) = &lexed
+                && d.line > 0
+                && let Some((end_line, end_column)) = token_end(
+                    expanded.source.as_bytes(),
+                    lexed,
+                    finding.line,
+                    finding.column,
+                )
+            {
+                let end_line = d.line.saturating_add(end_line.saturating_sub(finding.line));
+                d = d.with_end(end_line, end_column);
+            }
             match severity {
                 Severity::Error => errors.push(d),
                 Severity::Warning => warnings.push(d),
@@ -275,6 +291,26 @@ pub fn check_folder(folder: &Folder) -> FolderCheck {
     }
 }
 
+/// Where the token that starts at `line:column` (column in characters) of
+/// `source` ends: its last line and the column just after it; `None` when
+/// no token starts there.
+fn token_end(
+    source: &[u8],
+    lexed: &crate::lex::Lexed,
+    line: u32,
+    column: u32,
+) -> Option<(u32, u32)> {
+    let first = lexed.tokens.partition_point(|t| t.line < line);
+    let token = lexed.tokens[first..]
+        .iter()
+        .take_while(|t| t.line == line)
+        .find(|t| lexed.column(source, line, t.start) == column)?;
+    Some((
+        token.end_line,
+        lexed.column(source, token.end_line, token.end),
+    ))
+}
+
 /// The servers' Lua 5.1 verdict on an expanded source, then the arity from
 /// the tokens Lua reads; an error is the position and the message.
 pub fn syntax_and_usage(source: &str) -> Result<Usage, ((u32, u32), String)> {
@@ -328,6 +364,33 @@ fn diagnostic(
 mod tests {
     use super::*;
     use crate::usage::Arity;
+
+    #[test]
+    fn lint_findings_end_where_their_token_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder {
+            written: "lua/".to_owned(),
+            abs: dir.path().to_owned(),
+            relative_to: "here".to_owned(),
+            config: Default::default(),
+        };
+        let text = "local s = 'é' return redis.call('GETT', KEYS[1])\n";
+        let file = LuaFile {
+            file: "a.lua".to_owned(),
+            stem: "a".to_owned(),
+            abs: dir.path().join("a.lua"),
+            source: Some(text.to_owned()),
+        };
+        let mut errors = Vec::new();
+        analyze(&folder, &file, &mut errors);
+        let d = errors
+            .iter()
+            .find(|d| d.rule == Some("unknown-command"))
+            .unwrap();
+        // `'GETT'` is characters 33 to 38 (the `é` counts once).
+        assert_eq!((d.line, d.column), (1, Some(33)), "{d}");
+        assert_eq!((d.end_line, d.end_column), (Some(1), Some(39)), "{d}");
+    }
 
     #[test]
     fn syntax_errors_have_positions() {

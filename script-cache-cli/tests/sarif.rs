@@ -74,6 +74,11 @@ fn sarif_output_is_valid_sarif_2_1_0() {
         (region["startLine"].as_u64(), region["startColumn"].as_u64()),
         (Some(1), Some(19))
     );
+    // The end of the `'GETT'` token (exclusive).
+    assert_eq!(
+        (region["endLine"].as_u64(), region["endColumn"].as_u64()),
+        (Some(1), Some(25))
+    );
     assert_eq!(find("key-not-in-keys")["level"], "warning");
     // The syntax error: its column counts the `é` as one character.
     let syntax = results
@@ -133,7 +138,9 @@ fn github_annotations_one_per_diagnostic() {
         .find(|l| l.contains("unknown-command"))
         .unwrap();
     assert!(
-        typo.starts_with(&format!("::error file={d}/typo.lua,line=1,col=19,title=")),
+        typo.starts_with(&format!(
+            "::error file={d}/typo.lua,line=1,col=19,endLine=1,endColumn=25,title="
+        )),
         "{typo}"
     );
     assert!(
