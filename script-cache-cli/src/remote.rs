@@ -137,7 +137,7 @@ pub(crate) fn preload(
     }
     bar.finish_and_clear();
     match format {
-        Format::Text => crate::out(&table(&rows)),
+        Format::Text | Format::Sarif | Format::Github => crate::out(&table(&rows)),
         Format::Json => crate::out(&document(docs, &problems)),
     }
     problems.report("preload");
@@ -257,7 +257,7 @@ pub(crate) fn verify(
     }
     bar.finish_and_clear();
     match format {
-        Format::Text => crate::out(&table(&rows)),
+        Format::Text | Format::Sarif | Format::Github => crate::out(&table(&rows)),
         Format::Json => crate::out(&document(docs, &problems)),
     }
     problems.report("verify");
@@ -333,7 +333,7 @@ pub(crate) fn flush(target: &crate::Target, yes: bool, format: Format) -> Result
         }));
     }
     match format {
-        Format::Text => crate::out(&table(&rows)),
+        Format::Text | Format::Sarif | Format::Github => crate::out(&table(&rows)),
         Format::Json => crate::out(&document(docs, &problems)),
     }
     problems.report("flush");

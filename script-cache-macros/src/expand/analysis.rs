@@ -4,7 +4,8 @@
 use syn::Ident;
 
 use crate::lua;
-use script_cache_check::analysis::{self, FileAnalysis};
+use script_cache_check::Diagnostic;
+use script_cache_check::analysis::FileAnalysis;
 use script_cache_check::folder::{Folder, LuaFile};
 use script_cache_check::header::{self, Returns};
 use script_cache_check::include::{self, Expanded};
@@ -29,8 +30,8 @@ pub(super) struct Entry {
     pub(super) doc: Vec<String>,
     /// The typed call function, unless the header or body had problems.
     pub(super) typed: Option<Typed>,
-    /// The lint's warnings, rendered; emitted as compiler warnings.
-    pub(super) warnings: Vec<String>,
+    /// The lint's warnings; emitted as compiler warnings.
+    pub(super) warnings: Vec<Diagnostic>,
 }
 
 /// The typed call function of one script.
@@ -42,8 +43,9 @@ pub(super) struct Typed {
 }
 
 /// Reports typed call functions that two scripts would share, and drops
-/// those functions (the variants stay).
-pub(super) fn typed_collisions(entries: &mut [Entry]) -> Vec<String> {
+/// those functions (the variants stay): for `#[derive(Scripts)]`, whose
+/// files are not read through the folder pipeline.
+pub(super) fn typed_collisions(entries: &mut [Entry]) -> Vec<Diagnostic> {
     let names: Vec<(String, String)> = entries
         .iter()
         .filter_map(|e| {
@@ -52,25 +54,29 @@ pub(super) fn typed_collisions(entries: &mut [Entry]) -> Vec<String> {
         })
         .collect();
     let clashes = naming::fn_collisions(names.iter().map(|(f, n)| (f.as_str(), n.as_str())));
-    let mut messages = Vec::new();
+    let mut found = Vec::new();
     for (message, files) in clashes {
         for e in entries.iter_mut() {
             if files.contains(&e.file_shown) {
                 e.typed = None;
             }
         }
-        messages.push(message);
+        found.push(Diagnostic::file(
+            files.first().cloned().unwrap_or_default(),
+            message,
+        ));
     }
-    messages
+    found
 }
 
-/// Shebang, includes, header, syntax, arity and typed call of one file:
-/// the shared analysis (`script_cache_check::analysis`, which the command
-/// line runs too), then the typed call's names as Rust identifiers.
-pub(super) fn analyze(
+/// The entry of one analysed file (`script_cache_check::analysis`, which
+/// the command line runs too): the typed call's names as Rust identifiers
+/// (or the problems with them, pushed to `errors`).
+pub(super) fn entry(
     folder: &Folder,
     file: LuaFile,
     variant: Ident,
+    analysis: FileAnalysis,
     errors: &mut Vec<String>,
 ) -> Entry {
     let FileAnalysis {
@@ -83,7 +89,7 @@ pub(super) fn analyze(
         fn_name,
         signature,
         warnings,
-    } = analysis::analyze(folder, &file, errors);
+    } = analysis;
     let typed = match (fn_name, signature) {
         (Some(name), Some(sig)) => typed(&shown, &name, sig, &header, errors),
         _ => None,
