@@ -19,10 +19,8 @@ use crate::invocation::{Invocation, TypedInvocation};
 use crate::local::Local;
 use crate::policy::{self, Reply, Scope};
 use crate::script::EmbeddedScript;
+use crate::span::Op;
 use crate::state::{Caps, LoadReport, NodeKey, ScriptState, StateInner, Stats};
-#[cfg(feature = "tokio-comp")]
-use crate::trace;
-use crate::trace::Op;
 
 /// A redis-rs connection plus a [`ScriptState`]: what is known about the
 /// server's script cache, shared with every connection given the same
@@ -100,7 +98,7 @@ impl<C> ScriptCache<C> {
     /// # let _ = con; Ok(()) }
     /// ```
     pub fn with_server(mut self, addr: &redis::ConnectionAddr) -> Self {
-        self.local.server = Some(crate::trace::Server::from_addr(addr));
+        self.local.server = Some(crate::span::Server::from_addr(addr));
         self
     }
 
@@ -420,7 +418,7 @@ impl<C: AsyncConnection> ScriptCache<C> {
         let mut op = Op::call(&invocation.handle, state);
         let span = op.span();
         let call = Self::call_in_async(&mut self.conn, &mut self.local, state, invocation, &mut op);
-        let result = trace::instrument(span, call).await;
+        let result = crate::span::instrument(span, call).await;
         op.end(result.as_ref().err());
         result
     }

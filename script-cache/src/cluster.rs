@@ -402,7 +402,7 @@ pub(crate) mod sync {
         conn: &mut ClusterConnection,
         state: &StateInner,
         inv: &Invocation,
-        op: &mut crate::trace::Op<'_>,
+        op: &mut crate::span::Op<'_>,
     ) -> Result<Value> {
         let slot = inv.cluster_slot()?;
         let needs = policy::needs_caps(&inv.handle);

@@ -82,7 +82,7 @@ pub(crate) async fn call(
     state: &StateInner,
     local: &mut Local,
     inv: &Invocation,
-    op: &mut crate::trace::Op<'_>,
+    op: &mut crate::span::Op<'_>,
 ) -> Result<Value> {
     let slot = inv.cluster_slot()?;
     let needs = policy::needs_caps(&inv.handle);

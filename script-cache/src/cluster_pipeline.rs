@@ -165,7 +165,7 @@ impl Pipeline {
         &self,
         conn: &mut redis::cluster_async::ClusterConnection,
         state: &ScriptState,
-        op: &mut crate::trace::Op<'_>,
+        op: &mut crate::span::Op<'_>,
     ) -> Result<Option<Replies>> {
         let inner = &state.inner;
         let slot = self.cluster_slot()?;
@@ -203,7 +203,7 @@ impl Pipeline {
         &self,
         conn: &mut redis::cluster::ClusterConnection,
         state: &ScriptState,
-        op: &mut crate::trace::Op<'_>,
+        op: &mut crate::span::Op<'_>,
     ) -> Result<Option<Replies>> {
         if self.atomic {
             return Err(Error::client(

@@ -19,8 +19,8 @@ use crate::call::{Call, Request, Steady};
 use crate::error::Result;
 use crate::handle::ScriptHandle;
 use crate::policy::{Preload, Reply, Scope};
+use crate::span::Op;
 use crate::state::{Caps, Hints, LoadReport};
-use crate::trace::Op;
 
 /// Where the commands of a [`Batch`] are written: packed bytes (a sync
 /// connection to one server: no command is copied) or a `redis::Pipeline`

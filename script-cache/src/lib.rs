@@ -376,9 +376,9 @@
 //! | wrapper | `pool`, `pipeline` (+ `cluster_pipeline`), `cache` | the API: [`ScriptCache`] (a connection and a [`ScriptState`]), [`Pipeline`], [`ScriptPool`]; picks the transport by the connection's kind |
 //! | transports | `cluster_async`, `cluster`, `local` | a routed cluster target (slot map, redirects, the retry rules of a cluster); what one connection keeps (buffers, hints) |
 //! | drivers | `drive` | one call loop, one capability probe and one `load_all` per I/O mode (sync, async) over a transport (`Link` / `AsyncLink`: send a call, a command, a load and its call, a planned batch written into the transport's own form; `SendOne` / `AsyncSendOne`: one command, all the probe needs, so a cluster can probe any primary); the single-server transports. The pipeline loop (one per I/O mode, in `pipeline`: plan, send the batch, read, plan once more after an abort the state caused) runs over the same transports |
-//! | engine | `invocation`, `call` | what to call; one call's state machine (no I/O): it asks the policy, says what to send, reads what came back |
+//! | engine | `invocation`, `call`, `span` | what to call; one call's state machine (no I/O): it asks the policy, says what to send, reads what came back; the client span and duration measurement around each call, pipeline and transaction |
 //! | policy | `policy` | every decision: the body and command for the node (`EVALSHA` / `EVALSHA_RO`, legacy body on Redis 6.2), probe or not, load first or not, wait for another caller's load, the `EVAL` retry, each pipeline or transaction entry; how each reply is read |
-//! | facts | `state`, `topology`, `registry`, `trace`, `handle`, `error`, `node`, `connection`, `args`, `script` | what is known and recorded (load marks, capabilities, latches, counters, the slot map, the runtime registry), with no decision in it; events; the error type; the kinds of connection |
+//! | facts | `state`, `topology`, `registry`, `trace`, `metrics`, `handle`, `error`, `node`, `connection`, `args`, `script` | what is known and recorded (load marks, capabilities, latches, counters, the slot map, the runtime registry), with no decision in it; events; the error type; the kinds of connection |
 //!
 //! A sync `invoke`: [`Invocation::invoke`] → `ScriptCache::call_value`
 //! (cluster or not, by `SyncConnection::as_cluster`) → `drive::call`
@@ -419,6 +419,7 @@ mod policy;
 mod pool;
 mod registry;
 mod script;
+mod span;
 mod state;
 #[cfg(feature = "cluster")]
 mod topology;

@@ -24,7 +24,7 @@ pub(crate) struct Local {
     pub(crate) hints: Hints,
     /// The server's address as the user gave it, for the spans and
     /// metrics (kept by a clone).
-    pub(crate) server: Option<crate::trace::Server>,
+    pub(crate) server: Option<crate::span::Server>,
     /// On an async cluster connection: the slot map last read and the
     /// hints per node.
     #[cfg(feature = "cluster-async")]

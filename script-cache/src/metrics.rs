@@ -15,13 +15,11 @@
 //! * the [`Stats`](crate::Stats) counters as observable counters, read
 //!   from the state when the SDK collects (nothing per call).
 
-use std::sync::Weak;
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, Meter, ObservableCounter};
-
-use crate::state::{ScriptState, StateInner};
 
 /// The bucket boundaries the database client conventions give for
 /// `db.client.operation.duration`, in seconds.
@@ -107,9 +105,15 @@ const COUNTERS: [(&str, &str, &str, Reading); 8] = [
     ),
 ];
 
+/// Reads a state's counters for the observable counters: `None` once the
+/// state is dropped. A function, so this module does not depend on the
+/// state's (the state holds the instruments).
+pub(crate) type StatsReader = Arc<dyn Fn() -> Option<crate::Stats> + Send + Sync>;
+
 impl Metrics {
-    /// The instruments of the state behind `state`, created with `meter`.
-    pub(crate) fn new(meter: &Meter, state: Weak<StateInner>) -> Metrics {
+    /// The instruments of a state, created with `meter`; `stats` reads the
+    /// state's counters, or `None` once the state is dropped.
+    pub(crate) fn new(meter: &Meter, stats: StatsReader) -> Metrics {
         let duration = meter
             .f64_histogram("db.client.operation.duration")
             .with_unit("s")
@@ -119,15 +123,14 @@ impl Metrics {
         let counters = COUNTERS
             .iter()
             .map(|&(name, unit, description, read)| {
-                let state = state.clone();
+                let stats = Arc::clone(&stats);
                 meter
                     .u64_observable_counter(name)
                     .with_unit(unit)
                     .with_description(description)
                     .with_callback(move |observer| {
                         // A state dropped since: nothing to report.
-                        if let Some(inner) = state.upgrade() {
-                            let stats = ScriptState { inner }.stats();
+                        if let Some(stats) = stats() {
                             for (value, ran) in read(&stats) {
                                 match ran {
                                     Some(ran) => observer

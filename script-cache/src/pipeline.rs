@@ -15,8 +15,8 @@ use crate::error::{EntryOutcome, Error, Result, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::policy::{self, Called, EntryVerdict, Loaded, Reply, Scope};
+use crate::span::Op;
 use crate::state::{Caps, Epoch, Ticket};
-use crate::trace::Op;
 
 /// A pipeline of ordinary commands and script calls; see [`pipe`].
 ///
@@ -805,7 +805,7 @@ impl Pipeline {
         let mut op = Op::batch(&state.inner, self.atomic, self.entries.len());
         let span = op.span();
         let send = self.send_in_async(&mut con.conn, &mut con.local, state, &mut op);
-        let result = crate::trace::instrument(span, send).await;
+        let result = crate::span::instrument(span, send).await;
         op.end(Self::first_error(&result));
         result
     }

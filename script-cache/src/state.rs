@@ -984,7 +984,11 @@ impl ScriptState {
         let mut created = false;
         self.inner.metrics.get_or_init(|| {
             created = true;
-            crate::metrics::Metrics::new(meter, Arc::downgrade(&self.inner))
+            let state = Arc::downgrade(&self.inner);
+            crate::metrics::Metrics::new(
+                meter,
+                Arc::new(move || state.upgrade().map(|inner| ScriptState { inner }.stats())),
+            )
         });
         created
     }
