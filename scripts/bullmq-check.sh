@@ -19,10 +19,10 @@ echo "bullmq-check: bullmq@$VERSION, $(ls tests/bullmq/commands/*.lua | wc -l) s
 # shown by rule (keys built from ARGV prefixes: BullMQ relies on hash tags).
 cargo run --quiet -p script-cache-cli -- check tests/bullmq/commands --format json > "$tmp/lint.json" || true
 python3 - "$tmp/lint.json" <<'PY'
-import collections, json, re, sys
+import collections, json, sys
 doc = json.load(open(sys.argv[1]))
 errors, warnings = doc["errors"], doc["warnings"]
-rules = collections.Counter(re.search(r"\[lint: ([a-z-]+)\]", w["message"]).group(1) for w in warnings)
+rules = collections.Counter(w["rule"] or "other" for w in warnings)
 print(f"bullmq-check: lint: {len(doc['scripts'])} scripts, {len(errors)} errors, {len(warnings)} warnings {dict(rules)}")
 for e in errors:
     print(e["rendered"], file=sys.stderr)

@@ -17,14 +17,20 @@
 # Columns: script-cache, EVALSHA by hand and floor instructions per call,
 # ratio sc/evalsha, ratio sc/floor, and ratio evalsha/sc (the cluster goal).
 #
-# Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k] [--modes "sync async64"]
+# Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k] [--modes "sync async64"] [--telemetry T]
 #        bash scripts/callgrind-ratios.sh --script fcall --modes sync
+#        bash scripts/callgrind-ratios.sh --cluster [--calls N] [--repeat R] [--telemetry T]
 #
 # --script fcall: the steady FCALL of a function library
 # (tests/bench-functions/bench.lua, the twin of incr.lua), sync mode only;
 # the `evalsha` column is then FCALL built and sent with query on every
 # call, the floor FCALL pre-packed once.
-#        bash scripts/callgrind-ratios.sh --cluster [--calls N] [--repeat R]
+#
+# --telemetry spans|metrics|both: every client runs with a tracing subscriber
+# exporting spans to the OpenTelemetry SDK (tracing-opentelemetry, in-memory
+# exporter) and/or with the opentelemetry metrics enabled on script-cache's
+# state (`profile --telemetry`); without it, none is installed (the features
+# are compiled in, as the suite is built with them).
 #
 # --cluster: the steady state of the `cluster` section instead (64 tasks on
 # one cluster_async::ClusterConnection, script-cache against a hand-written
@@ -49,6 +55,7 @@ repeat=3
 modes_arg=
 script=incr
 cluster=0
+telemetry=
 while [ $# -gt 0 ]; do
     case "$1" in
         --calls) calls="$2"; shift 2 ;;
@@ -56,6 +63,7 @@ while [ $# -gt 0 ]; do
         --script) script="$2"; shift 2 ;;
         --cluster) cluster=1; shift ;;
         --modes) modes_arg="$2"; shift 2 ;;
+        --telemetry) telemetry="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -77,6 +85,7 @@ trap 'rm -rf "$work"' EXIT
 
 modes="${modes_arg:-sync async64 pipeline32}"
 extra=()
+[ -n "$telemetry" ] && extra+=(--telemetry "$telemetry")
 if [ "$cluster" = 1 ]; then
     modes=cluster
     script=incr
@@ -94,7 +103,7 @@ if [ "$cluster" = 1 ]; then
     done
     urls="$(sed -n 's/^cluster: //p' "$work/serve.out")"
     [ -n "$urls" ] || { echo "the cluster did not start" >&2; exit 1; }
-    extra=(--cluster "$urls")
+    extra+=(--cluster "$urls")
 fi
 
 # Median Ir of `repeat` runs of one client in one mode.
@@ -114,6 +123,7 @@ ir() {
 echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- script-cache tests || echo ' (with uncommitted changes)')"
 echo "binary: $bin"
 echo "script: $script, N = $calls, median of $repeat run(s) per count"
+echo "telemetry: ${telemetry:-none installed}"
 [ "$cluster" = 1 ] && echo "cluster: $urls (Redis 7.0, 3 primaries, started by TestCluster in a separate process)"
 echo
 printf '| mode | script-cache instr/call | EVALSHA by hand instr/call | floor instr/call | ratio sc/evalsha | ratio sc/floor | ratio evalsha/sc |\n'

@@ -1,14 +1,23 @@
 //! One script file from text to what the macros and the command line both
 //! need: its shebang flags, its source with the includes expanded, the
 //! servers' Lua 5.1 verdict and the `KEYS`/`ARGV` arity, its header, and
-//! the name and parameters of its typed call; every problem rendered by
+//! the name and parameters of its typed call; every problem a
 //! [`Diagnostic`], in one order, at the file (script or snippet) that has it.
+//!
+//! [`check_folder`] is the one folder pipeline of the macros' folder forms
+//! and the command line: list the scripts, name them, report the names
+//! two files share, read each file, analyse it (a function library too:
+//! its functions, their headers and the lint in the library's
+//! environment), report the typed-call functions two scripts share and
+//! the functions two libraries register, and drop the problems reported
+//! twice.
 
-use crate::Diagnostic;
+use std::collections::BTreeMap;
+
+use crate::diagnostic::{self, Diagnostic, Severity};
 use crate::folder::{self, Folder, LuaFile};
 use crate::header::{self, Header};
 use crate::include::{self, Expanded};
-use crate::lint::Severity;
 use crate::naming::{self, NameError};
 use crate::signature::{self, At, Signature};
 use crate::usage::Usage;
@@ -31,8 +40,8 @@ pub struct FileAnalysis {
     pub fn_name: Option<String>,
     /// The typed call's parameters, when its name and header were fine.
     pub signature: Option<Signature>,
-    /// The lint's warnings, rendered (its errors go with the others).
-    pub warnings: Vec<String>,
+    /// The lint's warnings (its errors go with the others).
+    pub warnings: Vec<Diagnostic>,
     /// The library, when the file is a function library (`#!lua
     /// name=<library>`): then `flags` is empty, and `header`, `fn_name`
     /// and `signature` are those of no script.
@@ -60,9 +69,8 @@ pub struct FunctionAnalysis {
     /// Its typed call's parameters, when its name and header were fine.
     pub signature: Option<Signature>,
     /// Its registration, located in the files (the library or a snippet
-    /// it includes), as a message there reads: `--> lua/x.lua:3:1`, the
-    /// line and a caret, with `{}` where the message goes.
-    pub located: String,
+    /// it includes): a diagnostic there with an empty message.
+    pub located: Diagnostic,
 }
 
 /// Analyzes one file of `folder`, pushing every problem to `errors`:
@@ -70,21 +78,18 @@ pub struct FunctionAnalysis {
 /// those had a problem) the typed call's name and the header against the
 /// body. A file whose text could not be read is analyzed as empty and
 /// reports nothing of its own (reading it reported why).
-pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> FileAnalysis {
+pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) -> FileAnalysis {
     let shown = folder.show(&file.file);
     let errors_before = errors.len();
     let original = file.source.clone().unwrap_or_default();
-    let in_script = |line: usize, column: Option<usize>, message: &str| {
+    let in_script = |line: usize, column: Option<usize>, message: String| {
         diagnostic(&shown, Some(&original), line, column, message, None)
-    };
-    let at_script = |line: usize, column: Option<usize>, message: &str| {
-        in_script(line, column, message).to_string()
     };
     let library_name = match crate::library::library_name(original.as_bytes()) {
         None => None,
         Some(Ok(name)) => Some(name),
         Some(Err(e)) => {
-            errors.push(at_script(1, usize::try_from(e.column).ok(), &e.message));
+            errors.push(in_script(1, usize::try_from(e.column).ok(), e.message));
             Some(String::new())
         }
     };
@@ -93,7 +98,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
         None => match crate::shebang::parse(original.as_bytes()) {
             Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
             Err(e) => {
-                errors.push(at_script(1, usize::try_from(e.column).ok(), &e.message));
+                errors.push(in_script(1, usize::try_from(e.column).ok(), e.message));
                 Vec::new()
             }
         },
@@ -107,18 +112,18 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
         } else {
             folder::read_snippet(folder, &p.file).ok()
         };
-        errors.push(render(
+        errors.push(diagnostic(
             &folder.show(&p.file),
             source.as_deref(),
             p.line,
             Some(p.column),
-            &p.message,
-            None,
+            p.message,
+            p.chain.map(|chain| format!("include chain: {chain}")),
         ));
     }
-    // A message about `line:col` of the expanded source, located in the
+    // A problem at `line:col` of the expanded source, located in the
     // original file, with the include chain when that is a snippet.
-    let locate = |(line, column): (u32, u32), message: &str| {
+    let locate = |(line, column): (u32, u32), message: String| {
         let line_in_expanded = usize::try_from(line).unwrap_or(usize::MAX);
         let column = usize::try_from(column).ok();
         match expanded.locate(line_in_expanded) {
@@ -141,7 +146,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
         Ok(usage) => Some(usage),
         Err((at, message)) => {
             if file.source.is_some() {
-                errors.push(locate(at, &message).to_string());
+                errors.push(locate(at, message));
             }
             None
         }
@@ -149,12 +154,13 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
     if let Some(name) = library_name {
         let servers = library_servers(folder.config.servers);
         if servers.is_none() {
-            errors.push(at_script(
+            errors.push(in_script(
                 1,
                 Some(1),
                 "a function library needs Redis 7.0 or newer (or Valkey), and the folder's \
                  `script-cache.toml` targets only redis-6.2: add a newer server to its \
-                 `servers`, or make the file a script (remove `name=`)",
+                 `servers`, or make the file a script (remove `name=`)"
+                    .to_owned(),
             ));
         }
         let mut functions = Vec::new();
@@ -162,7 +168,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
         if usage.is_some() && file.source.is_some() {
             let (found, problems) = crate::library::functions(&expanded.source);
             for p in problems {
-                errors.push(locate((p.line, p.column), &p.message).to_string());
+                errors.push(locate((p.line, p.column), p.message));
             }
             for function in found {
                 let (head, problems) = header::parse(&function.comments);
@@ -170,12 +176,12 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
                 for p in problems {
                     let line = u32::try_from(p.line).unwrap_or(u32::MAX);
                     let column = u32::try_from(p.column).unwrap_or(1);
-                    errors.push(locate((line, column), &p.message).to_string());
+                    errors.push(locate((line, column), p.message));
                 }
                 let fn_name = match naming::fn_name(&function.name, &shown) {
                     Ok(n) => Some(n),
                     Err(NameError(e)) => {
-                        errors.push(e);
+                        errors.push(locate((function.line, function.column), e));
                         fine = false;
                         None
                     }
@@ -196,12 +202,12 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
                                     .message
                                     .replace("`KEYS[", &format!("`{}[", function.params.0))
                                     .replace("`ARGV[", &format!("`{}[", function.params.1));
-                                errors.push(locate(at, &message).to_string());
+                                errors.push(locate(at, message));
                             }
                         }
                     }
                 }
-                let located = locate((function.line, function.column), "{}").to_string();
+                let located = locate((function.line, function.column), String::new());
                 functions.push(FunctionAnalysis {
                     located,
                     function,
@@ -215,6 +221,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
                 .filter(|f| f.function.read_only())
                 .map(|f| (f.function.name.as_str(), f.function.body_lines))
                 .collect();
+            let mut findings = Vec::new();
             if let (Some(servers), false) = (servers, read_only.is_empty()) {
                 for finding in crate::lint::library_writes_for(&expanded.source, servers) {
                     let Some((name, _)) = read_only
@@ -240,25 +247,13 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
                         "drop `no-writes` from the shebang, or the write from the script",
                         "drop `no-writes` from the function's flags, or the write from it",
                     );
-                    errors.push(
-                        locate((finding.line, finding.column), &finding.titled())
-                            .with_help(finding.help)
-                            .to_string(),
-                    );
+                    findings.push(finding);
                 }
             }
             if let Some(servers) = servers {
-                for finding in crate::lint::lint_library_for(&expanded.source, servers) {
-                    let severity = finding.severity();
-                    let rendered = locate((finding.line, finding.column), &finding.titled())
-                        .with_help(finding.help)
-                        .to_string();
-                    match severity {
-                        Severity::Error => errors.push(rendered),
-                        Severity::Warning => warnings.push(rendered),
-                    }
-                }
+                findings.extend(crate::lint::lint_library_for(&expanded.source, servers));
             }
+            push_findings(findings, &expanded.source, &locate, errors, &mut warnings);
         }
         return FileAnalysis {
             shown,
@@ -275,7 +270,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
     }
     let (head, problems) = header::parse(&original);
     for p in problems {
-        errors.push(at_script(p.line, Some(p.column), &p.message));
+        errors.push(in_script(p.line, Some(p.column), p.message));
     }
     let (mut fn_name, mut sig) = (None, None);
     if let Some(usage) = &usage
@@ -290,30 +285,22 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
                     Err(problems) => {
                         for p in problems {
                             errors.push(match p.at {
-                                At::Header(line) => at_script(line, None, &p.message),
-                                At::Body(at) => locate(at, &p.message).to_string(),
+                                At::Header(line) => in_script(line, None, p.message),
+                                At::Body(at) => locate(at, p.message),
                             });
                         }
                     }
                 }
             }
-            Err(NameError(e)) => errors.push(e),
+            Err(NameError(e)) => errors.push(Diagnostic::file(&shown, e)),
         }
     }
     // The lint, once Lua accepted the source (its errors do not stop the
     // typed call from being generated: no cascade at its uses).
     let mut warnings = Vec::new();
     if usage.is_some() && file.source.is_some() {
-        for finding in crate::lint::lint_for(&expanded.source, &flags, folder.config.servers) {
-            let severity = finding.severity();
-            let rendered = locate((finding.line, finding.column), &finding.titled())
-                .with_help(finding.help)
-                .to_string();
-            match severity {
-                Severity::Error => errors.push(rendered),
-                Severity::Warning => warnings.push(rendered),
-            }
-        }
+        let findings = crate::lint::lint_for(&expanded.source, &flags, folder.config.servers);
+        push_findings(findings, &expanded.source, &locate, errors, &mut warnings);
     }
     FileAnalysis {
         shown,
@@ -329,13 +316,47 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<String>) -> Fil
     }
 }
 
+/// The lint's findings on an expanded source as diagnostics located in the
+/// files (`locate`), each ending where its token ends: errors to `errors`,
+/// warnings to `warnings`.
+fn push_findings(
+    findings: Vec<crate::lint::Finding>,
+    source: &str,
+    locate: &dyn Fn((u32, u32), String) -> Diagnostic,
+    errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    let lexed = (!findings.is_empty()).then(|| crate::lex::lex(source.as_bytes()));
+    for finding in findings {
+        let severity = finding.severity();
+        let mut d = locate((finding.line, finding.column), finding.message)
+            .with_rule(finding.rule.name())
+            .with_severity(severity)
+            .with_help(finding.help);
+        // The end: that of the token the finding starts at, on the lines
+        // of the file that has it.
+        if let Some(lexed) = &lexed
+            && d.line > 0
+            && let Some((end_line, end_column)) =
+                token_end(source.as_bytes(), lexed, finding.line, finding.column)
+        {
+            let end_line = d.line.saturating_add(end_line.saturating_sub(finding.line));
+            d = d.with_end(end_line, end_column);
+        }
+        match severity {
+            Severity::Error => errors.push(d),
+            Severity::Warning => warnings.push(d),
+        }
+    }
+}
+
 /// The functions that two libraries of a folder register under one name
 /// (or under names with one variant of `Functions`, `bump` and `Bump`):
 /// for each later one, its library's index in `libraries` (each given as
-/// the file shown and its analysis), its index there, and the message at
+/// the file shown and its analysis), its index there, and the error at
 /// its registration. The server refuses the second library ("Function
 /// already exists"); the macros and the command line say it the same way.
-pub fn function_clashes(libraries: &[(&str, &LibraryAnalysis)]) -> Vec<(usize, usize, String)> {
+pub fn function_clashes(libraries: &[(&str, &LibraryAnalysis)]) -> Vec<(usize, usize, Diagnostic)> {
     let mut seen: Vec<(String, &str)> = Vec::new();
     let mut out = Vec::new();
     for (l, (shown, library)) in libraries.iter().enumerate() {
@@ -344,13 +365,14 @@ pub fn function_clashes(libraries: &[(&str, &LibraryAnalysis)]) -> Vec<(usize, u
             let variant = naming::variant_name(name, shown).unwrap_or_else(|_| name.clone());
             match seen.iter().find(|(v, _)| *v == variant) {
                 Some((_, first)) => {
-                    let message = format!(
+                    let mut d = f.located.clone();
+                    d.message = format!(
                         "the function `{name}` is also registered by `{first}`: a server has \
                          one function of each name (it refuses the second library: \"Function \
                          {name} already exists\"), and `Functions` one variant `{variant}`; \
                          rename one of them"
                     );
-                    out.push((l, i, f.located.replacen("{}", &message, 1)));
+                    out.push((l, i, d));
                 }
                 None => seen.push((variant, shown)),
             }
@@ -368,6 +390,163 @@ pub fn library_servers(servers: crate::servers::Servers) -> Option<crate::server
         .unwrap_or(0);
     let left = servers.mask() & !without;
     (left != 0).then(|| crate::servers::Servers::from_mask(left))
+}
+
+/// One script of a folder through [`check_folder`].
+pub struct Analyzed {
+    /// The file as read.
+    pub file: LuaFile,
+    /// Its variant name (UpperCamelCase of its stem).
+    pub variant: String,
+    /// What the analysis found. Its typed call (`fn_name`, `signature`) is
+    /// dropped when another script of the folder has the same function.
+    pub analysis: FileAnalysis,
+}
+
+/// A script folder through the one pipeline: its scripts, and every
+/// problem found in it.
+pub struct FolderCheck {
+    /// The scripts, in file-name order. Of files that map to one variant,
+    /// only the first is here (the clash is the error, and uses of the
+    /// variant get no follow-on error).
+    pub scripts: Vec<Analyzed>,
+    /// The errors, in the order they were found, each once.
+    pub errors: Vec<Diagnostic>,
+    /// The warnings (the lint's, and files that are not scripts because
+    /// of their extension's case), each once.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks every top-level script of `folder`: list, names, name clashes,
+/// read, analyse ([`analyze`]), typed-call clashes, functions two
+/// libraries register ([`function_clashes`]); a problem reported
+/// twice (a snippet's, reached from two scripts) is kept once, with the
+/// first include chain.
+pub fn check_folder(folder: &Folder) -> FolderCheck {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let files = folder::list(folder, &mut errors);
+    warnings.extend(folder::other_case_scripts(folder));
+    if files.is_empty() && errors.is_empty() {
+        errors.push(Diagnostic::file(
+            &folder.written,
+            format!(
+                "the script folder `{}` has no `.lua` files at its top level; add one \
+                 (subfolders, dotfiles and other files are not scripts)",
+                folder.written
+            ),
+        ));
+    }
+    let mut named = Vec::new();
+    for file in files {
+        let stem = file.strip_suffix(".lua").unwrap_or(&file).to_owned();
+        let shown = folder.show(&file);
+        match naming::variant_name(&stem, &shown) {
+            Ok(variant) => named.push((file, variant)),
+            Err(NameError(e)) => errors.push(Diagnostic::file(shown, e)),
+        }
+    }
+    let shown: Vec<(String, &str)> = named
+        .iter()
+        .map(|(f, v)| (folder.show(f), v.as_str()))
+        .collect();
+    let mut first_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for (f, v) in &shown {
+        first_of.entry(v).or_insert(f.as_str());
+    }
+    for message in naming::collisions(shown.iter().map(|(f, v)| (f.as_str(), *v))) {
+        // The message names every file; the location is the first.
+        let at = first_of
+            .iter()
+            .find(|(v, _)| message.contains(&format!("`{v}`")))
+            .map_or(folder.written.as_str(), |(_, f)| *f);
+        errors.push(Diagnostic::file(at, message));
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut scripts = Vec::new();
+    for (file, variant) in &named {
+        if kept.contains(&variant.as_str()) {
+            continue;
+        }
+        kept.push(variant);
+        let Some(lua_file) = folder::read(folder, file, &mut errors) else {
+            continue;
+        };
+        let analysis = analyze(folder, &lua_file, &mut errors);
+        warnings.extend(analysis.warnings.iter().cloned());
+        scripts.push(Analyzed {
+            file: lua_file,
+            variant: variant.clone(),
+            analysis,
+        });
+    }
+    let fns: Vec<(String, String)> = scripts
+        .iter()
+        .filter_map(|s| Some((s.analysis.shown.clone(), s.analysis.fn_name.clone()?)))
+        .collect();
+    for (message, files) in naming::fn_collisions(fns.iter().map(|(f, n)| (f.as_str(), n.as_str())))
+    {
+        for s in &mut scripts {
+            if files.contains(&s.analysis.shown) {
+                s.analysis.fn_name = None;
+                s.analysis.signature = None;
+            }
+        }
+        let at = files.first().cloned().unwrap_or_default();
+        errors.push(Diagnostic::file(at, message));
+    }
+    // A function two libraries register: an error at the later one's
+    // registration, which is dropped from its library.
+    let clashes = {
+        let libraries: Vec<(&str, &LibraryAnalysis)> = scripts
+            .iter()
+            .filter_map(|s| Some((s.analysis.shown.as_str(), s.analysis.library.as_ref()?)))
+            .collect();
+        function_clashes(&libraries)
+    };
+    let mut dropped: Vec<(usize, usize)> = Vec::new();
+    for (l, i, d) in clashes {
+        errors.push(d);
+        dropped.push((l, i));
+    }
+    for (l, library) in scripts
+        .iter_mut()
+        .filter_map(|s| s.analysis.library.as_mut())
+        .enumerate()
+    {
+        let mut i = 0;
+        library.functions.retain(|_| {
+            i += 1;
+            !dropped.contains(&(l, i - 1))
+        });
+    }
+    diagnostic::dedup(&mut errors);
+    diagnostic::dedup(&mut warnings);
+    FolderCheck {
+        scripts,
+        errors,
+        warnings,
+    }
+}
+
+/// Where the token that starts at `line:column` (column in characters) of
+/// `source` ends: its last line and the column just after it; `None` when
+/// no token starts there.
+fn token_end(
+    source: &[u8],
+    lexed: &crate::lex::Lexed,
+    line: u32,
+    column: u32,
+) -> Option<(u32, u32)> {
+    let first = lexed.tokens.partition_point(|t| t.line < line);
+    let token = lexed.tokens[first..]
+        .iter()
+        .take_while(|t| t.line == line)
+        .find(|t| lexed.column(source, line, t.start) == column)?;
+    Some((
+        token.end_line,
+        lexed.column(source, token.end_line, token.end),
+    ))
 }
 
 /// The servers' Lua 5.1 verdict on an expanded source, then the arity from
@@ -397,27 +576,14 @@ pub fn syntax_and_usage(source: &str) -> Result<Usage, ((u32, u32), String)> {
     })
 }
 
-/// A problem at `line:column` of `file` (as shown to the user), rendered
-/// by the one renderer, [`Diagnostic`]: the message, `--> file:line:col`,
-/// the line of `source` and a caret, and a note.
-pub fn render(
-    file: &str,
-    source: Option<&str>,
-    line: usize,
-    column: Option<usize>,
-    message: &str,
-    note: Option<String>,
-) -> String {
-    diagnostic(file, source, line, column, message, note).to_string()
-}
-
-/// The [`Diagnostic`] behind [`render`].
+/// A problem at `line:column` of `file` (as shown to the user), with the
+/// line of `source` and a note.
 fn diagnostic(
     file: &str,
     source: Option<&str>,
     line: usize,
     column: Option<usize>,
-    message: &str,
+    message: String,
     note: Option<String>,
 ) -> Diagnostic {
     let line = u32::try_from(line).unwrap_or(u32::MAX);
@@ -436,6 +602,33 @@ fn diagnostic(
 mod tests {
     use super::*;
     use crate::usage::Arity;
+
+    #[test]
+    fn lint_findings_end_where_their_token_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder {
+            written: "lua/".to_owned(),
+            abs: dir.path().to_owned(),
+            relative_to: "here".to_owned(),
+            config: Default::default(),
+        };
+        let text = "local s = 'é' return redis.call('GETT', KEYS[1])\n";
+        let file = LuaFile {
+            file: "a.lua".to_owned(),
+            stem: "a".to_owned(),
+            abs: dir.path().join("a.lua"),
+            source: Some(text.to_owned()),
+        };
+        let mut errors = Vec::new();
+        analyze(&folder, &file, &mut errors);
+        let d = errors
+            .iter()
+            .find(|d| d.rule == Some("unknown-command"))
+            .unwrap();
+        // `'GETT'` is characters 33 to 38 (the `é` counts once).
+        assert_eq!((d.line, d.column), (1, Some(33)), "{d}");
+        assert_eq!((d.end_line, d.end_column), (Some(1), Some(39)), "{d}");
+    }
 
     #[test]
     fn syntax_errors_have_positions() {

@@ -11,6 +11,8 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
+use crate::Diagnostic;
+use crate::diagnostic::Severity;
 use crate::servers::{self, Config};
 
 /// The folder as the user wrote it and where it is on disk.
@@ -96,36 +98,46 @@ pub fn read_config(folder: &mut Folder) -> Result<(), String> {
 
 /// The top-level `.lua` file names of `folder`, sorted. Errors (missing
 /// folder, non-UTF-8 names) are pushed to `errors`.
-pub fn list(folder: &Folder, errors: &mut Vec<String>) -> Vec<String> {
+pub fn list(folder: &Folder, errors: &mut Vec<Diagnostic>) -> Vec<String> {
     let written = &folder.written;
-    let entries = match fs::read_dir(&folder.abs) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            errors.push(format!(
-                "the script folder `{written}` does not exist; paths are relative to {}: \
+    let entries =
+        match fs::read_dir(&folder.abs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                errors.push(Diagnostic::file(
+                    written,
+                    format!(
+                        "the script folder `{written}` does not exist; paths are relative to {}: \
                  create it or fix the path",
-                folder.relative_to
-            ));
-            return Vec::new();
-        }
-        Err(_) if !folder.abs.is_dir() && folder.abs.exists() => {
-            errors.push(format!(
+                        folder.relative_to
+                    ),
+                ));
+                return Vec::new();
+            }
+            Err(_) if !folder.abs.is_dir() && folder.abs.exists() => {
+                errors.push(Diagnostic::file(written, format!(
                 "`{written}` is a file, not a folder; give the folder that holds the `.lua` \
                  files"
-            ));
-            return Vec::new();
-        }
-        Err(e) => {
-            errors.push(format!("cannot read the script folder `{written}`: {e}"));
-            return Vec::new();
-        }
-    };
+            )));
+                return Vec::new();
+            }
+            Err(e) => {
+                errors.push(Diagnostic::file(
+                    written,
+                    format!("cannot read the script folder `{written}`: {e}"),
+                ));
+                return Vec::new();
+            }
+        };
     let mut names = Vec::new();
     for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
-                errors.push(format!("cannot read the script folder `{written}`: {e}"));
+                errors.push(Diagnostic::file(
+                    written,
+                    format!("cannot read the script folder `{written}`: {e}"),
+                ));
                 continue;
             }
         };
@@ -134,10 +146,13 @@ pub fn list(folder: &Folder, errors: &mut Vec<String>) -> Vec<String> {
             continue;
         }
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            errors.push(format!(
-                "`{}`: the file name is not valid UTF-8; rename the file using only ASCII \
+            errors.push(Diagnostic::file(
+                written,
+                format!(
+                    "`{}`: the file name is not valid UTF-8; rename the file using only ASCII \
                  letters, digits, `_` and `-`",
-                folder.show(&entry.file_name().to_string_lossy())
+                    folder.show(&entry.file_name().to_string_lossy())
+                ),
             ));
             continue;
         };
@@ -155,7 +170,7 @@ pub fn list(folder: &Folder, errors: &mut Vec<String>) -> Vec<String> {
 /// in another case (`Rate.LUA`, `x.Lua`): it is not a script (only `.lua`
 /// is, on every file system), which is easy to miss. Sorted by name; an
 /// unreadable folder gives none (`list` reports it).
-pub fn other_case_scripts(folder: &Folder) -> Vec<String> {
+pub fn other_case_scripts(folder: &Folder) -> Vec<Diagnostic> {
     let Ok(entries) = fs::read_dir(&folder.abs) else {
         return Vec::new();
     };
@@ -176,11 +191,15 @@ pub fn other_case_scripts(folder: &Folder) -> Vec<String> {
         .iter()
         .map(|name| {
             let stem = &name[..name.len() - ".lua".len()];
-            format!(
-                "`{}` is not a script: only files ending in `.lua` (lower case) are; rename \
-                 it to `{stem}.lua` to embed it, or move it out of the script folder",
-                folder.show(name)
+            let shown = folder.show(name);
+            Diagnostic::file(
+                &shown,
+                format!(
+                    "`{shown}` is not a script: only files ending in `.lua` (lower case) are; \
+                     rename it to `{stem}.lua` to embed it, or move it out of the script folder"
+                ),
             )
+            .with_severity(Severity::Warning)
         })
         .collect()
 }
@@ -188,7 +207,7 @@ pub fn other_case_scripts(folder: &Folder) -> Vec<String> {
 /// Reads one script, relative to `folder`. Problems with the content (not
 /// UTF-8, byte order mark) are pushed to `errors`; the file is still
 /// returned so its variant exists and errors do not cascade.
-pub fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Option<LuaFile> {
+pub fn read(folder: &Folder, file: &str, errors: &mut Vec<Diagnostic>) -> Option<LuaFile> {
     let shown = folder.show(file);
     let abs = folder.abs.join(file);
     let stem = Path::new(file)
@@ -199,23 +218,29 @@ pub fn read(folder: &Folder, file: &str, errors: &mut Vec<String>) -> Option<Lua
     let bytes = match fs::read(&abs) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            errors.push(format!(
-                "`{shown}` does not exist; paths are relative to the script folder `{}`",
-                folder.written
+            errors.push(Diagnostic::file(
+                &shown,
+                format!(
+                    "`{shown}` does not exist; paths are relative to the script folder `{}`",
+                    folder.written
+                ),
             ));
             return None;
         }
         Err(e) => {
-            errors.push(format!("cannot read `{shown}`: {e}"));
+            errors.push(Diagnostic::file(
+                &shown,
+                format!("cannot read `{shown}`: {e}"),
+            ));
             return None;
         }
     };
     let source = match check_content(&bytes) {
         Ok(()) => String::from_utf8(bytes).ok(),
         Err(e) => {
-            let d = crate::Diagnostic::new(&shown, e.line, Some(e.column), e.message)
-                .with_source(&bytes);
-            errors.push(d.to_string());
+            errors.push(
+                Diagnostic::new(&shown, e.line, Some(e.column), e.message).with_source(&bytes),
+            );
             None
         }
     };
@@ -359,10 +384,15 @@ mod tests {
         let warnings = other_case_scripts(&folder(p));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(
-            warnings[0].starts_with("`lua/x.LUA` is not a script"),
+            warnings[0]
+                .message
+                .starts_with("`lua/x.LUA` is not a script"),
             "{warnings:?}"
         );
-        assert!(warnings[1].contains("rename it to `y.lua`"), "{warnings:?}");
+        assert!(
+            warnings[1].message.contains("rename it to `y.lua`"),
+            "{warnings:?}"
+        );
     }
 
     #[test]
@@ -370,13 +400,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut errors = Vec::new();
         assert!(list(&folder(&dir.path().join("nope")), &mut errors).is_empty());
-        assert!(errors[0].contains("`lua/` does not exist"), "{errors:?}");
+        assert!(
+            errors[0].message.contains("`lua/` does not exist"),
+            "{errors:?}"
+        );
         fs::write(dir.path().join("f"), "").unwrap();
         assert!(list(&folder(&dir.path().join("f")), &mut errors).is_empty());
-        assert!(errors[1].contains("is a file, not a folder"), "{errors:?}");
+        assert!(
+            errors[1].message.contains("is a file, not a folder"),
+            "{errors:?}"
+        );
         assert!(read(&folder(dir.path()), "x.lua", &mut errors).is_none());
         assert!(
-            errors[2].contains("`lua/x.lua` does not exist"),
+            errors[2].message.contains("`lua/x.lua` does not exist"),
             "{errors:?}"
         );
     }
@@ -396,7 +432,11 @@ mod tests {
         let mut errors = Vec::new();
         assert!(list(&folder(dir.path()), &mut errors).is_empty());
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].contains("`lua/bad\u{FFFD}.lua`: the file name is not valid UTF-8"));
+        assert!(
+            errors[0]
+                .message
+                .contains("`lua/bad\u{FFFD}.lua`: the file name is not valid UTF-8")
+        );
     }
 
     #[test]

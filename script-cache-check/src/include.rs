@@ -90,10 +90,13 @@ pub struct Problem {
     pub file: String,
     /// 1-based line in that file.
     pub line: usize,
-    /// 1-based column, counted in bytes.
+    /// 1-based column, counted in characters.
     pub column: usize,
     /// What is wrong and how to fix it.
     pub message: String,
+    /// The include chain that reached the problem (`a.lua -> lib/x.lua`),
+    /// when it is about an included file.
+    pub chain: Option<String>,
 }
 
 /// Expands the includes of `source`, the content of `file` (relative to
@@ -192,16 +195,18 @@ impl Expander<'_> {
             let at = offset;
             offset += segment.len();
             let keep = |x: &mut Self| x.lines.push((segment.to_owned(), file.to_owned(), line));
-            let Some((column, written)) = directive(segment) else {
+            let Some((offset, written)) = directive(segment) else {
                 keep(self);
                 continue;
             };
-            let starts = at + column - 1;
+            let starts = at + offset;
+            let column = segment.get(..offset).map_or(1, |s| s.chars().count() + 1);
             if long.iter().any(|r| r.start <= starts && starts < r.end) {
                 self.problems.push(Problem {
                     file: file.to_owned(),
                     line,
                     column,
+                    chain: None,
                     message: "this `@include` is inside a `--[[ ]]` comment or a long string, \
                               where Lua reads it as text and it would not take effect: move it \
                               out of the block (on a line of its own)"
@@ -210,14 +215,16 @@ impl Expander<'_> {
                 keep(self);
                 continue;
             }
-            let problem = |x: &mut Self, message: String| {
+            let problem_via = |x: &mut Self, message: String, chain: Option<String>| {
                 x.problems.push(Problem {
                     file: file.to_owned(),
                     line,
                     column,
                     message,
+                    chain,
                 })
             };
+            let problem = |x: &mut Self, message: String| problem_via(x, message, None);
             let written = match written {
                 Ok(written) => written,
                 Err(message) => {
@@ -258,23 +265,20 @@ impl Expander<'_> {
                     let hint = crate::did_you_mean(&similar)
                         .map(|phrase| format!("{phrase} "))
                         .unwrap_or_default();
-                    problem(
+                    problem_via(
                         self,
                         format!(
-                            "cannot include \"{written}\": {tried} (include chain: {shown}); \
-                             {hint}paths are relative to the including file's folder: create the \
-                             file or fix the path"
+                            "cannot include \"{written}\": {tried}; {hint}paths are relative to \
+                             the including file's folder: create the file or fix the path"
                         ),
+                        Some(shown),
                     );
                     keep(self);
                     continue;
                 }
                 Err(ReadError::Other(why)) => {
                     let shown = via(chain, &target);
-                    problem(
-                        self,
-                        format!("cannot include `{target}`{why} (include chain: {shown})"),
-                    );
+                    problem_via(self, format!("cannot include `{target}`{why}"), Some(shown));
                     keep(self);
                     continue;
                 }
@@ -301,10 +305,10 @@ impl Expander<'_> {
                     file: target.clone(),
                     line: 1,
                     column: 1,
-                    message: format!(
-                        "a snippet cannot have a `#!` shebang (include chain: {shown}); only \
-                         the first line of a script may: move the flags to the script"
-                    ),
+                    message: "a snippet cannot have a `#!` shebang; only the first line of a \
+                              script may: move the flags to the script"
+                        .to_owned(),
+                    chain: Some(shown),
                 });
                 keep(self);
                 continue;
@@ -326,12 +330,13 @@ impl Expander<'_> {
     }
 }
 
-/// `Some((column, path))` when `line` is an include directive, `Some((_,
-/// Err))` when it looks like one but is malformed or not alone on its
-/// line (it would not be expanded).
+/// `Some((offset, path))` when `line` is an include directive (`offset`:
+/// the byte offset of its `--` in the line), `Some((_, Err))` when it
+/// looks like one but is malformed or not alone on its line (it would not
+/// be expanded).
 fn directive(line: &str) -> Option<(usize, Result<&str, String>)> {
     let trimmed = line.trim();
-    let column = line.len() - line.trim_start().len() + 1;
+    let column = line.len() - line.trim_start().len();
     let Some(rest) = trimmed
         .strip_prefix("--")
         .map(|r| r.trim_start_matches('-'))
@@ -383,8 +388,8 @@ fn directive(line: &str) -> Option<(usize, Result<&str, String>)> {
     ))
 }
 
-/// The column of an `@include` comment after code on `line` (`x = 1 --
-/// @include "y"`), outside quotes; `None` if there is none.
+/// The byte offset of an `@include` comment after code on `line` (`x = 1
+/// -- @include "y"`), outside quotes; `None` if there is none.
 fn stray(line: &str) -> Option<usize> {
     let mut quote: Option<char> = None;
     let mut chars = line.char_indices().peekable();
@@ -401,7 +406,7 @@ fn stray(line: &str) -> Option<usize> {
                 let looks = after
                     .strip_prefix("@include")
                     .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'));
-                return looks.then(|| line[..at].chars().count() + 1);
+                return looks.then_some(at);
             }
             (None, _) => {}
         }
@@ -604,14 +609,20 @@ mod tests {
         let (e, problems) = expand("a.lua", src, &mut read);
         let got: Vec<String> = problems
             .iter()
-            .map(|p| format!("{}:{}:{}: {}", p.file, p.line, p.column, p.message))
+            .map(|p| match &p.chain {
+                Some(chain) => format!(
+                    "{}:{}:{}: {} [chain: {chain}]",
+                    p.file, p.line, p.column, p.message
+                ),
+                None => format!("{}:{}:{}: {}", p.file, p.line, p.column, p.message),
+            })
             .collect();
         let want = [
             "lib/y.lua:2:1: include cycle: a.lua -> lib/x.lua -> lib/y.lua -> lib/x.lua;",
-            "lib/y.lua:3:1: cannot include \"nope.lua\": `lib/nope.lua` does not exist (include chain: a.lua -> lib/x.lua -> lib/y.lua -> lib/nope.lua)",
+            "lib/y.lua:3:1: cannot include \"nope.lua\": `lib/nope.lua` does not exist;",
             "a.lua:2:1: cannot include \"../up.lua\": the path leaves the script folder",
             "a.lua:3:1: malformed include: write `-- @include \"lib/file.lua\"`",
-            "lib/bang.lua:1:1: a snippet cannot have a `#!` shebang (include chain: a.lua -> lib/bang.lua)",
+            "lib/bang.lua:1:1: a snippet cannot have a `#!` shebang; only the first line of a script may: move the flags to the script [chain: a.lua -> lib/bang.lua]",
             "a.lua:5:1: cannot include \"/etc/passwd\": write a relative path",
         ];
         assert_eq!(got.len(), want.len(), "{got:#?}");
@@ -644,10 +655,13 @@ mod tests {
         assert!(
             problems[0].message.starts_with(
                 "cannot include \"includes/adJob\": neither `includes/adJob` nor \
-                 `includes/adJob.lua` exists (include chain: a.lua -> includes/adJob); did \
-                 you mean `includes/addJob.lua`? paths"
+                 `includes/adJob.lua` exists; did you mean `includes/addJob.lua`? paths"
             ),
             "{problems:?}"
+        );
+        assert_eq!(
+            problems[0].chain.as_deref(),
+            Some("a.lua -> includes/adJob")
         );
     }
 
@@ -697,40 +711,51 @@ mod tests {
         let (_, problems) = expand("a.lua", "-- @include \"lib/x.lua\"\n", &mut read);
         assert_eq!(
             problems[0].message,
-            "cannot include `lib/x.lua`: the file is not valid UTF-8 (include chain: a.lua -> lib/x.lua)"
+            "cannot include `lib/x.lua`: the file is not valid UTF-8"
         );
+        assert_eq!(problems[0].chain.as_deref(), Some("a.lua -> lib/x.lua"));
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        let mut read = with(&[]);
+        // Two 2-byte characters before a stray include: column 16, not 18.
+        let src = "local s = \"éé\" -- @include \"x.lua\"\n\u{a0}-- @include x\n";
+        let (_, problems) = expand("a.lua", src, &mut read);
+        let at: Vec<(usize, usize)> = problems.iter().map(|p| (p.line, p.column)).collect();
+        assert_eq!(at, [(1, 16), (2, 2)], "{problems:?}");
     }
 
     #[test]
     fn directives_and_paths() {
-        assert_eq!(directive("-- @include \"a.lua\"\n"), Some((1, Ok("a.lua"))));
+        assert_eq!(directive("-- @include \"a.lua\"\n"), Some((0, Ok("a.lua"))));
         assert_eq!(
             directive("  --@include\"a.lua\"\r\n"),
-            Some((3, Ok("a.lua")))
+            Some((2, Ok("a.lua")))
         );
-        assert_eq!(directive("--- @include \"a.lua\""), Some((1, Ok("a.lua"))));
-        assert_eq!(directive("---@include 'inc/a';  "), Some((1, Ok("inc/a"))));
-        assert_eq!(directive("-- @include \"a\" ;"), Some((1, Ok("a"))));
+        assert_eq!(directive("--- @include \"a.lua\""), Some((0, Ok("a.lua"))));
+        assert_eq!(directive("---@include 'inc/a';  "), Some((0, Ok("inc/a"))));
+        assert_eq!(directive("-- @include \"a\" ;"), Some((0, Ok("a"))));
         assert_eq!(directive("-- @included \"a.lua\""), None);
         assert_eq!(directive("-- see @include docs"), None);
         assert_eq!(directive("local s = \"-- @include x\""), None);
         assert!(matches!(
             directive("local x -- @include \"a.lua\""),
-            Some((9, Err(m))) if m.contains("alone on its line")
+            Some((8, Err(m))) if m.contains("alone on its line")
         ));
         assert!(matches!(
             directive("-- @include \"a.lua'"),
-            Some((1, Err(_)))
+            Some((0, Err(_)))
         ));
-        assert!(matches!(directive("-- @include"), Some((1, Err(_)))));
+        assert!(matches!(directive("-- @include"), Some((0, Err(_)))));
         assert!(matches!(
             directive("--[[ @include \"a.lua\" ]]"),
-            Some((1, Err(m))) if m.contains("inside a `--[[ ]]` comment")
+            Some((0, Err(m))) if m.contains("inside a `--[[ ]]` comment")
         ));
         assert_eq!(directive("--[[ see @include ]]"), None);
         assert!(matches!(
             directive("-- @include \"a.lua\" x"),
-            Some((1, Err(_)))
+            Some((0, Err(_)))
         ));
         assert_eq!(resolve("a.lua", "lib/u.lua").as_deref(), Ok("lib/u.lua"));
         assert_eq!(resolve("lib/u.lua", "v.lua").as_deref(), Ok("lib/v.lua"));

@@ -60,6 +60,20 @@ pub struct Lexed {
     pub level0_long: Vec<std::ops::Range<usize>>,
     /// The content of every long string and long comment, any level.
     pub long: Vec<std::ops::Range<usize>>,
+    /// Every comment, in source order.
+    pub comments: Vec<Comment>,
+}
+
+/// One comment: where its `--` is and its text (after `--`, without the
+/// brackets of a long comment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comment {
+    /// Byte offset of its `--`.
+    pub start: usize,
+    /// 1-based line of its `--`.
+    pub line: u32,
+    /// Byte range of its text in the source.
+    pub text: std::ops::Range<usize>,
 }
 
 impl Lexed {
@@ -107,6 +121,7 @@ pub fn lex(source: &[u8]) -> Lexed {
             line_starts: vec![0],
             level0_long: Vec::new(),
             long: Vec::new(),
+            comments: Vec::new(),
         },
     };
     l.run();
@@ -268,16 +283,24 @@ impl Lexer<'_> {
                 _ if is_blank(b) => self.at += 1,
                 b'-' if self.peek(1) == Some(b'-') => {
                     self.at += 2;
+                    let body = self.at;
                     if self.peek(0) == Some(b'[') {
                         self.at += 1;
                         if let Some(level) = self.long_open() {
                             self.long_body(level);
+                            let text = self.out.long.last().cloned().unwrap_or(body..body);
+                            self.out.comments.push(Comment { start, line, text });
                             continue;
                         }
                     }
                     while self.peek(0).is_some_and(|b| !is_newline(b)) {
                         self.at += 1;
                     }
+                    self.out.comments.push(Comment {
+                        start,
+                        line,
+                        text: body..self.at,
+                    });
                 }
                 b'[' => {
                     self.at += 1;

@@ -30,13 +30,16 @@
 //!   the clashes between them.
 //! * [`signature`]: the typed call's parameters, the header checked
 //!   against what the body reads.
-//! * [`Diagnostic`]: one problem in a script file, with one renderer
-//!   (`--> lua/x.lua:3:7`, the line and a caret).
+//! * [`Diagnostic`] ([`diagnostic`]): one problem in a script file as
+//!   data (file, line, column in characters, end, [`Severity`], lint rule,
+//!   message, help, notes), what every check reports, with one text
+//!   renderer (`--> lua/x.lua:3:7`, the line and a caret).
 //!
 //! * `lint` (feature `lint`): what would fail when a line runs, found
 //!   before anything is sent.
-//! * `analysis` (features `lua` and `lint`): the per-file analysis the
-//!   macros and the command line share.
+//! * `analysis` (features `lua` and `lint`): the per-file analysis and the
+//!   folder pipeline (`check_folder`) the macros and the command line
+//!   share.
 //!
 //! Nothing here depends on `redis`, `syn` or `proc-macro2`.
 //!
@@ -60,7 +63,7 @@
 #[cfg(all(feature = "lua", feature = "lint"))]
 pub mod analysis;
 pub mod comments;
-mod diagnostic;
+pub mod diagnostic;
 pub mod folder;
 pub mod header;
 pub mod include;
@@ -77,7 +80,7 @@ pub mod signature;
 mod syntax;
 pub mod usage;
 
-pub use diagnostic::Diagnostic;
+pub use diagnostic::{Diagnostic, Severity, dedup};
 #[cfg(feature = "lua")]
 pub use syntax::{check_syntax, check_syntax_for};
 

@@ -40,6 +40,7 @@
 
 mod nodes;
 mod remote;
+mod report;
 mod scripts;
 
 use std::process::ExitCode;
@@ -60,7 +61,8 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "script-cache", version, about, after_help = EXIT_CODES)]
 struct Cli {
-    /// Human-readable text, or one JSON document on stdout (see docs/cli.md).
+    /// Human-readable text, one JSON document on stdout, or for `check`
+    /// a SARIF 2.1.0 log or GitHub annotations (see docs/cli.md).
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     format: Format,
     #[command(subcommand)]
@@ -257,8 +259,14 @@ enum Command {
 /// How a command reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
+    /// Human-readable text.
     Text,
+    /// One JSON document on stdout.
     Json,
+    /// `check` only: a SARIF 2.1.0 log on stdout, for code-scanning uploads.
+    Sarif,
+    /// `check` only: GitHub workflow commands (annotations) on stdout.
+    Github,
 }
 
 /// How a command ended: its exit code. The worse of two is the larger,
@@ -302,13 +310,9 @@ impl Failure {
     }
 }
 
-fn main() -> ExitCode {
-    // rustls needs one crypto provider for the process: ring, as redis-rs.
-    #[cfg(feature = "tls")]
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = Cli::parse();
-    let format = cli.format;
-    let result = match cli.command {
+/// Runs one command.
+fn run(command: Command, format: Format) -> Result<Outcome, Failure> {
+    match command {
         Command::Check {
             dir,
             deny_warnings,
@@ -327,7 +331,23 @@ fn main() -> ExitCode {
             remote::verify(&c.scripts, &c.libraries, &target, format)
         }),
         Command::Flush { target, yes } => remote::flush(&target, yes, format),
+    }
+}
+
+fn main() -> ExitCode {
+    // rustls needs one crypto provider for the process: ring, as redis-rs.
+    #[cfg(feature = "tls")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let format = cli.format;
+    let result = match &cli.command {
+        Command::Check { .. } => Ok(Outcome::Ok),
+        _ if matches!(format, Format::Sarif | Format::Github) => Err(Failure::usage(
+            "`--format sarif` and `--format github` are for `check`; use `text` or `json`",
+        )),
+        _ => Ok(Outcome::Ok),
     };
+    let result = result.and_then(|_| run(cli.command, format));
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(Failure { outcome, message }) => {
@@ -356,21 +376,11 @@ pub(crate) fn plural(n: usize, word: &str) -> String {
 }
 
 /// Prints the problems of a folder to stderr.
-fn print_errors(errors: &[String]) {
+fn print_errors(errors: &[script_cache_check::Diagnostic]) {
     for e in errors {
         eprintln!("error: {e}\n");
     }
     eprintln!("{} in the script folder", plural(errors.len(), "error"));
-}
-
-/// One problem of a folder, as JSON: its first line, its `file:line:col`
-/// and the whole rendered diagnostic.
-fn problem_json(e: &String) -> serde_json::Value {
-    serde_json::json!({
-        "message": e.lines().next().unwrap_or_default(),
-        "location": location(e),
-        "rendered": e,
-    })
 }
 
 /// Runs `f` on the scripts of `dir` when they are all fine; otherwise
@@ -394,7 +404,8 @@ fn with_checked(
     if !checked.errors.is_empty() {
         print_errors(&checked.errors);
         if format == Format::Json {
-            let errors: Vec<serde_json::Value> = checked.errors.iter().map(problem_json).collect();
+            let errors: Vec<serde_json::Value> =
+                checked.errors.iter().map(report::diagnostic_json).collect();
             let doc = serde_json::json!({
                 "ok": false,
                 "exit_code": Outcome::Findings.code(),
@@ -442,9 +453,13 @@ fn check(dir: &str, format: Format, deny_warnings: bool, servers: Option<Servers
             }
         }
         Format::Json => {
-            let errors: Vec<serde_json::Value> = checked.errors.iter().map(problem_json).collect();
-            let warnings: Vec<serde_json::Value> =
-                checked.warnings.iter().map(problem_json).collect();
+            let errors: Vec<serde_json::Value> =
+                checked.errors.iter().map(report::diagnostic_json).collect();
+            let warnings: Vec<serde_json::Value> = checked
+                .warnings
+                .iter()
+                .map(report::diagnostic_json)
+                .collect();
             let scripts: Vec<&str> = checked.scripts.iter().map(|s| s.name.as_str()).collect();
             let libraries: Vec<&str> = checked.libraries.iter().map(|l| l.name.as_str()).collect();
             let doc = serde_json::json!({
@@ -458,16 +473,25 @@ fn check(dir: &str, format: Format, deny_warnings: bool, servers: Option<Servers
             });
             out(&(pretty(&doc) + "\n"));
         }
+        Format::Sarif => {
+            let doc = report::sarif(&checked.errors, &checked.warnings);
+            out(&(pretty(&doc) + "\n"));
+        }
+        Format::Github => {
+            let mut text = String::new();
+            for d in checked.errors.iter().chain(&checked.warnings) {
+                text.push_str(&report::github(d));
+                text.push('\n');
+            }
+            out(&text);
+            eprintln!(
+                "{dir}: {}, {}{warned}",
+                plural(checked.scripts.len(), "script"),
+                plural(checked.errors.len(), "error")
+            );
+        }
     }
     if ok { Outcome::Ok } else { Outcome::Findings }
-}
-
-/// The `file:line:col` of a rendered diagnostic (its `--> ` line).
-fn location(rendered: &str) -> Option<&str> {
-    rendered
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("--> "))
-        .map(str::trim)
 }
 
 pub(crate) fn pretty(doc: &serde_json::Value) -> String {
@@ -672,14 +696,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_and_locations() {
+    fn tables() {
         let t = table(&[row(&["A", "BB"]), row(&["ccc", "d"])]);
         assert_eq!(t, "A    BB\nccc  d\n");
-        assert_eq!(
-            location("msg\n  --> lua/a.lua:3:7\n   |"),
-            Some("lua/a.lua:3:7")
-        );
-        assert_eq!(location("msg"), None);
     }
 
     #[test]

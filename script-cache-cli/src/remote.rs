@@ -151,7 +151,7 @@ pub(crate) fn preload(
     bar.finish_and_clear();
     libs.finish(&mut problems);
     match format {
-        Format::Text => {
+        Format::Text | Format::Sarif | Format::Github => {
             crate::out(&table(&rows));
             libs.print();
         }
@@ -468,7 +468,7 @@ pub(crate) fn verify(
     bar.finish_and_clear();
     libs.finish(&mut problems);
     match format {
-        Format::Text => {
+        Format::Text | Format::Sarif | Format::Github => {
             crate::out(&table(&rows));
             libs.print();
         }
@@ -547,7 +547,7 @@ pub(crate) fn flush(target: &crate::Target, yes: bool, format: Format) -> Result
         }));
     }
     match format {
-        Format::Text => crate::out(&table(&rows)),
+        Format::Text | Format::Sarif | Format::Github => crate::out(&table(&rows)),
         Format::Json => crate::out(&document(docs, &problems)),
     }
     problems.report("flush");

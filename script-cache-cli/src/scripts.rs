@@ -3,17 +3,14 @@
 //! with the same names (and name clashes), includes are expanded, the Lua
 //! 5.1 verdict, the shebang, the header, the header-against-body check of
 //! the typed call and the `KEYS`/`ARGV` arity are the same, and every
-//! problem is rendered by the same `Diagnostic` (`--> lua/x.lua:3:7`).
+//! problem is the same `Diagnostic`.
 
 use std::path::PathBuf;
 
-use std::collections::BTreeMap;
-
 use script_cache_check::folder::{self, Folder};
-use script_cache_check::naming::{self, NameError};
-use script_cache_check::servers::Servers;
+use script_cache_check::servers::{self, Servers};
 use script_cache_check::usage::Arity;
-use script_cache_check::{analysis, sha1_hex, shebang};
+use script_cache_check::{Diagnostic, analysis, sha1_hex, shebang};
 
 /// One script of the folder, ready to load.
 #[derive(Debug, Clone)]
@@ -65,21 +62,22 @@ pub(crate) struct Function {
     pub(crate) flags: Vec<String>,
 }
 
-/// The scripts of a folder, and every problem found in it (rendered).
+/// The scripts of a folder, and every problem found in it.
 #[derive(Debug, Default)]
 pub(crate) struct Checked {
     pub(crate) scripts: Vec<Script>,
     /// The function libraries (not scripts: not in `scripts`).
     pub(crate) libraries: Vec<Library>,
-    pub(crate) errors: Vec<String>,
-    /// The lint's warnings (hazards, not failures), rendered.
-    pub(crate) warnings: Vec<String>,
+    pub(crate) errors: Vec<Diagnostic>,
+    /// The lint's warnings (hazards, not failures).
+    pub(crate) warnings: Vec<Diagnostic>,
 }
 
 /// Reads and checks every top-level script of `dir` (as written by the
 /// user, relative to the current directory), for the servers its
 /// `script-cache.toml` declares, or for `servers` when given (`check
-/// --servers`).
+/// --servers`), through the macros' own folder pipeline
+/// (`script_cache_check::analysis::check_folder`).
 pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
     let mut folder = Folder {
         written: dir.to_owned(),
@@ -89,158 +87,78 @@ pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
     };
     let mut out = Checked::default();
     if let Err(e) = folder::read_config(&mut folder) {
-        out.errors.push(e);
+        out.errors
+            .push(Diagnostic::file(folder.show(servers::CONFIG_FILE), e));
     }
     if let Some(servers) = servers {
         folder.config.servers = servers;
     }
-    let files = folder::list(&folder, &mut out.errors);
-    // `x.LUA`: not a script, as for the macros, but named in a warning.
-    out.warnings.extend(folder::other_case_scripts(&folder));
-    if files.is_empty() && out.errors.is_empty() {
-        out.errors.push(format!(
-            "the script folder `{dir}` has no `.lua` files at its top level; add one \
-             (subfolders, dotfiles and other files are not scripts)"
-        ));
-    }
-    // Variant names: invalid stems and two files with one variant.
-    let mut named = Vec::new();
-    for file in files {
-        let stem = file.strip_suffix(".lua").unwrap_or(&file).to_owned();
-        match naming::variant_name(&stem, &folder.show(&file)) {
-            Ok(variant) => named.push((file, variant)),
-            Err(NameError(e)) => out.errors.push(e),
-        }
-    }
-    let shown: Vec<(String, &str)> = named
-        .iter()
-        .map(|(f, v)| (folder.show(f), v.as_str()))
+    let checked = analysis::check_folder(&folder);
+    out.errors.extend(checked.errors);
+    out.warnings.extend(checked.warnings);
+    // The scripts without an error of their own (`with_scripts` refuses a
+    // folder with any error; `check --format json` lists these).
+    let has_error = |shown: &str| out.errors.iter().any(|e| e.file == shown);
+    let fine: Vec<analysis::Analyzed> = checked
+        .scripts
+        .into_iter()
+        .filter(|s| !has_error(&s.analysis.shown) && s.file.source.is_some())
         .collect();
-    out.errors.extend(naming::collisions(
-        shown.iter().map(|(f, v)| (f.as_str(), *v)),
-    ));
-    let mut per_variant: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, v) in &named {
-        *per_variant.entry(v.as_str()).or_default() += 1;
-    }
-    let mut fn_names = Vec::new();
-    let mut analyses: Vec<(String, analysis::LibraryAnalysis)> = Vec::new();
-    for (file, variant) in &named {
-        if per_variant.get(variant.as_str()).is_some_and(|n| *n > 1) {
-            continue;
-        }
-        let Some(lua_file) = folder::read(&folder, file, &mut out.errors) else {
-            continue;
-        };
-        let before = out.errors.len();
-        let analyzed = analyze(
-            &folder,
-            lua_file,
-            &mut out.errors,
-            &mut out.warnings,
-            &mut fn_names,
-        );
-        if out.errors.len() == before {
-            match analyzed {
-                Some(Analyzed::Script(script)) => out.scripts.push(script),
-                Some(Analyzed::Library(library, analysis)) => {
-                    analyses.push((library.file.clone(), analysis));
-                    out.libraries.push(library);
-                }
-                None => {}
-            }
+    for s in fine {
+        if s.analysis.library.is_some() {
+            out.libraries.push(library(s));
+        } else {
+            out.scripts.push(script(s));
         }
     }
-    // Two scripts with one typed-call function.
-    for (message, _) in naming::fn_collisions(
-        fn_names
-            .iter()
-            .map(|(f, n): &(String, String)| (f.as_str(), n.as_str())),
-    ) {
-        out.errors.push(message);
-    }
-    // A function registered by two libraries (the server refuses the
-    // second), as the macros say it.
-    let shown: Vec<(&str, &analysis::LibraryAnalysis)> =
-        analyses.iter().map(|(f, a)| (f.as_str(), a)).collect();
-    for (_, _, message) in analysis::function_clashes(&shown) {
-        out.errors.push(message);
-    }
-    dedupe(&mut out.errors);
-    dedupe(&mut out.warnings);
     out
 }
 
-/// A file of the folder: a script or a function library.
-enum Analyzed {
-    Script(Script),
-    Library(Library, analysis::LibraryAnalysis),
+/// One analysed function library, ready to load.
+fn library(s: analysis::Analyzed) -> Library {
+    let analysis = s.analysis;
+    let library = analysis
+        .library
+        .unwrap_or_else(|| analysis::LibraryAnalysis {
+            name: String::new(),
+            functions: Vec::new(),
+        });
+    let code = analysis.expanded.source;
+    Library {
+        name: library.name,
+        file: analysis.shown,
+        sha1: sha1_hex(&code),
+        code,
+        functions: library
+            .functions
+            .into_iter()
+            .map(|f| {
+                let (keys, args) = match &f.signature {
+                    Some(sig) => (params_arity(&sig.keys), params_arity(&sig.args)),
+                    None => (f.function.usage.keys, f.function.usage.args),
+                };
+                Function {
+                    name: f.function.name,
+                    keys,
+                    args,
+                    flags: f.function.flags,
+                }
+            })
+            .collect(),
+    }
 }
 
-/// A problem in a snippet reached from several scripts is reported once
-/// (with the first include chain), as the macros do.
-fn dedupe(errors: &mut Vec<String>) {
-    let mut seen = std::collections::BTreeSet::new();
-    errors.retain(|e| {
-        let key = e
-            .find("\n  = note: in a snippet, included as ")
-            .map_or(e.as_str(), |at| &e[..at]);
-        seen.insert(key.to_owned())
-    });
-}
-
-/// One file through the macros' own analysis (`script_cache_check::analysis`):
-/// the same checks, in the same order, with the same messages.
-fn analyze(
-    folder: &Folder,
-    file: folder::LuaFile,
-    errors: &mut Vec<String>,
-    warnings: &mut Vec<String>,
-    fn_names: &mut Vec<(String, String)>,
-) -> Option<Analyzed> {
-    file.source.as_ref()?;
-    let analysis = analysis::analyze(folder, &file, errors);
-    warnings.extend(analysis.warnings);
-    if let Some(library) = analysis.library {
-        let code = analysis.expanded.source;
-        let shared = library.clone();
-        return Some(Analyzed::Library(
-            Library {
-                name: library.name,
-                file: analysis.shown,
-                sha1: sha1_hex(&code),
-                code,
-                functions: library
-                    .functions
-                    .into_iter()
-                    .map(|f| {
-                        let (keys, args) = match &f.signature {
-                            Some(sig) => (params_arity(&sig.keys), params_arity(&sig.args)),
-                            None => (f.function.usage.keys, f.function.usage.args),
-                        };
-                        Function {
-                            name: f.function.name,
-                            keys,
-                            args,
-                            flags: f.function.flags,
-                        }
-                    })
-                    .collect(),
-            },
-            shared,
-        ));
-    }
-    if let Some(name) = analysis.fn_name {
-        fn_names.push((analysis.shown.clone(), name));
-    }
+/// One analysed script, ready to load.
+fn script(s: analysis::Analyzed) -> Script {
+    let analysis = s.analysis;
     let usage = analysis.usage.unwrap_or_default();
     let source = analysis.expanded.source;
     let legacy = shebang::legacy_source(&source).map(|l| {
         let sha1 = sha1_hex(&l);
         (l, sha1)
     });
-    Some(Analyzed::Script(Script {
-        name: file.stem,
+    Script {
+        name: s.file.stem,
         file: analysis.shown,
         sha1: sha1_hex(&source),
         source,
@@ -248,7 +166,7 @@ fn analyze(
         keys: usage.keys,
         args: usage.args,
         flags: analysis.flags,
-    }))
+    }
 }
 
 /// The arity of a typed call's parameters (a rest slice: variadic).
@@ -297,7 +215,7 @@ mod tests {
         std::fs::write(p.join("1st.lua"), "return 1").unwrap();
         std::fs::write(p.join("stale.lua"), "-- @key a\n-- @key b\nreturn KEYS[1]").unwrap();
         let checked = check_folder(p.to_str().unwrap(), None);
-        let all = checked.errors.join("\n");
+        let all: String = checked.errors.iter().map(|e| format!("{e}\n")).collect();
         assert!(all.contains("starts with a digit"), "{all}");
         assert!(all.contains("RateLimit"), "{all}");
         assert!(all.contains("stale.lua:2"), "{all}");
@@ -339,7 +257,12 @@ mod tests {
         .unwrap();
         let checked = check_folder(p.to_str().unwrap(), None);
         assert!(
-            checked.errors.iter().any(|e| e.contains("also registered")),
+            checked
+                .errors
+                .iter()
+                .any(|e| e.message.contains("also registered")
+                    && e.file.ends_with("other.lua")
+                    && e.line == 2),
             "{:?}",
             checked.errors
         );

@@ -19,7 +19,8 @@ use crate::invocation::{Invocation, TypedInvocation};
 use crate::local::Local;
 use crate::policy::{self, Reply, Scope};
 use crate::script::EmbeddedScript;
-use crate::state::{Caps, LoadReport, NodeKey, ScriptState, Stats};
+use crate::span::Op;
+use crate::state::{Caps, LoadReport, NodeKey, ScriptState, StateInner, Stats};
 
 /// A redis-rs connection plus a [`ScriptState`]: what is known about the
 /// server's script cache, shared with every connection given the same
@@ -59,7 +60,9 @@ impl<C: fmt::Debug> fmt::Debug for ScriptCache<C> {
 impl<C: Clone> Clone for ScriptCache<C> {
     /// A clone of the connection that shares the state.
     fn clone(&self) -> Self {
-        ScriptCache::with_state(self.conn.clone(), self.state.clone())
+        let mut clone = ScriptCache::with_state(self.conn.clone(), self.state.clone());
+        clone.local.server = self.local.server.clone();
+        clone
     }
 }
 
@@ -79,6 +82,24 @@ impl<C> ScriptCache<C> {
             state,
             local: Local::default(),
         }
+    }
+
+    /// Names the server this connection talks to, for the spans (the
+    /// `tracing` feature) and metrics (the `opentelemetry` feature):
+    /// `server.address` and `server.port`, as the application knows them
+    /// (a redis-rs connection does not tell its address). A cluster
+    /// connection needs none: its calls name the node that answered.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6380/")?;
+    /// let con = script_cache::ScriptCache::new(client.get_connection()?)
+    ///     .with_server(client.get_connection_info().addr());
+    /// # let _ = con; Ok(()) }
+    /// ```
+    pub fn with_server(mut self, addr: &redis::ConnectionAddr) -> Self {
+        self.local.server = Some(crate::span::Server::from_addr(addr));
+        self
     }
 
     /// The state this connection shares.
@@ -207,23 +228,42 @@ impl<C: SyncConnection> ScriptCache<C> {
         drive::caps(&Scope::single(&self.state.inner), needed, &mut link)
     }
 
+    /// One script call, in its span (the `tracing` feature) and measured
+    /// (the `opentelemetry` feature): the one entry of every sync call,
+    /// cluster or not.
     pub(crate) fn call_value(&mut self, invocation: &Invocation) -> Result<Value> {
+        let state = &self.state.inner;
+        let mut op = Op::call(&invocation.handle, state);
+        let _span = op.entered();
+        let result = Self::call_in(&mut self.conn, &mut self.local, state, invocation, &mut op);
+        op.end(result.as_ref().err());
+        result
+    }
+
+    fn call_in(
+        conn: &mut C,
+        local: &mut Local,
+        state: &StateInner,
+        invocation: &Invocation,
+        op: &mut Op<'_>,
+    ) -> Result<Value> {
         #[cfg(feature = "cluster")]
-        if let Some(conn) = self.conn.as_cluster() {
-            return crate::cluster::sync::call(conn, &self.state.inner, invocation);
+        if let Some(conn) = conn.as_cluster() {
+            return crate::cluster::sync::call(conn, state, invocation, op);
         }
         let (handle, args) = (&invocation.handle, &invocation.args);
-        let local = &mut self.local;
+        op.single(local.server.as_ref(), || conn.get_db());
         let mut link = Single {
-            conn: &mut self.conn,
+            conn,
             buf: &mut local.buf,
         };
         let result = drive::call(
             handle,
             args,
-            Scope::single(&self.state.inner),
+            Scope::single(state),
             Some(&mut local.hints),
             &mut link,
+            op,
         );
         local.trim(args.packed_size_hint());
         result
@@ -372,30 +412,42 @@ impl<C: AsyncConnection> ScriptCache<C> {
         drive::caps_async(&Scope::single(&self.state.inner), needed, &mut link).await
     }
 
+    /// Async [`call_value`](Self::call_value).
     pub(crate) async fn call_value_async(&mut self, invocation: &Invocation) -> Result<Value> {
+        let state = &self.state.inner;
+        let mut op = Op::call(&invocation.handle, state);
+        let span = op.span();
+        let call = Self::call_in_async(&mut self.conn, &mut self.local, state, invocation, &mut op);
+        let result = crate::span::instrument(span, call).await;
+        op.end(result.as_ref().err());
+        result
+    }
+
+    async fn call_in_async(
+        conn: &mut C,
+        local: &mut Local,
+        state: &StateInner,
+        invocation: &Invocation,
+        op: &mut Op<'_>,
+    ) -> Result<Value> {
         #[cfg(feature = "cluster-async")]
-        if let Some(conn) = self.conn.as_cluster_async() {
-            return crate::cluster_async::call(
-                conn,
-                &self.state.inner,
-                &mut self.local,
-                invocation,
-            )
-            .await;
+        if let Some(conn) = conn.as_cluster_async() {
+            return crate::cluster_async::call(conn, state, local, invocation, op).await;
         }
         let (handle, args) = (&invocation.handle, &invocation.args);
-        let local = &mut self.local;
+        op.single(local.server.as_ref(), || conn.get_db());
         // Borrowed, not cloned: no shared reference-count traffic per call.
         let mut link = SingleAsync {
-            conn: &mut self.conn,
+            conn,
             cmd: &mut local.cmd,
         };
         let result = drive::call_async(
             handle,
             args,
-            Scope::single(&self.state.inner),
+            Scope::single(state),
             Some(&mut local.hints),
             &mut link,
+            op,
         )
         .await;
         local.trim(args.packed_size_hint());

@@ -28,7 +28,7 @@ use redis::{Cmd, Pipeline, Value};
 use crate::args::CallArgs;
 use crate::error::{Error, Ran, ScriptId};
 use crate::handle::ScriptHandle;
-use crate::policy::{self, Called, Loaded, Pair, Reply, Scope};
+use crate::policy::{self, Called, Loaded, Pair, Reply, Scope, SurveyPlan};
 use crate::policy::{Ask, LoadBy};
 use crate::state::{Caps, Decided, Epoch, Hinted, Hints, LoadDecision, LoadGuard, Ticket, Waiter};
 use crate::trace;
@@ -145,6 +145,8 @@ enum Sent<'a> {
         check: Option<Caps>,
         /// A function's `FUNCTION LIST` goes before its load.
         inspect: bool,
+        /// A survey sent ahead of the load (after the probe, if any).
+        survey: Option<SurveyPlan>,
     },
     /// `MULTI`, `FUNCTION LOAD REPLACE`, `FCALL`, `EXEC`: a function's
     /// atomic retry.
@@ -152,6 +154,13 @@ enum Sent<'a> {
         sha1: &'a str,
         command: &'static str,
         ticket: Ticket,
+    },
+    /// A survey, then `EVALSHA` first (a large script with no mark).
+    SurveyAndCall {
+        sha1: &'a str,
+        command: &'static str,
+        ticket: Ticket,
+        survey: SurveyPlan,
     },
     /// `EVAL` / `EVAL_RO` with the source (cannot meet `NOSCRIPT`), after a
     /// capability probe when `check` is set.
@@ -174,6 +183,12 @@ pub(crate) struct Call<'a> {
     coordinate: bool,
     sent: Sent<'a>,
     guard: Option<LoadGuard>,
+    /// Held while this call's survey is under way: the first calls of the
+    /// other scripts of the family wait for its answer.
+    survey_guard: Option<LoadGuard>,
+    /// The last request was an `EVALSHA` first the other callers wait for
+    /// (its guard is `guard`).
+    leading: bool,
     noscripts: u8,
     waited: bool,
     waits: u8,
@@ -208,6 +223,8 @@ impl<'a> Call<'a> {
             coordinate: true,
             sent: Sent::Nothing,
             guard: None,
+            survey_guard: None,
+            leading: false,
             noscripts: 0,
             waited: false,
             waits: 0,
@@ -243,6 +260,19 @@ impl<'a> Call<'a> {
         call
     }
 
+    /// The script command of the request last sent (`EVALSHA`, `EVAL`,
+    /// ...), if it carried one (not a probe).
+    pub(crate) fn command(&self) -> Option<&'static str> {
+        match &self.sent {
+            Sent::Call { command, .. }
+            | Sent::LoadAndCall { command, .. }
+            | Sent::SurveyAndCall { command, .. }
+            | Sent::AtomicLoad { command, .. }
+            | Sent::Reload { command, .. } => Some(command),
+            Sent::Nothing | Sent::Probe | Sent::Inspect { .. } => None,
+        }
+    }
+
     /// Loads by itself rather than wait for another caller's load (the
     /// state machine's tests drive one call alone).
     #[cfg(test)]
@@ -267,7 +297,15 @@ impl<'a> Call<'a> {
                 after_reload: true,
             }));
         }
+        // This call's own `EVALSHA` first held the others: after its
+        // NOSCRIPT it loads under that hold; after anything else (a reply
+        // that means "decide again") it lets them go.
+        let leading = std::mem::take(&mut self.leading);
+        if leading && self.noscripts != 1 {
+            self.guard = None;
+        }
         let ask = match (self.noscripts, self.waited) {
+            (1, _) if leading => Ask::AfterOwnCall,
             (0, _) => Ask::First,
             (1, false) => Ask::AfterNoScript,
             (1, true) => Ask::AfterWait,
@@ -310,6 +348,60 @@ impl<'a> Call<'a> {
         match decision {
             LoadDecision::Loaded(epoch) => self.call(body.sha1, command, Some(epoch), ticket),
             LoadDecision::CallFirst => self.call(body.sha1, command, None, ticket),
+            LoadDecision::CallFirstLeading(guard) => {
+                self.guard = Some(guard);
+                self.leading = true;
+                self.call(body.sha1, command, None, ticket)
+            }
+            LoadDecision::Survey {
+                script,
+                survey,
+                load,
+            } => {
+                self.guard = Some(script);
+                self.survey_guard = Some(survey);
+                let Some(family) = handle.family() else {
+                    // Not decided for a script without a family: call it
+                    // `EVALSHA` first, the others waiting for its reply.
+                    self.leading = true;
+                    return self.call(body.sha1, command, None, ticket);
+                };
+                let (exists, plan) = policy::survey_cmd(family, caps, ticket);
+                if load {
+                    // As a first load (below), with the survey ahead of it.
+                    let check = (policy::needs_caps(handle) && !self.probed).then_some(caps);
+                    let mut pipe = Pipeline::with_capacity(4);
+                    if check.is_some() {
+                        pipe.add_command(policy::probe_cmd());
+                    }
+                    pipe.add_command(exists);
+                    pipe.add_command(policy::load_cmd(body.source));
+                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    self.sent = Sent::LoadAndCall {
+                        sha1: body.sha1,
+                        command,
+                        ticket,
+                        check,
+                        inspect: false,
+                        survey: Some(plan),
+                    };
+                    Request::Pipeline(pipe)
+                } else {
+                    // A large source: `EVALSHA` first, the others waiting
+                    // for its reply (as `CallFirstLeading`).
+                    self.leading = true;
+                    let mut pipe = Pipeline::with_capacity(2);
+                    pipe.add_command(exists);
+                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    self.sent = Sent::SurveyAndCall {
+                        sha1: body.sha1,
+                        command,
+                        ticket,
+                        survey: plan,
+                    };
+                    Request::Pipeline(pipe)
+                }
+            }
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
                 let function = handle.function();
@@ -345,6 +437,7 @@ impl<'a> Call<'a> {
                         ticket,
                         check,
                         inspect: inspect.is_some(),
+                        survey: None,
                     };
                     let mut pipe = Pipeline::with_capacity(4);
                     if check.is_some() {
@@ -486,8 +579,10 @@ impl<'a> Call<'a> {
                     // and `settle` make of a value.
                     Reply::Value(v) => {
                         if epoch.is_none() {
-                            // Called EVALSHA first, and the server had it.
+                            // Called EVALSHA first, and the server had it:
+                            // the callers waiting for this call may go.
                             let _ = self.scope.ran(sha1, ticket);
+                            self.guard = None;
                         }
                         self.outcome = Some(Ok(v));
                         return;
@@ -498,6 +593,7 @@ impl<'a> Call<'a> {
                 if matches!(called, Called::Value(_)) && epoch.is_none() {
                     // Called EVALSHA first, and the server had it.
                     let _ = self.scope.ran(sha1, ticket);
+                    self.guard = None;
                 }
                 self.settle(policy::combine(None, called), sha1, epoch);
             }
@@ -544,6 +640,35 @@ impl<'a> Call<'a> {
         {
             return self.read_atomic(replies, sha1, command, ticket);
         }
+        if let Sent::SurveyAndCall {
+            sha1,
+            command,
+            ticket,
+            survey,
+        } = sent
+        {
+            let mut values = match replies {
+                Ok(values) if values.len() == 2 => values.into_iter().map(Reply::from_value),
+                Ok(values) => {
+                    let error = unexpected_count(&self.id(), 2, values.len());
+                    return self.fail(sha1, error);
+                }
+                Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
+            };
+            let (Some(exists), Some(reply)) = (values.next(), values.next()) else {
+                return self.misfed();
+            };
+            self.scope.read_survey(exists, self.handle, &survey, sha1);
+            self.survey_guard = None;
+            // The call is read as an `EVALSHA` first sent alone.
+            self.sent = Sent::Call {
+                sha1,
+                command,
+                epoch: None,
+                ticket,
+            };
+            return self.feed_one(reply);
+        }
         if let Sent::Reload {
             sha1,
             command,
@@ -571,11 +696,13 @@ impl<'a> Call<'a> {
             ticket,
             check,
             inspect,
+            survey,
         } = sent
         else {
             return self.misfed();
         };
-        let expected = 2 + usize::from(check.is_some()) + usize::from(inspect);
+        let expected =
+            2 + usize::from(check.is_some()) + usize::from(survey.is_some()) + usize::from(inspect);
         let values = match replies {
             Ok(values) if values.len() == expected => values,
             Ok(values) => {
@@ -590,6 +717,12 @@ impl<'a> Call<'a> {
             && let Some(probe) = values.next()
         {
             self.read_check(assumed, probe);
+        }
+        if let Some(plan) = &survey
+            && let Some(exists) = values.next()
+        {
+            self.scope.read_survey(exists, self.handle, plan, sha1);
+            self.survey_guard = None;
         }
         if inspect
             && let (Some(listed), Some(f)) = (values.next(), self.handle.function())
@@ -723,6 +856,7 @@ impl<'a> Call<'a> {
 
     fn fail(&mut self, sha1: &str, error: Error) {
         self.release(sha1);
+        self.survey_guard = None;
         self.outcome = Some(Err(error));
     }
 
@@ -754,7 +888,8 @@ impl Drop for Call<'_> {
             Sent::LoadAndCall { sha1, .. }
             | Sent::Reload { sha1, .. }
             | Sent::Inspect { sha1 }
-            | Sent::AtomicLoad { sha1, .. },
+            | Sent::AtomicLoad { sha1, .. }
+            | Sent::SurveyAndCall { sha1, .. },
         ) = (&self.guard, &self.sent)
         {
             self.scope
@@ -1072,6 +1207,182 @@ mod tests {
         // The old hint is void; the new confirmation is what counts.
         assert!(Steady::hinted(&handle, scope, &hints).is_none());
         assert!(state.loaded.is_loaded(&NodeKey::SINGLE, &sha));
+    }
+
+    /// Three embedded scripts of one enum: two small, one over
+    /// `LAZY_LOAD_MAX`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Fam {
+        Small,
+        Other,
+        Big,
+    }
+
+    fn fam_meta(name: &'static str, source: &'static str, sha1: &'static str) -> ScriptMeta {
+        use crate::script::Arity;
+        ScriptMeta::__new(
+            name,
+            name,
+            source,
+            sha1,
+            None,
+            &[],
+            Arity::Exact(0),
+            Arity::Exact(0),
+            "",
+            &[],
+        )
+    }
+
+    impl crate::EmbeddedScript for Fam {
+        const ALL: &'static [Fam] = &[Fam::Small, Fam::Other, Fam::Big];
+        fn meta(self) -> &'static ScriptMeta {
+            static METAS: std::sync::OnceLock<[ScriptMeta; 3]> = std::sync::OnceLock::new();
+            let metas = METAS.get_or_init(|| {
+                let big: &'static str =
+                    Box::leak(format!("return {}", "1 + ".repeat(700) + "1").into_boxed_str());
+                assert!(big.len() > crate::LAZY_LOAD_MAX);
+                [
+                    fam_meta(
+                        "small",
+                        "return 1",
+                        "1111111111111111111111111111111111111111",
+                    ),
+                    fam_meta(
+                        "other",
+                        "return 2",
+                        "2222222222222222222222222222222222222222",
+                    ),
+                    fam_meta("big", big, "3333333333333333333333333333333333333333"),
+                ]
+            });
+            &metas[self as usize]
+        }
+    }
+
+    use crate::EmbeddedScript as _;
+    use crate::script::ScriptMeta;
+
+    fn fam(script: Fam) -> ScriptHandle {
+        crate::Invocation::embedded(script).handle
+    }
+
+    fn int_array(items: &[i64]) -> Value {
+        let mut bytes = format!("*{}\r\n", items.len());
+        for i in items {
+            bytes.push_str(&format!(":{i}\r\n"));
+        }
+        resp(bytes.as_bytes())
+    }
+
+    #[test]
+    fn a_cold_state_asks_about_the_whole_family_with_its_first_call() {
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope::single(&state);
+        let small = fam(Fam::Small);
+        // First call of a small script: SCRIPT EXISTS of the family, then
+        // its load and call, one round trip.
+        let mut call = Call::new(&small, &args, scope, None);
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected survey + load + call")
+        };
+        assert_eq!(names(&p), ["SCRIPT", "SCRIPT", "EVALSHA"]);
+        let exists: Vec<String> = p.cmd_iter().next().map(cmd_names).unwrap();
+        assert_eq!(
+            exists,
+            [
+                "SCRIPT",
+                "EXISTS",
+                Fam::Small.meta().sha1(),
+                Fam::Other.meta().sha1(),
+                Fam::Big.meta().sha1()
+            ]
+        );
+        // The server has `other` and `big`, not `small`.
+        call.feed_many(Ok(vec![
+            int_array(&[0, 1, 1]),
+            sha_reply(small.sha1()),
+            resp(b":1\r\n"),
+        ]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        drop(call);
+        let node = &NodeKey::SINGLE;
+        assert!(state.loaded.is_loaded(node, Fam::Other.meta().sha1()));
+        assert!(state.loaded.is_loaded(node, Fam::Big.meta().sha1()));
+        assert!(state.loaded.is_loaded(node, small.sha1()));
+        let stats = state.counters.snapshot();
+        assert_eq!((stats.surveys, stats.loads), (1, 1));
+        // The large script's first call is EVALSHA alone: no source, no
+        // second survey.
+        let big = fam(Fam::Big);
+        let mut call = Call::new(&big, &args, scope, None);
+        let Request::Eval { sha1, .. } = call.next() else {
+            panic!("expected EVALSHA alone")
+        };
+        assert_eq!(sha1, Fam::Big.meta().sha1());
+    }
+
+    #[test]
+    fn a_large_script_the_server_lacks_is_loaded_after_noscript() {
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope::single(&state);
+        let big = fam(Fam::Big);
+        // First contact with a large script: survey + EVALSHA, no source.
+        let mut call = Call::new(&big, &args, scope, None);
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected survey + call")
+        };
+        assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
+        // The server has none of them: NOSCRIPT, then load + call.
+        call.feed_many(Ok(vec![int_array(&[0, 0, 0]), noscript()]));
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected load + call")
+        };
+        assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
+        call.feed_many(Ok(vec![sha_reply(big.sha1()), resp(b":5\r\n")]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(5)))));
+        drop(call);
+        // A small one it lacked: loaded with its first call, one round
+        // trip, and no survey again.
+        let other = fam(Fam::Other);
+        let mut call = Call::new(&other, &args, scope, None);
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected load + call")
+        };
+        assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
+        call.feed_many(Ok(vec![sha_reply(other.sha1()), resp(b":2\r\n")]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(2)))));
+        let stats = state.counters.snapshot();
+        assert_eq!((stats.surveys, stats.loads), (1, 2));
+    }
+
+    #[test]
+    fn a_refused_survey_is_not_sent_again_and_changes_no_reply() {
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope::single(&state);
+        let small = fam(Fam::Small);
+        let mut call = Call::new(&small, &args, scope, None);
+        let Request::Pipeline(_) = call.next() else {
+            panic!("expected survey + load + call")
+        };
+        call.feed_many(Ok(vec![
+            resp(b"-NOPERM User u has no permissions to run the 'script|exists' command\r\n"),
+            sha_reply(small.sha1()),
+            resp(b":1\r\n"),
+        ]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        drop(call);
+        assert_eq!(state.counters.snapshot().surveys, 0);
+        // The next script of the family is loaded with its call, unasked.
+        let other = fam(Fam::Other);
+        let mut call = Call::new(&other, &args, scope, None);
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected load + call")
+        };
+        assert_eq!(names(&p), ["SCRIPT", "EVALSHA"]);
     }
 
     #[test]

@@ -217,12 +217,14 @@ impl Seen {
     /// A pipeline of a single call (load + call, or the atomic retry)
     /// failed as a whole: if with a cluster redirect or condition, its
     /// `EVALSHA` met that condition on every attempt redis-rs made, so the
-    /// script did not run.
+    /// script did not run. `load + call` alone: the pipeline was a
+    /// `SCRIPT LOAD` and the call, nothing before them (a capability probe
+    /// or a survey).
     #[cfg(feature = "cluster-async")]
-    pub(crate) fn pipeline_failed(&mut self, e: &redis::RedisError, len: usize) {
+    pub(crate) fn pipeline_failed(&mut self, e: &redis::RedisError, load_and_call: bool) {
         if is_cluster_condition(e) {
             self.escaped = Some(e.clone());
-            self.escaped_load = len == 2;
+            self.escaped_load = load_and_call;
         }
     }
 }
@@ -400,6 +402,7 @@ pub(crate) mod sync {
         conn: &mut ClusterConnection,
         state: &StateInner,
         inv: &Invocation,
+        op: &mut crate::span::Op<'_>,
     ) -> Result<Value> {
         let slot = inv.cluster_slot()?;
         let needs = policy::needs_caps(&inv.handle);
@@ -430,7 +433,8 @@ pub(crate) mod sync {
                 target: &target,
                 seen: &mut seen,
             };
-            let result = drive::call(&inv.handle, &inv.args, scope, None, &mut link);
+            op.node(&target.node);
+            let result = drive::call(&inv.handle, &inv.args, scope, None, &mut link, op);
             if needs {
                 learn_caps(state, &target.node);
             }

@@ -82,6 +82,7 @@ pub(crate) async fn call(
     state: &StateInner,
     local: &mut Local,
     inv: &Invocation,
+    op: &mut crate::span::Op<'_>,
 ) -> Result<Value> {
     let slot = inv.cluster_slot()?;
     let needs = policy::needs_caps(&inv.handle);
@@ -92,6 +93,8 @@ pub(crate) async fn call(
             // The steady send, this transport's own: `EVALSHA` routed to
             // the slot's primary, awaited here (no `Routed` future around
             // it on the hot path); what came back is read by the policy.
+            op.sent(steady.command);
+            op.node(node);
             let cmd = inv.args.eval_cmd(steady.command, steady.sha1);
             let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
                 slot,
@@ -164,7 +167,8 @@ pub(crate) async fn call(
             addr: target.addr,
             seen: &mut seen,
         };
-        let result = drive::finish_async(call, &inv.args, &mut link).await;
+        op.node(&target.node);
+        let result = drive::finish_async(call, &inv.args, &mut link, op).await;
         if needs {
             learn_caps(state, &target.node);
         }
@@ -218,14 +222,25 @@ impl AsyncLink for Routed<'_> {
 
     async fn many(&mut self, pipe: redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
         let len = pipe.len();
+        let load_and_call = len == 2 && pipe.cmd_iter().next().is_some_and(is_script_load);
         let route = self.route();
         let replies = maybe_sent(self.conn.route_pipeline(pipe, 0, len, route).await);
         match &replies {
-            Err(e) => self.seen.pipeline_failed(e, len),
+            Err(e) => self.seen.pipeline_failed(e, load_and_call),
             Ok(_) => self.seen.replies(&replies),
         }
         replies
     }
+}
+
+/// Whether `cmd` is a `SCRIPT LOAD`.
+fn is_script_load(cmd: &Cmd) -> bool {
+    let mut args = cmd.args_iter();
+    matches!(
+        (args.next(), args.next()),
+        (Some(redis::Arg::Simple(a)), Some(redis::Arg::Simple(b)))
+            if a.eq_ignore_ascii_case(b"SCRIPT") && b.eq_ignore_ascii_case(b"LOAD")
+    )
 }
 
 /// `load_all` on an async cluster: the scripts not confirmed on each

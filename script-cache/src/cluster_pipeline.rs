@@ -165,6 +165,7 @@ impl Pipeline {
         &self,
         conn: &mut redis::cluster_async::ClusterConnection,
         state: &ScriptState,
+        op: &mut crate::span::Op<'_>,
     ) -> Result<Option<Replies>> {
         let inner = &state.inner;
         let slot = self.cluster_slot()?;
@@ -173,6 +174,7 @@ impl Pipeline {
             crate::cluster_async::first_map(conn, inner).await;
         }
         let target = self.cluster_target(inner, slot, caps);
+        op.node(&target.node);
         let scope = Scope {
             state: inner,
             node: &target.node,
@@ -201,6 +203,7 @@ impl Pipeline {
         &self,
         conn: &mut redis::cluster::ClusterConnection,
         state: &ScriptState,
+        op: &mut crate::span::Op<'_>,
     ) -> Result<Option<Replies>> {
         if self.atomic {
             return Err(Error::client(
@@ -217,6 +220,7 @@ impl Pipeline {
             cluster::sync::fetch(conn, inner);
         }
         let target = self.cluster_target(inner, slot, caps);
+        op.node(&target.node);
         let scope = Scope {
             state: inner,
             node: &target.node,

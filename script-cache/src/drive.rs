@@ -19,6 +19,7 @@ use crate::call::{Call, Request, Steady};
 use crate::error::Result;
 use crate::handle::ScriptHandle;
 use crate::policy::{Preload, Reply, Scope};
+use crate::span::Op;
 use crate::state::{Caps, Hints, LoadReport};
 
 /// Where the commands of a [`Batch`] are written: packed bytes (a sync
@@ -151,7 +152,8 @@ impl<C: redis::ConnectionLike> Link for Single<'_, C> {
 }
 
 /// Runs one script call over a sync transport. `hints` are the
-/// connection's remembered decisions for `scope`'s node, if it keeps them.
+/// connection's remembered decisions for `scope`'s node, if it keeps them;
+/// `op` records the script commands sent.
 #[inline]
 pub(crate) fn call(
     handle: &ScriptHandle,
@@ -159,6 +161,7 @@ pub(crate) fn call(
     scope: Scope<'_>,
     hints: Option<&mut Hints>,
     link: &mut impl Link,
+    op: &mut Op<'_>,
 ) -> Result<Value> {
     // The first attempt the connection's hints allow, if any: `EVALSHA`
     // only, without the state's lock.
@@ -167,6 +170,7 @@ pub(crate) fn call(
         .and_then(|hints| Steady::hinted(handle, scope, hints));
     let call = match steady {
         Some(steady) => {
+            op.sent(steady.command);
             let reply = link.eval(args, steady.command, steady.sha1);
             match steady.finish(scope, reply) {
                 Ok(value) => return Ok(value),
@@ -177,20 +181,36 @@ pub(crate) fn call(
         }
         None => Call::new(handle, args, scope, hints),
     };
-    finish(call, args, link)
+    finish(call, args, link, op)
 }
 
 /// The call loop (sync): sends what the call asks for until it is done.
-pub(crate) fn finish(mut call: Call<'_>, args: &CallArgs, link: &mut impl Link) -> Result<Value> {
+pub(crate) fn finish(
+    mut call: Call<'_>,
+    args: &CallArgs,
+    link: &mut impl Link,
+    op: &mut Op<'_>,
+) -> Result<Value> {
     loop {
         match call.next() {
             Request::Done(result) => return result,
             Request::Eval { command, sha1 } => {
+                op.sent(command);
                 let reply = link.eval(args, command, sha1);
                 call.feed_one(Reply::from_result(reply));
             }
-            Request::One(cmd) => call.feed_one(Reply::from_result(link.one(&cmd))),
-            Request::Pipeline(pipe) => call.feed_many(link.many(&pipe)),
+            Request::One(cmd) => {
+                if let Some(command) = call.command() {
+                    op.sent(command);
+                }
+                call.feed_one(Reply::from_result(link.one(&cmd)));
+            }
+            Request::Pipeline(pipe) => {
+                if let Some(command) = call.command() {
+                    op.sent(command);
+                }
+                call.feed_many(link.many(&pipe));
+            }
             Request::Wait(waiter) => waiter.wait_blocking(),
         }
     }
@@ -307,6 +327,7 @@ pub(crate) async fn call_async(
     scope: Scope<'_>,
     hints: Option<&mut Hints>,
     link: &mut impl AsyncLink,
+    op: &mut Op<'_>,
 ) -> Result<Value> {
     // The first attempt the connection's hints allow, if any: `EVALSHA`
     // only, without the state's lock.
@@ -315,6 +336,7 @@ pub(crate) async fn call_async(
         .and_then(|hints| Steady::hinted(handle, scope, hints));
     let call = match steady {
         Some(steady) => {
+            op.sent(steady.command);
             let reply = link.eval(args, steady.command, steady.sha1).await;
             match steady.finish(scope, reply) {
                 Ok(value) => return Ok(value),
@@ -323,7 +345,7 @@ pub(crate) async fn call_async(
         }
         None => Call::new(handle, args, scope, hints),
     };
-    finish_async(call, args, link).await
+    finish_async(call, args, link, op).await
 }
 
 /// Async [`preload`].
@@ -349,19 +371,27 @@ pub(crate) async fn finish_async(
     mut call: Call<'_>,
     args: &CallArgs,
     link: &mut impl AsyncLink,
+    op: &mut Op<'_>,
 ) -> Result<Value> {
     loop {
         match call.next() {
             Request::Done(result) => return result,
             Request::Eval { command, sha1 } => {
+                op.sent(command);
                 let reply = link.eval(args, command, sha1).await;
                 call.feed_one(Reply::from_result(reply));
             }
             Request::One(cmd) => {
+                if let Some(command) = call.command() {
+                    op.sent(command);
+                }
                 let reply = link.one(cmd).await;
                 call.feed_one(Reply::from_result(reply));
             }
             Request::Pipeline(pipe) => {
+                if let Some(command) = call.command() {
+                    op.sent(command);
+                }
                 let replies = link.many(pipe).await;
                 call.feed_many(replies);
             }

@@ -413,6 +413,56 @@ impl Error {
         }
     }
 
+    /// The server's error prefix behind the error (`NOSCRIPT`, `BUSY`,
+    /// `WRONGTYPE`, a script's own `error_reply` code), if the server
+    /// answered with one: `db.response.status_code` of the spans and
+    /// metrics.
+    #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+    pub(crate) fn status_code(&self) -> Option<&str> {
+        let code = match self {
+            Error::Script { code, .. } | Error::LoadRejected { code, .. } => code.as_str(),
+            Error::NoScript { .. } => "NOSCRIPT",
+            Error::PermissionDenied { .. } => "NOPERM",
+            Error::Unavailable { condition, .. } => condition.code(),
+            Error::TransactionAborted { .. } => "EXECABORT",
+            Error::Redis { source, .. } | Error::Command { source, .. } => source.code()?,
+            Error::Pipeline { entries } => entries.iter().find_map(|e| e.error()?.status_code())?,
+            _ => return None,
+        };
+        (!code.is_empty()).then_some(code)
+    }
+
+    /// A low-cardinality name of the error: `error.type` of the spans and
+    /// metrics. The server's error prefix when there is one, else what
+    /// went wrong on the client's side (`timeout`, `io`, ...).
+    #[cfg(any(feature = "tracing", feature = "opentelemetry"))]
+    pub(crate) fn error_type(&self) -> &str {
+        if let Some(code) = self.status_code() {
+            return code;
+        }
+        match self {
+            Error::Redis { source, .. } | Error::Command { source, .. } => {
+                if source.is_timeout() {
+                    "timeout"
+                } else if source.is_connection_refusal() {
+                    "connection_refused"
+                } else if source.is_io_error() || source.is_connection_dropped() {
+                    "io"
+                } else {
+                    "redis"
+                }
+            }
+            Error::Script { .. } => "script_error",
+            Error::ShaMismatch { .. } => "sha_mismatch",
+            Error::WrongArity { .. } => "wrong_arity",
+            Error::CrossSlot { .. } => "cross_slot",
+            Error::Reply { .. } => "reply_type",
+            Error::Pipeline { .. } => "pipeline",
+            Error::Client { .. } => "client",
+            _ => "_OTHER",
+        }
+    }
+
     /// Fills in the original file and line of a script error.
     pub(crate) fn located(mut self, locate: impl FnOnce(u32) -> Option<SourceLocation>) -> Self {
         if let Error::Script {

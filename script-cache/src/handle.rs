@@ -47,11 +47,57 @@ impl DynamicScript {
     }
 }
 
+/// Every script embedded with one script: its enum's `ALL`, which a
+/// state's first contact with a node asks about in one `SCRIPT EXISTS`
+/// (see [`policy`](crate::policy), "cold states").
+#[derive(Clone, Copy)]
+pub(crate) struct Family {
+    visit: fn(&mut dyn FnMut(&'static ScriptMeta)),
+    /// The address of the first script's metadata (a `static` of the
+    /// generated code): names the family within a state.
+    id: usize,
+}
+
+impl Family {
+    /// The scripts of `S`.
+    pub(crate) fn of<S: crate::script::EmbeddedScript>() -> Family {
+        fn visit<S: crate::script::EmbeddedScript>(f: &mut dyn FnMut(&'static ScriptMeta)) {
+            for script in S::ALL {
+                f(script.meta());
+            }
+        }
+        Family {
+            visit: visit::<S>,
+            id: S::ALL
+                .first()
+                .map_or(0, |s| std::ptr::from_ref(s.meta()) as usize),
+        }
+    }
+
+    /// Calls `f` with every script of the family, in the enum's order.
+    pub(crate) fn for_each(self, mut f: impl FnMut(&'static ScriptMeta)) {
+        (self.visit)(&mut f);
+    }
+
+    /// Names the family within a state.
+    pub(crate) fn id(self) -> usize {
+        self.id
+    }
+}
+
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Family").field(&self.id).finish()
+    }
+}
+
 /// A script the runtime can load and call.
 #[derive(Clone, Debug)]
 pub(crate) enum ScriptHandle {
-    /// Embedded at build time.
-    Static(&'static ScriptMeta),
+    /// Embedded at build time, with the scripts of its enum when known
+    /// (an [`Invocation::of`](crate::Invocation::of) of bare metadata has
+    /// none).
+    Static(&'static ScriptMeta, Option<Family>),
     /// Registered at run time.
     Dynamic(Arc<DynamicScript>),
     /// A function of a library embedded at build time: its "body" is the
@@ -75,7 +121,7 @@ impl ScriptHandle {
     /// error paths call it).
     pub(crate) fn id(&self) -> ScriptId {
         match self {
-            ScriptHandle::Static(meta) => ScriptId {
+            ScriptHandle::Static(meta, _) => ScriptId {
                 name: meta.name().into(),
                 sha1: meta.sha1().into(),
             },
@@ -89,7 +135,7 @@ impl ScriptHandle {
 
     pub(crate) fn name(&self) -> &str {
         match self {
-            ScriptHandle::Static(meta) => meta.name(),
+            ScriptHandle::Static(meta, _) => meta.name(),
             ScriptHandle::Dynamic(d) => &d.id.name,
             ScriptHandle::Function(meta) => meta.name(),
         }
@@ -99,7 +145,7 @@ impl ScriptHandle {
     /// the name of a function.
     pub(crate) fn sha1(&self) -> &str {
         match self {
-            ScriptHandle::Static(meta) => meta.sha1(),
+            ScriptHandle::Static(meta, _) => meta.sha1(),
             ScriptHandle::Dynamic(d) => &d.id.sha1,
             ScriptHandle::Function(meta) => meta.name(),
         }
@@ -107,7 +153,7 @@ impl ScriptHandle {
 
     pub(crate) fn read_only(&self) -> bool {
         match self {
-            ScriptHandle::Static(meta) => meta.read_only(),
+            ScriptHandle::Static(meta, _) => meta.read_only(),
             ScriptHandle::Dynamic(d) => d.read_only,
             ScriptHandle::Function(meta) => meta.read_only(),
         }
@@ -124,7 +170,7 @@ impl ScriptHandle {
     /// Whether the script has a shebang, and so a legacy body.
     pub(crate) fn has_shebang(&self) -> bool {
         match self {
-            ScriptHandle::Static(meta) => meta.legacy().is_some(),
+            ScriptHandle::Static(meta, _) => meta.legacy().is_some(),
             ScriptHandle::Dynamic(d) => d.legacy.is_some(),
             ScriptHandle::Function(_) => false,
         }
@@ -133,7 +179,7 @@ impl ScriptHandle {
     /// The body to load: `legacy` picks the shebang-less variant.
     pub(crate) fn body(&self, legacy: bool) -> Body<'_> {
         match self {
-            ScriptHandle::Static(meta) => match meta.legacy() {
+            ScriptHandle::Static(meta, _) => match meta.legacy() {
                 Some(l) if legacy => Body {
                     source: l.source,
                     sha1: l.sha1,
@@ -162,7 +208,7 @@ impl ScriptHandle {
     /// Scripts registered at run time are named by their name.
     pub(crate) fn locate(&self, line: u32) -> Option<SourceLocation> {
         match self {
-            ScriptHandle::Static(meta) => meta.locate(line),
+            ScriptHandle::Static(meta, _) => meta.locate(line),
             ScriptHandle::Dynamic(d) => (line >= 1).then(|| SourceLocation {
                 file: d.id.name.to_string(),
                 line,
@@ -171,6 +217,15 @@ impl ScriptHandle {
                 file: meta.library().file().to_owned(),
                 line,
             }),
+        }
+    }
+
+    /// The scripts embedded with this one, if known.
+    pub(crate) fn family(&self) -> Option<Family> {
+        match self {
+            ScriptHandle::Static(_, family) => *family,
+            // A function is no script of an enum: never surveyed.
+            ScriptHandle::Dynamic(_) | ScriptHandle::Function(_) => None,
         }
     }
 
@@ -192,7 +247,7 @@ impl ScriptHandle {
     pub(crate) fn all<S: crate::script::EmbeddedScript>() -> Vec<ScriptHandle> {
         S::ALL
             .iter()
-            .map(|s| ScriptHandle::Static(s.meta()))
+            .map(|s| ScriptHandle::Static(s.meta(), Some(Family::of::<S>())))
             .collect()
     }
 }

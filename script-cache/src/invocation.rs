@@ -9,7 +9,7 @@ use crate::args::{CallArgs, Slot};
 use crate::error::{Error, Result};
 use crate::function::FunctionMeta;
 use crate::handle::ScriptHandle;
-use crate::script::ScriptMeta;
+use crate::script::{EmbeddedScript, ScriptMeta};
 
 /// A type a script's reply converts to: every [`redis::FromRedisValue`]
 /// type (`i64`, `String`, `Option<String>`, `Vec<T>`, `redis::Value`,
@@ -70,7 +70,18 @@ impl Invocation {
 
     /// An invocation of an embedded script with no keys or arguments yet.
     pub fn of(meta: &'static ScriptMeta) -> Self {
-        Self::new(ScriptHandle::Static(meta))
+        Self::new(ScriptHandle::Static(meta, None))
+    }
+
+    /// An invocation of `script`, which knows the other scripts of its
+    /// enum (a state's first contact with a node asks about all of them
+    /// at once): what [`EmbeddedScript::invocation`] and the typed calls
+    /// build.
+    pub(crate) fn embedded<S: EmbeddedScript>(script: S) -> Self {
+        Self::new(ScriptHandle::Static(
+            script.meta(),
+            Some(crate::handle::Family::of::<S>()),
+        ))
     }
 
     /// An invocation of a function of an embedded library (`FCALL`, or
@@ -118,7 +129,7 @@ impl Invocation {
     /// pipeline would call it on each script entry before planning.
     pub(crate) fn check_arity(&self) -> Result<()> {
         let (expected_keys, expected_args) = match &self.handle {
-            ScriptHandle::Static(meta) => (meta.keys(), meta.args()),
+            ScriptHandle::Static(meta, _) => (meta.keys(), meta.args()),
             ScriptHandle::Function(meta) => (meta.keys(), meta.args()),
             ScriptHandle::Dynamic(_) => return Ok(()),
         };

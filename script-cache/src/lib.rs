@@ -50,7 +50,15 @@
 //! 8.1 and 9.1 under the fault that would break it:
 //!
 //! 1. **First call: one round trip, no failed command**: `SCRIPT LOAD` and
-//!    `EVALSHA` as one pipeline, unless the state knows the server has it.
+//!    `EVALSHA` as one pipeline, unless the state knows the server has it,
+//!    for a script of at most [`LAZY_LOAD_MAX`] bytes. A larger one the
+//!    state has no mark for is called `EVALSHA` first, so that a fleet of
+//!    fresh processes sends no source to a server that has it: one round
+//!    trip then, two (and one `NOSCRIPT`) when the server lacks it. A
+//!    state's first call of an embedded script on a node also asks, in the
+//!    same request, which scripts of its enum the node has (one
+//!    `SCRIPT EXISTS`), and calls those `EVALSHA` alone from then on
+//!    ([`Stats::surveys`]).
 //!    A script is marked loaded only when the server answered the SHA-1
 //!    computed at build time ([`Error::ShaMismatch`] otherwise).
 //! 2. **A single call never fails because of `NOSCRIPT`** (after
@@ -292,7 +300,7 @@
 //! # Observability
 //!
 //! [`ScriptState::stats`] ([`Stats`]) counts what an operator alerts on:
-//! loads, reloads after `NOSCRIPT`, `EVAL` retries, refused loads, SHA-1
+//! loads, surveys of cold nodes, reloads after `NOSCRIPT`, `EVAL` retries, refused loads, SHA-1
 //! mismatches, failed single calls by whether the script ran
 //! ([`Error::ran`]), and cluster slot-map refreshes.
 //!
@@ -308,6 +316,7 @@
 //! | `script load refused` | WARN | `NOPERM` on `SCRIPT LOAD`: [`Stats::refused_loads`] | `script`, `sha`, `node` |
 //! | `node switched to EVALSHA first` | WARN | the first refusal on a node ([`LoadMode`]) | `script`, `node` |
 //! | `node accepts SCRIPT LOAD again` | INFO | a load confirmed on a node that refused one | `script`, `node` |
+//! | `scripts surveyed` | DEBUG | a state's first call of a script family on a node asked about all of them (`SCRIPT EXISTS`): [`Stats::surveys`] | `script`, `node`, `present`, `absent` |
 //! | `script SHA-1 mismatch` | ERROR | [`Error::ShaMismatch`]: [`Stats::sha_mismatches`] | `script`, `sha`, `server_sha`, `node` |
 //! | `slot map refreshed` | INFO | a `CLUSTER SLOTS` reply was stored: [`Stats::slot_map_refreshes`] | `shards`, `primaries`, `generation` |
 //! | `library with other code on the server` | WARN | a function's first call found its library with other code: replaced ([`Stats::libraries_replaced`]) or refused ([`Error::OtherLibrary`]) | `function`, `sha`, `server_sha`, `node`, `replaced` |
@@ -326,6 +335,17 @@
 //! nothing; without the feature no event code is compiled in. A pipeline
 //! entry that meets `NOSCRIPT` is returned as [`Error::NoScript`] and is
 //! neither reloaded nor retried, so it emits no event.
+//!
+//! The same feature wraps every script call, pipeline and transaction in
+//! one client span (target `script_cache`, INFO) named and attributed by
+//! OpenTelemetry's database client conventions (`db.system.name`,
+//! `db.operation.name`, `db.stored_procedure.name`, `server.address`, ...,
+//! and `error.type`, `db.response.status_code` on failure), ready for
+//! `tracing-opentelemetry`; the events above are emitted inside it. The
+//! `opentelemetry` feature adds `ScriptState::enable_metrics`: the
+//! `db.client.operation.duration` histogram and the [`Stats`] counters
+//! through the `opentelemetry` metrics API. The attribute table and what to
+//! alert on: `docs/observability.md`.
 //!
 //! # Errors
 //!
@@ -357,9 +377,9 @@
 //! | wrapper | `pool`, `pipeline` (+ `cluster_pipeline`), `cache` | the API: [`ScriptCache`] (a connection and a [`ScriptState`]), [`Pipeline`], [`ScriptPool`]; picks the transport by the connection's kind |
 //! | transports | `cluster_async`, `cluster`, `local` | a routed cluster target (slot map, redirects, the retry rules of a cluster); what one connection keeps (buffers, hints) |
 //! | drivers | `drive` | one call loop, one capability probe and one `load_all` per I/O mode (sync, async) over a transport (`Link` / `AsyncLink`: send a call, a command, a load and its call, a planned batch written into the transport's own form; `SendOne` / `AsyncSendOne`: one command, all the probe needs, so a cluster can probe any primary); the single-server transports. The pipeline loop (one per I/O mode, in `pipeline`: plan, send the batch, read, plan once more after an abort the state caused) runs over the same transports |
-//! | engine | `invocation`, `call` | what to call; one call's state machine (no I/O): it asks the policy, says what to send, reads what came back |
+//! | engine | `invocation`, `call`, `span` | what to call; one call's state machine (no I/O): it asks the policy, says what to send, reads what came back; the client span and duration measurement around each call, pipeline and transaction |
 //! | policy | `policy` | every decision: the body and command for the node (`EVALSHA` / `EVALSHA_RO`, legacy body on Redis 6.2), probe or not, load first or not, wait for another caller's load, the `EVAL` retry, each pipeline or transaction entry; how each reply is read |
-//! | facts | `state`, `topology`, `registry`, `trace`, `handle`, `error`, `node`, `connection`, `args`, `script` | what is known and recorded (load marks, capabilities, latches, counters, the slot map, the runtime registry), with no decision in it; events; the error type; the kinds of connection |
+//! | facts | `state`, `topology`, `registry`, `trace`, `metrics`, `handle`, `error`, `node`, `connection`, `args`, `script` | what is known and recorded (load marks, capabilities, latches, counters, the slot map, the runtime registry), with no decision in it; events; the error type; the kinds of connection |
 //!
 //! A sync `invoke`: [`Invocation::invoke`] → `ScriptCache::call_value`
 //! (cluster or not, by `SyncConnection::as_cluster`) → `drive::call`
@@ -393,12 +413,15 @@ mod function;
 mod handle;
 mod invocation;
 mod local;
+#[cfg(feature = "opentelemetry")]
+mod metrics;
 mod node;
 mod pipeline;
 mod policy;
 mod pool;
 mod registry;
 mod script;
+mod span;
 mod state;
 #[cfg(feature = "cluster")]
 mod topology;
@@ -419,7 +442,7 @@ pub use registry::MAX_SCRIPT_FILE_BYTES;
 pub use script::{
     Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, SourceLocation, UnknownScriptName,
 };
-pub use state::{LoadMode, LoadReport, ScriptState, Stats};
+pub use state::{LAZY_LOAD_MAX, LoadMode, LoadReport, ScriptState, Stats};
 
 #[cfg(feature = "macros")]
 pub use script_cache_macros::{Scripts, include_scripts, scripts};
@@ -455,7 +478,8 @@ pub struct ReadmeDoctests;
     feature = "r2d2",
     feature = "sentinel",
     feature = "tls-rustls",
-    feature = "tracing"
+    feature = "tracing",
+    feature = "opentelemetry"
 ))]
 mod docs_doctests {
     #[doc = include_str!("../../docs/script-folder.md")]

@@ -22,6 +22,9 @@ pub(crate) struct Local {
     /// An async call's `EVALSHA` (the async API takes a `Cmd`).
     pub(crate) cmd: Cmd,
     pub(crate) hints: Hints,
+    /// The server's address as the user gave it, for the spans and
+    /// metrics (kept by a clone).
+    pub(crate) server: Option<crate::span::Server>,
     /// On an async cluster connection: the slot map last read and the
     /// hints per node.
     #[cfg(feature = "cluster-async")]

@@ -39,6 +39,16 @@ impl NodeKey {
         self.0.is_none()
     }
 
+    /// The address of a cluster node (`None`: the one node behind a
+    /// non-cluster connection).
+    #[cfg(all(
+        feature = "cluster",
+        any(feature = "tracing", feature = "opentelemetry")
+    ))]
+    pub(crate) fn address(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
     /// A cluster node (or a role of one), by address.
     #[cfg(any(feature = "cluster", test))]
     pub(crate) fn node(addr: Arc<str>) -> NodeKey {

@@ -15,6 +15,7 @@ use crate::error::{EntryOutcome, Error, Result, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::policy::{self, Called, EntryVerdict, Loaded, Reply, Scope};
+use crate::span::Op;
 use crate::state::{Caps, Epoch, Ticket};
 
 /// A pipeline of ordinary commands and script calls; see [`pipe`].
@@ -733,17 +734,43 @@ impl Pipeline {
             return Ok(Some(Replies::default()));
         }
         self.check_arity()?;
-        #[cfg(feature = "cluster")]
-        if let Some(conn) = con.conn.as_cluster() {
-            return self.send_cluster(conn, &con.state);
+        let state = &con.state;
+        let mut op = Op::batch(&state.inner, self.atomic, self.entries.len());
+        let _span = op.entered();
+        let result = self.send_in(&mut con.conn, &mut con.local, state, &mut op);
+        op.end(Self::first_error(&result));
+        result
+    }
+
+    /// The error a batch's span and duration report: the pipeline's, or
+    /// its first failed entry's.
+    fn first_error(result: &Result<Option<Replies>>) -> Option<&Error> {
+        match result {
+            Err(e) => Some(e),
+            Ok(Some(replies)) => replies.errors.first().map(|(_, e)| e),
+            Ok(None) => None,
         }
+    }
+
+    fn send_in<C: SyncConnection>(
+        &self,
+        conn: &mut C,
+        local: &mut crate::local::Local,
+        state: &crate::ScriptState,
+        op: &mut Op<'_>,
+    ) -> Result<Option<Replies>> {
+        #[cfg(feature = "cluster")]
+        if let Some(conn) = conn.as_cluster() {
+            return self.send_cluster(conn, state, op);
+        }
+        op.single(local.server.as_ref(), || conn.get_db());
         let mut link = drive::Single {
-            conn: &mut con.conn,
-            buf: &mut con.local.buf,
+            conn,
+            buf: &mut local.buf,
         };
-        let result = self.run(Scope::single(&con.state.inner), &mut link);
-        let size = con.local.buf.len();
-        con.local.trim(size);
+        let result = self.run(Scope::single(&state.inner), &mut link);
+        let size = local.buf.len();
+        local.trim(size);
         result
     }
 
@@ -799,16 +826,33 @@ impl Pipeline {
             return Ok(Some(Replies::default()));
         }
         self.check_arity()?;
+        let state = &con.state;
+        let mut op = Op::batch(&state.inner, self.atomic, self.entries.len());
+        let span = op.span();
+        let send = self.send_in_async(&mut con.conn, &mut con.local, state, &mut op);
+        let result = crate::span::instrument(span, send).await;
+        op.end(Self::first_error(&result));
+        result
+    }
+
+    #[cfg(feature = "tokio-comp")]
+    async fn send_in_async<C: AsyncConnection>(
+        &self,
+        conn: &mut C,
+        local: &mut crate::local::Local,
+        state: &crate::ScriptState,
+        op: &mut Op<'_>,
+    ) -> Result<Option<Replies>> {
         #[cfg(feature = "cluster-async")]
-        if let Some(conn) = con.conn.as_cluster_async() {
-            return self.send_cluster_async(conn, &con.state).await;
+        if let Some(conn) = conn.as_cluster_async() {
+            return self.send_cluster_async(conn, state, op).await;
         }
+        op.single(local.server.as_ref(), || conn.get_db());
         let mut link = drive::SingleAsync {
-            conn: &mut con.conn,
-            cmd: &mut con.local.cmd,
+            conn,
+            cmd: &mut local.cmd,
         };
-        self.run_async(Scope::single(&con.state.inner), &mut link)
-            .await
+        self.run_async(Scope::single(&state.inner), &mut link).await
     }
 
     /// The pipeline loop (async): [`run`](Pipeline::run).

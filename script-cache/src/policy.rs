@@ -29,6 +29,20 @@
 //!   next use loads), while asking `INFO server` would add a command to
 //!   the round trips that must stay one (the first call, the retry) and a
 //!   reply that ACLs and proxies often refuse;
+//! * **cold states and large sources**: in `LoadMode::Lazy` a script over
+//!   `LAZY_LOAD_MAX` bytes with no mark goes out as `EVALSHA` first (one
+//!   caller of the state sends it, the others wait for its reply as for a
+//!   load), and is loaded with the call after `NOSCRIPT`: a fresh process
+//!   sends no large source to a server that has it (docs/connections.md,
+//!   "Cold fleets"); a smaller script is loaded with its first call;
+//! * **a survey on first contact**: in `LoadMode::Lazy`, the first call of
+//!   an embedded script with no mark, on a node its enum was not asked
+//!   about, carries one `SCRIPT EXISTS` of every script of the enum in the
+//!   same request ([`survey_cmd`]); what the node has is marked (a hint),
+//!   what it lacks stays unmarked (another process may load it before it
+//!   is called), and the call itself goes out by the rules above. Callers
+//!   of the enum's other scripts wait for the answer as for a load; a
+//!   refused survey is not sent again;
 //! * **a reply is never dropped**: when a load and a call travel together,
 //!   the call's value is returned whatever happened to the load;
 //! * **a refused load** (`NOPERM`) switches the node to `EVALSHA` first;
@@ -45,9 +59,10 @@ use redis::{Cmd, Value};
 
 use crate::error::{Error, ScriptId, ServerReply};
 use crate::function::FunctionMeta;
-use crate::handle::{Body, ScriptHandle};
+use crate::handle::{Body, Family, ScriptHandle};
 use crate::state::{
-    Caps, Decided, Epoch, Facts, LoadMode, LoadReport, Mark, NodeKey, StateInner, Ticket, Verdict,
+    Caps, Decided, Epoch, Facts, LAZY_LOAD_MAX, LoadMode, LoadReport, Mark, NodeKey, StateInner,
+    Survey, Ticket, Verdict,
 };
 use crate::trace;
 
@@ -147,12 +162,21 @@ pub(crate) enum Ask {
     /// Load, whatever the marks say (the atomic retry), coordinating with
     /// waiting tasks.
     MustLoad,
+    /// After `NOSCRIPT` for this caller's own coordinated `EVALSHA` first
+    /// (a large script with no mark): load; the "loading" entry the others
+    /// wait on is this caller's.
+    AfterOwnCall,
 }
 
 /// The decision for a single call: probe, call relying on a mark, call
 /// `EVALSHA` first, wait for another caller's load, or load.
 /// `coordinate` makes concurrent callers wait for one loader; without it
 /// every caller that finds the script unconfirmed loads it.
+///
+/// `source_len` is the size of the body to load: in [`LoadMode::Lazy`], a
+/// body over [`LAZY_LOAD_MAX`] bytes the state has no mark for is called
+/// `EVALSHA` first too (a cold state against a server that already has it
+/// sends 40 bytes of SHA-1, not the source), and loaded after `NOSCRIPT`.
 pub(crate) fn decide(
     needs_caps: bool,
     facts: Facts,
@@ -160,20 +184,29 @@ pub(crate) fn decide(
     ask: Ask,
     mode: LoadMode,
     coordinate: bool,
+    source_len: usize,
 ) -> Verdict {
     if needs_caps && facts.caps == Caps::Unknown {
         return Verdict::Probe;
     }
     let call_first = mode == LoadMode::EvalshaFirst || facts.load_refused;
+    // A large script with no mark: EVALSHA first, the other callers waiting
+    // for that call. A script back by `EVAL` (a cluster's reload) is still
+    // loaded for good by the next first attempt, large or not.
+    let lazy = mode == LoadMode::Lazy;
+    let large_cold = lazy && source_len > LAZY_LOAD_MAX;
     match (mark, ask) {
-        (Mark::Loaded(epoch), Ask::First | Ask::AfterNoScript | Ask::AfterWait) => {
-            Verdict::Call(epoch)
-        }
+        (
+            Mark::Loaded(epoch),
+            Ask::First | Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall,
+        ) => Verdict::Call(epoch),
         // `EVAL`'s copy serves the callers that waited for that `EVAL`; a
         // first attempt loads the script for good (Redis 7.4+ and Valkey
         // 8+ evict `EVAL`'s copies), unless the node is called `EVALSHA`
         // first.
-        (Mark::Evalled(epoch), Ask::AfterNoScript | Ask::AfterWait) => Verdict::Call(epoch),
+        (Mark::Evalled(epoch), Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall) => {
+            Verdict::Call(epoch)
+        }
         // Another caller's load: wait for it, also after a wait (a script
         // back by EVAL is then being loaded for good by a first attempt);
         // the waits of one call are bounded (`call::MAX_WAITS`).
@@ -181,6 +214,19 @@ pub(crate) fn decide(
             Verdict::Wait
         }
         (_, Ask::First) if call_first => Verdict::CallFirst,
+        // The first contact with the node for the script's family: ask
+        // about all of its scripts with this call (which goes out as if
+        // there were no survey: loaded with it when small, `EVALSHA` first
+        // when large).
+        (Mark::Unknown, Ask::First) if lazy && facts.survey == Survey::Due => Verdict::Survey {
+            load: !large_cold,
+            coordinate,
+        },
+        (Mark::Unknown, Ask::First) if coordinate && facts.survey == Survey::Pending => {
+            Verdict::WaitSurvey
+        }
+        (Mark::Unknown, Ask::First) if large_cold && coordinate => Verdict::CallFirstLeading,
+        (Mark::Unknown, Ask::First) if large_cold => Verdict::CallFirst,
         _ => Verdict::Load { coordinate },
     }
 }
@@ -227,10 +273,12 @@ pub(crate) fn load_by(handle: &ScriptHandle, facts: Facts, ask: Ask, node: &Node
     }
     match ask {
         Ask::MustLoad => LoadBy::Eval,
-        Ask::AfterNoScript | Ask::AfterWait if facts.load_refused || !node.is_single() => {
+        Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall
+            if facts.load_refused || !node.is_single() =>
+        {
             LoadBy::Eval
         }
-        Ask::First | Ask::AfterNoScript | Ask::AfterWait => LoadBy::ScriptLoad,
+        Ask::First | Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall => LoadBy::ScriptLoad,
     }
 }
 
@@ -333,8 +381,58 @@ impl<'s> Scope<'s> {
         self.state.loaded.decide_with(
             self.node,
             |caps| handle.body(caps == Caps::Legacy),
-            |facts, mark| decide(needs_caps(handle), facts, mark, ask, mode, coordinate),
+            handle.family().map(crate::handle::Family::id),
+            |facts, mark| {
+                // A library is never called `FCALL` first for its size: its
+                // first load looks at the server's library of that name (a
+                // call first could run other code under it unnoticed).
+                let source_len = match handle.function() {
+                    Some(_) => 0,
+                    None => handle.body(facts.caps == Caps::Legacy).source.len(),
+                };
+                decide(
+                    needs_caps(handle),
+                    facts,
+                    mark,
+                    ask,
+                    mode,
+                    coordinate,
+                    source_len,
+                )
+            },
         )
+    }
+
+    /// Reads the reply of a survey ([`survey_cmd`]) sent under `ticket`
+    /// with a call of `handle`, and records what it says of every script
+    /// but `handle`'s own (its call says that). A refused survey (an ACL
+    /// without `SCRIPT EXISTS`) records nothing: the node is not asked
+    /// again, and its scripts go by the rules of a state with no survey.
+    pub(crate) fn read_survey(
+        &self,
+        reply: Reply,
+        handle: &ScriptHandle,
+        survey: &SurveyPlan,
+        own: &str,
+    ) {
+        let Reply::Value(Value::Array(items)) = reply else {
+            return;
+        };
+        if items.len() != survey.shas.len() {
+            return;
+        }
+        let answers = survey
+            .shas
+            .iter()
+            .zip(&items)
+            .filter(|(sha1, _)| **sha1 != own)
+            .map(|(sha1, v)| (*sha1, matches!(v, Value::Int(1) | Value::Boolean(true))));
+        let (present, absent) = self
+            .state
+            .loaded
+            .record_survey(self.node, answers, survey.ticket);
+        self.state.counters.surveyed();
+        trace::surveyed(handle, self.node, present, absent);
     }
 
     /// Reads the reply of `SCRIPT LOAD <body>` for `handle`, sent under
@@ -639,6 +737,33 @@ pub(crate) fn caps_from_probe(reply: Reply, script: Option<&ScriptId>) -> Result
     }
 }
 
+/// A survey to send: the SHA-1s it asks about, and the ticket its answer
+/// is recorded under.
+#[derive(Debug)]
+pub(crate) struct SurveyPlan {
+    pub(crate) shas: Vec<&'static str>,
+    pub(crate) ticket: Ticket,
+}
+
+/// `SCRIPT EXISTS` of the body every script of `family` runs on a server
+/// with `caps` (about 47 bytes a script): what a state's first contact
+/// with a node asks, pipelined with the first call.
+pub(crate) fn survey_cmd(family: Family, caps: Caps, ticket: Ticket) -> (Cmd, SurveyPlan) {
+    let mut shas = Vec::new();
+    family.for_each(|meta| {
+        shas.push(match meta.legacy() {
+            Some(legacy) if caps == Caps::Legacy => legacy.sha1,
+            _ => meta.sha1(),
+        });
+    });
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("EXISTS");
+    for sha1 in &shas {
+        cmd.arg(*sha1);
+    }
+    (cmd, SurveyPlan { shas, ticket })
+}
+
 /// `SCRIPT LOAD <source>`.
 pub(crate) fn load_cmd(source: &str) -> Cmd {
     let mut cmd = redis::cmd("SCRIPT");
@@ -835,8 +960,8 @@ mod tests {
         let set = LoadedSet::default();
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
-            set.decide_with(&node, body("s"), |facts, mark| {
-                super::decide(false, facts, mark, ask, mode, false)
+            set.decide_with(&node, body("s"), None, |facts, mark| {
+                super::decide(false, facts, mark, ask, mode, false, 0)
             })
             .map(|d| d.decision)
         };
@@ -868,10 +993,132 @@ mod tests {
         ));
         // Capabilities needed and unknown: probe first.
         assert!(
-            set.decide_with(&node, body("s"), |facts, mark| {
-                super::decide(true, facts, mark, Ask::First, LoadMode::Lazy, false)
+            set.decide_with(&node, body("s"), None, |facts, mark| {
+                super::decide(true, facts, mark, Ask::First, LoadMode::Lazy, false, 0)
             })
             .is_none()
+        );
+    }
+
+    #[test]
+    fn a_large_source_is_sent_only_after_noscript_in_lazy_mode() {
+        let facts = Facts {
+            caps: Caps::Modern,
+            load_refused: false,
+            survey: Survey::Done,
+        };
+        let lazy = LoadMode::Lazy;
+        let large = LAZY_LOAD_MAX + 1;
+        let verdict = |mark, ask, len| super::decide(false, facts, mark, ask, lazy, true, len);
+        // Small: loaded with the first call (one round trip).
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::First, LAZY_LOAD_MAX),
+            Verdict::Load { coordinate: true }
+        );
+        // Large and unconfirmed: EVALSHA first, loaded after NOSCRIPT.
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::First, large),
+            Verdict::CallFirstLeading
+        );
+        assert_eq!(
+            super::decide(false, facts, Mark::Unknown, Ask::First, lazy, false, large),
+            Verdict::CallFirst
+        );
+        // The leader's own NOSCRIPT: it loads (the loading entry is its own).
+        assert_eq!(
+            verdict(Mark::Loading, Ask::AfterOwnCall, large),
+            Verdict::Load { coordinate: true }
+        );
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::AfterNoScript, large),
+            Verdict::Load { coordinate: true }
+        );
+        assert_eq!(verdict(Mark::Loading, Ask::First, large), Verdict::Wait);
+        // EVAL's copy (evictable) is loaded for good by a first attempt.
+        let epoch = {
+            let set = LoadedSet::default();
+            let (_, t) = set.loaded_epochs(&NodeKey::SINGLE, std::iter::empty());
+            set.mark_evalled(&NodeKey::SINGLE, "s", t).unwrap()
+        };
+        assert_eq!(
+            verdict(Mark::Evalled(epoch), Ask::First, large),
+            Verdict::Load { coordinate: true }
+        );
+        assert_eq!(
+            verdict(Mark::Unknown, Ask::MustLoad, large),
+            Verdict::Load { coordinate: true }
+        );
+    }
+
+    #[test]
+    fn a_first_call_surveys_its_family_once_per_node() {
+        let facts = |survey| Facts {
+            caps: Caps::Modern,
+            load_refused: false,
+            survey,
+        };
+        let lazy = LoadMode::Lazy;
+        let large = LAZY_LOAD_MAX + 1;
+        let first = |survey, mark, len| {
+            super::decide(false, facts(survey), mark, Ask::First, lazy, true, len)
+        };
+        // Not surveyed: the first call asks, with its load when small.
+        assert_eq!(
+            first(Survey::Due, Mark::Unknown, 10),
+            Verdict::Survey {
+                load: true,
+                coordinate: true
+            }
+        );
+        assert_eq!(
+            first(Survey::Due, Mark::Unknown, large),
+            Verdict::Survey {
+                load: false,
+                coordinate: true
+            }
+        );
+        // Another caller is asking: wait for its answer.
+        assert_eq!(
+            first(Survey::Pending, Mark::Unknown, large),
+            Verdict::WaitSurvey
+        );
+        // Answered: a script it had is marked (called); one it lacked is
+        // unmarked, and goes by the size rule (the answer may be stale).
+        assert_eq!(
+            first(Survey::Done, Mark::Unknown, large),
+            Verdict::CallFirstLeading
+        );
+        assert_eq!(
+            first(Survey::Done, Mark::Unknown, 10),
+            Verdict::Load { coordinate: true }
+        );
+        // A mark decides before any survey; EVALSHA-first mode and a node
+        // that refuses loads never survey.
+        assert_eq!(first(Survey::Due, Mark::Loading, 10), Verdict::Wait);
+        assert_eq!(
+            super::decide(
+                false,
+                facts(Survey::Due),
+                Mark::Unknown,
+                Ask::First,
+                LoadMode::EvalshaFirst,
+                true,
+                10
+            ),
+            Verdict::CallFirst
+        );
+        // After NOSCRIPT: load (a warm state's path is unchanged).
+        assert_eq!(
+            super::decide(
+                false,
+                facts(Survey::Due),
+                Mark::Unknown,
+                Ask::AfterNoScript,
+                lazy,
+                true,
+                large
+            ),
+            Verdict::Load { coordinate: true }
         );
     }
 
@@ -880,8 +1127,8 @@ mod tests {
         let set = LoadedSet::default();
         let node = NodeKey::SINGLE;
         let decide = |ask, mode| {
-            set.decide_with(&node, body("s"), |facts, mark| {
-                super::decide(false, facts, mark, ask, mode, true)
+            set.decide_with(&node, body("s"), None, |facts, mark| {
+                super::decide(false, facts, mark, ask, mode, true, 0)
             })
             .map(|d| d.decision)
         };
@@ -910,6 +1157,7 @@ mod tests {
         let facts = |load_refused| Facts {
             caps: Caps::Modern,
             load_refused,
+            survey: Survey::Done,
         };
         let (set, node) = (LoadedSet::default(), NodeKey::SINGLE);
         let (_, t) = set.loaded_epochs(&node, std::iter::empty());

@@ -262,7 +262,7 @@ pub trait EmbeddedScript: Copy + Eq + fmt::Debug + Send + Sync + 'static {
 
     /// An invocation of this script with no keys or arguments yet.
     fn invocation(self) -> crate::Invocation {
-        crate::Invocation::of(self.meta())
+        crate::Invocation::embedded(self)
     }
 
     /// Starts an invocation with its first key (redis-rs `Script::key`).

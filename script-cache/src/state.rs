@@ -35,6 +35,19 @@ use crate::registry::Registry;
 /// nothing here and costs more than the rest of the lookup on every call.
 type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
+/// The largest script source (bytes) that [`LoadMode::Lazy`] sends with
+/// the first call of a script the state knows nothing of: such a call is
+/// one round trip (`SCRIPT LOAD` + `EVALSHA`) also when the server lacks
+/// the script. A larger source is sent only when the server is known to
+/// lack it: the first call is `EVALSHA`, and after `NOSCRIPT` the script is
+/// loaded with the call (two round trips, one failed command). A fleet of
+/// fresh processes against a server that already holds a large script
+/// then sends its SHA-1, not its source (docs/connections.md, "Cold
+/// fleets"). A state's first call of an embedded script on a node also
+/// asks which scripts of its enum the node has (one `SCRIPT EXISTS` in the
+/// same request): those are called `EVALSHA` alone, small or large.
+pub const LAZY_LOAD_MAX: usize = 2048;
+
 /// How a state decides whether to send `SCRIPT LOAD` with a call.
 ///
 /// Whatever the mode, a call that meets `NOSCRIPT` is retried as one
@@ -43,7 +56,9 @@ type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 #[non_exhaustive]
 pub enum LoadMode {
     /// The first call of a script on a server sends `SCRIPT LOAD` and
-    /// `EVALSHA` in one round trip; later calls send `EVALSHA` only.
+    /// `EVALSHA` in one round trip when its source is at most
+    /// [`LAZY_LOAD_MAX`] bytes; a larger one is called `EVALSHA` first and
+    /// loaded after `NOSCRIPT`. Later calls send `EVALSHA` only.
     #[default]
     Lazy,
     /// Every call sends `EVALSHA` first, and a script is loaded only after
@@ -74,6 +89,25 @@ enum LoadState {
     Evalled(Epoch),
     /// A caller is loading it; others wait for it to finish.
     Loading(Waiter),
+}
+
+/// A latch and the waiter that waits for it to open (when the guard is
+/// dropped).
+fn latch() -> (LoadGuard, Waiter) {
+    let latch = Arc::new(Latch::default());
+    #[cfg(feature = "tokio-comp")]
+    let (tx, rx) = tokio::sync::watch::channel(());
+    let waiter = Waiter {
+        latch: latch.clone(),
+        #[cfg(feature = "tokio-comp")]
+        rx,
+    };
+    let guard = LoadGuard {
+        latch: Some(latch),
+        #[cfg(feature = "tokio-comp")]
+        _done: Some(tx),
+    };
+    (guard, waiter)
 }
 
 /// Set once when a load finishes (confirmed, failed or abandoned).
@@ -143,6 +177,14 @@ struct NodeState {
     /// The node refused a `SCRIPT LOAD` with `NOPERM`: call `EVALSHA`
     /// first there.
     load_refused: bool,
+    /// The families of scripts ([`Family::id`]) surveyed on this node (or
+    /// being surveyed): each is asked about once.
+    ///
+    /// [`Family::id`]: crate::handle::Family::id
+    surveyed: Vec<usize>,
+    /// The survey under way on this node, which first calls of the
+    /// scripts it asks about wait for.
+    survey: Option<(usize, Waiter)>,
 }
 
 /// Which scripts each node has confirmed.
@@ -258,9 +300,21 @@ pub(crate) enum LoadDecision {
     /// Not confirmed, and this node is called `EVALSHA` first (mode, or a
     /// refused load): send `EVALSHA` only, load after `NOSCRIPT`.
     CallFirst,
+    /// Not confirmed, a large script: send `EVALSHA` only, the guard
+    /// holding the other callers until its reply (as for a load).
+    CallFirstLeading(LoadGuard),
     /// Not loaded: send `SCRIPT LOAD` with the call. The guard tells
     /// concurrent callers when the load is done.
     Load(LoadGuard),
+    /// The first call of a script of a family not yet surveyed on this
+    /// node: ask the server about every script of the family
+    /// (`SCRIPT EXISTS`) with the call. `script` holds the callers of
+    /// this script, `survey` the first calls of the family's others.
+    Survey {
+        script: LoadGuard,
+        survey: LoadGuard,
+        load: bool,
+    },
     /// Another caller is loading it right now: wait, then ask again.
     Wait(Waiter),
 }
@@ -289,6 +343,20 @@ pub(crate) struct Facts {
     pub(crate) caps: Caps,
     /// The node refused a `SCRIPT LOAD` for lack of permission.
     pub(crate) load_refused: bool,
+    /// Whether the script's family was asked about on the node.
+    pub(crate) survey: Survey,
+}
+
+/// Where the survey of a script's family on a node stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Survey {
+    /// Not asked yet.
+    Due,
+    /// Being asked right now by another caller.
+    Pending,
+    /// Asked already (whatever the answer), or the script has no family
+    /// (registered at run time).
+    Done,
 }
 
 /// What the state knows of one script body on one node.
@@ -314,10 +382,18 @@ pub(crate) enum Verdict {
     Call(Epoch),
     /// Call without a confirmation (`EVALSHA` first).
     CallFirst,
+    /// Call without a confirmation (`EVALSHA` first), the other callers
+    /// waiting for this call as for a load.
+    CallFirstLeading,
     /// Wait for the caller loading it.
     Wait,
     /// Load; `coordinate` makes the others wait for this load.
     Load { coordinate: bool },
+    /// Ask about every script of the family with this call (`load`: the
+    /// call goes with its `SCRIPT LOAD`, else `EVALSHA` first).
+    Survey { load: bool, coordinate: bool },
+    /// Wait for the survey under way.
+    WaitSurvey,
 }
 
 impl LoadedSet {
@@ -379,6 +455,7 @@ impl LoadedSet {
 
     /// Asks for a decision about one script on `node` and carries it out,
     /// under one lock. `body` picks the body for the node's capabilities;
+    /// `family` names the script's family ([`Family::id`]), if it has one;
     /// `judge` (the [`policy`](crate::policy)) decides from what the
     /// state knows of the node and of that body ([`Facts`], [`Mark`]).
     /// The state only carries the verdict out: it hands out the loader's
@@ -388,15 +465,29 @@ impl LoadedSet {
         &self,
         node: &NodeKey,
         body: impl FnOnce(Caps) -> crate::handle::Body<'b>,
+        family: Option<usize>,
         judge: impl FnOnce(Facts, Mark) -> Verdict,
     ) -> Option<Decided<'b>> {
         let mut nodes = self.lock();
         let state = nodes.entry(node.clone()).or_default();
         let caps = state.caps;
         let body = body(caps);
+        let survey = match family {
+            Some(id) if !state.surveyed.contains(&id) => Survey::Due,
+            Some(id)
+                if state
+                    .survey
+                    .as_ref()
+                    .is_some_and(|(at, w)| *at == id && w.pending()) =>
+            {
+                Survey::Pending
+            }
+            _ => Survey::Done,
+        };
         let facts = Facts {
             caps,
             load_refused: state.load_refused,
+            survey,
         };
         let mark = match state.scripts.get(body.sha1) {
             Some(LoadState::Loaded(epoch)) => Mark::Loaded(*epoch),
@@ -409,6 +500,11 @@ impl LoadedSet {
             Verdict::Probe => return None,
             Verdict::Call(epoch) => LoadDecision::Loaded(epoch),
             Verdict::CallFirst => LoadDecision::CallFirst,
+            Verdict::CallFirstLeading => {
+                let guard = Self::start_loading(state, body.sha1);
+                self.changed();
+                LoadDecision::CallFirstLeading(guard)
+            }
             Verdict::Wait => match state.scripts.get(body.sha1) {
                 Some(LoadState::Loading(waiter)) => LoadDecision::Wait(waiter.clone()),
                 // Not a verdict the marks allow: load.
@@ -421,6 +517,30 @@ impl LoadedSet {
                 self.changed();
                 LoadDecision::Load(guard)
             }
+            Verdict::Survey { load, coordinate } => match family {
+                Some(id) => {
+                    let (survey, waiter) = latch();
+                    state.surveyed.push(id);
+                    state.survey = Some((id, waiter));
+                    let script = if coordinate {
+                        Self::start_loading(state, body.sha1)
+                    } else {
+                        LoadGuard::default()
+                    };
+                    self.changed();
+                    LoadDecision::Survey {
+                        script,
+                        survey,
+                        load,
+                    }
+                }
+                // Not a verdict the facts allow: load.
+                None => LoadDecision::Load(LoadGuard::default()),
+            },
+            Verdict::WaitSurvey => match &state.survey {
+                Some((_, waiter)) => LoadDecision::Wait(waiter.clone()),
+                None => LoadDecision::Load(LoadGuard::default()),
+            },
         };
         Some(Decided {
             caps,
@@ -440,28 +560,57 @@ impl LoadedSet {
         Facts {
             caps: state.map_or(Caps::Unknown, |n| n.caps),
             load_refused: state.is_some_and(|n| n.load_refused),
+            survey: Survey::Done,
         }
     }
 
     /// Records that a caller is loading `sha1`: the others wait for it
     /// until the guard is dropped.
     fn start_loading(state: &mut NodeState, sha1: &str) -> LoadGuard {
-        let latch = Arc::new(Latch::default());
-        #[cfg(feature = "tokio-comp")]
-        let (tx, rx) = tokio::sync::watch::channel(());
-        let waiter = Waiter {
-            latch: latch.clone(),
-            #[cfg(feature = "tokio-comp")]
-            rx,
-        };
+        let (guard, waiter) = latch();
         state
             .scripts
             .insert(sha1.into(), LoadState::Loading(waiter));
-        LoadGuard {
-            latch: Some(latch),
-            #[cfg(feature = "tokio-comp")]
-            _done: Some(tx),
+        guard
+    }
+
+    /// Records what a survey of `node` answered, unless a `flush_cache`
+    /// started since `ticket` was taken: each script of `answers` the
+    /// server has (`true`) and the state knows nothing of is marked
+    /// loaded (a hint, like any mark); a mark, or a load under way, is
+    /// left alone. A script the server lacked stays unmarked: by the time
+    /// it is called another process may have loaded it, so its first call
+    /// follows the rules of an unknown script (a large source is sent
+    /// only after `NOSCRIPT`). Returns how many the server had and
+    /// lacked.
+    pub(crate) fn record_survey(
+        &self,
+        node: &NodeKey,
+        answers: impl Iterator<Item = (&'static str, bool)>,
+        ticket: Ticket,
+    ) -> (usize, usize) {
+        let mut nodes = self.lock();
+        if self.ticket() != ticket {
+            return (0, 0);
         }
+        let state = nodes.entry(node.clone()).or_default();
+        let (mut present, mut absent) = (0, 0);
+        for (sha1, has) in answers {
+            if !has {
+                absent += 1;
+                continue;
+            }
+            present += 1;
+            match state.scripts.get(sha1) {
+                Some(LoadState::Loaded(_) | LoadState::Evalled(_)) => continue,
+                Some(LoadState::Loading(waiter)) if waiter.pending() => continue,
+                _ => {}
+            }
+            let epoch = Epoch::new(self.epochs.fetch_add(1, Ordering::Relaxed));
+            state.scripts.insert(sha1.into(), LoadState::Loaded(epoch));
+        }
+        self.changed();
+        (present, absent)
     }
 
     /// Records that the server has `sha1` (a confirmed load, or a call of
@@ -536,6 +685,8 @@ impl LoadedSet {
         self.generation.fetch_add(1, Ordering::AcqRel);
         for node in nodes.values_mut() {
             node.scripts.clear();
+            // What the server has is to be asked again.
+            node.surveyed.clear();
         }
         self.changed();
     }
@@ -582,6 +733,7 @@ impl LoadedSet {
                     .scripts
                     .retain(|_, s| matches!(s, LoadState::Loading(_)));
                 voided = before - state.scripts.len();
+                state.surveyed.clear();
             }
             state.known = caps;
         }
@@ -595,6 +747,7 @@ impl LoadedSet {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     loads: AtomicU64,
+    surveys: AtomicU64,
     reloads: AtomicU64,
     calls: AtomicU64,
     refused_loads: AtomicU64,
@@ -612,6 +765,9 @@ impl Counters {
     }
     pub(crate) fn loaded(&self, n: u64) {
         self.loads.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn surveyed(&self) {
+        self.surveys.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn reloaded(&self) {
         self.reloads.fetch_add(1, Ordering::Relaxed);
@@ -641,6 +797,7 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> Stats {
         Stats {
             loads: self.loads.load(Ordering::Relaxed),
+            surveys: self.surveys.load(Ordering::Relaxed),
             reloads: self.reloads.load(Ordering::Relaxed),
             calls: self.calls.load(Ordering::Relaxed),
             refused_loads: self.refused_loads.load(Ordering::Relaxed),
@@ -698,6 +855,11 @@ impl LoadReport {
 pub struct Stats {
     /// `SCRIPT LOAD`s the server confirmed.
     pub loads: u64,
+    /// Surveys answered: a state's first call of an embedded script on a
+    /// node also asks, in the same round trip, which scripts of its enum
+    /// the node has (one `SCRIPT EXISTS`), so that a fresh process sends
+    /// no source the server holds (docs/connections.md, "Cold fleets").
+    pub surveys: u64,
     /// Scripts the server had confirmed and then answered `NOSCRIPT` for
     /// (flush, restart, failover): each is one reload. Many tasks meeting
     /// the same `NOSCRIPT` count once, as they share one reload.
@@ -777,6 +939,9 @@ pub(crate) struct StateInner {
     /// The slot map of the cluster behind the connections, if any.
     #[cfg(feature = "cluster")]
     pub(crate) cluster: crate::topology::Topology,
+    /// The OpenTelemetry instruments, once enabled.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 impl ScriptState {
@@ -824,6 +989,37 @@ impl ScriptState {
             stats.slot_map_refreshes = self.inner.cluster.refreshes();
         }
         stats
+    }
+
+    /// Reports this state's operations as OpenTelemetry metrics made with
+    /// `meter` (the `opentelemetry` feature): the `db.client.operation.duration`
+    /// histogram, one measurement per script call, pipeline and
+    /// transaction on any connection given this state, and the
+    /// [`Stats`] counters as observable counters (`script_cache.loads`,
+    /// `script_cache.reloads`, ...; see docs/observability.md). Nothing is
+    /// measured before: a state without metrics reads no clock.
+    ///
+    /// Returns `false`, and changes nothing, when metrics were enabled on
+    /// this state already.
+    ///
+    /// ```
+    /// let meter = opentelemetry::global::meter("my-service");
+    /// let state = script_cache::ScriptState::new();
+    /// assert!(state.enable_metrics(&meter));
+    /// assert!(!state.enable_metrics(&meter));
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    pub fn enable_metrics(&self, meter: &opentelemetry::metrics::Meter) -> bool {
+        let mut created = false;
+        self.inner.metrics.get_or_init(|| {
+            created = true;
+            let state = Arc::downgrade(&self.inner);
+            crate::metrics::Metrics::new(
+                meter,
+                Arc::new(move || state.upgrade().map(|inner| ScriptState { inner }.stats())),
+            )
+        });
+        created
     }
 
     /// Forgets which scripts are loaded, without telling any server: each
@@ -967,7 +1163,7 @@ mod tests {
             let sha1: &'static str = Box::leak(sha1.to_owned().into_boxed_str());
             // The verdict a first attempt gets (the policy's, for a script
             // that does not need the capabilities).
-            set.decide_with(&node, body(sha1), |_, mark| match mark {
+            set.decide_with(&node, body(sha1), None, |_, mark| match mark {
                 Mark::Loaded(epoch) => Verdict::Call(epoch),
                 _ => Verdict::Load { coordinate: false },
             })
@@ -1065,14 +1261,14 @@ mod tests {
         // Another version behind the node: its marks are void, the other
         // node's stay, a load under way stays.
         let loading = set
-            .decide_with(&node, body("b"), first_coordinated)
+            .decide_with(&node, body("b"), None, first_coordinated)
             .map(|d| d.decision);
         assert!(matches!(loading, Some(LoadDecision::Load(_))));
         assert_eq!(set.set_caps(&node, Caps::Legacy), 1);
         assert!(!set.is_loaded(&node, "a"));
         assert!(set.is_loaded(&other, "a"));
         assert!(matches!(
-            set.decide_with(&node, body("b"), first_coordinated)
+            set.decide_with(&node, body("b"), None, first_coordinated)
                 .map(|d| d.decision),
             Some(LoadDecision::Wait(_))
         ));

@@ -192,7 +192,10 @@ impl Topology {
     /// claim ends when the guard is dropped (also when the task holding it
     /// is cancelled).
     pub(crate) fn begin_refresh(&self) -> Option<RefreshGuard<'_>> {
-        (!self.refreshing.swap(true, Ordering::AcqRel)).then_some(RefreshGuard(self))
+        // `then`, not `then_some`: a guard built for a caller that lost the
+        // race would be dropped at once, and its drop would end the
+        // winner's claim and wake the tasks waiting for the first map.
+        (!self.refreshing.swap(true, Ordering::AcqRel)).then(|| RefreshGuard(self))
     }
 
     /// Stores the slot map of a `CLUSTER SLOTS` reply (a failed or empty
@@ -288,6 +291,18 @@ pub(crate) fn target(table: Option<&SlotTable>, slot: u16, read_only: bool) -> T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refresh_is_claimed_once_until_its_guard_is_dropped() {
+        let topology = Topology::default();
+        let claim = topology.begin_refresh().expect("the first claim");
+        // Callers that lose the race get nothing and leave the claim alone.
+        assert!(topology.begin_refresh().is_none());
+        assert!(topology.begin_refresh().is_none());
+        assert!(topology.refreshing.load(Ordering::Acquire));
+        drop(claim);
+        assert!(topology.begin_refresh().is_some());
+    }
 
     #[test]
     fn slots_follow_the_cluster_specification() {

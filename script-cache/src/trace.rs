@@ -21,6 +21,12 @@
 //! | `node accepts SCRIPT LOAD again` | INFO | `script`, `node` |
 //! | `script SHA-1 mismatch` | ERROR | `script`, `sha`, `server_sha`, `node` |
 //! | `slot map refreshed` | INFO | `shards`, `primaries`, `generation` |
+//!
+//! Beside the events, `span.rs`: one client span per script call, pipeline
+//! and transaction (the `tracing` feature) in OpenTelemetry's database
+//! client conventions, and its `db.client.operation.duration` measurement
+//! (the `opentelemetry` feature, `metrics.rs`). The events
+//! above are emitted inside the span of the operation that caused them.
 
 use crate::handle::ScriptHandle as Handle;
 use crate::node::{Epoch, NodeKey};
@@ -147,6 +153,24 @@ pub(crate) fn evalsha_first(handle: &Handle, node: &NodeKey, first: bool) {
     }
     #[cfg(not(feature = "tracing"))]
     let _ = (handle, node, first);
+}
+
+/// A survey (`SCRIPT EXISTS` of every script of a family, with a state's
+/// first call there) answered: `present` scripts the node has, `absent`
+/// it lacks (counted in [`Stats::surveys`](crate::Stats::surveys)).
+#[inline(always)]
+pub(crate) fn surveyed(handle: &Handle, node: &NodeKey, present: usize, absent: usize) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        target: "script_cache",
+        script = handle.name(),
+        node = %node,
+        present,
+        absent,
+        "scripts surveyed"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (handle, node, present, absent);
 }
 
 /// `SCRIPT LOAD` answered another SHA-1 than the one computed at build

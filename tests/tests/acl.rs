@@ -9,7 +9,7 @@
 use script_cache::prelude::*;
 use script_cache::{Error, LoadMode, Ran, ScriptCache, ScriptState, pipe};
 use script_cache_tests::faults::{counter, preload};
-use script_cache_tests::{AclUser, Recording, RoundTripLog, TestServer, matrix};
+use script_cache_tests::{AclUser, Flavor, Recording, RoundTripLog, TestServer, matrix};
 
 script_cache::include_scripts!("fixtures/guarantees");
 
@@ -44,7 +44,11 @@ fn assert_loads_refused_at_most(server: &TestServer, refused: u64) {
     let stats = server.commandstats();
     let load = stats.get("script|load");
     assert_eq!(load.calls, 0, "no SCRIPT LOAD ran as the user: {stats:?}");
-    assert!(load.rejected_calls <= refused, "{stats:?}");
+    // On Redis 6.2 the user lacks every SCRIPT subcommand (`-script`), so
+    // the survey a fresh state sends once with its first call (SCRIPT
+    // EXISTS) is refused too, and 6.2 counts it with the loads.
+    let survey = u64::from(server.flavor() == Flavor::Redis62);
+    assert!(load.rejected_calls <= refused + survey, "{stats:?}");
 }
 
 matrix! {

@@ -1,9 +1,11 @@
 //! Pools: one `ScriptState` per pool, every checkout wrapped. A pool of 8
-//! connections, 2,000 checkouts each calling a cold script: one
-//! `SCRIPT LOAD` per script, no error, every call counted once.
+//! connections, 2,000 checkouts each calling a cold script: one survey of
+//! the enum and one `SCRIPT LOAD` per script, no error but the `NOSCRIPT`s of the large
+//! script's first `EVALSHA`s (at most one per connection), every call
+//! counted once.
 
 use script_cache::{ScriptPool, ScriptState};
-use script_cache_tests::{TestServer, matrix};
+use script_cache_tests::{Flavor, TestServer, matrix};
 
 #[script_cache::scripts(dir = "bench-lua")]
 enum Bench {}
@@ -14,26 +16,39 @@ const POOL_SIZE: u32 = 8;
 /// What a run of checkouts did, read from the server.
 fn assert_one_load_per_script(server: &TestServer, state: &ScriptState, what: &str) {
     let stats = server.commandstats();
+    // One survey for the pool's state (the first call's SCRIPT EXISTS of
+    // the enum), which Redis 6.2 counts with the loads as `script`.
+    assert_eq!(state.stats().surveys, 1, "{what}: one survey per state");
+    let survey = u64::from(server.flavor() == Flavor::Redis62);
     assert_eq!(
         stats.calls("script|load"),
-        2,
+        2 + survey,
         "{what}: one load per script: {stats:?}"
+    );
+    // `incr_4k` is over `LAZY_LOAD_MAX`: its first calls go out as EVALSHA
+    // first, and those that reach the server before the one load (at most
+    // one per connection of the pool) meet NOSCRIPT, the one failed
+    // command allowed. Redis 6.2 counts no failed calls: EVALSHAs beyond
+    // one per call are those NOSCRIPTs.
+    let noscripts = stats.calls("evalsha") - CHECKOUTS as u64;
+    assert!(
+        noscripts <= u64::from(POOL_SIZE),
+        "{what}: {noscripts} NOSCRIPTs: {stats:?}"
     );
     // redis-rs sends CLIENT SETINFO when it connects, which Redis 6.2 does
     // not know: that failure is the client library's, not a script's.
     let setup = stats.get("client|setinfo").failed_calls;
-    assert_eq!(
-        stats.total_errors() - setup,
-        0,
-        "{what}: no failed command: {stats:?}"
-    );
-    assert_eq!(
-        stats.calls("evalsha"),
-        CHECKOUTS as u64,
-        "{what}: one EVALSHA per call"
+    let failed = stats.total_errors() - setup;
+    assert!(
+        failed == 0 || failed == noscripts,
+        "{what}: no failed command but NOSCRIPT: {stats:?}"
     );
     assert_eq!(state.stats().loads, 2, "{what}");
-    assert_eq!(state.stats().calls, CHECKOUTS as u64, "{what}");
+    assert_eq!(
+        state.stats().calls,
+        CHECKOUTS as u64 + noscripts,
+        "{what}: one EVALSHA per call, and one per NOSCRIPT"
+    );
     let mut admin = server.connection();
     let (a, b): (u64, u64) = redis::cmd("MGET")
         .arg("pool:a")

@@ -135,6 +135,7 @@ fn assert_event(e: &Event, level: tracing::Level, message: &str, script: &str, n
 fn delta(before: Stats, after: Stats) -> String {
     let fields = [
         ("loads", before.loads, after.loads),
+        ("surveys", before.surveys, after.surveys),
         ("reloads", before.reloads, after.reloads),
         ("calls", before.calls, after.calls),
         ("refused_loads", before.refused_loads, after.refused_loads),
@@ -215,6 +216,28 @@ fn assert_flush_recovery(events: &[Event], sha: &str) {
     assert_eq!(events[1].field("sha"), prefix(sha));
 }
 
+/// The survey of a fresh state's first call of an embedded script on
+/// `node`: every script of the enum counted as present or absent.
+fn assert_survey(e: &Event, script: &str, node: &str) {
+    assert_event(e, tracing::Level::DEBUG, "scripts surveyed", script, node);
+    let present: usize = e.field("present").parse().expect("present");
+    let absent: usize = e.field("absent").parse().expect("absent");
+    // Every script of the enum but the one called (its call tells).
+    assert_eq!(present + absent, Scripts::ALL.len() - 1, "{e:?}");
+}
+
+/// A fresh state's first call of a script the server lacks: its survey,
+/// then its load.
+fn assert_first_call(events: &[Event], script: &str, sha: &str) {
+    assert_eq!(
+        messages(events),
+        ["scripts surveyed", "script loaded"],
+        "{events:?}"
+    );
+    assert_survey(&events[0], script, "single");
+    assert_first_load(&events[1..], script, sha);
+}
+
 fn assert_first_load(events: &[Event], script: &str, sha: &str) {
     assert_eq!(messages(events), ["script loaded"], "{events:?}");
     assert_event(
@@ -243,7 +266,7 @@ matrix! {
         let s0 = state.stats();
         assert_eq!(Scripts::incr_by(KEY, ARG).invoke(&mut con).expect("first"), ARG);
         let first = events.take();
-        assert_first_load(&first, "incr_by", sha);
+        assert_first_call(&first, "incr_by", sha);
         let s1 = state.stats();
         eprintln!("{}: first call: {:?}; stats {}", server.flavor(), messages(&first), delta(s0, s1));
         all.extend(first);
@@ -287,7 +310,7 @@ matrix! {
         let s0 = state.stats();
         assert_eq!(Scripts::incr_by(KEY, ARG).invoke_async(&mut con).await.expect("first"), ARG);
         let first = events.take();
-        assert_first_load(&first, "incr_by", sha);
+        assert_first_call(&first, "incr_by", sha);
 
         flush(server);
         let s1 = state.stats();
@@ -301,7 +324,7 @@ matrix! {
         let steady = events.take();
         assert!(steady.is_empty(), "a steady call emits nothing: {steady:?}");
         assert_eq!(delta(s2, state.stats()), "calls+1");
-        assert_eq!(delta(s0, state.stats()), "loads+2 reloads+1 calls+4");
+        assert_eq!(delta(s0, state.stats()), "loads+2 surveys+1 reloads+1 calls+4");
         assert_no_values(&first);
         assert_no_values(&recovery);
     }
@@ -362,16 +385,28 @@ matrix! {
             "{}: first call as a user without SCRIPT LOAD: {:?}; stats {}",
             server.flavor(), messages(&refused), delta(s0, s1)
         );
+        // The survey goes with the first call; on Redis 6.2 the user lacks
+        // every SCRIPT subcommand, so it is refused too (no event).
+        let surveyed = server.flavor() != Flavor::Redis62;
+        let (survey, refused) = refused.split_at(usize::from(surveyed));
         assert_eq!(
-            messages(&refused),
+            messages(refused),
             ["script load refused", "node switched to EVALSHA first", "script retried with EVAL"],
             "{refused:?}"
         );
+        if let Some(e) = survey.first() {
+            assert_survey(e, "incr_by", "single");
+        }
         assert_event(&refused[0], tracing::Level::WARN, "script load refused", "incr_by", "single");
         assert_eq!(refused[0].field("sha"), prefix(sha));
         assert_event(&refused[1], tracing::Level::WARN, "node switched to EVALSHA first", "incr_by", "single");
         assert_event(&refused[2], tracing::Level::INFO, "script retried with EVAL", "incr_by", "single");
-        assert_eq!(delta(s0, s1), "calls+2 refused_loads+1 atomic_retries+1");
+        let moved = if surveyed {
+            "surveys+1 calls+2 refused_loads+1 atomic_retries+1"
+        } else {
+            "calls+2 refused_loads+1 atomic_retries+1"
+        };
+        assert_eq!(delta(s0, s1), moved);
 
         for i in 2..=4 {
             assert_eq!(Scripts::incr_by(KEY, ARG).invoke(&mut con).expect("steady"), i * ARG);
@@ -379,7 +414,8 @@ matrix! {
         let steady = events.take();
         assert!(steady.is_empty(), "{steady:?}");
         assert_eq!(delta(s1, state.stats()), "calls+3");
-        assert_no_values(&refused);
+        assert_no_values(survey);
+        assert_no_values(refused);
     }
 }
 
@@ -415,12 +451,17 @@ fn cluster_scenario(flavor: Flavor) {
         let first = events.take();
         let s1 = con.stats();
         eprintln!("{flavor} cluster: first call: {:?}; stats {}", messages(&first), delta(s0, s1));
-        assert_eq!(messages(&first), ["slot map refreshed", "script loaded"], "{first:?}");
+        assert_eq!(
+            messages(&first),
+            ["slot map refreshed", "scripts surveyed", "script loaded"],
+            "{first:?}"
+        );
         assert_eq!(first[0].level, tracing::Level::INFO);
         assert_eq!(first[0].field("generation"), "1");
         assert_eq!(first[0].field("primaries"), "3");
-        assert_event(&first[1], tracing::Level::DEBUG, "script loaded", "incr_by", &addr);
-        assert_eq!(first[1].field("sha"), prefix(sha));
+        assert_survey(&first[1], "incr_by", &addr);
+        assert_event(&first[2], tracing::Level::DEBUG, "script loaded", "incr_by", &addr);
+        assert_eq!(first[2].field("sha"), prefix(sha));
         all.extend(first);
 
         cluster.flush_scripts_on(owner);
@@ -484,9 +525,14 @@ fn cluster_scenario(flavor: Flavor) {
             next.iter().map(|e| e.field("node")).collect::<Vec<_>>(),
             delta(s4, s5)
         );
-        assert!(next.len() <= 1, "{next:?}");
-        if let Some(e) = next.first() {
-            assert_event(e, tracing::Level::DEBUG, "script loaded", "incr_by", &new_addr);
+        // The state's first call on that node also surveys it.
+        assert!(next.len() <= 2, "{next:?}");
+        for e in &next {
+            if e.message == "scripts surveyed" {
+                assert_survey(e, "incr_by", &new_addr);
+            } else {
+                assert_event(e, tracing::Level::DEBUG, "script loaded", "incr_by", &new_addr);
+            }
         }
         all.extend(next);
 

@@ -64,8 +64,28 @@
 //!   (`script-cache.toml`); naming a server the folder does not declare is
 //!   a `lint-directive` error.
 
+//!
+//! # Layout
+//!
+//! * `rules.rs`: the rule model ([`Rule`], [`Finding`]): the one place
+//!   where rules are registered (name, severity, help);
+//! * `directives.rs`: the `-- script-cache:` comments, read from the
+//!   comments the lexer finds;
+//! * this module: the entry points and the walk over full_moon's syntax
+//!   tree (statements, expressions, globals, library calls);
+//! * `scopes.rs`: the locals of each scope, and what is reported when a
+//!   scope ends;
+//! * `commands.rs`: the checks of a literal `redis.call`, one function each;
+//! * `hygiene.rs`: the luacheck-class rules;
+//! * `tables.rs`: the commands and globals of each server, generated.
+
+mod commands;
+mod directives;
 mod hygiene;
-#[allow(dead_code)]
+mod replies;
+mod returns;
+mod rules;
+mod scopes;
 mod tables;
 
 use full_moon::ast::{
@@ -74,179 +94,13 @@ use full_moon::ast::{
 };
 use full_moon::node::Node;
 use full_moon::tokenizer::{Symbol, TokenReference, TokenType};
-use std::fmt;
 
 use crate::servers::{SERVER_NAMES, Servers};
+use directives::Directives;
+use rules::allow_help;
+pub use rules::{Finding, Rule, Severity};
+use scopes::{Kind, Local};
 use tables::{COMMANDS, Command, GLOBALS, Global, SERVERS};
-
-/// One lint rule. Its [`name`](Rule::name) is what allow comments use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Rule {
-    /// Reading a global the servers do not define, or calling a missing
-    /// field of a library table.
-    UndefinedGlobal,
-    /// Creating or assigning a global, or writing a library table's field.
-    GlobalWrite,
-    /// A literal command or subcommand no server knows.
-    UnknownCommand,
-    /// A command or global some targeted servers lack.
-    ServerSupport,
-    /// A command the servers refuse inside scripts.
-    CommandNotAllowed,
-    /// A literal call with a number of arguments its command never takes.
-    CommandArity,
-    /// A write command in a `no-writes` script.
-    WriteInNoWrites,
-    /// A key argument not taken from `KEYS` (a warning).
-    KeyNotInKeys,
-    /// A local never read (a warning).
-    UnusedLocal,
-    /// A function parameter never read (a warning).
-    UnusedParameter,
-    /// A loop variable never read (a warning).
-    UnusedLoopVariable,
-    /// A local shadowing a local of an enclosing scope (a warning).
-    ShadowedLocal,
-    /// A statement after `return`, `break` or `error(...)` (a warning).
-    UnreachableCode,
-    /// A loop whose body always leaves it (a warning).
-    LoopRunsOnce,
-    /// An assignment with more names than values, or more values than
-    /// names (a warning).
-    UnbalancedAssignment,
-    /// `KEYS[0]` or `ARGV[0]`, which is nil (a warning).
-    IndexZero,
-    /// A `redis.call` reply compared with `nil` (a warning).
-    NilCompareReply,
-    /// `KEYS` or `SCAN` called from a script (a warning).
-    KeyspaceScan,
-    /// A `-- script-cache:` comment the lint cannot read.
-    Directive,
-}
-
-impl Rule {
-    /// Every rule.
-    pub const ALL: [Rule; 19] = [
-        Rule::UndefinedGlobal,
-        Rule::GlobalWrite,
-        Rule::UnknownCommand,
-        Rule::ServerSupport,
-        Rule::CommandNotAllowed,
-        Rule::CommandArity,
-        Rule::WriteInNoWrites,
-        Rule::KeyNotInKeys,
-        Rule::UnusedLocal,
-        Rule::UnusedParameter,
-        Rule::UnusedLoopVariable,
-        Rule::ShadowedLocal,
-        Rule::UnreachableCode,
-        Rule::LoopRunsOnce,
-        Rule::UnbalancedAssignment,
-        Rule::IndexZero,
-        Rule::NilCompareReply,
-        Rule::KeyspaceScan,
-        Rule::Directive,
-    ];
-
-    /// The rule's name in messages and allow comments.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rule::UndefinedGlobal => "undefined-global",
-            Rule::GlobalWrite => "global-write",
-            Rule::UnknownCommand => "unknown-command",
-            Rule::ServerSupport => "server-support",
-            Rule::CommandNotAllowed => "command-not-allowed",
-            Rule::CommandArity => "command-arity",
-            Rule::WriteInNoWrites => "write-in-no-writes",
-            Rule::KeyNotInKeys => "key-not-in-keys",
-            Rule::UnusedLocal => "unused-local",
-            Rule::UnusedParameter => "unused-parameter",
-            Rule::UnusedLoopVariable => "unused-loop-variable",
-            Rule::ShadowedLocal => "shadowed-local",
-            Rule::UnreachableCode => "unreachable-code",
-            Rule::LoopRunsOnce => "loop-runs-once",
-            Rule::UnbalancedAssignment => "unbalanced-assignment",
-            Rule::IndexZero => "index-zero",
-            Rule::NilCompareReply => "nil-compare-reply",
-            Rule::KeyspaceScan => "keyspace-scan",
-            Rule::Directive => "lint-directive",
-        }
-    }
-
-    /// The rule named `name`.
-    pub fn from_name(name: &str) -> Option<Rule> {
-        Rule::ALL.into_iter().find(|r| r.name() == name)
-    }
-
-    /// Whether a finding fails the build.
-    pub fn severity(self) -> Severity {
-        match self {
-            Rule::KeyNotInKeys
-            | Rule::UnusedLocal
-            | Rule::UnusedParameter
-            | Rule::UnusedLoopVariable
-            | Rule::ShadowedLocal
-            | Rule::UnreachableCode
-            | Rule::LoopRunsOnce
-            | Rule::UnbalancedAssignment
-            | Rule::IndexZero
-            | Rule::NilCompareReply
-            | Rule::KeyspaceScan => Severity::Warning,
-            Rule::UndefinedGlobal
-            | Rule::GlobalWrite
-            | Rule::UnknownCommand
-            | Rule::ServerSupport
-            | Rule::CommandNotAllowed
-            | Rule::CommandArity
-            | Rule::WriteInNoWrites
-            | Rule::Directive => Severity::Error,
-        }
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Whether a finding fails the build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Severity {
-    /// Certain to fail at run time when the line runs.
-    Error,
-    /// A hazard.
-    Warning,
-}
-
-/// One finding, at a line and column of the linted source.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    /// The rule.
-    pub rule: Rule,
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column, in characters.
-    pub column: u32,
-    /// What is wrong, e.g. ``unknown Redis command `GETT` ``.
-    pub message: String,
-    /// How to fix it, and how to silence the rule.
-    pub help: String,
-}
-
-impl Finding {
-    /// Whether it fails the build.
-    pub fn severity(&self) -> Severity {
-        self.rule.severity()
-    }
-
-    /// The message with the rule's name, e.g. ``unknown Redis command `GETT`
-    /// [lint: unknown-command]``.
-    pub fn titled(&self) -> String {
-        format!("{} [lint: {}]", self.message, self.rule)
-    }
-}
 
 // The servers' names (`crate::servers`) index the tables' `SERVERS`.
 const _: () = assert!(SERVER_NAMES.len() == SERVERS.len());
@@ -406,6 +260,15 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         resp3: text.contains("setresp"),
     };
     walker.block(ast.nodes(), &[]);
+    // A library's functions each have their own comment block: no
+    // `@return` of the file applies to them (return-type is for scripts).
+    let header = (text.contains("@return") && !walker.resp3 && !flags.library)
+        .then(|| crate::header::parse(text));
+    if let Some(returns) = header.and_then(|h| h.0.returns) {
+        walker
+            .findings
+            .extend(returns::check(ast.nodes(), &returns));
+    }
     let mut findings: Vec<Finding> = walker
         .findings
         .into_iter()
@@ -414,183 +277,6 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
     findings.sort_by_key(|f| (f.line, f.column));
     findings.dedup();
     findings
-}
-
-/// What the `-- script-cache:` comments of a file say.
-struct Directives {
-    servers: u8,
-    /// The folder's targets, which `servers(...)` narrows.
-    project: u8,
-    /// (line, rule) silenced on that line and the next.
-    lines: Vec<(u32, Rule)>,
-    file: Vec<Rule>,
-    problems: Vec<Finding>,
-}
-
-impl Directives {
-    fn read(text: &str, project: u8) -> Directives {
-        let project = if project & ALL_SERVERS == 0 {
-            ALL_SERVERS
-        } else {
-            project & ALL_SERVERS
-        };
-        let mut d = Directives {
-            servers: project,
-            project,
-            lines: Vec::new(),
-            file: Vec::new(),
-            problems: Vec::new(),
-        };
-        for (line, column, comment) in comments(text) {
-            d.comment(comment, line, column);
-        }
-        d
-    }
-
-    fn comment(&mut self, text: &str, line: u32, column: u32) {
-        let Some(rest) = text.trim().strip_prefix("script-cache:") else {
-            return;
-        };
-        let rest = rest.trim();
-        let problem = |message: String| Finding {
-            rule: Rule::Directive,
-            line,
-            column,
-            message,
-            help: "write `-- script-cache: allow(rule)`, `-- script-cache: allow-file(rule)` \
-                   or `-- script-cache: servers(redis-8.2, valkey-9.1)`"
-                .to_owned(),
-        };
-        let Some((verb, list)) = rest
-            .strip_suffix(')')
-            .and_then(|r| r.split_once('('))
-            .map(|(v, l)| (v.trim(), l))
-        else {
-            self.problems
-                .push(problem(format!("cannot read the directive `{rest}`")));
-            return;
-        };
-        let items: Vec<&str> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        match verb {
-            "allow" | "allow-file" => {
-                for item in items {
-                    match Rule::from_name(item).filter(|r| *r != Rule::Directive) {
-                        Some(rule) if verb == "allow" => self.lines.push((line, rule)),
-                        Some(rule) => self.file.push(rule),
-                        None => {
-                            let names: Vec<&str> = Rule::ALL
-                                .iter()
-                                .filter(|r| **r != Rule::Directive)
-                                .map(|r| r.name())
-                                .collect();
-                            self.problems.push(problem(format!(
-                                "unknown lint rule `{item}`{}; the rules are {}",
-                                did_you_mean(item, names.iter().copied(), same),
-                                names.join(", ")
-                            )));
-                        }
-                    }
-                }
-            }
-            "servers" => {
-                let mut mask = 0;
-                for item in items {
-                    match crate::servers::index_of(item) {
-                        Ok(i) if self.project & (1 << i) == 0 => {
-                            self.problems.push(problem(format!(
-                                "`{item}` is not among the servers the folder's \
-                                 script-cache.toml declares ({}): a file can only narrow them",
-                                servers_list_names(self.project)
-                            )));
-                        }
-                        Ok(i) => mask |= 1 << i,
-                        Err(e) => self.problems.push(problem(e)),
-                    }
-                }
-                if mask != 0 {
-                    self.servers = mask;
-                }
-            }
-            other => self.problems.push(problem(format!(
-                "unknown directive `{other}`; the directives are allow, allow-file and servers"
-            ))),
-        }
-    }
-
-    fn allows(&self, f: &Finding) -> bool {
-        f.rule != Rule::Directive
-            && (self.file.contains(&f.rule)
-                || self
-                    .lines
-                    .iter()
-                    .any(|(line, rule)| *rule == f.rule && (f.line == *line || f.line == line + 1)))
-    }
-}
-
-/// The comments of `text` (line, column, text after `--`, without the
-/// brackets of a long comment), in the gaps between the tokens Lua reads.
-fn comments(text: &str) -> Vec<(u32, u32, &str)> {
-    let bytes = text.as_bytes();
-    let lexed = crate::lex::lex(bytes);
-    let mut gaps = Vec::with_capacity(lexed.tokens.len() + 1);
-    let mut start = 0;
-    for t in &lexed.tokens {
-        gaps.push(start..t.start);
-        start = t.end;
-    }
-    gaps.push(start..bytes.len());
-    let mut out = Vec::new();
-    for gap in gaps {
-        let mut i = gap.start;
-        while i + 1 < gap.end {
-            if bytes.get(i..i + 2) != Some(b"--") {
-                i += 1;
-                continue;
-            }
-            let body = i + 2;
-            let line = lexed.line_starts.partition_point(|&s| s <= i);
-            let line = u32::try_from(line).unwrap_or(u32::MAX);
-            let column = lexed.column(bytes, line, i);
-            let end = match long_bracket(bytes, body) {
-                Some((level, open_end)) => {
-                    let close = format!("]{}]", "=".repeat(level));
-                    let close_at = text
-                        .get(open_end..gap.end)
-                        .and_then(|rest| rest.find(&close))
-                        .map_or(gap.end, |at| open_end + at);
-                    out.push((line, column, text.get(open_end..close_at).unwrap_or("")));
-                    close_at + close.len()
-                }
-                None => {
-                    let end = bytes[body..gap.end]
-                        .iter()
-                        .position(|&b| b == b'\n' || b == b'\r')
-                        .map_or(gap.end, |at| body + at);
-                    out.push((line, column, text.get(body..end).unwrap_or("")));
-                    end
-                }
-            };
-            i = end.max(i + 2);
-        }
-    }
-    out
-}
-
-/// `[`, `=`*level, `[` at `at`: the level and the offset after it.
-fn long_bracket(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
-    if bytes.get(at) != Some(&b'[') {
-        return None;
-    }
-    let level = bytes
-        .get(at + 1..)?
-        .iter()
-        .take_while(|&&b| b == b'=')
-        .count();
-    (bytes.get(at + 1 + level) == Some(&b'[')).then_some((level, at + 2 + level))
 }
 
 fn pos(n: usize) -> u32 {
@@ -633,53 +319,6 @@ enum Origin {
 enum Alias {
     Call,
     Pcall,
-}
-
-/// What declared a local, for the `unused-*` rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Local,
-    Parameter,
-    LoopVariable,
-    /// `self` of a method, `arg` of a vararg function: never reported.
-    Implicit,
-}
-
-#[derive(Clone)]
-struct Local {
-    name: String,
-    alias: Option<Alias>,
-    origin: Origin,
-    kind: Kind,
-    /// Where it is declared (none for an implicit one).
-    at: Option<(u32, u32)>,
-    /// Whether anything reads it.
-    read: bool,
-    /// Whether every value assigned to it so far is a `redis.call` /
-    /// `redis.pcall` reply, for `nil-compare-reply`.
-    reply: bool,
-    /// Where it is compared with `nil`: reported when its scope ends, if
-    /// it never held anything but a reply.
-    nil_compares: Vec<(u32, u32)>,
-    /// The loops and functions around its declaration, for
-    /// `nil-compare-reply`.
-    depth: usize,
-}
-
-impl Local {
-    fn new(name: &str, kind: Kind, at: Option<(u32, u32)>) -> Local {
-        Local {
-            name: name.to_owned(),
-            alias: None,
-            origin: Origin::Unknown,
-            kind,
-            at,
-            read: false,
-            reply: false,
-            nil_compares: Vec::new(),
-            depth: 0,
-        }
-    }
 }
 
 struct Walker {
@@ -805,10 +444,6 @@ fn command_mask(c: &Command) -> u8 {
         .fold(0, |m, i| m | (1 << i))
 }
 
-fn allow_help(rule: Rule) -> String {
-    format!("to accept it here, add `-- script-cache: allow({rule})` on this line or the one above")
-}
-
 impl Walker {
     fn push(&mut self, rule: Rule, (line, column): (u32, u32), message: String, help: String) {
         let help = if help.is_empty() {
@@ -823,122 +458,6 @@ impl Walker {
             message,
             help,
         });
-    }
-
-    fn local(&self, name: &str) -> Option<&Local> {
-        self.scopes
-            .iter()
-            .rev()
-            .flat_map(|s| s.iter().rev())
-            .find(|l| l.name == name)
-    }
-
-    fn local_mut(&mut self, name: &str) -> Option<&mut Local> {
-        self.scopes
-            .iter_mut()
-            .rev()
-            .flat_map(|s| s.iter_mut().rev())
-            .find(|l| l.name == name)
-    }
-
-    fn declare(&mut self, mut local: Local) {
-        local.depth = self.depth();
-        if matches!(local.kind, Kind::Local | Kind::LoopVariable)
-            && !local.name.starts_with('_')
-            && let Some(at) = local.at
-        {
-            let outer = self.scopes.len().saturating_sub(1);
-            let base = self.functions.last().copied().unwrap_or(0).min(outer);
-            let shadowed = self.scopes[base..outer]
-                .iter()
-                .rev()
-                .flat_map(|s| s.iter().rev())
-                .find(|l| l.name == local.name)
-                .map(|l| (l.kind, l.at));
-            if let Some((kind, Some((line, _)))) = shadowed
-                && kind != Kind::Implicit
-            {
-                let what = match kind {
-                    Kind::Parameter => "parameter",
-                    Kind::LoopVariable => "loop variable",
-                    _ => "local",
-                };
-                self.push(
-                    Rule::ShadowedLocal,
-                    at,
-                    format!(
-                        "`{}` shadows the {what} `{}` of line {line}: in this scope the name \
-                         means the new local",
-                        local.name, local.name
-                    ),
-                    "give the inner local another name".to_owned(),
-                );
-            }
-        }
-        match self.scopes.last_mut() {
-            Some(scope) => scope.push(local),
-            None => self.scopes.push(vec![local]),
-        }
-    }
-
-    /// The loops and functions being walked: a value compared at a deeper
-    /// depth than its local's may come from an assignment further down.
-    fn depth(&self) -> usize {
-        self.functions.len() + self.loops
-    }
-
-    /// Declares the local of `token`.
-    fn declare_token(&mut self, token: &TokenReference, kind: Kind) -> &mut Local {
-        self.declare(Local::new(token_name(token), kind, Some(at(token))));
-        let scope = self.scopes.len() - 1;
-        let last = self.scopes[scope].len() - 1;
-        &mut self.scopes[scope][last]
-    }
-
-    /// A block in a new scope holding `names` (parameters, loop variables).
-    fn block(&mut self, block: &Block, names: &[Local]) {
-        self.scopes.push(Vec::new());
-        for local in names {
-            self.declare(local.clone());
-        }
-        self.block_body(block);
-        self.pop_scope();
-    }
-
-    /// Ends the innermost scope: its unused locals, and its locals that
-    /// held nothing but replies and were compared with `nil`.
-    fn pop_scope(&mut self) {
-        let Some(scope) = self.scopes.pop() else {
-            return;
-        };
-        for local in scope {
-            if local.reply && !self.resp3 {
-                for &position in &local.nil_compares {
-                    self.nil_compare(position, Some(&local.name));
-                }
-            }
-            let Some(position) = local.at else {
-                continue;
-            };
-            if local.read || local.name.starts_with('_') {
-                continue;
-            }
-            let (rule, what) = match local.kind {
-                Kind::Local => (Rule::UnusedLocal, "local"),
-                Kind::Parameter => (Rule::UnusedParameter, "parameter"),
-                Kind::LoopVariable => (Rule::UnusedLoopVariable, "loop variable"),
-                Kind::Implicit => continue,
-            };
-            self.push(
-                rule,
-                position,
-                format!("unused {what} `{}`: nothing reads it", local.name),
-                format!(
-                    "remove it, or name it `_{}` (names starting with `_` are not reported)",
-                    local.name
-                ),
-            );
-        }
     }
 
     fn block_body(&mut self, block: &Block) {
@@ -1200,7 +719,7 @@ impl Walker {
         if self.local(table).is_some() || table == "KEYS" || table == "ARGV" {
             return;
         }
-        if find_global(table).is_some_and(|g| g.kind == tables::TABLE && g.servers != 0) {
+        if find_global(table).is_some_and(|g| g.table && g.servers != 0) {
             self.push(
                 Rule::GlobalWrite,
                 at(token),
@@ -1489,7 +1008,7 @@ impl Walker {
         let Some(t) = find_global(table) else {
             return;
         };
-        if t.kind != tables::TABLE || table == "KEYS" || table == "ARGV" {
+        if !t.table || table == "KEYS" || table == "ARGV" {
             return;
         }
         // A table some targets lack is reported once, as the global.
@@ -1533,262 +1052,6 @@ impl Walker {
                     String::new(),
                 );
             }
-        }
-    }
-
-    /// A `redis.call`/`redis.pcall` (or alias) with these arguments.
-    fn command(&mut self, args: &FunctionArgs) {
-        let list: Vec<&Expression> = match args {
-            FunctionArgs::Parentheses { arguments, .. } => arguments.iter().collect(),
-            _ => return,
-        };
-        let Some((written, token)) = list.first().and_then(|e| literal(e)) else {
-            return;
-        };
-        let name = written.to_ascii_lowercase();
-        let Some(top) = find_command(&name) else {
-            let known = COMMANDS
-                .iter()
-                .filter(|c| !c.name.contains('|'))
-                .map(|c| c.name);
-            let suggestion = did_you_mean(&name, known, str::to_uppercase);
-            self.push(
-                Rule::UnknownCommand,
-                at(token),
-                format!("unknown Redis command `{written}`: no server knows it{suggestion}"),
-                "check the command's name".to_owned(),
-            );
-            return;
-        };
-        if name == "keys" || name == "scan" {
-            self.keyspace_scan(token, &written.to_uppercase());
-        }
-        let has = command_mask(top);
-        let lacking = self.servers & !has;
-        if lacking != 0 {
-            let on = |product: &str| {
-                (0..SERVERS.len()).any(|i| has & (1 << i) != 0 && SERVERS[i].starts_with(product))
-            };
-            let mut since = Vec::new();
-            if on("Redis") && !top.since.is_empty() {
-                since.push(format!("Redis {}", top.since));
-            }
-            if on("Valkey") && !top.valkey_since.is_empty() {
-                since.push(format!("Valkey {}", top.valkey_since));
-            }
-            let since = if since.is_empty() {
-                String::new()
-            } else {
-                format!(", since {}", since.join(" and "))
-            };
-            self.push(
-                Rule::ServerSupport,
-                at(token),
-                format!(
-                    "`{}` is not a command on {} (it is on {}{since})",
-                    written.to_uppercase(),
-                    servers_list(lacking),
-                    servers_list(has)
-                ),
-                self.target_help(has),
-            );
-        }
-        let servers = self.servers & has;
-        if servers == 0 {
-            return;
-        }
-        // A container command: the subcommand decides arity and flags on
-        // the servers that list subcommands.
-        let mut entry = top;
-        let mut shown = written.to_uppercase();
-        if top.container
-            && let Some((sub, sub_token)) = list.get(1).and_then(|e| literal(e))
-        {
-            let full = format!("{name}|{}", sub.to_ascii_lowercase());
-            match find_command(&full) {
-                Some(c) => {
-                    entry = c;
-                    shown = format!("{} {}", written.to_uppercase(), sub.to_uppercase());
-                }
-                None => {
-                    let prefix = format!("{name}|");
-                    let subs: Vec<&str> = COMMANDS
-                        .iter()
-                        .filter_map(|c| c.name.strip_prefix(prefix.as_str()))
-                        .collect();
-                    if !subs.is_empty() {
-                        let suggestion =
-                            did_you_mean(&sub.to_ascii_lowercase(), subs.iter().copied(), |s| {
-                                format!("{} {}", written.to_uppercase(), s.to_uppercase())
-                            });
-                        self.push(
-                            Rule::UnknownCommand,
-                            at(sub_token),
-                            format!(
-                                "`{} {}`: `{}` has no such subcommand{}",
-                                written.to_uppercase(),
-                                sub.to_uppercase(),
-                                written.to_uppercase(),
-                                suggestion
-                            ),
-                            format!(
-                                "its subcommands are {}",
-                                subs.iter()
-                                    .map(|s| s.to_uppercase())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        );
-                        return;
-                    }
-                }
-            }
-        }
-        // Per server: the entry, or the container where the server lists
-        // no subcommands (Redis 6.2).
-        let per_server = |i: usize| -> Option<(i16, u16)> {
-            let a = *entry.arity.get(i)?;
-            if a != 0 {
-                return Some((a, *entry.flags.get(i)?));
-            }
-            let a = *top.arity.get(i)?;
-            (a != 0).then(|| (a, top.flags.get(i).copied().unwrap_or(0)))
-        };
-        let targets: Vec<usize> = (0..SERVERS.len())
-            .filter(|i| servers & (1 << i) != 0)
-            .collect();
-        let refused = targets
-            .iter()
-            .filter(|&&i| per_server(i).is_some_and(|(_, f)| f & tables::REFUSED_IN_SCRIPTS != 0))
-            .fold(0u8, |m, i| m | (1 << i));
-        if refused != 0 {
-            let on = if refused == servers {
-                "the servers refuse it there".to_owned()
-            } else {
-                format!(
-                    "{} refuse{} it there",
-                    servers_list(refused),
-                    if refused.count_ones() == 1 { "s" } else { "" }
-                )
-            };
-            self.push(
-                Rule::CommandNotAllowed,
-                at(token),
-                format!("`{shown}` cannot be called from a script: {on} (\"This Redis command is not allowed from script\")"),
-                if refused == servers {
-                    "send it from the client instead".to_owned()
-                } else {
-                    self.target_help_as(servers & !refused, "allow")
-                },
-            );
-            return;
-        }
-        // Arity: the command's name is argument 1 for the servers.
-        let count = list.len();
-        let open = list.last().is_some_and(|e| multiple(e));
-        let fixed = if open { count - 1 } else { count };
-        let mut wrong: Vec<(usize, i16)> = Vec::new();
-        for &i in &targets {
-            if let Some((arity, _)) = per_server(i) {
-                let bad = if arity > 0 {
-                    let a = usize::from(arity.unsigned_abs());
-                    if open { fixed > a } else { fixed != a }
-                } else {
-                    let a = usize::from(arity.unsigned_abs());
-                    !open && fixed < a
-                };
-                if bad {
-                    wrong.push((i, arity));
-                }
-            }
-        }
-        if let Some(&(_, arity)) = wrong.first() {
-            let mask = wrong.iter().fold(0u8, |m, (i, _)| m | (1 << i));
-            let words = shown.split(' ').count();
-            let want = usize::from(arity.unsigned_abs()).saturating_sub(words);
-            let takes = if arity > 0 {
-                format!("exactly {want}")
-            } else {
-                format!("at least {want}")
-            };
-            let passes = fixed.saturating_sub(words);
-            let passes = if open {
-                format!("{passes} or more")
-            } else {
-                passes.to_string()
-            };
-            let on = if mask == servers {
-                String::new()
-            } else {
-                format!(" on {}", servers_list(mask))
-            };
-            self.push(
-                Rule::CommandArity,
-                at(token),
-                format!(
-                    "`{shown}` takes {takes} argument{} after its name{on}, this call passes \
-                     {passes} (the server answers \"Wrong number of args\")",
-                    if want == 1 { "" } else { "s" }
-                ),
-                "pass the arguments the command takes".to_owned(),
-            );
-        }
-        if self.flags.no_writes
-            && targets
-                .iter()
-                .any(|&i| per_server(i).is_some_and(|(_, f)| f & tables::REFUSED_IN_NO_WRITES != 0))
-        {
-            self.push(
-                Rule::WriteInNoWrites,
-                at(token),
-                format!(
-                    "`{shown}` writes, and the script declares `flags=no-writes`: Redis 7+ and \
-                     Valkey refuse it at run time (Redis 6.2 does not enforce the flag and \
-                     would run the write)"
-                ),
-                "drop `no-writes` from the shebang, or the write from the script".to_owned(),
-            );
-        }
-        if !self.flags.keys_anywhere {
-            self.keys(entry, &list, &shown);
-        }
-    }
-
-    /// `key-not-in-keys` for the key positions of a literal command.
-    fn keys(&mut self, entry: &Command, list: &[&Expression], shown: &str) {
-        let (first, last, step) = entry.keys;
-        if first <= 0 || step <= 0 || entry.flags.iter().any(|f| f & tables::MOVABLEKEYS != 0) {
-            return;
-        }
-        let count = i32::try_from(list.len()).unwrap_or(i32::MAX);
-        let last = if last < 0 {
-            count + i32::from(last)
-        } else {
-            i32::from(last)
-        };
-        let mut i = i32::from(first);
-        let mut reported = Vec::new();
-        while i <= last && i < count {
-            if let Some(e) = usize::try_from(i).ok().and_then(|i| list.get(i))
-                && let Origin::NotKeys(what) = self.origin(e)
-                && let Some(token) = first_token(e)
-            {
-                reported.push((at(token), what));
-            }
-            i += i32::from(step);
-        }
-        for (position, what) in reported {
-            self.push(
-                Rule::KeyNotInKeys,
-                position,
-                format!(
-                    "a key of `{shown}` is {what}, not a `KEYS` entry: in a Redis Cluster it may \
-                     live on another shard, and proxies and ACL key patterns cannot see it"
-                ),
-                "pass the key in KEYS, or declare `#!lua flags=allow-cross-slot-keys` (or \
-                 `no-cluster`) if the script never runs on a cluster"
-                    .to_owned(),
-            );
         }
     }
 }

@@ -4,7 +4,8 @@
 use syn::Ident;
 
 use crate::lua;
-use script_cache_check::analysis::{self, FileAnalysis};
+use script_cache_check::Diagnostic;
+use script_cache_check::analysis::{FileAnalysis, FunctionAnalysis};
 use script_cache_check::folder::{Folder, LuaFile};
 use script_cache_check::header::{self, Returns};
 use script_cache_check::include::{self, Expanded};
@@ -29,13 +30,11 @@ pub(super) struct Entry {
     pub(super) doc: Vec<String>,
     /// The typed call function, unless the header or body had problems.
     pub(super) typed: Option<Typed>,
-    /// The lint's warnings, rendered; emitted as compiler warnings.
-    pub(super) warnings: Vec<String>,
+    /// The lint's warnings; emitted as compiler warnings.
+    pub(super) warnings: Vec<Diagnostic>,
     /// The library, when the file is a function library (`#!lua
     /// name=<library>`): it is then no variant of the script enum.
     pub(super) library: Option<Library>,
-    /// The shared analysis of the library (for the checks across files).
-    pub(super) analysis: Option<analysis::LibraryAnalysis>,
 }
 
 /// A function library of the folder.
@@ -67,8 +66,9 @@ pub(super) struct Typed {
 }
 
 /// Reports typed call functions that two scripts would share, and drops
-/// those functions (the variants stay).
-pub(super) fn typed_collisions(entries: &mut [Entry]) -> Vec<String> {
+/// those functions (the variants stay): for `#[derive(Scripts)]`, whose
+/// files are not read through the folder pipeline.
+pub(super) fn typed_collisions(entries: &mut [Entry]) -> Vec<Diagnostic> {
     let names: Vec<(String, String)> = entries
         .iter()
         .filter_map(|e| {
@@ -77,25 +77,29 @@ pub(super) fn typed_collisions(entries: &mut [Entry]) -> Vec<String> {
         })
         .collect();
     let clashes = naming::fn_collisions(names.iter().map(|(f, n)| (f.as_str(), n.as_str())));
-    let mut messages = Vec::new();
+    let mut found = Vec::new();
     for (message, files) in clashes {
         for e in entries.iter_mut() {
             if files.contains(&e.file_shown) {
                 e.typed = None;
             }
         }
-        messages.push(message);
+        found.push(Diagnostic::file(
+            files.first().cloned().unwrap_or_default(),
+            message,
+        ));
     }
-    messages
+    found
 }
 
-/// Shebang, includes, header, syntax, arity and typed call of one file:
-/// the shared analysis (`script_cache_check::analysis`, which the command
-/// line runs too), then the typed call's names as Rust identifiers.
-pub(super) fn analyze(
+/// The entry of one analysed file (`script_cache_check::analysis`, which
+/// the command line runs too): the typed call's names as Rust identifiers
+/// (or the problems with them, pushed to `errors`).
+pub(super) fn entry(
     folder: &Folder,
     file: LuaFile,
     variant: Ident,
+    analysis: FileAnalysis,
     errors: &mut Vec<String>,
 ) -> Entry {
     let FileAnalysis {
@@ -109,8 +113,7 @@ pub(super) fn analyze(
         signature,
         warnings,
         library,
-    } = analysis::analyze(folder, &file, errors);
-    let library_analysis = library.clone();
+    } = analysis;
     let library = library.map(|l| Library {
         functions: l
             .functions
@@ -148,17 +151,12 @@ pub(super) fn analyze(
         typed,
         warnings,
         library,
-        analysis: library_analysis,
     }
 }
 
 /// A function of a library, with its variant and typed call; `None` when
 /// its name is no Rust identifier (reported).
-fn function(
-    shown: &str,
-    f: analysis::FunctionAnalysis,
-    errors: &mut Vec<String>,
-) -> Option<Function> {
+fn function(shown: &str, f: FunctionAnalysis, errors: &mut Vec<String>) -> Option<Function> {
     let variant = match naming::variant_name(&f.function.name, shown) {
         Ok(v) => syn::parse_str::<Ident>(&v).ok(),
         Err(naming::NameError(e)) => {
@@ -178,45 +176,6 @@ fn function(
         doc: lua::header_doc(&f.function.comments),
         typed,
     })
-}
-
-/// Reports a function name that two libraries register (the server
-/// refuses the second library: "Function already exists"), and drops the
-/// later ones.
-pub(super) fn function_collisions(entries: &mut [Entry]) -> Vec<String> {
-    let mut messages = Vec::new();
-    let clashes = {
-        let libraries: Vec<(&str, &analysis::LibraryAnalysis)> = entries
-            .iter()
-            .filter_map(|e| Some((e.file_shown.as_str(), e.analysis.as_ref()?)))
-            .collect();
-        analysis::function_clashes(&libraries)
-    };
-    let mut drop: Vec<(usize, String)> = Vec::new();
-    for (l, i, message) in clashes {
-        messages.push(message);
-        let lib = entries
-            .iter()
-            .filter(|e| e.analysis.is_some())
-            .nth(l)
-            .and_then(|e| e.analysis.as_ref())
-            .and_then(|a| a.functions.get(i))
-            .map(|f| f.function.name.clone());
-        if let Some(name) = lib {
-            drop.push((l, name));
-        }
-    }
-    for (n, e) in entries
-        .iter_mut()
-        .filter(|e| e.analysis.is_some())
-        .enumerate()
-    {
-        if let Some(lib) = &mut e.library {
-            lib.functions
-                .retain(|f| !drop.iter().any(|(l, name)| *l == n && *name == f.name));
-        }
-    }
-    messages
 }
 
 /// The typed call of a script whose name and header were accepted, with

@@ -7,6 +7,7 @@ use syn::punctuated::Punctuated;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, Token};
 
 use crate::lua::{self, Arity};
+use script_cache_check::Diagnostic;
 pub(super) use script_cache_check::sha1_hex;
 use script_cache_check::signature::Parameter;
 
@@ -228,7 +229,7 @@ pub(super) fn emit_typed(
     let keys = t.keys.iter().map(|(ident, _)| ident);
     let args = t.args.iter().map(|(ident, _)| ident);
     let invocation = quote! {
-        #p::Invocation::of(<Self as #p::EmbeddedScript>::meta(Self::#variant))
+        <Self as #p::EmbeddedScript>::invocation(Self::#variant)
             #(.key(#keys))*
             #(.arg(#args))*
     };
@@ -305,19 +306,10 @@ pub(super) fn warnings(list: impl IntoIterator<Item = (String, String, Span)>) -
 }
 
 /// The constant a lint warning is named after: its rule
-/// (`[lint: key-not-in-keys]` -> `key_not_in_keys`).
-pub(super) fn rule_name(warning: &str) -> String {
+/// (`key-not-in-keys` -> `key_not_in_keys`).
+pub(super) fn rule_name(warning: &Diagnostic) -> String {
     warning
-        .split_once("[lint: ")
-        .and_then(|(_, rest)| rest.split_once(']'))
-        .map(|(rule, _)| rule.trim())
-        .filter(|rule| {
-            !rule.is_empty()
-                && rule
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && rule.starts_with(|c: char| c.is_ascii_lowercase())
-        })
+        .rule
         .map_or_else(|| "lint_warning".to_owned(), |rule| rule.replace('-', "_"))
 }
 
@@ -327,7 +319,7 @@ fn lint_warnings(entries: &[Entry]) -> TokenStream {
     warnings(entries.iter().flat_map(|e| {
         e.warnings
             .iter()
-            .map(|w| (rule_name(w), w.clone(), e.variant.span()))
+            .map(|w| (rule_name(w), w.to_string(), e.variant.span()))
     }))
 }
 

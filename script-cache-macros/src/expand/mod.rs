@@ -21,45 +21,37 @@ use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr};
 
+use script_cache_check::Diagnostic;
+use script_cache_check::analysis::check_folder;
 use script_cache_check::folder::{self as scan, Folder};
 use script_cache_check::naming;
 
-use analysis::{Entry, analyze, function_collisions, typed_collisions};
+use analysis::{Entry, entry, typed_collisions};
 use codegen::{derived, derives, emit_enum, emit_functions, emit_impls, fallback_impls};
 
-/// Collects errors; see the module docs. A problem in a snippet that
-/// several scripts include is reported once, with the first include chain.
+/// Collects errors; see the module docs. A problem reported twice (a
+/// snippet's, reached from several scripts) is reported once, with the
+/// first include chain ([`Diagnostic::same_problem`]).
 #[derive(Default)]
 struct Errors {
     all: Option<syn::Error>,
-    seen: std::collections::BTreeSet<String>,
-}
-
-/// A message without its include chain: the same problem in a snippet
-/// reached from several scripts has one key.
-fn dedupe_key(message: &str) -> String {
-    let mut key = message.to_owned();
-    for (marker, close) in [
-        ("\n  = note: in a snippet, included as ", '\n'),
-        (" (include chain: ", ')'),
-    ] {
-        while let Some(at) = key.find(marker) {
-            let end = key[at + 1..]
-                .find(close)
-                .map_or(key.len(), |e| at + 1 + e + usize::from(close == ')'));
-            key.replace_range(at..end, "");
-        }
-    }
-    key
+    seen: Vec<Diagnostic>,
 }
 
 impl Errors {
+    /// A problem with the macro's input, at `span`.
     fn push(&mut self, span: Span, message: impl std::fmt::Display) {
-        let message = message.to_string();
-        if !self.seen.insert(dedupe_key(&message)) {
+        self.add(syn::Error::new(span, message));
+    }
+
+    /// A problem in the script folder, rendered at `span`
+    /// (`--> lua/x.lua:3:7`, the line, a caret, notes and help).
+    fn diagnostic(&mut self, span: Span, d: Diagnostic) {
+        if self.seen.iter().any(|s| s.same_problem(&d)) {
             return;
         }
-        self.add(syn::Error::new(span, message));
+        self.add(syn::Error::new(span, d.to_string()));
+        self.seen.push(d);
     }
 
     fn add(&mut self, e: syn::Error) {
@@ -289,7 +281,7 @@ pub(crate) fn derive(input: TokenStream, manifest_dir: Option<&Path>) -> TokenSt
                     let mut list_errors = Vec::new();
                     let files = scan::list(&folder, &mut list_errors);
                     for e in list_errors {
-                        errors.push(dir.span(), e);
+                        errors.diagnostic(dir.span(), e);
                     }
                     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
                     for f in files {
@@ -337,21 +329,35 @@ pub(crate) fn derive(input: TokenStream, manifest_dir: Option<&Path>) -> TokenSt
         let mut file_errors = Vec::new();
         let Some(lua_file) = scan::read(&folder, &file, &mut file_errors) else {
             for e in file_errors {
-                errors.push(span, e);
+                errors.diagnostic(span, e);
             }
             continue;
         };
-        let entry = analyze(&folder, lua_file, variant.ident.clone(), &mut file_errors);
-        if entry.library.is_some() {
-            file_errors.push(format!(
-                "`{}` is a function library (`#!lua name=..`), not a script: remove the \
-                 variant `{}`; `include_scripts!` and `#[scripts(dir = ..)]` generate the enum \
-                 `Functions` for the folder's libraries",
-                entry.file_shown, variant.ident
-            ));
-        }
+        let analysis = script_cache_check::analysis::analyze(&folder, &lua_file, &mut file_errors);
         for e in file_errors {
+            errors.diagnostic(span, e);
+        }
+        let mut ident_errors = Vec::new();
+        let entry = entry(
+            &folder,
+            lua_file,
+            variant.ident.clone(),
+            analysis,
+            &mut ident_errors,
+        );
+        for e in ident_errors {
             errors.push(span, e);
+        }
+        if entry.library.is_some() {
+            errors.push(
+                span,
+                format!(
+                    "`{}` is a function library (`#!lua name=..`), not a script: remove the \
+                     variant `{}`; `include_scripts!` and `#[scripts(dir = ..)]` generate the \
+                     enum `Functions` for the folder's libraries",
+                    entry.file_shown, variant.ident
+                ),
+            );
         }
         if let Some(other) = names.get(&entry.file.stem) {
             errors.push(
@@ -368,7 +374,7 @@ pub(crate) fn derive(input: TokenStream, manifest_dir: Option<&Path>) -> TokenSt
         entries.push(entry);
     }
     for e in typed_collisions(&mut entries) {
-        errors.push(input.ident.span(), e);
+        errors.diagnostic(input.ident.span(), e);
     }
     // Variants without an entry (a missing file, ...) still get their
     // impls, with `unreachable!()` bodies (thiserror's fallback), so the
@@ -426,74 +432,40 @@ fn folder_entries(
         }
     };
     let span = lit.span();
-    let mut messages = Vec::new();
-    let files = scan::list(&folder, &mut messages);
+    let checked = check_folder(&folder);
     let folder_warnings = codegen::warnings(
-        scan::other_case_scripts(&folder)
-            .into_iter()
-            .map(|w| ("lua_extension_case".to_owned(), w, span)),
+        checked
+            .warnings
+            .iter()
+            .filter(|w| w.rule.is_none())
+            .map(|w| ("lua_extension_case".to_owned(), w.message.clone(), span)),
     );
     let folder_warnings = if folder_warnings.is_empty() {
         folder_warnings
     } else {
         quote::quote!(const _: () = { #folder_warnings };)
     };
-    if files.is_empty() && messages.is_empty() {
-        messages.push(format!(
-            "the script folder `{}` has no `.lua` files at its top level; add one \
-             (subfolders, dotfiles and other files are not scripts)",
-            folder.written
-        ));
+    for e in checked.errors {
+        errors.diagnostic(span, e);
     }
-    let mut named = Vec::new();
-    for file in files {
-        let stem = file.strip_suffix(".lua").unwrap_or(&file).to_owned();
-        match naming::variant_name(&stem, &folder.show(&file)) {
-            Ok(variant) => named.push((file, variant)),
-            Err(naming::NameError(e)) => messages.push(e),
-        }
-    }
-    let shown: Vec<(String, &str)> = named
-        .iter()
-        .map(|(f, v)| (folder.show(f), v.as_str()))
-        .collect();
-    let clashes = naming::collisions(shown.iter().map(|(f, v)| (f.as_str(), *v)));
-    let mut clashing: Vec<String> = Vec::new();
-    {
-        let mut seen = BTreeMap::new();
-        for (_, v) in &named {
-            *seen.entry(v.clone()).or_insert(0) += 1;
-        }
-        clashing.extend(seen.into_iter().filter(|(_, n)| *n > 1).map(|(v, _)| v));
-    }
-    messages.extend(clashes);
-    // Of files that clash, the first (in file-name order) keeps the
-    // variant: the clash is the one error, and uses of the variant get no
-    // follow-on "no variant" error.
-    let mut kept: Vec<String> = Vec::new();
     let mut entries = Vec::new();
-    for (file, variant) in named {
-        if clashing.contains(&variant) {
-            if kept.contains(&variant) {
-                continue;
+    for s in checked.scripts {
+        match syn::parse_str::<Ident>(&s.variant) {
+            Ok(ident) => {
+                let mut ident_errors = Vec::new();
+                entries.push(entry(&folder, s.file, ident, s.analysis, &mut ident_errors));
+                for e in ident_errors {
+                    errors.push(span, e);
+                }
             }
-            kept.push(variant.clone());
+            Err(_) => errors.push(
+                span,
+                format!(
+                    "`{}` maps to `{}`, which is not an identifier; rename the file",
+                    s.analysis.shown, s.variant
+                ),
+            ),
         }
-        let Some(lua_file) = scan::read(&folder, &file, &mut messages) else {
-            continue;
-        };
-        match syn::parse_str::<Ident>(&variant) {
-            Ok(ident) => entries.push(analyze(&folder, lua_file, ident, &mut messages)),
-            Err(_) => messages.push(format!(
-                "`{}` maps to `{variant}`, which is not an identifier; rename the file",
-                folder.show(&file)
-            )),
-        }
-    }
-    messages.extend(typed_collisions(&mut entries));
-    messages.extend(function_collisions(&mut entries));
-    for m in messages {
-        errors.push(span, m);
     }
     (entries, folder_warnings)
 }

@@ -88,7 +88,7 @@ impl Options {
                     }
                 }
                 flag @ ("--mode" | "--client" | "--script" | "--calls" | "--cluster"
-                | "--workers") => {
+                | "--workers" | "--telemetry") => {
                     let value = args.next().unwrap_or_default();
                     profile
                         .get_or_insert_with(Vec::new)

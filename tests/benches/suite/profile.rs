@@ -10,6 +10,13 @@
 //! `EVALSHA` built and packed once, sent with `req_packed_command`, which
 //! the wall-clock sections do not run.
 //!
+//! `--telemetry spans|metrics|both` (default `none`) installs, before the
+//! run, a `tracing` subscriber exporting the spans to the OpenTelemetry
+//! SDK's in-memory exporter through `tracing-opentelemetry` (`spans`),
+//! and/or enables the `opentelemetry` metrics on the connection's state
+//! with an SDK meter provider (`metrics`): what a steady call costs with
+//! them on, beside what it costs with them compiled in and off.
+//!
 //! `--mode cluster` (clients `script_cache`, `evalsha`, a hand-written
 //! `EVALSHA` routed to the key's slot, and `floor`, the same command and
 //! route built once per task) runs the steady state
@@ -41,6 +48,8 @@ pub(crate) struct ProfileArgs {
     pub(crate) client: Client,
     pub(crate) script: String,
     pub(crate) calls: usize,
+    /// `--telemetry`: spans, metrics, both or none.
+    pub(crate) telemetry: (bool, bool),
 }
 
 impl ProfileArgs {
@@ -67,7 +76,15 @@ impl ProfileArgs {
             .unwrap_or("0")
             .parse()
             .map_err(|e| format!("--workers: {e}"))?;
+        let telemetry = match get("--telemetry").unwrap_or("none") {
+            "none" => (false, false),
+            "spans" => (true, false),
+            "metrics" => (false, true),
+            "both" => (true, true),
+            other => return Err(format!("unknown --telemetry {other}")),
+        };
         Ok(ProfileArgs {
+            telemetry,
             mode,
             cluster,
             workers,
@@ -75,6 +92,46 @@ impl ProfileArgs {
             script: get("--script").unwrap_or("incr").to_owned(),
             calls,
         })
+    }
+}
+
+/// What `--telemetry` installed; kept for the run.
+struct Telemetry {
+    _tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    meter: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
+}
+
+impl Telemetry {
+    fn install((spans, metrics): (bool, bool)) -> Telemetry {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::layer::SubscriberExt;
+        let tracer = spans.then(|| {
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_simple_exporter(opentelemetry_sdk::trace::InMemorySpanExporter::default())
+                .build();
+            let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("profile"));
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .expect("the only subscriber");
+            provider
+        });
+        let meter = metrics.then(|| {
+            let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporter::default();
+            opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+                .with_reader(opentelemetry_sdk::metrics::PeriodicReader::builder(exporter).build())
+                .build()
+        });
+        Telemetry {
+            _tracer: tracer,
+            meter,
+        }
+    }
+
+    /// Enables the metrics on `state` if asked.
+    fn enable(&self, state: &script_cache::ScriptState) {
+        if let Some(provider) = &self.meter {
+            use opentelemetry::metrics::MeterProvider as _;
+            assert!(state.enable_metrics(&provider.meter("profile")));
+        }
     }
 }
 
@@ -87,7 +144,7 @@ mod functions {
 /// (`bench-functions/bench.lua`), through script-cache (`script_cache`),
 /// built and sent with `query` on every call (`evalsha`: here `FCALL` by
 /// hand) and pre-packed once (`floor`).
-fn run_fcall(args: &ProfileArgs) {
+fn run_fcall(args: &ProfileArgs, telemetry: &Telemetry) {
     use functions::Functions;
     use redis::ConnectionLike;
     let server = crate::bench_server();
@@ -104,6 +161,7 @@ fn run_fcall(args: &ProfileArgs) {
     hand.arg("incr").arg(1).arg(key);
     let packed = hand.get_packed_command();
     let mut con = ScriptCache::new(server.connection());
+    telemetry.enable(con.state());
     let start = Instant::now();
     for _ in 0..args.calls {
         let n: i64 = match args.client {
@@ -134,15 +192,16 @@ fn run_fcall(args: &ProfileArgs) {
 }
 
 pub(crate) fn run(args: &ProfileArgs) {
+    let telemetry = Telemetry::install(args.telemetry);
     let Some(mode) = args.mode else {
-        return run_cluster(args);
+        return run_cluster(args, &telemetry);
     };
     if args.script == "fcall" {
         assert!(
             mode == Mode::Sync,
             "--script fcall runs in --mode sync only"
         );
-        return run_fcall(args);
+        return run_fcall(args, &telemetry);
     }
     let server = crate::bench_server();
     let subject = Subject::all()
@@ -159,12 +218,14 @@ pub(crate) fn run(args: &ProfileArgs) {
     match mode {
         Mode::Sync => {
             let mut con = ScriptCache::new(server.connection());
+            telemetry.enable(con.state());
             for _ in 0..args.calls {
                 std::hint::black_box(call_sync(args.client, &subject, &mut con));
             }
         }
         Mode::Pipeline => {
             let mut con = ScriptCache::new(server.connection());
+            telemetry.enable(con.state());
             for _ in 0..args.calls / DEPTH {
                 std::hint::black_box(call_pipeline(args.client, &subject, &mut con, DEPTH));
             }
@@ -179,6 +240,7 @@ pub(crate) fn run(args: &ProfileArgs) {
                         .await
                         .expect("multiplexed connection"),
                 );
+                telemetry.enable(con.state());
                 run_tasks(args.client, &subject, &con, args.calls / TASKS).await
             });
         }
@@ -194,7 +256,7 @@ pub(crate) fn run(args: &ProfileArgs) {
 }
 
 /// `--mode cluster`: the steady state of the `cluster` section, one client.
-fn run_cluster(args: &ProfileArgs) {
+fn run_cluster(args: &ProfileArgs, telemetry: &Telemetry) {
     use crate::cluster::{Client as ClusterClient, TASKS, run_once, task_keys};
     let client = match args.client {
         Client::ScriptCache => ClusterClient::ScriptCache,
@@ -242,6 +304,7 @@ fn run_cluster(args: &ProfileArgs) {
                 .await
                 .expect("connect"),
         );
+        telemetry.enable(con.state());
         // Warm up: the slot map, the load marks, a connection to every node.
         run_once(client, &con, &keys, 5).await;
         run_once(client, &con, &keys, args.calls / TASKS).await;

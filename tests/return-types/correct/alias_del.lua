@@ -1,0 +1,3 @@
+-- @return integer
+local rcall = redis.call
+return rcall('DEL', KEYS[1])

@@ -1,0 +1,3 @@
+-- @return integer
+local t = {}
+return #t

@@ -1,0 +1,2 @@
+-- @return integer
+return redis.call('EXISTS', KEYS[1])

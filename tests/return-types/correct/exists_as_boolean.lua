@@ -1,0 +1,2 @@
+-- @return boolean
+return redis.call('EXISTS', KEYS[1]) == 1

@@ -1,0 +1,2 @@
+-- @return integer
+return math.floor(tonumber(ARGV[1]) / 2)

@@ -1,0 +1,2 @@
+-- @return string
+return string.format('%s:%d', KEYS[1], 1)

@@ -1,0 +1,2 @@
+-- @return nil-or-string
+return redis.call('GET', KEYS[1])

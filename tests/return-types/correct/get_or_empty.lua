@@ -1,0 +1,2 @@
+-- @return string
+return redis.call('GET', KEYS[1]) or ''

@@ -1,0 +1,5 @@
+-- @return integer
+local function count(key)
+  return redis.call('LLEN', key)
+end
+return count(KEYS[1])

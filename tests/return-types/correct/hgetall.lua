@@ -1,0 +1,2 @@
+-- @return array
+return redis.call('HGETALL', KEYS[1])

@@ -1,0 +1,2 @@
+-- @return array<nil-or-string>
+return redis.call('HMGET', KEYS[1], 'a', 'b')

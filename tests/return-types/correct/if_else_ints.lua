@@ -1,0 +1,6 @@
+-- @return integer
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 1
+else
+  return 0
+end

@@ -1,0 +1,2 @@
+-- @return string
+return redis.call('INCR', KEYS[1])

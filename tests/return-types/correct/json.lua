@@ -1,0 +1,2 @@
+-- @return string
+return cjson.encode(redis.call('HGETALL', KEYS[1]))

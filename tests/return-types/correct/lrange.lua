@@ -1,0 +1,2 @@
+-- @return array<string>
+return redis.call('LRANGE', KEYS[1], 0, -1)

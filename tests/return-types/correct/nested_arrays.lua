@@ -1,0 +1,2 @@
+-- @return array<array<string>>
+return {{'a'}, {'b', 'c'}}

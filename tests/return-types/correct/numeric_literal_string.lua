@@ -1,0 +1,2 @@
+-- @return integer
+return '42'

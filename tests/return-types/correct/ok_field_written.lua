@@ -1,0 +1,4 @@
+-- @return status
+local reply = {}
+reply['ok'] = 'DONE'
+return reply

@@ -1,0 +1,2 @@
+-- @return integer
+return redis.pcall('INCR', KEYS[1])

@@ -1,0 +1,6 @@
+-- @return integer
+local n = 0
+repeat
+  n = n + 1
+until n >= 3
+return n

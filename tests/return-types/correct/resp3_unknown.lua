@@ -1,0 +1,3 @@
+-- @return integer
+redis.setresp(3)
+return redis.call('INCR', KEYS[1])

@@ -1,0 +1,2 @@
+-- @return boolean
+return redis.call('SET', KEYS[1], ARGV[1], 'NX')

@@ -1,0 +1,2 @@
+-- @return status
+return redis.call('SET', KEYS[1], ARGV[1])

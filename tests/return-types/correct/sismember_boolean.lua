@@ -1,0 +1,2 @@
+-- @return boolean
+return redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1

@@ -1,0 +1,2 @@
+-- @return integer
+return string.len(ARGV[1])

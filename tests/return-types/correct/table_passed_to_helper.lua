@@ -1,0 +1,7 @@
+-- @return status
+local function mark(t)
+  t.ok = 'MARKED'
+end
+local r = {}
+mark(r)
+return r

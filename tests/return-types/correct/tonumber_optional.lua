@@ -1,0 +1,2 @@
+-- @return nil-or-integer
+return tonumber(redis.call('GET', KEYS[1]))

@@ -1,0 +1,3 @@
+-- @return string
+local n = redis.call('INCR', KEYS[1])
+return tostring(n)

@@ -1,0 +1,3 @@
+-- @return integer
+local n = redis.call('INCR', KEYS[1])
+return tostring(n)

@@ -1,0 +1,3 @@
+-- @return integer
+redis.call('SET', KEYS[1], ARGV[1])
+return true

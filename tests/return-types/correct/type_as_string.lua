@@ -1,0 +1,2 @@
+-- @return string
+return redis.call('TYPE', KEYS[1])

@@ -1,0 +1,3 @@
+-- @return integer
+-- script-cache: allow(command-not-allowed)
+return redis.call('CONFIG', 'GET', 'maxmemory')

@@ -1,0 +1,6 @@
+-- @return integer
+local r = redis.call('SMEMBERS', KEYS[1])
+if #r == 0 then
+  return {}
+end
+return #r

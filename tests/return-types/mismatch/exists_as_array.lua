@@ -1,0 +1,2 @@
+-- @return array<string>
+return redis.call('EXISTS', KEYS[1])

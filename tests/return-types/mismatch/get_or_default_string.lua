@@ -1,0 +1,2 @@
+-- @return integer
+return redis.call('GET', KEYS[1]) or 'missing'

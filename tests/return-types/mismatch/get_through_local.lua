@@ -1,0 +1,3 @@
+-- @return integer
+local value = redis.call('GET', KEYS[1])
+return value

@@ -1,0 +1,2 @@
+-- @return boolean
+return redis.call('HGETALL', KEYS[1])

@@ -1,0 +1,3 @@
+-- @return boolean
+local all = redis.call('HGETALL', KEYS[1])
+return all

@@ -1,0 +1,2 @@
+-- @return nil-or-integer
+return redis.call('HGETALL', KEYS[1])

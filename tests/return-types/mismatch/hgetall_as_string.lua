@@ -1,0 +1,2 @@
+-- @return string
+return redis.call('HGETALL', KEYS[1])

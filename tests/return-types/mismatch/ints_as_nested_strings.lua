@@ -1,0 +1,2 @@
+-- @return array<array<string>>
+return {1, 2}

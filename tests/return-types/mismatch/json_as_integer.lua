@@ -1,0 +1,3 @@
+-- @return integer
+local fields = redis.call('HGETALL', KEYS[1])
+return cjson.encode(fields)

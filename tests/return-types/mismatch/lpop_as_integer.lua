@@ -1,0 +1,2 @@
+-- @return integer
+return redis.call('LPOP', KEYS[1])

@@ -1,0 +1,2 @@
+-- @return array<integer>
+return redis.call('LRANGE', KEYS[1], 0, -1)

@@ -1,0 +1,2 @@
+-- @return string
+return redis.call('LRANGE', KEYS[1], 0, -1)

@@ -1,0 +1,3 @@
+-- @return array<integer>
+local n = redis.call('INCR', KEYS[1])
+return {n, 'two'}

@@ -1,0 +1,3 @@
+-- @return status
+redis.call('DEL', KEYS[1])
+return nil

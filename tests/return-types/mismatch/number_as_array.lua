@@ -1,0 +1,3 @@
+-- @return array<string>
+redis.call('DEL', KEYS[1])
+return 42

@@ -1,0 +1,3 @@
+-- @return integer
+redis.call('DEL', KEYS[1])
+return {ok = 'DELETED'}

@@ -1,0 +1,2 @@
+-- @return integer
+return string.rep('x', 3)

@@ -1,0 +1,3 @@
+-- @return integer
+-- script-cache: allow(server-support)
+return server.call('GET', KEYS[1])

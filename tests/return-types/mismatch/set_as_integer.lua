@@ -1,0 +1,2 @@
+-- @return integer
+return redis.call('SET', KEYS[1], ARGV[1])

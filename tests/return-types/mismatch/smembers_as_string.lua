@@ -1,0 +1,2 @@
+-- @return string
+return redis.call('SMEMBERS', KEYS[1])

@@ -1,0 +1,2 @@
+-- @return array
+return {ok = 'DONE'}

@@ -1,0 +1,2 @@
+-- @return array<string>
+return redis.status_reply('QUEUED')

@@ -1,0 +1,2 @@
+-- @return array<integer>
+return {'a', 'b'}

@@ -1,0 +1,2 @@
+-- @return nil-or-string
+return {1, 2}

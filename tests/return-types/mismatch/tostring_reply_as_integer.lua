@@ -1,0 +1,3 @@
+-- @return integer
+local v = redis.call('HGETALL', KEYS[1])
+return tostring(v)

@@ -1,0 +1,2 @@
+-- @return boolean
+return 'true'

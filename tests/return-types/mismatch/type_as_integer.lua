@@ -1,0 +1,2 @@
+-- @return integer
+return redis.call('TYPE', KEYS[1])

@@ -1,0 +1,3 @@
+-- @return integer
+local v = redis.call('GET', KEYS[1])
+return type(v)

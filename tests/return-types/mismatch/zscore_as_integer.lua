@@ -1,0 +1,2 @@
+-- @return integer
+return redis.call('ZSCORE', KEYS[1], ARGV[1])
