@@ -252,7 +252,12 @@ pub fn valid_name(name: &str) -> bool {
 /// that is not letters, digits and underscores, another option next to
 /// it).
 pub fn library_name(source: &[u8]) -> Option<Result<String, ShebangError>> {
-    let end = source.iter().position(|&b| b == b'\n')?;
+    // A first line with a NUL byte is no shebang the servers take (the
+    // shebang's own check says so); `split_args` reads none.
+    let end = source.iter().position(|&b| b == b'\n' || b == 0)?;
+    if source[end] != b'\n' {
+        return None;
+    }
     let line = source.get(..end)?;
     if !line.starts_with(b"#!lua") {
         return None;
@@ -308,6 +313,13 @@ pub fn legacy_source(source: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_byte_in_the_first_line_names_no_library() {
+        assert!(library_name(b"#!lua name=a\0 b\nreturn 1").is_none());
+        assert!(library_name(b"#!lua \0\n").is_none());
+        assert!(parse(b"#!lua name=a\0 b\nreturn 1").is_err());
+    }
 
     #[test]
     fn shebang_table() {
