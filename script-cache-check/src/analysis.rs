@@ -253,6 +253,8 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
             if let Some(servers) = servers {
                 findings.extend(crate::lint::lint_library_for(&expanded.source, servers));
             }
+            // In source order, as a script's.
+            findings.sort_by_key(|f| (f.line, f.column));
             push_findings(findings, &expanded.source, &locate, errors, &mut warnings);
         }
         return FileAnalysis {
