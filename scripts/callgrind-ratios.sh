@@ -17,8 +17,14 @@
 # Columns: script-cache, EVALSHA by hand and floor instructions per call,
 # ratio sc/evalsha, ratio sc/floor, and ratio evalsha/sc (the cluster goal).
 #
-# Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k] [--telemetry T]
+# Usage: bash scripts/callgrind-ratios.sh [--calls N] [--repeat R] [--script incr|incr_4k] [--modes "sync async64"] [--telemetry T]
+#        bash scripts/callgrind-ratios.sh --script fcall --modes sync
 #        bash scripts/callgrind-ratios.sh --cluster [--calls N] [--repeat R] [--telemetry T]
+#
+# --script fcall: the steady FCALL of a function library
+# (tests/bench-functions/bench.lua, the twin of incr.lua), sync mode only;
+# the `evalsha` column is then FCALL built and sent with query on every
+# call, the floor FCALL pre-packed once.
 #
 # --telemetry spans|metrics|both: every client runs with a tracing subscriber
 # exporting spans to the OpenTelemetry SDK (tracing-opentelemetry, in-memory
@@ -46,6 +52,7 @@ cd "$root"
 
 calls=3200
 repeat=3
+modes_arg=
 script=incr
 cluster=0
 telemetry=
@@ -55,6 +62,7 @@ while [ $# -gt 0 ]; do
         --repeat) repeat="$2"; shift 2 ;;
         --script) script="$2"; shift 2 ;;
         --cluster) cluster=1; shift ;;
+        --modes) modes_arg="$2"; shift 2 ;;
         --telemetry) telemetry="$2"; shift 2 ;;
         -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
@@ -75,7 +83,7 @@ for line in sys.stdin:
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-modes="sync async64 pipeline32"
+modes="${modes_arg:-sync async64 pipeline32}"
 extra=()
 [ -n "$telemetry" ] && extra+=(--telemetry "$telemetry")
 if [ "$cluster" = 1 ]; then

@@ -6,8 +6,11 @@
 //!
 //! [`check_folder`] is the one folder pipeline of the macros' folder forms
 //! and the command line: list the scripts, name them, report the names
-//! two files share, read each file, analyse it, report the typed-call
-//! functions two scripts share, and drop the problems reported twice.
+//! two files share, read each file, analyse it (a function library too:
+//! its functions, their headers and the lint in the library's
+//! environment), report the typed-call functions two scripts share and
+//! the functions two libraries register, and drop the problems reported
+//! twice.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +42,35 @@ pub struct FileAnalysis {
     pub signature: Option<Signature>,
     /// The lint's warnings (its errors go with the others).
     pub warnings: Vec<Diagnostic>,
+    /// The library, when the file is a function library (`#!lua
+    /// name=<library>`): then `flags` is empty, and `header`, `fn_name`
+    /// and `signature` are those of no script.
+    pub library: Option<LibraryAnalysis>,
+}
+
+/// A function library's name and functions, from [`analyze`].
+#[derive(Clone)]
+pub struct LibraryAnalysis {
+    /// The name of its `#!lua name=` line.
+    pub name: String,
+    /// Its functions, in registration order (those with problems too).
+    pub functions: Vec<FunctionAnalysis>,
+}
+
+/// One registered function of a library.
+#[derive(Clone)]
+pub struct FunctionAnalysis {
+    /// What its registration says.
+    pub function: crate::library::Function,
+    /// The tags of the comment block above its registration.
+    pub header: Header,
+    /// Its typed call's function name, when it had no problem.
+    pub fn_name: Option<String>,
+    /// Its typed call's parameters, when its name and header were fine.
+    pub signature: Option<Signature>,
+    /// Its registration, located in the files (the library or a snippet
+    /// it includes): a diagnostic there with an empty message.
+    pub located: Diagnostic,
 }
 
 /// Analyzes one file of `folder`, pushing every problem to `errors`:
@@ -53,12 +85,23 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
     let in_script = |line: usize, column: Option<usize>, message: String| {
         diagnostic(&shown, Some(&original), line, column, message, None)
     };
-    let flags = match crate::shebang::parse(original.as_bytes()) {
-        Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
-        Err(e) => {
+    let library_name = match crate::library::library_name(original.as_bytes()) {
+        None => None,
+        Some(Ok(name)) => Some(name),
+        Some(Err(e)) => {
             errors.push(in_script(1, usize::try_from(e.column).ok(), e.message));
-            Vec::new()
+            Some(String::new())
         }
+    };
+    let flags = match &library_name {
+        Some(_) => Vec::new(),
+        None => match crate::shebang::parse(original.as_bytes()) {
+            Ok(shebang) => shebang.map(|s| s.flags).unwrap_or_default(),
+            Err(e) => {
+                errors.push(in_script(1, usize::try_from(e.column).ok(), e.message));
+                Vec::new()
+            }
+        },
     };
     let (expanded, problems) = include::expand(&file.file, &original, &mut |rel| {
         folder::read_snippet(folder, rel)
@@ -108,6 +151,125 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
             None
         }
     };
+    if let Some(name) = library_name {
+        let servers = library_servers(folder.config.servers);
+        if servers.is_none() {
+            errors.push(in_script(
+                1,
+                Some(1),
+                "a function library needs Redis 7.0 or newer (or Valkey), and the folder's \
+                 `script-cache.toml` targets only redis-6.2: add a newer server to its \
+                 `servers`, or make the file a script (remove `name=`)"
+                    .to_owned(),
+            ));
+        }
+        let mut functions = Vec::new();
+        let mut warnings = Vec::new();
+        if usage.is_some() && file.source.is_some() {
+            let (found, problems) = crate::library::functions(&expanded.source);
+            for p in problems {
+                errors.push(locate((p.line, p.column), p.message));
+            }
+            for function in found {
+                let (head, problems) = header::parse(&function.comments);
+                let mut fine = problems.is_empty();
+                for p in problems {
+                    let line = u32::try_from(p.line).unwrap_or(u32::MAX);
+                    let column = u32::try_from(p.column).unwrap_or(1);
+                    errors.push(locate((line, column), p.message));
+                }
+                let fn_name = match naming::fn_name(&function.name, &shown) {
+                    Ok(n) => Some(n),
+                    Err(NameError(e)) => {
+                        errors.push(locate((function.line, function.column), e));
+                        fine = false;
+                        None
+                    }
+                };
+                let mut signature = None;
+                if fine {
+                    match signature::signature(&head, &function.usage) {
+                        Ok(s) => signature = Some(s),
+                        Err(problems) => {
+                            for p in problems {
+                                let at = match p.at {
+                                    At::Header(line) => {
+                                        (u32::try_from(line).unwrap_or(u32::MAX), 1)
+                                    }
+                                    At::Body(at) => at,
+                                };
+                                let message = p
+                                    .message
+                                    .replace("`KEYS[", &format!("`{}[", function.params.0))
+                                    .replace("`ARGV[", &format!("`{}[", function.params.1));
+                                errors.push(locate(at, message));
+                            }
+                        }
+                    }
+                }
+                let located = locate((function.line, function.column), String::new());
+                functions.push(FunctionAnalysis {
+                    located,
+                    function,
+                    header: head,
+                    fn_name,
+                    signature,
+                });
+            }
+            let read_only: Vec<(&str, (u32, u32))> = functions
+                .iter()
+                .filter(|f| f.function.read_only())
+                .map(|f| (f.function.name.as_str(), f.function.body_lines))
+                .collect();
+            let mut findings = Vec::new();
+            if let (Some(servers), false) = (servers, read_only.is_empty()) {
+                for finding in crate::lint::library_writes_for(&expanded.source, servers) {
+                    let Some((name, _)) = read_only
+                        .iter()
+                        .find(|(_, (first, last))| (*first..=*last).contains(&finding.line))
+                    else {
+                        continue;
+                    };
+                    let mut finding = finding;
+                    finding.message = finding
+                        .message
+                        .replace(
+                            "the script declares `flags=no-writes`",
+                            &format!(
+                                "the function `{name}` is registered with the flag `no-writes`"
+                            ),
+                        )
+                        .replace(
+                            " (Redis 6.2 does not enforce the flag and would run the write)",
+                            "",
+                        );
+                    finding.help = finding.help.replace(
+                        "drop `no-writes` from the shebang, or the write from the script",
+                        "drop `no-writes` from the function's flags, or the write from it",
+                    );
+                    findings.push(finding);
+                }
+            }
+            if let Some(servers) = servers {
+                findings.extend(crate::lint::lint_library_for(&expanded.source, servers));
+            }
+            // In source order, as a script's.
+            findings.sort_by_key(|f| (f.line, f.column));
+            push_findings(findings, &expanded.source, &locate, errors, &mut warnings);
+        }
+        return FileAnalysis {
+            shown,
+            original,
+            flags,
+            expanded,
+            usage,
+            header: Header::default(),
+            fn_name: None,
+            signature: None,
+            warnings,
+            library: Some(LibraryAnalysis { name, functions }),
+        };
+    }
     let (head, problems) = header::parse(&original);
     for p in problems {
         errors.push(in_script(p.line, Some(p.column), p.message));
@@ -140,32 +302,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
     let mut warnings = Vec::new();
     if usage.is_some() && file.source.is_some() {
         let findings = crate::lint::lint_for(&expanded.source, &flags, folder.config.servers);
-        let lexed = (!findings.is_empty()).then(|| crate::lex::lex(expanded.source.as_bytes()));
-        for finding in findings {
-            let severity = finding.severity();
-            let mut d = locate((finding.line, finding.column), finding.message)
-                .with_rule(finding.rule.name())
-                .with_severity(severity)
-                .with_help(finding.help);
-            // The end: that of the token the finding starts at, on the
-            // lines of the file that has it.
-            if let Some(lexed) = &lexed
-                && d.line > 0
-                && let Some((end_line, end_column)) = token_end(
-                    expanded.source.as_bytes(),
-                    lexed,
-                    finding.line,
-                    finding.column,
-                )
-            {
-                let end_line = d.line.saturating_add(end_line.saturating_sub(finding.line));
-                d = d.with_end(end_line, end_column);
-            }
-            match severity {
-                Severity::Error => errors.push(d),
-                Severity::Warning => warnings.push(d),
-            }
-        }
+        push_findings(findings, &expanded.source, &locate, errors, &mut warnings);
     }
     FileAnalysis {
         shown,
@@ -177,7 +314,84 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
         fn_name,
         signature: sig,
         warnings,
+        library: None,
     }
+}
+
+/// The lint's findings on an expanded source as diagnostics located in the
+/// files (`locate`), each ending where its token ends: errors to `errors`,
+/// warnings to `warnings`.
+fn push_findings(
+    findings: Vec<crate::lint::Finding>,
+    source: &str,
+    locate: &dyn Fn((u32, u32), String) -> Diagnostic,
+    errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    let lexed = (!findings.is_empty()).then(|| crate::lex::lex(source.as_bytes()));
+    for finding in findings {
+        let severity = finding.severity();
+        let mut d = locate((finding.line, finding.column), finding.message)
+            .with_rule(finding.rule.name())
+            .with_severity(severity)
+            .with_help(finding.help);
+        // The end: that of the token the finding starts at, on the lines
+        // of the file that has it.
+        if let Some(lexed) = &lexed
+            && d.line > 0
+            && let Some((end_line, end_column)) =
+                token_end(source.as_bytes(), lexed, finding.line, finding.column)
+        {
+            let end_line = d.line.saturating_add(end_line.saturating_sub(finding.line));
+            d = d.with_end(end_line, end_column);
+        }
+        match severity {
+            Severity::Error => errors.push(d),
+            Severity::Warning => warnings.push(d),
+        }
+    }
+}
+
+/// The functions that two libraries of a folder register under one name
+/// (or under names with one variant of `Functions`, `bump` and `Bump`):
+/// for each later one, its library's index in `libraries` (each given as
+/// the file shown and its analysis), its index there, and the error at
+/// its registration. The server refuses the second library ("Function
+/// already exists"); the macros and the command line say it the same way.
+pub fn function_clashes(libraries: &[(&str, &LibraryAnalysis)]) -> Vec<(usize, usize, Diagnostic)> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    let mut out = Vec::new();
+    for (l, (shown, library)) in libraries.iter().enumerate() {
+        for (i, f) in library.functions.iter().enumerate() {
+            let name = &f.function.name;
+            let variant = naming::variant_name(name, shown).unwrap_or_else(|_| name.clone());
+            match seen.iter().find(|(v, _)| *v == variant) {
+                Some((_, first)) => {
+                    let mut d = f.located.clone();
+                    d.message = format!(
+                        "the function `{name}` is also registered by `{first}`: a server has \
+                         one function of each name (it refuses the second library: \"Function \
+                         {name} already exists\"), and `Functions` one variant `{variant}`; \
+                         rename one of them"
+                    );
+                    out.push((l, i, d));
+                }
+                None => seen.push((variant, shown)),
+            }
+        }
+    }
+    out
+}
+
+/// The servers a library of a folder targeting `servers` runs on: those
+/// with functions (Redis 7.0 and newer, every Valkey), `None` when the
+/// folder targets none of them.
+pub fn library_servers(servers: crate::servers::Servers) -> Option<crate::servers::Servers> {
+    let without = crate::servers::Servers::parse(["redis-6.2"])
+        .map(|s| s.mask())
+        .unwrap_or(0);
+    let left = servers.mask() & !without;
+    (left != 0).then(|| crate::servers::Servers::from_mask(left))
 }
 
 /// One script of a folder through [`check_folder`].
@@ -206,7 +420,8 @@ pub struct FolderCheck {
 }
 
 /// Checks every top-level script of `folder`: list, names, name clashes,
-/// read, analyse ([`analyze`]), typed-call clashes; a problem reported
+/// read, analyse ([`analyze`]), typed-call clashes, functions two
+/// libraries register ([`function_clashes`]); a problem reported
 /// twice (a snippet's, reached from two scripts) is kept once, with the
 /// first include chain.
 pub fn check_folder(folder: &Folder) -> FolderCheck {
@@ -281,6 +496,31 @@ pub fn check_folder(folder: &Folder) -> FolderCheck {
         }
         let at = files.first().cloned().unwrap_or_default();
         errors.push(Diagnostic::file(at, message));
+    }
+    // A function two libraries register: an error at the later one's
+    // registration, which is dropped from its library.
+    let clashes = {
+        let libraries: Vec<(&str, &LibraryAnalysis)> = scripts
+            .iter()
+            .filter_map(|s| Some((s.analysis.shown.as_str(), s.analysis.library.as_ref()?)))
+            .collect();
+        function_clashes(&libraries)
+    };
+    let mut dropped: Vec<(usize, usize)> = Vec::new();
+    for (l, i, d) in clashes {
+        errors.push(d);
+        dropped.push((l, i));
+    }
+    for (l, library) in scripts
+        .iter_mut()
+        .filter_map(|s| s.analysis.library.as_mut())
+        .enumerate()
+    {
+        let mut i = 0;
+        library.functions.retain(|_| {
+            i += 1;
+            !dropped.contains(&(l, i - 1))
+        });
     }
     diagnostic::dedup(&mut errors);
     diagnostic::dedup(&mut warnings);

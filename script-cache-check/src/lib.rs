@@ -69,6 +69,8 @@ pub mod header;
 pub mod include;
 pub mod lex;
 #[cfg(feature = "lint")]
+pub mod library;
+#[cfg(feature = "lint")]
 pub mod lint;
 pub mod naming;
 pub mod servers;

@@ -239,6 +239,71 @@ pub fn parse(source: &[u8]) -> Result<Option<Shebang>, ShebangError> {
     Ok(Some(Shebang { flags }))
 }
 
+/// Whether `name` is a name the servers take for a library or a function:
+/// letters, digits and underscores, at least one.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The library name of a function library's first line, `#!lua
+/// name=<library>` (Redis 7.0+ and Valkey load such a file with
+/// `FUNCTION LOAD`): `None` when the first line names no library (a
+/// script), an error when it does but the servers would refuse it (a name
+/// that is not letters, digits and underscores, another option next to
+/// it).
+pub fn library_name(source: &[u8]) -> Option<Result<String, ShebangError>> {
+    // A first line with a NUL byte is no shebang the servers take (the
+    // shebang's own check says so); `split_args` reads none.
+    let end = source.iter().position(|&b| b == b'\n' || b == 0)?;
+    if source[end] != b'\n' {
+        return None;
+    }
+    let line = source.get(..end)?;
+    if !line.starts_with(b"#!lua") {
+        return None;
+    }
+    let words = split_args(line).ok()?;
+    let (engine, options) = words.split_first()?;
+    if engine.bytes != b"#!lua" {
+        return None;
+    }
+    let named = options.iter().find(|w| w.bytes.starts_with(b"name="))?;
+    let err = |word: &Word, message: String| {
+        Some(Err(ShebangError {
+            column: column(source, word.at),
+            message,
+        }))
+    };
+    if let Some(other) = options.iter().find(|w| !w.bytes.starts_with(b"name=")) {
+        let shown = String::from_utf8_lossy(&other.bytes);
+        return err(
+            other,
+            format!(
+                "`{shown}`: a library's shebang takes only `name=<library>` (its functions \
+                 take their flags in `redis.register_function`); remove it"
+            ),
+        );
+    }
+    if options.len() > 1 {
+        return err(
+            named,
+            "the library name is given twice; keep one `name=`".to_owned(),
+        );
+    }
+    let name = String::from_utf8_lossy(&named.bytes["name=".len()..]).into_owned();
+    if !valid_name(&name) {
+        return err(
+            named,
+            format!(
+                "`{name}` is not a library name the servers accept (letters, digits and \
+                 underscores, at least one: \"Library names can only contain letters, numbers, \
+                 or underscores(_) and must be at least one character long\"); rename it"
+            ),
+        );
+    }
+    Some(Ok(name))
+}
+
 /// The shebang line made into a Lua comment (`#!lua` -> `--!lua`), for
 /// servers without shebang support. Same number of lines.
 pub fn legacy_source(source: &str) -> Option<String> {
@@ -248,6 +313,13 @@ pub fn legacy_source(source: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_byte_in_the_first_line_names_no_library() {
+        assert!(library_name(b"#!lua name=a\0 b\nreturn 1").is_none());
+        assert!(library_name(b"#!lua \0\n").is_none());
+        assert!(parse(b"#!lua name=a\0 b\nreturn 1").is_err());
+    }
 
     #[test]
     fn shebang_table() {

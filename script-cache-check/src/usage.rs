@@ -105,7 +105,20 @@ pub struct IndexTooLarge {
 /// any other use (`KEYS[i]`, `#KEYS`, `unpack(KEYS)`, `KEYS = {}`) makes
 /// the table dynamic.
 pub fn usage(source: &[u8], lexed: &Lexed) -> Result<Usage, IndexTooLarge> {
-    let tokens = &lexed.tokens;
+    usage_of(source, lexed, &lexed.tokens, ("KEYS", "ARGV"))
+}
+
+/// [`usage`] of a part of a chunk (`tokens`, a run of `lexed.tokens`)
+/// where the tables are named `names` (keys, args): a function library's
+/// callback reads its keys and arguments from its parameters
+/// (`function(keys, args)`). Errors name the tables `KEYS` and `ARGV`
+/// after what they hold.
+pub fn usage_of(
+    source: &[u8],
+    lexed: &Lexed,
+    tokens: &[Token],
+    names: (&str, &str),
+) -> Result<Usage, IndexTooLarge> {
     let mut keys = Uses::default();
     let mut args = Uses::default();
     // The open brackets, to tell `{KEYS = 1}` from `KEYS = 1`.
@@ -133,8 +146,8 @@ pub fn usage(source: &[u8], lexed: &Lexed) -> Result<Usage, IndexTooLarge> {
             _ => {}
         }
         let (name, uses) = match (t.kind, text(t)) {
-            (TokenKind::Name, b"KEYS") => ("KEYS", &mut keys),
-            (TokenKind::Name, b"ARGV") => ("ARGV", &mut args),
+            (TokenKind::Name, n) if n == names.0.as_bytes() => ("KEYS", &mut keys),
+            (TokenKind::Name, n) if n == names.1.as_bytes() => ("ARGV", &mut args),
             _ => continue,
         };
         let prev = i.checked_sub(1).and_then(|p| tokens.get(p)).map(text);

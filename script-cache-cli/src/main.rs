@@ -218,15 +218,24 @@ enum Command {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
     },
-    /// SCRIPT LOAD every script of DIR on the server, or on every node.
+    /// SCRIPT LOAD every script of DIR on the server, or on every node;
+    /// FUNCTION LOAD every function library on the server, or on every
+    /// primary (replicas get libraries by replication).
     #[command(after_help = EXIT_CODES)]
     Preload {
         /// The script folder.
         dir: String,
         #[command(flatten)]
         target: Target,
+        /// Replace a library of the same name the server holds
+        /// (`FUNCTION LOAD REPLACE`); without it, another copy is named
+        /// as a problem and left alone.
+        #[arg(long)]
+        replace: bool,
     },
-    /// SCRIPT EXISTS on every node; exit code 1 if any script is missing.
+    /// SCRIPT EXISTS on every node, and FUNCTION LIST for the function
+    /// libraries; exit code 1 if any script or library is missing, or a
+    /// library has other code (drift).
     #[command(after_help = EXIT_CODES)]
     Verify {
         /// The script folder.
@@ -234,8 +243,9 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// SCRIPT FLUSH on the server, or on every node. Asks first on a
-    /// terminal; elsewhere (CI, a pipe) it needs `--yes`.
+    /// SCRIPT FLUSH on the server, or on every node (function libraries
+    /// are left alone). Asks first on a terminal; elsewhere (CI, a pipe)
+    /// it needs `--yes`.
     #[command(after_help = EXIT_CODES)]
     Flush {
         #[command(flatten)]
@@ -310,12 +320,16 @@ fn run(command: Command, format: Format) -> Result<Outcome, Failure> {
         } => Ok(check(&dir, format, deny_warnings, servers)),
         Command::List { dir } => list(&dir, format),
         Command::Manifest { dir, output } => manifest(&dir, output.as_deref(), format),
-        Command::Preload { dir, target } => {
-            with_scripts(&dir, format, |s| remote::preload(s, &target, format))
-        }
-        Command::Verify { dir, target } => {
-            with_scripts(&dir, format, |s| remote::verify(s, &target, format))
-        }
+        Command::Preload {
+            dir,
+            target,
+            replace,
+        } => with_checked(&dir, format, |c| {
+            remote::preload(&c.scripts, &c.libraries, replace, &target, format)
+        }),
+        Command::Verify { dir, target } => with_checked(&dir, format, |c| {
+            remote::verify(&c.scripts, &c.libraries, &target, format)
+        }),
         Command::Flush { target, yes } => remote::flush(&target, yes, format),
     }
 }
@@ -376,6 +390,16 @@ fn with_scripts(
     format: Format,
     f: impl FnOnce(&[scripts::Script]) -> Result<Outcome, Failure>,
 ) -> Result<Outcome, Failure> {
+    with_checked(dir, format, |c| f(&c.scripts))
+}
+
+/// Checks the folder; runs `f` on its scripts and libraries when it has no
+/// error, else reports the errors.
+fn with_checked(
+    dir: &str,
+    format: Format,
+    f: impl FnOnce(&scripts::Checked) -> Result<Outcome, Failure>,
+) -> Result<Outcome, Failure> {
     let checked = scripts::check_folder(dir, None);
     if !checked.errors.is_empty() {
         print_errors(&checked.errors);
@@ -392,7 +416,7 @@ fn with_scripts(
         }
         return Ok(Outcome::Findings);
     }
-    f(&checked.scripts)
+    f(&checked)
 }
 
 /// `--servers redis-8.2,valkey-9.1`.
@@ -415,8 +439,13 @@ fn check(dir: &str, format: Format, deny_warnings: bool, servers: Option<Servers
                 eprintln!("warning: {w}\n");
             }
             if checked.errors.is_empty() {
+                let libraries = match checked.libraries.len() {
+                    0 => String::new(),
+                    1 => ", 1 function library".to_owned(),
+                    n => format!(", {n} function libraries"),
+                };
                 out(&format!(
-                    "{dir}: {}, no errors{warned}\n",
+                    "{dir}: {}{libraries}, no errors{warned}\n",
                     plural(checked.scripts.len(), "script")
                 ));
             } else {
@@ -432,11 +461,13 @@ fn check(dir: &str, format: Format, deny_warnings: bool, servers: Option<Servers
                 .map(report::diagnostic_json)
                 .collect();
             let scripts: Vec<&str> = checked.scripts.iter().map(|s| s.name.as_str()).collect();
+            let libraries: Vec<&str> = checked.libraries.iter().map(|l| l.name.as_str()).collect();
             let doc = serde_json::json!({
                 "dir": dir,
                 "ok": ok,
                 "exit_code": if ok { Outcome::Ok } else { Outcome::Findings }.code(),
                 "scripts": scripts,
+                "libraries": libraries,
                 "errors": errors,
                 "warnings": warnings,
             });
@@ -482,8 +513,69 @@ fn script_json(s: &scripts::Script) -> serde_json::Value {
     })
 }
 
+/// One library as JSON, for `list`.
+fn library_json(l: &scripts::Library) -> serde_json::Value {
+    let arity = |a: script_cache_check::usage::Arity| serde_json::json!({ "min": a.min(), "variadic": a.is_variadic() });
+    let functions: Vec<serde_json::Value> = l
+        .functions
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": f.name,
+                "keys": arity(f.keys),
+                "args": arity(f.args),
+                "flags": f.flags,
+                "read_only": f.flags.iter().any(|x| x == "no-writes"),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "name": l.name,
+        "file": l.file,
+        "sha1": l.sha1,
+        "functions": functions,
+    })
+}
+
+/// The table of the libraries' functions, for `list`.
+fn library_rows(libraries: &[scripts::Library]) -> Vec<Vec<String>> {
+    let mut rows = vec![row(&[
+        "LIBRARY",
+        "FUNCTION",
+        "SHA-1",
+        "KEYS",
+        "ARGS",
+        "FLAGS",
+        "READ-ONLY",
+    ])];
+    for l in libraries {
+        for f in &l.functions {
+            rows.push(vec![
+                l.name.clone(),
+                f.name.clone(),
+                l.sha1.clone(),
+                scripts::arity(f.keys),
+                scripts::arity(f.args),
+                if f.flags.is_empty() {
+                    "-".to_owned()
+                } else {
+                    f.flags.join(",")
+                },
+                if f.flags.iter().any(|x| x == "no-writes") {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_owned(),
+            ]);
+        }
+    }
+    rows
+}
+
 fn list(dir: &str, format: Format) -> Result<Outcome, Failure> {
-    with_scripts(dir, format, |scripts| {
+    with_checked(dir, format, |checked| {
+        let (scripts, libraries) = (&checked.scripts, &checked.libraries);
         if format == Format::Json {
             let list: Vec<serde_json::Value> = scripts
                 .iter()
@@ -495,11 +587,13 @@ fn list(dir: &str, format: Format) -> Result<Outcome, Failure> {
                     doc
                 })
                 .collect();
+            let libraries: Vec<serde_json::Value> = libraries.iter().map(library_json).collect();
             let doc = serde_json::json!({
                 "ok": true,
                 "exit_code": Outcome::Ok.code(),
                 "dir": dir,
                 "scripts": list,
+                "libraries": libraries,
             });
             out(&(pretty(&doc) + "\n"));
             return Ok(Outcome::Ok);
@@ -512,7 +606,7 @@ fn list(dir: &str, format: Format) -> Result<Outcome, Failure> {
             "FLAGS",
             "READ-ONLY",
         ])];
-        for s in scripts {
+        for s in scripts.iter() {
             rows.push(vec![
                 s.name.clone(),
                 s.sha1.clone(),
@@ -527,6 +621,9 @@ fn list(dir: &str, format: Format) -> Result<Outcome, Failure> {
             ]);
         }
         crate::out(&table(&rows));
+        if !libraries.is_empty() {
+            crate::out(&format!("\n{}", table(&library_rows(libraries))));
+        }
         Ok(Outcome::Ok)
     })
 }

@@ -10,7 +10,7 @@ use script_cache::{ScriptCache, ScriptState};
 use serde_json::json;
 
 use crate::nodes::{self, Node, NodeError};
-use crate::scripts::Script;
+use crate::scripts::{Library, Script};
 use crate::{Failure, Format, Outcome, plural, row, table};
 
 /// A progress bar on stderr (drawn only on a terminal, never with JSON).
@@ -75,10 +75,23 @@ fn document(nodes: Vec<serde_json::Value>, problems: &Problems) -> String {
 /// failure.
 pub(crate) fn preload(
     scripts: &[Script],
+    libraries: &[Library],
+    replace: bool,
     target: &crate::Target,
     format: Format,
 ) -> Result<Outcome, Failure> {
     let nodes = nodes::discover(target.connection_info()?, target.cluster, target.timeout)?;
+    let mut libs = Libraries::default();
+    if !libraries.is_empty() {
+        for node in nodes.iter().filter(|n| n.role != "replica") {
+            libs.node(
+                node,
+                libraries
+                    .iter()
+                    .map(|l| (l, load_library(node, l, replace))),
+            );
+        }
+    }
     let state = script_state(scripts)?;
     let bar = progress(nodes.len() * scripts.len(), "preload", format);
     let mut rows = vec![row(&["NODE", "ROLE", "LOADED", "FAILED", "RESULT"])];
@@ -136,12 +149,194 @@ pub(crate) fn preload(
         }));
     }
     bar.finish_and_clear();
+    libs.finish(&mut problems);
     match format {
-        Format::Text | Format::Sarif | Format::Github => crate::out(&table(&rows)),
-        Format::Json => crate::out(&document(docs, &problems)),
+        Format::Text | Format::Sarif | Format::Github => {
+            crate::out(&table(&rows));
+            libs.print();
+        }
+        Format::Json => crate::out(&document_with(docs, &problems, libs.docs)),
     }
     problems.report("preload");
     Ok(problems.outcome())
+}
+
+/// What the library commands found, node by node: a table, the JSON rows
+/// and the problems.
+#[derive(Default)]
+struct Libraries {
+    rows: Vec<Vec<String>>,
+    docs: Vec<serde_json::Value>,
+    problems: Vec<(Outcome, String)>,
+}
+
+impl Libraries {
+    /// Records the results of one node: per library, a result word, or a
+    /// problem.
+    fn node<'l>(
+        &mut self,
+        node: &Node,
+        results: impl Iterator<Item = (&'l Library, Result<&'static str, NodeError>)>,
+    ) {
+        for (library, result) in results {
+            let (word, error) = match result {
+                Ok(word) => (word, None),
+                Err(e) => {
+                    let word = if e.unreachable {
+                        "unreachable"
+                    } else {
+                        "failed"
+                    };
+                    self.problems.push((
+                        e.outcome(),
+                        format!("{}: library `{}`: {}", node.addr, library.name, e.message),
+                    ));
+                    (word, Some(e.message))
+                }
+            };
+            if matches!(word, "missing" | "drift") {
+                self.problems.push((
+                    Outcome::Findings,
+                    format!(
+                        "{}: library `{}` ({}) {}",
+                        node.addr,
+                        library.name,
+                        library.file,
+                        if word == "missing" {
+                            "is missing".to_owned()
+                        } else {
+                            format!("has other code than the folder's (SHA-1 {})", library.sha1)
+                        }
+                    ),
+                ));
+            }
+            if self.rows.is_empty() {
+                self.rows.push(row(&["NODE", "ROLE", "LIBRARY", "RESULT"]));
+            }
+            self.rows.push(vec![
+                node.addr.clone(),
+                node.role.to_owned(),
+                library.name.clone(),
+                if matches!(word, "ok" | "loaded" | "present") {
+                    word.to_owned()
+                } else {
+                    word.to_uppercase()
+                },
+            ]);
+            self.docs.push(json!({
+                "addr": node.addr,
+                "role": node.role,
+                "library": library.name,
+                "file": library.file,
+                "sha1": library.sha1,
+                "result": word,
+                "error": error,
+            }));
+        }
+    }
+
+    fn finish(&mut self, problems: &mut Problems) {
+        for (outcome, line) in self.problems.drain(..) {
+            problems.push(outcome, line);
+        }
+    }
+
+    fn print(&self) {
+        if !self.rows.is_empty() {
+            crate::out(&format!("\n{}", table(&self.rows)));
+        }
+    }
+}
+
+/// `FUNCTION LOAD [REPLACE]` of one library on one node: `loaded`, or
+/// the refusal (another copy of the same name without `--replace`).
+fn load_library(node: &Node, library: &Library, replace: bool) -> Result<&'static str, NodeError> {
+    let mut con = node.connect()?;
+    let mut cmd = redis::cmd("FUNCTION");
+    cmd.arg("LOAD");
+    if replace {
+        cmd.arg("REPLACE");
+    }
+    cmd.arg(&library.code);
+    match cmd.query::<String>(&mut con) {
+        Ok(_) => Ok("loaded"),
+        Err(e) if !replace && e.to_string().contains("already exists") => {
+            match library_on(node, library)? {
+                Held::Same => Ok("ok"),
+                _ => Err(NodeError {
+                    unreachable: false,
+                    message: "the server holds a library of that name with other code; \
+                              `--replace` replaces it with the folder's"
+                        .to_owned(),
+                }),
+            }
+        }
+        Err(e) => Err(NodeError::from_redis("FUNCTION LOAD: ", &e)),
+    }
+}
+
+/// What a node holds under a library's name.
+enum Held {
+    Missing,
+    Same,
+    Other,
+}
+
+/// `FUNCTION LIST LIBRARYNAME <name> WITHCODE` on one node.
+fn library_on(node: &Node, library: &Library) -> Result<Held, NodeError> {
+    let mut con = node.connect()?;
+    let reply: redis::Value = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .arg("LIBRARYNAME")
+        .arg(&library.name)
+        .arg("WITHCODE")
+        .query(&mut con)
+        .map_err(|e| NodeError::from_redis("FUNCTION LIST: ", &e))?;
+    let text = |v: &redis::Value| redis::from_redis_value_ref::<String>(v).ok();
+    let redis::Value::Array(libraries) = reply else {
+        return Ok(Held::Missing);
+    };
+    for entry in &libraries {
+        let pairs: Vec<(&redis::Value, &redis::Value)> = match entry {
+            redis::Value::Array(flat) => flat
+                .chunks(2)
+                .filter_map(|p| Some((p.first()?, p.get(1)?)))
+                .collect(),
+            redis::Value::Map(map) => map.iter().map(|(k, v)| (k, v)).collect(),
+            _ => continue,
+        };
+        let field = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| text(k).as_deref() == Some(name))
+                .and_then(|(_, v)| text(v))
+        };
+        if field("library_name").as_deref() != Some(library.name.as_str()) {
+            continue;
+        }
+        return Ok(match field("library_code") {
+            Some(code) if code == library.code => Held::Same,
+            _ => Held::Other,
+        });
+    }
+    Ok(Held::Missing)
+}
+
+/// [`document`] with the library rows.
+fn document_with(
+    nodes: Vec<serde_json::Value>,
+    problems: &Problems,
+    libraries: Vec<serde_json::Value>,
+) -> String {
+    let outcome = problems.outcome();
+    let doc = json!({
+        "ok": outcome == Outcome::Ok,
+        "exit_code": outcome.code(),
+        "nodes": nodes,
+        "libraries": libraries,
+        "problems": problems.lines,
+    });
+    crate::pretty(&doc) + "\n"
 }
 
 /// The scripts of the folder registered in a runtime state: loaded and
@@ -186,10 +381,25 @@ fn preload_node(
 /// where.
 pub(crate) fn verify(
     scripts: &[Script],
+    libraries: &[Library],
     target: &crate::Target,
     format: Format,
 ) -> Result<Outcome, Failure> {
     let nodes = nodes::discover(target.connection_info()?, target.cluster, target.timeout)?;
+    let mut libs = Libraries::default();
+    for node in &nodes {
+        libs.node(
+            node,
+            libraries.iter().map(|l| {
+                let held = library_on(node, l).map(|held| match held {
+                    Held::Missing => "missing",
+                    Held::Same => "present",
+                    Held::Other => "drift",
+                });
+                (l, held)
+            }),
+        );
+    }
     let state = script_state(scripts)?;
     let bar = progress(nodes.len(), "verify", format);
     let mut rows = vec![row(&["NODE", "ROLE", "PRESENT", "MISSING"])];
@@ -256,9 +466,13 @@ pub(crate) fn verify(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    libs.finish(&mut problems);
     match format {
-        Format::Text | Format::Sarif | Format::Github => crate::out(&table(&rows)),
-        Format::Json => crate::out(&document(docs, &problems)),
+        Format::Text | Format::Sarif | Format::Github => {
+            crate::out(&table(&rows));
+            libs.print();
+        }
+        Format::Json => crate::out(&document_with(docs, &problems, libs.docs)),
     }
     problems.report("verify");
     Ok(problems.outcome())

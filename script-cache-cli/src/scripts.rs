@@ -39,10 +39,35 @@ impl Script {
     }
 }
 
+/// One function library of the folder (`#!lua name=<library>`).
+#[derive(Debug, Clone)]
+pub(crate) struct Library {
+    /// Its name, from the `#!lua name=` line.
+    pub(crate) name: String,
+    /// The file as shown in messages.
+    pub(crate) file: String,
+    /// The code with its includes expanded: what `FUNCTION LOAD` gets.
+    pub(crate) code: String,
+    /// SHA-1 of the code: tells this copy from another of the same name.
+    pub(crate) sha1: String,
+    pub(crate) functions: Vec<Function>,
+}
+
+/// One function a library registers.
+#[derive(Debug, Clone)]
+pub(crate) struct Function {
+    pub(crate) name: String,
+    pub(crate) keys: Arity,
+    pub(crate) args: Arity,
+    pub(crate) flags: Vec<String>,
+}
+
 /// The scripts of a folder, and every problem found in it.
 #[derive(Debug, Default)]
 pub(crate) struct Checked {
     pub(crate) scripts: Vec<Script>,
+    /// The function libraries (not scripts: not in `scripts`).
+    pub(crate) libraries: Vec<Library>,
     pub(crate) errors: Vec<Diagnostic>,
     /// The lint's warnings (hazards, not failures).
     pub(crate) warnings: Vec<Diagnostic>,
@@ -74,14 +99,53 @@ pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
     // The scripts without an error of their own (`with_scripts` refuses a
     // folder with any error; `check --format json` lists these).
     let has_error = |shown: &str| out.errors.iter().any(|e| e.file == shown);
-    let fine: Vec<Script> = checked
+    let fine: Vec<analysis::Analyzed> = checked
         .scripts
         .into_iter()
         .filter(|s| !has_error(&s.analysis.shown) && s.file.source.is_some())
-        .map(script)
         .collect();
-    out.scripts = fine;
+    for s in fine {
+        if s.analysis.library.is_some() {
+            out.libraries.push(library(s));
+        } else {
+            out.scripts.push(script(s));
+        }
+    }
     out
+}
+
+/// One analysed function library, ready to load.
+fn library(s: analysis::Analyzed) -> Library {
+    let analysis = s.analysis;
+    let library = analysis
+        .library
+        .unwrap_or_else(|| analysis::LibraryAnalysis {
+            name: String::new(),
+            functions: Vec::new(),
+        });
+    let code = analysis.expanded.source;
+    Library {
+        name: library.name,
+        file: analysis.shown,
+        sha1: sha1_hex(&code),
+        code,
+        functions: library
+            .functions
+            .into_iter()
+            .map(|f| {
+                let (keys, args) = match &f.signature {
+                    Some(sig) => (params_arity(&sig.keys), params_arity(&sig.args)),
+                    None => (f.function.usage.keys, f.function.usage.args),
+                };
+                Function {
+                    name: f.function.name,
+                    keys,
+                    args,
+                    flags: f.function.flags,
+                }
+            })
+            .collect(),
+    }
 }
 
 /// One analysed script, ready to load.
@@ -102,6 +166,16 @@ fn script(s: analysis::Analyzed) -> Script {
         keys: usage.keys,
         args: usage.args,
         flags: analysis.flags,
+    }
+}
+
+/// The arity of a typed call's parameters (a rest slice: variadic).
+fn params_arity(params: &[script_cache_check::signature::Parameter]) -> Arity {
+    let fixed = params.iter().filter(|p| !p.rest).count();
+    if params.iter().any(|p| p.rest) {
+        Arity::Variadic { min: fixed }
+    } else {
+        Arity::Exact(fixed)
     }
 }
 
@@ -147,5 +221,50 @@ mod tests {
         assert!(all.contains("stale.lua:2"), "{all}");
         assert_eq!(checked.errors.len(), 3, "{all}");
         assert!(checked.scripts.is_empty());
+    }
+
+    #[test]
+    fn libraries_are_no_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        let lib = "#!lua name=counters\n-- @key counter\n-- @arg by\n\
+                   redis.register_function('bump', function(keys, args)\n\
+                   \x20 return redis.call('INCRBY', keys[1], args[1])\nend)\n\
+                   redis.register_function{function_name = 'peek', flags = {'no-writes'},\n\
+                   \x20 callback = function(k) return redis.call('GET', k[1]) end}\n";
+        std::fs::write(p.join("counters.lua"), lib).unwrap();
+        std::fs::write(p.join("get.lua"), "return redis.call('GET', KEYS[1])").unwrap();
+        let checked = check_folder(p.to_str().unwrap(), None);
+        assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+        assert_eq!(checked.scripts.len(), 1);
+        let l = &checked.libraries[0];
+        assert_eq!(
+            (l.name.as_str(), l.sha1.as_str()),
+            ("counters", sha1_hex(lib).as_str())
+        );
+        let names: Vec<&str> = l.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["bump", "peek"]);
+        assert_eq!(
+            (l.functions[0].keys, l.functions[0].args),
+            (Arity::Exact(1), Arity::Exact(1))
+        );
+        assert_eq!(l.functions[1].flags, ["no-writes"]);
+        // The same function in a second library.
+        std::fs::write(
+            p.join("other.lua"),
+            "#!lua name=other\nredis.register_function('bump', function() return 1 end)\n",
+        )
+        .unwrap();
+        let checked = check_folder(p.to_str().unwrap(), None);
+        assert!(
+            checked
+                .errors
+                .iter()
+                .any(|e| e.message.contains("also registered")
+                    && e.file.ends_with("other.lua")
+                    && e.line == 2),
+            "{:?}",
+            checked.errors
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use script_cache_tests::cluster::TestCluster;
-use script_cache_tests::{AclUser, Flavor, free_port, matrix, workspace_root};
+use script_cache_tests::{AclUser, Flavor, free_port, functions_matrix, matrix, workspace_root};
 
 /// Runs the binary with `args`.
 fn run(args: &[&str]) -> Output {
@@ -786,5 +786,90 @@ script_cache_tests::flavor_test! { Redis7,
         let out = run(&["verify", &lua_dir(), "--url", &url]);
         assert_eq!(out.status.code(), Some(3));
         assert!(stderr(&out).contains(&format!("127.0.0.1:{tls_port}")));
+    }
+}
+
+/// The test folder with a function library (`counters.lua`) and a script.
+fn functions_dir() -> String {
+    workspace_root()
+        .join("tests/functions-lua")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn libraries_on(con: &mut redis::Connection) -> Vec<String> {
+    let list: Vec<redis::Value> = redis::cmd("FUNCTION").arg("LIST").query(con).unwrap();
+    list.iter()
+        .filter_map(|entry| match entry {
+            redis::Value::Array(flat) => flat
+                .chunks(2)
+                .find(|p| {
+                    redis::from_redis_value_ref::<String>(&p[0]).ok().as_deref()
+                        == Some("library_name")
+                })
+                .and_then(|p| redis::from_redis_value_ref::<String>(&p[1]).ok()),
+            _ => None,
+        })
+        .collect()
+}
+
+functions_matrix! {
+    /// `list`, `check`, `preload` (FUNCTION LOAD, REPLACE only when asked),
+    /// `verify` (a missing library and other code are findings), and
+    /// `flush`, which leaves libraries alone.
+    fn libraries_through_the_command_line(server) {
+        let url = server.url();
+        let dir = functions_dir();
+        let mut con = server.connection();
+
+        let out = run(&["check", &dir]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(stdout(&out).contains("1 script, 1 function library, no errors"), "{}", stdout(&out));
+        let out = run(&["list", &dir]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = stdout(&out);
+        assert!(text.contains("LIBRARY"), "{text}");
+        assert!(text.lines().any(|l| l.starts_with("counters") && l.contains(" peek ") && l.contains("no-writes")), "{text}");
+        let out = run(&["list", &dir, "--format", "json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["scripts"].as_array().unwrap().len(), 1);
+        assert_eq!(doc["libraries"][0]["name"], "counters");
+        assert_eq!(doc["libraries"][0]["functions"][0]["name"], "bump");
+
+        let out = run(&["verify", &dir, "--url", &url]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("library `counters`"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("is missing"), "{}", stderr(&out));
+
+        let out = run(&["preload", &dir, "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(libraries_on(&mut con), ["counters"]);
+        let out = run(&["verify", &dir, "--url", &url, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["libraries"][0]["result"], "present");
+        // Preloading again: the same code is fine without --replace.
+        let out = run(&["preload", &dir, "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+
+        // Other code under the library's name: drift; preload refuses it
+        // without --replace, replaces it with.
+        let other = "#!lua name=counters\nredis.register_function('counters_version', function() return 'other' end)\n";
+        let _: String = redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(other).query(&mut con).unwrap();
+        let out = run(&["verify", &dir, "--url", &url]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("has other code"), "{}", stderr(&out));
+        let out = run(&["preload", &dir, "--url", &url]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("--replace"), "{}", stderr(&out));
+        let out = run(&["preload", &dir, "--url", &url, "--replace"]);
+        assert_eq!(out.status.code(), Some(0));
+        let out = run(&["verify", &dir, "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+
+        // flush: scripts only.
+        let out = run(&["flush", "--url", &url, "--yes"]);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(libraries_on(&mut con), ["counters"], "libraries are left alone");
     }
 }

@@ -131,6 +131,11 @@ enum Sent<'a> {
         epoch: Option<Epoch>,
         ticket: Ticket,
     },
+    /// `FUNCTION LIST` of a function's library, before its load when
+    /// other code under its name is refused.
+    Inspect {
+        sha1: &'a str,
+    },
     /// `SCRIPT LOAD` + `EVALSHA`, after a capability probe when `caps`
     /// (what the body and command were chosen for) are to be checked.
     LoadAndCall {
@@ -138,8 +143,17 @@ enum Sent<'a> {
         command: &'static str,
         ticket: Ticket,
         check: Option<Caps>,
+        /// A function's `FUNCTION LIST` goes before its load.
+        inspect: bool,
         /// A survey sent ahead of the load (after the probe, if any).
         survey: Option<SurveyPlan>,
+    },
+    /// `MULTI`, `FUNCTION LOAD REPLACE`, `FCALL`, `EXEC`: a function's
+    /// atomic retry.
+    AtomicLoad {
+        sha1: &'a str,
+        command: &'static str,
+        ticket: Ticket,
     },
     /// A survey, then `EVALSHA` first (a large script with no mark).
     SurveyAndCall {
@@ -183,6 +197,9 @@ pub(crate) struct Call<'a> {
     confirmed: Option<Epoch>,
     /// Whether this call asked the capabilities itself.
     probed: bool,
+    /// Whether this call looked at the server's copy of its function's
+    /// library (and found none, or this build's).
+    inspected: bool,
     outcome: Option<Result<Value, Error>>,
 }
 
@@ -214,6 +231,7 @@ impl<'a> Call<'a> {
             steps: 0,
             confirmed: None,
             probed: false,
+            inspected: false,
             outcome: None,
         }
     }
@@ -249,8 +267,9 @@ impl<'a> Call<'a> {
             Sent::Call { command, .. }
             | Sent::LoadAndCall { command, .. }
             | Sent::SurveyAndCall { command, .. }
+            | Sent::AtomicLoad { command, .. }
             | Sent::Reload { command, .. } => Some(command),
-            Sent::Nothing | Sent::Probe => None,
+            Sent::Nothing | Sent::Probe | Sent::Inspect { .. } => None,
         }
     }
 
@@ -305,6 +324,14 @@ impl<'a> Call<'a> {
             self.sent = Sent::Probe;
             return Request::One(policy::probe_cmd());
         };
+        if handle.function().is_some() && caps == Caps::Legacy {
+            // No functions on this server (Redis 6.2): nothing is sent.
+            if let LoadDecision::Load(guard) = decision {
+                self.guard = Some(guard);
+                self.release(body.sha1);
+            }
+            return Request::Done(Err(Error::FunctionsUnsupported { script: self.id() }));
+        }
         let command = policy::command_for(handle, caps);
         if let (Ask::First, LoadDecision::Loaded(epoch), Some(hints)) =
             (ask, &decision, &mut self.hints)
@@ -355,6 +382,7 @@ impl<'a> Call<'a> {
                         command,
                         ticket,
                         check,
+                        inspect: false,
                         survey: Some(plan),
                     };
                     Request::Pipeline(pipe)
@@ -376,26 +404,68 @@ impl<'a> Call<'a> {
             }
             LoadDecision::Load(guard) => {
                 self.guard = Some(guard);
-                if policy::load_by(facts, ask, self.scope.node) == LoadBy::ScriptLoad {
+                let function = handle.function();
+                let refuse = function.is_some()
+                    && self
+                        .scope
+                        .state
+                        .refuse_other_libraries
+                        .load(std::sync::atomic::Ordering::Relaxed);
+                if let Some(f) = function
+                    && refuse
+                    && !self.inspected
+                {
+                    // Other code under the library's name is refused:
+                    // look before loading (one round trip more).
+                    self.sent = Sent::Inspect { sha1: body.sha1 };
+                    return Request::One(policy::inspect_cmd(f));
+                }
+                if policy::load_by(handle, facts, ask, self.scope.node) == LoadBy::ScriptLoad {
                     // A version-dependent script checks, in the same round
                     // trip, that the server is still what the state thinks
                     // (a reconnect to another server sends no NOSCRIPT for
                     // a script it never had, and one that lost the script
                     // may be another server).
                     let check = (policy::needs_caps(handle) && !self.probed).then_some(caps);
+                    // A function's library is loaded with `REPLACE`, after
+                    // a look at what the server held under its name (a
+                    // replaced copy is counted and traced).
+                    let inspect = function.filter(|_| !refuse);
                     self.sent = Sent::LoadAndCall {
                         sha1: body.sha1,
                         command,
                         ticket,
                         check,
+                        inspect: inspect.is_some(),
                         survey: None,
                     };
-                    let mut pipe = Pipeline::with_capacity(3);
+                    let mut pipe = Pipeline::with_capacity(4);
                     if check.is_some() {
                         pipe.add_command(policy::probe_cmd());
                     }
-                    pipe.add_command(policy::load_cmd(body.source));
+                    if let Some(f) = inspect {
+                        pipe.add_command(policy::inspect_cmd(f));
+                    }
+                    pipe.add_command(policy::load_cmd_for(handle, body.source));
                     pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    Request::Pipeline(pipe)
+                } else if function.is_some() {
+                    // A function's atomic retry: there is no `EVAL` for
+                    // functions, so its library is loaded and the function
+                    // called inside one `MULTI`, which cannot meet
+                    // "Function not found".
+                    self.scope.state.counters.atomic_retry();
+                    trace::eval_retry(handle, body.sha1, self.scope.node, command);
+                    self.sent = Sent::AtomicLoad {
+                        sha1: body.sha1,
+                        command,
+                        ticket,
+                    };
+                    let mut pipe = Pipeline::with_capacity(4);
+                    pipe.add_command(redis::cmd("MULTI"));
+                    pipe.add_command(policy::load_cmd_for(handle, body.source));
+                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    pipe.add_command(redis::cmd("EXEC"));
                     Request::Pipeline(pipe)
                 } else {
                     self.scope.state.counters.atomic_retry();
@@ -471,6 +541,32 @@ impl<'a> Call<'a> {
                 ticket,
                 check: None,
             } => self.read_reload(reply, sha1, command, ticket),
+            Sent::Inspect { sha1 } => {
+                let Some(f) = self.handle.function() else {
+                    return self.misfed();
+                };
+                match policy::inspected(f, &reply) {
+                    policy::Inspected::Other(server_sha1) => {
+                        trace::other_library(self.handle, self.scope.node, &server_sha1, false);
+                        self.fail(
+                            sha1,
+                            Error::OtherLibrary {
+                                script: self.id(),
+                                library: f.library().name().to_owned(),
+                                server_sha1,
+                            },
+                        );
+                    }
+                    _ => {
+                        // Absent or this build's (or not readable: the
+                        // load that follows replaces whatever is there, so
+                        // this build's code runs). Decide again, now to
+                        // load.
+                        self.inspected = true;
+                        self.release(sha1);
+                    }
+                }
+            }
             Sent::Call {
                 sha1,
                 command,
@@ -536,6 +632,14 @@ impl<'a> Call<'a> {
 
     pub(crate) fn feed_many(&mut self, replies: redis::RedisResult<Vec<Value>>) {
         let sent = std::mem::replace(&mut self.sent, Sent::Nothing);
+        if let Sent::AtomicLoad {
+            sha1,
+            command,
+            ticket,
+        } = sent
+        {
+            return self.read_atomic(replies, sha1, command, ticket);
+        }
         if let Sent::SurveyAndCall {
             sha1,
             command,
@@ -591,12 +695,14 @@ impl<'a> Call<'a> {
             command,
             ticket,
             check,
+            inspect,
             survey,
         } = sent
         else {
             return self.misfed();
         };
-        let expected = 2 + usize::from(check.is_some()) + usize::from(survey.is_some());
+        let expected =
+            2 + usize::from(check.is_some()) + usize::from(survey.is_some()) + usize::from(inspect);
         let values = match replies {
             Ok(values) if values.len() == expected => values,
             Ok(values) => {
@@ -618,11 +724,79 @@ impl<'a> Call<'a> {
             self.scope.read_survey(exists, self.handle, plan, sha1);
             self.survey_guard = None;
         }
+        if inspect
+            && let (Some(listed), Some(f)) = (values.next(), self.handle.function())
+            && let policy::Inspected::Other(server_sha1) = policy::inspected(f, &listed)
+        {
+            // Replaced by this build's code in the same request.
+            self.scope.state.counters.library_replaced();
+            trace::other_library(self.handle, self.scope.node, &server_sha1, true);
+        }
         let (Some(load), Some(call)) = (values.next(), values.next()) else {
             return self.misfed();
         };
         let pair = self.read_pair(load, call, sha1, command, ticket);
         // Wakes the tasks waiting for this load, whatever it said.
+        self.release(sha1);
+        let confirmed = self.confirmed.take();
+        self.settle(pair, sha1, confirmed);
+    }
+
+    /// Reads the replies of a function's atomic retry: `MULTI`'s, two
+    /// `QUEUED`, and `EXEC`'s array of the load's and the call's replies.
+    fn read_atomic(
+        &mut self,
+        replies: redis::RedisResult<Vec<Value>>,
+        sha1: &'a str,
+        command: &'static str,
+        ticket: Ticket,
+    ) {
+        let values = match replies {
+            Ok(values) if values.len() == 4 => values,
+            Ok(values) => {
+                let error = unexpected_count(&self.id(), 4, values.len());
+                return self.fail(sha1, error);
+            }
+            Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
+        };
+        self.scope.state.counters.called(1);
+        let mut values = values.into_iter();
+        let (Some(multi), Some(load), Some(call), Some(exec)) =
+            (values.next(), values.next(), values.next(), values.next())
+        else {
+            return self.misfed();
+        };
+        let (load, call) = match exec {
+            Value::Array(mut pair) if pair.len() == 2 => {
+                let call = pair.pop().map(Reply::from_value);
+                let load = pair.pop().map(Reply::from_value);
+                match (load, call) {
+                    (Some(load), Some(call)) => (load, call),
+                    _ => return self.misfed(),
+                }
+            }
+            // Refused before anything ran: `MULTI` itself (a transaction
+            // the caller has open), a queueing error, `EXECABORT`.
+            other => {
+                let refused = [multi, load, call, other]
+                    .into_iter()
+                    .map(Reply::from_value)
+                    .find_map(|r| match r {
+                        Reply::Server(e) => Some(e),
+                        _ => None,
+                    });
+                let error = match refused {
+                    Some(e) => e.into_load_error(&self.id()),
+                    None => Error::client(
+                        Some(&self.id()),
+                        Ran::No,
+                        "script-cache: the atomic retry's EXEC was aborted",
+                    ),
+                };
+                return self.fail(sha1, error);
+            }
+        };
+        let pair = self.read_pair(load, call, sha1, command, ticket);
         self.release(sha1);
         let confirmed = self.confirmed.take();
         self.settle(pair, sha1, confirmed);
@@ -713,6 +887,8 @@ impl Drop for Call<'_> {
             Some(_),
             Sent::LoadAndCall { sha1, .. }
             | Sent::Reload { sha1, .. }
+            | Sent::Inspect { sha1 }
+            | Sent::AtomicLoad { sha1, .. }
             | Sent::SurveyAndCall { sha1, .. },
         ) = (&self.guard, &self.sent)
         {
@@ -772,6 +948,64 @@ mod tests {
                 _ => String::new(),
             })
             .collect()
+    }
+
+    static LIBRARY: crate::function::LibraryMeta = crate::function::LibraryMeta::__new(
+        "lib",
+        "lib.lua",
+        "#!lua name=lib\nredis.register_function('f', function() return 1 end)\n",
+        "0000000000000000000000000000000000000000",
+    );
+    static FUNCTION: crate::function::FunctionMeta = crate::function::FunctionMeta::__new(
+        "f",
+        &LIBRARY,
+        &[],
+        crate::script::Arity::Exact(0),
+        crate::script::Arity::Exact(0),
+        "",
+    );
+
+    #[test]
+    fn a_function_not_found_twice_is_retried_inside_multi() {
+        let handle = ScriptHandle::Function(&FUNCTION);
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope::single(&state);
+        let not_found = || resp(b"-ERR Function not found\r\n");
+        let mut call = Call::new(&handle, &args, scope, None).alone();
+        for _ in 0..2 {
+            // The load with the call, after a look at the server's copy:
+            // twice (the first call, then the reload after "Function not
+            // found"), each meeting a flush between the load and the call.
+            let Request::Pipeline(p) = call.next() else {
+                panic!("expected list + load + call")
+            };
+            assert_eq!(names(&p), ["FUNCTION", "FUNCTION", "FCALL"]);
+            call.feed_many(Ok(vec![resp(b"*0\r\n"), sha_reply("lib"), not_found()]));
+        }
+        // The atomic retry: MULTI, the load, the call, EXEC.
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected the atomic retry")
+        };
+        assert_eq!(names(&p), ["MULTI", "FUNCTION", "FCALL", "EXEC"]);
+        call.feed_many(Ok(vec![
+            resp(b"+OK\r\n"),
+            resp(b"+QUEUED\r\n"),
+            resp(b"+QUEUED\r\n"),
+            resp(b"*2\r\n$3\r\nlib\r\n:1\r\n"),
+        ]));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, "f"));
+        let stats = state.counters.snapshot();
+        assert_eq!(
+            (
+                stats.loads,
+                stats.calls,
+                stats.atomic_retries,
+                stats.reloads
+            ),
+            (3, 3, 1, 1)
+        );
     }
 
     #[test]

@@ -179,6 +179,26 @@ pub enum Error {
         /// What the server answered.
         server_sha1: String,
     },
+    /// A function of a library was called on a server without functions
+    /// (Redis 6.2 and older: functions need Redis 7.0 or newer, or
+    /// Valkey). Nothing was sent: the function did not run. Scripts keep
+    /// working on that server.
+    FunctionsUnsupported {
+        /// The function, with its library's SHA-1.
+        script: ScriptId,
+    },
+    /// The server holds a library of the same name with other code than
+    /// this build's, and the state refuses to replace it
+    /// ([`ScriptState::refuse_other_libraries`](crate::ScriptState::refuse_other_libraries)).
+    /// Nothing was loaded and the function did not run.
+    OtherLibrary {
+        /// The function, with this build's library SHA-1.
+        script: ScriptId,
+        /// The library's name.
+        library: String,
+        /// SHA-1 of the code the server holds.
+        server_sha1: String,
+    },
     /// No script of that name is registered.
     UnknownScript {
         /// The name asked for.
@@ -292,6 +312,8 @@ impl Error {
             | Error::PermissionDenied { script, .. }
             | Error::LoadRejected { script, .. }
             | Error::ShaMismatch { script, .. }
+            | Error::FunctionsUnsupported { script }
+            | Error::OtherLibrary { script, .. }
             | Error::WrongArity { script, .. }
             | Error::Reply { script, .. } => Some(script),
             Error::Redis { script, .. }
@@ -584,6 +606,22 @@ impl fmt::Display for Error {
                 f,
                 "{script}: the server refused to load it: {}; the script did not run",
                 coded(code, message)
+            ),
+            Error::FunctionsUnsupported { script } => write!(
+                f,
+                "{script}: functions need Redis 7.0 or newer (or Valkey), and this server has \
+                 none (Redis 6.2 or older); the function did not run (scripts work there)"
+            ),
+            Error::OtherLibrary {
+                script,
+                library,
+                server_sha1,
+            } => write!(
+                f,
+                "{script}: the server holds library `{library}` with other code (SHA-1 \
+                 {server_sha1}, this build's is {}) and the state refuses to replace it; \
+                 nothing was loaded and the function did not run",
+                script.sha1
             ),
             Error::ShaMismatch {
                 script,

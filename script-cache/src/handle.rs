@@ -7,6 +7,7 @@ use script_cache_check::sha1_hex;
 use script_cache_check::shebang;
 
 use crate::error::ScriptId;
+use crate::function::FunctionMeta;
 use crate::script::{ScriptMeta, SourceLocation};
 
 /// A script registered at run time: the same data the macros produce for
@@ -99,6 +100,12 @@ pub(crate) enum ScriptHandle {
     Static(&'static ScriptMeta, Option<Family>),
     /// Registered at run time.
     Dynamic(Arc<DynamicScript>),
+    /// A function of a library embedded at build time: its "body" is the
+    /// library's code, and its load mark and call target are the
+    /// function's name (`FCALL <name>`), so that everything built for
+    /// scripts (marks, hints, the call state machine, pipelines) carries
+    /// it; the policy tells the commands apart ([`ScriptHandle::function`]).
+    Function(&'static FunctionMeta),
 }
 
 /// Which body of a script a server gets: the exact source, or the variant
@@ -119,6 +126,10 @@ impl ScriptHandle {
                 sha1: meta.sha1().into(),
             },
             ScriptHandle::Dynamic(d) => d.id.clone(),
+            ScriptHandle::Function(meta) => ScriptId {
+                name: meta.name().into(),
+                sha1: meta.library().sha1().into(),
+            },
         }
     }
 
@@ -126,13 +137,17 @@ impl ScriptHandle {
         match self {
             ScriptHandle::Static(meta, _) => meta.name(),
             ScriptHandle::Dynamic(d) => &d.id.name,
+            ScriptHandle::Function(meta) => meta.name(),
         }
     }
 
+    /// The load mark's key and the call's target: the SHA-1 of a script,
+    /// the name of a function.
     pub(crate) fn sha1(&self) -> &str {
         match self {
             ScriptHandle::Static(meta, _) => meta.sha1(),
             ScriptHandle::Dynamic(d) => &d.id.sha1,
+            ScriptHandle::Function(meta) => meta.name(),
         }
     }
 
@@ -140,6 +155,15 @@ impl ScriptHandle {
         match self {
             ScriptHandle::Static(meta, _) => meta.read_only(),
             ScriptHandle::Dynamic(d) => d.read_only,
+            ScriptHandle::Function(meta) => meta.read_only(),
+        }
+    }
+
+    /// The function, when this is a function of a library.
+    pub(crate) fn function(&self) -> Option<&'static FunctionMeta> {
+        match self {
+            ScriptHandle::Function(meta) => Some(meta),
+            _ => None,
         }
     }
 
@@ -148,6 +172,7 @@ impl ScriptHandle {
         match self {
             ScriptHandle::Static(meta, _) => meta.legacy().is_some(),
             ScriptHandle::Dynamic(d) => d.legacy.is_some(),
+            ScriptHandle::Function(_) => false,
         }
     }
 
@@ -171,6 +196,10 @@ impl ScriptHandle {
                     sha1: &d.id.sha1,
                 },
             },
+            ScriptHandle::Function(meta) => Body {
+                source: meta.library().code(),
+                sha1: meta.name(),
+            },
         }
     }
 
@@ -184,6 +213,10 @@ impl ScriptHandle {
                 file: d.id.name.to_string(),
                 line,
             }),
+            ScriptHandle::Function(meta) => (line >= 1).then(|| SourceLocation {
+                file: meta.library().file().to_owned(),
+                line,
+            }),
         }
     }
 
@@ -191,13 +224,17 @@ impl ScriptHandle {
     pub(crate) fn family(&self) -> Option<Family> {
         match self {
             ScriptHandle::Static(_, family) => *family,
-            ScriptHandle::Dynamic(_) => None,
+            // A function is no script of an enum: never surveyed.
+            ScriptHandle::Dynamic(_) | ScriptHandle::Function(_) => None,
         }
     }
 
     /// The id a body with SHA-1 `sha1` runs under (the legacy body has its
-    /// own SHA-1).
+    /// own SHA-1; a function is named with its library's SHA-1).
     pub(crate) fn id_for(&self, sha1: &str) -> ScriptId {
+        if let ScriptHandle::Function(_) = self {
+            return self.id();
+        }
         ScriptId {
             name: self.name().into(),
             sha1: sha1.into(),

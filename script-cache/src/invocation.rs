@@ -7,6 +7,7 @@ use redis::{FromRedisValue, ToRedisArgs};
 
 use crate::args::{CallArgs, Slot};
 use crate::error::{Error, Result};
+use crate::function::FunctionMeta;
 use crate::handle::ScriptHandle;
 use crate::script::{EmbeddedScript, ScriptMeta};
 
@@ -83,6 +84,13 @@ impl Invocation {
         ))
     }
 
+    /// An invocation of a function of an embedded library (`FCALL`, or
+    /// `FCALL_RO` for a `no-writes` function) with no keys or arguments
+    /// yet.
+    pub fn of_function(meta: &'static FunctionMeta) -> Self {
+        Self::new(ScriptHandle::Function(meta))
+    }
+
     /// Appends to `KEYS` (a value that expands to several, like a slice,
     /// appends them all).
     pub fn key<K: ToRedisArgs>(mut self, key: K) -> Self {
@@ -120,18 +128,20 @@ impl Invocation {
     /// [`invoke`](Invocation::invoke) and `invoke_async` call it; a
     /// pipeline would call it on each script entry before planning.
     pub(crate) fn check_arity(&self) -> Result<()> {
-        let ScriptHandle::Static(meta, _) = &self.handle else {
-            return Ok(());
+        let (expected_keys, expected_args) = match &self.handle {
+            ScriptHandle::Static(meta, _) => (meta.keys(), meta.args()),
+            ScriptHandle::Function(meta) => (meta.keys(), meta.args()),
+            ScriptHandle::Dynamic(_) => return Ok(()),
         };
         let (keys, args) = (self.args.key_count(), self.args.arg_count());
-        if meta.keys().accepts(keys) && meta.args().accepts(args) {
+        if expected_keys.accepts(keys) && expected_args.accepts(args) {
             return Ok(());
         }
         Err(Error::WrongArity {
             script: self.handle.id(),
-            expected_keys: meta.keys(),
+            expected_keys,
             keys,
-            expected_args: meta.args(),
+            expected_args,
             args,
         })
     }

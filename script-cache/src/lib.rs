@@ -319,6 +319,7 @@
 //! | `scripts surveyed` | DEBUG | a state's first call of a script family on a node asked about all of them (`SCRIPT EXISTS`): [`Stats::surveys`] | `script`, `node`, `present`, `absent` |
 //! | `script SHA-1 mismatch` | ERROR | [`Error::ShaMismatch`]: [`Stats::sha_mismatches`] | `script`, `sha`, `server_sha`, `node` |
 //! | `slot map refreshed` | INFO | a `CLUSTER SLOTS` reply was stored: [`Stats::slot_map_refreshes`] | `shards`, `primaries`, `generation` |
+//! | `library with other code on the server` | WARN | a function's first call found its library with other code: replaced ([`Stats::libraries_replaced`]) or refused ([`Error::OtherLibrary`]) | `function`, `sha`, `server_sha`, `node`, `replaced` |
 //!
 //! `script` is the script's name, `sha` the first 12 hex digits of the
 //! SHA-1 sent (the legacy body's on Redis 6.2 for a shebang script),
@@ -408,6 +409,7 @@ mod cluster_async;
 pub mod connection;
 mod drive;
 mod error;
+mod function;
 mod handle;
 mod invocation;
 mod local;
@@ -430,6 +432,7 @@ pub use cache::ScriptCache;
 pub use connection::AsyncConnection;
 pub use connection::SyncConnection;
 pub use error::{Condition, EntryOutcome, Error, Ran, Result, ScriptId};
+pub use function::{EmbeddedFunction, FunctionMeta, LibraryMeta};
 pub use invocation::{Invocation, ReplyType, TypedInvocation};
 pub use pipeline::{Pipeline, pipe};
 #[cfg(feature = "bb8")]
@@ -491,11 +494,14 @@ mod docs_doctests {
     pub struct Operations;
     #[doc = include_str!("../../docs/observability.md")]
     pub struct Observability;
+    #[doc = include_str!("../../docs/functions.md")]
+    pub struct Functions;
 }
 
 /// The names most programs need: `use script_cache::prelude::*;`.
 pub mod prelude {
     pub use crate::cache::ScriptCache;
+    pub use crate::function::EmbeddedFunction;
     pub use crate::script::{Arity, EmbeddedScript};
     pub use crate::state::ScriptState;
     #[cfg(feature = "macros")]
@@ -505,6 +511,7 @@ pub mod prelude {
 /// Paths used by generated code. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::function::{EmbeddedFunction, FunctionMeta, LibraryMeta};
     pub use crate::invocation::{Invocation, TypedInvocation};
     pub use crate::script::{
         Arity, EmbeddedScript, LegacySource, LineSpan, ScriptMeta, UnknownScriptName,

@@ -48,7 +48,7 @@ fn one(value: u64) -> Vec<(u64, Option<&'static str>)> {
     vec![(value, None)]
 }
 
-const COUNTERS: [(&str, &str, &str, Reading); 8] = [
+const COUNTERS: [(&str, &str, &str, Reading); 9] = [
     (
         "script_cache.loads",
         "{load}",
@@ -102,6 +102,12 @@ const COUNTERS: [(&str, &str, &str, Reading); 8] = [
         "{refresh}",
         "Cluster slot maps (CLUSTER SLOTS replies) stored",
         |s| one(s.slot_map_refreshes),
+    ),
+    (
+        "script_cache.libraries_replaced",
+        "{library}",
+        "Function libraries found on the server with other code under their name and replaced",
+        |s| one(s.libraries_replaced),
     ),
 ];
 

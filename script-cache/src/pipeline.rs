@@ -286,7 +286,15 @@ impl Pipeline {
             };
             let target = policy::target(&inv.handle, caps);
             let epoch = epochs.next().flatten();
-            let wanted = match policy::decide_entry(facts, epoch, batch, scope.state.mode) {
+            let verdict = match policy::decide_entry(facts, epoch, batch, scope.state.mode) {
+                // No `EVAL` for a function: its library is loaded in the
+                // same request (inside the `MULTI` of a transaction).
+                EntryVerdict::Eval if inv.handle.function().is_some() => {
+                    EntryVerdict::Call { load: true }
+                }
+                verdict => verdict,
+            };
+            let wanted = match verdict {
                 EntryVerdict::Eval => {
                     calls.push(Some(PlannedCall {
                         sha1: target.body.sha1,
@@ -354,7 +362,7 @@ impl Pipeline {
         let outside = self.loads_before_multi;
         if outside {
             for load in &plan.loads {
-                sink.command(&policy::load_cmd(load.source));
+                sink.command(&policy::load_cmd_for(load.handle, load.source));
             }
         }
         if self.atomic {
@@ -362,7 +370,7 @@ impl Pipeline {
         }
         if !outside {
             for load in &plan.loads {
-                sink.command(&policy::load_cmd(load.source));
+                sink.command(&policy::load_cmd_for(load.handle, load.source));
             }
         }
         for (entry, call) in self.entries.iter().zip(&plan.calls) {
@@ -377,6 +385,22 @@ impl Pipeline {
         }
         if self.atomic {
             sink.command(&redis::cmd("EXEC"));
+        }
+    }
+
+    /// Refuses the pipeline, before anything is sent, when it calls a
+    /// function and the server has none (Redis 6.2):
+    /// [`Error::FunctionsUnsupported`], nothing ran.
+    fn check_functions(&self, caps: Caps) -> Result<()> {
+        if caps != Caps::Legacy {
+            return Ok(());
+        }
+        match self.entries.iter().find_map(|e| match e {
+            Entry::Script(inv) if inv.handle.function().is_some() => Some(inv.handle.id()),
+            _ => None,
+        }) {
+            Some(script) => Err(Error::FunctionsUnsupported { script }),
+            None => Ok(()),
         }
     }
 
@@ -760,6 +784,7 @@ impl Pipeline {
         loop {
             attempts += 1;
             let caps = drive::caps(&scope, self.needs_caps(), link)?;
+            self.check_functions(caps)?;
             let plan = self.plan(scope, caps);
             let replies = link.batch(&Planned {
                 pipeline: self,
@@ -841,6 +866,7 @@ impl Pipeline {
         loop {
             attempts += 1;
             let caps = drive::caps_async(&scope, self.needs_caps(), link).await?;
+            self.check_functions(caps)?;
             let plan = self.plan(scope, caps);
             let replies = link
                 .batch(&Planned {

@@ -58,6 +58,7 @@
 use redis::{Cmd, Value};
 
 use crate::error::{Error, ScriptId, ServerReply};
+use crate::function::FunctionMeta;
 use crate::handle::{Body, Family, ScriptHandle};
 use crate::state::{
     Caps, Decided, Epoch, Facts, LAZY_LOAD_MAX, LoadMode, LoadReport, Mark, NodeKey, StateInner,
@@ -102,12 +103,25 @@ pub(crate) struct Target<'a> {
 }
 
 /// Whether the body or command of `handle` depends on the server version.
+/// A function does not: `FCALL` and `FCALL_RO` are the same on every
+/// server that has functions, and one that has none (Redis 6.2) answers
+/// "unknown command" to the load and the call of the first request, which
+/// then ran nothing ([`Error::FunctionsUnsupported`]).
 pub(crate) fn needs_caps(handle: &ScriptHandle) -> bool {
-    handle.read_only() || handle.has_shebang()
+    handle.function().is_none() && (handle.read_only() || handle.has_shebang())
 }
 
-/// The command a script goes out with on a server with `caps`.
+/// The command a script goes out with on a server with `caps`; a
+/// function's is `FCALL` (`FCALL_RO` for `no-writes`), which takes its
+/// name where `EVALSHA` takes a SHA-1.
 pub(crate) fn command_for(handle: &ScriptHandle, caps: Caps) -> &'static str {
+    if handle.function().is_some() {
+        return if handle.read_only() {
+            "FCALL_RO"
+        } else {
+            "FCALL"
+        };
+    }
     if handle.read_only() && caps == Caps::Modern {
         "EVALSHA_RO"
     } else {
@@ -244,7 +258,19 @@ pub(crate) enum LoadBy {
 /// call (a 3+3 cluster under load, `tests/tests/cluster.rs`
 /// `slot_migration`). `EVAL`'s copy may then be evicted on newer servers;
 /// the next `NOSCRIPT` reloads it.
-pub(crate) fn load_by(facts: Facts, ask: Ask, node: &NodeKey) -> LoadBy {
+///
+/// A function is loaded with `FUNCTION LOAD REPLACE` and the call in one
+/// request (a library, unlike `EVAL`'s copy of a script, is never
+/// evicted); there is no `EVAL` for functions, so its atomic retry
+/// ([`LoadBy::Eval`]) is the load and the call inside one `MULTI`.
+pub(crate) fn load_by(handle: &ScriptHandle, facts: Facts, ask: Ask, node: &NodeKey) -> LoadBy {
+    if handle.function().is_some() {
+        return if ask == Ask::MustLoad {
+            LoadBy::Eval
+        } else {
+            LoadBy::ScriptLoad
+        };
+    }
     match ask {
         Ask::MustLoad => LoadBy::Eval,
         Ask::AfterNoScript | Ask::AfterWait | Ask::AfterOwnCall
@@ -357,7 +383,13 @@ impl<'s> Scope<'s> {
             |caps| handle.body(caps == Caps::Legacy),
             handle.family().map(crate::handle::Family::id),
             |facts, mark| {
-                let source_len = handle.body(facts.caps == Caps::Legacy).source.len();
+                // A library is never called `FCALL` first for its size: its
+                // first load looks at the server's library of that name (a
+                // call first could run other code under it unnoticed).
+                let source_len = match handle.function() {
+                    Some(_) => 0,
+                    None => handle.body(facts.caps == Caps::Legacy).source.len(),
+                };
                 decide(
                     needs_caps(handle),
                     facts,
@@ -414,9 +446,15 @@ impl<'s> Scope<'s> {
     ) -> Loaded {
         let script = || handle.id_for(sha1);
         let loaded = &self.state.loaded;
+        // `FUNCTION LOAD` answers the library's name, `SCRIPT LOAD` the
+        // SHA-1.
+        let expected = match handle.function() {
+            Some(f) => f.library().name(),
+            None => sha1,
+        };
         match reply {
             Reply::Value(v) => match sha_of(&v) {
-                Some(got) if got.eq_ignore_ascii_case(sha1) => {
+                Some(got) if got.eq_ignore_ascii_case(expected) => {
                     self.state.counters.loaded(1);
                     if loaded.load_refused(self.node)
                         // Loads are allowed again (the ACL changed).
@@ -441,6 +479,9 @@ impl<'s> Scope<'s> {
             Reply::Server(e) if handle.has_shebang() && is_shebang_rejection(&e) => {
                 loaded.set_caps(self.node, Caps::Legacy);
                 Loaded::ShebangRejected
+            }
+            Reply::Server(e) if handle.function().is_some() && is_unknown_command(&e) => {
+                Loaded::Failed(Error::FunctionsUnsupported { script: script() })
             }
             Reply::Server(e) => {
                 let error = e.into_load_error(&script());
@@ -467,7 +508,17 @@ impl<'s> Scope<'s> {
     ) -> Called {
         match reply {
             Reply::Value(v) => Called::Value(v),
+            Reply::Server(e) if handle.function().is_some() && is_unknown_command(&e) => {
+                Called::Failed(Error::FunctionsUnsupported {
+                    script: handle.id(),
+                })
+            }
             Reply::Server(e) if e.is("NOSCRIPT") => Called::NoScript,
+            // A function's `NOSCRIPT`: the library is gone (`FUNCTION
+            // FLUSH`, a restart without persistence, a new node).
+            Reply::Server(e) if handle.function().is_some() && is_function_not_found(&e) => {
+                Called::NoScript
+            }
             Reply::Server(e) if command.ends_with("_RO") && is_unknown_command(&e) => {
                 self.state.loaded.set_caps(self.node, Caps::Unknown);
                 Called::UnknownCommand
@@ -572,7 +623,7 @@ impl<'h> Preload<'h> {
             .collect();
         let mut pipe = redis::Pipeline::with_capacity(picked.len());
         for handle in &picked {
-            pipe.add_command(load_cmd(target(handle, caps).body.source));
+            pipe.add_command(load_cmd_for(handle, target(handle, caps).body.source));
         }
         (
             Preload {
@@ -774,6 +825,83 @@ fn sha_of(value: &Value) -> Option<String> {
         Value::VerbatimString { text, .. } => Some(text.clone()),
         _ => None,
     }
+}
+
+/// `FCALL` of a function no loaded library registers.
+fn is_function_not_found(e: &ServerReply) -> bool {
+    e.message.starts_with("Function not found")
+}
+
+/// The command that loads `handle`'s body: `SCRIPT LOAD <source>`, or for
+/// a function `FUNCTION LOAD REPLACE <library code>` (this build's code
+/// replaces a library of the same name, so the binary's own code runs).
+pub(crate) fn load_cmd_for(handle: &ScriptHandle, source: &str) -> Cmd {
+    match handle.function() {
+        Some(_) => {
+            let mut cmd = redis::cmd("FUNCTION");
+            cmd.arg("LOAD").arg("REPLACE").arg(source);
+            cmd
+        }
+        None => load_cmd(source),
+    }
+}
+
+/// `FUNCTION LIST LIBRARYNAME <library> WITHCODE`: what the server holds
+/// under the library's name, sent with (or, when other code is refused,
+/// before) the load of a function's library.
+pub(crate) fn inspect_cmd(f: &FunctionMeta) -> Cmd {
+    let mut cmd = redis::cmd("FUNCTION");
+    cmd.arg("LIST")
+        .arg("LIBRARYNAME")
+        .arg(f.library().name())
+        .arg("WITHCODE");
+    cmd
+}
+
+/// What a `FUNCTION LIST LIBRARYNAME <name> WITHCODE` reply says about the
+/// library `f` belongs to.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inspected {
+    /// The server has no library of that name, or this build's code.
+    Absent,
+    /// This build's code.
+    Same,
+    /// Other code, with its SHA-1.
+    Other(String),
+    /// The reply could not be read (refused, say): nothing is known.
+    Unknown,
+}
+
+/// Reads a [`inspect_cmd`] reply (RESP2 flat arrays or RESP3 maps).
+pub(crate) fn inspected(f: &FunctionMeta, reply: &Reply) -> Inspected {
+    let Reply::Value(Value::Array(libraries)) = reply else {
+        return Inspected::Unknown;
+    };
+    for library in libraries {
+        let pairs: Vec<(&Value, &Value)> = match library {
+            Value::Array(flat) => flat
+                .chunks(2)
+                .filter_map(|p| Some((p.first()?, p.get(1)?)))
+                .collect(),
+            Value::Map(map) => map.iter().map(|(k, v)| (k, v)).collect(),
+            _ => continue,
+        };
+        let field = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| sha_of(k).as_deref() == Some(name))
+                .and_then(|(_, v)| sha_of(v))
+        };
+        if field("library_name").as_deref() != Some(f.library().name()) {
+            continue;
+        }
+        return match field("library_code") {
+            Some(code) if code == f.library().code() => Inspected::Same,
+            Some(code) => Inspected::Other(script_cache_check::sha1_hex(&code)),
+            None => Inspected::Unknown,
+        };
+    }
+    Inspected::Absent
 }
 
 fn is_unknown_command(e: &ServerReply) -> bool {

@@ -756,9 +756,13 @@ pub(crate) struct Counters {
     failed_ran: AtomicU64,
     failed_not_run: AtomicU64,
     failed_unknown: AtomicU64,
+    libraries_replaced: AtomicU64,
 }
 
 impl Counters {
+    pub(crate) fn library_replaced(&self) {
+        self.libraries_replaced.fetch_add(1, Ordering::Relaxed);
+    }
     pub(crate) fn loaded(&self, n: u64) {
         self.loads.fetch_add(n, Ordering::Relaxed);
     }
@@ -802,6 +806,7 @@ impl Counters {
             failed_ran: self.failed_ran.load(Ordering::Relaxed),
             failed_not_run: self.failed_not_run.load(Ordering::Relaxed),
             failed_unknown: self.failed_unknown.load(Ordering::Relaxed),
+            libraries_replaced: self.libraries_replaced.load(Ordering::Relaxed),
             slot_map_refreshes: 0,
         }
     }
@@ -888,6 +893,11 @@ pub struct Stats {
     /// first one, then one per refresh after a `NOSCRIPT`, a redirect or
     /// an error. Always 0 without a cluster connection.
     pub slot_map_refreshes: u64,
+    /// Function libraries a first call (or a reload) found on the server
+    /// with other code than this build's under the same name (an older
+    /// deploy, a hand edit) and replaced with this build's, so that the
+    /// binary's own code runs. Each comes with a `tracing` event.
+    pub libraries_replaced: u64,
 }
 
 /// What every connection to one server (or cluster) may share: which
@@ -922,6 +932,10 @@ pub(crate) struct StateInner {
     pub(crate) counters: Counters,
     pub(crate) registry: Registry,
     pub(crate) mode: LoadMode,
+    /// Whether a library of the same name with other code on a server is
+    /// refused ([`Error::OtherLibrary`](crate::Error::OtherLibrary))
+    /// rather than replaced.
+    pub(crate) refuse_other_libraries: std::sync::atomic::AtomicBool,
     /// The slot map of the cluster behind the connections, if any.
     #[cfg(feature = "cluster")]
     pub(crate) cluster: crate::topology::Topology,
@@ -944,6 +958,21 @@ impl ScriptState {
                 ..StateInner::default()
             }),
         }
+    }
+
+    /// What a first call of a library's function does when the server
+    /// holds a library of the same name with other code (an older deploy
+    /// sharing the server, a hand edit): by default (`false`) it replaces
+    /// it with this build's code (`FUNCTION LOAD REPLACE`), counted in
+    /// [`Stats::libraries_replaced`] with a `tracing` event, so the
+    /// binary's own code runs; with `true` it refuses instead:
+    /// [`Error::OtherLibrary`](crate::Error::OtherLibrary), nothing loaded,
+    /// the function not run. Refusing costs one round trip more on each
+    /// first call of a function on a node (`FUNCTION LIST` before the load).
+    pub fn refuse_other_libraries(&self, refuse: bool) {
+        self.inner
+            .refuse_other_libraries
+            .store(refuse, Ordering::Relaxed);
     }
 
     /// The load mode.

@@ -60,6 +60,26 @@ pub(crate) fn loaded(handle: &Handle, sha1: &str, node: &NodeKey, epoch: Option<
     let _ = (handle, sha1, node, epoch);
 }
 
+/// A first call of a function found its library on `node` with other
+/// code (SHA-1 `server_sha1`) than this build's: `replaced` with this
+/// build's (counted in [`Stats::libraries_replaced`](crate::Stats::libraries_replaced)),
+/// or refused ([`Error::OtherLibrary`](crate::Error::OtherLibrary)).
+#[inline(always)]
+pub(crate) fn other_library(handle: &Handle, node: &NodeKey, server_sha1: &str, replaced: bool) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        target: "script_cache",
+        function = handle.name(),
+        sha = prefix(handle.id().sha1.as_ref()),
+        server_sha = prefix(server_sha1),
+        node = %node,
+        replaced,
+        "library with other code on the server"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (handle, node, server_sha1, replaced);
+}
+
 /// A call relying on confirmation `epoch` met `NOSCRIPT` and cleared the
 /// mark: the server lost the script (flush, restart, failover); it is
 /// reloaded (counted in [`Stats::reloads`](crate::Stats::reloads)).

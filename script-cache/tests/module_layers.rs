@@ -10,6 +10,7 @@ use std::path::Path;
 /// before it (`cluster_pipeline` is a child of `pipeline`).
 const LAYERS: &[&str] = &[
     "script",
+    "function",
     "args",
     "connection",
     "node",

@@ -117,6 +117,44 @@ macro_rules! matrix {
     };
 }
 
+/// [`matrix!`] over the flavors that have Redis Functions (Redis 7.0,
+/// 8.2, Valkey 8.1, 9.1): modules with the tests `redis_7_0`,
+/// `valkey_9_1`, `redis_8_2` and `valkey_8_1`. Redis 6.2, which has none,
+/// is tested apart.
+#[macro_export]
+macro_rules! functions_matrix {
+    () => {};
+    ($(#[$meta:meta])* fn $name:ident($server:ident) $body:block $($rest:tt)*) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body($server: &mut $crate::TestServer) $body
+            $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, body) } }
+            $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, body) } }
+            $crate::flavor_test! { Redis82, fn redis_8_2() { $crate::__run(&$crate::Flavor::Redis82, body) } }
+            $crate::flavor_test! { Valkey81, fn valkey_8_1() { $crate::__run(&$crate::Flavor::Valkey81, body) } }
+        }
+        $crate::functions_matrix! { $($rest)* }
+    };
+    ($(#[$meta:meta])* async fn $name:ident($server:ident) $body:block $($rest:tt)*) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body($server: &mut $crate::TestServer) $body
+            fn sync_body(server: &mut $crate::TestServer) {
+                $crate::runtime().block_on(body(server))
+            }
+            $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, sync_body) } }
+            $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, sync_body) } }
+            $crate::flavor_test! { Redis82, fn redis_8_2() { $crate::__run(&$crate::Flavor::Redis82, sync_body) } }
+            $crate::flavor_test! { Valkey81, fn valkey_8_1() { $crate::__run(&$crate::Flavor::Valkey81, sync_body) } }
+        }
+        $crate::functions_matrix! { $($rest)* }
+    };
+}
+
 /// Runs one matrix cell. Not for direct use.
 ///
 /// A cell of a flavor whose binary was missing at build time is

@@ -80,7 +80,8 @@ impl<C> Recording<C> {
 }
 
 /// The command names in packed RESP requests: the first bulk string of each
-/// array, plus the second for `SCRIPT` and `COMMAND` (`"SCRIPT LOAD"`).
+/// array, plus the second for `SCRIPT`, `COMMAND`, `CLIENT`, `CONFIG` and
+/// `FUNCTION` (`"SCRIPT LOAD"`, `"FUNCTION LOAD"`).
 pub fn command_names(mut packed: &[u8]) -> Vec<String> {
     let mut names = Vec::new();
     while let Some(parts) = next_array(&mut packed) {
@@ -89,8 +90,10 @@ pub fn command_names(mut packed: &[u8]) -> Vec<String> {
             .cloned()
             .unwrap_or_default()
             .to_ascii_uppercase();
-        if matches!(name.as_str(), "SCRIPT" | "COMMAND" | "CLIENT" | "CONFIG")
-            && let Some(sub) = parts.get(1)
+        if matches!(
+            name.as_str(),
+            "SCRIPT" | "COMMAND" | "CLIENT" | "CONFIG" | "FUNCTION"
+        ) && let Some(sub) = parts.get(1)
         {
             name = format!("{name} {}", sub.to_ascii_uppercase());
         }

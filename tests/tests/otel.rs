@@ -26,13 +26,18 @@ use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMete
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use script_cache::{ScriptCache, ScriptState, pipe};
 use script_cache_tests::cluster::TestCluster;
-use script_cache_tests::{Flavor, TestServer, matrix, runtime};
+use script_cache_tests::{Flavor, TestServer, functions_matrix, matrix, runtime};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 script_cache::include_scripts!("fixtures/guarantees");
+
+/// A function library (`Functions`), for the spans of `FCALL` calls.
+mod library {
+    script_cache::include_scripts!("functions-lua");
+}
 
 /// A key no span or metric may show.
 const KEY: &str = "otel:key-4b7d21";
@@ -619,3 +624,28 @@ macro_rules! per_flavor {
 }
 
 per_flavor!(spans_of_a_cluster, cluster_scenario);
+
+functions_matrix! {
+    /// A function's call is a span like a script's: `FCALL` (`FCALL_RO`
+    /// for a `no-writes` function) and the function's name, the first
+    /// call (its library loaded in the same request) and the steady ones.
+    fn function_spans(server) {
+        use script_cache::EmbeddedFunction as _;
+        let (spans, _guard) = capture();
+        let port = server.port();
+        let client = server.client();
+        let mut con = ScriptCache::new(server.connection()).with_server(client.get_connection_info().addr());
+        let key = "otel:fn-counter";
+        let n: i64 = library::Functions::bump(key, 2).invoke(&mut con).expect("first");
+        assert_eq!(n, 2);
+        assert_call(&spans.one(), "FCALL", "bump", port);
+        let n: i64 = library::Functions::bump(key, 3).invoke(&mut con).expect("steady");
+        assert_eq!(n, 5);
+        let steady = spans.one();
+        assert_call(&steady, "FCALL", "bump", port);
+        assert!(steady.events.is_empty(), "{steady:?}");
+        assert!(library::Functions::Peek.read_only());
+        let _ = library::Functions::peek(key).invoke(&mut con).expect("read");
+        assert_call(&spans.one(), "FCALL_RO", "peek", port);
+    }
+}

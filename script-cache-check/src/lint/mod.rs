@@ -118,11 +118,47 @@ pub fn lint(source: &str, flags: &[String]) -> Vec<Finding> {
 /// `script-cache.toml`); the script's own `servers(...)` directive narrows
 /// them further.
 pub fn lint_for(source: &str, flags: &[String], servers: Servers) -> Vec<Finding> {
+    lint_with(source, flags_of(flags), servers)
+}
+
+/// Lints a function library (`#!lua name=<library>`, with its includes
+/// expanded) that runs on `servers`: as a script, in the library's
+/// environment, where `KEYS` and `ARGV` do not exist (a callback gets its
+/// keys and arguments as parameters) and `redis.register_function` does.
+pub fn lint_library_for(source: &str, servers: Servers) -> Vec<Finding> {
+    lint_with(
+        source,
+        Flags {
+            no_writes: false,
+            keys_anywhere: false,
+            library: true,
+        },
+        servers,
+    )
+}
+
+/// The `write-in-no-writes` findings of a function library: every write
+/// command of `source` as if the whole library were `no-writes`; the
+/// caller keeps those inside the callbacks of `no-writes` functions.
+pub fn library_writes_for(source: &str, servers: Servers) -> Vec<Finding> {
+    let mut findings = lint_with(
+        source,
+        Flags {
+            no_writes: true,
+            keys_anywhere: true,
+            library: true,
+        },
+        servers,
+    );
+    findings.retain(|f| f.rule == Rule::WriteInNoWrites);
+    findings
+}
+
+fn lint_with(source: &str, flags: Flags, servers: Servers) -> Vec<Finding> {
     if source.len() > MAX_LINTED_BYTES {
         return Vec::new();
     }
     let text = parser_view(source);
-    let flags = flags_of(flags);
     // A deep syntax tree is walked (and dropped) recursively: a thread
     // with a stack of its own, so no input can exhaust the caller's.
     std::thread::Builder::new()
@@ -165,6 +201,9 @@ pub const MAX_LINTED_BYTES: usize = 256 << 10;
 struct Flags {
     no_writes: bool,
     keys_anywhere: bool,
+    /// A function library (`#!lua name=..`): no `KEYS`/`ARGV`,
+    /// `redis.register_function` exists.
+    library: bool,
 }
 
 fn flags_of(flags: &[String]) -> Flags {
@@ -173,13 +212,14 @@ fn flags_of(flags: &[String]) -> Flags {
         keys_anywhere: flags
             .iter()
             .any(|f| f == "allow-cross-slot-keys" || f == "no-cluster"),
+        library: false,
     }
 }
 
 /// `source` as full_moon reads it, with Lua's line breaks: the `#!` line
 /// blanked (it is not Lua), a bare `\r` made a `\n` (Lua ends a line
 /// there), the `\r` of `\n\r` a space (one break for Lua). Same length.
-fn parser_view(source: &str) -> String {
+pub(crate) fn parser_view(source: &str) -> String {
     let mut bytes = source.as_bytes().to_vec();
     if bytes.starts_with(b"#!") {
         for b in bytes.iter_mut().take_while(|b| **b != b'\n') {
@@ -220,7 +260,10 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         resp3: text.contains("setresp"),
     };
     walker.block(ast.nodes(), &[]);
-    let header = (text.contains("@return") && !walker.resp3).then(|| crate::header::parse(text));
+    // A library's functions each have their own comment block: no
+    // `@return` of the file applies to them (return-type is for scripts).
+    let header = (text.contains("@return") && !walker.resp3 && !flags.library)
+        .then(|| crate::header::parse(text));
     if let Some(returns) = header.and_then(|h| h.0.returns) {
         walker
             .findings
@@ -698,6 +741,20 @@ impl Walker {
         if name.is_empty() || self.written.iter().any(|w| w == name) {
             return;
         }
+        if self.flags.library && (name == "KEYS" || name == "ARGV") {
+            let which = if name == "KEYS" { "keys" } else { "args" };
+            self.push(
+                Rule::UndefinedGlobal,
+                at(token),
+                format!(
+                    "`{name}` does not exist in a function library (reading it fails at run \
+                     time): a registered function gets its {which} as a parameter of its \
+                     callback"
+                ),
+                format!("declare the callback as `function(keys, args)` and read `{which}[1]`"),
+            );
+            return;
+        }
         match find_global(name) {
             Some(g) if g.servers & self.servers == self.servers => {}
             Some(g) if g.servers != 0 => {
@@ -959,6 +1016,22 @@ impl Walker {
             return;
         }
         let full = format!("{table}.{field}");
+        if field == "register_function" {
+            if !self.flags.library {
+                self.push(
+                    Rule::UndefinedGlobal,
+                    at(token),
+                    format!(
+                        "`{full}` exists only in a function library (calling it from a \
+                         script fails: attempt to call a nil value)"
+                    ),
+                    "make the file a library: first line `#!lua name=<library>` (Redis 7.0+, \
+                     Valkey)"
+                        .to_owned(),
+                );
+            }
+            return;
+        }
         match find_global(&full) {
             Some(g) if g.servers & self.servers == self.servers => {}
             Some(g) if g.servers != 0 => {

@@ -5,7 +5,7 @@ use syn::Ident;
 
 use crate::lua;
 use script_cache_check::Diagnostic;
-use script_cache_check::analysis::FileAnalysis;
+use script_cache_check::analysis::{FileAnalysis, FunctionAnalysis};
 use script_cache_check::folder::{Folder, LuaFile};
 use script_cache_check::header::{self, Returns};
 use script_cache_check::include::{self, Expanded};
@@ -32,6 +32,29 @@ pub(super) struct Entry {
     pub(super) typed: Option<Typed>,
     /// The lint's warnings; emitted as compiler warnings.
     pub(super) warnings: Vec<Diagnostic>,
+    /// The library, when the file is a function library (`#!lua
+    /// name=<library>`): it is then no variant of the script enum.
+    pub(super) library: Option<Library>,
+}
+
+/// A function library of the folder.
+pub(super) struct Library {
+    /// Its name (`#!lua name=<library>`).
+    pub(super) name: String,
+    pub(super) functions: Vec<Function>,
+}
+
+/// One function a library registers.
+pub(super) struct Function {
+    /// Its name as `FCALL` takes it.
+    pub(super) name: String,
+    /// Its variant of the `Functions` enum.
+    pub(super) variant: Ident,
+    pub(super) flags: Vec<String>,
+    pub(super) usage: lua::Usage,
+    pub(super) doc: Vec<String>,
+    /// The typed call function, unless the header or body had problems.
+    pub(super) typed: Option<Typed>,
 }
 
 /// The typed call function of one script.
@@ -89,7 +112,16 @@ pub(super) fn entry(
         fn_name,
         signature,
         warnings,
+        library,
     } = analysis;
+    let library = library.map(|l| Library {
+        functions: l
+            .functions
+            .into_iter()
+            .filter_map(|f| function(&shown, f, errors))
+            .collect(),
+        name: l.name,
+    });
     let typed = match (fn_name, signature) {
         (Some(name), Some(sig)) => typed(&shown, &name, sig, &header, errors),
         _ => None,
@@ -118,7 +150,32 @@ pub(super) fn entry(
         usage: usage.unwrap_or_default(),
         typed,
         warnings,
+        library,
     }
+}
+
+/// A function of a library, with its variant and typed call; `None` when
+/// its name is no Rust identifier (reported).
+fn function(shown: &str, f: FunctionAnalysis, errors: &mut Vec<String>) -> Option<Function> {
+    let variant = match naming::variant_name(&f.function.name, shown) {
+        Ok(v) => syn::parse_str::<Ident>(&v).ok(),
+        Err(naming::NameError(e)) => {
+            errors.push(e);
+            None
+        }
+    }?;
+    let typed = match (f.fn_name, f.signature) {
+        (Some(name), Some(sig)) => typed(shown, &name, sig, &f.header, errors),
+        _ => None,
+    };
+    Some(Function {
+        name: f.function.name.clone(),
+        variant,
+        flags: f.function.flags.clone(),
+        usage: f.function.usage.clone(),
+        doc: lua::header_doc(&f.function.comments),
+        typed,
+    })
 }
 
 /// The typed call of a script whose name and header were accepted, with

@@ -13,7 +13,7 @@ use script_cache_check::signature::Parameter;
 
 use script_cache_check::header::ReturnType;
 
-use super::analysis::{Entry, Typed};
+use super::analysis::{Entry, Function, Library, Typed};
 
 pub(super) const DERIVES: &[(&str, &str)] = &[
     ("Clone", "::core::clone::Clone"),
@@ -466,5 +466,234 @@ pub(super) fn return_type_tokens(ty: &ReturnType) -> TokenStream {
             let inner = return_type_tokens(inner);
             quote!(::core::option::Option<#inner>)
         }
+    }
+}
+
+/// The rustdoc of a function's variant: its doc, then its library, file,
+/// arity and the library's SHA-1.
+fn function_docs(lib: &Entry, name: &str, f: &Function) -> Vec<String> {
+    let mut docs: Vec<String> = f.doc.iter().map(|l| format!(" {l}")).collect();
+    if !docs.is_empty() {
+        docs.push(String::new());
+    }
+    let read_only = if f.flags.iter().any(|f| f == "no-writes") {
+        ", read-only (`FCALL_RO`)"
+    } else {
+        ""
+    };
+    docs.push(format!(
+        " Function `{}` of library `{name}` (`{}`): {}, {}{read_only}. Library SHA-1 `{}`.",
+        f.name,
+        lib.file_shown,
+        count(
+            call_arity(f.usage.keys, f.typed.as_ref().map(|t| &t.keys)),
+            "key"
+        ),
+        count(
+            call_arity(f.usage.args, f.typed.as_ref().map(|t| &t.args)),
+            "arg"
+        ),
+        sha1_hex(&lib.source),
+    ));
+    docs
+}
+
+/// The rustdoc of a function's typed call.
+fn function_typed_docs(lib: &Entry, name: &str, f: &Function, t: &Typed) -> Vec<String> {
+    let mut docs: Vec<String> = f.doc.iter().map(|l| format!(" {l}")).collect();
+    if !docs.is_empty() {
+        docs.push(String::new());
+    }
+    let (read_only, command) = if f.flags.iter().any(|f| f == "no-writes") {
+        (" (read-only)", "FCALL_RO")
+    } else {
+        ("", "FCALL")
+    };
+    docs.push(format!(
+        " Calls the function `{}`{read_only} of library `{name}` (`{}`, SHA-1 `{}`) with \
+         `{command}`: run the returned invocation with `invoke`, `invoke_async` or in a \
+         pipeline. The library is loaded with the call when the server lacks it.",
+        f.name,
+        lib.file_shown,
+        sha1_hex(&lib.source),
+    ));
+    let mut list = Vec::new();
+    for (table, params) in [("keys", &t.keys), ("args", &t.args)] {
+        for (i, (_, p)) in params.iter().enumerate() {
+            let at = if p.rest {
+                format!("{table}[{}..]", i + 1)
+            } else {
+                format!("{table}[{}]", i + 1)
+            };
+            let doc = if p.doc.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", p.doc)
+            };
+            list.push(format!(" * `{}` (`{at}`){doc}", p.name));
+        }
+    }
+    if !list.is_empty() {
+        docs.push(String::new());
+        docs.push(" # Parameters".to_owned());
+        docs.push(String::new());
+        docs.extend(list);
+    }
+    if let Some(r) = &t.returns {
+        docs.push(String::new());
+        docs.push(" # Reply".to_owned());
+        docs.push(String::new());
+        docs.push(format!(" `{}` (`@return {}`).", r.ty.rust(), r.written));
+    }
+    docs
+}
+
+/// `Functions`: one variant per function of the folder's libraries, its
+/// `EmbeddedFunction`, `FromStr`, `Display` and typed calls. Nothing when
+/// the folder has no library.
+pub(super) fn emit_functions(vis: &syn::Visibility, libraries: &[Entry]) -> TokenStream {
+    let libs: Vec<(&Entry, &Library)> = libraries
+        .iter()
+        .filter_map(|e| Some((e, e.library.as_ref()?)))
+        .collect();
+    if libs.is_empty() {
+        return TokenStream::new();
+    }
+    let p = quote!(::script_cache::__private);
+    let ident = Ident::new("Functions", Span::call_site());
+    let warnings = lint_warnings(libraries);
+    let tracking = libraries.iter().flat_map(|e| {
+        std::iter::once(&e.file.abs).chain(&e.included).map(|abs| {
+            let path = abs.to_string_lossy().into_owned();
+            quote!(
+                const _: &[u8] = ::core::include_bytes!(#path);
+            )
+        })
+    });
+    let lib_statics = libs.iter().enumerate().map(|(i, (e, l))| {
+        let static_name = Ident::new(&format!("LIBRARY_{i}"), Span::call_site());
+        let (name, file, code) = (&l.name, &e.file.file, &e.source);
+        let sha1 = sha1_hex(code);
+        quote!(static #static_name: #p::LibraryMeta = #p::LibraryMeta::__new(#name, #file, #code, #sha1);)
+    });
+    let mut variants = Vec::new();
+    let mut idents = Vec::new();
+    let mut names = Vec::new();
+    let mut metas = Vec::new();
+    let mut typed = Vec::new();
+    for (i, (e, l)) in libs.iter().enumerate() {
+        let lib_static = Ident::new(&format!("LIBRARY_{i}"), Span::call_site());
+        for f in &l.functions {
+            let docs = function_docs(e, &l.name, f);
+            let v = &f.variant;
+            variants.push(quote!(#(#[doc = #docs])* #v));
+            idents.push(v.clone());
+            names.push(f.name.clone());
+            let name = &f.name;
+            let flags = &f.flags;
+            let t = f.typed.as_ref();
+            let keys = arity_tokens(call_arity(f.usage.keys, t.map(|t| &t.keys)));
+            let args = arity_tokens(call_arity(f.usage.args, t.map(|t| &t.args)));
+            let doc = f.doc.join("\n");
+            metas.push(quote! {{
+                static META: #p::FunctionMeta =
+                    #p::FunctionMeta::__new(#name, &#lib_static, &[#(#flags),*], #keys, #args, #doc);
+                &META
+            }});
+            if let Some(t) = t {
+                let docs = function_typed_docs(e, &l.name, f, t);
+                let fn_name = &t.name;
+                let param = |(ident, param): &(Ident, Parameter)| {
+                    if param.rest {
+                        quote!(#ident: &[impl #p::ToRedisArgs])
+                    } else {
+                        quote!(#ident: impl #p::ToSingleRedisArg)
+                    }
+                };
+                let params = t.keys.iter().chain(&t.args).map(param);
+                let keys = t.keys.iter().map(|(ident, _)| ident);
+                let args = t.args.iter().map(|(ident, _)| ident);
+                let invocation = quote! {
+                    #p::Invocation::of_function(<Self as #p::EmbeddedFunction>::meta(Self::#v))
+                        #(.key(#keys))*
+                        #(.arg(#args))*
+                };
+                let (ret, body) = match &t.returns {
+                    Some(r) => {
+                        let ty = return_type_tokens(&r.ty);
+                        (
+                            quote!(#p::TypedInvocation<#ty>),
+                            quote!(#p::TypedInvocation::__new(#invocation)),
+                        )
+                    }
+                    None => (quote!(#p::Invocation), invocation),
+                };
+                typed.push(quote! {
+                    #(#[doc = #docs])*
+                    #[must_use = "a function call does nothing until it is invoked"]
+                    #vis fn #fn_name(#(#params),*) -> #ret {
+                        #body
+                    }
+                });
+            }
+        }
+    }
+    let doc = " The functions of the folder's function libraries (`#!lua name=<library>`), \
+               one variant per registered function; called with `FCALL` / `FCALL_RO`, the \
+               library loaded with the first call on each server.";
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug,
+                 ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
+        #vis enum #ident {
+            #(#variants,)*
+        }
+
+        const _: () = {
+            #(#tracking)*
+            #warnings
+            #(#lib_statics)*
+
+            #[automatically_derived]
+            impl #p::EmbeddedFunction for #ident {
+                const ALL: &'static [Self] = &[#(Self::#idents),*];
+
+                fn meta(self) -> &'static #p::FunctionMeta {
+                    match self {
+                        #(Self::#idents => #metas)*
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl ::core::str::FromStr for #ident {
+                type Err = #p::UnknownScriptName;
+
+                fn from_str(name: &str) -> ::core::result::Result<Self, Self::Err> {
+                    match name {
+                        #(#names => ::core::result::Result::Ok(Self::#idents),)*
+                        _ => ::core::result::Result::Err(#p::UnknownScriptName::__new(
+                            name,
+                            &[#(#names),*],
+                        )),
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl ::core::fmt::Display for #ident {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.write_str(<Self as #p::EmbeddedFunction>::name(*self))
+                }
+            }
+
+            /// Typed calls: one function per registered function, with its
+            /// keys and arguments as parameters.
+            #[automatically_derived]
+            #[allow(dead_code, clippy::too_many_arguments)]
+            impl #ident {
+                #(#typed)*
+            }
+        };
     }
 }

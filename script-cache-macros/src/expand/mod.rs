@@ -27,7 +27,7 @@ use script_cache_check::folder::{self as scan, Folder};
 use script_cache_check::naming;
 
 use analysis::{Entry, entry, typed_collisions};
-use codegen::{derived, derives, emit_enum, emit_impls, fallback_impls};
+use codegen::{derived, derives, emit_enum, emit_functions, emit_impls, fallback_impls};
 
 /// Collects errors; see the module docs. A problem reported twice (a
 /// snippet's, reached from several scripts) is reported once, with the
@@ -80,6 +80,8 @@ pub(crate) fn include_scripts(input: TokenStream, manifest_dir: Option<&Path>) -
     };
     let mut errors = Errors::default();
     let (entries, warnings) = folder_entries(&lit, manifest_dir, &mut errors);
+    let (libraries, entries): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.library.is_some());
     let doc = format!(
         " The Lua scripts embedded from `{}`, one variant per file.",
         lit.value()
@@ -89,6 +91,7 @@ pub(crate) fn include_scripts(input: TokenStream, manifest_dir: Option<&Path>) -
     let vis: syn::Visibility = syn::parse_quote!(pub);
     let mut out = emit_enum(&attrs, &vis, &ident, &entries, derives(&[]));
     out.extend(emit_impls(&ident, &vis, &entries, None));
+    out.extend(emit_functions(&vis, &libraries));
     out.extend(warnings);
     out.extend(errors.into_tokens());
     out
@@ -146,6 +149,8 @@ pub(crate) fn attribute(
         Some(dir) => folder_entries(dir, manifest_dir, &mut errors),
         None => (Vec::new(), TokenStream::new()),
     };
+    let (libraries, entries): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.library.is_some());
     let present = derived(&input.attrs);
     let mut out = emit_enum(
         &input.attrs,
@@ -155,6 +160,7 @@ pub(crate) fn attribute(
         derives(&present),
     );
     out.extend(emit_impls(&input.ident, &input.vis, &entries, None));
+    out.extend(emit_functions(&input.vis, &libraries));
     out.extend(warnings);
     out.extend(errors.into_tokens());
     out
@@ -341,6 +347,17 @@ pub(crate) fn derive(input: TokenStream, manifest_dir: Option<&Path>) -> TokenSt
         );
         for e in ident_errors {
             errors.push(span, e);
+        }
+        if entry.library.is_some() {
+            errors.push(
+                span,
+                format!(
+                    "`{}` is a function library (`#!lua name=..`), not a script: remove the \
+                     variant `{}`; `include_scripts!` and `#[scripts(dir = ..)]` generate the \
+                     enum `Functions` for the folder's libraries",
+                    entry.file_shown, variant.ident
+                ),
+            );
         }
         if let Some(other) = names.get(&entry.file.stem) {
             errors.push(

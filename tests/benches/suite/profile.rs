@@ -135,11 +135,74 @@ impl Telemetry {
     }
 }
 
+/// The function twin of `bench-lua/incr.lua`, for `--script fcall`.
+mod functions {
+    script_cache::include_scripts!("bench-functions");
+}
+
+/// `--mode sync --script fcall`: the steady `FCALL` of a function library
+/// (`bench-functions/bench.lua`), through script-cache (`script_cache`),
+/// built and sent with `query` on every call (`evalsha`: here `FCALL` by
+/// hand) and pre-packed once (`floor`).
+fn run_fcall(args: &ProfileArgs, telemetry: &Telemetry) {
+    use functions::Functions;
+    use redis::ConnectionLike;
+    let server = crate::bench_server();
+    let mut admin = server.connection();
+    let code = script_cache::EmbeddedFunction::library(Functions::Incr).code();
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("REPLACE")
+        .arg(code)
+        .query(&mut admin)
+        .expect("FUNCTION LOAD");
+    let key = crate::clients::KEY;
+    let mut hand = redis::cmd("FCALL");
+    hand.arg("incr").arg(1).arg(key);
+    let packed = hand.get_packed_command();
+    let mut con = ScriptCache::new(server.connection());
+    telemetry.enable(con.state());
+    let start = Instant::now();
+    for _ in 0..args.calls {
+        let n: i64 = match args.client {
+            Client::ScriptCache => Functions::incr(key).invoke(&mut con).expect("FCALL"),
+            Client::HandEvalsha => {
+                let mut cmd = redis::cmd("FCALL");
+                cmd.arg("incr").arg(1).arg(key);
+                cmd.query(con.get_mut()).expect("FCALL by hand")
+            }
+            Client::Floor => con
+                .get_mut()
+                .req_packed_command(&packed)
+                .and_then(|v| Ok(redis::from_redis_value::<i64>(v)?))
+                .expect("FCALL pre-packed"),
+            other => panic!(
+                "--script fcall takes --client script_cache, evalsha or floor, not {}",
+                other.id()
+            ),
+        };
+        std::hint::black_box(n);
+    }
+    println!(
+        "profile: {} calls, sync / {} / fcall: {:?}",
+        args.calls,
+        args.client.id(),
+        start.elapsed()
+    );
+}
+
 pub(crate) fn run(args: &ProfileArgs) {
     let telemetry = Telemetry::install(args.telemetry);
     let Some(mode) = args.mode else {
         return run_cluster(args, &telemetry);
     };
+    if args.script == "fcall" {
+        assert!(
+            mode == Mode::Sync,
+            "--script fcall runs in --mode sync only"
+        );
+        return run_fcall(args, &telemetry);
+    }
     let server = crate::bench_server();
     let subject = Subject::all()
         .into_iter()

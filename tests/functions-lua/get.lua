@@ -1,0 +1,3 @@
+-- @key key
+-- @return nil-or-string
+return redis.call('GET', KEYS[1])
