@@ -48,12 +48,18 @@ fn one(value: u64) -> Vec<(u64, Option<&'static str>)> {
     vec![(value, None)]
 }
 
-const COUNTERS: [(&str, &str, &str, Reading); 9] = [
+const COUNTERS: [(&str, &str, &str, Reading); 10] = [
     (
         "script_cache.loads",
         "{load}",
         "SCRIPT LOADs the server confirmed",
         |s| one(s.loads),
+    ),
+    (
+        "script_cache.surveys",
+        "{survey}",
+        "SCRIPT EXISTS surveys a fresh state sent with its first call on a node",
+        |s| one(s.surveys),
     ),
     (
         "script_cache.reloads",
