@@ -647,14 +647,10 @@ impl<'a> Call<'a> {
             survey,
         } = sent
         {
-            let mut values = match replies {
-                Ok(values) if values.len() == 2 => values.into_iter().map(Reply::from_value),
-                Ok(values) => {
-                    let error = unexpected_count(&self.id(), 2, values.len());
-                    return self.fail(sha1, error);
-                }
-                Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
+            let Some(values) = self.replies_of(replies, 2, sha1) else {
+                return;
             };
+            let mut values = values.into_iter().map(Reply::from_value);
             let (Some(exists), Some(reply)) = (values.next(), values.next()) else {
                 return self.misfed();
             };
@@ -676,14 +672,10 @@ impl<'a> Call<'a> {
             check: Some(assumed),
         } = sent
         {
-            let mut values = match replies {
-                Ok(values) if values.len() == 2 => values.into_iter().map(Reply::from_value),
-                Ok(values) => {
-                    let error = unexpected_count(&self.id(), 2, values.len());
-                    return self.fail(sha1, error);
-                }
-                Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
+            let Some(values) = self.replies_of(replies, 2, sha1) else {
+                return;
             };
+            let mut values = values.into_iter().map(Reply::from_value);
             let (Some(probe), Some(reply)) = (values.next(), values.next()) else {
                 return self.misfed();
             };
@@ -703,13 +695,8 @@ impl<'a> Call<'a> {
         };
         let expected =
             2 + usize::from(check.is_some()) + usize::from(survey.is_some()) + usize::from(inspect);
-        let values = match replies {
-            Ok(values) if values.len() == expected => values,
-            Ok(values) => {
-                let error = unexpected_count(&self.id(), expected, values.len());
-                return self.fail(sha1, error);
-            }
-            Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
+        let Some(values) = self.replies_of(replies, expected, sha1) else {
+            return;
         };
         self.scope.state.counters.called(1);
         let mut values = values.into_iter().map(Reply::from_value);
@@ -751,13 +738,8 @@ impl<'a> Call<'a> {
         command: &'static str,
         ticket: Ticket,
     ) {
-        let values = match replies {
-            Ok(values) if values.len() == 4 => values,
-            Ok(values) => {
-                let error = unexpected_count(&self.id(), 4, values.len());
-                return self.fail(sha1, error);
-            }
-            Err(e) => return self.fail(sha1, Error::redis(Some(&self.id()), e)),
+        let Some(values) = self.replies_of(replies, 4, sha1) else {
+            return;
         };
         self.scope.state.counters.called(1);
         let mut values = values.into_iter();
@@ -852,6 +834,24 @@ impl<'a> Call<'a> {
                 .loaded
                 .abandon_loading(self.scope.node, sha1);
         }
+    }
+
+    /// The replies of a request of `expected` commands; or the call fails
+    /// (the request failed as a whole, or answered another count) and
+    /// `None`.
+    fn replies_of(
+        &mut self,
+        replies: redis::RedisResult<Vec<Value>>,
+        expected: usize,
+        sha1: &str,
+    ) -> Option<Vec<Value>> {
+        let error = match replies {
+            Ok(values) if values.len() == expected => return Some(values),
+            Ok(values) => unexpected_count(&self.id(), expected, values.len()),
+            Err(e) => Error::redis(Some(&self.id()), e),
+        };
+        self.fail(sha1, error);
+        None
     }
 
     fn fail(&mut self, sha1: &str, error: Error) {
