@@ -83,22 +83,33 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// its flavor's binary was missing at build time, outside CI.
 #[macro_export]
 macro_rules! matrix {
-    () => {};
-    ($(#[$meta:meta])* fn $name:ident($server:ident) $body:block $($rest:tt)*) => {
+    ($($tests:tt)*) => {
+        $crate::__matrix! {
+            [Redis7 redis_7_0, Redis62 redis_6_2, Valkey9 valkey_9_1, Redis82 redis_8_2, Valkey81 valkey_8_1]
+            $($tests)*
+        }
+    };
+}
+
+/// The expansion of [`matrix!`] and [`functions_matrix!`] over a list of
+/// flavors (`Flavor` variant and test name). Not for direct use.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __matrix {
+    ([$($flavor:ident $test:ident),*]) => {};
+    ([$($flavor:ident $test:ident),*] $(#[$meta:meta])* fn $name:ident($server:ident) $body:block $($rest:tt)*) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
             fn body($server: &mut $crate::TestServer) $body
-            $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, body) } }
-            $crate::flavor_test! { Redis62, fn redis_6_2() { $crate::__run(&$crate::Flavor::Redis62, body) } }
-            $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, body) } }
-            $crate::flavor_test! { Redis82, fn redis_8_2() { $crate::__run(&$crate::Flavor::Redis82, body) } }
-            $crate::flavor_test! { Valkey81, fn valkey_8_1() { $crate::__run(&$crate::Flavor::Valkey81, body) } }
+            $(
+                $crate::flavor_test! { $flavor, fn $test() { $crate::__run(&$crate::Flavor::$flavor, body) } }
+            )*
         }
-        $crate::matrix! { $($rest)* }
+        $crate::__matrix! { [$($flavor $test),*] $($rest)* }
     };
-    ($(#[$meta:meta])* async fn $name:ident($server:ident) $body:block $($rest:tt)*) => {
+    ([$($flavor:ident $test:ident),*] $(#[$meta:meta])* async fn $name:ident($server:ident) $body:block $($rest:tt)*) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -107,13 +118,11 @@ macro_rules! matrix {
             fn sync_body(server: &mut $crate::TestServer) {
                 $crate::runtime().block_on(body(server))
             }
-            $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, sync_body) } }
-            $crate::flavor_test! { Redis62, fn redis_6_2() { $crate::__run(&$crate::Flavor::Redis62, sync_body) } }
-            $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, sync_body) } }
-            $crate::flavor_test! { Redis82, fn redis_8_2() { $crate::__run(&$crate::Flavor::Redis82, sync_body) } }
-            $crate::flavor_test! { Valkey81, fn valkey_8_1() { $crate::__run(&$crate::Flavor::Valkey81, sync_body) } }
+            $(
+                $crate::flavor_test! { $flavor, fn $test() { $crate::__run(&$crate::Flavor::$flavor, sync_body) } }
+            )*
         }
-        $crate::matrix! { $($rest)* }
+        $crate::__matrix! { [$($flavor $test),*] $($rest)* }
     };
 }
 
@@ -123,35 +132,11 @@ macro_rules! matrix {
 /// is tested apart.
 #[macro_export]
 macro_rules! functions_matrix {
-    () => {};
-    ($(#[$meta:meta])* fn $name:ident($server:ident) $body:block $($rest:tt)*) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn body($server: &mut $crate::TestServer) $body
-            $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, body) } }
-            $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, body) } }
-            $crate::flavor_test! { Redis82, fn redis_8_2() { $crate::__run(&$crate::Flavor::Redis82, body) } }
-            $crate::flavor_test! { Valkey81, fn valkey_8_1() { $crate::__run(&$crate::Flavor::Valkey81, body) } }
+    ($($tests:tt)*) => {
+        $crate::__matrix! {
+            [Redis7 redis_7_0, Valkey9 valkey_9_1, Redis82 redis_8_2, Valkey81 valkey_8_1]
+            $($tests)*
         }
-        $crate::functions_matrix! { $($rest)* }
-    };
-    ($(#[$meta:meta])* async fn $name:ident($server:ident) $body:block $($rest:tt)*) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn body($server: &mut $crate::TestServer) $body
-            fn sync_body(server: &mut $crate::TestServer) {
-                $crate::runtime().block_on(body(server))
-            }
-            $crate::flavor_test! { Redis7, fn redis_7_0() { $crate::__run(&$crate::Flavor::Redis7, sync_body) } }
-            $crate::flavor_test! { Valkey9, fn valkey_9_1() { $crate::__run(&$crate::Flavor::Valkey9, sync_body) } }
-            $crate::flavor_test! { Redis82, fn redis_8_2() { $crate::__run(&$crate::Flavor::Redis82, sync_body) } }
-            $crate::flavor_test! { Valkey81, fn valkey_8_1() { $crate::__run(&$crate::Flavor::Valkey81, sync_body) } }
-        }
-        $crate::functions_matrix! { $($rest)* }
     };
 }
 
