@@ -78,31 +78,14 @@ pub struct Problem {
 /// registers, and every problem the server would meet loading it.
 pub fn functions(source: &str) -> (Vec<Function>, Vec<Problem>) {
     let text = crate::lint::parser_view(source);
-    let mut problems = Vec::new();
-    let lexed = lex(text.as_bytes());
     let Ok(ast) = full_moon::parse_fallible(&text, full_moon::LuaVersion::lua51()).into_result()
     else {
-        return (Vec::new(), problems);
+        return (Vec::new(), Vec::new());
     };
-    let mut reader = Reader {
-        text: &text,
-        lexed: &lexed,
-        locals: Vec::new(),
-        found: Vec::new(),
-        calls: Vec::new(),
-        problems: Vec::new(),
-    };
-    reader.block(ast.nodes());
-    let Reader {
-        found,
-        calls,
-        problems: mut read,
-        ..
-    } = reader;
-    problems.append(&mut read);
-    load_time(&text, &lexed, &calls, &mut problems);
+    let (found, mut problems) = read(&ast, &text);
+    let found = found.into_iter().map(|(f, _)| f);
     let mut functions: Vec<Function> = Vec::new();
-    for f in found.into_iter().flatten() {
+    for f in found {
         if let Some(first) = functions.iter().find(|g| g.name == f.name) {
             problems.push(Problem {
                 line: f.line,
@@ -133,6 +116,44 @@ pub fn functions(source: &str) -> (Vec<Function>, Vec<Problem>) {
     (functions, problems)
 }
 
+/// The registrations of `ast` (parsed from `text`, a [`crate::lint::parser_view`])
+/// read without a problem, each with its callback's body, and the
+/// problems of the others and of what runs at load time.
+fn read<'a>(
+    ast: &'a full_moon::ast::Ast,
+    text: &str,
+) -> (Vec<(Function, &'a FunctionBody)>, Vec<Problem>) {
+    let lexed = lex(text.as_bytes());
+    let mut reader = Reader {
+        text,
+        lexed: &lexed,
+        locals: Vec::new(),
+        found: Vec::new(),
+        calls: Vec::new(),
+        problems: Vec::new(),
+    };
+    reader.block(ast.nodes());
+    let Reader {
+        found,
+        calls,
+        mut problems,
+        ..
+    } = reader;
+    load_time(text, &lexed, &calls, &mut problems);
+    (found.into_iter().flatten().collect(), problems)
+}
+
+/// Each function `ast` (a library parsed from `text`, a
+/// [`crate::lint::parser_view`]) registers without a problem, with its
+/// callback's body: where the lint checks a function's `return`s against
+/// its `@return`.
+pub(crate) fn callbacks<'a>(
+    ast: &'a full_moon::ast::Ast,
+    text: &str,
+) -> Vec<(Function, &'a FunctionBody)> {
+    read(ast, text).0
+}
+
 /// A local function of the library's top level a registration may name.
 struct LocalFn<'a> {
     name: String,
@@ -143,8 +164,9 @@ struct Reader<'s, 'a> {
     text: &'s str,
     lexed: &'s Lexed,
     locals: Vec<LocalFn<'a>>,
-    /// Every registration read (`None` when it had a problem).
-    found: Vec<Option<Function>>,
+    /// Every registration read, with its callback's body (`None` when it
+    /// had a problem).
+    found: Vec<Option<(Function, &'a FunctionBody)>>,
     /// Where the registrations read are, problems or not.
     calls: Vec<(u32, u32)>,
     problems: Vec<Problem>,
@@ -257,7 +279,11 @@ impl<'s, 'a> Reader<'s, 'a> {
     }
 
     /// One `redis.register_function(...)` at the top level.
-    fn register(&mut self, head: &TokenReference, args: &'a FunctionArgs) -> Option<Function> {
+    fn register(
+        &mut self,
+        head: &TokenReference,
+        args: &'a FunctionArgs,
+    ) -> Option<(Function, &'a FunctionBody)> {
         let call_at = at(head);
         let (name, callback, flags) = match args {
             FunctionArgs::Parentheses { arguments, .. } => {
@@ -384,7 +410,7 @@ impl<'s, 'a> Reader<'s, 'a> {
             line_of(body.parameters_parentheses().tokens().1),
             line_of(body.end_token()),
         );
-        Some(Function {
+        let function = Function {
             name: name.to_owned(),
             line: call_at.0,
             column: call_at.1,
@@ -393,7 +419,8 @@ impl<'s, 'a> Reader<'s, 'a> {
             usage,
             body_lines,
             comments: comments_above(self.text, call_at.0),
-        })
+        };
+        Some((function, body))
     }
 
     /// `{function_name = .., callback = .., flags = .., description = ..}`.

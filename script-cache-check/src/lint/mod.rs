@@ -260,14 +260,22 @@ fn lint_text(text: &str, flags: Flags, project: u8) -> Vec<Finding> {
         resp3: text.contains("setresp"),
     };
     walker.block(ast.nodes(), &[]);
-    // A library's functions each have their own comment block: no
-    // `@return` of the file applies to them (return-type is for scripts).
-    let header = (text.contains("@return") && !walker.resp3 && !flags.library)
-        .then(|| crate::header::parse(text));
-    if let Some(returns) = header.and_then(|h| h.0.returns) {
-        walker
-            .findings
-            .extend(returns::check(ast.nodes(), &returns));
+    if text.contains("@return") && !walker.resp3 {
+        if flags.library {
+            // Each function's `@return` is in the comment block above its
+            // registration, and its `return`s are its callback's.
+            for (function, body) in crate::library::callbacks(&ast, text) {
+                if let Some(returns) = crate::header::parse(&function.comments).0.returns {
+                    walker
+                        .findings
+                        .extend(returns::check(body.block(), &returns));
+                }
+            }
+        } else if let Some(returns) = crate::header::parse(text).0.returns {
+            walker
+                .findings
+                .extend(returns::check(ast.nodes(), &returns));
+        }
     }
     let mut findings: Vec<Finding> = walker
         .findings

@@ -1,7 +1,9 @@
 //! `return-type`: what a script's `return`s give, checked against its
-//! `-- @return` type.
+//! `-- @return` type, and a library function's against the `@return` of
+//! the comment block above its registration.
 //!
-//! Every `return` of the script's main chunk (not of its functions) is
+//! Every `return` of the script's main chunk, or of the function's
+//! callback (not of the functions inside them), is
 //! given the kinds of reply it can produce, following the servers' Lua to
 //! RESP2 conversion: a number is an integer (truncated), a string a bulk
 //! string, a table an array up to its first nil, `{ok = s}` and
@@ -709,7 +711,7 @@ impl Checker<'_> {
             _ => "",
         };
         let suggestion = suggest(k)
-            .map(|s| format!("declare `-- @return {s}` if that is what the script replies, "))
+            .map(|s| format!("declare `-- @return {s}` if that is what it replies, "))
             .unwrap_or_default();
         self.findings.push(Finding {
             rule: Rule::ReturnType,

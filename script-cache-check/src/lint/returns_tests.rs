@@ -165,3 +165,57 @@ fn the_reply_table_is_sorted() {
     assert_eq!(names, sorted);
     assert!(names.len() > 300, "{}", names.len());
 }
+
+/// The `return-type` findings of a library, as (line, column).
+fn found_in_library(source: &str) -> Vec<(u32, u32)> {
+    crate::lint::lint_library_for(source, crate::servers::Servers::ALL)
+        .into_iter()
+        .filter(|f| f.rule == Rule::ReturnType)
+        .map(|f| (f.line, f.column))
+        .collect()
+}
+
+#[test]
+fn a_library_function_s_returns_are_checked_against_its_own_return() {
+    let source = "#!lua name=lib
+-- @key k
+-- @return integer the count
+redis.register_function('count', function(keys)
+  return redis.call('GET', keys[1])
+end)
+
+-- @key k
+-- @return nil-or-string the value
+redis.register_function('peek', function(keys)
+  return redis.call('GET', keys[1])
+end)
+
+local function name(keys, args)
+  if args[1] then
+    return {1, 2}
+  end
+  return 'x'
+end
+-- @return string
+redis.register_function{function_name = 'name', callback = name, flags = {'no-writes'}}
+
+-- No @return: nothing to check.
+redis.register_function('free', function() return {1} end)
+";
+    // `count` returns a bulk string or nil as `i64`; `name`'s table as a
+    // string; `peek` fits, `free` declares nothing.
+    assert_eq!(found_in_library(source), [(5, 3), (16, 5)]);
+}
+
+#[test]
+fn a_library_s_nested_functions_and_top_level_are_not_the_callback_s_returns() {
+    let source = "#!lua name=lib
+local function helper() return 'text' end
+-- @return integer
+redis.register_function('n', function(keys)
+  local f = function() return 'inner' end
+  return 1
+end)
+";
+    assert_eq!(found_in_library(source), Vec::<(u32, u32)>::new());
+}
