@@ -433,17 +433,17 @@ fn check(dir: &str, format: Format, deny_warnings: bool, servers: Option<Servers
     } else {
         format!(", {}", plural(n, "warning"))
     };
+    let libraries = match checked.libraries.len() {
+        0 => String::new(),
+        1 => ", 1 function library".to_owned(),
+        n => format!(", {n} function libraries"),
+    };
     match format {
         Format::Text => {
             for w in &checked.warnings {
                 eprintln!("warning: {w}\n");
             }
             if checked.errors.is_empty() {
-                let libraries = match checked.libraries.len() {
-                    0 => String::new(),
-                    1 => ", 1 function library".to_owned(),
-                    n => format!(", {n} function libraries"),
-                };
                 out(&format!(
                     "{dir}: {}{libraries}, no errors{warned}\n",
                     plural(checked.scripts.len(), "script")
@@ -485,7 +485,7 @@ fn check(dir: &str, format: Format, deny_warnings: bool, servers: Option<Servers
             }
             out(&text);
             eprintln!(
-                "{dir}: {}, {}{warned}",
+                "{dir}: {}{libraries}, {}{warned}",
                 plural(checked.scripts.len(), "script"),
                 plural(checked.errors.len(), "error")
             );
