@@ -140,6 +140,50 @@ macro_rules! functions_matrix {
     };
 }
 
+/// One test per server flavor of a body that takes the [`Flavor`] and
+/// starts what it needs itself (a cluster, a Sentinel group, a subscriber
+/// before the server): `per_flavor!(name, body)` declares a module `name`
+/// with the tests `redis_7_0`, `redis_6_2`, `valkey_9_1`, `redis_8_2` and
+/// `valkey_8_1`, each calling `body(Flavor::..)`, declared with
+/// [`flavor_test!`] like the cells of [`matrix!`].
+#[macro_export]
+macro_rules! per_flavor {
+    ($name:ident, $body:path) => {
+        $crate::__per_flavor! {
+            [Redis7 redis_7_0, Redis62 redis_6_2, Valkey9 valkey_9_1, Redis82 redis_8_2, Valkey81 valkey_8_1]
+            $name, $body
+        }
+    };
+}
+
+/// [`per_flavor!`] over the flavors that have Redis Functions (Redis 7.0,
+/// 8.2, Valkey 8.1, 9.1).
+#[macro_export]
+macro_rules! functions_per_flavor {
+    ($name:ident, $body:path) => {
+        $crate::__per_flavor! {
+            [Redis7 redis_7_0, Valkey9 valkey_9_1, Redis82 redis_8_2, Valkey81 valkey_8_1]
+            $name, $body
+        }
+    };
+}
+
+/// The expansion of [`per_flavor!`] and [`functions_per_flavor!`]. Not for
+/// direct use.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __per_flavor {
+    ([$($flavor:ident $test:ident),*] $name:ident, $body:path) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $crate::flavor_test! { $flavor, fn $test() { $body($crate::Flavor::$flavor) } }
+            )*
+        }
+    };
+}
+
 /// Runs one matrix cell. Not for direct use.
 ///
 /// A cell of a flavor whose binary was missing at build time is

@@ -751,19 +751,6 @@ fn migration_scenario(flavor: Flavor) {
     }
 }
 
-macro_rules! per_flavor {
-    ($name:ident, $body:path) => {
-        mod $name {
-            use super::*;
-            script_cache_tests::flavor_test! { Redis7, fn redis_7_0() { $body(Flavor::Redis7) } }
-            script_cache_tests::flavor_test! { Redis62, fn redis_6_2() { $body(Flavor::Redis62) } }
-            script_cache_tests::flavor_test! { Valkey9, fn valkey_9_1() { $body(Flavor::Valkey9) } }
-            script_cache_tests::flavor_test! { Redis82, fn redis_8_2() { $body(Flavor::Redis82) } }
-            script_cache_tests::flavor_test! { Valkey81, fn valkey_8_1() { $body(Flavor::Valkey81) } }
-        }
-    };
-}
-
-per_flavor!(routing_then_failover, failover_scenario);
-per_flavor!(kill_a_primary, kill_scenario);
-per_flavor!(slot_migration, migration_scenario);
+script_cache_tests::per_flavor!(routing_then_failover, failover_scenario);
+script_cache_tests::per_flavor!(kill_a_primary, kill_scenario);
+script_cache_tests::per_flavor!(slot_migration, migration_scenario);

@@ -556,14 +556,7 @@ fn cluster_fleet(flavor: Flavor) {
     assert_eq!(preloaded.loads + preloaded.evals, 0);
 }
 
-mod cluster_fleet_bytes_per_process {
-    use super::*;
-    script_cache_tests::flavor_test! { Redis7, fn redis_7_0() { cluster_fleet(Flavor::Redis7) } }
-    script_cache_tests::flavor_test! { Redis62, fn redis_6_2() { cluster_fleet(Flavor::Redis62) } }
-    script_cache_tests::flavor_test! { Valkey9, fn valkey_9_1() { cluster_fleet(Flavor::Valkey9) } }
-    script_cache_tests::flavor_test! { Redis82, fn redis_8_2() { cluster_fleet(Flavor::Redis82) } }
-    script_cache_tests::flavor_test! { Valkey81, fn valkey_8_1() { cluster_fleet(Flavor::Valkey81) } }
-}
+script_cache_tests::per_flavor!(cluster_fleet_bytes_per_process, cluster_fleet);
 
 matrix! {
     /// A herd on one state: 1,000 tasks of one multiplexed connection make

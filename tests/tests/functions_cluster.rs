@@ -144,20 +144,11 @@ fn fcall_ro_with_a_replica_strategy_reads_primaries(flavor: Flavor) {
     });
 }
 
-macro_rules! function_flavors {
-    ($name:ident, $body:path) => {
-        mod $name {
-            use super::*;
-            script_cache_tests::flavor_test! { Redis7, fn redis_7_0() { $body(Flavor::Redis7) } }
-            script_cache_tests::flavor_test! { Valkey9, fn valkey_9_1() { $body(Flavor::Valkey9) } }
-            script_cache_tests::flavor_test! { Redis82, fn redis_8_2() { $body(Flavor::Redis82) } }
-            script_cache_tests::flavor_test! { Valkey81, fn valkey_8_1() { $body(Flavor::Valkey81) } }
-        }
-    };
-}
-
-function_flavors!(each_primary_loads_the_library_it_runs, per_primary_loads);
-function_flavors!(
+script_cache_tests::functions_per_flavor!(
+    each_primary_loads_the_library_it_runs,
+    per_primary_loads
+);
+script_cache_tests::functions_per_flavor!(
     fcall_ro_with_a_replica_strategy_reads_primaries,
     fcall_ro_with_a_replica_strategy_reads_primaries
 );

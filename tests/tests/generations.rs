@@ -300,20 +300,10 @@ fn back_after_a_flush_on(flavor: Flavor) {
     back_after_a_flush(&mut server);
 }
 
-/// Every flavor: a script that came back after a flush is held as
-/// `SCRIPT LOAD`'s, so `EVAL` noise that evicts `EVAL`'s copies (Redis 7.4+,
-/// Valkey 8+) cannot take it away.
-mod a_script_back_after_a_flush_is_held_as_script_loads {
-    use super::*;
-    script_cache_tests::flavor_test! { Redis62, fn redis_6_2() { back_after_a_flush_on(Flavor::Redis62) } }
-    script_cache_tests::flavor_test! { Redis7, fn redis_7_0() { back_after_a_flush_on(Flavor::Redis7) } }
-    script_cache_tests::flavor_test! { Redis82,
-        fn redis_8_2() { back_after_a_flush_on(Flavor::Redis82) }
-    }
-    script_cache_tests::flavor_test! { Valkey81,
-        fn valkey_8_1() { back_after_a_flush_on(Flavor::Valkey81) }
-    }
-    script_cache_tests::flavor_test! { Valkey9,
-        fn valkey_9_1() { back_after_a_flush_on(Flavor::Valkey9) }
-    }
-}
+// Every flavor: a script that came back after a flush is held as
+// `SCRIPT LOAD`'s, so `EVAL` noise that evicts `EVAL`'s copies (Redis 7.4+,
+// Valkey 8+) cannot take it away.
+script_cache_tests::per_flavor!(
+    a_script_back_after_a_flush_is_held_as_script_loads,
+    back_after_a_flush_on
+);

@@ -596,35 +596,7 @@ fn cluster_scenario(flavor: Flavor) {
     assert_call(&sync, "EVALSHA", "incr_by", port);
 }
 
-macro_rules! per_flavor {
-    ($name:ident, $body:path) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn redis_7_0() {
-                $body(Flavor::Redis7)
-            }
-            #[test]
-            fn redis_6_2() {
-                $body(Flavor::Redis62)
-            }
-            #[test]
-            fn valkey_9_1() {
-                $body(Flavor::Valkey9)
-            }
-            #[test]
-            fn redis_8_2() {
-                $body(Flavor::Redis82)
-            }
-            #[test]
-            fn valkey_8_1() {
-                $body(Flavor::Valkey81)
-            }
-        }
-    };
-}
-
-per_flavor!(spans_of_a_cluster, cluster_scenario);
+script_cache_tests::per_flavor!(spans_of_a_cluster, cluster_scenario);
 
 functions_matrix! {
     /// A function's call is a span like a script's: `FCALL` (`FCALL_RO`

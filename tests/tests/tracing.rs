@@ -544,32 +544,4 @@ fn cluster_scenario(flavor: Flavor) {
     });
 }
 
-macro_rules! per_flavor {
-    ($name:ident, $body:path) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn redis_7_0() {
-                $body(Flavor::Redis7)
-            }
-            #[test]
-            fn redis_6_2() {
-                $body(Flavor::Redis62)
-            }
-            #[test]
-            fn valkey_9_1() {
-                $body(Flavor::Valkey9)
-            }
-            #[test]
-            fn redis_8_2() {
-                $body(Flavor::Redis82)
-            }
-            #[test]
-            fn valkey_8_1() {
-                $body(Flavor::Valkey81)
-            }
-        }
-    };
-}
-
-per_flavor!(events_of_a_cluster, cluster_scenario);
+script_cache_tests::per_flavor!(events_of_a_cluster, cluster_scenario);
