@@ -25,8 +25,9 @@ pub use recording::{Recording, RoundTrip, RoundTripLog, command_names};
 
 pub use sentinel::SentinelSetup;
 pub use server::{
-    Binary, CommandStat, CommandStats, Flavor, HarnessError, MissingServer, PROCESS_MARKER,
-    ServerBuilder, TestServer, free_port, in_ci, process_marker, workspace_root,
+    Binary, CommandStat, CommandStats, Flavor, HarnessError, INFO_STATS_REQUEST, MissingServer,
+    PROCESS_MARKER, ServerBuilder, TestServer, free_port, in_ci, net_input_bytes, process_marker,
+    workspace_root,
 };
 pub use tls::{TlsFiles, TlsServer, supports_tls};
 

@@ -765,3 +765,21 @@ impl CommandStats {
             .sum()
     }
 }
+
+/// The request [`net_input_bytes`] sends (`INFO stats`): a reading counts
+/// the request of the reading before it, so the difference of two
+/// readings less this request's length is what the other clients sent.
+pub const INFO_STATS_REQUEST: &[u8] = b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n";
+
+/// The server's `total_net_input_bytes` (`INFO stats`): every byte its
+/// clients have sent it.
+pub fn net_input_bytes(admin: &mut redis::Connection) -> u64 {
+    let text: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(admin)
+        .expect("INFO stats");
+    text.lines()
+        .find_map(|l| l.strip_prefix("total_net_input_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("total_net_input_bytes in INFO stats")
+}

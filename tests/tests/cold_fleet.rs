@@ -28,29 +28,16 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use script_cache::{EmbeddedScript, ScriptCache, ScriptState};
 use script_cache_tests::cluster::TestCluster;
-use script_cache_tests::{CommandStats, Flavor, Recording, RoundTripLog, TestServer, matrix};
+use script_cache_tests::{
+    CommandStats, Flavor, INFO_STATS_REQUEST, Recording, RoundTripLog, TestServer, matrix,
+    net_input_bytes,
+};
 
 #[script_cache::scripts(dir = "bench-lua")]
 enum Bench {}
 
 /// Fresh states (processes) calling at once.
 const FLEET: usize = 300;
-
-/// The measuring connection's own command, counted by the server in the
-/// second reading of `total_net_input_bytes`.
-const INFO_STATS: &[u8] = b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n";
-
-/// The server's `total_net_input_bytes`.
-fn net_input(admin: &mut redis::Connection) -> u64 {
-    let text: String = redis::cmd("INFO")
-        .arg("stats")
-        .query(admin)
-        .expect("INFO stats");
-    text.lines()
-        .find_map(|l| l.strip_prefix("total_net_input_bytes:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("total_net_input_bytes in INFO stats")
-}
 
 /// One process of the fleet: its connection (recorded) over its own state.
 struct Process {
@@ -150,7 +137,7 @@ fn round(
     };
     let (loads_before, surveys_before) = counted(fleet);
     server.reset_stats();
-    let before = net_input(admin);
+    let before = net_input_bytes(admin);
     let start = Instant::now();
     let failed = rt.block_on(async {
         let (go_tx, go_rx) = tokio::sync::watch::channel(false);
@@ -190,13 +177,13 @@ fn round(
         failed
     });
     let wall = start.elapsed();
-    let after = net_input(admin);
+    let after = net_input_bytes(admin);
     let commands = server.commandstats();
     let mut trips: Vec<usize> = fleet.iter().map(|p| p.log.round_trips().len()).collect();
     trips.sort_unstable_by(|a, b| b.cmp(a));
     let (loads, surveys) = counted(fleet);
     Round {
-        bytes: after - before - INFO_STATS.len() as u64,
+        bytes: after - before - INFO_STATS_REQUEST.len() as u64,
         loads: loads - loads_before,
         surveys: surveys - surveys_before,
         failed,
@@ -223,9 +210,9 @@ fn cold_fleet(server: &mut TestServer) -> [Round; 4] {
     assert_eq!(sha1, Bench::Incr4k.sha1());
 
     // Preloaded: the server has the script, the states are fresh.
-    let before = net_input(&mut admin);
+    let before = net_input_bytes(&mut admin);
     let mut fleet = open_fleet(&rt, server);
-    let connect = net_input(&mut admin) - before - INFO_STATS.len() as u64;
+    let connect = net_input_bytes(&mut admin) - before - INFO_STATS_REQUEST.len() as u64;
     let preloaded = round(&rt, server, &mut admin, &mut fleet, Bench::Incr4k);
     drop(fleet);
 
@@ -395,7 +382,10 @@ fn cluster_round(
     };
     let (loads_before, surveys_before) = counted(fleet);
     cluster.reset_stats();
-    let before: u64 = primaries.iter().map(|&i| net_input(&mut nodes[i])).sum();
+    let before: u64 = primaries
+        .iter()
+        .map(|&i| net_input_bytes(&mut nodes[i]))
+        .sum();
     let failed = rt.block_on(async {
         let (go_tx, go_rx) = tokio::sync::watch::channel(false);
         let mut handles = Vec::with_capacity(fleet.len());
@@ -432,7 +422,10 @@ fn cluster_round(
         }
         failed
     });
-    let after: u64 = primaries.iter().map(|&i| net_input(&mut nodes[i])).sum();
+    let after: u64 = primaries
+        .iter()
+        .map(|&i| net_input_bytes(&mut nodes[i]))
+        .sum();
     let (mut evalsha, mut evals) = (0, 0);
     for &i in &primaries {
         let c = cluster.commandstats(i);
@@ -441,7 +434,7 @@ fn cluster_round(
     }
     let (loads, surveys) = counted(fleet);
     ClusterRound {
-        bytes: after - before - primaries.len() as u64 * INFO_STATS.len() as u64,
+        bytes: after - before - primaries.len() as u64 * INFO_STATS_REQUEST.len() as u64,
         failed,
         evalsha,
         loads: loads - loads_before,

@@ -18,22 +18,9 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use script_cache::{EmbeddedScript, Error, ScriptCache, ScriptState};
 use script_cache_bullmq::Scripts;
-use script_cache_tests::{Flavor, server_for};
+use script_cache_tests::{Flavor, INFO_STATS_REQUEST, net_input_bytes, server_for};
 
 const FLEET: usize = 300;
-const INFO_STATS: &[u8] = b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n";
-
-fn net_input(admin: &mut redis::Connection) -> u64 {
-    let text: String = redis::cmd("INFO")
-        .arg("stats")
-        .query(admin)
-        .expect("INFO stats");
-    text.lines()
-        .find_map(|l| l.strip_prefix("total_net_input_bytes:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("total_net_input_bytes")
-}
-
 /// Every process calls every script once; (bytes, NOSCRIPT errors, other
 /// errors, calls).
 fn fresh_fleet(
@@ -59,7 +46,7 @@ fn round(
     fleet: &[ScriptCache<MultiplexedConnection>],
     admin: &mut redis::Connection,
 ) -> (u64, usize, usize, usize) {
-    let before = net_input(admin);
+    let before = net_input_bytes(admin);
     let (noscript, other, calls) = rt.block_on(async {
         let (go_tx, go_rx) = tokio::sync::watch::channel(false);
         let mut handles = Vec::new();
@@ -105,9 +92,9 @@ fn round(
         }
         sum
     });
-    let after = net_input(admin);
+    let after = net_input_bytes(admin);
     (
-        after - before - INFO_STATS.len() as u64,
+        after - before - INFO_STATS_REQUEST.len() as u64,
         noscript,
         other,
         calls,
