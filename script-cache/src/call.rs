@@ -324,7 +324,7 @@ impl<'a> Call<'a> {
             self.sent = Sent::Probe;
             return Request::One(policy::probe_cmd());
         };
-        if handle.function().is_some() && caps == Caps::Legacy {
+        if handle.function().is_some() && (caps == Caps::Legacy || facts.no_functions) {
             // No functions on this server (Redis 6.2): nothing is sent.
             if let LoadDecision::Load(guard) = decision {
                 self.guard = Some(guard);

@@ -389,19 +389,22 @@ impl Pipeline {
     }
 
     /// Refuses the pipeline, before anything is sent, when it calls a
-    /// function and the server has none (Redis 6.2):
+    /// function and the server has none (Redis 6.2: known from the probe,
+    /// or from an earlier function call there):
     /// [`Error::FunctionsUnsupported`], nothing ran.
-    fn check_functions(&self, caps: Caps) -> Result<()> {
-        if caps != Caps::Legacy {
-            return Ok(());
-        }
-        match self.entries.iter().find_map(|e| match e {
-            Entry::Script(inv) if inv.handle.function().is_some() => Some(inv.handle.id()),
+    fn check_functions(&self, scope: Scope<'_>, caps: Caps) -> Result<()> {
+        let Some(inv) = self.entries.iter().find_map(|e| match e {
+            Entry::Script(inv) if inv.handle.function().is_some() => Some(inv),
             _ => None,
-        }) {
-            Some(script) => Err(Error::FunctionsUnsupported { script }),
-            None => Ok(()),
+        }) else {
+            return Ok(());
+        };
+        if caps == Caps::Legacy || scope.state.loaded.no_functions(scope.node) {
+            return Err(Error::FunctionsUnsupported {
+                script: inv.handle.id(),
+            });
         }
+        Ok(())
     }
 
     /// Refuses the pipeline, before anything is sent, when a script entry
@@ -784,7 +787,7 @@ impl Pipeline {
         loop {
             attempts += 1;
             let caps = drive::caps(&scope, self.needs_caps(), link)?;
-            self.check_functions(caps)?;
+            self.check_functions(scope, caps)?;
             let plan = self.plan(scope, caps);
             let replies = link.batch(&Planned {
                 pipeline: self,
@@ -866,7 +869,7 @@ impl Pipeline {
         loop {
             attempts += 1;
             let caps = drive::caps_async(&scope, self.needs_caps(), link).await?;
-            self.check_functions(caps)?;
+            self.check_functions(scope, caps)?;
             let plan = self.plan(scope, caps);
             let replies = link
                 .batch(&Planned {

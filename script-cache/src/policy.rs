@@ -481,6 +481,11 @@ impl<'s> Scope<'s> {
                 Loaded::ShebangRejected
             }
             Reply::Server(e) if handle.function().is_some() && is_unknown_command(&e) => {
+                // Remembered: the next function calls on the node fail at
+                // once, nothing sent (a sign of another server resets it).
+                if loaded.set_no_functions(self.node, true) {
+                    trace::no_functions(handle, self.node);
+                }
                 Loaded::Failed(Error::FunctionsUnsupported { script: script() })
             }
             Reply::Server(e) => {
@@ -509,11 +514,20 @@ impl<'s> Scope<'s> {
         match reply {
             Reply::Value(v) => Called::Value(v),
             Reply::Server(e) if handle.function().is_some() && is_unknown_command(&e) => {
+                if self.state.loaded.set_no_functions(self.node, true) {
+                    trace::no_functions(handle, self.node);
+                }
                 Called::Failed(Error::FunctionsUnsupported {
                     script: handle.id(),
                 })
             }
-            Reply::Server(e) if e.is("NOSCRIPT") => Called::NoScript,
+            Reply::Server(e) if e.is("NOSCRIPT") => {
+                // The server lost its scripts (a restart, perhaps into
+                // another version): whether it has functions is asked
+                // again by the next function call.
+                self.state.loaded.set_no_functions(self.node, false);
+                Called::NoScript
+            }
             // A function's `NOSCRIPT`: the library is gone (`FUNCTION
             // FLUSH`, a restart without persistence, a new node).
             Reply::Server(e) if handle.function().is_some() && is_function_not_found(&e) => {
@@ -1006,6 +1020,7 @@ mod tests {
             caps: Caps::Modern,
             load_refused: false,
             survey: Survey::Done,
+            no_functions: false,
         };
         let lazy = LoadMode::Lazy;
         let large = LAZY_LOAD_MAX + 1;
@@ -1056,6 +1071,7 @@ mod tests {
             caps: Caps::Modern,
             load_refused: false,
             survey,
+            no_functions: false,
         };
         let lazy = LoadMode::Lazy;
         let large = LAZY_LOAD_MAX + 1;
@@ -1158,6 +1174,7 @@ mod tests {
             caps: Caps::Modern,
             load_refused,
             survey: Survey::Done,
+            no_functions: false,
         };
         let (set, node) = (LoadedSet::default(), NodeKey::SINGLE);
         let (_, t) = set.loaded_epochs(&node, std::iter::empty());

@@ -185,6 +185,10 @@ struct NodeState {
     /// The survey under way on this node, which first calls of the
     /// scripts it asks about wait for.
     survey: Option<(usize, Waiter)>,
+    /// The node answered a function's load and call as unknown commands
+    /// (Redis 6.2): later function calls fail at once, nothing sent,
+    /// until a sign that another server may answer there.
+    no_functions: bool,
 }
 
 /// Which scripts each node has confirmed.
@@ -345,6 +349,9 @@ pub(crate) struct Facts {
     pub(crate) load_refused: bool,
     /// Whether the script's family was asked about on the node.
     pub(crate) survey: Survey,
+    /// The node has no functions (it answered a function's load and call
+    /// as unknown commands).
+    pub(crate) no_functions: bool,
 }
 
 /// Where the survey of a script's family on a node stands.
@@ -453,6 +460,27 @@ impl LoadedSet {
         changed
     }
 
+    /// Records whether `node` has no functions (it answered a function's
+    /// load and call as unknown commands). Returns whether it changed.
+    pub(crate) fn set_no_functions(&self, node: &NodeKey, none: bool) -> bool {
+        let mut nodes = self.lock();
+        if !none && nodes.get(node).is_none_or(|n| !n.no_functions) {
+            return false;
+        }
+        let state = nodes.entry(node.clone()).or_default();
+        let changed = state.no_functions != none;
+        state.no_functions = none;
+        if changed {
+            self.changed();
+        }
+        changed
+    }
+
+    /// Whether `node` is known to have no functions.
+    pub(crate) fn no_functions(&self, node: &NodeKey) -> bool {
+        self.lock().get(node).is_some_and(|n| n.no_functions)
+    }
+
     /// Asks for a decision about one script on `node` and carries it out,
     /// under one lock. `body` picks the body for the node's capabilities;
     /// `family` names the script's family ([`Family::id`]), if it has one;
@@ -488,6 +516,7 @@ impl LoadedSet {
             caps,
             load_refused: state.load_refused,
             survey,
+            no_functions: state.no_functions,
         };
         let mark = match state.scripts.get(body.sha1) {
             Some(LoadState::Loaded(epoch)) => Mark::Loaded(*epoch),
@@ -561,6 +590,7 @@ impl LoadedSet {
             caps: state.map_or(Caps::Unknown, |n| n.caps),
             load_refused: state.is_some_and(|n| n.load_refused),
             survey: Survey::Done,
+            no_functions: state.is_some_and(|n| n.no_functions),
         }
     }
 
@@ -736,6 +766,10 @@ impl LoadedSet {
                 state.surveyed.clear();
             }
             state.known = caps;
+            if caps == Caps::Modern {
+                // A server with `EVALSHA_RO` has functions too.
+                state.no_functions = false;
+            }
         }
         state.caps = caps;
         self.changed();

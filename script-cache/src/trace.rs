@@ -80,6 +80,21 @@ pub(crate) fn other_library(handle: &Handle, node: &NodeKey, server_sha1: &str, 
     let _ = (handle, node, server_sha1, replaced);
 }
 
+/// `node` answered a function's load and call as unknown commands (Redis
+/// 6.2): later function calls there fail at once, nothing sent.
+#[inline(always)]
+pub(crate) fn no_functions(handle: &Handle, node: &NodeKey) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        target: "script_cache",
+        function = handle.name(),
+        node = %node,
+        "the server has no functions (Redis 7.0 or newer needed)"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (handle, node);
+}
+
 /// A call relying on confirmation `epoch` met `NOSCRIPT` and cleared the
 /// mark: the server lost the script (flush, restart, failover); it is
 /// reloaded (counted in [`Stats::reloads`](crate::Stats::reloads)).

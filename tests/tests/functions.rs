@@ -449,24 +449,87 @@ functions_matrix! {
 }
 
 // Redis 6.2 has no functions: a typed error that says so, and that
-// nothing ran; scripts keep working on the same connection.
+// nothing ran; scripts keep working on the same connection. The state
+// remembers it: later function calls (single or in a pipeline) fail at
+// once with the same error, nothing sent, until a sign that another
+// server may answer there (a script's NOSCRIPT).
 script_cache_tests::flavor_test! { Redis62, fn redis_6_2_says_functions_need_7_0() {
     let server = TestServer::start(Flavor::Redis62);
     let state = ScriptState::new();
-    let (mut con, _) = recorded(&server, &state);
+    let (mut con, log) = recorded(&server, &state);
+    server.reset_stats();
     let err = Functions::bump("c", 1).invoke(&mut con).unwrap_err();
     assert!(matches!(err, Error::FunctionsUnsupported { .. }), "{err:?}");
     assert_eq!(err.ran(), Ran::No);
     assert!(err.to_string().contains("Redis 7.0 or newer"), "{err}");
     let exists: bool = redis::cmd("EXISTS").arg("c").query(&mut server.connection()).unwrap();
     assert!(!exists, "nothing ran");
+    assert_eq!(
+        log.round_trips(),
+        vec![vec!["FUNCTION LIST", "FUNCTION LOAD", "FCALL"]]
+    );
+    // The unknown commands of that first request, as the server counted
+    // them.
+    let refused = unknown_commands(&server);
+    assert_eq!(refused, 3, "the first request's three commands were refused");
+
+    // Remembered: nothing more is sent for functions.
+    log.clear();
     let err = Functions::peek("c").invoke(&mut con).unwrap_err();
+    assert!(matches!(err, Error::FunctionsUnsupported { .. }), "{err:?}");
+    assert_eq!(err.ran(), Ran::No);
+    let err = Functions::bump("c", 1).invoke(&mut con).unwrap_err();
     assert!(matches!(err, Error::FunctionsUnsupported { .. }), "{err:?}");
     let mut p = pipe();
     p.invoke(Functions::bump("c", 1));
     let err = p.query::<Vec<i64>>(&mut con).unwrap_err();
+    assert!(matches!(err, Error::FunctionsUnsupported { .. }), "{err:?}");
     assert_eq!(err.ran(), Ran::No, "{err:?}");
+    let mut p = pipe();
+    p.atomic().cmd("INCR").arg("t").invoke(Functions::bump("c", 1));
+    let err = p.query::<(i64, i64)>(&mut con).unwrap_err();
+    assert!(matches!(err, Error::FunctionsUnsupported { .. }), "{err:?}");
+    assert!(log.round_trips().is_empty(), "sent: {:?}", log.round_trips());
+    // Another connection sharing the state knows it too.
+    let (mut other, other_log) = recorded(&server, &state);
+    let err = Functions::bump("c", 1).invoke(&mut other).unwrap_err();
+    assert!(matches!(err, Error::FunctionsUnsupported { .. }), "{err:?}");
+    assert!(other_log.round_trips().is_empty());
+    assert_eq!(unknown_commands(&server), refused, "nothing more reached the server");
+    let t: Option<i64> = redis::cmd("GET").arg("t").query(&mut server.connection()).unwrap();
+    assert_eq!(t, None, "the refused transaction sent nothing");
+
     // Scripts work.
     let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut server.connection()).unwrap();
     assert_eq!(Scripts::get("k").invoke(&mut con).unwrap().as_deref(), Some("v"));
+    assert!(log.round_trips().iter().all(|trip| trip.iter().all(|c| !c.starts_with("F"))));
+
+    // A script meets NOSCRIPT (the server lost its scripts: a restart,
+    // perhaps into another version): the next function call asks again.
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut server.connection()).unwrap();
+    assert_eq!(Scripts::get("k").invoke(&mut con).unwrap().as_deref(), Some("v"));
+    log.clear();
+    let err = Functions::bump("c", 1).invoke(&mut con).unwrap_err();
+    assert!(matches!(err, Error::FunctionsUnsupported { .. }), "{err:?}");
+    assert_eq!(
+        log.round_trips(),
+        vec![vec!["FUNCTION LIST", "FUNCTION LOAD", "FCALL"]]
+    );
+    assert_eq!(unknown_commands(&server), refused + 3);
+    log.clear();
+    let err = Functions::bump("c", 1).invoke(&mut con).unwrap_err();
+    assert!(matches!(err, Error::FunctionsUnsupported { .. }), "{err:?}");
+    assert!(log.round_trips().is_empty());
 } }
+
+/// How many commands the server refused as unknown (`errorstat_ERR` of
+/// `INFO errorstats`; only this test's function calls send any).
+fn unknown_commands(server: &TestServer) -> u64 {
+    let text: String = redis::cmd("INFO")
+        .arg("errorstats")
+        .query(&mut server.connection())
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("errorstat_ERR:count="))
+        .map_or(0, |n| n.parse().unwrap())
+}
