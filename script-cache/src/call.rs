@@ -541,32 +541,16 @@ impl<'a> Call<'a> {
                 ticket,
                 check: None,
             } => self.read_reload(reply, sha1, command, ticket),
-            Sent::Inspect { sha1 } => {
-                let Some(f) = self.handle.function() else {
-                    return self.misfed();
-                };
-                match policy::inspected(f, &reply) {
-                    policy::Inspected::Other(server_sha1) => {
-                        trace::other_library(self.handle, self.scope.node, &server_sha1, false);
-                        self.fail(
-                            sha1,
-                            Error::OtherLibrary {
-                                script: self.id(),
-                                library: f.library().name().to_owned(),
-                                server_sha1,
-                            },
-                        );
-                    }
-                    _ => {
-                        // Absent or this build's (or not readable: the
-                        // load that follows replaces whatever is there, so
-                        // this build's code runs). Decide again, now to
-                        // load.
-                        self.inspected = true;
-                        self.release(sha1);
-                    }
+            Sent::Inspect { sha1 } => match self.scope.refuse_other(reply, self.handle) {
+                Err(e) => self.fail(sha1, e),
+                Ok(()) => {
+                    // Absent or this build's (or not readable: the load
+                    // that follows replaces whatever is there, so this
+                    // build's code runs). Decide again, now to load.
+                    self.inspected = true;
+                    self.release(sha1);
                 }
-            }
+            },
             Sent::Call {
                 sha1,
                 command,
@@ -711,13 +695,9 @@ impl<'a> Call<'a> {
             self.scope.read_survey(exists, self.handle, plan, sha1);
             self.survey_guard = None;
         }
-        if inspect
-            && let (Some(listed), Some(f)) = (values.next(), self.handle.function())
-            && let policy::Inspected::Other(server_sha1) = policy::inspected(f, &listed)
-        {
+        if inspect && let Some(listed) = values.next() {
             // Replaced by this build's code in the same request.
-            self.scope.state.counters.library_replaced();
-            trace::other_library(self.handle, self.scope.node, &server_sha1, true);
+            self.scope.read_look(listed, self.handle);
         }
         let (Some(load), Some(call)) = (values.next(), values.next()) else {
             return self.misfed();

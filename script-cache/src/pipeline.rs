@@ -14,7 +14,7 @@ use crate::drive::{self, Batch, Link, Sink};
 use crate::error::{EntryOutcome, Error, Result, ServerReply};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
-use crate::policy::{self, Called, EntryVerdict, Loaded, Reply, Scope};
+use crate::policy::{self, Called, EntryVerdict, Loaded, Look, Reply, Scope};
 use crate::span::Op;
 use crate::state::{Caps, Epoch, Ticket};
 
@@ -94,6 +94,11 @@ struct PlannedLoad<'p> {
     handle: &'p ScriptHandle,
     sha1: &'p str,
     source: &'p str,
+    /// A function's first load on the node (no mark): what the server
+    /// holds under its library's name is looked at, with the load
+    /// ([`Look::WithLoad`]: a replaced copy is counted) or before the
+    /// pipeline is sent ([`Look::Before`]: another copy is refused).
+    look: Look,
 }
 
 /// A planned script call: the body and command it goes out with, the
@@ -118,7 +123,18 @@ struct Plan<'p> {
 impl Plan<'_> {
     /// Commands sent, `MULTI`/`EXEC` excluded.
     fn len(&self) -> usize {
-        self.loads.len() + self.calls.len()
+        self.load_cmds() + self.calls.len()
+    }
+
+    /// Commands sent for the loads: each load, and the `FUNCTION LIST`
+    /// in front of a function's first load.
+    fn load_cmds(&self) -> usize {
+        self.loads.len()
+            + self
+                .loads
+                .iter()
+                .filter(|l| l.look == Look::WithLoad)
+                .count()
     }
 }
 
@@ -260,6 +276,10 @@ impl Pipeline {
     /// Decides what to send given what the state knows.
     fn plan(&self, scope: Scope<'_>, caps: Caps) -> Plan<'_> {
         let (loaded, node) = (&scope.state.loaded, scope.node);
+        let refuse = scope
+            .state
+            .refuse_other_libraries
+            .load(std::sync::atomic::Ordering::Relaxed);
         // One lock for the whole pipeline.
         let (epochs, ticket) = loaded.loaded_epochs(
             node,
@@ -315,6 +335,7 @@ impl Pipeline {
                         handle: &inv.handle,
                         sha1: target.body.sha1,
                         source: target.body.source,
+                        look: policy::look(&inv.handle, epoch, refuse),
                     });
                     Some(loads.len() - 1)
                 }
@@ -361,17 +382,13 @@ impl Pipeline {
     fn emit(&self, plan: &Plan<'_>, sink: &mut impl Sink) {
         let outside = self.loads_before_multi;
         if outside {
-            for load in &plan.loads {
-                sink.command(&policy::load_cmd_for(load.handle, load.source));
-            }
+            Self::emit_loads(plan, sink);
         }
         if self.atomic {
             sink.command(&redis::cmd("MULTI"));
         }
         if !outside {
-            for load in &plan.loads {
-                sink.command(&policy::load_cmd_for(load.handle, load.source));
-            }
+            Self::emit_loads(plan, sink);
         }
         for (entry, call) in self.entries.iter().zip(&plan.calls) {
             match (entry, call) {
@@ -385,6 +402,17 @@ impl Pipeline {
         }
         if self.atomic {
             sink.command(&redis::cmd("EXEC"));
+        }
+    }
+
+    /// Writes the loads of `plan`, each function's first load after its
+    /// `FUNCTION LIST` when the plan looks with the load.
+    fn emit_loads(plan: &Plan<'_>, sink: &mut impl Sink) {
+        for load in &plan.loads {
+            if let (Look::WithLoad, Some(f)) = (load.look, load.handle.function()) {
+                sink.command(&policy::inspect_cmd(f));
+            }
+            sink.command(&policy::load_cmd_for(load.handle, load.source));
         }
     }
 
@@ -428,7 +456,7 @@ impl Pipeline {
     ) -> Result<Read> {
         let mut replies = replies?;
         let n = plan.len();
-        let n_loads = plan.loads.len();
+        let n_loads = plan.load_cmds();
         let outside = self.atomic && self.loads_before_multi;
         let mut values: Vec<Value> = if self.atomic {
             let before = if outside { n_loads } else { 0 };
@@ -563,18 +591,66 @@ impl Pipeline {
         plan: &Plan<'_>,
         values: Vec<Value>,
     ) -> Vec<Option<Loaded>> {
-        plan.loads
-            .iter()
-            .zip(values)
-            .map(|(load, value)| {
-                Some(scope.read_load(
-                    Reply::from_value(value),
-                    load.handle,
-                    load.sha1,
-                    plan.ticket,
-                ))
-            })
-            .collect()
+        let mut values = values.into_iter();
+        let mut out = Vec::with_capacity(plan.loads.len());
+        for load in &plan.loads {
+            if load.look == Look::WithLoad {
+                let Some(listed) = values.next() else { break };
+                scope.read_look(Reply::from_value(listed), load.handle);
+            }
+            let Some(value) = values.next() else { break };
+            out.push(Some(scope.read_load(
+                Reply::from_value(value),
+                load.handle,
+                load.sha1,
+                plan.ticket,
+            )));
+        }
+        out
+    }
+
+    /// Looks at what the server holds under the library name of each
+    /// function whose first load on the node the plan carries, when other
+    /// code there is refused: another copy is [`Error::OtherLibrary`]
+    /// (nothing of the pipeline is sent, so nothing ran), as for a single
+    /// call. One `FUNCTION LIST` per library, before the pipeline.
+    fn vet(&self, scope: Scope<'_>, plan: &Plan<'_>, link: &mut impl drive::SendOne) -> Result<()> {
+        let mut looked: Vec<&str> = Vec::new();
+        for load in plan.loads.iter().filter(|l| l.look == Look::Before) {
+            let Some(f) = load.handle.function() else {
+                continue;
+            };
+            if looked.contains(&f.library().name()) {
+                continue;
+            }
+            looked.push(f.library().name());
+            let reply = Reply::from_result(link.one(&policy::inspect_cmd(f)));
+            scope.refuse_other(reply, load.handle)?;
+        }
+        Ok(())
+    }
+
+    /// [`vet`](Pipeline::vet), async.
+    #[cfg(feature = "tokio-comp")]
+    async fn vet_async(
+        &self,
+        scope: Scope<'_>,
+        plan: &Plan<'_>,
+        link: &mut impl drive::AsyncSendOne,
+    ) -> Result<()> {
+        let mut looked: Vec<&str> = Vec::new();
+        for load in plan.loads.iter().filter(|l| l.look == Look::Before) {
+            let Some(f) = load.handle.function() else {
+                continue;
+            };
+            if looked.contains(&f.library().name()) {
+                continue;
+            }
+            looked.push(f.library().name());
+            let reply = Reply::from_result(link.one(policy::inspect_cmd(f)).await);
+            scope.refuse_other(reply, load.handle)?;
+        }
+        Ok(())
     }
 
     /// Why `EXEC` aborted a transaction (nothing ran). A load the server
@@ -594,9 +670,16 @@ impl Pipeline {
         let inside = if self.loads_before_multi {
             0
         } else {
-            plan.loads.len()
+            plan.load_cmds()
         };
-        for (load, value) in plan.loads.iter().zip(&queued[..inside.min(queued.len())]) {
+        let mut load_replies = queued[..inside.min(queued.len())].iter();
+        for load in &plan.loads {
+            if load.look == Look::WithLoad {
+                let _ = load_replies.next();
+            }
+            let Some(value) = load_replies.next() else {
+                break;
+            };
             if let Value::ServerError(e) = value {
                 let reply = Reply::Server(ServerReply::from_server_error(e));
                 match scope.read_load(reply, load.handle, load.sha1, plan.ticket) {
@@ -789,6 +872,7 @@ impl Pipeline {
             let caps = drive::caps(&scope, self.needs_caps(), link)?;
             self.check_functions(scope, caps)?;
             let plan = self.plan(scope, caps);
+            self.vet(scope, &plan, link)?;
             let replies = link.batch(&Planned {
                 pipeline: self,
                 plan: &plan,
@@ -871,6 +955,7 @@ impl Pipeline {
             let caps = drive::caps_async(&scope, self.needs_caps(), link).await?;
             self.check_functions(scope, caps)?;
             let plan = self.plan(scope, caps);
+            self.vet_async(scope, &plan, link).await?;
             let replies = link
                 .batch(&Planned {
                     pipeline: self,

@@ -324,6 +324,33 @@ pub(crate) fn decide_entry(
     }
 }
 
+/// Whether a pipeline's load of a function's library looks first at what
+/// the server holds under the library's name (`FUNCTION LIST`), as a
+/// single call's first load does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// No look: a script, or a function the state has a mark for (the
+    /// load replaces whatever is there, as in every transaction).
+    No,
+    /// In the same request, ahead of the load: a copy with other code is
+    /// replaced by the load, counted and traced.
+    WithLoad,
+    /// Alone, before the pipeline is sent (other code is refused): a copy
+    /// with other code is [`Error::OtherLibrary`] and nothing is sent.
+    Before,
+}
+
+/// How a pipeline entry's load of `handle`, with confirmation `mark` on
+/// the node, looks at the server's copy; `refuse`: other code is refused
+/// ([`ScriptState::refuse_other_libraries`](crate::ScriptState::refuse_other_libraries)).
+pub(crate) fn look(handle: &ScriptHandle, mark: Option<Epoch>, refuse: bool) -> Look {
+    match (handle.function(), mark, refuse) {
+        (Some(_), None, false) => Look::WithLoad,
+        (Some(_), None, true) => Look::Before,
+        _ => Look::No,
+    }
+}
+
 /// The part of a [`ScriptState`](crate::ScriptState) one node's replies
 /// are recorded in.
 #[derive(Clone, Copy)]
@@ -500,6 +527,40 @@ impl<'s> Scope<'s> {
                 Loaded::Failed(error)
             }
             Reply::Client(e) => Loaded::Failed(Error::redis(Some(&script()), e)),
+        }
+    }
+
+    /// Reads the `FUNCTION LIST` sent with the load of `handle`'s library:
+    /// a copy with other code, replaced by that load, is counted and
+    /// traced.
+    pub(crate) fn read_look(&self, listed: Reply, handle: &ScriptHandle) {
+        if let Some(f) = handle.function()
+            && let Inspected::Other(server_sha1) = inspected(f, &listed)
+        {
+            self.state.counters.library_replaced();
+            trace::other_library(handle, self.node, &server_sha1, true);
+        }
+    }
+
+    /// Reads the `FUNCTION LIST` sent alone before the load of `handle`'s
+    /// library when other code is refused: a copy with other code is
+    /// [`Error::OtherLibrary`] (nothing loaded, nothing run); none, this
+    /// build's, or an answer that cannot be read lets the load go on
+    /// (it replaces whatever is there, so this build's code runs).
+    pub(crate) fn refuse_other(&self, listed: Reply, handle: &ScriptHandle) -> Result<(), Error> {
+        let Some(f) = handle.function() else {
+            return Ok(());
+        };
+        match inspected(f, &listed) {
+            Inspected::Other(server_sha1) => {
+                trace::other_library(handle, self.node, &server_sha1, false);
+                Err(Error::OtherLibrary {
+                    script: handle.id(),
+                    library: f.library().name().to_owned(),
+                    server_sha1,
+                })
+            }
+            Inspected::Absent | Inspected::Same | Inspected::Unknown => Ok(()),
         }
     }
 

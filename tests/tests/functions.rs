@@ -210,6 +210,113 @@ functions_matrix! {
         assert_eq!(refusing.stats().libraries_replaced, 0);
     }
 
+    /// Pipelines and transactions treat another copy of a library as a
+    /// single call does: replaced by default (counted once, the look sent
+    /// with the load), refused on request (`OtherLibrary`, nothing of the
+    /// batch sent, the server's copy left alone), sync and async.
+    fn pipelines_honour_refusal_and_count_replacements(server) {
+        // Replace (default), a plain pipeline.
+        load_other_copy(server);
+        let state = ScriptState::new();
+        let (mut con, log) = recorded(server, &state);
+        let mut p = pipe();
+        p.invoke(Functions::counters_version()).cmd("INCR").arg("x");
+        let (v, x): (String, i64) = p.query(&mut con).unwrap();
+        assert_eq!((v.as_str(), x), ("binary", 1));
+        assert_eq!(
+            log.round_trips(),
+            vec![vec!["FUNCTION LIST", "FUNCTION LOAD", "FCALL", "INCR"]]
+        );
+        assert_eq!(state.stats().libraries_replaced, 1);
+        assert_eq!(fcall_version(server), "binary");
+        // Marked now: no look, no load.
+        log.clear();
+        let (v, x): (String, i64) = p.query(&mut con).unwrap();
+        assert_eq!((v.as_str(), x), ("binary", 2));
+        assert_eq!(log.round_trips(), vec![vec!["FCALL", "INCR"]]);
+
+        // Replace, a transaction: the look goes inside the MULTI too.
+        load_other_copy(server);
+        let fresh = ScriptState::new();
+        let (mut con, log) = recorded(server, &fresh);
+        let mut t = pipe();
+        t.atomic().invoke(Functions::counters_version()).cmd("INCR").arg("t");
+        let (v, n): (String, i64) = t.query(&mut con).unwrap();
+        assert_eq!((v.as_str(), n), ("binary", 1));
+        assert_eq!(
+            log.round_trips(),
+            vec![vec!["MULTI", "FUNCTION LIST", "FUNCTION LOAD", "FCALL", "INCR", "EXEC"]]
+        );
+        assert_eq!(fresh.stats().libraries_replaced, 1);
+        // The same code on the server: nothing counted.
+        let same = ScriptState::new();
+        let (mut con, _) = recorded(server, &same);
+        let (_, n): (String, i64) = t.query(&mut con).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(same.stats().libraries_replaced, 0);
+
+        // Refuse: a pipeline and a transaction meeting another copy fail
+        // before anything of them is sent.
+        load_other_copy(server);
+        let refusing = ScriptState::new();
+        refusing.refuse_other_libraries(true);
+        let (mut con, log) = recorded(server, &refusing);
+        let mut p = pipe();
+        p.cmd("INCR").arg("y").invoke(Functions::counters_version());
+        let err = p.query::<(i64, String)>(&mut con).unwrap_err();
+        assert!(matches!(err, Error::OtherLibrary { ref library, .. } if library == "counters"), "{err:?}");
+        assert_eq!(err.ran(), Ran::No);
+        assert_eq!(log.round_trips(), vec![vec!["FUNCTION LIST"]]);
+        let err = p.query_each(&mut con).unwrap_err();
+        assert!(matches!(err, Error::OtherLibrary { .. }), "{err:?}");
+        log.clear();
+        let mut t = pipe();
+        t.atomic().cmd("INCR").arg("y").invoke(Functions::bump("y", 5));
+        let err = t.query::<(i64, i64)>(&mut con).unwrap_err();
+        assert!(matches!(err, Error::OtherLibrary { .. }), "{err:?}");
+        assert_eq!(err.ran(), Ran::No);
+        assert_eq!(log.round_trips(), vec![vec!["FUNCTION LIST"]]);
+        let y: Option<i64> = redis::cmd("GET").arg("y").query(&mut server.connection()).unwrap();
+        assert_eq!(y, None, "nothing of the batches ran");
+        assert_eq!(fcall_version(server), "other", "the server's copy is left alone");
+        assert_eq!(refusing.stats().libraries_replaced, 0);
+        script_cache_tests::runtime().block_on(async {
+            let client = server.client();
+            let mut acon = ScriptCache::with_state(
+                client.get_multiplexed_async_connection().await.unwrap(),
+                refusing.clone(),
+            );
+            let err = t.query_async::<(i64, i64)>(&mut acon).await.unwrap_err();
+            assert!(matches!(err, Error::OtherLibrary { .. }), "{err:?}");
+            assert_eq!(err.ran(), Ran::No);
+        });
+        let y: Option<i64> = redis::cmd("GET").arg("y").query(&mut server.connection()).unwrap();
+        assert_eq!(y, None, "nothing of the async transaction ran");
+
+        // Refuse, and the library is absent: looked at, then loaded and
+        // called with the batch.
+        let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut server.connection()).unwrap();
+        log.clear();
+        let (y, b): (i64, i64) = t.query(&mut con).unwrap();
+        assert_eq!((y, b), (1, 6));
+        assert_eq!(
+            log.round_trips(),
+            vec![
+                vec!["FUNCTION LIST"],
+                vec!["MULTI", "FUNCTION LOAD", "INCR", "FCALL", "EXEC"]
+            ]
+        );
+        script_cache_tests::runtime().block_on(async {
+            let client = server.client();
+            let mut acon = ScriptCache::new(client.get_multiplexed_async_connection().await.unwrap());
+            acon.state().refuse_other_libraries(true);
+            let mut p = pipe();
+            p.invoke(Functions::bump("z", 1)).invoke(Functions::bump("z", 1));
+            let (a, b): (i64, i64) = p.query_async(&mut acon).await.unwrap();
+            assert_eq!((a, b), (1, 2));
+        });
+    }
+
     /// Errors say whether the function ran: a function's own error ran;
     /// a wrong arity is refused before anything is sent; "Function not
     /// found" inside a plain pipeline is that entry's `NoScript`, which
