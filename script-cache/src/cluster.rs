@@ -156,6 +156,34 @@ pub(crate) fn read_only(handle: &ScriptHandle, caps: Caps) -> bool {
     policy::command_for(handle, caps) == "EVALSHA_RO"
 }
 
+/// The target of a first attempt on `slot`'s replicas, when the policy
+/// sends a call of `handle` there ([`policy::reads_replicas`]: a
+/// `no-writes` function whose primary the state knows holds its library),
+/// with the primary's mark it relies on.
+pub(crate) fn replica_first(
+    state: &StateInner,
+    handle: &ScriptHandle,
+    slot: u16,
+) -> Option<(Target, crate::state::Epoch)> {
+    if handle.function().is_none() || !handle.read_only() {
+        return None;
+    }
+    let primary = state.cluster.target(slot, false)?;
+    let epoch = state.loaded.confirmation(&primary.node, handle.sha1());
+    if !policy::reads_replicas(handle, epoch.is_some()) {
+        return None;
+    }
+    Some((state.cluster.target(slot, true)?, epoch?))
+}
+
+/// The scope a replica's reply is read in: its shard's primary.
+pub(crate) fn primary_of(state: &StateInner, slot: u16) -> NodeKey {
+    state
+        .cluster
+        .target(slot, false)
+        .map_or_else(|| target(None, slot, false).node, |t| t.node)
+}
+
 /// Copies the cluster-wide capabilities to `node` if it has none yet.
 pub(crate) fn seed_caps(state: &StateInner, node: &NodeKey) {
     let caps = state.cluster.caps();
@@ -406,6 +434,25 @@ pub(crate) mod sync {
     ) -> Result<Value> {
         let slot = inv.cluster_slot()?;
         let needs = policy::needs_caps(&inv.handle);
+        if let Some((replicas, epoch)) = replica_first(state, &inv.handle, slot) {
+            // A `no-writes` function whose primary has its library: a
+            // replica first; what did not run there goes to the primary.
+            let command = policy::command_for(&inv.handle, Caps::Modern);
+            op.sent(command);
+            op.node(&replicas.node);
+            let cmd = inv.args.eval_cmd(command, inv.handle.sha1());
+            let reply = maybe_sent(conn.route_command(&cmd, replicas.routing()));
+            let primary = primary_of(state, slot);
+            let scope = Scope {
+                state,
+                node: &primary,
+            };
+            match scope.read_replica(Reply::from_result(reply), &inv.handle, command, epoch) {
+                policy::ReplicaRead::Value(v) => return Ok(v),
+                policy::ReplicaRead::Failed(e) => return Err(e),
+                policy::ReplicaRead::Primary => {}
+            }
+        }
         let mut attempt = 0;
         loop {
             let caps = caps(conn, state, needs)?;

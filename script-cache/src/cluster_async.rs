@@ -9,14 +9,14 @@ use crate::args::CallArgs;
 use crate::call::{Call, Steady};
 use crate::cluster::{
     After, Seen, Target, after, any_primary, backoff, learn_caps, maybe_sent, no_slot_map,
-    read_only, seed_caps, slots_cmd, target,
+    primary_of, read_only, replica_first, seed_caps, slots_cmd, target,
 };
 use crate::drive::{self, AsyncLink, AsyncSendOne};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::local::Local;
-use crate::policy::{self, Scope};
+use crate::policy::{self, Reply, Scope};
 use crate::state::{Caps, LoadReport, NodeKey, StateInner};
 
 /// Asks `CLUSTER SLOTS` unless another task is asking right now.
@@ -87,7 +87,25 @@ pub(crate) async fn call(
     let slot = inv.cluster_slot()?;
     let needs = policy::needs_caps(&inv.handle);
     let mut first = None;
-    if !needs && let Some((node, hints)) = local.cluster.steady(&state.cluster, slot) {
+    if let Some((replicas, epoch)) = replica_first(state, &inv.handle, slot) {
+        // A `no-writes` function whose primary has its library: a replica
+        // first; what did not run there goes to the primary.
+        let command = policy::command_for(&inv.handle, Caps::Modern);
+        op.sent(command);
+        op.node(&replicas.node);
+        let cmd = inv.args.eval_cmd(command, inv.handle.sha1());
+        let reply = maybe_sent(conn.route_command(cmd, replicas.routing()).await);
+        let primary = primary_of(state, slot);
+        let scope = Scope {
+            state,
+            node: &primary,
+        };
+        match scope.read_replica(Reply::from_result(reply), &inv.handle, command, epoch) {
+            policy::ReplicaRead::Value(v) => return Ok(v),
+            policy::ReplicaRead::Failed(e) => return Err(e),
+            policy::ReplicaRead::Primary => {}
+        }
+    } else if !needs && let Some((node, hints)) = local.cluster.steady(&state.cluster, slot) {
         let scope = Scope { state, node };
         if let Some(steady) = Steady::hinted(&inv.handle, scope, hints) {
             // The steady send, this transport's own: `EVALSHA` routed to

@@ -48,7 +48,7 @@ fn one(value: u64) -> Vec<(u64, Option<&'static str>)> {
     vec![(value, None)]
 }
 
-const COUNTERS: [(&str, &str, &str, Reading); 10] = [
+const COUNTERS: [(&str, &str, &str, Reading); 11] = [
     (
         "script_cache.loads",
         "{load}",
@@ -114,6 +114,12 @@ const COUNTERS: [(&str, &str, &str, Reading); 10] = [
         "{library}",
         "Function libraries found on the server with other code under their name and replaced",
         |s| one(s.libraries_replaced),
+    ),
+    (
+        "script_cache.replica_fallbacks",
+        "{call}",
+        "FCALL_RO calls a cluster replica answered \"Function not found\", sent to the primary",
+        |s| one(s.replica_fallbacks),
     ),
 ];
 

@@ -351,6 +351,33 @@ pub(crate) fn look(handle: &ScriptHandle, mark: Option<Epoch>, refuse: bool) -> 
     }
 }
 
+/// Whether a cluster call of `handle` is sent to its shard's replicas
+/// first (`ReplicaOptional`: a replica when the connection reads from
+/// replicas, else the primary): a `no-writes` function whose primary holds
+/// this build's library (`primary_has_it`: the state's mark). A replica
+/// gets a library only by replication and cannot load one (`FUNCTION
+/// LOAD` is a write), so until the primary has it the call goes there
+/// (and loads it with the call); a replica that still lacks it answers
+/// "Function not found", and the call goes to the primary, which sends the
+/// library again with it ([`Scope::read_replica`]).
+#[cfg(feature = "cluster")]
+pub(crate) fn reads_replicas(handle: &ScriptHandle, primary_has_it: bool) -> bool {
+    handle.function().is_some() && handle.read_only() && primary_has_it
+}
+
+/// What the reply of a call sent to a shard's replicas says.
+#[cfg(feature = "cluster")]
+pub(crate) enum ReplicaRead {
+    /// The function ran and answered.
+    Value(Value),
+    /// It did not run there ("Function not found": replication lag, a
+    /// replica flushed apart, a new replica; or a condition of the node):
+    /// send it to the primary, which loads the library if it lacks it.
+    Primary,
+    /// It failed and ran, or may have: the error.
+    Failed(Error),
+}
+
 /// The part of a [`ScriptState`](crate::ScriptState) one node's replies
 /// are recorded in.
 #[derive(Clone, Copy)]
@@ -561,6 +588,45 @@ impl<'s> Scope<'s> {
                 })
             }
             Inspected::Absent | Inspected::Same | Inspected::Unknown => Ok(()),
+        }
+    }
+
+    /// Reads the reply of a call of `handle` sent to the replicas of this
+    /// scope's primary ([`reads_replicas`]), which the state marked
+    /// (`epoch`) as holding the library. "Function not found" there: the
+    /// call goes to the primary (counted in `Stats::replica_fallbacks`;
+    /// it did not run, so nothing runs twice), and the primary's mark is
+    /// forgotten, so that call sends the library again (one caller of the
+    /// state does, the others wait for it, as for any load): loaded again
+    /// at the primary, it is replicated to a replica that lost it (a
+    /// replica cannot be sent a load). A replica that only lagged gets the
+    /// same code again, which changes nothing.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn read_replica(
+        &self,
+        reply: Reply,
+        handle: &ScriptHandle,
+        command: &'static str,
+        epoch: Epoch,
+    ) -> ReplicaRead {
+        self.state.counters.called(1);
+        match reply {
+            Reply::Value(v) => ReplicaRead::Value(v),
+            Reply::Server(e) if is_function_not_found(&e) => {
+                self.state.counters.replica_fallback();
+                trace::replica_fallback(handle, self.node);
+                let _ = self.lost(handle.sha1(), Some(epoch));
+                ReplicaRead::Primary
+            }
+            reply => match self.read_call(reply, handle, handle.sha1(), command) {
+                Called::Value(v) => ReplicaRead::Value(v),
+                Called::Failed(e) if e.ran() != crate::Ran::No => ReplicaRead::Failed(e),
+                // Did not run (a condition of the replica, a redirect):
+                // the primary's path and its retries take it from here.
+                Called::Failed(_) | Called::NoScript | Called::UnknownCommand => {
+                    ReplicaRead::Primary
+                }
+            },
         }
     }
 
@@ -1024,10 +1090,86 @@ pub(crate) fn cluster_retry(result: &Result<Value, Error>, escaped: bool) -> boo
 mod tests {
     use super::*;
     use crate::handle::Body;
+    #[cfg(feature = "cluster")]
+    use crate::state::StateInner;
     use crate::state::{LoadDecision, LoadedSet};
 
     fn body(sha1: &'static str) -> impl FnOnce(Caps) -> Body<'static> {
         move |_| Body { source: "", sha1 }
+    }
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn a_replica_without_the_library_sends_the_call_to_the_primary() {
+        static LIBRARY: crate::function::LibraryMeta = crate::function::LibraryMeta::__new(
+            "lib",
+            "lib.lua",
+            "#!lua name=lib\n",
+            "0000000000000000000000000000000000000000",
+        );
+        static READ: FunctionMeta = FunctionMeta::__new(
+            "r",
+            &LIBRARY,
+            &["no-writes"],
+            crate::script::Arity::Exact(0),
+            crate::script::Arity::Exact(0),
+            "",
+        );
+        static WRITE: FunctionMeta = FunctionMeta::__new(
+            "w",
+            &LIBRARY,
+            &[],
+            crate::script::Arity::Exact(0),
+            crate::script::Arity::Exact(0),
+            "",
+        );
+        let (read, write) = (
+            ScriptHandle::Function(&READ),
+            ScriptHandle::Function(&WRITE),
+        );
+        // Replicas only for a no-writes function whose primary has it.
+        assert!(reads_replicas(&read, true));
+        assert!(!reads_replicas(&read, false));
+        assert!(!reads_replicas(&write, true));
+
+        let state = StateInner::default();
+        let node = NodeKey::node("127.0.0.1:7000".into());
+        let scope = Scope {
+            state: &state,
+            node: &node,
+        };
+        let (_, ticket) = state.loaded.loaded_epochs(&node, std::iter::empty());
+        let epoch = state.loaded.mark_loaded(&node, "r", ticket).unwrap();
+        let resp = |b: &[u8]| Reply::from_value(redis::parse_redis_value(b).unwrap());
+        assert!(matches!(
+            scope.read_replica(resp(b":1\r\n"), &read, "FCALL_RO", epoch),
+            ReplicaRead::Value(Value::Int(1))
+        ));
+        assert!(state.loaded.is_loaded(&node, "r"));
+        // Not found on the replica: to the primary, whose mark is
+        // forgotten (the call there loads the library again).
+        assert!(matches!(
+            scope.read_replica(
+                resp(b"-ERR Function not found\r\n"),
+                &read,
+                "FCALL_RO",
+                epoch
+            ),
+            ReplicaRead::Primary
+        ));
+        assert!(!state.loaded.is_loaded(&node, "r"));
+        // The function's own error ran: returned, not sent again.
+        match scope.read_replica(resp(b"-NOPE no\r\n"), &read, "FCALL_RO", epoch) {
+            ReplicaRead::Failed(e) => assert_eq!(e.ran(), crate::Ran::Yes),
+            _ => panic!("expected the function's error"),
+        }
+        // A condition of the replica (it did not run): to the primary.
+        assert!(matches!(
+            scope.read_replica(resp(b"-LOADING loading\r\n"), &read, "FCALL_RO", epoch),
+            ReplicaRead::Primary
+        ));
+        let stats = state.counters.snapshot();
+        assert_eq!((stats.replica_fallbacks, stats.calls), (1, 4));
     }
 
     #[test]

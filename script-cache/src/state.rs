@@ -436,6 +436,15 @@ impl LoadedSet {
         (epochs, self.ticket())
     }
 
+    /// The confirmation of `sha1` on `node`, if any.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn confirmation(&self, node: &NodeKey, sha1: &str) -> Option<Epoch> {
+        match self.lock().get(node)?.scripts.get(sha1)? {
+            LoadState::Loaded(epoch) => Some(*epoch),
+            _ => None,
+        }
+    }
+
     /// Whether `sha1` is confirmed on `node`.
     pub(crate) fn is_loaded(&self, node: &NodeKey, sha1: &str) -> bool {
         self.loaded_epochs(node, std::iter::once(sha1)).0[..] != [None]
@@ -791,9 +800,14 @@ pub(crate) struct Counters {
     failed_not_run: AtomicU64,
     failed_unknown: AtomicU64,
     libraries_replaced: AtomicU64,
+    replica_fallbacks: AtomicU64,
 }
 
 impl Counters {
+    #[cfg(feature = "cluster")]
+    pub(crate) fn replica_fallback(&self) {
+        self.replica_fallbacks.fetch_add(1, Ordering::Relaxed);
+    }
     pub(crate) fn library_replaced(&self) {
         self.libraries_replaced.fetch_add(1, Ordering::Relaxed);
     }
@@ -841,6 +855,7 @@ impl Counters {
             failed_not_run: self.failed_not_run.load(Ordering::Relaxed),
             failed_unknown: self.failed_unknown.load(Ordering::Relaxed),
             libraries_replaced: self.libraries_replaced.load(Ordering::Relaxed),
+            replica_fallbacks: self.replica_fallbacks.load(Ordering::Relaxed),
             slot_map_refreshes: 0,
         }
     }
@@ -932,6 +947,12 @@ pub struct Stats {
     /// deploy, a hand edit) and replaced with this build's, so that the
     /// binary's own code runs. Each comes with a `tracing` event.
     pub libraries_replaced: u64,
+    /// `FCALL_RO` calls a cluster replica answered "Function not found"
+    /// (replication lag, a replica flushed apart, a new replica), which
+    /// were then sent to the shard's primary: they did not run on the
+    /// replica, so nothing ran twice. Each comes with a `tracing` event.
+    /// Always 0 without a cluster connection that reads from replicas.
+    pub replica_fallbacks: u64,
 }
 
 /// What every connection to one server (or cluster) may share: which

@@ -95,6 +95,24 @@ pub(crate) fn no_functions(handle: &Handle, node: &NodeKey) {
     let _ = (handle, node);
 }
 
+/// A `no-writes` function's call sent to a cluster shard's replicas met
+/// "Function not found" there (replication lag, a replica flushed apart, a
+/// new replica): it goes to the primary `node` (counted in
+/// [`Stats::replica_fallbacks`](crate::Stats::replica_fallbacks)).
+#[cfg(feature = "cluster")]
+#[inline(always)]
+pub(crate) fn replica_fallback(handle: &Handle, node: &NodeKey) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        target: "script_cache",
+        function = handle.name(),
+        node = %node,
+        "replica without the library, calling the primary"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (handle, node);
+}
+
 /// A call relying on confirmation `epoch` met `NOSCRIPT` and cleared the
 /// mark: the server lost the script (flush, restart, failover); it is
 /// reloaded (counted in [`Stats::reloads`](crate::Stats::reloads)).

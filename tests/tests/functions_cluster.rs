@@ -1,7 +1,9 @@
 //! Function libraries on a Redis Cluster (3 primaries, 1 replica each):
 //! each primary loads the library it runs with its first call there, later
 //! calls send `FCALL` only, and a primary that lost the library
-//! (`FUNCTION FLUSH`) gets it back with the next call.
+//! (`FUNCTION FLUSH`) gets it back with the next call. `FCALL_RO` reads
+//! from replicas on connections that read from them, and a replica that
+//! lost the library fails no call.
 
 use std::collections::BTreeMap;
 
@@ -97,58 +99,244 @@ fn per_primary_loads(flavor: Flavor) {
     });
 }
 
-/// A connection that reads scripts from replicas
-/// (`RandomReplicaStrategy`) sends a function's `FCALL_RO` to the primary:
-/// only `EVALSHA_RO` is routed to replicas, and a replica could not load a
-/// missing library (`FUNCTION LOAD` is a write). Every call succeeds.
-fn fcall_ro_with_a_replica_strategy_reads_primaries(flavor: Flavor) {
+/// Waits (bounded) until the replica of `primary` has `key` at `value`:
+/// what was written before it (the library) is there too.
+fn wait_replicated(cluster: &TestCluster, primary: usize, key: &str, value: &str) {
+    let replica = cluster.replica_of(primary).expect("a replica");
+    let mut con = cluster.nodes()[replica].server.connection();
+    let _: () = redis::cmd("READONLY").query(&mut con).unwrap();
+    for _ in 0..300 {
+        let got: Option<String> = redis::cmd("GET").arg(key).query(&mut con).unwrap();
+        if got.as_deref() == Some(value) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("replica {replica} did not get {key} = {value}");
+}
+
+/// Takes the libraries off one replica while its primary keeps them (a
+/// replica flushed apart): a read-only replica refuses `FUNCTION FLUSH`,
+/// so it is made writable for that one command.
+fn flush_functions_on_replica(cluster: &TestCluster, replica: usize) {
+    let mut con = cluster.nodes()[replica].server.connection();
+    let refused = redis::cmd("FUNCTION").arg("FLUSH").query::<()>(&mut con);
+    let err = refused.expect_err("a read-only replica refuses FUNCTION FLUSH");
+    assert_eq!(err.code(), Some("READONLY"), "{err}");
+    let set = |value: &str, con: &mut redis::Connection| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("replica-read-only")
+            .arg(value)
+            .query(con)
+            .unwrap();
+    };
+    set("no", &mut con);
+    let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut con).unwrap();
+    set("yes", &mut con);
+    assert!(libraries_on(cluster, replica).is_empty());
+}
+
+/// The names of the libraries `FUNCTION LIST` shows on node `i`.
+fn libraries_on(cluster: &TestCluster, i: usize) -> Vec<redis::Value> {
+    let mut con = cluster.nodes()[i].server.connection();
+    redis::cmd("FUNCTION").arg("LIST").query(&mut con).unwrap()
+}
+
+/// A replica that lost the library (flushed apart from its primary) is
+/// recovered with no failed call: its "Function not found" sends the call
+/// to the primary, which loads the library again (replicated back to the
+/// replica), and the calls read from the replica again.
+fn replica_without_the_library_is_recovered(
+    cluster: &TestCluster,
+    primary: usize,
+    what: &str,
+    mut peek: impl FnMut() -> Option<String>,
+    stats: impl Fn() -> script_cache::Stats,
+) {
+    let flavor = cluster.flavor();
+    let replica = cluster.replica_of(primary).expect("a replica");
+    flush_functions_on_replica(cluster, replica);
+    let before = stats();
+    cluster.reset_stats();
+    for _ in 0..20 {
+        assert_eq!(peek().as_deref(), Some("1"), "{flavor} {what}");
+    }
+    let after = stats();
+    let fallbacks = after.replica_fallbacks - before.replica_fallbacks;
+    assert!(fallbacks >= 1, "{flavor} {what}: {after:?}");
+    let failed = |s: &script_cache::Stats| s.failed_ran + s.failed_not_run + s.failed_unknown;
+    assert_eq!(
+        failed(&after),
+        failed(&before),
+        "{flavor} {what}: no call failed"
+    );
+    let nodes = cluster.all_commandstats();
+    // The replica's misses are its failed FCALL_RO, one per fallback; the
+    // primary answered those calls and loaded the library again.
+    assert_eq!(
+        nodes[&replica].get("fcall_ro").failed_calls,
+        fallbacks,
+        "{flavor} {what}"
+    );
+    assert_eq!(
+        nodes[&primary].calls("fcall_ro"),
+        fallbacks,
+        "{flavor} {what}"
+    );
+    assert!(
+        nodes[&primary].calls("function|load") >= 1,
+        "{flavor} {what}"
+    );
+    assert_eq!(nodes[&primary].total_errors(), 0, "{flavor} {what}");
+    assert!(
+        !libraries_on(cluster, replica).is_empty(),
+        "{flavor} {what}: replicated back"
+    );
+    // Healed: the replica serves every call again.
+    cluster.reset_stats();
+    for _ in 0..10 {
+        assert_eq!(peek().as_deref(), Some("1"), "{flavor} {what}");
+    }
+    let nodes = cluster.all_commandstats();
+    assert_eq!(
+        nodes[&replica].calls("fcall_ro"),
+        10,
+        "{flavor} {what}: {nodes:?}"
+    );
+    assert_eq!(nodes[&replica].total_errors(), 0, "{flavor} {what}");
+    assert_eq!(nodes[&primary].calls("fcall_ro"), 0, "{flavor} {what}");
+    assert_eq!(stats().replica_fallbacks, after.replica_fallbacks);
+}
+
+/// On a connection that reads from replicas (async `RandomReplicaStrategy`,
+/// sync `read_from_replicas`), a `no-writes` function's `FCALL_RO` runs on
+/// the shard's replica once the state knows the primary holds the
+/// library: the first call of a fresh state goes to the primary with the
+/// library, the next ones to the replica. A replica without the library
+/// never fails a call.
+fn fcall_ro_reads_replicas(flavor: Flavor) {
     let cluster = cluster_for(flavor);
     let keys = keys_per_shard(&cluster, "r");
-    runtime().block_on(async {
+    let primaries = cluster.primaries();
+    // One runtime: the async connections' tasks live on it.
+    let rt = runtime();
+    rt.block_on(async {
         let client = cluster.client();
         let mut con = ScriptCache::new(client.get_async_connection().await.unwrap());
         for key in keys.values() {
-            assert_eq!(
-                Functions::bump(key, 1)
-                    .invoke_async(&mut con)
-                    .await
-                    .unwrap(),
-                1
-            );
-        }
-        let ro_client = cluster
-            .client_builder()
-            .read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)
-            .build()
-            .unwrap();
-        let mut ro = ScriptCache::new(ro_client.get_async_connection().await.unwrap());
-        cluster.reset_stats();
-        for key in keys.values() {
-            for _ in 0..2 {
-                let v = Functions::peek(key).invoke_async(&mut ro).await.unwrap();
-                assert_eq!(v.as_deref(), Some("1"));
-            }
-        }
-        let stats = cluster.all_commandstats();
-        let on =
-            |nodes: Vec<usize>| -> u64 { nodes.iter().map(|n| stats[n].calls("fcall_ro")).sum() };
-        assert_eq!(on(cluster.replicas()), 0, "{flavor}: {stats:?}");
-        assert_eq!(
-            on(cluster.primaries()),
-            2 * keys.len() as u64,
-            "{flavor}: {stats:?}"
-        );
-        for p in cluster.primaries() {
-            assert_eq!(stats[&p].total_errors(), 0, "{flavor}: primary {p}");
+            let n = Functions::bump(key, 1)
+                .invoke_async(&mut con)
+                .await
+                .unwrap();
+            assert_eq!(n, 1);
         }
     });
+    for (p, key) in &keys {
+        wait_replicated(&cluster, *p, key, "1");
+    }
+    let count = |what: &str| {
+        let stats = cluster.all_commandstats();
+        for p in &primaries {
+            let r = cluster.replica_of(*p).unwrap();
+            assert_eq!(
+                stats[p].calls("fcall_ro"),
+                1,
+                "{flavor} {what}: primary {p}"
+            );
+            assert_eq!(
+                stats[p].calls("function|load"),
+                1,
+                "{flavor} {what}: primary {p}"
+            );
+            assert_eq!(
+                stats[&r].calls("fcall_ro"),
+                2,
+                "{flavor} {what}: replica {r}"
+            );
+            assert_eq!(stats[p].total_errors(), 0, "{flavor} {what}: primary {p}");
+            assert_eq!(stats[&r].total_errors(), 0, "{flavor} {what}: replica {r}");
+        }
+    };
+
+    // Async.
+    let ro_client = cluster
+        .client_builder()
+        .read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)
+        .build()
+        .unwrap();
+    let mut ro =
+        rt.block_on(async { ScriptCache::new(ro_client.get_async_connection().await.unwrap()) });
+    cluster.reset_stats();
+    for key in keys.values() {
+        for _ in 0..3 {
+            let v = rt
+                .block_on(Functions::peek(key).invoke_async(&mut ro))
+                .unwrap();
+            assert_eq!(v.as_deref(), Some("1"));
+        }
+    }
+    count("async");
+    assert_eq!(ro.stats().replica_fallbacks, 0);
+    let first = primaries[0];
+    let state = ro.state().clone();
+    replica_without_the_library_is_recovered(
+        &cluster,
+        first,
+        "async",
+        || {
+            rt.block_on(Functions::peek(&keys[&first]).invoke_async(&mut ro))
+                .unwrap()
+        },
+        || state.stats(),
+    );
+
+    // Sync.
+    let sync_client = cluster
+        .client_builder()
+        .read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)
+        .build()
+        .unwrap();
+    let mut sro = ScriptCache::new(sync_client.get_connection().unwrap());
+    cluster.reset_stats();
+    for key in keys.values() {
+        for _ in 0..3 {
+            let v = Functions::peek(key).invoke(&mut sro).unwrap();
+            assert_eq!(v.as_deref(), Some("1"));
+        }
+    }
+    count("sync");
+    let second = primaries[1];
+    let state = sro.state().clone();
+    replica_without_the_library_is_recovered(
+        &cluster,
+        second,
+        "sync",
+        || Functions::peek(&keys[&second]).invoke(&mut sro).unwrap(),
+        || state.stats(),
+    );
+
+    // A connection that does not read from replicas: the primaries.
+    let mut con = ScriptCache::new(cluster.client().get_connection().unwrap());
+    cluster.reset_stats();
+    for key in keys.values() {
+        for _ in 0..2 {
+            let v = Functions::peek(key).invoke(&mut con).unwrap();
+            assert_eq!(v.as_deref(), Some("1"));
+        }
+    }
+    let stats = cluster.all_commandstats();
+    for r in cluster.replicas() {
+        assert_eq!(stats[&r].calls("fcall_ro"), 0, "{flavor}: replica {r}");
+    }
+    for p in &primaries {
+        assert_eq!(stats[p].calls("fcall_ro"), 2, "{flavor}: primary {p}");
+    }
+    assert_eq!(con.stats().replica_fallbacks, 0);
 }
 
 script_cache_tests::functions_per_flavor!(
     each_primary_loads_the_library_it_runs,
     per_primary_loads
 );
-script_cache_tests::functions_per_flavor!(
-    fcall_ro_with_a_replica_strategy_reads_primaries,
-    fcall_ro_with_a_replica_strategy_reads_primaries
-);
+script_cache_tests::functions_per_flavor!(fcall_ro_reads_replicas, fcall_ro_reads_replicas);
