@@ -320,6 +320,8 @@
 //! | `script SHA-1 mismatch` | ERROR | [`Error::ShaMismatch`]: [`Stats::sha_mismatches`] | `script`, `sha`, `server_sha`, `node` |
 //! | `slot map refreshed` | INFO | a `CLUSTER SLOTS` reply was stored: [`Stats::slot_map_refreshes`] | `shards`, `primaries`, `generation` |
 //! | `library with other code on the server` | WARN | a function's first call found its library with other code: replaced ([`Stats::libraries_replaced`]) or refused ([`Error::OtherLibrary`]) | `function`, `sha`, `server_sha`, `node`, `replaced` |
+//! | `the server has no functions (Redis 7.0 or newer needed)` | WARN | a function's load and call were refused as unknown commands (Redis 6.2): later function calls on that node fail at once, nothing sent | `function`, `node` |
+//! | `replica without the library, calling the primary` | INFO | a `FCALL_RO` sent to a cluster shard's replicas met "Function not found": [`Stats::replica_fallbacks`] | `function`, `node` |
 //!
 //! `script` is the script's name, `sha` the first 12 hex digits of the
 //! SHA-1 sent (the legacy body's on Redis 6.2 for a shebang script),
