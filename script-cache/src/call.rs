@@ -333,11 +333,13 @@ impl<'a> Call<'a> {
             return Request::Done(Err(Error::FunctionsUnsupported { script: self.id() }));
         }
         let command = policy::command_for(handle, caps);
-        if let (Ask::First, LoadDecision::Loaded(epoch), Some(hints)) =
-            (ask, &decision, &mut self.hints)
+        if let (Ask::First, LoadDecision::Loaded(epoch), Some(hints), None) =
+            (ask, &decision, &mut self.hints, handle.function())
         {
             // The next first attempt of this script on this connection is
-            // a `Steady` one while nothing changes.
+            // a `Steady` one while nothing changes. (Not a function's: its
+            // mark is its library's, which functions called with `FCALL`
+            // and with `FCALL_RO` share; a hint holds one command.)
             let hinted = Hinted {
                 epoch: *epoch,
                 command,
@@ -376,7 +378,7 @@ impl<'a> Call<'a> {
                     }
                     pipe.add_command(exists);
                     pipe.add_command(policy::load_cmd(body.source));
-                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    pipe.add_command(self.args.eval_cmd(command, handle.called_as(body.sha1)));
                     self.sent = Sent::LoadAndCall {
                         sha1: body.sha1,
                         command,
@@ -392,7 +394,7 @@ impl<'a> Call<'a> {
                     self.leading = true;
                     let mut pipe = Pipeline::with_capacity(2);
                     pipe.add_command(exists);
-                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    pipe.add_command(self.args.eval_cmd(command, handle.called_as(body.sha1)));
                     self.sent = Sent::SurveyAndCall {
                         sha1: body.sha1,
                         command,
@@ -447,7 +449,7 @@ impl<'a> Call<'a> {
                         pipe.add_command(policy::inspect_cmd(f));
                     }
                     pipe.add_command(policy::load_cmd_for(handle, body.source));
-                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    pipe.add_command(self.args.eval_cmd(command, handle.called_as(body.sha1)));
                     Request::Pipeline(pipe)
                 } else if function.is_some() {
                     // A function's atomic retry: there is no `EVAL` for
@@ -464,7 +466,7 @@ impl<'a> Call<'a> {
                     let mut pipe = Pipeline::with_capacity(4);
                     pipe.add_command(redis::cmd("MULTI"));
                     pipe.add_command(policy::load_cmd_for(handle, body.source));
-                    pipe.add_command(self.args.eval_cmd(command, body.sha1));
+                    pipe.add_command(self.args.eval_cmd(command, handle.called_as(body.sha1)));
                     pipe.add_command(redis::cmd("EXEC"));
                     Request::Pipeline(pipe)
                 } else {
@@ -522,7 +524,10 @@ impl<'a> Call<'a> {
             epoch,
             ticket,
         };
-        Request::Eval { command, sha1 }
+        Request::Eval {
+            command,
+            sha1: self.handle.called_as(sha1),
+        }
     }
 
     /// Reads the reply of a [`Request::One`].
@@ -975,7 +980,10 @@ mod tests {
             resp(b"*2\r\n$3\r\nlib\r\n:1\r\n"),
         ]));
         assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
-        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, "f"));
+        // The mark is the library's (its SHA-1), not the function's.
+        assert!(state.loaded.is_loaded(&NodeKey::SINGLE, LIBRARY.sha1()));
+        assert_eq!(handle.sha1(), LIBRARY.sha1());
+        assert!(!state.loaded.is_loaded(&NodeKey::SINGLE, "f"));
         let stats = state.counters.snapshot();
         assert_eq!(
             (

@@ -93,7 +93,9 @@ pub(crate) async fn call(
         let command = policy::command_for(&inv.handle, Caps::Modern);
         op.sent(command);
         op.node(&replicas.node);
-        let cmd = inv.args.eval_cmd(command, inv.handle.sha1());
+        let cmd = inv
+            .args
+            .eval_cmd(command, inv.handle.called_as(inv.handle.sha1()));
         let reply = maybe_sent(conn.route_command(cmd, replicas.routing()).await);
         let primary = primary_of(state, slot);
         let scope = Scope {

@@ -101,10 +101,12 @@ pub(crate) enum ScriptHandle {
     /// Registered at run time.
     Dynamic(Arc<DynamicScript>),
     /// A function of a library embedded at build time: its "body" is the
-    /// library's code, and its load mark and call target are the
-    /// function's name (`FCALL <name>`), so that everything built for
-    /// scripts (marks, hints, the call state machine, pipelines) carries
-    /// it; the policy tells the commands apart ([`ScriptHandle::function`]).
+    /// library's code and its load mark the library's SHA-1 (one load
+    /// covers every function of the library), and its call names the
+    /// function (`FCALL <name>`, [`ScriptHandle::called_as`]), so that
+    /// everything built for scripts (marks, the call state machine,
+    /// pipelines) carries it; the policy tells the commands apart
+    /// ([`ScriptHandle::function`]).
     Function(&'static FunctionMeta),
 }
 
@@ -141,13 +143,24 @@ impl ScriptHandle {
         }
     }
 
-    /// The load mark's key and the call's target: the SHA-1 of a script,
-    /// the name of a function.
+    /// The load mark's key: the SHA-1 of a script, of a function's
+    /// library (this build's code: one mark for all of its functions).
     pub(crate) fn sha1(&self) -> &str {
         match self {
             ScriptHandle::Static(meta, _) => meta.sha1(),
             ScriptHandle::Dynamic(d) => &d.id.sha1,
+            ScriptHandle::Function(meta) => meta.library().sha1(),
+        }
+    }
+
+    /// What a call of the body marked `sha1` names: that SHA-1 for a
+    /// script (`EVALSHA <sha1>`), the function's name for a function
+    /// (`FCALL <name>`).
+    #[inline]
+    pub(crate) fn called_as<'s>(&'s self, sha1: &'s str) -> &'s str {
+        match self {
             ScriptHandle::Function(meta) => meta.name(),
+            _ => sha1,
         }
     }
 
@@ -198,7 +211,7 @@ impl ScriptHandle {
             },
             ScriptHandle::Function(meta) => Body {
                 source: meta.library().code(),
-                sha1: meta.name(),
+                sha1: meta.library().sha1(),
             },
         }
     }

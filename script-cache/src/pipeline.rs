@@ -392,9 +392,11 @@ impl Pipeline {
         }
         for (entry, call) in self.entries.iter().zip(&plan.calls) {
             match (entry, call) {
-                (Entry::Script(inv), Some(call)) => {
-                    sink.eval(&inv.args, call.command, call.eval.unwrap_or(call.sha1))
-                }
+                (Entry::Script(inv), Some(call)) => sink.eval(
+                    &inv.args,
+                    call.command,
+                    call.eval.unwrap_or(inv.handle.called_as(call.sha1)),
+                ),
                 (Entry::Cmd(cmd), _) => sink.command(cmd),
                 // A script entry always has its call in the plan.
                 (Entry::Script(_), None) => {}

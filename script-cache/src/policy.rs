@@ -1139,13 +1139,16 @@ mod tests {
             node: &node,
         };
         let (_, ticket) = state.loaded.loaded_epochs(&node, std::iter::empty());
-        let epoch = state.loaded.mark_loaded(&node, "r", ticket).unwrap();
+        // One mark for the library's functions: its SHA-1.
+        let lib = read.sha1();
+        assert_eq!(lib, write.sha1());
+        let epoch = state.loaded.mark_loaded(&node, lib, ticket).unwrap();
         let resp = |b: &[u8]| Reply::from_value(redis::parse_redis_value(b).unwrap());
         assert!(matches!(
             scope.read_replica(resp(b":1\r\n"), &read, "FCALL_RO", epoch),
             ReplicaRead::Value(Value::Int(1))
         ));
-        assert!(state.loaded.is_loaded(&node, "r"));
+        assert!(state.loaded.is_loaded(&node, lib));
         // Not found on the replica: to the primary, whose mark is
         // forgotten (the call there loads the library again).
         assert!(matches!(
@@ -1157,7 +1160,7 @@ mod tests {
             ),
             ReplicaRead::Primary
         ));
-        assert!(!state.loaded.is_loaded(&node, "r"));
+        assert!(!state.loaded.is_loaded(&node, lib));
         // The function's own error ran: returned, not sent again.
         match scope.read_replica(resp(b"-NOPE no\r\n"), &read, "FCALL_RO", epoch) {
             ReplicaRead::Failed(e) => assert_eq!(e.ran(), crate::Ran::Yes),

@@ -110,7 +110,8 @@ functions_matrix! {
     /// trip (one `FUNCTION LOAD`, after a look at what the server holds
     /// under the library's name); later calls, from every connection
     /// sharing the state, send `FCALL` only; `no-writes` goes out as
-    /// `FCALL_RO`.
+    /// `FCALL_RO`. The mark is the library's: the first calls of its other
+    /// functions send no load.
     fn first_call_one_round_trip_then_fcall_only(server) {
         let state = ScriptState::new();
         let (mut con, log) = recorded(server, &state);
@@ -134,21 +135,62 @@ functions_matrix! {
         assert_eq!(Functions::peek("c").invoke(&mut con).unwrap().as_deref(), Some("6"));
         assert_eq!(Functions::peek("c").invoke(&mut con).unwrap().as_deref(), Some("6"));
         assert_eq!(Functions::peek("nothing").invoke(&mut con).unwrap(), None);
-        let trips = log.round_trips();
-        assert_eq!(trips.first().unwrap(), &vec!["FUNCTION LIST", "FUNCTION LOAD", "FCALL_RO"]);
-        assert_eq!(&trips[1..], &[vec!["FCALL_RO"], vec!["FCALL_RO"]]);
+        assert_eq!(log.round_trips(), vec![vec!["FCALL_RO"]; 3]);
 
         // Inferred parameters, untyped reply.
+        log.clear();
         let moved: i64 = Functions::move_by("c", "d", 4).invoke(&mut con).unwrap();
         assert_eq!(moved, 4);
+        assert_eq!(log.round_trips(), vec![vec!["FCALL"]]);
 
         let stats = server.commandstats();
-        assert_eq!(stats.calls("function|load"), 3, "{stats:?}");
+        assert_eq!(stats.calls("function|load"), 1, "one load for the library: {stats:?}");
         assert_eq!(stats.calls("fcall"), 4, "{stats:?}");
         assert_eq!(stats.calls("fcall_ro"), 3, "{stats:?}");
         assert_eq!(stats.total_errors(), 0, "{stats:?}");
         let s = state.stats();
-        assert_eq!((s.loads, s.reloads, s.libraries_replaced), (3, 0, 0));
+        assert_eq!((s.loads, s.reloads, s.libraries_replaced), (1, 0, 0));
+    }
+
+    /// The bytes of the first calls of three functions of one library on
+    /// a server: the library's code goes out once (one `FUNCTION LOAD`
+    /// for the three, not one per function), then each call is its name
+    /// and arguments.
+    fn one_load_covers_every_function_of_a_library(server) {
+        let state = ScriptState::new();
+        let (mut con, log) = recorded(server, &state);
+        let calls = |con: &mut ScriptCache<Recording<redis::Connection>>| {
+            let _ = Functions::bump("b", 1).invoke(con).unwrap();
+            let _ = Functions::peek("b").invoke(con).unwrap();
+            let _: i64 = Functions::move_by("b", "m", 1).invoke(con).unwrap();
+        };
+        server.reset_stats();
+        calls(&mut con);
+        let first = log.bytes_sent();
+        log.clear();
+        calls(&mut con);
+        let steady = log.bytes_sent();
+        let code = Functions::Bump.library().code().len() as u64;
+        let extra = first - steady;
+        // The library once, with its `FUNCTION LIST` and `LOAD REPLACE`
+        // framing (three loads would be over 3x the code).
+        assert!(extra > code && extra < code + 200, "first {first} B, steady {steady} B, code {code} B");
+        let stats = server.commandstats();
+        assert_eq!(stats.calls("function|load"), 1, "{stats:?}");
+        assert_eq!(stats.calls("function|list"), 1, "{stats:?}");
+        assert_eq!(state.stats().loads, 1);
+        // A pipeline of the three on a fresh state: one load too.
+        let fresh = ScriptState::new();
+        let (mut con, log) = recorded(server, &fresh);
+        let mut p = pipe();
+        p.invoke(Functions::bump("b", 1))
+            .invoke(Functions::peek("b"))
+            .invoke(Functions::move_by("b", "m", 1));
+        let _: (i64, Option<String>, i64) = p.query(&mut con).unwrap();
+        assert_eq!(
+            log.round_trips(),
+            vec![vec!["FUNCTION LIST", "FUNCTION LOAD", "FCALL", "FCALL_RO", "FCALL"]]
+        );
     }
 
     /// After `FUNCTION FLUSH` the next call meets "Function not found"
@@ -488,17 +530,17 @@ functions_matrix! {
 
     /// A pool: one state for every checkout. 1,000 async checkouts of an
     /// 8-connection deadpool pool and 1,000 sync checkouts of an r2d2 pool
-    /// call two functions: one `FUNCTION LOAD` per function, no failed
-    /// command, every call counted once.
+    /// call two functions of one library: one `FUNCTION LOAD` for the
+    /// library, no failed command, every call counted once.
     fn pools_share_one_state(server) {
         const CHECKOUTS: usize = 1_000;
         const POOL_SIZE: u32 = 8;
         let check = |state: &ScriptState, what: &str, prefix: &str| {
             let stats = server.commandstats();
-            assert_eq!(stats.calls("function|load"), 2, "{what}: one load per function: {stats:?}");
+            assert_eq!(stats.calls("function|load"), 1, "{what}: one load for the library: {stats:?}");
             assert_eq!(stats.calls("fcall") + stats.calls("fcall_ro"), CHECKOUTS as u64, "{what}: {stats:?}");
             assert_eq!(stats.total_errors(), 0, "{what}: {stats:?}");
-            assert_eq!(state.stats().loads, 2, "{what}");
+            assert_eq!(state.stats().loads, 1, "{what}");
             let n: i64 = redis::cmd("GET").arg(format!("{prefix}a")).query(&mut server.connection()).unwrap();
             assert_eq!(n, (CHECKOUTS / 2) as i64, "{what}: every call counted once");
         };
