@@ -23,7 +23,11 @@
 //!   one request in flight), and load marks per shard primary (its
 //!   address). A read-only script sent as `EVALSHA_RO` has marks of its
 //!   own per shard (`<primary>/replicas`), as redis-rs may send it to a
-//!   replica when a read strategy is configured.
+//!   replica when a read strategy is configured. A `no-writes` function
+//!   (`FCALL_RO`) is sent there too, but only once the state knows the
+//!   shard's primary holds its library (a replica cannot load one); a
+//!   replica's "Function not found" sends the call to the primary, which
+//!   loads the library again ([`Stats::replica_fallbacks`]).
 //! * The slot of a call is that of its keys; keys in different slots are
 //!   [`Error::CrossSlot`] before anything is sent. A call without keys goes
 //!   to the slot given with [`Invocation::route_key`] /
@@ -70,6 +74,7 @@
 //! [`ScriptCache::is_loaded`]: crate::ScriptCache::is_loaded
 //! [`ScriptCache::loaded_count`]: crate::ScriptCache::loaded_count
 //! [`ScriptCache::stats`]: crate::ScriptCache::stats
+//! [`Stats::replica_fallbacks`]: crate::Stats::replica_fallbacks
 
 use std::time::Duration;
 
