@@ -411,6 +411,7 @@ matrix! {
         assert_eq!(counters.get("script_cache.loads"), Some(&stats.loads), "{counters:?}");
         assert_eq!(counters.get("script_cache.reloads"), Some(&1), "{counters:?}");
         assert_eq!(counters.get("script_cache.surveys"), Some(&stats.surveys), "{counters:?}");
+        assert_eq!(counters.get("script_cache.replica_fallbacks"), Some(&0), "{counters:?}");
         assert_eq!(counters.get("script_cache.calls"), Some(&stats.calls), "{counters:?}");
         assert_eq!(counters.get("script_cache.failed_calls{yes}"), Some(&1), "{counters:?}");
         assert_eq!(counters.get("script_cache.failed_calls{no}"), Some(&0), "{counters:?}");
