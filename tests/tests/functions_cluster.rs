@@ -335,8 +335,102 @@ fn fcall_ro_reads_replicas(flavor: Flavor) {
     assert_eq!(con.stats().replica_fallbacks, 0);
 }
 
+/// Sixteen async tasks sharing one state call a `no-writes` function on
+/// one shard through a connection that reads from replicas while another
+/// client keeps flushing the libraries of that shard's replica: no call
+/// fails, every call reads the value, and the misses went to the primary.
+fn replica_flushed_under_load(flavor: Flavor) {
+    let cluster = cluster_for(flavor);
+    let keys = keys_per_shard(&cluster, "s");
+    let primary = cluster.primaries()[0];
+    let replica = cluster.replica_of(primary).expect("a replica");
+    let key = keys[&primary].clone();
+    let rt = runtime();
+    rt.block_on(async {
+        let client = cluster.client();
+        let mut con = ScriptCache::new(client.get_async_connection().await.unwrap());
+        assert_eq!(
+            Functions::bump(&key, 1)
+                .invoke_async(&mut con)
+                .await
+                .unwrap(),
+            1
+        );
+    });
+    wait_replicated(&cluster, primary, &key, "1");
+    let mut admin = cluster.nodes()[replica].server.connection();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("replica-read-only")
+        .arg("no")
+        .query(&mut admin)
+        .unwrap();
+    let ro_client = cluster
+        .client_builder()
+        .read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)
+        .build()
+        .unwrap();
+    let (state, flushes) = rt.block_on(async {
+        let con = ScriptCache::new(ro_client.get_async_connection().await.unwrap());
+        let state = con.state().clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flusher = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut flushes = 0_u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && flushes < 2_000 {
+                    let _: () = redis::cmd("FUNCTION")
+                        .arg("FLUSH")
+                        .query(&mut admin)
+                        .unwrap();
+                    flushes += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(3));
+                }
+                let _: () = redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg("replica-read-only")
+                    .arg("yes")
+                    .query(&mut admin)
+                    .unwrap();
+                flushes
+            })
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let mut con = con.clone();
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..50 {
+                    let v = Functions::peek(&key).invoke_async(&mut con).await.unwrap();
+                    assert_eq!(v.as_deref(), Some("1"));
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (state, flusher.join().unwrap())
+    });
+    assert!(flushes >= 1);
+    let s = state.stats();
+    assert_eq!(
+        s.failed_ran + s.failed_not_run + s.failed_unknown,
+        0,
+        "{flavor}: {s:?}"
+    );
+    assert!(s.replica_fallbacks >= 1, "{flavor}: {s:?}");
+    let nodes = cluster.all_commandstats();
+    assert_eq!(
+        nodes[&replica].get("fcall_ro").failed_calls,
+        s.replica_fallbacks,
+        "{flavor}: every miss on the replica went to the primary: {s:?}"
+    );
+}
+
 script_cache_tests::functions_per_flavor!(
     each_primary_loads_the_library_it_runs,
     per_primary_loads
 );
 script_cache_tests::functions_per_flavor!(fcall_ro_reads_replicas, fcall_ro_reads_replicas);
+script_cache_tests::functions_per_flavor!(replica_flushed_under_load, replica_flushed_under_load);
