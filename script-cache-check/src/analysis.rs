@@ -19,6 +19,7 @@ use crate::folder::{self, Folder, LuaFile};
 use crate::header::{self, Header};
 use crate::include::{self, Expanded};
 use crate::naming::{self, NameError};
+use crate::servers::FunctionsMode;
 use crate::signature::{self, At, Signature};
 use crate::usage::Usage;
 
@@ -53,6 +54,14 @@ pub struct FileAnalysis {
 pub struct LibraryAnalysis {
     /// The name of its `#!lua name=` line.
     pub name: String,
+    /// Its name on the server: `name`, or in versioned mode
+    /// `<name>_v<version>` ([`crate::version`]).
+    pub server_name: String,
+    /// The version in its names on the server (versioned mode only).
+    pub version: Option<String>,
+    /// The code sent with `FUNCTION LOAD`: the expanded source, with the
+    /// names on the server written in (versioned mode).
+    pub code: String,
     /// Its functions, in registration order (those with problems too).
     pub functions: Vec<FunctionAnalysis>,
 }
@@ -62,6 +71,9 @@ pub struct LibraryAnalysis {
 pub struct FunctionAnalysis {
     /// What its registration says.
     pub function: crate::library::Function,
+    /// Its name on the server (`FCALL` takes it): the registered name,
+    /// or in versioned mode `<name>_v<version>`.
+    pub server_name: String,
     /// The tags of the comment block above its registration.
     pub header: Header,
     /// Its typed call's function name, when it had no problem.
@@ -210,6 +222,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
                 let located = locate((function.line, function.column), String::new());
                 functions.push(FunctionAnalysis {
                     located,
+                    server_name: function.name.clone(),
                     function,
                     header: head,
                     fn_name,
@@ -257,6 +270,24 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
             findings.sort_by_key(|f| (f.line, f.column));
             push_findings(findings, &expanded.source, &locate, errors, &mut warnings);
         }
+        let mut library = LibraryAnalysis {
+            server_name: name.clone(),
+            version: None,
+            code: expanded.source.clone(),
+            name,
+            functions,
+        };
+        if folder.config.functions == FunctionsMode::Versioned
+            && !library.name.is_empty()
+            && !library.functions.is_empty()
+        {
+            version(
+                &mut library,
+                &expanded.source,
+                || in_script(1, Some(1), String::new()),
+                errors,
+            );
+        }
         return FileAnalysis {
             shown,
             original,
@@ -267,7 +298,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
             fn_name: None,
             signature: None,
             warnings,
-            library: Some(LibraryAnalysis { name, functions }),
+            library: Some(library),
         };
     }
     let (head, problems) = header::parse(&original);
@@ -315,6 +346,39 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
         signature: sig,
         warnings,
         library: None,
+    }
+}
+
+/// Gives `library` its versioned names and code ([`crate::version`]);
+/// a rewrite that fails (it cannot, for what the library reader
+/// accepted) is an error at the library's first line.
+fn version(
+    library: &mut LibraryAnalysis,
+    source: &str,
+    at_first_line: impl Fn() -> Diagnostic,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let names: Vec<(&str, (usize, usize))> = library
+        .functions
+        .iter()
+        .map(|f| (f.function.name.as_str(), f.function.name_span))
+        .collect();
+    match crate::version::rewrite(source, &library.name, &names) {
+        Ok(versioned) => {
+            for (f, server_name) in library.functions.iter_mut().zip(versioned.functions) {
+                f.server_name = server_name;
+            }
+            library.server_name = versioned.library;
+            library.version = Some(versioned.version);
+            library.code = versioned.code;
+        }
+        Err(e) => {
+            let mut d = at_first_line();
+            d.message = format!(
+                "cannot give the library versioned names (`functions = \"versioned\"`): {e}"
+            );
+            errors.push(d);
+        }
     }
 }
 
