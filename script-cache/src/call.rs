@@ -552,7 +552,7 @@ impl<'a> Call<'a> {
                             sha1,
                             Error::OtherLibrary {
                                 script: self.id(),
-                                library: f.library().name().to_owned(),
+                                library: f.library().server_name().to_owned(),
                                 server_sha1,
                             },
                         );
@@ -952,11 +952,13 @@ mod tests {
 
     static LIBRARY: crate::function::LibraryMeta = crate::function::LibraryMeta::__new(
         "lib",
+        "lib",
         "lib.lua",
         "#!lua name=lib\nredis.register_function('f', function() return 1 end)\n",
         "0000000000000000000000000000000000000000",
     );
     static FUNCTION: crate::function::FunctionMeta = crate::function::FunctionMeta::__new(
+        "f",
         "f",
         &LIBRARY,
         &[],

@@ -142,12 +142,12 @@ impl ScriptHandle {
     }
 
     /// The load mark's key and the call's target: the SHA-1 of a script,
-    /// the name of a function.
+    /// the name of a function on the server.
     pub(crate) fn sha1(&self) -> &str {
         match self {
             ScriptHandle::Static(meta, _) => meta.sha1(),
             ScriptHandle::Dynamic(d) => &d.id.sha1,
-            ScriptHandle::Function(meta) => meta.name(),
+            ScriptHandle::Function(meta) => meta.server_name(),
         }
     }
 
@@ -198,7 +198,7 @@ impl ScriptHandle {
             },
             ScriptHandle::Function(meta) => Body {
                 source: meta.library().code(),
-                sha1: meta.name(),
+                sha1: meta.server_name(),
             },
         }
     }

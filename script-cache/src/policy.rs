@@ -449,7 +449,7 @@ impl<'s> Scope<'s> {
         // `FUNCTION LOAD` answers the library's name, `SCRIPT LOAD` the
         // SHA-1.
         let expected = match handle.function() {
-            Some(f) => f.library().name(),
+            Some(f) => f.library().server_name(),
             None => sha1,
         };
         match reply {
@@ -853,7 +853,7 @@ pub(crate) fn inspect_cmd(f: &FunctionMeta) -> Cmd {
     let mut cmd = redis::cmd("FUNCTION");
     cmd.arg("LIST")
         .arg("LIBRARYNAME")
-        .arg(f.library().name())
+        .arg(f.library().server_name())
         .arg("WITHCODE");
     cmd
 }
@@ -892,7 +892,7 @@ pub(crate) fn inspected(f: &FunctionMeta, reply: &Reply) -> Inspected {
                 .find(|(k, _)| sha_of(k).as_deref() == Some(name))
                 .and_then(|(_, v)| sha_of(v))
         };
-        if field("library_name").as_deref() != Some(f.library().name()) {
+        if field("library_name").as_deref() != Some(f.library().server_name()) {
             continue;
         }
         return match field("library_code") {
