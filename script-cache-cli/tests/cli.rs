@@ -1011,3 +1011,90 @@ functions_matrix! {
         assert_eq!(out.status.code(), Some(1));
     }
 }
+
+/// `prune --cluster` on a real cluster (3 primaries, 3 replicas): the old
+/// version goes from every primary (and by replication from every
+/// replica), the folder's own stays everywhere; replicas are not asked.
+fn cluster_prune(flavor: Flavor) {
+    // Declared with `flavor_test!`: ignored when the flavor was missing at
+    // build time; a missing binary here is a failure.
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
+    }
+    let cluster = TestCluster::start(flavor, 1);
+    let seed = cluster.urls()[0].clone();
+    let (v1, v2) = (versioned_dir("v1"), versioned_dir("v2"));
+    let (n1, n2) = (versioned_name("v1"), versioned_name("v2"));
+    for dir in [&v1, &v2] {
+        let out = run(&["preload", dir, "--url", &seed, "--cluster"]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let primaries = cluster.primaries();
+    assert_eq!(primaries.len(), 3);
+    let held = |i: usize| {
+        let mut l = libraries_on(&mut cluster.nodes()[i].server.connection());
+        l.sort();
+        l
+    };
+    let mut both = vec![n1.clone(), n2.clone()];
+    both.sort();
+    for &p in &primaries {
+        assert_eq!(held(p), both, "primary {p}");
+    }
+
+    let out = run(&["prune", &v2, "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert_eq!(text.matches("would delete").count(), 3, "{text}");
+    assert_eq!(text.matches("kept (this folder)").count(), 3, "{text}");
+    assert!(!text.contains("replica"), "{text}");
+    for &p in &primaries {
+        assert_eq!(held(p), both, "nothing deleted on {p}");
+    }
+
+    let out = run(&["prune", &v2, "--url", &seed, "--cluster", "--yes"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out).matches("deleted").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+    for &p in &primaries {
+        assert_eq!(held(p), [n2.clone()], "primary {p}");
+        // The replica has what its primary has once it caught up.
+        let _: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(5000)
+            .query(&mut cluster.nodes()[p].server.connection())
+            .unwrap();
+        let r = cluster.replica_of(p).unwrap();
+        assert_eq!(held(r), [n2.clone()], "replica {r} of {p}");
+    }
+    let out = run(&["verify", &v2, "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+script_cache_tests::flavor_test! { Redis7,
+    fn cluster_prune_redis_7_0() {
+        cluster_prune(Flavor::Redis7);
+    }
+}
+
+script_cache_tests::flavor_test! { Valkey9,
+    fn cluster_prune_valkey_9_1() {
+        cluster_prune(Flavor::Valkey9);
+    }
+}
+
+script_cache_tests::flavor_test! { Redis82,
+    fn cluster_prune_redis_8_2() {
+        cluster_prune(Flavor::Redis82);
+    }
+}
+
+script_cache_tests::flavor_test! { Valkey81,
+    fn cluster_prune_valkey_8_1() {
+        cluster_prune(Flavor::Valkey81);
+    }
+}
