@@ -69,7 +69,7 @@ pub struct Versioned {
 /// written (includes expanded, `#!lua name=<library>` first line),
 /// `functions` each registered function's name and the byte range of its
 /// name's string literal in `source` (quotes or long brackets included,
-/// as [`crate::library::Function::name_span`] gives it).
+/// as `library::Function::name_span` gives it).
 ///
 /// A quoted literal is replaced by `'<name>_v<version>'`; a long-bracket
 /// literal (`[[bump]]`) gets `_v<version>` before its closing bracket.

@@ -34,7 +34,8 @@
 //!   reply: a server that accepts and never answers fails after it.
 //! * Exit codes: 0 when all is well; 1 for findings (a script has an
 //!   error, a node misses a script or refused one, each named); 2 for a
-//!   usage error (a bad argument or URL, `flush` without confirmation);
+//!   usage error (a bad argument or URL, `flush` without confirmation, a
+//!   `prune --keep` file that is no manifest with libraries);
 //!   3 when a server could not be reached (refused, timed out, dropped).
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -55,7 +56,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  all is well
   1  findings: a script has an error, a node misses a script or refused one
-  2  usage: a bad argument or URL, `flush` without confirmation
+  2  usage: a bad argument or URL, `flush` without confirmation, a `prune
+     --keep` file that is no manifest with libraries
   3  a server could not be reached (refused, timed out, connection lost)";
 
 /// Check, list, preload and verify a folder of Redis/Valkey Lua scripts.
