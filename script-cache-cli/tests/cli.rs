@@ -1061,7 +1061,7 @@ fn cluster_prune(flavor: Flavor) {
         stdout(&out)
     );
     for &p in &primaries {
-        assert_eq!(held(p), [n2.clone()], "primary {p}");
+        assert_eq!(held(p), vec![n2.clone()], "primary {p}");
         // The replica has what its primary has once it caught up.
         let _: i64 = redis::cmd("WAIT")
             .arg(1)
@@ -1069,7 +1069,7 @@ fn cluster_prune(flavor: Flavor) {
             .query(&mut cluster.nodes()[p].server.connection())
             .unwrap();
         let r = cluster.replica_of(p).unwrap();
-        assert_eq!(held(r), [n2.clone()], "replica {r} of {p}");
+        assert_eq!(held(r), vec![n2.clone()], "replica {r} of {p}");
     }
     let out = run(&["verify", &v2, "--url", &seed, "--cluster"]);
     assert_eq!(out.status.code(), Some(0));
