@@ -1,8 +1,9 @@
 //! Versioned function libraries (`functions = "versioned"` in the
 //! folder's `script-cache.toml`): two versions of one library
 //! (`tests/functions-versioned/v1` and `v2`, as two deploys of an
-//! application would embed them) share one server, and each call runs its
-//! own version's code, on every server that has functions.
+//! application would embed them) share one server or one cluster, and
+//! each call runs its own version's code, on every server that has
+//! functions.
 
 use script_cache::prelude::*;
 use script_cache::{ScriptCache, ScriptState};
@@ -178,3 +179,100 @@ functions_matrix! {
         assert_eq!(shared.stats().libraries_replaced, 0);
     }
 }
+
+/// Both versions through Redis Cluster connections (3 primaries, 1
+/// replica each; sync for one deploy, async for the other): every
+/// primary runs each version's own code, nothing is replaced, and a
+/// primary that lost its libraries (`FUNCTION FLUSH`) gets both back.
+fn two_versions_on_a_cluster(flavor: script_cache_tests::Flavor) {
+    use script_cache_tests::cluster::TestCluster;
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
+    }
+    let cluster = TestCluster::start(flavor, 1);
+    let primaries = cluster.primaries();
+    // One key per primary.
+    let map = cluster.slot_map();
+    let mut keys = std::collections::BTreeMap::new();
+    for i in 0..10_000 {
+        let key = format!("{{v:{i}}}");
+        let slot = script_cache::cluster::key_slot(key.as_bytes());
+        if let Some((_, owner)) = map.iter().find(|((s, e), _)| (*s..=*e).contains(&slot)) {
+            keys.entry(*owner).or_insert(key);
+        }
+        if keys.len() == primaries.len() {
+            break;
+        }
+    }
+    assert_eq!(keys.len(), primaries.len(), "a key for every shard");
+    let client = cluster.client();
+    let mut old = ScriptCache::new(client.get_connection().unwrap());
+    script_cache_tests::runtime().block_on(async {
+        let mut new = ScriptCache::new(client.get_async_connection().await.unwrap());
+        round(&mut old, &mut new, &keys, [1, 11]).await;
+        round(&mut old, &mut new, &keys, [12, 22]).await;
+        let first = primaries[0];
+        let _: () = redis::cmd("FUNCTION")
+            .arg("FLUSH")
+            .query(&mut cluster.nodes()[first].server.connection())
+            .unwrap();
+        round(&mut old, &mut new, &keys, [23, 33]).await;
+        for p in &primaries {
+            let mut names = libraries_on(&cluster.nodes()[*p].server);
+            names.sort();
+            let mut both = vec![
+                v1::Functions::Tick.library().server_name().to_owned(),
+                v2::Functions::Tick.library().server_name().to_owned(),
+            ];
+            both.sort();
+            assert_eq!(names, both, "{flavor}: primary {p}");
+        }
+        assert_eq!(old.stats().libraries_replaced, 0);
+        assert_eq!(new.stats().libraries_replaced, 0);
+        assert_eq!((old.stats().reloads, new.stats().reloads), (1, 1));
+    });
+}
+
+/// One call of each version per key: each returns its own version's
+/// value (`expected`: v1's, v2's).
+async fn round(
+    old: &mut ScriptCache<redis::cluster::ClusterConnection>,
+    new: &mut ScriptCache<redis::cluster_async::ClusterConnection>,
+    keys: &std::collections::BTreeMap<usize, String>,
+    expected: [i64; 2],
+) {
+    for key in keys.values() {
+        let a: (String, i64) = v1::Functions::tick(key)
+            .into_invocation()
+            .invoke(old)
+            .unwrap();
+        let b: (String, i64) = v2::Functions::tick(key)
+            .into_invocation()
+            .invoke_async(new)
+            .await
+            .unwrap();
+        assert_eq!(
+            (a, b),
+            (
+                ("v1".to_owned(), expected[0]),
+                ("v2".to_owned(), expected[1])
+            ),
+            "{key}"
+        );
+    }
+}
+
+macro_rules! cluster_flavors {
+    ($($flavor:ident $name:ident),*) => {
+        $(script_cache_tests::flavor_test! { $flavor,
+            fn $name() { two_versions_on_a_cluster(script_cache_tests::Flavor::$flavor) }
+        })*
+    };
+}
+
+cluster_flavors!(
+    Redis7 two_versions_on_a_cluster_redis_7_0,
+    Valkey9 two_versions_on_a_cluster_valkey_9_1,
+    Redis82 two_versions_on_a_cluster_redis_8_2,
+    Valkey81 two_versions_on_a_cluster_valkey_8_1
+);
