@@ -696,6 +696,72 @@ mod tests {
         assert_eq!((d.end_line, d.end_column), (Some(1), Some(39)), "{d}");
     }
 
+    /// Versioned mode through the folder pipeline, with a snippet included
+    /// above the registrations: the version is that of the expanded
+    /// source, the names are rewritten where the registrations are in it,
+    /// and the lines stay; in replace mode nothing changes.
+    #[test]
+    fn versioned_libraries_get_their_names_on_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lib")).unwrap();
+        std::fs::write(
+            dir.path().join("lib/util.lua"),
+            "local function twice(n)\n  return n * 2\nend\n",
+        )
+        .unwrap();
+        let text = "#!lua name=counters\n-- @include \"lib/util.lua\"\n\
+                    redis.register_function('bump', function(keys, args)\n\
+                    \x20 return redis.call('INCRBY', keys[1], twice(args[1]))\nend)\n\
+                    redis.register_function{function_name = [[peek]], callback = function(k)\n\
+                    \x20 return redis.call('GET', k[1])\nend, flags = {'no-writes'}}\n";
+        std::fs::write(dir.path().join("counters.lua"), text).unwrap();
+        let mut folder = Folder {
+            written: "lua/".to_owned(),
+            abs: dir.path().to_owned(),
+            relative_to: "here".to_owned(),
+            config: Default::default(),
+        };
+        let replace = check_folder(&folder);
+        assert!(replace.errors.is_empty(), "{:?}", replace.errors);
+        let l = replace.scripts[0].analysis.library.clone().unwrap();
+        assert_eq!(
+            (l.server_name.as_str(), l.version.as_deref()),
+            ("counters", None)
+        );
+        assert_eq!(l.code, replace.scripts[0].analysis.expanded.source);
+        assert_eq!(l.functions[0].server_name, "bump");
+
+        folder.config.functions = FunctionsMode::Versioned;
+        let versioned = check_folder(&folder);
+        assert!(versioned.errors.is_empty(), "{:?}", versioned.errors);
+        let a = &versioned.scripts[0].analysis;
+        let expanded = &a.expanded.source;
+        assert!(expanded.contains("local function twice"), "{expanded}");
+        let l = a.library.clone().unwrap();
+        let v = crate::version::version_of(expanded);
+        assert_eq!(l.version.as_deref(), Some(v.as_str()));
+        assert_eq!(l.server_name, format!("counters_v{v}"));
+        let names: Vec<&str> = l.functions.iter().map(|f| f.server_name.as_str()).collect();
+        assert_eq!(names, [format!("bump_v{v}"), format!("peek_v{v}")]);
+        let want = expanded
+            .replacen("name=counters", &format!("name=counters_v{v}"), 1)
+            .replacen("'bump'", &format!("'bump_v{v}'"), 1)
+            .replacen("[[peek]]", &format!("[[peek_v{v}]]"), 1);
+        assert_eq!(l.code, want);
+        assert_eq!(l.code.lines().count(), expanded.lines().count());
+        // The code sent is a library the reader accepts, with the new names.
+        let (fs, problems) = crate::library::functions(&l.code);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            fs.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            names
+        );
+        assert_eq!(
+            crate::library::library_name(l.code.as_bytes()),
+            Some(Ok(l.server_name.clone()))
+        );
+    }
+
     #[test]
     fn syntax_errors_have_positions() {
         let pos = |src: &str| syntax_and_usage(src).unwrap_err().0;
