@@ -1016,7 +1016,7 @@ functions_matrix! {
 /// version goes from every primary (and by replication from every
 /// replica), the folder's own stays everywhere; replicas are not asked.
 fn cluster_prune(flavor: Flavor) {
-    // Declared with `flavor_test!`: ignored when the flavor was missing at
+    // Declared with `functions_per_flavor!`: ignored when the flavor was missing at
     // build time; a missing binary here is a failure.
     if let Err(missing) = flavor.binary() {
         panic!("{missing}");
@@ -1075,26 +1075,4 @@ fn cluster_prune(flavor: Flavor) {
     assert_eq!(out.status.code(), Some(0));
 }
 
-script_cache_tests::flavor_test! { Redis7,
-    fn cluster_prune_redis_7_0() {
-        cluster_prune(Flavor::Redis7);
-    }
-}
-
-script_cache_tests::flavor_test! { Valkey9,
-    fn cluster_prune_valkey_9_1() {
-        cluster_prune(Flavor::Valkey9);
-    }
-}
-
-script_cache_tests::flavor_test! { Redis82,
-    fn cluster_prune_redis_8_2() {
-        cluster_prune(Flavor::Redis82);
-    }
-}
-
-script_cache_tests::flavor_test! { Valkey81,
-    fn cluster_prune_valkey_8_1() {
-        cluster_prune(Flavor::Valkey81);
-    }
-}
+script_cache_tests::functions_per_flavor!(cluster_prune_each_primary, cluster_prune);

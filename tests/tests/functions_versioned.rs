@@ -262,17 +262,7 @@ async fn round(
     }
 }
 
-macro_rules! cluster_flavors {
-    ($($flavor:ident $name:ident),*) => {
-        $(script_cache_tests::flavor_test! { $flavor,
-            fn $name() { two_versions_on_a_cluster(script_cache_tests::Flavor::$flavor) }
-        })*
-    };
-}
-
-cluster_flavors!(
-    Redis7 two_versions_on_a_cluster_redis_7_0,
-    Valkey9 two_versions_on_a_cluster_valkey_9_1,
-    Redis82 two_versions_on_a_cluster_redis_8_2,
-    Valkey81 two_versions_on_a_cluster_valkey_8_1
+script_cache_tests::functions_per_flavor!(
+    two_versions_on_a_cluster_each_run_their_own_code,
+    two_versions_on_a_cluster
 );
