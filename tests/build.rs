@@ -58,6 +58,7 @@ fn main() {
     println!("cargo::rerun-if-changed=fixtures");
     println!("cargo::rerun-if-changed=bench-lua");
     println!("cargo::rerun-if-changed=functions-lua");
+    println!("cargo::rerun-if-changed=functions-versioned");
     println!("cargo::rerun-if-changed=bench-functions");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=CI");

@@ -19,6 +19,7 @@ use crate::folder::{self, Folder, LuaFile};
 use crate::header::{self, Header};
 use crate::include::{self, Expanded};
 use crate::naming::{self, NameError};
+use crate::servers::FunctionsMode;
 use crate::signature::{self, At, Signature};
 use crate::usage::Usage;
 
@@ -53,6 +54,14 @@ pub struct FileAnalysis {
 pub struct LibraryAnalysis {
     /// The name of its `#!lua name=` line.
     pub name: String,
+    /// Its name on the server: `name`, or in versioned mode
+    /// `<name>_v<version>` ([`crate::version`]).
+    pub server_name: String,
+    /// The version in its names on the server (versioned mode only).
+    pub version: Option<String>,
+    /// The code sent with `FUNCTION LOAD`: the expanded source, with the
+    /// names on the server written in (versioned mode).
+    pub code: String,
     /// Its functions, in registration order (those with problems too).
     pub functions: Vec<FunctionAnalysis>,
 }
@@ -62,6 +71,9 @@ pub struct LibraryAnalysis {
 pub struct FunctionAnalysis {
     /// What its registration says.
     pub function: crate::library::Function,
+    /// Its name on the server (`FCALL` takes it): the registered name,
+    /// or in versioned mode `<name>_v<version>`.
+    pub server_name: String,
     /// The tags of the comment block above its registration.
     pub header: Header,
     /// Its typed call's function name, when it had no problem.
@@ -210,6 +222,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
                 let located = locate((function.line, function.column), String::new());
                 functions.push(FunctionAnalysis {
                     located,
+                    server_name: function.name.clone(),
                     function,
                     header: head,
                     fn_name,
@@ -257,6 +270,24 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
             findings.sort_by_key(|f| (f.line, f.column));
             push_findings(findings, &expanded.source, &locate, errors, &mut warnings);
         }
+        let mut library = LibraryAnalysis {
+            server_name: name.clone(),
+            version: None,
+            code: expanded.source.clone(),
+            name,
+            functions,
+        };
+        if folder.config.functions == FunctionsMode::Versioned
+            && !library.name.is_empty()
+            && !library.functions.is_empty()
+        {
+            version(
+                &mut library,
+                &expanded.source,
+                || in_script(1, Some(1), String::new()),
+                errors,
+            );
+        }
         return FileAnalysis {
             shown,
             original,
@@ -267,7 +298,7 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
             fn_name: None,
             signature: None,
             warnings,
-            library: Some(LibraryAnalysis { name, functions }),
+            library: Some(library),
         };
     }
     let (head, problems) = header::parse(&original);
@@ -315,6 +346,39 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
         signature: sig,
         warnings,
         library: None,
+    }
+}
+
+/// Gives `library` its versioned names and code ([`crate::version`]);
+/// a rewrite that fails (it cannot, for what the library reader
+/// accepted) is an error at the library's first line.
+fn version(
+    library: &mut LibraryAnalysis,
+    source: &str,
+    at_first_line: impl Fn() -> Diagnostic,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let names: Vec<(&str, (usize, usize))> = library
+        .functions
+        .iter()
+        .map(|f| (f.function.name.as_str(), f.function.name_span))
+        .collect();
+    match crate::version::rewrite(source, &library.name, &names) {
+        Ok(versioned) => {
+            for (f, server_name) in library.functions.iter_mut().zip(versioned.functions) {
+                f.server_name = server_name;
+            }
+            library.server_name = versioned.library;
+            library.version = Some(versioned.version);
+            library.code = versioned.code;
+        }
+        Err(e) => {
+            let mut d = at_first_line();
+            d.message = format!(
+                "cannot give the library versioned names (`functions = \"versioned\"`): {e}"
+            );
+            errors.push(d);
+        }
     }
 }
 
@@ -630,6 +694,72 @@ mod tests {
         // `'GETT'` is characters 33 to 38 (the `é` counts once).
         assert_eq!((d.line, d.column), (1, Some(33)), "{d}");
         assert_eq!((d.end_line, d.end_column), (Some(1), Some(39)), "{d}");
+    }
+
+    /// Versioned mode through the folder pipeline, with a snippet included
+    /// above the registrations: the version is that of the expanded
+    /// source, the names are rewritten where the registrations are in it,
+    /// and the lines stay; in replace mode nothing changes.
+    #[test]
+    fn versioned_libraries_get_their_names_on_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lib")).unwrap();
+        std::fs::write(
+            dir.path().join("lib/util.lua"),
+            "local function twice(n)\n  return n * 2\nend\n",
+        )
+        .unwrap();
+        let text = "#!lua name=counters\n-- @include \"lib/util.lua\"\n\
+                    redis.register_function('bump', function(keys, args)\n\
+                    \x20 return redis.call('INCRBY', keys[1], twice(args[1]))\nend)\n\
+                    redis.register_function{function_name = [[peek]], callback = function(k)\n\
+                    \x20 return redis.call('GET', k[1])\nend, flags = {'no-writes'}}\n";
+        std::fs::write(dir.path().join("counters.lua"), text).unwrap();
+        let mut folder = Folder {
+            written: "lua/".to_owned(),
+            abs: dir.path().to_owned(),
+            relative_to: "here".to_owned(),
+            config: Default::default(),
+        };
+        let replace = check_folder(&folder);
+        assert!(replace.errors.is_empty(), "{:?}", replace.errors);
+        let l = replace.scripts[0].analysis.library.clone().unwrap();
+        assert_eq!(
+            (l.server_name.as_str(), l.version.as_deref()),
+            ("counters", None)
+        );
+        assert_eq!(l.code, replace.scripts[0].analysis.expanded.source);
+        assert_eq!(l.functions[0].server_name, "bump");
+
+        folder.config.functions = FunctionsMode::Versioned;
+        let versioned = check_folder(&folder);
+        assert!(versioned.errors.is_empty(), "{:?}", versioned.errors);
+        let a = &versioned.scripts[0].analysis;
+        let expanded = &a.expanded.source;
+        assert!(expanded.contains("local function twice"), "{expanded}");
+        let l = a.library.clone().unwrap();
+        let v = crate::version::version_of(expanded);
+        assert_eq!(l.version.as_deref(), Some(v.as_str()));
+        assert_eq!(l.server_name, format!("counters_v{v}"));
+        let names: Vec<&str> = l.functions.iter().map(|f| f.server_name.as_str()).collect();
+        assert_eq!(names, [format!("bump_v{v}"), format!("peek_v{v}")]);
+        let want = expanded
+            .replacen("name=counters", &format!("name=counters_v{v}"), 1)
+            .replacen("'bump'", &format!("'bump_v{v}'"), 1)
+            .replacen("[[peek]]", &format!("[[peek_v{v}]]"), 1);
+        assert_eq!(l.code, want);
+        assert_eq!(l.code.lines().count(), expanded.lines().count());
+        // The code sent is a library the reader accepts, with the new names.
+        let (fs, problems) = crate::library::functions(&l.code);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            fs.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            names
+        );
+        assert_eq!(
+            crate::library::library_name(l.code.as_bytes()),
+            Some(Ok(l.server_name.clone()))
+        );
     }
 
     #[test]

@@ -30,6 +30,9 @@
 //!   the clashes between them.
 //! * [`signature`]: the typed call's parameters, the header checked
 //!   against what the body reads.
+//! * [`version`]: the names a library and its functions get on the
+//!   server in versioned mode (`functions = "versioned"`), and the
+//!   rewrite of its code that carries them.
 //! * [`Diagnostic`] ([`diagnostic`]): one problem in a script file as
 //!   data (file, line, column in characters, end, [`Severity`], lint rule,
 //!   message, help, notes), what every check reports, with one text
@@ -79,6 +82,7 @@ pub mod signature;
 #[cfg(feature = "lua")]
 mod syntax;
 pub mod usage;
+pub mod version;
 
 pub use diagnostic::{Diagnostic, Severity, dedup};
 #[cfg(feature = "lua")]

@@ -39,6 +39,10 @@ pub struct Function {
     pub line: u32,
     /// See `line`.
     pub column: u32,
+    /// The byte range of its name's string literal (quotes included) in
+    /// the analysed source: where [`crate::version::rewrite`] writes the
+    /// name the server gets.
+    pub name_span: (usize, usize),
     /// Its flags (`no-writes`, ...), in the order written.
     pub flags: Vec<String>,
     /// The callback's parameter names (keys, args), empty where it has
@@ -201,6 +205,19 @@ fn literal(e: &Expression) -> Option<&str> {
     }
 }
 
+/// The byte range of a string literal's token (through parentheses),
+/// quotes included.
+fn literal_span(e: &Expression) -> (usize, usize) {
+    match e {
+        Expression::Parentheses { expression, .. } => literal_span(expression),
+        Expression::String(token) => (
+            token.token().start_position().bytes(),
+            token.token().end_position().bytes(),
+        ),
+        _ => (0, 0),
+    }
+}
+
 fn expr_at(e: &Expression) -> (u32, u32) {
     e.start_position()
         .map(|p| {
@@ -313,6 +330,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                 return None;
             }
         };
+        let name_expr = name;
         let Some(name) = literal(name) else {
             self.problem(
                 expr_at(name),
@@ -414,6 +432,7 @@ impl<'s, 'a> Reader<'s, 'a> {
             name: name.to_owned(),
             line: call_at.0,
             column: call_at.1,
+            name_span: literal_span(name_expr),
             flags,
             params,
             usage,

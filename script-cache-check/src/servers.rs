@@ -1,11 +1,14 @@
-//! Which servers a script folder targets: the `servers` key of an optional
-//! `script-cache.toml` in the folder, read by the macros, by `script-cache
-//! check` and by runtime registration from a folder, and the names the
-//! lint's `-- script-cache: servers(...)` directive takes.
+//! What a script folder's optional `script-cache.toml` declares, read by
+//! the macros, by the command line and by runtime registration from a
+//! folder: the servers the folder targets (`servers`, also the names the
+//! lint's `-- script-cache: servers(...)` directive takes), and how its
+//! function libraries are named on the server (`functions`, see
+//! [`FunctionsMode`]).
 //!
 //! ```toml
 //! # lua/script-cache.toml
 //! servers = ["redis-8.2", "valkey-9.1"]
+//! functions = "versioned"
 //! ```
 //!
 //! Without the file (or without the key) a folder targets every known
@@ -179,19 +182,72 @@ fn nearest_older(name: &str) -> Option<&'static str> {
         .map(|(_, n)| n)
 }
 
+/// How a folder's function libraries are named on the server: the
+/// `functions` key of `script-cache.toml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum FunctionsMode {
+    /// `functions = "replace"` (the default): a library is loaded under
+    /// the name of its `#!lua name=` line, its functions under the names
+    /// they are registered with; another copy of that name on the server
+    /// is replaced.
+    #[default]
+    Replace,
+    /// `functions = "versioned"`: the names carry the library's content
+    /// hash ([`crate::version`]), so two versions of a library live side
+    /// by side on one server (a rolling deploy) and each runs its own
+    /// code.
+    Versioned,
+}
+
+impl FunctionsMode {
+    /// The values `functions` takes, as written in the file.
+    pub const NAMES: [&'static str; 2] = ["replace", "versioned"];
+
+    /// The value as written in `script-cache.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FunctionsMode::Replace => "replace",
+            FunctionsMode::Versioned => "versioned",
+        }
+    }
+
+    /// The mode written `value`, or why it is none (with "did you mean").
+    pub fn parse(value: &str) -> Result<FunctionsMode, String> {
+        match value {
+            "replace" => Ok(FunctionsMode::Replace),
+            "versioned" => Ok(FunctionsMode::Versioned),
+            other => {
+                let suggestion = crate::did_you_mean(&crate::similar(
+                    other,
+                    FunctionsMode::NAMES.iter().copied(),
+                ))
+                .map_or(String::new(), |d| format!(" ({d})"));
+                Err(format!(
+                    "`functions = \"{other}\"` is not a mode{suggestion}; write \"replace\" \
+                     (the default: libraries keep their names, another copy is replaced) or \
+                     \"versioned\" (names carry the content's hash, for rolling deploys)"
+                ))
+            }
+        }
+    }
+}
+
 /// What a folder's `script-cache.toml` declares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     /// The servers the folder's scripts run on ([`Servers::ALL`] when not
     /// declared).
     pub servers: Servers,
+    /// How its function libraries are named on the server
+    /// ([`FunctionsMode::Replace`] when not declared).
+    pub functions: FunctionsMode,
     /// The file it was read from, when there is one (the macros track it,
     /// so editing it rebuilds).
     pub file: Option<PathBuf>,
 }
 
 /// The keys `script-cache.toml` may have.
-const KEYS: [&str; 1] = ["servers"];
+const KEYS: [&str; 2] = ["servers", "functions"];
 
 /// Reads `dir/script-cache.toml`: the default [`Config`] when there is no
 /// such file, or why the file is wrong (as `file: message`, with "did you
@@ -208,15 +264,19 @@ pub fn load(dir: &Path, shown_dir: &str) -> Result<Config, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
         Err(e) => return Err(format!("{shown}: cannot read it: {e}")),
     };
-    let servers = parse(&text).map_err(|e| format!("{shown}: {e}"))?;
-    Ok(Config {
-        servers,
-        file: Some(path),
-    })
+    let mut config = parse_config(&text).map_err(|e| format!("{shown}: {e}"))?;
+    config.file = Some(path);
+    Ok(config)
 }
 
-/// The servers a `script-cache.toml` text declares.
+/// The servers a `script-cache.toml` text declares (see [`parse_config`]
+/// for the whole file).
 pub fn parse(text: &str) -> Result<Servers, String> {
+    parse_config(text).map(|c| c.servers)
+}
+
+/// What a `script-cache.toml` text declares (`file` is `None`).
+pub fn parse_config(text: &str) -> Result<Config, String> {
     let table: toml::Table = toml::from_str(text).map_err(|e| {
         format!(
             "not valid TOML: {}",
@@ -224,6 +284,7 @@ pub fn parse(text: &str) -> Result<Servers, String> {
         )
     })?;
     let mut servers = Servers::ALL;
+    let mut functions = FunctionsMode::Replace;
     for (key, value) in &table {
         match key.as_str() {
             "servers" => {
@@ -242,6 +303,15 @@ pub fn parse(text: &str) -> Result<Servers, String> {
                     .collect::<Result<Vec<&str>, String>>()?;
                 servers = Servers::parse(names).map_err(|e| format!("`servers`: {e}"))?;
             }
+            "functions" => {
+                let value = value.as_str().ok_or_else(|| {
+                    format!(
+                        "`functions` must be a string, \"replace\" or \"versioned\", found \
+                         `{value}`"
+                    )
+                })?;
+                functions = FunctionsMode::parse(value)?;
+            }
             other => {
                 // Few keys: a looser match than for names.
                 let suggestion = KEYS
@@ -257,7 +327,11 @@ pub fn parse(text: &str) -> Result<Servers, String> {
             }
         }
     }
-    Ok(servers)
+    Ok(Config {
+        servers,
+        functions,
+        file: None,
+    })
 }
 
 #[cfg(test)]
@@ -307,5 +381,38 @@ mod tests {
         let e = parse("servers = [\"redis-9.9\"]").unwrap_err();
         assert!(e.contains("name `redis-8.2` instead"), "{e}");
         assert!(parse("servers = [").unwrap_err().contains("not valid TOML"));
+    }
+
+    #[test]
+    fn the_functions_mode() {
+        assert_eq!(parse_config("").unwrap().functions, FunctionsMode::Replace);
+        assert_eq!(
+            parse_config("functions = \"versioned\"").unwrap().functions,
+            FunctionsMode::Versioned
+        );
+        assert_eq!(
+            parse_config("functions = \"replace\"\nservers = [\"redis-8.2\"]").unwrap(),
+            Config {
+                servers: Servers::parse(["redis-8.2"]).unwrap(),
+                functions: FunctionsMode::Replace,
+                file: None,
+            }
+        );
+        let e = parse_config("functions = \"versoned\"").unwrap_err();
+        assert!(
+            e.contains("`functions = \"versoned\"` is not a mode (did you mean `versioned`?)"),
+            "{e}"
+        );
+        assert!(e.contains("write \"replace\""), "{e}");
+        let e = parse_config("functions = \"hashed\"").unwrap_err();
+        assert!(e.contains("is not a mode; write \"replace\""), "{e}");
+        let e = parse_config("functions = true").unwrap_err();
+        assert!(e.contains("`functions` must be a string"), "{e}");
+        let e = parse_config("function = \"versioned\"").unwrap_err();
+        assert!(
+            e.contains("unknown key `function` (did you mean `functions`?)"),
+            "{e}"
+        );
+        assert!(e.contains("the keys are servers, functions"), "{e}");
     }
 }

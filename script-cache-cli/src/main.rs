@@ -10,6 +10,7 @@
 //! script-cache preload lua/ --url redis://user:pass@host:6379/ [--cluster]
 //! script-cache verify lua/ --url redis://host:6379/ [--cluster]
 //! script-cache flush --url redis://host:6379/ [--cluster] [--yes]
+//! script-cache prune lua/ --url redis://host:6379/ [--cluster] [--keep old.json] [--yes]
 //! ```
 //!
 //! * The folder is read as the macros read it: its top-level `*.lua` files
@@ -33,7 +34,8 @@
 //!   reply: a server that accepts and never answers fails after it.
 //! * Exit codes: 0 when all is well; 1 for findings (a script has an
 //!   error, a node misses a script or refused one, each named); 2 for a
-//!   usage error (a bad argument or URL, `flush` without confirmation);
+//!   usage error (a bad argument or URL, `flush` without confirmation, a
+//!   `prune --keep` file that is no manifest with libraries);
 //!   3 when a server could not be reached (refused, timed out, dropped).
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -54,7 +56,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  all is well
   1  findings: a script has an error, a node misses a script or refused one
-  2  usage: a bad argument or URL, `flush` without confirmation
+  2  usage: a bad argument or URL, `flush` without confirmation, a `prune
+     --keep` file that is no manifest with libraries
   3  a server could not be reached (refused, timed out, connection lost)";
 
 /// Check, list, preload and verify a folder of Redis/Valkey Lua scripts.
@@ -209,7 +212,9 @@ enum Command {
         /// The script folder.
         dir: String,
     },
-    /// The scripts of DIR as JSON: name -> SHA-1, arity, flags.
+    /// The scripts of DIR as JSON: name -> SHA-1, arity, flags; and when
+    /// DIR has function libraries, `libraries`: each library's name, name
+    /// on the server, SHA-1, file and functions.
     #[command(after_help = EXIT_CODES)]
     Manifest {
         /// The script folder.
@@ -242,6 +247,25 @@ enum Command {
         dir: String,
         #[command(flatten)]
         target: Target,
+    },
+    /// FUNCTION DELETE the old versions of DIR's versioned libraries
+    /// (`<library>_v<version>`) on the server, or on every primary: those
+    /// neither DIR nor a `--keep` manifest names. Any other library is
+    /// left alone. Without `--yes` it only prints what it would delete
+    /// (exit code 0).
+    #[command(after_help = EXIT_CODES)]
+    Prune {
+        /// The script folder.
+        dir: String,
+        #[command(flatten)]
+        target: Target,
+        /// A manifest (`script-cache manifest`) of a version still
+        /// deployed: its libraries are kept. Repeat for more.
+        #[arg(long, value_name = "MANIFEST")]
+        keep: Vec<std::path::PathBuf>,
+        /// Delete; without it, only print what would be deleted.
+        #[arg(long, short)]
+        yes: bool,
     },
     /// SCRIPT FLUSH on the server, or on every node (function libraries
     /// are left alone). Asks first on a terminal; elsewhere (CI, a pipe)
@@ -331,6 +355,20 @@ fn run(command: Command, format: Format) -> Result<Outcome, Failure> {
             remote::verify(&c.scripts, &c.libraries, &target, format)
         }),
         Command::Flush { target, yes } => remote::flush(&target, yes, format),
+        Command::Prune {
+            dir,
+            target,
+            keep,
+            yes,
+        } => {
+            let kept = keep
+                .iter()
+                .map(|path| kept_libraries(path))
+                .collect::<Result<Vec<Vec<String>>, Failure>>()?;
+            with_checked(&dir, format, |c| {
+                remote::prune(c, &kept.concat(), &target, yes, format)
+            })
+        }
     }
 }
 
@@ -381,16 +419,6 @@ fn print_errors(errors: &[script_cache_check::Diagnostic]) {
         eprintln!("error: {e}\n");
     }
     eprintln!("{} in the script folder", plural(errors.len(), "error"));
-}
-
-/// Runs `f` on the scripts of `dir` when they are all fine; otherwise
-/// reports the folder's errors (exit code 1).
-fn with_scripts(
-    dir: &str,
-    format: Format,
-    f: impl FnOnce(&[scripts::Script]) -> Result<Outcome, Failure>,
-) -> Result<Outcome, Failure> {
-    with_checked(dir, format, |c| f(&c.scripts))
 }
 
 /// Checks the folder; runs `f` on its scripts and libraries when it has no
@@ -513,7 +541,45 @@ fn script_json(s: &scripts::Script) -> serde_json::Value {
     })
 }
 
-/// One library as JSON, for `list`.
+/// The names on the server of the libraries a manifest lists (its
+/// `libraries` array), for `prune --keep`; a file that is no manifest
+/// with libraries is a usage error, so that nothing it should keep is
+/// deleted.
+fn kept_libraries(path: &std::path::Path) -> Result<Vec<String>, Failure> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("--keep {shown}: cannot read it: {e}")))?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "--keep {shown}: not a manifest of `script-cache manifest` (not JSON: {e})"
+        ))
+    })?;
+    let libraries = doc
+        .get("libraries")
+        .and_then(|l| l.as_array())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "--keep {shown}: the manifest lists no libraries (no `libraries` array); write \
+                 it with `script-cache manifest` from the folder of the version to keep"
+            ))
+        })?;
+    libraries
+        .iter()
+        .map(|l| {
+            l.get("server_name")
+                .and_then(|n| n.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    Failure::usage(format!(
+                        "--keep {shown}: a library without `server_name`; write the manifest \
+                         with this version of `script-cache manifest`"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// One library as JSON, for `list` and `manifest`.
 fn library_json(l: &scripts::Library) -> serde_json::Value {
     let arity = |a: script_cache_check::usage::Arity| serde_json::json!({ "min": a.min(), "variadic": a.is_variadic() });
     let functions: Vec<serde_json::Value> = l
@@ -522,6 +588,7 @@ fn library_json(l: &scripts::Library) -> serde_json::Value {
         .map(|f| {
             serde_json::json!({
                 "name": f.name,
+                "server_name": f.server_name,
                 "keys": arity(f.keys),
                 "args": arity(f.args),
                 "flags": f.flags,
@@ -531,43 +598,51 @@ fn library_json(l: &scripts::Library) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "name": l.name,
+        "server_name": l.server_name,
         "file": l.file,
         "sha1": l.sha1,
         "functions": functions,
     })
 }
 
-/// The table of the libraries' functions, for `list`.
+/// The table of the libraries' functions, for `list`; with the names on
+/// the server when they differ (versioned mode).
 fn library_rows(libraries: &[scripts::Library]) -> Vec<Vec<String>> {
-    let mut rows = vec![row(&[
-        "LIBRARY",
-        "FUNCTION",
-        "SHA-1",
-        "KEYS",
-        "ARGS",
-        "FLAGS",
-        "READ-ONLY",
-    ])];
+    let versioned = libraries.iter().any(|l| l.server_name != l.name);
+    let mut header = vec!["LIBRARY", "FUNCTION"];
+    if versioned {
+        header.extend(["LIBRARY ON SERVER", "FUNCTION ON SERVER"]);
+    }
+    header.extend(["SHA-1", "KEYS", "ARGS", "FLAGS", "READ-ONLY"]);
+    let mut rows = vec![row(&header)];
     for l in libraries {
         for f in &l.functions {
-            rows.push(vec![
-                l.name.clone(),
-                f.name.clone(),
-                l.sha1.clone(),
-                scripts::arity(f.keys),
-                scripts::arity(f.args),
-                if f.flags.is_empty() {
-                    "-".to_owned()
-                } else {
-                    f.flags.join(",")
-                },
-                if f.flags.iter().any(|x| x == "no-writes") {
-                    "yes"
-                } else {
-                    "no"
-                }
-                .to_owned(),
-            ]);
+            let mut cells = vec![l.name.clone(), f.name.clone()];
+            if versioned {
+                cells.extend([l.server_name.clone(), f.server_name.clone()]);
+            }
+            rows.push(
+                [
+                    cells,
+                    vec![
+                        l.sha1.clone(),
+                        scripts::arity(f.keys),
+                        scripts::arity(f.args),
+                        if f.flags.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            f.flags.join(",")
+                        },
+                        if f.flags.iter().any(|x| x == "no-writes") {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                        .to_owned(),
+                    ],
+                ]
+                .concat(),
+            );
         }
     }
     rows
@@ -635,10 +710,27 @@ fn manifest(
     output: Option<&std::path::Path>,
     format: Format,
 ) -> Result<Outcome, Failure> {
-    with_scripts(dir, format, |scripts| {
+    with_checked(dir, format, |checked| {
         let mut map = serde_json::Map::new();
-        for s in scripts {
+        for s in &checked.scripts {
             map.insert(s.name.clone(), script_json(s));
+        }
+        // The libraries next to the scripts, under a key no script can
+        // take then (a folder without libraries keeps the scripts-only
+        // document).
+        if !checked.libraries.is_empty() {
+            if map.contains_key("libraries") {
+                return Err(Failure {
+                    outcome: Outcome::Findings,
+                    message: "the folder has a script `libraries.lua` and function \
+                              libraries: the manifest lists the libraries under the key \
+                              `libraries`; rename the script"
+                        .to_owned(),
+                });
+            }
+            let libraries: Vec<serde_json::Value> =
+                checked.libraries.iter().map(library_json).collect();
+            map.insert("libraries".to_owned(), libraries.into());
         }
         let text = pretty(&serde_json::Value::Object(map));
         match output {

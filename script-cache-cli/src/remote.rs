@@ -1,4 +1,5 @@
-//! The commands that talk to servers: `preload`, `verify`, `flush`. Each
+//! The commands that talk to servers: `preload`, `verify`, `flush`,
+//! `prune`. Each
 //! node is handled on its own; a node that cannot be reached (exit code 3)
 //! or that refuses a script (exit code 1) is named in the result, without
 //! stopping the other nodes.
@@ -10,7 +11,7 @@ use script_cache::{ScriptCache, ScriptState};
 use serde_json::json;
 
 use crate::nodes::{self, Node, NodeError};
-use crate::scripts::{Library, Script};
+use crate::scripts::{Checked, Library, Script};
 use crate::{Failure, Format, Outcome, plural, row, table};
 
 /// A progress bar on stderr (drawn only on a terminal, never with JSON).
@@ -189,7 +190,10 @@ impl Libraries {
                     };
                     self.problems.push((
                         e.outcome(),
-                        format!("{}: library `{}`: {}", node.addr, library.name, e.message),
+                        format!(
+                            "{}: library `{}`: {}",
+                            node.addr, library.server_name, e.message
+                        ),
                     ));
                     (word, Some(e.message))
                 }
@@ -200,7 +204,7 @@ impl Libraries {
                     format!(
                         "{}: library `{}` ({}) {}",
                         node.addr,
-                        library.name,
+                        library.server_name,
                         library.file,
                         if word == "missing" {
                             "is missing".to_owned()
@@ -216,7 +220,7 @@ impl Libraries {
             self.rows.push(vec![
                 node.addr.clone(),
                 node.role.to_owned(),
-                library.name.clone(),
+                library.server_name.clone(),
                 if matches!(word, "ok" | "loaded" | "present") {
                     word.to_owned()
                 } else {
@@ -227,6 +231,7 @@ impl Libraries {
                 "addr": node.addr,
                 "role": node.role,
                 "library": library.name,
+                "server_name": library.server_name,
                 "file": library.file,
                 "sha1": library.sha1,
                 "result": word,
@@ -275,7 +280,7 @@ fn load_library(node: &Node, library: &Library, replace: bool) -> Result<&'stati
     }
 }
 
-/// What a node holds under a library's name.
+/// What a node holds under a library's name on the server.
 enum Held {
     Missing,
     Same,
@@ -288,7 +293,7 @@ fn library_on(node: &Node, library: &Library) -> Result<Held, NodeError> {
     let reply: redis::Value = redis::cmd("FUNCTION")
         .arg("LIST")
         .arg("LIBRARYNAME")
-        .arg(&library.name)
+        .arg(&library.server_name)
         .arg("WITHCODE")
         .query(&mut con)
         .map_err(|e| NodeError::from_redis("FUNCTION LIST: ", &e))?;
@@ -311,7 +316,7 @@ fn library_on(node: &Node, library: &Library) -> Result<Held, NodeError> {
                 .find(|(k, _)| text(k).as_deref() == Some(name))
                 .and_then(|(_, v)| text(v))
         };
-        if field("library_name").as_deref() != Some(library.name.as_str()) {
+        if field("library_name").as_deref() != Some(library.server_name.as_str()) {
             continue;
         }
         return Ok(match field("library_code") {
@@ -568,4 +573,187 @@ fn confirm(nodes: &[Node]) -> bool {
         return false;
     }
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// The names of the libraries `node` holds (`FUNCTION LIST`).
+fn libraries_held(node: &Node) -> Result<Vec<String>, NodeError> {
+    let mut con = node.connect()?;
+    let reply: redis::Value = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .query(&mut con)
+        .map_err(|e| NodeError::from_redis("FUNCTION LIST: ", &e))?;
+    let text = |v: &redis::Value| redis::from_redis_value_ref::<String>(v).ok();
+    let redis::Value::Array(libraries) = reply else {
+        return Ok(Vec::new());
+    };
+    let mut names = Vec::new();
+    for entry in &libraries {
+        let pairs: Vec<(&redis::Value, &redis::Value)> = match entry {
+            redis::Value::Array(flat) => flat
+                .chunks(2)
+                .filter_map(|p| Some((p.first()?, p.get(1)?)))
+                .collect(),
+            redis::Value::Map(map) => map.iter().map(|(k, v)| (k, v)).collect(),
+            _ => continue,
+        };
+        if let Some(name) = pairs
+            .iter()
+            .find(|(k, _)| text(k).as_deref() == Some("library_name"))
+            .and_then(|(_, v)| text(v))
+        {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// What `prune` does with one library on a node.
+fn prune_verdict(name: &str, folder: &Checked, kept: &[String]) -> Option<&'static str> {
+    let known = folder
+        .library_names
+        .iter()
+        .any(|l| script_cache_check::version::version_in(name, l).is_some());
+    if !known {
+        // Not a version of this folder's libraries: never touched.
+        return None;
+    }
+    Some(if folder.libraries.iter().any(|l| l.server_name == name) {
+        "kept (this folder)"
+    } else if kept.iter().any(|k| k == name) {
+        "kept (--keep)"
+    } else {
+        "delete"
+    })
+}
+
+/// `FUNCTION DELETE` of the versions of the folder's libraries
+/// (`<library>_v<version>`) on every primary that neither the folder nor
+/// a `--keep` manifest names; without `yes`, only what would be deleted.
+pub(crate) fn prune(
+    folder: &Checked,
+    kept: &[String],
+    target: &crate::Target,
+    yes: bool,
+    format: Format,
+) -> Result<Outcome, Failure> {
+    let nodes = nodes::discover(target.connection_info()?, target.cluster, target.timeout)?;
+    let mut rows = vec![row(&["NODE", "ROLE", "LIBRARY", "RESULT"])];
+    let mut docs = Vec::new();
+    let mut problems = Problems::default();
+    let mut deleted = 0;
+    let mut to_delete = 0;
+    // Replicas follow their primary (and refuse FUNCTION DELETE).
+    for node in nodes.iter().filter(|n| n.role != "replica") {
+        let held = match libraries_held(node) {
+            Ok(held) => held,
+            Err(e) => {
+                problems.push(e.outcome(), format!("{}: {}", node.addr, e.message));
+                let result = if e.unreachable {
+                    "unreachable"
+                } else {
+                    "failed"
+                };
+                rows.push(vec![
+                    node.addr.clone(),
+                    node.role.to_owned(),
+                    "?".to_owned(),
+                    result.to_uppercase(),
+                ]);
+                docs.push(json!({
+                    "addr": node.addr,
+                    "role": node.role,
+                    "library": null,
+                    "result": result,
+                    "error": e.message,
+                }));
+                continue;
+            }
+        };
+        for name in held {
+            let Some(verdict) = prune_verdict(&name, folder, kept) else {
+                continue;
+            };
+            let (result, error) = match verdict {
+                "delete" if yes => {
+                    to_delete += 1;
+                    let done = node.connect().and_then(|mut con| {
+                        redis::cmd("FUNCTION")
+                            .arg("DELETE")
+                            .arg(&name)
+                            .query::<()>(&mut con)
+                            .map_err(|e| NodeError::from_redis("FUNCTION DELETE: ", &e))
+                    });
+                    match done {
+                        Ok(()) => {
+                            deleted += 1;
+                            ("deleted", None)
+                        }
+                        Err(e) => {
+                            problems.push(
+                                e.outcome(),
+                                format!("{}: library `{name}`: {}", node.addr, e.message),
+                            );
+                            (
+                                if e.unreachable {
+                                    "unreachable"
+                                } else {
+                                    "failed"
+                                },
+                                Some(e.message),
+                            )
+                        }
+                    }
+                }
+                "delete" => {
+                    to_delete += 1;
+                    ("would delete", None)
+                }
+                kept => (kept, None),
+            };
+            rows.push(vec![
+                node.addr.clone(),
+                node.role.to_owned(),
+                name.clone(),
+                if matches!(result, "unreachable" | "failed") {
+                    result.to_uppercase()
+                } else {
+                    result.to_owned()
+                },
+            ]);
+            docs.push(json!({
+                "addr": node.addr,
+                "role": node.role,
+                "library": name,
+                "result": result,
+                "error": error,
+            }));
+        }
+    }
+    match format {
+        Format::Text | Format::Sarif | Format::Github => {
+            crate::out(&table(&rows));
+            if !yes && to_delete > 0 {
+                eprintln!(
+                    "{} to delete; nothing was deleted: pass --yes to delete",
+                    plural(to_delete, "library version")
+                );
+            } else if yes {
+                eprintln!("deleted {}", plural(deleted, "library version"));
+            }
+        }
+        Format::Json => {
+            let outcome = problems.outcome();
+            let doc = json!({
+                "ok": outcome == Outcome::Ok,
+                "exit_code": outcome.code(),
+                "deleted": yes,
+                "libraries": docs,
+                "problems": problems.lines,
+            });
+            crate::out(&(crate::pretty(&doc) + "\n"));
+        }
+    }
+    problems.report("prune");
+    Ok(problems.outcome())
 }

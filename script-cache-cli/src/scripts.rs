@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use script_cache_check::folder::{self, Folder};
-use script_cache_check::servers::{self, Servers};
+use script_cache_check::servers::{self, FunctionsMode, Servers};
 use script_cache_check::usage::Arity;
 use script_cache_check::{Diagnostic, analysis, sha1_hex, shebang};
 
@@ -44,9 +44,13 @@ impl Script {
 pub(crate) struct Library {
     /// Its name, from the `#!lua name=` line.
     pub(crate) name: String,
+    /// Its name on the server: `name`, or in versioned mode
+    /// `<name>_v<version>`.
+    pub(crate) server_name: String,
     /// The file as shown in messages.
     pub(crate) file: String,
-    /// The code with its includes expanded: what `FUNCTION LOAD` gets.
+    /// The code with its includes expanded (and in versioned mode the
+    /// names on the server written in): what `FUNCTION LOAD` gets.
     pub(crate) code: String,
     /// SHA-1 of the code: tells this copy from another of the same name.
     pub(crate) sha1: String,
@@ -57,6 +61,8 @@ pub(crate) struct Library {
 #[derive(Debug, Clone)]
 pub(crate) struct Function {
     pub(crate) name: String,
+    /// Its name on the server, as `FCALL` takes it.
+    pub(crate) server_name: String,
     pub(crate) keys: Arity,
     pub(crate) args: Arity,
     pub(crate) flags: Vec<String>,
@@ -68,6 +74,12 @@ pub(crate) struct Checked {
     pub(crate) scripts: Vec<Script>,
     /// The function libraries (not scripts: not in `scripts`).
     pub(crate) libraries: Vec<Library>,
+    /// The names of every library of the folder (those with errors too),
+    /// for `prune`: which libraries on a server are versions of them.
+    pub(crate) library_names: Vec<String>,
+    /// How the folder's libraries are named on the server
+    /// (`functions` in its `script-cache.toml`).
+    pub(crate) functions: FunctionsMode,
     pub(crate) errors: Vec<Diagnostic>,
     /// The lint's warnings (hazards, not failures).
     pub(crate) warnings: Vec<Diagnostic>,
@@ -93,7 +105,15 @@ pub(crate) fn check_folder(dir: &str, servers: Option<Servers>) -> Checked {
     if let Some(servers) = servers {
         folder.config.servers = servers;
     }
+    out.functions = folder.config.functions;
     let checked = analysis::check_folder(&folder);
+    out.library_names = checked
+        .scripts
+        .iter()
+        .filter_map(|s| s.analysis.library.as_ref())
+        .map(|l| l.name.clone())
+        .filter(|n| !n.is_empty())
+        .collect();
     out.errors.extend(checked.errors);
     out.warnings.extend(checked.warnings);
     // The scripts without an error of their own (`with_scripts` refuses a
@@ -121,11 +141,15 @@ fn library(s: analysis::Analyzed) -> Library {
         .library
         .unwrap_or_else(|| analysis::LibraryAnalysis {
             name: String::new(),
+            server_name: String::new(),
+            version: None,
+            code: analysis.expanded.source.clone(),
             functions: Vec::new(),
         });
-    let code = analysis.expanded.source;
+    let code = library.code;
     Library {
         name: library.name,
+        server_name: library.server_name,
         file: analysis.shown,
         sha1: sha1_hex(&code),
         code,
@@ -139,6 +163,7 @@ fn library(s: analysis::Analyzed) -> Library {
                 };
                 Function {
                     name: f.function.name,
+                    server_name: f.server_name,
                     keys,
                     args,
                     flags: f.function.flags,

@@ -873,3 +873,206 @@ functions_matrix! {
         assert_eq!(libraries_on(&mut con), ["counters"], "libraries are left alone");
     }
 }
+
+/// A folder of the versioned fixtures (`functions = "versioned"`): `v1`
+/// or `v2` of the library `counters`.
+fn versioned_dir(version: &str) -> String {
+    workspace_root()
+        .join("tests/functions-versioned")
+        .join(version)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The name `counters` of a versioned fixture has on the server.
+fn versioned_name(version: &str) -> String {
+    let code =
+        std::fs::read_to_string(Path::new(&versioned_dir(version)).join("counters.lua")).unwrap();
+    format!("counters_v{}", &sha1(&code)[..12])
+}
+
+fn load_library(con: &mut redis::Connection, code: &str) {
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(code)
+        .query(con)
+        .unwrap();
+}
+
+functions_matrix! {
+    /// Versioned mode through the command line: `list` and `manifest`
+    /// show the names on the server, `preload` and `verify` use them, and
+    /// `prune` deletes the versions of the folder's libraries that
+    /// neither the folder nor a `--keep` manifest names (only with
+    /// `--yes`), never another library.
+    fn versioned_libraries_and_prune(server) {
+        let url = server.url();
+        let (v1, v2) = (versioned_dir("v1"), versioned_dir("v2"));
+        let (n1, n2) = (versioned_name("v1"), versioned_name("v2"));
+        let hash1 = n1.trim_start_matches("counters_v").to_owned();
+        let mut con = server.connection();
+
+        let out = run(&["list", &v1]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = stdout(&out);
+        assert!(text.contains("LIBRARY ON SERVER") && text.contains("FUNCTION ON SERVER"), "{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with("counters ") && l.contains(" tick ")
+                && l.contains(&n1) && l.contains(&format!("tick_v{hash1}"))),
+            "{text}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let m1 = dir.path().join("v1.json");
+        let out = run(&["manifest", &v1, "-o", &m1.to_string_lossy()]);
+        assert_eq!(out.status.code(), Some(0));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&m1).unwrap()).unwrap();
+        let lib = &doc["libraries"][0];
+        assert_eq!(lib["name"], "counters");
+        assert_eq!(lib["server_name"], n1.as_str());
+        assert_eq!(lib["file"], format!("{v1}/counters.lua"));
+        assert_eq!(lib["functions"][0]["name"], "tick");
+        assert_eq!(lib["functions"][0]["server_name"], format!("tick_v{hash1}"));
+        assert_eq!(lib["functions"][0]["keys"]["min"], 1);
+        assert_eq!(lib["functions"][1]["read_only"], true);
+        assert_eq!(lib["functions"][1]["flags"][0], "no-writes");
+        assert_eq!(lib["sha1"].as_str().unwrap().len(), 40);
+
+        // verify and preload use the versioned name.
+        let out = run(&["verify", &v1, "--url", &url]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(&format!("library `{n1}`")), "{}", stderr(&out));
+        for dir in [&v1, &v2] {
+            let out = run(&["preload", dir, "--url", &url]);
+            assert_eq!(out.status.code(), Some(0));
+        }
+        let out = run(&["verify", &v1, "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(stdout(&out).contains(&n1), "{}", stdout(&out));
+        let fcall: String = redis::cmd("FCALL").arg(format!("which_v{hash1}")).arg(0).query(&mut con).unwrap();
+        assert_eq!(fcall, "v1");
+
+        // Libraries prune never touches: not `counters_v<12 hex>`.
+        load_library(&mut con, "#!lua name=counters\nredis.register_function('plain_fn', function() return 1 end)\n");
+        load_library(&mut con, "#!lua name=counters_vzzzzzzzzzzzz\nredis.register_function('z_fn', function() return 1 end)\n");
+        load_library(&mut con, "#!lua name=other_v0123456789ab\nredis.register_function('other_fn', function() return 1 end)\n");
+        let mut all = vec!["counters".to_owned(), n1.clone(), n2.clone(),
+            "counters_vzzzzzzzzzzzz".into(), "other_v0123456789ab".into()];
+        all.sort();
+        let held = |con: &mut redis::Connection| {
+            let mut l = libraries_on(con);
+            l.sort();
+            l
+        };
+        assert_eq!(held(&mut con), all);
+
+        // Without --yes: what it would delete, nothing deleted, exit 0.
+        let out = run(&["prune", &v2, "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = stdout(&out);
+        assert!(text.lines().any(|l| l.contains(&n1) && l.ends_with("would delete")), "{text}");
+        assert!(text.lines().any(|l| l.contains(&n2) && l.ends_with("kept (this folder)")), "{text}");
+        assert!(!text.contains("zzzz") && !text.contains("other_v") && !text.contains(" counters "), "{text}");
+        assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
+        assert_eq!(held(&mut con), all);
+
+        // A manifest that lists no libraries, or no manifest: a usage
+        // error, nothing deleted.
+        let scripts_only = dir.path().join("scripts.json");
+        std::fs::write(&scripts_only, "{\"get\": {\"sha1\": \"x\"}}").unwrap();
+        for bad in [scripts_only.clone(), dir.path().join("nope.json")] {
+            let out = run(&["prune", &v2, "--url", &url, "--keep", &bad.to_string_lossy(), "--yes"]);
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert!(stderr(&out).contains("--keep"), "{}", stderr(&out));
+        }
+        assert_eq!(held(&mut con), all);
+
+        // --keep the manifest of v1: nothing to delete.
+        let out = run(&["prune", &v2, "--url", &url, "--keep", &m1.to_string_lossy(), "--yes", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let results: Vec<(String, String)> = doc["libraries"].as_array().unwrap().iter()
+            .map(|l| (l["library"].as_str().unwrap().to_owned(), l["result"].as_str().unwrap().to_owned()))
+            .collect();
+        let mut want = vec![(n1.clone(), "kept (--keep)".to_owned()), (n2.clone(), "kept (this folder)".to_owned())];
+        want.sort();
+        assert_eq!(results, want);
+        assert_eq!(held(&mut con), all);
+
+        // --yes: v1 goes, the rest stays; v2 still runs.
+        let out = run(&["prune", &v2, "--url", &url, "--yes"]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(stdout(&out).lines().any(|l| l.contains(&n1) && l.ends_with("deleted")), "{}", stdout(&out));
+        all.retain(|l| *l != n1);
+        assert_eq!(held(&mut con), all);
+        let out = run(&["verify", &v2, "--url", &url]);
+        assert_eq!(out.status.code(), Some(0));
+        let out = run(&["verify", &v1, "--url", &url]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+}
+
+/// `prune --cluster` on a real cluster (3 primaries, 3 replicas): the old
+/// version goes from every primary (and by replication from every
+/// replica), the folder's own stays everywhere; replicas are not asked.
+fn cluster_prune(flavor: Flavor) {
+    // Declared with `functions_per_flavor!`: ignored when the flavor was missing at
+    // build time; a missing binary here is a failure.
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
+    }
+    let cluster = TestCluster::start(flavor, 1);
+    let seed = cluster.urls()[0].clone();
+    let (v1, v2) = (versioned_dir("v1"), versioned_dir("v2"));
+    let (n1, n2) = (versioned_name("v1"), versioned_name("v2"));
+    for dir in [&v1, &v2] {
+        let out = run(&["preload", dir, "--url", &seed, "--cluster"]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let primaries = cluster.primaries();
+    assert_eq!(primaries.len(), 3);
+    let held = |i: usize| {
+        let mut l = libraries_on(&mut cluster.nodes()[i].server.connection());
+        l.sort();
+        l
+    };
+    let mut both = vec![n1.clone(), n2.clone()];
+    both.sort();
+    for &p in &primaries {
+        assert_eq!(held(p), both, "primary {p}");
+    }
+
+    let out = run(&["prune", &v2, "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert_eq!(text.matches("would delete").count(), 3, "{text}");
+    assert_eq!(text.matches("kept (this folder)").count(), 3, "{text}");
+    assert!(!text.contains("replica"), "{text}");
+    for &p in &primaries {
+        assert_eq!(held(p), both, "nothing deleted on {p}");
+    }
+
+    let out = run(&["prune", &v2, "--url", &seed, "--cluster", "--yes"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out).matches("deleted").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+    for &p in &primaries {
+        assert_eq!(held(p), vec![n2.clone()], "primary {p}");
+        // The replica has what its primary has once it caught up.
+        let _: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(5000)
+            .query(&mut cluster.nodes()[p].server.connection())
+            .unwrap();
+        let r = cluster.replica_of(p).unwrap();
+        assert_eq!(held(r), vec![n2.clone()], "replica {r} of {p}");
+    }
+    let out = run(&["verify", &v2, "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+script_cache_tests::functions_per_flavor!(cluster_prune_each_primary, cluster_prune);

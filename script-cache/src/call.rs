@@ -937,11 +937,13 @@ mod tests {
 
     static LIBRARY: crate::function::LibraryMeta = crate::function::LibraryMeta::__new(
         "lib",
+        "lib",
         "lib.lua",
         "#!lua name=lib\nredis.register_function('f', function() return 1 end)\n",
         "0000000000000000000000000000000000000000",
     );
     static FUNCTION: crate::function::FunctionMeta = crate::function::FunctionMeta::__new(
+        "f",
         "f",
         &LIBRARY,
         &[],

@@ -194,7 +194,7 @@ pub enum Error {
     OtherLibrary {
         /// The function, with this build's library SHA-1.
         script: ScriptId,
-        /// The library's name.
+        /// The library's name on the server.
         library: String,
         /// SHA-1 of the code the server holds.
         server_sha1: String,

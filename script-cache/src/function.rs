@@ -14,6 +14,7 @@ use crate::script::Arity;
 #[derive(Debug)]
 pub struct LibraryMeta {
     name: &'static str,
+    server_name: &'static str,
     file: &'static str,
     code: &'static str,
     sha1: &'static str,
@@ -24,12 +25,14 @@ impl LibraryMeta {
     #[doc(hidden)]
     pub const fn __new(
         name: &'static str,
+        server_name: &'static str,
         file: &'static str,
         code: &'static str,
         sha1: &'static str,
     ) -> Self {
         LibraryMeta {
             name,
+            server_name,
             file,
             code,
             sha1,
@@ -40,11 +43,19 @@ impl LibraryMeta {
     pub const fn name(&self) -> &'static str {
         self.name
     }
+    /// The library's name on the server: [`name`](LibraryMeta::name), or
+    /// in a folder with `functions = "versioned"` `<name>_v<version>`
+    /// (the first 12 hex digits of the SHA-1 of the library as written,
+    /// includes expanded; docs/functions.md).
+    pub const fn server_name(&self) -> &'static str {
+        self.server_name
+    }
     /// The file, relative to the script folder.
     pub const fn file(&self) -> &'static str {
         self.file
     }
-    /// The exact code sent with `FUNCTION LOAD` (includes expanded).
+    /// The exact code sent with `FUNCTION LOAD` (includes expanded; in
+    /// versioned mode with the names on the server written in).
     pub const fn code(&self) -> &'static str {
         self.code
     }
@@ -59,6 +70,7 @@ impl LibraryMeta {
 #[derive(Debug)]
 pub struct FunctionMeta {
     name: &'static str,
+    server_name: &'static str,
     library: &'static LibraryMeta,
     flags: &'static [&'static str],
     keys: Arity,
@@ -71,6 +83,7 @@ impl FunctionMeta {
     #[doc(hidden)]
     pub const fn __new(
         name: &'static str,
+        server_name: &'static str,
         library: &'static LibraryMeta,
         flags: &'static [&'static str],
         keys: Arity,
@@ -79,6 +92,7 @@ impl FunctionMeta {
     ) -> Self {
         FunctionMeta {
             name,
+            server_name,
             library,
             flags,
             keys,
@@ -87,9 +101,17 @@ impl FunctionMeta {
         }
     }
 
-    /// The function's name, as `FCALL` takes it.
+    /// The function's name, as the library registers it in the file (and
+    /// as the typed call is named).
     pub const fn name(&self) -> &'static str {
         self.name
+    }
+    /// The function's name on the server, as `FCALL` takes it:
+    /// [`name`](FunctionMeta::name), or in a folder with `functions =
+    /// "versioned"` `<name>_v<version>` (the version of its library's
+    /// [`server_name`](LibraryMeta::server_name)).
+    pub const fn server_name(&self) -> &'static str {
+        self.server_name
     }
     /// The library that registers it.
     pub const fn library(&self) -> &'static LibraryMeta {
@@ -129,11 +151,12 @@ pub trait EmbeddedFunction: Copy + Eq + fmt::Debug + Send + Sync + 'static {
     /// The build-time description of this function.
     fn meta(self) -> &'static FunctionMeta;
 
-    /// Finds a function by its name.
+    /// Finds a function by its name as written in the file.
     fn from_name(name: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|s| s.meta().name() == name)
     }
-    /// The function's name, as `FCALL` takes it.
+    /// The function's name as written in the file (see
+    /// [`FunctionMeta::server_name`] for the name `FCALL` takes).
     fn name(self) -> &'static str {
         self.meta().name()
     }

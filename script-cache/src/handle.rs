@@ -154,12 +154,12 @@ impl ScriptHandle {
     }
 
     /// What a call of the body marked `sha1` names: that SHA-1 for a
-    /// script (`EVALSHA <sha1>`), the function's name for a function
-    /// (`FCALL <name>`).
+    /// script (`EVALSHA <sha1>`), the function's name on the server for a
+    /// function (`FCALL <name>`, `bump_v<version>` in versioned mode).
     #[inline]
     pub(crate) fn called_as<'s>(&'s self, sha1: &'s str) -> &'s str {
         match self {
-            ScriptHandle::Function(meta) => meta.name(),
+            ScriptHandle::Function(meta) => meta.server_name(),
             _ => sha1,
         }
     }

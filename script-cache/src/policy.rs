@@ -503,7 +503,7 @@ impl<'s> Scope<'s> {
         // `FUNCTION LOAD` answers the library's name, `SCRIPT LOAD` the
         // SHA-1.
         let expected = match handle.function() {
-            Some(f) => f.library().name(),
+            Some(f) => f.library().server_name(),
             None => sha1,
         };
         match reply {
@@ -583,7 +583,7 @@ impl<'s> Scope<'s> {
                 trace::other_library(handle, self.node, &server_sha1, false);
                 Err(Error::OtherLibrary {
                     script: handle.id(),
-                    library: f.library().name().to_owned(),
+                    library: f.library().server_name().to_owned(),
                     server_sha1,
                 })
             }
@@ -994,7 +994,7 @@ pub(crate) fn inspect_cmd(f: &FunctionMeta) -> Cmd {
     let mut cmd = redis::cmd("FUNCTION");
     cmd.arg("LIST")
         .arg("LIBRARYNAME")
-        .arg(f.library().name())
+        .arg(f.library().server_name())
         .arg("WITHCODE");
     cmd
 }
@@ -1033,7 +1033,7 @@ pub(crate) fn inspected(f: &FunctionMeta, reply: &Reply) -> Inspected {
                 .find(|(k, _)| sha_of(k).as_deref() == Some(name))
                 .and_then(|(_, v)| sha_of(v))
         };
-        if field("library_name").as_deref() != Some(f.library().name()) {
+        if field("library_name").as_deref() != Some(f.library().server_name()) {
             continue;
         }
         return match field("library_code") {
@@ -1103,11 +1103,13 @@ mod tests {
     fn a_replica_without_the_library_sends_the_call_to_the_primary() {
         static LIBRARY: crate::function::LibraryMeta = crate::function::LibraryMeta::__new(
             "lib",
+            "lib",
             "lib.lua",
             "#!lua name=lib\n",
             "0000000000000000000000000000000000000000",
         );
         static READ: FunctionMeta = FunctionMeta::__new(
+            "r",
             "r",
             &LIBRARY,
             &["no-writes"],
@@ -1116,6 +1118,7 @@ mod tests {
             "",
         );
         static WRITE: FunctionMeta = FunctionMeta::__new(
+            "w",
             "w",
             &LIBRARY,
             &[],

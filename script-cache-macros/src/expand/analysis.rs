@@ -41,13 +41,20 @@ pub(super) struct Entry {
 pub(super) struct Library {
     /// Its name (`#!lua name=<library>`).
     pub(super) name: String,
+    /// Its name on the server (versioned mode: `<name>_v<version>`).
+    pub(super) server_name: String,
+    /// The code sent with `FUNCTION LOAD` (versioned mode: with the names
+    /// on the server written in).
+    pub(super) code: String,
     pub(super) functions: Vec<Function>,
 }
 
 /// One function a library registers.
 pub(super) struct Function {
-    /// Its name as `FCALL` takes it.
+    /// Its name as registered in the file.
     pub(super) name: String,
+    /// Its name on the server, as `FCALL` takes it.
+    pub(super) server_name: String,
     /// Its variant of the `Functions` enum.
     pub(super) variant: Ident,
     pub(super) flags: Vec<String>,
@@ -121,6 +128,8 @@ pub(super) fn entry(
             .filter_map(|f| function(&shown, f, errors))
             .collect(),
         name: l.name,
+        server_name: l.server_name,
+        code: l.code,
     });
     let typed = match (fn_name, signature) {
         (Some(name), Some(sig)) => typed(&shown, &name, sig, &header, errors),
@@ -170,6 +179,7 @@ fn function(shown: &str, f: FunctionAnalysis, errors: &mut Vec<String>) -> Optio
     };
     Some(Function {
         name: f.function.name.clone(),
+        server_name: f.server_name,
         variant,
         flags: f.function.flags.clone(),
         usage: f.function.usage.clone(),

@@ -493,9 +493,20 @@ fn function_docs(lib: &Entry, name: &str, f: &Function) -> Vec<String> {
             call_arity(f.usage.args, f.typed.as_ref().map(|t| &t.args)),
             "arg"
         ),
-        sha1_hex(&lib.source),
+        sha1_hex(library_code(lib)),
     ));
+    if f.server_name != f.name {
+        docs.push(format!(
+            " On the server (versioned mode): function `{}`.",
+            f.server_name
+        ));
+    }
     docs
+}
+
+/// The code a library's entry sends with `FUNCTION LOAD`.
+fn library_code(lib: &Entry) -> &str {
+    lib.library.as_ref().map_or(&lib.source, |l| &l.code)
 }
 
 /// The rustdoc of a function's typed call.
@@ -513,9 +524,9 @@ fn function_typed_docs(lib: &Entry, name: &str, f: &Function, t: &Typed) -> Vec<
         " Calls the function `{}`{read_only} of library `{name}` (`{}`, SHA-1 `{}`) with \
          `{command}`: run the returned invocation with `invoke`, `invoke_async` or in a \
          pipeline. The library is loaded with the call when the server lacks it.",
-        f.name,
+        f.server_name,
         lib.file_shown,
-        sha1_hex(&lib.source),
+        sha1_hex(library_code(lib)),
     ));
     let mut list = Vec::new();
     for (table, params) in [("keys", &t.keys), ("args", &t.args)] {
@@ -572,9 +583,9 @@ pub(super) fn emit_functions(vis: &syn::Visibility, libraries: &[Entry]) -> Toke
     });
     let lib_statics = libs.iter().enumerate().map(|(i, (e, l))| {
         let static_name = Ident::new(&format!("LIBRARY_{i}"), Span::call_site());
-        let (name, file, code) = (&l.name, &e.file.file, &e.source);
+        let (name, server_name, file, code) = (&l.name, &l.server_name, &e.file.file, &l.code);
         let sha1 = sha1_hex(code);
-        quote!(static #static_name: #p::LibraryMeta = #p::LibraryMeta::__new(#name, #file, #code, #sha1);)
+        quote!(static #static_name: #p::LibraryMeta = #p::LibraryMeta::__new(#name, #server_name, #file, #code, #sha1);)
     });
     let mut variants = Vec::new();
     let mut idents = Vec::new();
@@ -590,6 +601,7 @@ pub(super) fn emit_functions(vis: &syn::Visibility, libraries: &[Entry]) -> Toke
             idents.push(v.clone());
             names.push(f.name.clone());
             let name = &f.name;
+            let server_name = &f.server_name;
             let flags = &f.flags;
             let t = f.typed.as_ref();
             let keys = arity_tokens(call_arity(f.usage.keys, t.map(|t| &t.keys)));
@@ -597,7 +609,7 @@ pub(super) fn emit_functions(vis: &syn::Visibility, libraries: &[Entry]) -> Toke
             let doc = f.doc.join("\n");
             metas.push(quote! {{
                 static META: #p::FunctionMeta =
-                    #p::FunctionMeta::__new(#name, &#lib_static, &[#(#flags),*], #keys, #args, #doc);
+                    #p::FunctionMeta::__new(#name, #server_name, &#lib_static, &[#(#flags),*], #keys, #args, #doc);
                 &META
             }});
             if let Some(t) = t {
