@@ -103,66 +103,49 @@ pub(super) fn call_arity(usage: Arity, typed: Option<&Vec<(Ident, Parameter)>>) 
 }
 
 pub(super) fn variant_docs(e: &Entry) -> Vec<String> {
-    let mut docs: Vec<String> = e.doc.iter().map(|l| format!(" {l}")).collect();
-    if !docs.is_empty() {
-        docs.push(String::new());
-    }
+    let mut docs = doc_lines(&e.doc);
     let read_only = if e.flags.iter().any(|f| f == "no-writes") {
         ", read-only"
     } else {
         ""
     };
     docs.push(format!(
-        " `{}`: {}, {}{read_only}. SHA-1 `{}`.",
+        " `{}`: {}{read_only}. SHA-1 `{}`.",
         e.file_shown,
-        count(
-            call_arity(e.usage.keys, e.typed.as_ref().map(|t| &t.keys)),
-            "key"
-        ),
-        count(
-            call_arity(e.usage.args, e.typed.as_ref().map(|t| &t.args)),
-            "arg"
-        ),
+        arity_text(&e.usage, e.typed.as_ref()),
         sha1_hex(&e.source),
     ));
     docs
 }
 
-pub(super) fn u32_lit(n: usize) -> Literal {
-    Literal::u32_unsuffixed(u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-pub(super) fn arity_tokens(arity: Arity) -> TokenStream {
-    match arity {
-        Arity::Exact(n) => {
-            let n = Literal::usize_unsuffixed(n);
-            quote!(::script_cache::__private::Arity::Exact(#n))
-        }
-        Arity::Variadic { min } => {
-            let min = Literal::usize_unsuffixed(min);
-            quote!(::script_cache::__private::Arity::Variadic { min: #min })
-        }
-    }
-}
-
-/// The rustdoc of a typed call function.
-pub(super) fn typed_docs(e: &Entry, t: &Typed) -> Vec<String> {
-    let mut docs: Vec<String> = e.doc.iter().map(|l| format!(" {l}")).collect();
+/// The doc lines of a comment block, each with its leading space, and a
+/// blank line after them when there are any.
+fn doc_lines(doc: &[String]) -> Vec<String> {
+    let mut docs: Vec<String> = doc.iter().map(|l| format!(" {l}")).collect();
     if !docs.is_empty() {
         docs.push(String::new());
     }
-    let read_only = if e.flags.iter().any(|f| f == "no-writes") {
-        " (read-only)"
-    } else {
-        ""
-    };
-    docs.push(format!(
-        " Calls `{}`{read_only}: run the returned invocation with `invoke`, \
-         `invoke_async` or in a pipeline.",
-        e.file_shown
-    ));
+    docs
+}
+
+/// "1 key, 2 args": what a call takes, from its typed parameters when it
+/// has them, else from the body's usage.
+fn arity_text(usage: &lua::Usage, typed: Option<&Typed>) -> String {
+    format!(
+        "{}, {}",
+        count(call_arity(usage.keys, typed.map(|t| &t.keys)), "key"),
+        count(call_arity(usage.args, typed.map(|t| &t.args)), "arg")
+    )
+}
+
+/// The `# Parameters` and `# Reply` sections of a typed call's rustdoc;
+/// `tables` names where the body reads its keys and arguments (`KEYS` and
+/// `ARGV`, or the callback's parameters), `whose` where `@return` is
+/// written ("script's header", "function's comment block").
+fn params_and_reply(t: &Typed, tables: [&str; 2], whose: &str) -> Vec<String> {
+    let mut docs = Vec::new();
     let mut list = Vec::new();
-    for (table, params) in [("KEYS", &t.keys), ("ARGV", &t.args)] {
+    for (table, params) in tables.into_iter().zip([&t.keys, &t.args]) {
         for (i, (_, p)) in params.iter().enumerate() {
             let at = if p.rest {
                 format!("{table}[{}..]", i + 1)
@@ -200,12 +183,45 @@ pub(super) fn typed_docs(e: &Entry, t: &Typed) -> Vec<String> {
                 r.written
             ));
         }
-        None => docs.push(
-            " The script's header has no `-- @return`, so the caller picks the type: \
+        None => docs.push(format!(
+            " The {whose} has no `-- @return`, so the caller picks the type: \
              `invoke::<T>(..)` with any `FromRedisValue` type."
-                .to_owned(),
-        ),
+        )),
     }
+    docs
+}
+
+pub(super) fn u32_lit(n: usize) -> Literal {
+    Literal::u32_unsuffixed(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+pub(super) fn arity_tokens(arity: Arity) -> TokenStream {
+    match arity {
+        Arity::Exact(n) => {
+            let n = Literal::usize_unsuffixed(n);
+            quote!(::script_cache::__private::Arity::Exact(#n))
+        }
+        Arity::Variadic { min } => {
+            let min = Literal::usize_unsuffixed(min);
+            quote!(::script_cache::__private::Arity::Variadic { min: #min })
+        }
+    }
+}
+
+/// The rustdoc of a typed call function.
+pub(super) fn typed_docs(e: &Entry, t: &Typed) -> Vec<String> {
+    let mut docs = doc_lines(&e.doc);
+    let read_only = if e.flags.iter().any(|f| f == "no-writes") {
+        " (read-only)"
+    } else {
+        ""
+    };
+    docs.push(format!(
+        " Calls `{}`{read_only}: run the returned invocation with `invoke`, \
+         `invoke_async` or in a pipeline.",
+        e.file_shown
+    ));
+    docs.extend(params_and_reply(t, ["KEYS", "ARGV"], "script's header"));
     docs
 }
 
@@ -472,27 +488,17 @@ pub(super) fn return_type_tokens(ty: &ReturnType) -> TokenStream {
 /// The rustdoc of a function's variant: its doc, then its library, file,
 /// arity and the library's SHA-1.
 fn function_docs(lib: &Entry, name: &str, f: &Function) -> Vec<String> {
-    let mut docs: Vec<String> = f.doc.iter().map(|l| format!(" {l}")).collect();
-    if !docs.is_empty() {
-        docs.push(String::new());
-    }
+    let mut docs = doc_lines(&f.doc);
     let read_only = if f.flags.iter().any(|f| f == "no-writes") {
         ", read-only (`FCALL_RO`)"
     } else {
         ""
     };
     docs.push(format!(
-        " Function `{}` of library `{name}` (`{}`): {}, {}{read_only}. Library SHA-1 `{}`.",
+        " Function `{}` of library `{name}` (`{}`): {}{read_only}. Library SHA-1 `{}`.",
         f.name,
         lib.file_shown,
-        count(
-            call_arity(f.usage.keys, f.typed.as_ref().map(|t| &t.keys)),
-            "key"
-        ),
-        count(
-            call_arity(f.usage.args, f.typed.as_ref().map(|t| &t.args)),
-            "arg"
-        ),
+        arity_text(&f.usage, f.typed.as_ref()),
         sha1_hex(library_code(lib)),
     ));
     if f.server_name != f.name {
@@ -511,10 +517,7 @@ fn library_code(lib: &Entry) -> &str {
 
 /// The rustdoc of a function's typed call.
 fn function_typed_docs(lib: &Entry, name: &str, f: &Function, t: &Typed) -> Vec<String> {
-    let mut docs: Vec<String> = f.doc.iter().map(|l| format!(" {l}")).collect();
-    if !docs.is_empty() {
-        docs.push(String::new());
-    }
+    let mut docs = doc_lines(&f.doc);
     let (read_only, command) = if f.flags.iter().any(|f| f == "no-writes") {
         (" (read-only)", "FCALL_RO")
     } else {
@@ -528,34 +531,11 @@ fn function_typed_docs(lib: &Entry, name: &str, f: &Function, t: &Typed) -> Vec<
         lib.file_shown,
         sha1_hex(library_code(lib)),
     ));
-    let mut list = Vec::new();
-    for (table, params) in [("keys", &t.keys), ("args", &t.args)] {
-        for (i, (_, p)) in params.iter().enumerate() {
-            let at = if p.rest {
-                format!("{table}[{}..]", i + 1)
-            } else {
-                format!("{table}[{}]", i + 1)
-            };
-            let doc = if p.doc.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", p.doc)
-            };
-            list.push(format!(" * `{}` (`{at}`){doc}", p.name));
-        }
-    }
-    if !list.is_empty() {
-        docs.push(String::new());
-        docs.push(" # Parameters".to_owned());
-        docs.push(String::new());
-        docs.extend(list);
-    }
-    if let Some(r) = &t.returns {
-        docs.push(String::new());
-        docs.push(" # Reply".to_owned());
-        docs.push(String::new());
-        docs.push(format!(" `{}` (`@return {}`).", r.ty.rust(), r.written));
-    }
+    docs.extend(params_and_reply(
+        t,
+        ["keys", "args"],
+        "function's comment block",
+    ));
     docs
 }
 
