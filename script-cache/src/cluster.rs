@@ -503,6 +503,12 @@ pub(crate) mod sync {
             self.seen.replies(&replies);
             replies
         }
+
+        /// Each command is routed, and redirected, on its own: a `MULTI`
+        /// sent here would be no transaction.
+        fn transactions(&self) -> bool {
+            false
+        }
     }
 
     /// `load_all` on a sync cluster: every script of `handles` not
