@@ -1353,73 +1353,106 @@ matrix! {
         assert!(plain > 0, "the writing script goes out as EVALSHA: {stats:?}");
     }
 
-    /// Sentinel: 4 threads call through connections from redis-rs's
-    /// `SentinelClient` (one state), the primary is killed (SIGKILL) and
-    /// the sentinels promote the replica; a thread whose call fails asks
-    /// the sentinel client for a new connection, as docs/connections.md says. The
-    /// ledger is read on the promoted replica; a success on the old primary
-    /// that was not yet replicated may be missing from it (not "lost").
-    fn sentinel_failover(server) {
-        use redis::sentinel::{SentinelClient, SentinelServerType};
-        let mut setup = script_cache_tests::SentinelSetup::start(server.flavor()).expect("sentinel setup");
-        let urls = setup.sentinel_urls();
-        let state = ScriptState::new();
-        let stop = Stop::new();
-        let workers: Vec<_> = (0..4)
-            .map(|_| {
-                let urls = urls.clone();
-                let state = state.clone();
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut sentinel = SentinelClient::build(urls, script_cache_tests::sentinel::SERVICE, None, SentinelServerType::Master)
-                        .expect("sentinel client");
-                    let mut con: Option<ScriptCache<redis::Connection>> = None;
-                    let mut calls = Vec::new();
-                    while !stop.stopped(&calls) {
-                        let Some(c) = con.as_mut() else {
-                            match sentinel.get_connection() {
-                                Ok(c) => {
-                                    c.set_read_timeout(Some(RESPONSE_TIMEOUT)).expect("read timeout");
-                                    con = Some(ScriptCache::with_state(c, state.clone()));
-                                }
-                                // Not a call: the sentinels still name the
-                                // dead primary.
-                                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+    fn sentinel_failover(server) { sentinel_failover(server, Code::Script) }
+}
+
+/// Sentinel: 4 threads call through connections from redis-rs's
+/// `SentinelClient` (one state), the primary is killed (SIGKILL) and
+/// the sentinels promote the replica; a thread whose call fails asks
+/// the sentinel client for a new connection, as docs/connections.md says. The
+/// ledger is read on the promoted replica; a success on the old primary
+/// that was not yet replicated may be missing from it (not "lost").
+fn sentinel_failover(server: &TestServer, code: Code) {
+    use redis::sentinel::{SentinelClient, SentinelServerType};
+    let mut setup =
+        script_cache_tests::SentinelSetup::start(server.flavor()).expect("sentinel setup");
+    let urls = setup.sentinel_urls();
+    let state = ScriptState::new();
+    let stop = Stop::new();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let urls = urls.clone();
+            let state = state.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut sentinel = SentinelClient::build(
+                    urls,
+                    script_cache_tests::sentinel::SERVICE,
+                    None,
+                    SentinelServerType::Master,
+                )
+                .expect("sentinel client");
+                let mut con: Option<ScriptCache<redis::Connection>> = None;
+                let mut calls = Vec::new();
+                while !stop.stopped(&calls) {
+                    let Some(c) = con.as_mut() else {
+                        match sentinel.get_connection() {
+                            Ok(c) => {
+                                c.set_read_timeout(Some(RESPONSE_TIMEOUT))
+                                    .expect("read timeout");
+                                con = Some(ScriptCache::with_state(c, state.clone()));
                             }
-                            continue;
-                        };
-                        let id = next_id();
-                        let started = Instant::now();
-                        let result = Scripts::ledger(LEDGER, id).invoke(c);
-                        if result.as_ref().is_err_and(Error::is_connection_error) {
-                            con = None;
+                            // Not a call: the sentinels still name the
+                            // dead primary.
+                            Err(_) => std::thread::sleep(Duration::from_millis(20)),
                         }
-                        calls.push(Call { ids: vec![id], key: 0, started, ended: Instant::now(), outcome: Outcome::of(&result) });
+                        continue;
+                    };
+                    let id = next_id();
+                    let started = Instant::now();
+                    let result = code.ledger(LEDGER, id).invoke(c);
+                    if result.as_ref().is_err_and(Error::is_connection_error) {
+                        con = None;
                     }
-                    calls
-                })
+                    calls.push(Call {
+                        ids: vec![id],
+                        key: 0,
+                        started,
+                        ended: Instant::now(),
+                        outcome: Outcome::of(&result),
+                    });
+                }
+                calls
             })
-            .collect();
-        std::thread::sleep(Duration::from_millis(500));
-        let start = Instant::now();
-        let took = setup.fail_over().expect("failover");
-        let fault = Fault { start, end: Instant::now() };
-        stop.after_the_fault();
-        let calls = join_threads(workers);
-        let ledger: HashMap<u64, i64> = redis::cmd("HGETALL").arg(LEDGER)
-            .query(&mut setup.replica.connection()).expect("HGETALL on the new primary");
-        let survives = |c: &Call| c.started >= fault.end;
-        let v = judge_ledger(&ledger, &calls, &[fault], None, &survives);
-        report(
-            "Sentinel failover (kill -9 of the primary)",
-            server.flavor(),
-            &state,
-            &v,
-            &format!("4 threads, a new connection from the sentinel client after a connection error; failover took {:.2} s", took.as_secs_f64()),
-        );
-        assert!(v.failed > 0, "no call met the dead primary");
-        assert!(v.kinds.iter().all(|k| matches!(k, Kind::Connection | Kind::Condition(_))), "{:?}", v.kinds);
-    }
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    let took = setup.fail_over().expect("failover");
+    let fault = Fault {
+        start,
+        end: Instant::now(),
+    };
+    stop.after_the_fault();
+    let calls = join_threads(workers);
+    let ledger: HashMap<u64, i64> = redis::cmd("HGETALL")
+        .arg(LEDGER)
+        .query(&mut setup.replica.connection())
+        .expect("HGETALL on the new primary");
+    let survives = |c: &Call| c.started >= fault.end;
+    let v = judge_ledger(&ledger, &calls, &[fault], None, &survives);
+    report(
+        &code.scenario("Sentinel failover (kill -9 of the primary)"),
+        server.flavor(),
+        &state,
+        &v,
+        &format!(
+            "4 threads, a new connection from the sentinel client after a connection error; failover took {:.2} s",
+            took.as_secs_f64()
+        ),
+    );
+    assert!(v.failed > 0, "no call met the dead primary");
+    assert!(
+        v.kinds
+            .iter()
+            .all(|k| matches!(k, Kind::Connection | Kind::Condition(_))),
+        "{:?}",
+        v.kinds
+    );
+}
+
+functions_matrix! {
+    fn functions_sentinel_failover(server) { sentinel_failover(server, Code::Function) }
 }
 
 /// The ledger keys of a cluster scenario, `ledger:<prefix>:{<tag>}`: one
