@@ -873,3 +873,81 @@ functions_matrix! {
         assert_eq!(libraries_on(&mut con), ["counters"], "libraries are left alone");
     }
 }
+
+/// A folder with a library on a real cluster (3 primaries, 3 replicas):
+/// `preload --cluster` loads the library on every primary (the replicas
+/// get it by replication), `verify --cluster` passes; after a `FUNCTION
+/// FLUSH` on one primary (replicated to its replica), `verify` exits 1
+/// naming the library and that primary.
+fn cluster_libraries(flavor: Flavor) {
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
+    }
+    let cluster = TestCluster::start(flavor, 1);
+    let seed = cluster.urls()[0].clone();
+    let dir = functions_dir();
+
+    let out = run(&["preload", &dir, "--url", &seed, "--cluster"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{flavor}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    for p in cluster.primaries() {
+        let node = &cluster.nodes()[p];
+        assert_eq!(
+            libraries_on(&mut node.server.connection()),
+            ["counters"],
+            "{flavor}: primary {}",
+            node.addr()
+        );
+    }
+    let out = run(&["verify", &dir, "--url", &seed, "--cluster"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{flavor}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let lost = &cluster.nodes()[cluster.primaries()[1]];
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut lost.server.connection())
+        .unwrap();
+    let out = run(&["verify", &dir, "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(1), "{flavor}: {}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("library `counters`"), "{flavor}: {err}");
+    assert!(err.contains(&lost.addr()), "{flavor}: {err}");
+    for p in cluster.primaries() {
+        let addr = cluster.nodes()[p].addr();
+        if addr != lost.addr() {
+            assert!(!err.contains(&addr), "{flavor}: {addr} still has it: {err}");
+        }
+    }
+}
+
+script_cache_tests::flavor_test! { Redis7,
+    fn cluster_libraries_redis_7_0() {
+        cluster_libraries(Flavor::Redis7);
+    }
+}
+script_cache_tests::flavor_test! { Valkey9,
+    fn cluster_libraries_valkey_9_1() {
+        cluster_libraries(Flavor::Valkey9);
+    }
+}
+script_cache_tests::flavor_test! { Redis82,
+    fn cluster_libraries_redis_8_2() {
+        cluster_libraries(Flavor::Redis82);
+    }
+}
+script_cache_tests::flavor_test! { Valkey81,
+    fn cluster_libraries_valkey_8_1() {
+        cluster_libraries(Flavor::Valkey81);
+    }
+}
