@@ -3,11 +3,16 @@
 //!
 //! Every call runs the `ledger` script with a unique id (`HINCRBY ledger id
 //! 1`), so after the run the server's hash says which calls ran and how
-//! often. Each scenario asserts:
+//! often. The function rows (`functions: ...`, on the flavors with
+//! functions) run the same faults against the same code as a function,
+//! `ledger_fn` of the library `ledger_lib` (`FCALL`), with `FUNCTION FLUSH`
+//! storms, `FUNCTION KILL`, and an ACL user refused `FUNCTION LOAD`. Each
+//! scenario asserts:
 //!
 //! * **0 ran twice**: no field above 1;
 //! * **every failure typed and honest**: a connection error, a server
-//!   condition (`Error::Unavailable`), `NoScript` in a pipeline, and its
+//!   condition (`Error::Unavailable`), `NoScript` in a pipeline,
+//!   `PermissionDenied` naming the function an ACL refused, and its
 //!   [`Error::ran`] agrees with the ledger (`Ran::No`: the id is absent;
 //!   `Ran::Yes`: present; `Ran::Unknown`: either);
 //! * **0 lost**: every call that succeeded is in the ledger once (where the
