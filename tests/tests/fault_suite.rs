@@ -971,6 +971,14 @@ fn acl_without_function_load(server: &TestServer) {
     assert!(v.failed > 0, "no call met the flushed library");
     assert_eq!(v.kinds, vec![Kind::PermissionDenied], "{:#?}", v.samples);
     assert_eq!(v.ran, [v.failed, 0, 0], "every refusal says nothing ran");
+    for call in &calls {
+        if let Outcome::Failed { what, .. } = &call.outcome {
+            assert!(
+                what.contains("name: \"ledger_fn\""),
+                "the refusal names the function: {what}"
+            );
+        }
+    }
     assert_eq!(
         con.state().stats().loads,
         0,
