@@ -1565,9 +1565,9 @@ fn cluster_fault(
 
 /// `CLUSTER FAILOVER`, `kill -9` of a primary, then a slot migration
 /// (SETSLOT + MIGRATE), one row each, on one 3+3 cluster; on the flavors
-/// with functions also a `CLUSTER FAILOVER` and a slot migration to a new
-/// primary with the function. The failover
-/// and the migration fail no call; the kill fails calls only as
+/// with functions, each followed by its function row (the kill on another
+/// shard, the migration to a new primary without the library). The
+/// failovers and the migrations fail no call; the kills fail calls only as
 /// connection errors or `Unavailable` (CLUSTERDOWN, TRYAGAIN) while the
 /// replica is promoted.
 fn cluster_faults(flavor: Flavor) {
@@ -1639,6 +1639,37 @@ fn cluster_faults(flavor: Flavor) {
         "{:?}",
         v.kinds
     );
+    if has_functions {
+        // Another shard, one that still has a replica.
+        let v = cluster_fault(
+            &mut cluster,
+            "Cluster: kill -9 of a primary",
+            "fkill",
+            0,
+            "one primary killed, its replica promoted",
+            Code::Function,
+            |c, keys| {
+                let victim = c
+                    .primaries()
+                    .into_iter()
+                    .find(|p| c.replica_of(*p).is_some())
+                    .expect("a primary with a replica");
+                let lossy: Vec<usize> = (0..keys.len())
+                    .filter(|k| c.key_owner(&keys[*k]) == victim)
+                    .collect();
+                assert!(!lossy.is_empty(), "some keys on the killed primary");
+                assert_ne!(c.kill_primary(victim), victim);
+                lossy
+            },
+        );
+        assert!(
+            v.kinds
+                .iter()
+                .all(|k| matches!(k, Kind::Connection | Kind::Condition(_))),
+            "{:?}",
+            v.kinds
+        );
+    }
     let v = cluster_fault(
         &mut cluster,
         "Cluster: slot migration",
