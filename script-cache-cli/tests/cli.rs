@@ -1076,3 +1076,62 @@ fn cluster_prune(flavor: Flavor) {
 }
 
 script_cache_tests::functions_per_flavor!(cluster_prune_each_primary, cluster_prune);
+
+/// A folder with a library on a real cluster (3 primaries, 3 replicas):
+/// `preload --cluster` loads the library on every primary (the replicas
+/// get it by replication), `verify --cluster` passes; after a `FUNCTION
+/// FLUSH` on one primary (replicated to its replica), `verify` exits 1
+/// naming the library and that primary.
+fn cluster_libraries(flavor: Flavor) {
+    if let Err(missing) = flavor.binary() {
+        panic!("{missing}");
+    }
+    let cluster = TestCluster::start(flavor, 1);
+    let seed = cluster.urls()[0].clone();
+    let dir = functions_dir();
+
+    let out = run(&["preload", &dir, "--url", &seed, "--cluster"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{flavor}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    for p in cluster.primaries() {
+        let node = &cluster.nodes()[p];
+        assert_eq!(
+            libraries_on(&mut node.server.connection()),
+            ["counters"],
+            "{flavor}: primary {}",
+            node.addr()
+        );
+    }
+    let out = run(&["verify", &dir, "--url", &seed, "--cluster"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{flavor}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let lost = &cluster.nodes()[cluster.primaries()[1]];
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut lost.server.connection())
+        .unwrap();
+    let out = run(&["verify", &dir, "--url", &seed, "--cluster"]);
+    assert_eq!(out.status.code(), Some(1), "{flavor}: {}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("library `counters`"), "{flavor}: {err}");
+    assert!(err.contains(&lost.addr()), "{flavor}: {err}");
+    for p in cluster.primaries() {
+        let addr = cluster.nodes()[p].addr();
+        if addr != lost.addr() {
+            assert!(!err.contains(&addr), "{flavor}: {addr} still has it: {err}");
+        }
+    }
+}
+
+script_cache_tests::functions_per_flavor!(cluster_libraries_each_primary, cluster_libraries);

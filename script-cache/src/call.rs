@@ -200,6 +200,9 @@ pub(crate) struct Call<'a> {
     /// Whether this call looked at the server's copy of its function's
     /// library (and found none, or this build's).
     inspected: bool,
+    /// Whether the transport can send a transaction (`MULTI` ... `EXEC`
+    /// reaching one node as one unit): not a sync cluster connection.
+    transactions: bool,
     outcome: Option<Result<Value, Error>>,
 }
 
@@ -232,8 +235,17 @@ impl<'a> Call<'a> {
             confirmed: None,
             probed: false,
             inspected: false,
+            transactions: true,
             outcome: None,
         }
+    }
+
+    /// The transport cannot send a transaction: a function's atomic retry
+    /// is not sent; the call ends as [`Error::NoScript`] (it did not run),
+    /// which a cluster driver retries, bounded, after asking the slot map
+    /// again.
+    pub(crate) fn without_transactions(&mut self) {
+        self.transactions = false;
     }
 
     /// The call after a [`Steady`] attempt that did not answer a value:
@@ -451,6 +463,19 @@ impl<'a> Call<'a> {
                     pipe.add_command(policy::load_cmd_for(handle, body.source));
                     pipe.add_command(self.args.eval_cmd(command, handle.called_as(body.sha1)));
                     Request::Pipeline(pipe)
+                } else if function.is_some() && !self.transactions {
+                    // A sync cluster connection sends each command on its
+                    // own, and redis-rs follows a redirect of each one
+                    // apart: a `MULTI` sent that way is no transaction (the
+                    // call may run outside it, on another node). The
+                    // function was not found right after its load (a slot
+                    // in migration to a node without the library, a flush
+                    // between the two): it did not run.
+                    self.release(body.sha1);
+                    Request::Done(Err(Error::NoScript {
+                        script: self.id(),
+                        after_reload: true,
+                    }))
                 } else if function.is_some() {
                     // A function's atomic retry: there is no `EVAL` for
                     // functions, so its library is loaded and the function
@@ -951,6 +976,33 @@ mod tests {
         crate::script::Arity::Exact(0),
         "",
     );
+
+    /// Without transactions (a sync cluster connection), "Function not
+    /// found" twice ends the call as `NoScript` (nothing ran) instead of a
+    /// `MULTI` sent as separate commands.
+    #[test]
+    fn a_function_not_found_twice_without_transactions_is_no_script() {
+        let handle = ScriptHandle::Function(&FUNCTION);
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope::single(&state);
+        let not_found = || resp(b"-ERR Function not found\r\n");
+        let mut call = Call::new(&handle, &args, scope, None).alone();
+        call.without_transactions();
+        for _ in 0..2 {
+            let Request::Pipeline(p) = call.next() else {
+                panic!("expected list + load + call")
+            };
+            assert_eq!(names(&p), ["FUNCTION", "FUNCTION", "FCALL"]);
+            call.feed_many(Ok(vec![resp(b"*0\r\n"), sha_reply("lib"), not_found()]));
+        }
+        match call.next() {
+            Request::Done(Err(e @ Error::NoScript { .. })) => assert_eq!(e.ran(), Ran::No),
+            Request::Pipeline(p) => panic!("sent {:?}", names(&p)),
+            _ => panic!("expected NoScript"),
+        }
+        assert_eq!(state.counters.snapshot().atomic_retries, 0);
+    }
 
     #[test]
     fn a_function_not_found_twice_is_retried_inside_multi() {

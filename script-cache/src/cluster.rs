@@ -45,7 +45,14 @@
 //!   (`SCRIPT LOAD`, then `EVALSHA`, both routed to the slot), and the
 //!   retry after `NOSCRIPT` is a routed load and call again, not a
 //!   transaction: a flush landing between the two is met as `NOSCRIPT`
-//!   and retried (bounded).
+//!   and retried (bounded). The same for a function: where one server (or
+//!   an async cluster connection) would load and call it inside one
+//!   `MULTI` after "Function not found" twice, a sync cluster connection
+//!   cannot (redis-rs sends, and redirects, each command of it apart), so
+//!   the call ends as [`Error::NoScript`] (it did not run) and is sent
+//!   again after the slot map is asked again, a bounded number of times:
+//!   a slot migrating to a node without the library gets it once the
+//!   migration ends and the slot map names that node.
 //! * Pipelines and transactions ([`Pipeline`](crate::Pipeline)) must stay
 //!   in one slot: the keys of their script calls and routes, and the keys
 //!   of common commands (`GET`, `SET`, `INCR`, `DEL`, `MGET`, hash, list,
@@ -556,6 +563,12 @@ pub(crate) mod sync {
                 .collect();
             self.seen.replies(&replies);
             replies
+        }
+
+        /// Each command is routed, and redirected, on its own: a `MULTI`
+        /// sent here would be no transaction.
+        fn transactions(&self) -> bool {
+            false
         }
     }
 

@@ -80,6 +80,12 @@ pub(crate) trait Link: SendOne {
     fn many(&mut self, pipe: &Pipeline) -> RedisResult<Vec<Value>>;
     /// Sends a [`Batch`] in one request; one reply per command, in order.
     fn batch(&mut self, batch: &impl Batch) -> RedisResult<Vec<Value>>;
+    /// Whether [`many`](Link::many) delivers a `MULTI` ... `EXEC` to one
+    /// node as one transaction (not so on a sync cluster connection, which
+    /// sends and redirects each command apart).
+    fn transactions(&self) -> bool {
+        true
+    }
 }
 
 /// Where a node's capabilities are kept: the probe's answer is read from
@@ -191,6 +197,9 @@ pub(crate) fn finish(
     link: &mut impl Link,
     op: &mut Op<'_>,
 ) -> Result<Value> {
+    if !link.transactions() {
+        call.without_transactions();
+    }
     loop {
         match call.next() {
             Request::Done(result) => return result,

@@ -39,8 +39,9 @@ pub fn client_for_url(url: &str) -> redis::Client {
 // ---------------------------------------------------------------------------
 // Flush storm
 
-/// A thread with its own connection that sends `SCRIPT FLUSH` every 1–2 ms
-/// until it is stopped, dropped, or its time bound passes.
+/// A thread with its own connection that sends `SCRIPT FLUSH` (or
+/// `FUNCTION FLUSH`: [`FlushStorm::functions`]) every 1–2 ms until it is
+/// stopped, dropped, or its time bound passes.
 ///
 /// The storm survives connection errors (a server restarted under it): it
 /// reconnects, a bounded number of times.
@@ -54,7 +55,8 @@ pub struct FlushStorm {
 /// How a [`FlushStorm`] ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StormEnd {
-    /// `SCRIPT FLUSH` commands the server answered `OK` to.
+    /// `SCRIPT FLUSH` (`FUNCTION FLUSH`) commands the server answered `OK`
+    /// to.
     pub flushes: u64,
     /// Flushes that failed (connection errors while a server restarts).
     pub errors: u64,
@@ -66,6 +68,16 @@ pub struct StormEnd {
 impl FlushStorm {
     /// Starts flushing `server`'s script cache, for at most `bound`.
     pub fn start(server: &TestServer, bound: Duration) -> FlushStorm {
+        Self::of("SCRIPT", server, bound)
+    }
+
+    /// Starts flushing `server`'s function libraries (`FUNCTION FLUSH`),
+    /// for at most `bound`.
+    pub fn functions(server: &TestServer, bound: Duration) -> FlushStorm {
+        Self::of("FUNCTION", server, bound)
+    }
+
+    fn of(what: &'static str, server: &TestServer, bound: Duration) -> FlushStorm {
         let client = server.client();
         let stop = Arc::new(AtomicBool::new(false));
         let flushes = Arc::new(AtomicU64::new(0));
@@ -74,7 +86,7 @@ impl FlushStorm {
             let flushes = Arc::clone(&flushes);
             std::thread::Builder::new()
                 .name("flush-storm".into())
-                .spawn(move || storm(&client, &stop, &flushes, bound))
+                .spawn(move || storm(what, &client, &stop, &flushes, bound))
                 .unwrap_or_else(|e| panic!("cannot start the flush storm thread: {e}"))
         };
         FlushStorm {
@@ -128,6 +140,7 @@ impl Drop for FlushStorm {
 }
 
 fn storm(
+    what: &str,
     client: &redis::Client,
     stop: &AtomicBool,
     flushes: &AtomicU64,
@@ -153,7 +166,7 @@ fn storm(
                 .ok();
         }
         match con.as_mut() {
-            Some(c) => match redis::cmd("SCRIPT").arg("FLUSH").query::<()>(c) {
+            Some(c) => match redis::cmd(what).arg("FLUSH").query::<()>(c) {
                 Ok(()) => {
                     end.flushes += 1;
                     flushes.store(end.flushes, Ordering::Relaxed);
@@ -196,6 +209,12 @@ impl AclUser {
             _ => &["-script|load"],
         };
         Self::denied(server, name, deny)
+    }
+
+    /// A user allowed everything but `FUNCTION LOAD` (`-function|load`;
+    /// Redis 7.0+ and Valkey).
+    pub fn without_function_load(server: &TestServer, name: &str) -> AclUser {
+        Self::denied(server, name, &["-function|load"])
     }
 
     /// A user who may only call scripts an admin preloaded: no
@@ -361,12 +380,28 @@ while true do\n\
 end\n\
 return 1\n";
 
+/// [`SPIN_SCRIPT`] as a function library (`busy_spin`, Redis 7.0+ and
+/// Valkey), stopped by `FUNCTION KILL`.
+pub const SPIN_LIBRARY: &str = "#!lua name=busy_spin\n\
+redis.register_function('busy_spin', function(keys, args)\n\
+  local t = redis.call('TIME')\n\
+  local start = t[1] * 1000000 + t[2]\n\
+  local limit = tonumber(args[1]) * 1000\n\
+  while true do\n\
+    local n = redis.call('TIME')\n\
+    if n[1] * 1000000 + n[2] - start > limit then break end\n\
+  end\n\
+  return 1\n\
+end)\n";
+
 /// A script keeping a server busy, run from its own thread and connection.
 /// The server answers `BUSY` to other clients once the script has run for
 /// longer than `lua-time-limit` (set to 100 ms by [`BusyScript::start`]).
 #[derive(Debug)]
 pub struct BusyScript {
     client: redis::Client,
+    /// `SCRIPT` or `FUNCTION`: what `KILL` stops it.
+    kind: &'static str,
     handle: Option<JoinHandle<redis::RedisResult<i64>>>,
 }
 
@@ -376,8 +411,26 @@ impl BusyScript {
     /// spinning for at most `spin`, and returns once the server answers
     /// `BUSY` to a `PING` from another connection (bounded: 5 s).
     pub fn start(server: &TestServer, spin: Duration) -> BusyScript {
+        Self::spin(server, spin, false)
+    }
+
+    /// [`BusyScript::start`] with a function (`FCALL busy_spin`, the
+    /// library [`SPIN_LIBRARY`] loaded first), stopped by `FUNCTION KILL`.
+    pub fn function(server: &TestServer, spin: Duration) -> BusyScript {
+        Self::spin(server, spin, true)
+    }
+
+    fn spin(server: &TestServer, spin: Duration, function: bool) -> BusyScript {
         let client = server.client();
         let mut admin = server.connection();
+        if function {
+            redis::cmd("FUNCTION")
+                .arg("LOAD")
+                .arg("REPLACE")
+                .arg(SPIN_LIBRARY)
+                .query::<String>(&mut admin)
+                .unwrap_or_else(|e| panic!("FUNCTION LOAD of the spinning library: {e}"));
+        }
         redis::cmd("CONFIG")
             .arg("SET")
             .arg("lua-time-limit")
@@ -391,8 +444,12 @@ impl BusyScript {
                 .name("busy-script".into())
                 .spawn(move || {
                     let mut con = client.get_connection()?;
-                    redis::cmd("EVAL")
-                        .arg(SPIN_SCRIPT)
+                    let mut spin = if function {
+                        redis::cmd("FCALL")
+                    } else {
+                        redis::cmd("EVAL")
+                    };
+                    spin.arg(if function { "busy_spin" } else { SPIN_SCRIPT })
                         .arg(0)
                         .arg(millis)
                         .query::<i64>(&mut con)
@@ -401,6 +458,7 @@ impl BusyScript {
         };
         let busy = BusyScript {
             client,
+            kind: if function { "FUNCTION" } else { "SCRIPT" },
             handle: Some(handle),
         };
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -417,7 +475,7 @@ impl BusyScript {
         busy
     }
 
-    /// Sends `SCRIPT KILL` (retrying while the server answers `NOTBUSY`
+    /// Sends `SCRIPT KILL` (`FUNCTION KILL`; retrying while the server answers `NOTBUSY`
     /// before the script is seen running, bounded) and returns the spinning
     /// call's result once its thread ended.
     pub fn kill(mut self) -> redis::RedisResult<i64> {
@@ -431,7 +489,7 @@ impl BusyScript {
         if let Ok(mut con) = self.client.get_connection() {
             let deadline = Instant::now() + Duration::from_secs(5);
             while !handle.is_finished() && Instant::now() < deadline {
-                match redis::cmd("SCRIPT").arg("KILL").query::<()>(&mut con) {
+                match redis::cmd(self.kind).arg("KILL").query::<()>(&mut con) {
                     Ok(()) => break,
                     Err(e) if e.code() == Some("NOTBUSY") => {
                         std::thread::sleep(Duration::from_millis(5));

@@ -3,11 +3,16 @@
 //!
 //! Every call runs the `ledger` script with a unique id (`HINCRBY ledger id
 //! 1`), so after the run the server's hash says which calls ran and how
-//! often. Each scenario asserts:
+//! often. The function rows (`functions: ...`, on the flavors with
+//! functions) run the same faults against the same code as a function,
+//! `ledger_fn` of the library `ledger_lib` (`FCALL`), with `FUNCTION FLUSH`
+//! storms, `FUNCTION KILL`, and an ACL user refused `FUNCTION LOAD`. Each
+//! scenario asserts:
 //!
 //! * **0 ran twice**: no field above 1;
 //! * **every failure typed and honest**: a connection error, a server
-//!   condition (`Error::Unavailable`), `NoScript` in a pipeline, and its
+//!   condition (`Error::Unavailable`), `NoScript` in a pipeline,
+//!   `PermissionDenied` naming the function an ACL refused, and its
 //!   [`Error::ran`] agrees with the ledger (`Ran::No`: the id is absent;
 //!   `Ran::Yes`: present; `Ran::Unknown`: either);
 //! * **0 lost**: every call that succeeded is in the ledger once (where the
@@ -43,11 +48,46 @@ use script_cache::prelude::*;
 use script_cache::{Condition, Error, Ran, ScriptCache, ScriptState, pipe};
 use script_cache_tests::faults::{client_for_url, preload, wait_replicated};
 use script_cache_tests::{
-    AclUser, BusyScript, Flavor, FlushStorm, TestServer, TlsServer, fill_memory, matrix, runtime,
-    start_replica,
+    AclUser, BusyScript, Flavor, FlushStorm, TestServer, TlsServer, fill_memory, functions_matrix,
+    matrix, runtime, start_replica,
 };
 
 script_cache::include_scripts!("fixtures/fault_suite");
+
+/// What a scenario's calls run: the `ledger` script (`EVALSHA`) or the
+/// same code as the function `ledger_fn` of the library `ledger_lib`
+/// (`FCALL`; Redis 7.0+ and Valkey).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Code {
+    Script,
+    Function,
+}
+
+impl Code {
+    /// One call counting `id` in the hash `key`.
+    fn ledger(self, key: &str, id: u64) -> script_cache::TypedInvocation<i64> {
+        match self {
+            Code::Script => Scripts::ledger(key, id),
+            Code::Function => Functions::ledger_fn(key, id),
+        }
+    }
+
+    /// The scenario's name in the report: function rows say so.
+    fn scenario(self, name: &str) -> String {
+        match self {
+            Code::Script => name.to_owned(),
+            Code::Function => format!("functions: {name}"),
+        }
+    }
+
+    /// `SCRIPT FLUSH` or `FUNCTION FLUSH` storm on `server`.
+    fn storm(self, server: &TestServer, bound: Duration) -> FlushStorm {
+        match self {
+            Code::Script => FlushStorm::start(server, bound),
+            Code::Function => FlushStorm::functions(server, bound),
+        }
+    }
+}
 
 /// The hash every call counts itself in.
 const LEDGER: &str = "ledger";
@@ -116,6 +156,10 @@ enum Kind {
     Condition(Condition),
     /// `Error::NoScript` (a pipeline entry: never replayed).
     NoScript,
+    /// `Error::PermissionDenied` naming the call's function or script: an
+    /// ACL refused what the call needs (the function scenario without
+    /// `FUNCTION LOAD`).
+    PermissionDenied,
     /// Anything else: not one of the failures a fault should produce.
     Other,
 }
@@ -127,6 +171,8 @@ fn kind_of(e: &Error) -> Kind {
         Kind::Connection
     } else if matches!(e, Error::NoScript { .. }) {
         Kind::NoScript
+    } else if matches!(e, Error::PermissionDenied { .. }) && e.script().is_some() {
+        Kind::PermissionDenied
     } else {
         Kind::Other
     }
@@ -442,7 +488,11 @@ impl Stop {
 }
 
 /// A thread calling `ledger` on its own connection until stopped.
-fn sync_worker<C>(mut con: ScriptCache<C>, stop: Stop) -> std::thread::JoinHandle<Vec<Call>>
+fn sync_worker<C>(
+    mut con: ScriptCache<C>,
+    stop: Stop,
+    code: Code,
+) -> std::thread::JoinHandle<Vec<Call>>
 where
     C: script_cache::SyncConnection + Send + 'static,
 {
@@ -451,7 +501,7 @@ where
         while !stop.stopped(&calls) {
             let id = next_id();
             let started = Instant::now();
-            let result = Scripts::ledger(LEDGER, id).invoke(&mut con);
+            let result = code.ledger(LEDGER, id).invoke(&mut con);
             calls.push(Call {
                 ids: vec![id],
                 key: 0,
@@ -477,11 +527,12 @@ fn async_workers<C>(
     tasks: usize,
     stop: &Stop,
     cancel: bool,
+    code: Code,
 ) -> Vec<tokio::task::JoinHandle<Vec<Call>>>
 where
     C: script_cache::AsyncConnection + Clone + Sync + 'static,
 {
-    async_workers_on(rt, con, tasks, stop, cancel, &[LEDGER.to_owned()])
+    async_workers_on(rt, con, tasks, stop, cancel, &[LEDGER.to_owned()], code)
 }
 
 /// [`async_workers`] where task `t` counts itself in `keys[t % keys.len()]`
@@ -493,6 +544,7 @@ fn async_workers_on<C>(
     stop: &Stop,
     cancel: bool,
     keys: &[String],
+    code: Code,
 ) -> Vec<tokio::task::JoinHandle<Vec<Call>>>
 where
     C: script_cache::AsyncConnection + Clone + Sync + 'static,
@@ -512,7 +564,7 @@ where
                     seed ^= seed << 17;
                     let id = next_id();
                     let started = Instant::now();
-                    let call = Scripts::ledger(ledger.as_str(), id);
+                    let call = code.ledger(ledger.as_str(), id);
                     // Bounded: a call waiting on an abandoned load fails the
                     // test instead of hanging it.
                     let limit = if cancel && seed % 3 == 0 {
@@ -574,9 +626,9 @@ fn join_tasks(
 /// Runs a flush storm on `server` for [`storm_time`] while the workers run
 /// (`stop` ends them [`AFTER`] the storm); returns the fault and the
 /// flushes.
-fn flush_storm(server: &TestServer, stop: &Stop) -> (Fault, u64) {
+fn flush_storm(server: &TestServer, stop: &Stop, code: Code) -> (Fault, u64) {
     let start = Instant::now();
-    let storm = FlushStorm::start(server, storm_time() + Duration::from_secs(60));
+    let storm = code.storm(server, storm_time() + Duration::from_secs(60));
     assert!(
         storm.wait_for(1, Duration::from_secs(10)),
         "the flush storm did not start"
@@ -612,16 +664,17 @@ fn async_storm<C>(
     scenario: &str,
     con: &ScriptCache<C>,
     tasks: usize,
+    code: Code,
 ) where
     C: script_cache::AsyncConnection + Clone + Sync + 'static,
 {
     let stop = Stop::new();
-    let workers = async_workers(rt, con, tasks, &stop, false);
-    let (fault, flushes) = flush_storm(server, &stop);
+    let workers = async_workers(rt, con, tasks, &stop, false, code);
+    let (fault, flushes) = flush_storm(server, &stop, code);
     let calls = join_tasks(rt, workers);
     let v = judge(server, &calls, &[fault], None);
     report(
-        scenario,
+        &code.scenario(scenario),
         server.flavor(),
         con.state(),
         &v,
@@ -632,320 +685,556 @@ fn async_storm<C>(
 }
 
 // ---------------------------------------------------------------------------
-// The scenarios
+// The scenarios, each for the script (`matrix!`) and, where it applies,
+// the function (`functions_matrix!`)
 
-matrix! {
-    /// SCRIPT FLUSH storm, single sync calls: 4 threads with their own
-    /// connections sharing one state.
-    fn flush_storm_sync(server) {
-        let state = ScriptState::new();
-        let stop = Stop::new();
-        let workers: Vec<_> = (0..4)
-            .map(|_| sync_worker(ScriptCache::with_state(server.connection(), state.clone()), stop.clone()))
-            .collect();
-        let (fault, flushes) = flush_storm(server, &stop);
-        let calls = join_threads(workers);
-        let v = judge(server, &calls, &[fault], None);
-        report("flush storm, sync", server.flavor(), &state, &v, &format!("4 threads, {flushes} flushes"));
-        assert_storm_reached("sync", &state);
-        assert_eq!(v.failed, 0, "a single call never fails: {:#?}", v.samples);
-    }
-
-    /// SCRIPT FLUSH storm, single async calls: 16 tasks on one multiplexed
-    /// connection.
-    fn flush_storm_async(server) {
-        let rt = runtime();
-        let con = ScriptCache::new(
-            multiplexed(&rt, &server.client()),
-        );
-        async_storm(&rt, server, "flush storm, async", &con, 16);
-    }
-
-    /// SCRIPT FLUSH storm, non-atomic pipelines: two script entries around
-    /// a plain HINCRBY. A pipeline is never replayed: a script entry that
-    /// meets NOSCRIPT is `NoScript` and did not run; the plain entry runs
-    /// once per pipeline.
-    fn flush_storm_pipeline(server) {
-        let state = ScriptState::new();
-        let stop = Stop::new();
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let mut con = ScriptCache::with_state(server.connection(), state.clone());
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut calls = Vec::new();
-                    while !stop.stopped(&calls) {
-                        let ids = [next_id(), next_id(), next_id()];
-                        let mut p = pipe();
-                        p.invoke(Scripts::ledger(LEDGER, ids[0]))
-                            .cmd("HINCRBY").arg(LEDGER).arg(ids[1]).arg(1)
-                            .invoke(Scripts::ledger(LEDGER, ids[2]));
-                        let started = Instant::now();
-                        let each = p.query_each(&mut con);
-                        let ended = Instant::now();
-                        match each {
-                            Ok(Some(entries)) => {
-                                assert_eq!(entries.len(), 3);
-                                for (id, entry) in ids.iter().zip(entries) {
-                                    let result = entry.and_then(|v| {
-                                        redis::from_redis_value::<i64>(v)
-                                            .map_err(|e| Error::Command { index: 0, source: e.into() })
-                                    });
-                                    calls.push(Call { ids: vec![*id], key: 0, started, ended, outcome: Outcome::of(&result) });
-                                }
-                            }
-                            Ok(None) => panic!("not a transaction"),
-                            Err(e) => calls.push(Call {
-                                ids: ids.to_vec(),
-                                key: 0,
-                                started,
-                                ended,
-                                outcome: Outcome::of(&Err(e)),
-                            }),
-                        }
-                    }
-                    calls
-                })
-            })
-            .collect();
-        let (fault, flushes) = flush_storm(server, &stop);
-        let calls = join_threads(workers);
-        let v = judge(server, &calls, &[fault], None);
-        report("flush storm, pipeline", server.flavor(), &state, &v, &format!("2 threads, 3 entries each, {flushes} flushes"));
-        assert!(
-            v.kinds.iter().all(|k| *k == Kind::NoScript),
-            "only NoScript entries fail: {:?}",
-            v.kinds
-        );
-    }
-
-    /// SCRIPT FLUSH storm, transactions: two script calls and a plain
-    /// HINCRBY in one MULTI/EXEC, from 2 threads. Each transaction applies
-    /// fully or not at all (the ledger has its three ids or none), and none
-    /// fails (the default loads inside MULTI).
-    fn flush_storm_transaction(server) {
-        let state = ScriptState::new();
-        let stop = Stop::new();
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let mut con = ScriptCache::with_state(server.connection(), state.clone());
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut calls = Vec::new();
-                    while !stop.stopped(&calls) {
-                        let ids = [next_id(), next_id(), next_id()];
-                        let mut tx = pipe();
-                        tx.atomic()
-                            .invoke(Scripts::ledger(LEDGER, ids[0]))
-                            .invoke(Scripts::ledger(LEDGER, ids[1]))
-                            .cmd("HINCRBY").arg(LEDGER).arg(ids[2]).arg(1);
-                        let started = Instant::now();
-                        let result = tx.query::<(i64, i64, i64)>(&mut con).map(|(a, b, c)| {
-                            // One reply for the three: 1 when each ran once.
-                            if a == 1 && b == 1 && c == 1 { 1 } else { a.max(b).max(c) + 100 }
-                        });
-                        calls.push(Call { ids: ids.to_vec(), key: 0, started, ended: Instant::now(), outcome: Outcome::of(&result) });
-                    }
-                    calls
-                })
-            })
-            .collect();
-        let (fault, flushes) = flush_storm(server, &stop);
-        let calls = join_threads(workers);
-        let v = judge(server, &calls, &[fault], None);
-        report("flush storm, transaction", server.flavor(), &state, &v, &format!("2 threads, 2 scripts + HINCRBY per EXEC, {flushes} flushes"));
-        assert_eq!(v.failed, 0, "no transaction fails: {:#?}", v.samples);
-    }
-
-    /// Async calls cancelled mid-load under a SCRIPT FLUSH storm: 16 tasks,
-    /// a third of the calls cancelled after 0–300 µs. Finished calls never
-    /// fail; a cancelled call ran at most once; no call waits on an
-    /// abandoned load (each is bounded to 10 s).
-    fn cancellation_mid_load(server) {
-        let rt = runtime();
-        let con = ScriptCache::new(
-            multiplexed(&rt, &server.client()),
-        );
-        let stop = Stop::new();
-        let workers = async_workers(&rt, &con, 16, &stop, true);
-        let (fault, flushes) = flush_storm(server, &stop);
-        let calls = join_tasks(&rt, workers);
-        // A cancelled call may still run: wait until the connection has
-        // delivered every reply (a PING after them all).
-        let mut last = con.clone();
-        let _: String = rt.block_on(redis::cmd("PING").query_async(&mut last)).expect("PING");
-        let v = judge(server, &calls, &[fault], None);
-        report("cancellation mid-load", server.flavor(), con.state(), &v, &format!("16 tasks, {flushes} flushes"));
-        assert!(v.cancelled > 0, "no call was cancelled");
-        assert_eq!(v.failed, 0, "finished calls never fail: {:#?}", v.samples);
-    }
-
-    /// SCRIPT FLUSH storm over RESP3 (`?protocol=resp3`): 16 tasks on one
-    /// multiplexed connection.
-    fn flush_storm_resp3(server) {
-        let client = client_for_url(&format!("{}?protocol=resp3", server.url()));
-        let rt = runtime();
-        let con = ScriptCache::new(multiplexed(&rt, &client));
-        async_storm(&rt, server, "flush storm, RESP3", &con, 16);
-    }
-
-    /// SCRIPT FLUSH storm as an ACL user without SCRIPT LOAD (`-script|load`;
-    /// 6.2: `-script`), the script preloaded by the admin: after each
-    /// NOSCRIPT the call is retried as one EVAL, so none fails.
-    fn acl_without_script_load(server) {
-        preload(server, &[Scripts::Ledger.source()]);
-        let user = AclUser::without_script_load(server, "app");
-        let rt = runtime();
-        let con = ScriptCache::new(multiplexed(&rt, &user.client()));
-        async_storm(&rt, server, "ACL without SCRIPT LOAD, flush storm", &con, 8);
-        assert_eq!(con.state().stats().loads, 0, "the user never loaded a script");
-    }
-
-    /// `kill -9` and a restart on the same port (empty data, empty script
-    /// cache) behind a ConnectionManager, 8 tasks calling throughout. Calls
-    /// during the outage fail as connection errors; once the manager has
-    /// reconnected every call succeeds; no call ran twice.
-    fn kill_and_restart(server) {
-        let rt = runtime();
-        let con = ScriptCache::new(manager(&rt, &server.client()));
-        let stop = Stop::new();
-        let workers = async_workers(&rt, &con, 8, &stop, false);
-        std::thread::sleep(Duration::from_millis(300));
-        let start = Instant::now();
-        server.restart().expect("restart on the same port");
-        let fault = Fault { start, end: Instant::now() };
-        stop.after_the_fault();
-        let calls = join_tasks(&rt, workers);
-        let v = judge(server, &calls, &[fault], Some(start));
-        report("kill -9 + restart, ConnectionManager", server.flavor(), con.state(), &v, "8 tasks; default manager backoff (100 ms first retry)");
-        assert!(v.kinds.iter().all(|k| *k == Kind::Connection), "{:?}", v.kinds);
-    }
-
-    /// CLIENT KILL of the library's connection from another connection,
-    /// during calls: twice `CLIENT KILL TYPE normal`, twice by `ID` (the
-    /// ConnectionManager's current `CLIENT ID`). Calls in flight fail as
-    /// connection errors (`Ran::Unknown`, or `Ran::No` when refused), the
-    /// manager reconnects, later calls succeed, and every success is in the
-    /// ledger exactly once.
-    fn client_kill(server) {
-        let rt = runtime();
-        let manager = manager(&rt, &server.client());
-        let con = ScriptCache::new(manager.clone());
-        let stop = Stop::new();
-        let workers = async_workers(&rt, &con, 8, &stop, false);
-        let mut admin = server.connection();
-        let mut faults = Vec::new();
-        let mut killed = 0i64;
-        for round in 0..4 {
-            std::thread::sleep(Duration::from_millis(250));
-            let start = Instant::now();
-            let mut kill = redis::cmd("CLIENT");
-            kill.arg("KILL");
-            if round % 2 == 0 {
-                kill.arg("TYPE").arg("normal");
-            } else {
-                // The manager's connection as it is now (bounded retries:
-                // it may be reconnecting).
-                let mut id = None;
-                for _ in 0..50 {
-                    let mut m = manager.clone();
-                    match rt.block_on(redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut m)) {
-                        Ok(v) => { id = Some(v); break; }
-                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                    }
-                }
-                kill.arg("ID").arg(id.expect("the manager's CLIENT ID"));
-            }
-            let n: i64 = kill.query(&mut admin).expect("CLIENT KILL");
-            assert!(n >= 1, "round {round}: CLIENT KILL killed nothing");
-            killed += n;
-            faults.push(Fault { start, end: Instant::now() });
-        }
-        stop.after_the_fault();
-        let calls = join_tasks(&rt, workers);
-        let v = judge(server, &calls, &faults, None);
-        report("CLIENT KILL (TYPE normal, ID)", server.flavor(), con.state(), &v, &format!("8 tasks, 4 kills ({killed} connections); recover = worst of 4"));
-        assert!(v.kinds.iter().all(|k| *k == Kind::Connection), "{:?}", v.kinds);
-    }
-
-    /// BUSY: a script spins on the server (`lua-time-limit` 100 ms) while
-    /// 4 tasks call; their calls are `Unavailable(Busy)` and did not run;
-    /// after SCRIPT KILL they succeed.
-    fn busy_and_script_kill(server) {
-        let rt = runtime();
-        let con = ScriptCache::new(multiplexed(&rt, &server.client()));
-        let stop = Stop::new();
-        let workers = async_workers(&rt, &con, 4, &stop, false);
-        std::thread::sleep(Duration::from_millis(200));
-        let start = Instant::now();
-        let busy = BusyScript::start(server, Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(300));
-        let killed = busy.kill();
-        let fault = Fault { start, end: Instant::now() };
-        assert!(killed.is_err(), "the spinning script was killed: {killed:?}");
-        stop.after_the_fault();
-        let calls = join_tasks(&rt, workers);
-        let v = judge(server, &calls, &[fault], None);
-        report("BUSY + SCRIPT KILL", server.flavor(), con.state(), &v, "4 tasks, ~300 ms busy");
-        assert!(v.failed > 0, "no call met BUSY");
-        assert_eq!(v.kinds, vec![Kind::Condition(Condition::Busy)]);
-    }
-
-    /// OOM: `maxmemory` reached under `noeviction` while 4 tasks call;
-    /// their calls are `Unavailable(OutOfMemory)` and did not run; once
-    /// memory is released they succeed.
-    fn out_of_memory(server) {
-        let rt = runtime();
-        let con = ScriptCache::new(multiplexed(&rt, &server.client()));
-        let stop = Stop::new();
-        let workers = async_workers(&rt, &con, 4, &stop, false);
-        std::thread::sleep(Duration::from_millis(200));
-        let start = Instant::now();
-        let full = fill_memory(server);
-        std::thread::sleep(Duration::from_millis(300));
-        full.release();
-        let fault = Fault { start, end: Instant::now() };
-        stop.after_the_fault();
-        let calls = join_tasks(&rt, workers);
-        let v = judge(server, &calls, &[fault], None);
-        report("OOM (maxmemory, noeviction)", server.flavor(), con.state(), &v, "4 tasks, ~300 ms full");
-        assert!(v.failed > 0, "no call met OOM");
-        assert_eq!(v.kinds, vec![Kind::Condition(Condition::OutOfMemory)]);
-    }
-
-    /// READONLY: 4 tasks call a writing script on a replica; their calls
-    /// are `Unavailable(ReadOnly)` and did not run; once the replica is
-    /// promoted (`REPLICAOF NO ONE`) they succeed.
-    fn readonly_replica(server) {
-        // No 5 s wait before the first full sync (`repl-diskless-sync-delay`).
-        let mut primary = server.connection();
-        redis::cmd("CONFIG").arg("SET").arg("repl-diskless-sync-delay").arg(0)
-            .query::<()>(&mut primary).expect("CONFIG SET repl-diskless-sync-delay");
-        let replica = start_replica(server).expect("replica");
-        let rt = runtime();
-        let con = ScriptCache::new(multiplexed(&rt, &replica.client()));
-        let stop = Stop::new();
-        let start = Instant::now();
-        let workers = async_workers(&rt, &con, 4, &stop, false);
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(wait_replicated(server), "the replica is in sync");
-        let mut admin = replica.connection();
-        redis::cmd("REPLICAOF").arg("NO").arg("ONE").query::<()>(&mut admin).expect("promote");
-        let fault = Fault { start, end: Instant::now() };
-        stop.after_the_fault();
-        let calls = join_tasks(&rt, workers);
-        let v = judge(&replica, &calls, &[fault], None);
-        report("READONLY replica, then promoted", server.flavor(), con.state(), &v, "4 tasks, ~300 ms as a replica");
-        assert!(v.failed > 0, "no call met READONLY");
-        assert_eq!(v.kinds, vec![Kind::Condition(Condition::ReadOnly)]);
-    }
+/// SCRIPT FLUSH storm, single sync calls: 4 threads with their own
+/// connections sharing one state.
+fn flush_storm_sync(server: &TestServer, code: Code) {
+    let state = ScriptState::new();
+    let stop = Stop::new();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            sync_worker(
+                ScriptCache::with_state(server.connection(), state.clone()),
+                stop.clone(),
+                code,
+            )
+        })
+        .collect();
+    let (fault, flushes) = flush_storm(server, &stop, code);
+    let calls = join_threads(workers);
+    let v = judge(server, &calls, &[fault], None);
+    report(
+        &code.scenario("flush storm, sync"),
+        server.flavor(),
+        &state,
+        &v,
+        &format!("4 threads, {flushes} flushes"),
+    );
+    assert_storm_reached("sync", &state);
+    assert_eq!(v.failed, 0, "a single call never fails: {:#?}", v.samples);
 }
 
-/// SCRIPT FLUSH storm over TLS: 16 tasks on one multiplexed TLS
+/// SCRIPT FLUSH storm, single async calls: 16 tasks on one multiplexed
+/// connection.
+fn flush_storm_async(server: &TestServer, code: Code) {
+    let rt = runtime();
+    let con = ScriptCache::new(multiplexed(&rt, &server.client()));
+    async_storm(&rt, server, "flush storm, async", &con, 16, code);
+}
+
+/// SCRIPT FLUSH storm, non-atomic pipelines: two script entries around
+/// a plain HINCRBY. A pipeline is never replayed: a script entry that
+/// meets NOSCRIPT is `NoScript` and did not run; the plain entry runs
+/// once per pipeline.
+fn flush_storm_pipeline(server: &TestServer, code: Code) {
+    let state = ScriptState::new();
+    let stop = Stop::new();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut con = ScriptCache::with_state(server.connection(), state.clone());
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut calls = Vec::new();
+                while !stop.stopped(&calls) {
+                    let ids = [next_id(), next_id(), next_id()];
+                    let mut p = pipe();
+                    p.invoke(code.ledger(LEDGER, ids[0]))
+                        .cmd("HINCRBY")
+                        .arg(LEDGER)
+                        .arg(ids[1])
+                        .arg(1)
+                        .invoke(code.ledger(LEDGER, ids[2]));
+                    let started = Instant::now();
+                    let each = p.query_each(&mut con);
+                    let ended = Instant::now();
+                    match each {
+                        Ok(Some(entries)) => {
+                            assert_eq!(entries.len(), 3);
+                            for (id, entry) in ids.iter().zip(entries) {
+                                let result = entry.and_then(|v| {
+                                    redis::from_redis_value::<i64>(v).map_err(|e| Error::Command {
+                                        index: 0,
+                                        source: e.into(),
+                                    })
+                                });
+                                calls.push(Call {
+                                    ids: vec![*id],
+                                    key: 0,
+                                    started,
+                                    ended,
+                                    outcome: Outcome::of(&result),
+                                });
+                            }
+                        }
+                        Ok(None) => panic!("not a transaction"),
+                        Err(e) => calls.push(Call {
+                            ids: ids.to_vec(),
+                            key: 0,
+                            started,
+                            ended,
+                            outcome: Outcome::of(&Err(e)),
+                        }),
+                    }
+                }
+                calls
+            })
+        })
+        .collect();
+    let (fault, flushes) = flush_storm(server, &stop, code);
+    let calls = join_threads(workers);
+    let v = judge(server, &calls, &[fault], None);
+    report(
+        &code.scenario("flush storm, pipeline"),
+        server.flavor(),
+        &state,
+        &v,
+        &format!("2 threads, 3 entries each, {flushes} flushes"),
+    );
+    assert!(
+        v.kinds.iter().all(|k| *k == Kind::NoScript),
+        "only NoScript entries fail: {:?}",
+        v.kinds
+    );
+}
+
+/// SCRIPT FLUSH storm, transactions: two script calls and a plain
+/// HINCRBY in one MULTI/EXEC, from 2 threads. Each transaction applies
+/// fully or not at all (the ledger has its three ids or none), and none
+/// fails (the default loads inside MULTI).
+fn flush_storm_transaction(server: &TestServer, code: Code) {
+    let state = ScriptState::new();
+    let stop = Stop::new();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut con = ScriptCache::with_state(server.connection(), state.clone());
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut calls = Vec::new();
+                while !stop.stopped(&calls) {
+                    let ids = [next_id(), next_id(), next_id()];
+                    let mut tx = pipe();
+                    tx.atomic()
+                        .invoke(code.ledger(LEDGER, ids[0]))
+                        .invoke(code.ledger(LEDGER, ids[1]))
+                        .cmd("HINCRBY")
+                        .arg(LEDGER)
+                        .arg(ids[2])
+                        .arg(1);
+                    let started = Instant::now();
+                    let result = tx.query::<(i64, i64, i64)>(&mut con).map(|(a, b, c)| {
+                        // One reply for the three: 1 when each ran once.
+                        if a == 1 && b == 1 && c == 1 {
+                            1
+                        } else {
+                            a.max(b).max(c) + 100
+                        }
+                    });
+                    calls.push(Call {
+                        ids: ids.to_vec(),
+                        key: 0,
+                        started,
+                        ended: Instant::now(),
+                        outcome: Outcome::of(&result),
+                    });
+                }
+                calls
+            })
+        })
+        .collect();
+    let (fault, flushes) = flush_storm(server, &stop, code);
+    let calls = join_threads(workers);
+    let v = judge(server, &calls, &[fault], None);
+    report(
+        &code.scenario("flush storm, transaction"),
+        server.flavor(),
+        &state,
+        &v,
+        &format!(
+            "2 threads, 2 {} + HINCRBY per EXEC, {flushes} flushes",
+            match code {
+                Code::Script => "scripts",
+                Code::Function => "function calls",
+            }
+        ),
+    );
+    assert_eq!(v.failed, 0, "no transaction fails: {:#?}", v.samples);
+}
+
+/// Async calls cancelled mid-load under a SCRIPT FLUSH storm: 16 tasks,
+/// a third of the calls cancelled after 0–300 µs. Finished calls never
+/// fail; a cancelled call ran at most once; no call waits on an
+/// abandoned load (each is bounded to 10 s).
+fn cancellation_mid_load(server: &TestServer, code: Code) {
+    let rt = runtime();
+    let con = ScriptCache::new(multiplexed(&rt, &server.client()));
+    let stop = Stop::new();
+    let workers = async_workers(&rt, &con, 16, &stop, true, code);
+    let (fault, flushes) = flush_storm(server, &stop, code);
+    let calls = join_tasks(&rt, workers);
+    // A cancelled call may still run: wait until the connection has
+    // delivered every reply (a PING after them all).
+    let mut last = con.clone();
+    let _: String = rt
+        .block_on(redis::cmd("PING").query_async(&mut last))
+        .expect("PING");
+    let v = judge(server, &calls, &[fault], None);
+    report(
+        &code.scenario("cancellation mid-load"),
+        server.flavor(),
+        con.state(),
+        &v,
+        &format!("16 tasks, {flushes} flushes"),
+    );
+    assert!(v.cancelled > 0, "no call was cancelled");
+    assert_eq!(v.failed, 0, "finished calls never fail: {:#?}", v.samples);
+}
+
+/// SCRIPT FLUSH storm over RESP3 (`?protocol=resp3`): 16 tasks on one
+/// multiplexed connection.
+fn flush_storm_resp3(server: &TestServer, code: Code) {
+    let client = client_for_url(&format!("{}?protocol=resp3", server.url()));
+    let rt = runtime();
+    let con = ScriptCache::new(multiplexed(&rt, &client));
+    async_storm(&rt, server, "flush storm, RESP3", &con, 16, code);
+}
+
+/// SCRIPT FLUSH storm as an ACL user without SCRIPT LOAD (`-script|load`;
+/// 6.2: `-script`), the script preloaded by the admin: after each
+/// NOSCRIPT the call is retried as one EVAL, so none fails.
+fn acl_without_script_load(server: &TestServer) {
+    preload(server, &[Scripts::Ledger.source()]);
+    let user = AclUser::without_script_load(server, "app");
+    let rt = runtime();
+    let con = ScriptCache::new(multiplexed(&rt, &user.client()));
+    async_storm(
+        &rt,
+        server,
+        "ACL without SCRIPT LOAD, flush storm",
+        &con,
+        8,
+        Code::Script,
+    );
+    assert_eq!(
+        con.state().stats().loads,
+        0,
+        "the user never loaded a script"
+    );
+}
+
+/// The function form of the ACL refusal: a user without `FUNCTION LOAD`
+/// (`-function|load`), the library loaded by the admin. 8 tasks call; the
+/// admin flushes the libraries (`FUNCTION FLUSH`) and loads them again
+/// 300 ms later. In between, calls fail as `PermissionDenied` naming the
+/// function, and say that nothing ran (the ledger agrees); once the
+/// library is back they succeed. A function has no `EVAL` to fall back on.
+fn acl_without_function_load(server: &TestServer) {
+    let code = Functions::LedgerFn.library().code();
+    let load = |admin: &mut redis::Connection| {
+        redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg("REPLACE")
+            .arg(code)
+            .query::<String>(admin)
+            .expect("FUNCTION LOAD as the admin");
+    };
+    let mut admin = server.connection();
+    load(&mut admin);
+    let user = AclUser::without_function_load(server, "app");
+    let rt = runtime();
+    let con = ScriptCache::new(multiplexed(&rt, &user.client()));
+    let stop = Stop::new();
+    let workers = async_workers(&rt, &con, 8, &stop, false, Code::Function);
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query::<()>(&mut admin)
+        .expect("FUNCTION FLUSH");
+    std::thread::sleep(Duration::from_millis(300));
+    load(&mut admin);
+    let fault = Fault {
+        start,
+        end: Instant::now(),
+    };
+    stop.after_the_fault();
+    let calls = join_tasks(&rt, workers);
+    let v = judge(server, &calls, &[fault], None);
+    report(
+        &Code::Function.scenario("ACL without FUNCTION LOAD, library flushed for ~300 ms"),
+        server.flavor(),
+        con.state(),
+        &v,
+        "8 tasks; the admin loads the library before and after",
+    );
+    assert!(v.failed > 0, "no call met the flushed library");
+    assert_eq!(v.kinds, vec![Kind::PermissionDenied], "{:#?}", v.samples);
+    assert_eq!(v.ran, [v.failed, 0, 0], "every refusal says nothing ran");
+    for call in &calls {
+        if let Outcome::Failed { what, .. } = &call.outcome {
+            assert!(
+                what.contains("name: \"ledger_fn\""),
+                "the refusal names the function: {what}"
+            );
+        }
+    }
+    assert_eq!(
+        con.state().stats().loads,
+        0,
+        "the user never loaded the library"
+    );
+}
+
+/// `kill -9` and a restart on the same port (empty data, empty script
+/// cache) behind a ConnectionManager, 8 tasks calling throughout. Calls
+/// during the outage fail as connection errors; once the manager has
+/// reconnected every call succeeds; no call ran twice.
+fn kill_and_restart(server: &mut TestServer, code: Code) {
+    let rt = runtime();
+    let con = ScriptCache::new(manager(&rt, &server.client()));
+    let stop = Stop::new();
+    let workers = async_workers(&rt, &con, 8, &stop, false, code);
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    server.restart().expect("restart on the same port");
+    let fault = Fault {
+        start,
+        end: Instant::now(),
+    };
+    stop.after_the_fault();
+    let calls = join_tasks(&rt, workers);
+    let v = judge(server, &calls, &[fault], Some(start));
+    report(
+        &code.scenario("kill -9 + restart, ConnectionManager"),
+        server.flavor(),
+        con.state(),
+        &v,
+        "8 tasks; default manager backoff (100 ms first retry)",
+    );
+    assert!(
+        v.kinds.iter().all(|k| *k == Kind::Connection),
+        "{:?}",
+        v.kinds
+    );
+}
+
+/// CLIENT KILL of the library's connection from another connection,
+/// during calls: twice `CLIENT KILL TYPE normal`, twice by `ID` (the
+/// ConnectionManager's current `CLIENT ID`). Calls in flight fail as
+/// connection errors (`Ran::Unknown`, or `Ran::No` when refused), the
+/// manager reconnects, later calls succeed, and every success is in the
+/// ledger exactly once.
+fn client_kill(server: &TestServer, code: Code) {
+    let rt = runtime();
+    let manager = manager(&rt, &server.client());
+    let con = ScriptCache::new(manager.clone());
+    let stop = Stop::new();
+    let workers = async_workers(&rt, &con, 8, &stop, false, code);
+    let mut admin = server.connection();
+    let mut faults = Vec::new();
+    let mut killed = 0i64;
+    for round in 0..4 {
+        std::thread::sleep(Duration::from_millis(250));
+        let start = Instant::now();
+        let mut kill = redis::cmd("CLIENT");
+        kill.arg("KILL");
+        if round % 2 == 0 {
+            kill.arg("TYPE").arg("normal");
+        } else {
+            // The manager's connection as it is now (bounded retries:
+            // it may be reconnecting).
+            let mut id = None;
+            for _ in 0..50 {
+                let mut m = manager.clone();
+                match rt.block_on(redis::cmd("CLIENT").arg("ID").query_async::<i64>(&mut m)) {
+                    Ok(v) => {
+                        id = Some(v);
+                        break;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            kill.arg("ID").arg(id.expect("the manager's CLIENT ID"));
+        }
+        let n: i64 = kill.query(&mut admin).expect("CLIENT KILL");
+        assert!(n >= 1, "round {round}: CLIENT KILL killed nothing");
+        killed += n;
+        faults.push(Fault {
+            start,
+            end: Instant::now(),
+        });
+    }
+    stop.after_the_fault();
+    let calls = join_tasks(&rt, workers);
+    let v = judge(server, &calls, &faults, None);
+    report(
+        &code.scenario("CLIENT KILL (TYPE normal, ID)"),
+        server.flavor(),
+        con.state(),
+        &v,
+        &format!("8 tasks, 4 kills ({killed} connections); recover = worst of 4"),
+    );
+    assert!(
+        v.kinds.iter().all(|k| *k == Kind::Connection),
+        "{:?}",
+        v.kinds
+    );
+}
+
+/// BUSY: a script (for the function scenario: a function, stopped by
+/// `FUNCTION KILL`) spins on the server (`lua-time-limit` 100 ms) while
+/// 4 tasks call; their calls are `Unavailable(Busy)` and did not run;
+/// after SCRIPT KILL they succeed.
+fn busy_and_script_kill(server: &TestServer, code: Code) {
+    let rt = runtime();
+    let con = ScriptCache::new(multiplexed(&rt, &server.client()));
+    let stop = Stop::new();
+    let workers = async_workers(&rt, &con, 4, &stop, false, code);
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    let (busy, scenario) = match code {
+        Code::Script => (
+            BusyScript::start(server, Duration::from_secs(10)),
+            "BUSY + SCRIPT KILL",
+        ),
+        Code::Function => (
+            BusyScript::function(server, Duration::from_secs(10)),
+            "BUSY + FUNCTION KILL",
+        ),
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = busy.kill();
+    let fault = Fault {
+        start,
+        end: Instant::now(),
+    };
+    assert!(killed.is_err(), "the spinning code was killed: {killed:?}");
+    stop.after_the_fault();
+    let calls = join_tasks(&rt, workers);
+    let v = judge(server, &calls, &[fault], None);
+    report(
+        &code.scenario(scenario),
+        server.flavor(),
+        con.state(),
+        &v,
+        "4 tasks, ~300 ms busy",
+    );
+    assert!(v.failed > 0, "no call met BUSY");
+    assert_eq!(v.kinds, vec![Kind::Condition(Condition::Busy)]);
+}
+
+/// OOM: `maxmemory` reached under `noeviction` while 4 tasks call;
+/// their calls are `Unavailable(OutOfMemory)` and did not run; once
+/// memory is released they succeed.
+fn out_of_memory(server: &TestServer, code: Code) {
+    let rt = runtime();
+    let con = ScriptCache::new(multiplexed(&rt, &server.client()));
+    let stop = Stop::new();
+    let workers = async_workers(&rt, &con, 4, &stop, false, code);
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    let full = fill_memory(server);
+    std::thread::sleep(Duration::from_millis(300));
+    full.release();
+    let fault = Fault {
+        start,
+        end: Instant::now(),
+    };
+    stop.after_the_fault();
+    let calls = join_tasks(&rt, workers);
+    let v = judge(server, &calls, &[fault], None);
+    report(
+        &code.scenario("OOM (maxmemory, noeviction)"),
+        server.flavor(),
+        con.state(),
+        &v,
+        "4 tasks, ~300 ms full",
+    );
+    assert!(v.failed > 0, "no call met OOM");
+    assert_eq!(v.kinds, vec![Kind::Condition(Condition::OutOfMemory)]);
+}
+
+/// READONLY: 4 tasks call a writing script on a replica; their calls
+/// are `Unavailable(ReadOnly)` and did not run; once the replica is
+/// promoted (`REPLICAOF NO ONE`) they succeed.
+fn readonly_replica(server: &TestServer, code: Code) {
+    // No 5 s wait before the first full sync (`repl-diskless-sync-delay`).
+    let mut primary = server.connection();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-diskless-sync-delay")
+        .arg(0)
+        .query::<()>(&mut primary)
+        .expect("CONFIG SET repl-diskless-sync-delay");
+    let replica = start_replica(server).expect("replica");
+    let rt = runtime();
+    let con = ScriptCache::new(multiplexed(&rt, &replica.client()));
+    let stop = Stop::new();
+    let start = Instant::now();
+    let workers = async_workers(&rt, &con, 4, &stop, false, code);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(wait_replicated(server), "the replica is in sync");
+    let mut admin = replica.connection();
+    redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query::<()>(&mut admin)
+        .expect("promote");
+    let fault = Fault {
+        start,
+        end: Instant::now(),
+    };
+    stop.after_the_fault();
+    let calls = join_tasks(&rt, workers);
+    let v = judge(&replica, &calls, &[fault], None);
+    report(
+        &code.scenario("READONLY replica, then promoted"),
+        server.flavor(),
+        con.state(),
+        &v,
+        "4 tasks, ~300 ms as a replica",
+    );
+    assert!(v.failed > 0, "no call met READONLY");
+    assert_eq!(v.kinds, vec![Kind::Condition(Condition::ReadOnly)]);
+}
+
+matrix! {
+    fn flush_storm_sync(server) { flush_storm_sync(server, Code::Script) }
+    fn flush_storm_async(server) { flush_storm_async(server, Code::Script) }
+    fn flush_storm_pipeline(server) { flush_storm_pipeline(server, Code::Script) }
+    fn flush_storm_transaction(server) { flush_storm_transaction(server, Code::Script) }
+    fn cancellation_mid_load(server) { cancellation_mid_load(server, Code::Script) }
+    fn flush_storm_resp3(server) { flush_storm_resp3(server, Code::Script) }
+    fn acl_without_script_load(server) { acl_without_script_load(server) }
+    fn kill_and_restart(server) { kill_and_restart(server, Code::Script) }
+    fn client_kill(server) { client_kill(server, Code::Script) }
+    fn busy_and_script_kill(server) { busy_and_script_kill(server, Code::Script) }
+    fn out_of_memory(server) { out_of_memory(server, Code::Script) }
+    fn readonly_replica(server) { readonly_replica(server, Code::Script) }
+}
+
+// The function rows: the same faults met by `FCALL` of `ledger_fn`
+// (FUNCTION FLUSH storms in place of SCRIPT FLUSH storms), on the flavors
+// with functions.
+functions_matrix! {
+    fn functions_flush_storm_sync(server) { flush_storm_sync(server, Code::Function) }
+    fn functions_flush_storm_async(server) { flush_storm_async(server, Code::Function) }
+    fn functions_flush_storm_pipeline(server) { flush_storm_pipeline(server, Code::Function) }
+    fn functions_flush_storm_transaction(server) { flush_storm_transaction(server, Code::Function) }
+    fn functions_cancellation_mid_load(server) { cancellation_mid_load(server, Code::Function) }
+    fn functions_flush_storm_resp3(server) { flush_storm_resp3(server, Code::Function) }
+    fn functions_kill_and_restart(server) { kill_and_restart(server, Code::Function) }
+    fn functions_busy_and_script_kill(server) { busy_and_script_kill(server, Code::Function) }
+    fn functions_out_of_memory(server) { out_of_memory(server, Code::Function) }
+    fn functions_acl_without_function_load(server) { acl_without_function_load(server) }
+}
+
+/// SCRIPT FLUSH (FUNCTION FLUSH) storm over TLS: 16 tasks on one multiplexed TLS
 /// connection. Redis 7.0 only: of the matrix's binaries only Debian's Redis
 /// 7.0 is built with TLS (`supports_tls`; `transports.rs` checks that the
 /// other two refuse a TLS port).
-fn flush_storm_tls(flavor: Flavor) {
+fn flush_storm_tls(flavor: Flavor, code: Code) {
     if let Err(missing) = flavor.binary() {
         panic!("{missing}");
     }
@@ -954,12 +1243,18 @@ fn flush_storm_tls(flavor: Flavor) {
     eprintln!("running on {flavor} over TLS ({})", tls.server.version());
     let rt = runtime();
     let con = ScriptCache::new(multiplexed(&rt, &tls.client()));
-    async_storm(&rt, &tls.server, "flush storm, TLS", &con, 16);
+    async_storm(&rt, &tls.server, "flush storm, TLS", &con, 16, code);
 }
 
 script_cache_tests::flavor_test! { Redis7,
     fn flush_storm_tls_redis_7_0() {
-        flush_storm_tls(Flavor::Redis7);
+        flush_storm_tls(Flavor::Redis7, Code::Script);
+    }
+}
+
+script_cache_tests::flavor_test! { Redis7,
+    fn functions_flush_storm_tls_redis_7_0() {
+        flush_storm_tls(Flavor::Redis7, Code::Function);
     }
 }
 
@@ -1071,73 +1366,106 @@ matrix! {
         assert!(plain > 0, "the writing script goes out as EVALSHA: {stats:?}");
     }
 
-    /// Sentinel: 4 threads call through connections from redis-rs's
-    /// `SentinelClient` (one state), the primary is killed (SIGKILL) and
-    /// the sentinels promote the replica; a thread whose call fails asks
-    /// the sentinel client for a new connection, as docs/connections.md says. The
-    /// ledger is read on the promoted replica; a success on the old primary
-    /// that was not yet replicated may be missing from it (not "lost").
-    fn sentinel_failover(server) {
-        use redis::sentinel::{SentinelClient, SentinelServerType};
-        let mut setup = script_cache_tests::SentinelSetup::start(server.flavor()).expect("sentinel setup");
-        let urls = setup.sentinel_urls();
-        let state = ScriptState::new();
-        let stop = Stop::new();
-        let workers: Vec<_> = (0..4)
-            .map(|_| {
-                let urls = urls.clone();
-                let state = state.clone();
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut sentinel = SentinelClient::build(urls, script_cache_tests::sentinel::SERVICE, None, SentinelServerType::Master)
-                        .expect("sentinel client");
-                    let mut con: Option<ScriptCache<redis::Connection>> = None;
-                    let mut calls = Vec::new();
-                    while !stop.stopped(&calls) {
-                        let Some(c) = con.as_mut() else {
-                            match sentinel.get_connection() {
-                                Ok(c) => {
-                                    c.set_read_timeout(Some(RESPONSE_TIMEOUT)).expect("read timeout");
-                                    con = Some(ScriptCache::with_state(c, state.clone()));
-                                }
-                                // Not a call: the sentinels still name the
-                                // dead primary.
-                                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+    fn sentinel_failover(server) { sentinel_failover(server, Code::Script) }
+}
+
+/// Sentinel: 4 threads call through connections from redis-rs's
+/// `SentinelClient` (one state), the primary is killed (SIGKILL) and
+/// the sentinels promote the replica; a thread whose call fails asks
+/// the sentinel client for a new connection, as docs/connections.md says. The
+/// ledger is read on the promoted replica; a success on the old primary
+/// that was not yet replicated may be missing from it (not "lost").
+fn sentinel_failover(server: &TestServer, code: Code) {
+    use redis::sentinel::{SentinelClient, SentinelServerType};
+    let mut setup =
+        script_cache_tests::SentinelSetup::start(server.flavor()).expect("sentinel setup");
+    let urls = setup.sentinel_urls();
+    let state = ScriptState::new();
+    let stop = Stop::new();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let urls = urls.clone();
+            let state = state.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut sentinel = SentinelClient::build(
+                    urls,
+                    script_cache_tests::sentinel::SERVICE,
+                    None,
+                    SentinelServerType::Master,
+                )
+                .expect("sentinel client");
+                let mut con: Option<ScriptCache<redis::Connection>> = None;
+                let mut calls = Vec::new();
+                while !stop.stopped(&calls) {
+                    let Some(c) = con.as_mut() else {
+                        match sentinel.get_connection() {
+                            Ok(c) => {
+                                c.set_read_timeout(Some(RESPONSE_TIMEOUT))
+                                    .expect("read timeout");
+                                con = Some(ScriptCache::with_state(c, state.clone()));
                             }
-                            continue;
-                        };
-                        let id = next_id();
-                        let started = Instant::now();
-                        let result = Scripts::ledger(LEDGER, id).invoke(c);
-                        if result.as_ref().is_err_and(Error::is_connection_error) {
-                            con = None;
+                            // Not a call: the sentinels still name the
+                            // dead primary.
+                            Err(_) => std::thread::sleep(Duration::from_millis(20)),
                         }
-                        calls.push(Call { ids: vec![id], key: 0, started, ended: Instant::now(), outcome: Outcome::of(&result) });
+                        continue;
+                    };
+                    let id = next_id();
+                    let started = Instant::now();
+                    let result = code.ledger(LEDGER, id).invoke(c);
+                    if result.as_ref().is_err_and(Error::is_connection_error) {
+                        con = None;
                     }
-                    calls
-                })
+                    calls.push(Call {
+                        ids: vec![id],
+                        key: 0,
+                        started,
+                        ended: Instant::now(),
+                        outcome: Outcome::of(&result),
+                    });
+                }
+                calls
             })
-            .collect();
-        std::thread::sleep(Duration::from_millis(500));
-        let start = Instant::now();
-        let took = setup.fail_over().expect("failover");
-        let fault = Fault { start, end: Instant::now() };
-        stop.after_the_fault();
-        let calls = join_threads(workers);
-        let ledger: HashMap<u64, i64> = redis::cmd("HGETALL").arg(LEDGER)
-            .query(&mut setup.replica.connection()).expect("HGETALL on the new primary");
-        let survives = |c: &Call| c.started >= fault.end;
-        let v = judge_ledger(&ledger, &calls, &[fault], None, &survives);
-        report(
-            "Sentinel failover (kill -9 of the primary)",
-            server.flavor(),
-            &state,
-            &v,
-            &format!("4 threads, a new connection from the sentinel client after a connection error; failover took {:.2} s", took.as_secs_f64()),
-        );
-        assert!(v.failed > 0, "no call met the dead primary");
-        assert!(v.kinds.iter().all(|k| matches!(k, Kind::Connection | Kind::Condition(_))), "{:?}", v.kinds);
-    }
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    let took = setup.fail_over().expect("failover");
+    let fault = Fault {
+        start,
+        end: Instant::now(),
+    };
+    stop.after_the_fault();
+    let calls = join_threads(workers);
+    let ledger: HashMap<u64, i64> = redis::cmd("HGETALL")
+        .arg(LEDGER)
+        .query(&mut setup.replica.connection())
+        .expect("HGETALL on the new primary");
+    let survives = |c: &Call| c.started >= fault.end;
+    let v = judge_ledger(&ledger, &calls, &[fault], None, &survives);
+    report(
+        &code.scenario("Sentinel failover (kill -9 of the primary)"),
+        server.flavor(),
+        &state,
+        &v,
+        &format!(
+            "4 threads, a new connection from the sentinel client after a connection error; failover took {:.2} s",
+            took.as_secs_f64()
+        ),
+    );
+    assert!(v.failed > 0, "no call met the dead primary");
+    assert!(
+        v.kinds
+            .iter()
+            .all(|k| matches!(k, Kind::Connection | Kind::Condition(_))),
+        "{:?}",
+        v.kinds
+    );
+}
+
+functions_matrix! {
+    fn functions_sentinel_failover(server) { sentinel_failover(server, Code::Function) }
 }
 
 /// The ledger keys of a cluster scenario, `ledger:<prefix>:{<tag>}`: one
@@ -1194,6 +1522,7 @@ fn cluster_fault(
     prefix: &str,
     same_slot: usize,
     notes: &str,
+    code: Code,
     fault: impl FnOnce(&mut script_cache_tests::cluster::TestCluster, &[String]) -> Vec<usize>,
 ) -> Verdict {
     const TASKS: usize = 16;
@@ -1210,7 +1539,7 @@ fn cluster_fault(
             .expect("async cluster"),
     );
     let stop = Stop::new();
-    let workers = async_workers_on(&rt, &con, TASKS, &stop, false, &keys);
+    let workers = async_workers_on(&rt, &con, TASKS, &stop, false, &keys, code);
     std::thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
     let lossy = fault(cluster, &keys);
@@ -1225,7 +1554,7 @@ fn cluster_fault(
     let v = judge_ledger(&ledger, &calls, &[fault], None, &survives);
     let took = fault.end.duration_since(fault.start).as_secs_f64();
     report(
-        scenario,
+        &code.scenario(scenario),
         flavor,
         con.state(),
         &v,
@@ -1235,8 +1564,10 @@ fn cluster_fault(
 }
 
 /// `CLUSTER FAILOVER`, `kill -9` of a primary, then a slot migration
-/// (SETSLOT + MIGRATE), one row each, on one 3+3 cluster. The failover
-/// and the migration fail no call; the kill fails calls only as
+/// (SETSLOT + MIGRATE), one row each, on one 3+3 cluster; on the flavors
+/// with functions, each followed by its function row (the kill on another
+/// shard, the migration to a new primary without the library). The
+/// failovers and the migrations fail no call; the kills fail calls only as
 /// connection errors or `Unavailable` (CLUSTERDOWN, TRYAGAIN) while the
 /// replica is promoted.
 fn cluster_faults(flavor: Flavor) {
@@ -1245,12 +1576,14 @@ fn cluster_faults(flavor: Flavor) {
     }
     let mut cluster = script_cache_tests::cluster::TestCluster::start(flavor, 1);
     eprintln!("running on a 3+3 {flavor} cluster");
+    let has_functions = flavor != Flavor::Redis62;
     let v = cluster_fault(
         &mut cluster,
         "Cluster: CLUSTER FAILOVER",
         "fo",
         0,
         "one shard failed over",
+        Code::Script,
         |c, keys| {
             let victim = c.key_owner(&keys[0]);
             assert_ne!(c.failover(victim), victim);
@@ -1262,12 +1595,34 @@ fn cluster_faults(flavor: Flavor) {
         "no call fails during a CLUSTER FAILOVER: {:#?}",
         v.samples
     );
+    if has_functions {
+        // The promoted replica has the library by replication: no reload.
+        let v = cluster_fault(
+            &mut cluster,
+            "Cluster: CLUSTER FAILOVER",
+            "ffo",
+            0,
+            "one shard failed over",
+            Code::Function,
+            |c, keys| {
+                let victim = c.key_owner(&keys[0]);
+                assert_ne!(c.failover(victim), victim);
+                Vec::new()
+            },
+        );
+        assert_eq!(
+            v.failed, 0,
+            "no function call fails during a CLUSTER FAILOVER: {:#?}",
+            v.samples
+        );
+    }
     let v = cluster_fault(
         &mut cluster,
         "Cluster: kill -9 of a primary",
         "kill",
         0,
         "one primary killed, its replica promoted",
+        Code::Script,
         |c, keys| {
             let victim = c.key_owner(&keys[0]);
             let lossy: Vec<usize> = (0..keys.len())
@@ -1284,12 +1639,44 @@ fn cluster_faults(flavor: Flavor) {
         "{:?}",
         v.kinds
     );
+    if has_functions {
+        // Another shard, one that still has a replica.
+        let v = cluster_fault(
+            &mut cluster,
+            "Cluster: kill -9 of a primary",
+            "fkill",
+            0,
+            "one primary killed, its replica promoted",
+            Code::Function,
+            |c, keys| {
+                let victim = c
+                    .primaries()
+                    .into_iter()
+                    .find(|p| c.replica_of(*p).is_some())
+                    .expect("a primary with a replica");
+                let lossy: Vec<usize> = (0..keys.len())
+                    .filter(|k| c.key_owner(&keys[*k]) == victim)
+                    .collect();
+                assert!(!lossy.is_empty(), "some keys on the killed primary");
+                assert_ne!(c.kill_primary(victim), victim);
+                lossy
+            },
+        );
+        assert!(
+            v.kinds
+                .iter()
+                .all(|k| matches!(k, Kind::Connection | Kind::Condition(_))),
+            "{:?}",
+            v.kinds
+        );
+    }
     let v = cluster_fault(
         &mut cluster,
         "Cluster: slot migration",
         "mig",
         8,
         "the slot of 8 of the keys moved (MIGRATE 2 keys a batch, 15 ms apart)",
+        Code::Script,
         |c, keys| {
             let slot = script_cache::cluster::key_slot(keys[0].as_bytes());
             let from = c.slot_owner(slot);
@@ -1308,6 +1695,41 @@ fn cluster_faults(flavor: Flavor) {
         "no call fails during a slot migration: {:#?}",
         v.samples
     );
+    if has_functions {
+        // A brand-new primary (no library) gets the slot: the first call
+        // there loads the library with it.
+        let new = cluster.add_primary();
+        let v = cluster_fault(
+            &mut cluster,
+            "Cluster: slot migration to a new node",
+            "fmig",
+            8,
+            "the slot of 8 of the keys moved to a new primary without the library (MIGRATE 2 keys a batch, 15 ms apart)",
+            Code::Function,
+            |c, keys| {
+                let slot = script_cache::cluster::key_slot(keys[0].as_bytes());
+                c.move_slot(slot, new, 2, Duration::from_millis(15));
+                assert_eq!(c.slot_owner(slot), new);
+                Vec::new()
+            },
+        );
+        assert_eq!(
+            v.failed, 0,
+            "no function call fails during a slot migration: {:#?}",
+            v.samples
+        );
+        let mut on_new = cluster.nodes()[new].server.connection();
+        let listed: redis::Value = redis::cmd("FUNCTION")
+            .arg("LIST")
+            .arg("LIBRARYNAME")
+            .arg("ledger_lib")
+            .query(&mut on_new)
+            .expect("FUNCTION LIST on the new primary");
+        assert!(
+            matches!(&listed, redis::Value::Array(libs) if libs.len() == 1),
+            "the new primary holds the library: {listed:?}"
+        );
+    }
 }
 
 script_cache_tests::flavor_test! { Redis7,

@@ -148,3 +148,94 @@ matrix! {
         assert_eq!(counter(&setup.replica, "sentinel:a"), before + 160, "every call counted once");
     }
 }
+
+/// The function library of `tests/functions-lua`.
+mod library {
+    script_cache::include_scripts!("functions-lua");
+}
+use library::Functions;
+
+fn has_library(server: &TestServer) -> bool {
+    let listed: Vec<redis::Value> = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .arg("LIBRARYNAME")
+        .arg("counters")
+        .query(&mut server.connection())
+        .expect("FUNCTION LIST");
+    listed.len() == 1
+}
+
+script_cache_tests::functions_matrix! {
+    /// Functions through a Sentinel failover: sync calls load the library
+    /// on the primary, which replicates it; the primary is killed and the
+    /// replica promoted; sync calls on a new connection from the sentinel
+    /// client and 16 async tasks on another go on with the same state, no
+    /// call fails, every call counted once, and nothing is loaded again
+    /// (the promoted replica has the library).
+    fn function_calls_recover_after_a_sentinel_failover(server) {
+        let _serial = serial();
+        let flavor = server.flavor();
+        let mut setup = SentinelSetup::start(flavor).expect("sentinel setup");
+        let mut sentinel = client(&setup);
+        let state = ScriptState::new();
+        {
+            let mut con = ScriptCache::with_state(sentinel.get_connection().expect("primary"), state.clone());
+            for _ in 0..50 {
+                let _: i64 = Functions::bump("sentinel:f", 1).invoke(&mut con).expect("before the failover");
+            }
+        }
+        assert_eq!(counter(&setup.primary, "sentinel:f"), 50);
+        assert!(script_cache_tests::faults::wait_replicated(&setup.primary), "{flavor}: replicated");
+        assert!(has_library(&setup.replica), "{flavor}: the replica has the library by replication");
+
+        let took = setup.fail_over().expect("failover");
+        eprintln!("failover on {flavor} took {took:?}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut con = loop {
+            match sentinel.get_connection() {
+                Ok(c) => break ScriptCache::with_state(c, state.clone()),
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("waiting for the new primary: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("no primary after the failover: {e}"),
+            }
+        };
+        let before = counter(&setup.replica, "sentinel:f");
+        assert_eq!(before, 50, "{flavor}: every call before the kill was replicated");
+        for _ in 0..100 {
+            let _: i64 = Functions::bump("sentinel:f", 1).invoke(&mut con).expect("after the failover");
+        }
+        let asynch = script_cache_tests::runtime().block_on(async {
+            let con = ScriptCache::with_state(
+                sentinel.get_async_connection().await.expect("the new primary"),
+                state.clone(),
+            );
+            let mut tasks = Vec::new();
+            for _ in 0..16 {
+                let mut con = con.clone();
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..10 {
+                        Functions::bump("sentinel:f", 1).invoke_async(&mut con).await?;
+                    }
+                    Ok::<_, Error>(())
+                }));
+            }
+            let mut failed = Vec::new();
+            for t in tasks {
+                if let Err(e) = t.await.expect("join") {
+                    failed.push(e);
+                }
+            }
+            failed
+        });
+        assert!(asynch.is_empty(), "{flavor}: async calls failed: {asynch:?}");
+        assert_eq!(counter(&setup.replica, "sentinel:f"), 50 + 100 + 160, "every call counted once");
+        let s = state.stats();
+        assert_eq!(
+            (s.loads, s.reloads, s.failed_not_run, s.failed_ran, s.failed_unknown),
+            (1, 0, 0, 0, 0),
+            "{flavor}: one load, before the failover: {s:?}"
+        );
+    }
+}

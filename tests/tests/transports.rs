@@ -2,7 +2,9 @@
 //! 7.0: of the matrix's binaries only Debian's Redis 7.0 is built with TLS,
 //! see `supports_tls`): first
 //! call in one round trip, recovery from SCRIPT FLUSH, read-only scripts,
-//! pipelines and transactions with cold scripts, sync and async.
+//! pipelines and transactions with cold scripts, sync and async; and
+//! function calls (first call in one round trip, steady `FCALL`, recovery
+//! from `FUNCTION FLUSH`) over RESP3 and TLS.
 
 use script_cache::{ScriptCache, pipe};
 use script_cache_tests::{Flavor, TestServer, TlsServer, matrix};
@@ -267,5 +269,150 @@ script_cache_tests::flavor_test! { Redis82,
 script_cache_tests::flavor_test! { Valkey81,
     fn valkey_8_1_refuses_a_tls_port() {
         refuses_a_tls_port(Flavor::Valkey81);
+    }
+}
+
+/// The function library of `tests/functions-lua` (its `Scripts` and
+/// `Functions` kept apart from this file's scripts).
+mod library {
+    script_cache::include_scripts!("functions-lua");
+}
+use library::Functions;
+
+/// Function calls on a sync connection from `client`, recorded: the first
+/// call in one round trip (`FUNCTION LIST`, `FUNCTION LOAD`, `FCALL`),
+/// then `FCALL` (`FCALL_RO`) alone, and after `FUNCTION FLUSH` (through
+/// the harness's plain connection) one reload.
+fn functions_sync(server: &TestServer, client: &redis::Client) {
+    use script_cache_tests::Recording;
+    let rec = Recording::new(client.get_connection().expect("connect"));
+    let log = rec.log();
+    let mut con = ScriptCache::new(rec);
+    assert_eq!(
+        Functions::bump("fn:c", 1)
+            .invoke(&mut con)
+            .expect("first call"),
+        1
+    );
+    assert_eq!(
+        log.round_trips(),
+        vec![vec!["FUNCTION LIST", "FUNCTION LOAD", "FCALL"]]
+    );
+    log.clear();
+    assert_eq!(
+        Functions::bump("fn:c", 1).invoke(&mut con).expect("steady"),
+        2
+    );
+    assert_eq!(log.round_trips(), vec![vec!["FCALL"]]);
+    let v = Functions::peek("fn:c").invoke(&mut con).expect("read-only");
+    assert_eq!(v.as_deref(), Some("2"));
+    log.clear();
+    let v = Functions::peek("fn:c")
+        .invoke(&mut con)
+        .expect("read-only, steady");
+    assert_eq!(v.as_deref(), Some("2"));
+    assert_eq!(log.round_trips(), vec![vec!["FCALL_RO"]]);
+
+    let mut admin = server.connection();
+    redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query::<()>(&mut admin)
+        .expect("FUNCTION FLUSH");
+    log.clear();
+    assert_eq!(
+        Functions::bump("fn:c", 1)
+            .invoke(&mut con)
+            .expect("after the flush"),
+        3
+    );
+    assert_eq!(
+        log.round_trips(),
+        vec![
+            vec!["FCALL".to_owned()],
+            vec![
+                "FUNCTION LIST".into(),
+                "FUNCTION LOAD".into(),
+                "FCALL".into()
+            ]
+        ]
+    );
+    let s = con.stats();
+    assert_eq!(
+        (s.reloads, s.failed_not_run, s.failed_ran, s.failed_unknown),
+        (1, 0, 0, 0),
+        "{s:?}"
+    );
+}
+
+/// The same on a multiplexed async connection: 16 tasks share one state
+/// (one load between them), then one reload after `FUNCTION FLUSH`.
+async fn functions_async(server: &TestServer, client: &redis::Client) {
+    let con = ScriptCache::new(
+        client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect"),
+    );
+    server.reset_stats();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let mut con = con.clone();
+        tasks.push(tokio::spawn(async move {
+            Functions::bump(format!("fn:a{i}"), 1)
+                .invoke_async(&mut con)
+                .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("join").expect("call"), 1);
+    }
+    let stats = server.commandstats();
+    assert_eq!(
+        stats.calls("function|load"),
+        1,
+        "one load for 16 tasks: {stats:?}"
+    );
+    assert_eq!(stats.calls("fcall"), 16, "{stats:?}");
+    let mut admin = server.connection();
+    redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query::<()>(&mut admin)
+        .expect("FUNCTION FLUSH");
+    let mut c = con.clone();
+    let n = Functions::bump("fn:a0", 1)
+        .invoke_async(&mut c)
+        .await
+        .expect("after the flush");
+    assert_eq!(n, 2);
+    let s = con.stats();
+    assert_eq!(
+        (
+            s.loads,
+            s.reloads,
+            s.failed_not_run,
+            s.failed_ran,
+            s.failed_unknown
+        ),
+        (2, 1, 0, 0, 0),
+        "{s:?}"
+    );
+}
+
+script_cache_tests::functions_matrix! {
+    fn functions_resp3_sync(server) {
+        functions_sync(server, &resp3_client(server));
+    }
+
+    async fn functions_resp3_async(server) {
+        functions_async(server, &resp3_client(server)).await;
+    }
+}
+
+script_cache_tests::flavor_test! { Redis7,
+    fn functions_tls_redis_7_0() {
+        let tls = TlsServer::start(Flavor::Redis7).expect("TLS server");
+        let client = tls.client();
+        functions_sync(&tls.server, &client);
+        script_cache_tests::runtime().block_on(functions_async(&tls.server, &client));
     }
 }
