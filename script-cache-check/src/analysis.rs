@@ -229,27 +229,38 @@ pub fn analyze(folder: &Folder, file: &LuaFile, errors: &mut Vec<Diagnostic>) ->
                     signature,
                 });
             }
-            let read_only: Vec<(&str, (u32, u32))> = functions
-                .iter()
-                .filter(|f| f.function.read_only())
-                .map(|f| (f.function.name.as_str(), f.function.body_lines))
+            // Where a `no-writes` function's writes are refused: its
+            // callback, then the local functions it calls (a write there
+            // runs when the function does, and the server refuses it).
+            let no_writes = || functions.iter().filter(|f| f.function.read_only());
+            let read_only: Vec<(&str, Option<&str>, (u32, u32))> = no_writes()
+                .map(|f| (f.function.name.as_str(), None, f.function.body_lines))
+                .chain(no_writes().flat_map(|f| {
+                    f.function.helpers.iter().map(|(helper, lines)| {
+                        (f.function.name.as_str(), Some(helper.as_str()), *lines)
+                    })
+                }))
                 .collect();
             let mut findings = Vec::new();
             if let (Some(servers), false) = (servers, read_only.is_empty()) {
                 for finding in crate::lint::library_writes_for(&expanded.source, servers) {
-                    let Some((name, _)) = read_only
+                    let Some((name, helper, _)) = read_only
                         .iter()
-                        .find(|(_, (first, last))| (*first..=*last).contains(&finding.line))
+                        .find(|(_, _, (first, last))| (*first..=*last).contains(&finding.line))
                     else {
                         continue;
                     };
+                    let calls = helper
+                        .map(|h| format!(" and calls `{h}`, which has this write"))
+                        .unwrap_or_default();
                     let mut finding = finding;
                     finding.message = finding
                         .message
                         .replace(
                             "the script declares `flags=no-writes`",
                             &format!(
-                                "the function `{name}` is registered with the flag `no-writes`"
+                                "the function `{name}` is registered with the flag \
+                                 `no-writes`{calls}"
                             ),
                         )
                         .replace(
@@ -694,6 +705,68 @@ mod tests {
         // `'GETT'` is characters 33 to 38 (the `é` counts once).
         assert_eq!((d.line, d.column), (1, Some(33)), "{d}");
         assert_eq!((d.end_line, d.end_column), (Some(1), Some(39)), "{d}");
+    }
+
+    /// A `no-writes` function's writes are refused in the local functions
+    /// its callback calls (directly or through one another) as in the
+    /// callback; a helper only a writing function calls is left alone.
+    #[test]
+    fn no_writes_follows_the_callback_s_local_helpers() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder {
+            written: "lua/".to_owned(),
+            abs: dir.path().to_owned(),
+            relative_to: "here".to_owned(),
+            config: Default::default(),
+        };
+        let text = "#!lua name=lib
+local function touch(k)
+  redis.call('SET', k, 'seen')
+end
+local function read(k)
+  touch(k)
+  return redis.call('GET', k)
+end
+local function reset(k)
+  redis.call('DEL', k)
+end
+redis.register_function{
+  function_name = 'peek',
+  flags = {'no-writes'},
+  callback = function(keys) return read(keys[1]) end,
+}
+redis.register_function('clear', function(keys) reset(keys[1]) return 1 end)
+";
+        let file = LuaFile {
+            file: "lib.lua".to_owned(),
+            stem: "lib".to_owned(),
+            abs: dir.path().join("lib.lua"),
+            source: Some(text.to_owned()),
+        };
+        let mut errors = Vec::new();
+        let analysis = analyze(&folder, &file, &mut errors);
+        let found: Vec<(u32, &str)> = errors
+            .iter()
+            .filter(|d| d.rule == Some("write-in-no-writes"))
+            .map(|d| (d.line, d.message.as_str()))
+            .collect();
+        assert_eq!(found.len(), 1, "{errors:?}");
+        assert_eq!(found[0].0, 3, "the SET in `touch`: {errors:?}");
+        assert!(
+            found[0]
+                .1
+                .contains("`peek` is registered with the flag `no-writes` and calls `touch`"),
+            "{}",
+            found[0].1
+        );
+        let library = analysis.library.unwrap();
+        let helpers: Vec<&str> = library.functions[0]
+            .function
+            .helpers
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(helpers, ["read", "touch"]);
     }
 
     /// Versioned mode through the folder pipeline, with a snippet included

@@ -57,6 +57,11 @@ pub struct Function {
     /// lines of the source (every other line empty): what
     /// [`crate::header::parse`] and the docs read.
     pub comments: String,
+    /// The local functions of the library's top level (declared above the
+    /// registration) that the callback calls by name, directly or through
+    /// one another, each with the lines of its body: where a `no-writes`
+    /// function's writes are refused too.
+    pub helpers: Vec<(String, (u32, u32))>,
 }
 
 impl Function {
@@ -259,6 +264,62 @@ impl<'s, 'a> Reader<'s, 'a> {
         });
     }
 
+    /// The local functions declared so far that `body` calls by name,
+    /// directly or through one another (first the direct ones), each with
+    /// the lines of its body.
+    fn helpers_of(&self, body: &FunctionBody) -> Vec<(String, (u32, u32))> {
+        let mut found: Vec<&LocalFn<'a>> = Vec::new();
+        let mut queue = vec![span(body)];
+        while let Some(range) = queue.pop() {
+            for name in self.called_in(range) {
+                // The latest declaration of that name is the one in scope.
+                let Some(local) = self.locals.iter().rev().find(|l| l.name == name) else {
+                    continue;
+                };
+                if !found.iter().any(|f| std::ptr::eq(*f, local)) {
+                    found.push(local);
+                    queue.push(span(local.body));
+                }
+            }
+        }
+        found
+            .into_iter()
+            .map(|l| (l.name.clone(), lines_of(l.body)))
+            .collect()
+    }
+
+    /// The names called in the byte range `range`: a name (not a field or
+    /// method, not a declaration) followed by `(`, a string or `{`.
+    fn called_in(&self, (start, end): (usize, usize)) -> Vec<&'s str> {
+        let source = self.text.as_bytes();
+        let tokens: Vec<&Token> = self
+            .lexed
+            .tokens
+            .iter()
+            .filter(|t| t.start >= start && t.end <= end)
+            .collect();
+        let text = |t: &Token| self.text.get(t.start..t.end).unwrap_or("");
+        let mut names = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            if t.kind != TokenKind::Name {
+                continue;
+            }
+            let before = i.checked_sub(1).and_then(|j| tokens.get(j));
+            if before.is_some_and(|b| matches!(text(b), "." | ":" | "function")) {
+                continue;
+            }
+            let call = tokens.get(i + 1).is_some_and(|n| {
+                n.kind == TokenKind::String
+                    || (n.kind == TokenKind::Symbol
+                        && matches!(source.get(n.start), Some(b'(' | b'{')))
+            });
+            if call && !names.contains(&text(t)) {
+                names.push(text(t));
+            }
+        }
+        names
+    }
+
     /// The library's top level: registrations and the local functions
     /// they may name. What is nested (a registration in an `if`, a loop,
     /// a function) is found by [`load_time`] and refused there.
@@ -421,13 +482,7 @@ impl<'s, 'a> Reader<'s, 'a> {
                 return None;
             }
         };
-        let line_of = |token: &TokenReference| {
-            u32::try_from(token.token().start_position().line()).unwrap_or(u32::MAX)
-        };
-        let body_lines = (
-            line_of(body.parameters_parentheses().tokens().1),
-            line_of(body.end_token()),
-        );
+        let body_lines = lines_of(body);
         let function = Function {
             name: name.to_owned(),
             line: call_at.0,
@@ -438,6 +493,7 @@ impl<'s, 'a> Reader<'s, 'a> {
             usage,
             body_lines,
             comments: comments_above(self.text, call_at.0),
+            helpers: self.helpers_of(body),
         };
         Some((function, body))
     }
@@ -540,6 +596,17 @@ fn expr_at_name(call_at: (u32, u32), args: &FunctionArgs) -> (u32, u32) {
         },
         _ => call_at,
     }
+}
+
+/// The lines of a function body, from its parameters' `)` to its `end`.
+fn lines_of(body: &FunctionBody) -> (u32, u32) {
+    let line_of = |token: &TokenReference| {
+        u32::try_from(token.token().start_position().line()).unwrap_or(u32::MAX)
+    };
+    (
+        line_of(body.parameters_parentheses().tokens().1),
+        line_of(body.end_token()),
+    )
 }
 
 /// The byte range of a function body, after its parameters, to `end`.
