@@ -637,6 +637,39 @@ fn failover_then_migration(flavor: Flavor) {
             "{flavor}: {con:?}"
         );
     }
+
+    if flavor == Flavor::Valkey9 {
+        // Valkey 9's atomic slot migration moves keys, never libraries:
+        // the slot goes to a primary whose libraries were flushed, under
+        // calls, and the calls load the library there.
+        for (k, n) in ok {
+            *total.entry(k).or_default() += n;
+        }
+        let third = *cluster
+            .primaries()
+            .iter()
+            .find(|p| **p != new)
+            .expect("another primary");
+        flush_functions_on(&cluster, third);
+        assert!(!has_library(&cluster, third), "{flavor}: flushed");
+        cluster.reset_stats();
+        let ok = calls_through(&rt, &mut cluster, &mut sync, &asynch, &keys, |c| {
+            c.migrate_slot_atomic(slot, third);
+            assert_eq!(c.slot_owner(slot), third);
+        });
+        counted_once(&cluster, &total, &ok);
+        assert!(
+            has_library(&cluster, third),
+            "{flavor}: loaded on the slot's new owner"
+        );
+        for con in [sync.stats(), asynch.stats()] {
+            assert_eq!(
+                (con.failed_not_run, con.failed_ran, con.failed_unknown),
+                (0, 0, 0),
+                "{flavor}: {con:?}"
+            );
+        }
+    }
 }
 
 script_cache_tests::functions_per_flavor!(failover_then_slot_migration, failover_then_migration);
