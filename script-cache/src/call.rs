@@ -68,7 +68,11 @@ pub(crate) enum Request<'a> {
 /// out of the state machine: a value ends the call, anything else is
 /// handed to a [`Call`] ([`Call::resumed`]) as if it had sent the request.
 pub(crate) struct Steady<'a> {
+    /// The mark relied on: a script's SHA-1, a function's library's.
     pub(crate) sha1: &'a str,
+    /// What the command names: the script's SHA-1, the function's name on
+    /// the server.
+    pub(crate) sent_as: &'a str,
     pub(crate) command: &'static str,
     epoch: Epoch,
 }
@@ -88,9 +92,20 @@ impl<'a> Steady<'a> {
             command,
             legacy,
         } = hints.get(&scope.state.loaded, sha1)?;
+        if handle.function().is_some() {
+            // The hint is the library's, shared by its functions: the
+            // command is this function's (`FCALL` or `FCALL_RO`).
+            return Some(Steady {
+                sha1,
+                sent_as: handle.called_as(sha1),
+                command: policy::command_for(handle, Caps::Modern),
+                epoch,
+            });
+        }
         let sha1 = if legacy { handle.body(true).sha1 } else { sha1 };
         Some(Steady {
             sha1,
+            sent_as: sha1,
             command,
             epoch,
         })
@@ -345,13 +360,13 @@ impl<'a> Call<'a> {
             return Request::Done(Err(Error::FunctionsUnsupported { script: self.id() }));
         }
         let command = policy::command_for(handle, caps);
-        if let (Ask::First, LoadDecision::Loaded(epoch), Some(hints), None) =
-            (ask, &decision, &mut self.hints, handle.function())
+        if let (Ask::First, LoadDecision::Loaded(epoch), Some(hints)) =
+            (ask, &decision, &mut self.hints)
         {
             // The next first attempt of this script on this connection is
-            // a `Steady` one while nothing changes. (Not a function's: its
-            // mark is its library's, which functions called with `FCALL`
-            // and with `FCALL_RO` share; a hint holds one command.)
+            // a `Steady` one while nothing changes. (A function's hint is
+            // its library's, shared by its functions: `Steady::hinted`
+            // takes the command from the function, not from the hint.)
             let hinted = Hinted {
                 epoch: *epoch,
                 command,
@@ -976,6 +991,65 @@ mod tests {
         crate::script::Arity::Exact(0),
         "",
     );
+
+    static READER: crate::function::FunctionMeta = crate::function::FunctionMeta::__new(
+        "g",
+        "g_v0123456789ab",
+        &LIBRARY,
+        &["no-writes"],
+        crate::script::Arity::Exact(0),
+        crate::script::Arity::Exact(0),
+        "",
+    );
+
+    /// A library's hint serves each of its functions with its own command
+    /// and name: the first call of `f` leaves a hint, a call of `g` (a
+    /// `no-writes` function of the same library) then goes out as
+    /// `FCALL_RO g..` without the lock, and a stale hint ends as the
+    /// normal recovery.
+    #[test]
+    fn a_library_s_hint_serves_each_function_with_its_command() {
+        let (f, g) = (
+            ScriptHandle::Function(&FUNCTION),
+            ScriptHandle::Function(&READER),
+        );
+        let lib = LIBRARY.sha1();
+        let state = StateInner::default();
+        let args = CallArgs::default();
+        let scope = Scope::single(&state);
+        let mut hints = Hints::default();
+        state
+            .loaded
+            .mark_loaded(&NodeKey::SINGLE, lib, ticket(&state))
+            .unwrap();
+        assert!(Steady::hinted(&g, scope, &hints).is_none(), "no hint yet");
+        let mut call = Call::new(&f, &args, scope, Some(&mut hints)).alone();
+        let Request::Eval { command, sha1 } = call.next() else {
+            panic!("expected FCALL only")
+        };
+        assert_eq!((command, sha1), ("FCALL", "f"));
+        call.feed_one(Reply::from_value(resp(b":1\r\n")));
+        assert!(matches!(call.next(), Request::Done(Ok(Value::Int(1)))));
+        drop(call);
+        let steady = Steady::hinted(&g, scope, &hints).expect("the library's hint");
+        assert_eq!(
+            (steady.sha1, steady.sent_as, steady.command),
+            (lib, "g_v0123456789ab", "FCALL_RO")
+        );
+        let steady = Steady::hinted(&f, scope, &hints).expect("the library's hint");
+        assert_eq!((steady.sent_as, steady.command), ("f", "FCALL"));
+        // The server lost the library: "Function not found" is recovered as
+        // by a call that decided under the lock (the library with the call).
+        let Err(reply) = steady.finish(scope, Ok(resp(b"-ERR Function not found\r\n"))) else {
+            panic!("an error is not a value")
+        };
+        let mut call = Call::resumed(steady, &f, &args, scope, Some(&mut hints), reply).alone();
+        let Request::Pipeline(p) = call.next() else {
+            panic!("expected the library with the call")
+        };
+        assert_eq!(names(&p).last().map(String::as_str), Some("FCALL"));
+        assert!(names(&p).iter().any(|n| n == "FUNCTION"), "{:?}", names(&p));
+    }
 
     /// Without transactions (a sync cluster connection), "Function not
     /// found" twice ends the call as `NoScript` (nothing ran) instead of a

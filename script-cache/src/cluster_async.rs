@@ -115,7 +115,7 @@ pub(crate) async fn call(
             // it on the hot path); what came back is read by the policy.
             op.sent(steady.command);
             op.node(node);
-            let cmd = inv.args.eval_cmd(steady.command, steady.sha1);
+            let cmd = inv.args.eval_cmd(steady.command, steady.sent_as);
             let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
                 slot,
                 SlotAddr::Master,

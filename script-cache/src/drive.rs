@@ -177,7 +177,7 @@ pub(crate) fn call(
     let call = match steady {
         Some(steady) => {
             op.sent(steady.command);
-            let reply = link.eval(args, steady.command, steady.sha1);
+            let reply = link.eval(args, steady.command, steady.sent_as);
             match steady.finish(scope, reply) {
                 Ok(value) => return Ok(value),
                 // Callers sharing the state wait for one load instead of
@@ -346,7 +346,7 @@ pub(crate) async fn call_async(
     let call = match steady {
         Some(steady) => {
             op.sent(steady.command);
-            let reply = link.eval(args, steady.command, steady.sha1).await;
+            let reply = link.eval(args, steady.command, steady.sent_as).await;
             match steady.finish(scope, reply) {
                 Ok(value) => return Ok(value),
                 Err(reply) => Call::resumed(steady, handle, args, scope, hints, reply),
