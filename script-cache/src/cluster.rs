@@ -168,32 +168,74 @@ pub(crate) fn read_only(handle: &ScriptHandle, caps: Caps) -> bool {
     policy::command_for(handle, caps) == "EVALSHA_RO"
 }
 
-/// The target of a first attempt on `slot`'s replicas, when the policy
-/// sends a call of `handle` there ([`policy::reads_replicas`]: a
-/// `no-writes` function whose primary the state knows holds its library),
-/// with the primary's mark it relies on.
-pub(crate) fn replica_first(
-    state: &StateInner,
-    handle: &ScriptHandle,
-    slot: u16,
-) -> Option<(Target, crate::state::Epoch)> {
-    if handle.function().is_none() || !handle.read_only() {
-        return None;
-    }
-    let primary = state.cluster.target(slot, false)?;
-    let epoch = state.loaded.confirmation(&primary.node, handle.sha1());
-    if !policy::reads_replicas(handle, epoch.is_some()) {
-        return None;
-    }
-    Some((state.cluster.target(slot, true)?, epoch?))
+/// A first attempt on `slot`'s replicas, when the policy sends a call
+/// there ([`policy::reads_replicas`]: a `no-writes` function whose primary
+/// the state knows holds its library): where it goes, and what its reply
+/// is read with.
+pub(crate) struct ReplicaFirst {
+    /// Where the command goes: the shard's replicas.
+    pub(crate) replicas: Target,
+    /// The command sent (`FCALL_RO`).
+    pub(crate) command: &'static str,
+    /// The shard's primary: a replica's reply is read in its scope.
+    primary: NodeKey,
+    /// The primary's mark the attempt relies on.
+    epoch: crate::state::Epoch,
 }
 
-/// The scope a replica's reply is read in: its shard's primary.
-pub(crate) fn primary_of(state: &StateInner, slot: u16) -> NodeKey {
-    state
-        .cluster
-        .target(slot, false)
-        .map_or_else(|| target(None, slot, false).node, |t| t.node)
+impl ReplicaFirst {
+    /// The replica attempt of `inv` on `slot`, if the policy makes one,
+    /// with the call to route to its replicas.
+    pub(crate) fn plan(
+        state: &StateInner,
+        inv: &Invocation,
+        slot: u16,
+    ) -> Option<(ReplicaFirst, redis::Cmd)> {
+        let handle = &inv.handle;
+        if handle.function().is_none() || !handle.read_only() {
+            return None;
+        }
+        let primary = state.cluster.target(slot, false)?.node;
+        let epoch = state.loaded.confirmation(&primary, handle.sha1());
+        if !policy::reads_replicas(handle, epoch.is_some()) {
+            return None;
+        }
+        let command = policy::command_for(handle, Caps::Modern);
+        let first = ReplicaFirst {
+            replicas: state.cluster.target(slot, true)?,
+            command,
+            primary,
+            epoch: epoch?,
+        };
+        Some((
+            first,
+            inv.args.eval_cmd(command, handle.called_as(handle.sha1())),
+        ))
+    }
+
+    /// Reads what the replicas answered: the call's result, or `None` when
+    /// the call did not run there and goes to the primary.
+    pub(crate) fn read(
+        &self,
+        state: &StateInner,
+        handle: &ScriptHandle,
+        reply: redis::RedisResult<Value>,
+    ) -> Option<Result<Value>> {
+        let scope = policy::Scope {
+            state,
+            node: &self.primary,
+        };
+        match scope.read_replica(
+            Reply::from_result(maybe_sent(reply)),
+            handle,
+            self.command,
+            self.epoch,
+        ) {
+            policy::ReplicaRead::Value(v) => Some(Ok(v)),
+            policy::ReplicaRead::Failed(e) => Some(Err(e)),
+            policy::ReplicaRead::Primary => None,
+        }
+    }
 }
 
 /// Copies the cluster-wide capabilities to `node` if it has none yet.
@@ -446,25 +488,14 @@ pub(crate) mod sync {
     ) -> Result<Value> {
         let slot = inv.cluster_slot()?;
         let needs = policy::needs_caps(&inv.handle);
-        if let Some((replicas, epoch)) = replica_first(state, &inv.handle, slot) {
+        if let Some((first, cmd)) = ReplicaFirst::plan(state, inv, slot) {
             // A `no-writes` function whose primary has its library: a
             // replica first; what did not run there goes to the primary.
-            let command = policy::command_for(&inv.handle, Caps::Modern);
-            op.sent(command);
-            op.node(&replicas.node);
-            let cmd = inv
-                .args
-                .eval_cmd(command, inv.handle.called_as(inv.handle.sha1()));
-            let reply = maybe_sent(conn.route_command(&cmd, replicas.routing()));
-            let primary = primary_of(state, slot);
-            let scope = Scope {
-                state,
-                node: &primary,
-            };
-            match scope.read_replica(Reply::from_result(reply), &inv.handle, command, epoch) {
-                policy::ReplicaRead::Value(v) => return Ok(v),
-                policy::ReplicaRead::Failed(e) => return Err(e),
-                policy::ReplicaRead::Primary => {}
+            op.sent(first.command);
+            op.node(&first.replicas.node);
+            let reply = conn.route_command(&cmd, first.replicas.routing());
+            if let Some(result) = first.read(state, &inv.handle, reply) {
+                return result;
             }
         }
         let mut attempt = 0;

@@ -8,15 +8,15 @@ use redis::{Cmd, Value};
 use crate::args::CallArgs;
 use crate::call::{Call, Steady};
 use crate::cluster::{
-    After, Seen, Target, after, any_primary, backoff, learn_caps, maybe_sent, no_slot_map,
-    primary_of, read_only, replica_first, seed_caps, slots_cmd, target,
+    After, ReplicaFirst, Seen, Target, after, any_primary, backoff, learn_caps, maybe_sent,
+    no_slot_map, read_only, seed_caps, slots_cmd, target,
 };
 use crate::drive::{self, AsyncLink, AsyncSendOne};
 use crate::error::{Error, Result};
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::local::Local;
-use crate::policy::{self, Reply, Scope};
+use crate::policy::{self, Scope};
 use crate::state::{Caps, LoadReport, NodeKey, StateInner};
 
 /// Asks `CLUSTER SLOTS` unless another task is asking right now.
@@ -87,25 +87,14 @@ pub(crate) async fn call(
     let slot = inv.cluster_slot()?;
     let needs = policy::needs_caps(&inv.handle);
     let mut first = None;
-    if let Some((replicas, epoch)) = replica_first(state, &inv.handle, slot) {
+    if let Some((replica, cmd)) = ReplicaFirst::plan(state, inv, slot) {
         // A `no-writes` function whose primary has its library: a replica
         // first; what did not run there goes to the primary.
-        let command = policy::command_for(&inv.handle, Caps::Modern);
-        op.sent(command);
-        op.node(&replicas.node);
-        let cmd = inv
-            .args
-            .eval_cmd(command, inv.handle.called_as(inv.handle.sha1()));
-        let reply = maybe_sent(conn.route_command(cmd, replicas.routing()).await);
-        let primary = primary_of(state, slot);
-        let scope = Scope {
-            state,
-            node: &primary,
-        };
-        match scope.read_replica(Reply::from_result(reply), &inv.handle, command, epoch) {
-            policy::ReplicaRead::Value(v) => return Ok(v),
-            policy::ReplicaRead::Failed(e) => return Err(e),
-            policy::ReplicaRead::Primary => {}
+        op.sent(replica.command);
+        op.node(&replica.replicas.node);
+        let reply = conn.route_command(cmd, replica.replicas.routing()).await;
+        if let Some(result) = replica.read(state, &inv.handle, reply) {
+            return result;
         }
     } else if !needs && let Some((node, hints)) = local.cluster.steady(&state.cluster, slot) {
         let scope = Scope { state, node };
