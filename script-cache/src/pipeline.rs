@@ -12,6 +12,7 @@ use crate::connection::AsyncConnection;
 use crate::connection::SyncConnection;
 use crate::drive::{self, Batch, Link, Sink};
 use crate::error::{EntryOutcome, Error, Result, ServerReply};
+use crate::function::FunctionMeta;
 use crate::handle::ScriptHandle;
 use crate::invocation::Invocation;
 use crate::policy::{self, Called, EntryVerdict, Loaded, Look, Reply, Scope};
@@ -617,17 +618,9 @@ impl Pipeline {
     /// (nothing of the pipeline is sent, so nothing ran), as for a single
     /// call. One `FUNCTION LIST` per library, before the pipeline.
     fn vet(&self, scope: Scope<'_>, plan: &Plan<'_>, link: &mut impl drive::SendOne) -> Result<()> {
-        let mut looked: Vec<&str> = Vec::new();
-        for load in plan.loads.iter().filter(|l| l.look == Look::Before) {
-            let Some(f) = load.handle.function() else {
-                continue;
-            };
-            if looked.contains(&f.library().name()) {
-                continue;
-            }
-            looked.push(f.library().name());
+        for (f, handle) in to_vet(plan) {
             let reply = Reply::from_result(link.one(&policy::inspect_cmd(f)));
-            scope.refuse_other(reply, load.handle)?;
+            scope.refuse_other(reply, handle)?;
         }
         Ok(())
     }
@@ -640,17 +633,9 @@ impl Pipeline {
         plan: &Plan<'_>,
         link: &mut impl drive::AsyncSendOne,
     ) -> Result<()> {
-        let mut looked: Vec<&str> = Vec::new();
-        for load in plan.loads.iter().filter(|l| l.look == Look::Before) {
-            let Some(f) = load.handle.function() else {
-                continue;
-            };
-            if looked.contains(&f.library().name()) {
-                continue;
-            }
-            looked.push(f.library().name());
+        for (f, handle) in to_vet(plan) {
             let reply = Reply::from_result(link.one(policy::inspect_cmd(f)).await);
-            scope.refuse_other(reply, load.handle)?;
+            scope.refuse_other(reply, handle)?;
         }
         Ok(())
     }
@@ -981,4 +966,20 @@ fn unexpected(detail: String) -> Error {
         crate::Ran::Unknown,
         format!("script-cache: unexpected pipeline reply: {detail}"),
     )
+}
+
+/// The functions whose library [`Pipeline::vet`] looks at: one per
+/// library among the loads of `plan` that look before the batch.
+fn to_vet<'p>(plan: &'p Plan<'_>) -> Vec<(&'static FunctionMeta, &'p ScriptHandle)> {
+    let mut out: Vec<(&'static FunctionMeta, &'p ScriptHandle)> = Vec::new();
+    for load in plan.loads.iter().filter(|l| l.look == Look::Before) {
+        if let Some(f) = load.handle.function()
+            && !out
+                .iter()
+                .any(|(g, _)| g.library().name() == f.library().name())
+        {
+            out.push((f, load.handle));
+        }
+    }
+    out
 }
