@@ -361,6 +361,7 @@ pub(super) fn emit_impls(
         None => variants.clone(),
     };
     let names: Vec<&str> = entries.iter().map(|e| e.file.stem.as_str()).collect();
+    let name_impls = name_impls(&p, ident, &variants, &names, quote!(#p::EmbeddedScript));
     let warnings = lint_warnings(entries);
     let tracking = entries.iter().flat_map(|e| {
         std::iter::once(&e.file.abs).chain(&e.included).map(|abs| {
@@ -435,32 +436,48 @@ pub(super) fn emit_impls(
                 }
             }
 
-            #[automatically_derived]
-            impl ::core::str::FromStr for #ident {
-                type Err = #p::UnknownScriptName;
-
-                fn from_str(name: &str) -> ::core::result::Result<Self, Self::Err> {
-                    match name {
-                        #(#names => ::core::result::Result::Ok(Self::#variants),)*
-                        _ => ::core::result::Result::Err(#p::UnknownScriptName::__new(
-                            name,
-                            &[#(#names),*],
-                        )),
-                    }
-                }
-            }
-
-            #[automatically_derived]
-            impl ::core::fmt::Display for #ident {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(<Self as #p::EmbeddedScript>::name(*self))
-                }
-            }
+            #name_impls
 
             #typed
         };
     }
     .into_token_stream()
+}
+
+/// `FromStr` (by the name in the file, with the known names in the error)
+/// and `Display` (that name) of a generated enum whose variants `variants`
+/// have the names `names`, shown through `embedded` (`EmbeddedScript` or
+/// `EmbeddedFunction`).
+fn name_impls<V: ToTokens, N: ToTokens>(
+    p: &TokenStream,
+    ident: &Ident,
+    variants: &[V],
+    names: &[N],
+    embedded: TokenStream,
+) -> TokenStream {
+    quote! {
+        #[automatically_derived]
+        impl ::core::str::FromStr for #ident {
+            type Err = #p::UnknownScriptName;
+
+            fn from_str(name: &str) -> ::core::result::Result<Self, Self::Err> {
+                match name {
+                    #(#names => ::core::result::Result::Ok(Self::#variants),)*
+                    _ => ::core::result::Result::Err(#p::UnknownScriptName::__new(
+                        name,
+                        &[#(#names),*],
+                    )),
+                }
+            }
+        }
+
+        #[automatically_derived]
+        impl ::core::fmt::Display for #ident {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(<Self as #embedded>::name(*self))
+            }
+        }
+    }
 }
 
 /// The Rust type of a `@return` type, naming only
@@ -633,6 +650,7 @@ pub(super) fn emit_functions(vis: &syn::Visibility, libraries: &[Entry]) -> Toke
     let doc = " The functions of the folder's function libraries (`#!lua name=<library>`), \
                one variant per registered function; called with `FCALL` / `FCALL_RO`, the \
                library loaded with the first call on each server.";
+    let name_impls = name_impls(&p, &ident, &idents, &names, quote!(#p::EmbeddedFunction));
     quote! {
         #[doc = #doc]
         #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug,
@@ -657,27 +675,7 @@ pub(super) fn emit_functions(vis: &syn::Visibility, libraries: &[Entry]) -> Toke
                 }
             }
 
-            #[automatically_derived]
-            impl ::core::str::FromStr for #ident {
-                type Err = #p::UnknownScriptName;
-
-                fn from_str(name: &str) -> ::core::result::Result<Self, Self::Err> {
-                    match name {
-                        #(#names => ::core::result::Result::Ok(Self::#idents),)*
-                        _ => ::core::result::Result::Err(#p::UnknownScriptName::__new(
-                            name,
-                            &[#(#names),*],
-                        )),
-                    }
-                }
-            }
-
-            #[automatically_derived]
-            impl ::core::fmt::Display for #ident {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(<Self as #p::EmbeddedFunction>::name(*self))
-                }
-            }
+            #name_impls
 
             /// Typed calls: one function per registered function, with its
             /// keys and arguments as parameters.
