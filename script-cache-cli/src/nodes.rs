@@ -30,6 +30,16 @@ pub(crate) struct NodeError {
 }
 
 impl NodeError {
+    /// The node's result in a report: `unreachable`, or `failed` (reached,
+    /// and it said no).
+    pub(crate) fn result(&self) -> &'static str {
+        if self.unreachable {
+            "unreachable"
+        } else {
+            "failed"
+        }
+    }
+
     /// A redis-rs error, classified: I/O, refused, timed out, dropped.
     pub(crate) fn from_redis(what: &str, e: &redis::RedisError) -> Self {
         NodeError {

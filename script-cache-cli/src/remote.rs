@@ -120,11 +120,7 @@ pub(crate) fn preload(
             Err(e) => {
                 problems.push(e.outcome(), format!("{}: {}", node.addr, e.message));
                 bar.inc(u64::try_from(scripts.len()).unwrap_or(0));
-                let result = if e.unreachable {
-                    "unreachable"
-                } else {
-                    "failed"
-                };
+                let result = e.result();
                 (0, scripts.len(), result, Some(e.message))
             }
         };
@@ -445,11 +441,7 @@ pub(crate) fn verify(
                 }));
             }
             Err(e) => {
-                let result = if e.unreachable {
-                    "unreachable"
-                } else {
-                    "failed"
-                };
+                let result = e.result();
                 rows.push(vec![
                     node.addr.clone(),
                     node.role.to_owned(),
@@ -527,11 +519,7 @@ pub(crate) fn flush(target: &crate::Target, yes: bool, format: Format) -> Result
             Ok(()) => ("flushed", None),
             Err(e) => {
                 problems.push(e.outcome(), format!("{}: {}", node.addr, e.message));
-                let shown = if e.unreachable {
-                    "unreachable"
-                } else {
-                    "failed"
-                };
+                let shown = e.result();
                 (shown, Some(e.message))
             }
         };
@@ -649,11 +637,7 @@ pub(crate) fn prune(
             Ok(held) => held,
             Err(e) => {
                 problems.push(e.outcome(), format!("{}: {}", node.addr, e.message));
-                let result = if e.unreachable {
-                    "unreachable"
-                } else {
-                    "failed"
-                };
+                let result = e.result();
                 rows.push(vec![
                     node.addr.clone(),
                     node.role.to_owned(),
